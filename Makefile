@@ -1,0 +1,30 @@
+# The two commands of the README: `make run` and `make test` (plus `make bench`).
+# Each builds .venv with python3.11 on first use and reinstalls only when pyproject.toml changes.
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed-stamp
+PY := $(VENV)/bin/python
+# keep the suite on the 2 CI cores without oversubscription
+export OMP_NUM_THREADS ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+
+.PHONY: run test bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; dpsycl's SYCL stack needs CPython 3.11 (install python3.11, or run 'make PYTHON=/path/to/python3.11 ...')" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/dpsycl run dpsycl/data/cuag.pb --alloy Cu0.5Ag0.5 --atoms 500 --steps 2000 --output out/run.h5 --overwrite --plots out/
+
+test: $(STAMP)
+	$(PY) -m pytest -q -rs tests
+
+bench: $(STAMP)
+	$(VENV)/bin/dpsycl bench --output benchmarks/results
+
+clean:
+	rm -rf $(VENV) out

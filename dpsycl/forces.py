@@ -1,0 +1,27 @@
+"""Forces and virials from the pair gradients g_ij = ∂E/∂r_ij (explicit chain rule).
+
+    g_ij = Σ_a ∂E/∂R̃_ij[a] · ∂R̃_ij[a]/∂r_ij,    r_ij = x_j + S·h − x_i
+    F_i  = Σ_j g_ij − Σ_k g_ki                  (images fold back onto their owners)
+    W    = −Σ_ij g_ij ⊗ r_ij,     w_j += −g_ij ⊗ r_ij   (DeePMD-kit's atomic virial sits on the neighbour)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def pair_gradients(dE_dR: np.ndarray, std: np.ndarray, deriv: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """g_ij (nloc, nnei, 3) from ∂E/∂R (normalised rows), t_std rows and dR̃/dr_ij."""
+    g = np.einsum("ija,ijab->ijb", dE_dR / std, deriv)
+    return np.where(mask[..., None], g, 0.0)
+
+
+def forces_and_virial(g: np.ndarray, nlist: np.ndarray, rij: np.ndarray, natoms: int):
+    """Forces (natoms, 3), virial (9,) and atomic virials (natoms, 9)."""
+    mask = nlist >= 0
+    force = np.sum(g, axis=1)
+    owners = nlist[mask]
+    np.add.at(force, owners, -g[mask])
+    pair_virial = -(g[..., :, None] * rij[..., None, :]).reshape(*g.shape[:2], 9)
+    atom_virial = np.zeros((natoms, 9))
+    np.add.at(atom_virial, owners, pair_virial[mask])
+    return force, atom_virial.sum(axis=0), atom_virial

@@ -1,0 +1,134 @@
+"""Periodic neighbour lists in DeePMD-kit's se_e2_a layout (float64 host reference).
+
+For each centre atom i the list holds, species block by species block, the neighbours j with
+|r_ij| < rcut, r_ij = x_j + S·h − x_i (S an integer image shift, h the cell), sorted inside each
+block by (|r_ij|, local-before-image, j, S) and truncated at sel[type_j]; empty slots hold −1.
+Images are found with a cell list over ghost copies of the wrapped cell, so any cell shape works,
+including cells narrower than 2·rcut (several images of one atom).  Cost is O(N).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class SelTruncationWarning(UserWarning):
+    """More neighbours of one species than ``sel`` allows; DeePMD-kit drops the farthest too."""
+
+
+@dataclass
+class NeighborList:
+    nlist: np.ndarray      # (nloc, nnei) owner index of each neighbour, -1 = empty slot
+    shift: np.ndarray      # (nloc, nnei, 3) integer image shift S of each neighbour
+    rij: np.ndarray        # (nloc, nnei, 3) x_j + S·h − x_i (zero for empty slots)
+    n_truncated: int       # centre atoms whose list was cut at sel
+
+
+def perpendicular_widths(cell: np.ndarray) -> np.ndarray:
+    """Distances between opposite faces of the cell spanned by the rows of ``cell``."""
+    volume = abs(np.linalg.det(cell))
+    areas = np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+    return volume / areas
+
+
+def wrap_positions(coords: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Map positions into the cell: fractional coordinates modulo 1."""
+    frac = coords @ np.linalg.inv(cell)
+    frac -= np.floor(frac)
+    frac[frac >= 1.0] = 0.0  # -1e-18 mod 1 rounds to 1.0
+    return frac @ cell
+
+
+def _ghost_images(wrapped: np.ndarray, cell: np.ndarray, rcut: float):
+    """Owner index and shift of every periodic copy within rcut of the cell (the cell included)."""
+    reach = rcut / perpendicular_widths(cell)
+    nimg = np.ceil(reach).astype(int)
+    frac = wrapped @ np.linalg.inv(cell)
+    grids = [np.arange(-n, n + 1) for n in nimg]
+    shifts = np.stack(np.meshgrid(*grids, indexing="ij"), axis=-1).reshape(-1, 3)
+    # local copies first: a tie at equal distance prefers the atom inside the cell, as DeePMD-kit
+    shifts = shifts[np.argsort(np.abs(shifts).sum(axis=1) > 0, kind="stable")]
+    fs = frac[None, :, :] + shifts[:, None, :]
+    keep = np.all((fs >= -reach) & (fs < 1.0 + reach), axis=2)
+    keep[0, :] = True
+    s_idx, owner = np.nonzero(keep)
+    return owner, shifts[s_idx]
+
+
+def _candidate_pairs(centres: np.ndarray, points: np.ndarray, rcut: float):
+    """All (centre, point) index pairs closer than rcut, by binning points into cubes of side rcut."""
+    lo = points.min(axis=0)
+    ncell = np.maximum(np.floor((points.max(axis=0) - lo) / rcut).astype(np.int64) + 1, 1)
+    cidx_p = np.minimum(((points - lo) / rcut).astype(np.int64), ncell - 1)
+    key_p = (cidx_p[:, 0] * ncell[1] + cidx_p[:, 1]) * ncell[2] + cidx_p[:, 2]
+    order = np.argsort(key_p, kind="stable")
+    counts = np.bincount(key_p, minlength=int(np.prod(ncell)))
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    cidx_c = np.minimum(((centres - lo) / rcut).astype(np.int64), ncell - 1)
+    ci_all, pj_all = [], []
+    for d in np.stack(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij"), axis=-1).reshape(-1, 3):
+        nb = cidx_c + d
+        ok = np.all((nb >= 0) & (nb < ncell), axis=1)
+        ci = np.nonzero(ok)[0]
+        key = (nb[ok, 0] * ncell[1] + nb[ok, 1]) * ncell[2] + nb[ok, 2]
+        n = counts[key]
+        rep = np.repeat(ci, n)
+        first = np.repeat(starts[key], n)
+        within = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        ci_all.append(rep)
+        pj_all.append(order[first + within])
+    ci = np.concatenate(ci_all)
+    pj = np.concatenate(pj_all)
+    d2 = np.sum((points[pj] - centres[ci]) ** 2, axis=1)
+    close = d2 < rcut * rcut
+    return ci[close], pj[close]
+
+
+def build_neighbor_list(coords, cell, atype, rcut: float, sel, warn: bool = True) -> NeighborList:
+    """se_e2_a neighbour list of ``coords`` (natoms, 3) in ``cell`` (3, 3) rows, or no PBC if None."""
+    coords = np.asarray(coords, dtype=np.float64)
+    atype = np.asarray(atype)
+    natoms = len(coords)
+    sel = np.asarray(sel, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sel)])
+    nnei = int(offsets[-1])
+    if cell is None:
+        wrapped = coords
+        owner = np.arange(natoms)
+        shifts = np.zeros((natoms, 3), dtype=np.int64)
+        images = coords
+    else:
+        cell = np.asarray(cell, dtype=np.float64).reshape(3, 3)
+        wrapped = wrap_positions(coords, cell)
+        owner, shifts = _ghost_images(wrapped, cell, rcut)
+        images = wrapped[owner] + shifts @ cell
+    ci, pj = _candidate_pairs(wrapped, images, rcut)
+    j = owner[pj]
+    is_image = np.any(shifts[pj] != 0, axis=1)
+    not_self = (j != ci) | is_image
+    ci, pj, j, is_image = ci[not_self], pj[not_self], j[not_self], is_image[not_self]
+    rvec = images[pj] - wrapped[ci]
+    dist = np.sqrt(np.sum(rvec * rvec, axis=1))
+    tj = atype[j]
+    order = np.lexsort((pj, j, is_image, dist, tj, ci))
+    ci, pj, j, tj, rvec = ci[order], pj[order], j[order], tj[order], rvec[order]
+    # rank of each pair inside its (centre, neighbour species) group
+    group = ci * len(sel) + tj
+    new_group = np.concatenate([[True], group[1:] != group[:-1]])
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(len(group)), 0))
+    rank = np.arange(len(group)) - group_start
+    kept = rank < sel[tj]
+    n_truncated = len(np.unique(ci[~kept]))
+    if n_truncated and warn:
+        warnings.warn(f"{n_truncated} atom(s) have more neighbours of one species than sel={sel.tolist()}; "
+                      "the farthest were dropped, as DeePMD-kit does", SelTruncationWarning, stacklevel=3)
+    slot = offsets[tj[kept]] + rank[kept]
+    nlist = np.full((natoms, nnei), -1, dtype=np.int64)
+    shift = np.zeros((natoms, nnei, 3), dtype=np.int64)
+    rij = np.zeros((natoms, nnei, 3), dtype=np.float64)
+    nlist[ci[kept], slot] = j[kept]
+    shift[ci[kept], slot] = shifts[pj[kept]]
+    rij[ci[kept], slot] = rvec[kept]
+    return NeighborList(nlist=nlist, shift=shift, rij=rij, n_truncated=n_truncated)
