@@ -1,0 +1,228 @@
+"""Cell-list neighbour search on the device, in DeePMD-kit's se_e2_a layout.
+
+Atoms are binned on a grid of ``ncell`` cells over the cell's fractional coordinates (or, without
+periodic boundaries, over a box around the cluster).  Centre i scans the cells within ``reach``
+of its own; a scanned cell outside the grid is a periodic image, its shift S carried with every
+neighbour.  Inside each species block neighbours are ordered by (|r_ij|, in-cell before image, j, S)
+— a total order, so the list does not depend on the order atoms were binned — and cut at sel.
+"""
+import math
+
+SHIFT_BIAS = 512
+SHIFT_BASE = 1024
+
+
+def pack_shift(sx, sy, sz):
+    """Image shift (each component in [-512, 511]) as one int32 code; 0 shift is a fixed code."""
+    return ((sx + SHIFT_BIAS) * SHIFT_BASE + (sy + SHIFT_BIAS)) * SHIFT_BASE + (sz + SHIFT_BIAS)
+
+
+def unpack_shift(code):
+    sz = code % SHIFT_BASE - SHIFT_BIAS
+    rest = code // SHIFT_BASE
+    return rest // SHIFT_BASE - SHIFT_BIAS, rest % SHIFT_BASE - SHIFT_BIAS, sz
+
+
+def wrap_atom(i, pos, cell, inv_cell, image):
+    """Map atom i into the cell (fractional coordinates modulo 1); count the wraps in image."""
+    x = pos[3 * i]
+    y = pos[3 * i + 1]
+    z = pos[3 * i + 2]
+    for k in range(3):
+        f = x * inv_cell[k] + y * inv_cell[3 + k] + z * inv_cell[6 + k]
+        n = math.floor(f)
+        if n != 0.0:
+            image[3 * i + k] += int(n)
+            pos[3 * i] -= n * cell[3 * k]
+            pos[3 * i + 1] -= n * cell[3 * k + 1]
+            pos[3 * i + 2] -= n * cell[3 * k + 2]
+
+
+def cell_of(i, pos, grid_inv, origin, ncell):
+    """Index of the grid cell holding atom i (clamped into the grid)."""
+    c = 0
+    for k in range(3):
+        f = ((pos[3 * i] - origin[0]) * grid_inv[k] + (pos[3 * i + 1] - origin[1]) * grid_inv[3 + k]
+             + (pos[3 * i + 2] - origin[2]) * grid_inv[6 + k])
+        ck = int(math.floor(f * ncell[k]))
+        if ck < 0:
+            ck = 0
+        if ck >= ncell[k]:
+            ck = ncell[k] - 1
+        c = c * ncell[k] + ck
+    return c
+
+
+def pair_before(d_a, img_a, j_a, s_a, d_b, img_b, j_b, s_b):
+    """Total order of candidate neighbours: distance, then in-cell first, then index, then shift."""
+    if d_a != d_b:
+        return d_a < d_b
+    if img_a != img_b:
+        return img_a < img_b
+    if j_a != j_b:
+        return j_a < j_b
+    return s_a < s_b
+
+
+def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
+                 cell_count, cell_atoms, cell_cap, rc, sel_off, ntypes, nnei,
+                 nlist, nshift, type_count, dist):
+    """Row i of the neighbour list: the sel[t] nearest of each species t within rc, sorted."""
+    xi = pos[3 * i]
+    yi = pos[3 * i + 1]
+    zi = pos[3 * i + 2]
+    for t in range(ntypes):
+        type_count[i * ntypes + t] = 0
+    for jj in range(nnei):
+        nlist[i * nnei + jj] = -1
+        nshift[i * nnei + jj] = 0
+    zero = pack_shift(0, 0, 0)
+    ci = cell_of(i, pos, grid_inv, origin, ncell)
+    cz = ci % ncell[2]
+    cy = (ci // ncell[2]) % ncell[1]
+    cx = ci // (ncell[2] * ncell[1])
+    for dx in range(-reach[0], reach[0] + 1):
+        gx = cx + dx
+        sx = 0
+        if gx < 0 or gx >= ncell[0]:
+            if periodic == 0:
+                continue
+            sx = (gx - gx % ncell[0]) // ncell[0]
+            gx = gx % ncell[0]
+        for dy in range(-reach[1], reach[1] + 1):
+            gy = cy + dy
+            sy = 0
+            if gy < 0 or gy >= ncell[1]:
+                if periodic == 0:
+                    continue
+                sy = (gy - gy % ncell[1]) // ncell[1]
+                gy = gy % ncell[1]
+            for dz in range(-reach[2], reach[2] + 1):
+                gz = cz + dz
+                sz = 0
+                if gz < 0 or gz >= ncell[2]:
+                    if periodic == 0:
+                        continue
+                    sz = (gz - gz % ncell[2]) // ncell[2]
+                    gz = gz % ncell[2]
+                g = (gx * ncell[1] + gy) * ncell[2] + gz
+                code = pack_shift(sx, sy, sz)
+                img = 0 if code == zero else 1
+                ox = sx * cell[0] + sy * cell[3] + sz * cell[6]
+                oy = sx * cell[1] + sy * cell[4] + sz * cell[7]
+                oz = sx * cell[2] + sy * cell[5] + sz * cell[8]
+                n_in_cell = cell_count[g]
+                if n_in_cell > cell_cap:
+                    n_in_cell = cell_cap
+                for q in range(n_in_cell):
+                    j = cell_atoms[g * cell_cap + q]
+                    if j == i and img == 0:
+                        continue
+                    rx = pos[3 * j] + ox - xi
+                    ry = pos[3 * j + 1] + oy - yi
+                    rz = pos[3 * j + 2] + oz - zi
+                    r2 = rx * rx + ry * ry + rz * rz
+                    if r2 >= rc * rc:
+                        continue
+                    d = math.sqrt(r2)
+                    t = atype[j]
+                    n_t = type_count[i * ntypes + t]
+                    type_count[i * ntypes + t] = n_t + 1
+                    start = sel_off[t]
+                    size = sel_off[t + 1] - start
+                    kept = n_t if n_t < size else size
+                    # insertion into the sorted block, dropping the farthest when full
+                    p = kept
+                    while p > 0:
+                        b = i * nnei + start + p - 1
+                        jb = nlist[b]
+                        sb = nshift[b]
+                        if pair_before(d, img, j, code, dist[start + p - 1], 0 if sb == zero else 1, jb, sb):
+                            p -= 1
+                        else:
+                            break
+                    if p >= size:
+                        continue
+                    last = kept if kept < size else size - 1
+                    q2 = last
+                    while q2 > p:
+                        nlist[i * nnei + start + q2] = nlist[i * nnei + start + q2 - 1]
+                        nshift[i * nnei + start + q2] = nshift[i * nnei + start + q2 - 1]
+                        dist[start + q2] = dist[start + q2 - 1]
+                        q2 -= 1
+                    nlist[i * nnei + start + p] = j
+                    nshift[i * nnei + start + p] = code
+                    dist[start + p] = d
+
+
+def reverse_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
+                cell_count, cell_atoms, cell_cap, rc, sel_off, nnei, nlist, nshift,
+                rev, rev_count, rev_cap):
+    """Slots (k·nnei + kk) of other rows that hold atom i, ascending: what gather_forces sums."""
+    xi = pos[3 * i]
+    yi = pos[3 * i + 1]
+    zi = pos[3 * i + 2]
+    ti = atype[i]
+    n = 0
+    ci = cell_of(i, pos, grid_inv, origin, ncell)
+    cz = ci % ncell[2]
+    cy = (ci // ncell[2]) % ncell[1]
+    cx = ci // (ncell[2] * ncell[1])
+    zero = pack_shift(0, 0, 0)
+    for dx in range(-reach[0], reach[0] + 1):
+        gx = cx + dx
+        sx = 0
+        if gx < 0 or gx >= ncell[0]:
+            if periodic == 0:
+                continue
+            sx = (gx - gx % ncell[0]) // ncell[0]
+            gx = gx % ncell[0]
+        for dy in range(-reach[1], reach[1] + 1):
+            gy = cy + dy
+            sy = 0
+            if gy < 0 or gy >= ncell[1]:
+                if periodic == 0:
+                    continue
+                sy = (gy - gy % ncell[1]) // ncell[1]
+                gy = gy % ncell[1]
+            for dz in range(-reach[2], reach[2] + 1):
+                gz = cz + dz
+                sz = 0
+                if gz < 0 or gz >= ncell[2]:
+                    if periodic == 0:
+                        continue
+                    sz = (gz - gz % ncell[2]) // ncell[2]
+                    gz = gz % ncell[2]
+                g = (gx * ncell[1] + gy) * ncell[2] + gz
+                # atom k in image S sees i in image −S
+                back = pack_shift(-sx, -sy, -sz)
+                ox = sx * cell[0] + sy * cell[3] + sz * cell[6]
+                oy = sx * cell[1] + sy * cell[4] + sz * cell[7]
+                oz = sx * cell[2] + sy * cell[5] + sz * cell[8]
+                n_in_cell = cell_count[g]
+                if n_in_cell > cell_cap:
+                    n_in_cell = cell_cap
+                for q in range(n_in_cell):
+                    k = cell_atoms[g * cell_cap + q]
+                    if k == i and back == zero:
+                        continue
+                    rx = pos[3 * k] + ox - xi
+                    ry = pos[3 * k + 1] + oy - yi
+                    rz = pos[3 * k + 2] + oz - zi
+                    if rx * rx + ry * ry + rz * rz >= rc * rc:
+                        continue
+                    for kk in range(sel_off[ti], sel_off[ti + 1]):
+                        if nlist[k * nnei + kk] == i and nshift[k * nnei + kk] == back:
+                            if n < rev_cap:
+                                rev[i * rev_cap + n] = k * nnei + kk
+                            n += 1
+                            break
+    rev_count[i] = n
+    m = n if n < rev_cap else rev_cap
+    for a in range(1, m):
+        v = rev[i * rev_cap + a]
+        b = a
+        while b > 0 and rev[i * rev_cap + b - 1] > v:
+            rev[i * rev_cap + b] = rev[i * rev_cap + b - 1]
+            b -= 1
+        rev[i * rev_cap + b] = v

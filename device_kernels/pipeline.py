@@ -1,0 +1,338 @@
+"""Per-atom energy pipeline: environment rows, embedding net, descriptor, fitting net, chain rule.
+
+One work-item owns one centre atom i and never writes an (nnei × M) tensor to global memory:
+
+    T_i  = Σ_j R_ij G_ij / nnei         accumulated neighbour by neighbour (4 × M, private)
+    D_i  = T_iᵀ T_i[:, :M<]             E_i = fitting net(D_i)
+    ∂E/∂T from the fitting net's reverse pass, then, recomputing G_ij and dG/ds forward-mode,
+    g_ij = ∂E_i/∂r_ij = Σ_a (∂E/∂R_ij[a] / t_std[a]) ∂R̃_ij[a]/∂r_ij      (written per slot)
+
+Empty slots in a species block all hold the same normalised row R_pad = −t_avg/t_std, so their
+share of T is n_pad · R_pad G(R_pad[0]): one embedding evaluation per block, and no gradient.
+The same formulas, vectorised, are in dpsycl/{env_matrix,descriptor,fitting,forces}.py.
+"""
+import math
+
+from .neighbors import unpack_shift
+
+ACT_TANH, ACT_GELU, ACT_RELU, ACT_RELU6, ACT_SOFTPLUS, ACT_SIGMOID, ACT_LINEAR = range(7)
+GELU_C = 0.7978845608028654  # sqrt(2/pi)
+
+
+def activation(code, z):
+    """φ(z) and φ'(z) for DeePMD-kit's activations (gelu is its tanh approximation)."""
+    if code == 0:
+        y = math.tanh(z)
+        return y, 1.0 - y * y
+    if code == 1:
+        t = math.tanh(GELU_C * (z + 0.044715 * z * z * z))
+        return 0.5 * z * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 0.134145 * z * z)
+    if code == 2:
+        return (z, 1.0) if z > 0.0 else (0.0 * z, 0.0 * z)
+    if code == 3:
+        if z <= 0.0:
+            return 0.0 * z, 0.0 * z
+        return (z, 1.0 + 0.0 * z) if z < 6.0 else (6.0 + 0.0 * z, 0.0 * z)
+    if code == 4:
+        if z > 30.0:
+            return z, 1.0 + 0.0 * z
+        e = math.exp(z)
+        return math.log1p(e), e / (1.0 + e)
+    if code == 5:
+        y = 1.0 / (1.0 + math.exp(-z))
+        return y, y * (1.0 - y)
+    return z, 1.0 + 0.0 * z
+
+
+def env_row(x, y, z, rcut, rcut_smth, out):
+    """out[0:4] = R̃ = s(r)(1, x/r, y/r, z/r); out[4 + 3a + b] = ∂R̃[a]/∂r_b."""
+    r = math.sqrt(x * x + y * y + z * z)
+    inv = 1.0 / r
+    if r < rcut_smth:
+        sw = 1.0
+        dsw = 0.0
+    else:
+        u = (r - rcut_smth) / (rcut - rcut_smth)
+        poly = -6.0 * u * u + 15.0 * u - 10.0
+        sw = u * u * u * poly + 1.0
+        dsw = (3.0 * u * u * poly + u * u * u * (-12.0 * u + 15.0)) / (rcut - rcut_smth)
+    s = sw * inv
+    out[0] = s
+    out[1] = s * x * inv
+    out[2] = s * y * inv
+    out[3] = s * z * inv
+    c0 = (dsw * inv - sw * inv * inv) * inv
+    out[4] = c0 * x
+    out[5] = c0 * y
+    out[6] = c0 * z
+    c1 = dsw * inv * inv * inv - 2.0 * sw * inv * inv * inv * inv
+    d = sw * inv * inv
+    out[7] = d + c1 * x * x
+    out[8] = c1 * x * y
+    out[9] = c1 * x * z
+    out[10] = c1 * y * x
+    out[11] = d + c1 * y * y
+    out[12] = c1 * y * z
+    out[13] = c1 * z * x
+    out[14] = c1 * z * y
+    out[15] = d + c1 * z * z
+
+
+def embedding_forward(s, net, w, off, widths, nlayer, act, buf, wmax):
+    """G(s) into buf[0:M] and dG/ds into buf[wmax:wmax+M] (forward-mode tangent)."""
+    buf[0] = s
+    buf[wmax] = 1.0 + 0.0 * s
+    n_in = 1
+    for layer in range(nlayer):
+        n_out = widths[layer + 1]
+        base = (net * nlayer + layer) * 3
+        mo = off[base]
+        bo = off[base + 1]
+        io = off[base + 2]
+        for o in range(n_out):
+            zz = w[bo + o]
+            dz = 0.0 * zz
+            for k in range(n_in):
+                wk = w[mo + k * n_out + o]
+                zz += buf[k] * wk
+                dz += buf[wmax + k] * wk
+            h, dh = activation(act, zz)
+            buf[2 * wmax + o] = h
+            buf[3 * wmax + o] = dh * dz
+        skip = 0
+        if n_out == n_in:
+            skip = 1
+        elif n_out == 2 * n_in:
+            skip = 2
+        # descending o: the skip reads x[o mod n_in] <= o before x[o] is overwritten
+        for oo in range(n_out):
+            o = n_out - 1 - oo
+            h = buf[2 * wmax + o]
+            dh = buf[3 * wmax + o]
+            if skip > 0:
+                if io >= 0:
+                    h *= w[io + o]
+                    dh *= w[io + o]
+                h += buf[o % n_in]
+                dh += buf[wmax + o % n_in]
+            buf[o] = h
+            buf[wmax + o] = dh
+        n_in = n_out
+
+
+def fitting_forward_backward(t, d, w, off, widths, nlayer, act, buf, wmax, dact):
+    """Fitting-net output for species t from descriptor d; on return d holds ∂out/∂d."""
+    n_in = widths[0]
+    for k in range(n_in):
+        buf[k] = d[k]
+    da = 0
+    for layer in range(nlayer):
+        n_out = widths[layer + 1]
+        base = (t * (nlayer + 1) + layer) * 3
+        mo = off[base]
+        bo = off[base + 1]
+        io = off[base + 2]
+        for o in range(n_out):
+            zz = w[bo + o]
+            for k in range(n_in):
+                zz += buf[k] * w[mo + k * n_out + o]
+            h, dh = activation(act, zz)
+            if io >= 0:
+                h *= w[io + o]
+                dh *= w[io + o]
+            buf[wmax + o] = h
+            dact[da + o] = dh
+        residual = layer >= 1 and n_out == n_in
+        for o in range(n_out):
+            if residual:
+                buf[o] = buf[o] + buf[wmax + o]
+            else:
+                buf[o] = buf[wmax + o]
+        da += n_out
+        n_in = n_out
+    base = (t * (nlayer + 1) + nlayer) * 3
+    mo = off[base]
+    y = w[off[base + 1]]
+    for k in range(n_in):
+        y += buf[k] * w[mo + k]
+    # reverse pass: buf[0:n] holds ∂y/∂(layer output), buf[wmax:] the input gradient being built
+    for k in range(n_in):
+        buf[k] = w[mo + k]
+    for lr in range(nlayer):
+        layer = nlayer - 1 - lr
+        n_out = widths[layer + 1]
+        n_prev = widths[layer]
+        da -= n_out
+        mo = off[(t * (nlayer + 1) + layer) * 3]
+        for k in range(n_prev):
+            acc = 0.0 * y
+            for o in range(n_out):
+                acc += buf[o] * dact[da + o] * w[mo + k * n_out + o]
+            buf[wmax + k] = acc
+        residual = layer >= 1 and n_out == n_prev
+        for k in range(n_prev):
+            if residual:
+                buf[k] = buf[k] + buf[wmax + k]
+            else:
+                buf[k] = buf[wmax + k]
+    for k in range(widths[0]):
+        d[k] = buf[k]
+    return y
+
+
+def atom_energy_and_pair_gradients(
+        i, pos, cell, atype, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
+        blk_avg, blk_std, one_side, excluded,
+        emb_w, emb_off, emb_widths, n_emb, act_emb,
+        fit_w, fit_off, fit_widths, n_fit, act_fit, bias_e, out_std, out_bias, axis_m,
+        atom_energy, pair_grad, ewmax, fwmax,
+        tmat, dtmat, ebuf, dbuf, fbuf, dact, row):
+    """E_i into atom_energy[i]; g_ij into pair_grad[3(i·nnei + slot)]; zero for empty slots."""
+    m_width = emb_widths[n_emb]
+    ti = atype[i]
+    xi = pos[3 * i]
+    yi = pos[3 * i + 1]
+    zi = pos[3 * i + 2]
+    for k in range(4 * m_width):
+        tmat[k] = 0.0 * xi
+    for tj in range(ntypes):
+        if excluded[ti * ntypes + tj] != 0:
+            continue
+        net = tj if one_side != 0 else ti * ntypes + tj
+        b4 = (ti * ntypes + tj) * 4
+        n_real = 0
+        for jj in range(sel_off[tj], sel_off[tj + 1]):
+            j = nlist[i * nnei + jj]
+            if j < 0:
+                continue
+            code = nshift[i * nnei + jj]
+            sx, sy, sz = unpack_shift(code)
+            rx = pos[3 * j] + sx * cell[0] + sy * cell[3] + sz * cell[6] - xi
+            ry = pos[3 * j + 1] + sx * cell[1] + sy * cell[4] + sz * cell[7] - yi
+            rz = pos[3 * j + 2] + sx * cell[2] + sy * cell[5] + sz * cell[8] - zi
+            if rx * rx + ry * ry + rz * rz >= rcut * rcut:
+                continue
+            n_real += 1
+            env_row(rx, ry, rz, rcut, rcut_smth, row)
+            for a in range(4):
+                row[a] = (row[a] - blk_avg[b4 + a]) / blk_std[b4 + a]
+            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax)
+            for a in range(4):
+                ra = row[a]
+                for m in range(m_width):
+                    tmat[a * m_width + m] += ra * ebuf[m]
+        n_pad = sel_off[tj + 1] - sel_off[tj] - n_real
+        if n_pad > 0:
+            for a in range(4):
+                row[a] = -blk_avg[b4 + a] / blk_std[b4 + a]
+            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax)
+            for a in range(4):
+                ra = n_pad * row[a]
+                for m in range(m_width):
+                    tmat[a * m_width + m] += ra * ebuf[m]
+    inv_nnei = 1.0 / nnei
+    for k in range(4 * m_width):
+        tmat[k] *= inv_nnei
+    for m in range(m_width):
+        for n in range(axis_m):
+            acc = 0.0 * xi
+            for a in range(4):
+                acc += tmat[a * m_width + m] * tmat[a * m_width + n]
+            dbuf[m * axis_m + n] = acc
+    y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, fbuf, fwmax, dact)
+    atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
+    scale = out_std[ti] * inv_nnei
+    # ∂E/∂T[a, m] (already divided by nnei, so that ∂E/∂R_ij = ∂E/∂T · G_ij)
+    for a in range(4):
+        for m in range(m_width):
+            acc = 0.0 * xi
+            for n in range(axis_m):
+                acc += dbuf[m * axis_m + n] * tmat[a * m_width + n]
+            if m < axis_m:
+                for k in range(m_width):
+                    acc += dbuf[k * axis_m + m] * tmat[a * m_width + k]
+            dtmat[a * m_width + m] = acc * scale
+    for tj in range(ntypes):
+        skip_block = excluded[ti * ntypes + tj] != 0
+        net = tj if one_side != 0 else ti * ntypes + tj
+        b4 = (ti * ntypes + tj) * 4
+        for jj in range(sel_off[tj], sel_off[tj + 1]):
+            p = 3 * (i * nnei + jj)
+            pair_grad[p] = 0.0 * xi
+            pair_grad[p + 1] = 0.0 * xi
+            pair_grad[p + 2] = 0.0 * xi
+            j = nlist[i * nnei + jj]
+            if j < 0 or skip_block:
+                continue
+            sx, sy, sz = unpack_shift(nshift[i * nnei + jj])
+            rx = pos[3 * j] + sx * cell[0] + sy * cell[3] + sz * cell[6] - xi
+            ry = pos[3 * j + 1] + sx * cell[1] + sy * cell[4] + sz * cell[7] - yi
+            rz = pos[3 * j + 2] + sx * cell[2] + sy * cell[5] + sz * cell[8] - zi
+            if rx * rx + ry * ry + rz * rz >= rcut * rcut:
+                continue
+            env_row(rx, ry, rz, rcut, rcut_smth, row)
+            for a in range(4):
+                row[a] = (row[a] - blk_avg[b4 + a]) / blk_std[b4 + a]
+            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax)
+            de_ds = 0.0 * xi
+            for m in range(m_width):
+                de_dg = 0.0 * xi
+                for a in range(4):
+                    de_dg += row[a] * dtmat[a * m_width + m]
+                de_ds += de_dg * ebuf[ewmax + m]
+            gx = 0.0 * xi
+            gy = 0.0 * xi
+            gz = 0.0 * xi
+            for a in range(4):
+                de_dr = 0.0 * xi
+                for m in range(m_width):
+                    de_dr += dtmat[a * m_width + m] * ebuf[m]
+                if a == 0:
+                    de_dr += de_ds
+                de_dr /= blk_std[b4 + a]
+                gx += de_dr * row[4 + 3 * a]
+                gy += de_dr * row[5 + 3 * a]
+                gz += de_dr * row[6 + 3 * a]
+            pair_grad[p] = gx
+            pair_grad[p + 1] = gy
+            pair_grad[p + 2] = gz
+
+
+def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, pair_grad, rev, rev_count, rev_cap,
+                              force, atom_virial):
+    """F_i = Σ_j g_ij − Σ_k g_ki and w_i = −Σ_k g_ki ⊗ r_ki, gathered without atomics."""
+    fx = 0.0 * pos[0]
+    fy = 0.0 * pos[0]
+    fz = 0.0 * pos[0]
+    for jj in range(nnei):
+        p = 3 * (i * nnei + jj)
+        fx += pair_grad[p]
+        fy += pair_grad[p + 1]
+        fz += pair_grad[p + 2]
+    for k in range(9):
+        atom_virial[9 * i + k] = 0.0 * fx
+    for r in range(rev_count[i]):
+        slot = rev[i * rev_cap + r]
+        k = slot // nnei
+        gx = pair_grad[3 * slot]
+        gy = pair_grad[3 * slot + 1]
+        gz = pair_grad[3 * slot + 2]
+        fx -= gx
+        fy -= gy
+        fz -= gz
+        sx, sy, sz = unpack_shift(nshift[slot])
+        rx = pos[3 * i] + sx * cell[0] + sy * cell[3] + sz * cell[6] - pos[3 * k]
+        ry = pos[3 * i + 1] + sx * cell[1] + sy * cell[4] + sz * cell[7] - pos[3 * k + 1]
+        rz = pos[3 * i + 2] + sx * cell[2] + sy * cell[5] + sz * cell[8] - pos[3 * k + 2]
+        atom_virial[9 * i] -= gx * rx
+        atom_virial[9 * i + 1] -= gx * ry
+        atom_virial[9 * i + 2] -= gx * rz
+        atom_virial[9 * i + 3] -= gy * rx
+        atom_virial[9 * i + 4] -= gy * ry
+        atom_virial[9 * i + 5] -= gy * rz
+        atom_virial[9 * i + 6] -= gz * rx
+        atom_virial[9 * i + 7] -= gz * ry
+        atom_virial[9 * i + 8] -= gz * rz
+    force[3 * i] = fx
+    force[3 * i + 1] = fy
+    force[3 * i + 2] = fz

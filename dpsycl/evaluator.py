@@ -1,0 +1,205 @@
+"""Device evaluation of a se_e2_a model: host orchestration of the kernels in device_kernels/.
+
+Nothing here knows which backend runs the kernels; a backend supplies arrays, launches, and the
+one atomic kernel (cell binning).  Data stays on the device from coordinates in to energies,
+forces and virials out; the host only reads a few counters after a neighbour-list build.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import Model, ModelError
+from .neighbors import SelTruncationWarning, perpendicular_widths
+from .device_kernels.pipeline import (ACT_GELU, ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_SIGMOID,
+                                      ACT_SOFTPLUS, ACT_TANH)
+
+_ACT_CODES = {"tanh": ACT_TANH, "gelu": ACT_GELU, "gelu_tf": ACT_GELU, "relu": ACT_RELU,
+              "relu6": ACT_RELU6, "softplus": ACT_SOFTPLUS, "sigmoid": ACT_SIGMOID,
+              "linear": ACT_LINEAR, "none": ACT_LINEAR}
+
+
+def _pack_layers(nets: list[list], dtype):
+    """Flat weight buffer and (net, layer, {matrix, bias, idt}) offsets; idt −1 when absent."""
+    chunks, offsets, pos = [], [], 0
+    for layers in nets:
+        for layer in layers:
+            row = []
+            for arr in (layer.matrix, layer.bias, layer.idt):
+                if arr is None:
+                    row.append(-1)
+                    continue
+                row.append(pos)
+                flat = np.asarray(arr, dtype=dtype).ravel()
+                chunks.append(flat)
+                pos += flat.size
+            offsets.append(row)
+    return np.concatenate(chunks), np.asarray(offsets, dtype=np.int64).ravel()
+
+
+def _block_stats(model: Model):
+    """t_avg/t_std per (centre species, neighbour species) block; DeePMD-kit keeps them uniform."""
+    nt = model.ntypes
+    avg = np.zeros((nt, nt, 4))
+    std = np.zeros((nt, nt, 4))
+    offs = model.sel_offsets
+    for ti in range(nt):
+        a = model.t_avg[ti].reshape(-1, 4)
+        s = model.t_std[ti].reshape(-1, 4)
+        for tj in range(nt):
+            blk_a, blk_s = a[offs[tj]:offs[tj + 1]], s[offs[tj]:offs[tj + 1]]
+            if len(blk_a) == 0:
+                continue
+            if np.ptp(blk_a, axis=0).max() > 0 or np.ptp(blk_s, axis=0).max() > 0:
+                raise ModelError("t_avg/t_std vary inside a neighbour block; the device kernels need them "
+                                 "uniform per (centre, neighbour) species block, as DeePMD-kit writes them")
+            avg[ti, tj] = blk_a[0]
+            std[ti, tj] = blk_s[0]
+    return avg.ravel(), std.ravel()
+
+
+@dataclass
+class NeighborState:
+    """A neighbour list on the device and what it was built for."""
+    nlist: object
+    nshift: object
+    rev: object
+    rev_count: object
+    rev_cap: int
+    n_truncated: int
+    max_candidates: int
+
+
+class DeviceEvaluator:
+    """Energy, forces and virials of one model on one backend; arrays stay on the device."""
+
+    def __init__(self, model: Model, backend, dtype=None):
+        self.model = model
+        self.backend = backend
+        self.dtype = np.dtype(dtype or model.precision)
+        if self.dtype == np.float64 and not backend.fp64:
+            raise ModelError(f"device {backend.name} has no float64 support and the model is float64; "
+                             "pass precision='float32' to DeepPot (or --precision float32) to run it in "
+                             "float32 deliberately")
+        m = model
+        dt = self.dtype
+        to = backend.asarray
+        self.nnei = m.nnei
+        self.ntypes = m.ntypes
+        nets = ([m.embedding_nets[(-1, tj)] for tj in range(m.ntypes)] if m.type_one_side else
+                [m.embedding_nets[(ti, tj)] for ti in range(m.ntypes) for tj in range(m.ntypes)])
+        emb_w, emb_off = _pack_layers(nets, dt)
+        fit_w, fit_off = _pack_layers(m.fitting_nets, dt)
+        emb_widths = [1] + list(m.neuron)
+        fit_widths = [m.embedding_width * m.axis_neuron] + list(m.fitting_neuron) + [1]
+        avg, std = _block_stats(m)
+        excluded = np.zeros((m.ntypes, m.ntypes), dtype=np.int64)
+        for a, b in m.exclude_types:
+            excluded[a, b] = excluded[b, a] = 1
+        self.sel_off = to(m.sel_offsets, np.int64)
+        self.params = (
+            self.sel_off, m.ntypes, float(m.rcut), float(m.rcut_smth), to(avg, dt), to(std, dt),
+            int(m.type_one_side), to(excluded, np.int64),
+            to(emb_w, dt), to(emb_off, np.int64), to(emb_widths, np.int64), len(m.neuron), _ACT_CODES[m.activation],
+            to(fit_w, dt), to(fit_off, np.int64), to(fit_widths, np.int64), len(m.fitting_neuron),
+            _ACT_CODES[m.fitting_activation], to(m.bias_atom_e, dt), to(m.out_std, dt), to(m.out_bias, dt),
+            int(m.axis_neuron))
+        ewmax = max(emb_widths)
+        fwmax = max(fit_widths)
+        # private scratch of the fused kernel: T, ∂E/∂T, embedding buffers, D, fitting buffers, φ', row
+        self.energy_scratch = (4 * m.embedding_width, 4 * m.embedding_width, 4 * ewmax,
+                               m.embedding_width * m.axis_neuron, 2 * fwmax, max(1, sum(m.fitting_neuron)), 16)
+        self.ewmax = ewmax
+        self.fwmax = fwmax
+
+    # -- geometry ---------------------------------------------------------------------------
+    def grid(self, cell: np.ndarray | None, pos_host_bounds, rc: float):
+        """Cell-list grid: (grid matrix, origin, ncell, reach, periodic)."""
+        if cell is not None:
+            widths = perpendicular_widths(cell)
+            ncell = np.maximum(np.floor(widths / rc).astype(np.int64), 1)
+            ncell = np.minimum(ncell, 1024)
+            reach = np.ceil(rc * ncell / widths - 1e-12).astype(np.int64)
+            return cell, np.zeros(3), ncell, np.maximum(reach, 1), 1
+        lo, hi = pos_host_bounds
+        ext = np.maximum(hi - lo, 1e-6) * (1 + 1e-9) + 1e-9
+        ncell = np.minimum(np.maximum(np.floor(ext / rc).astype(np.int64), 1), 1024)
+        reach = np.ceil(rc * ncell / ext - 1e-12).astype(np.int64)
+        return np.diag(ext), lo, ncell, np.minimum(np.maximum(reach, 1), ncell), 0
+
+    def wrap(self, pos, cell: np.ndarray, image):
+        b = self.backend
+        b.launch("wrap_atom", len_of(pos) // 3, pos, b.asarray(cell, self.dtype),
+                 b.asarray(np.linalg.inv(cell), self.dtype), image, dtype=self.dtype)
+
+    def build_neighbors(self, pos, atype, cell: np.ndarray | None, rc: float, bounds=None,
+                        warn: bool = True) -> NeighborState:
+        """Cell list → sorted, sel-truncated rows → reverse slots, all on the device."""
+        b = self.backend
+        natoms = len_of(pos) // 3
+        gmat, origin, ncell, reach, periodic = self.grid(cell, bounds, rc)
+        cell_dev = b.asarray(cell if cell is not None else np.zeros((3, 3)), self.dtype)
+        grid_inv = b.asarray(np.linalg.inv(gmat), self.dtype)
+        origin_d = b.asarray(origin, self.dtype)
+        ncell_d = b.asarray(ncell, np.int64)
+        reach_d = b.asarray(reach, np.int64)
+        ncells = int(np.prod(ncell))
+        cap = max(8, 2 * int(math.ceil(natoms / ncells)) + 8)
+        while True:
+            cell_count = b.zeros(ncells, np.int64)
+            cell_atoms = b.empty(ncells * cap, np.int64)
+            b.bin_atoms(natoms, pos, grid_inv, origin_d, ncell_d, cell_count, cell_atoms, cap)
+            fullest = int(b.to_host(cell_count).max()) if ncells else 0
+            if fullest <= cap:
+                break
+            cap = fullest
+        nnei = self.nnei
+        nlist = b.empty(natoms * nnei, np.int64)
+        nshift = b.empty(natoms * nnei, np.int64)
+        type_count = b.empty(natoms * self.ntypes, np.int64)
+        b.launch("neighbor_row", natoms, pos, atype, cell_dev, grid_inv, origin_d, ncell_d, reach_d, periodic,
+                 cell_count, cell_atoms, cap, float(rc), self.sel_off, self.ntypes, nnei, nlist, nshift,
+                 type_count, scratch=(nnei,), dtype=self.dtype)
+        counts = b.to_host(type_count).reshape(natoms, self.ntypes)
+        n_truncated = int(np.any(counts > np.asarray(self.model.sel)[None, :], axis=1).sum())
+        if n_truncated and warn:
+            warnings.warn(f"{n_truncated} atom(s) have more neighbours of one species than "
+                          f"sel={list(self.model.sel)}; the farthest were dropped, as DeePMD-kit does",
+                          SelTruncationWarning, stacklevel=3)
+        max_candidates = int(counts.sum(axis=1).max()) if natoms else 0
+        rev_cap = max(1, max_candidates)
+        rev = b.empty(natoms * rev_cap, np.int64)
+        rev_count = b.empty(natoms, np.int64)
+        b.launch("reverse_row", natoms, pos, atype, cell_dev, grid_inv, origin_d, ncell_d, reach_d, periodic,
+                 cell_count, cell_atoms, cap, float(rc), self.sel_off, nnei, nlist, nshift, rev, rev_count,
+                 rev_cap, dtype=self.dtype)
+        return NeighborState(nlist, nshift, rev, rev_count, rev_cap, n_truncated, max_candidates)
+
+    # -- energy and forces --------------------------------------------------------------------
+    def compute(self, pos, atype, cell: np.ndarray | None, nb: NeighborState, out: dict | None = None):
+        """Atomic energies (N), forces (3N) and atomic virials (9N) as device arrays."""
+        b = self.backend
+        natoms = len_of(pos) // 3
+        out = out if out is not None else {}
+        if out.get("natoms") != natoms:
+            out.update(natoms=natoms, atom_energy=b.empty(natoms, self.dtype),
+                       pair_grad=b.empty(natoms * self.nnei * 3, self.dtype),
+                       force=b.empty(natoms * 3, self.dtype), atom_virial=b.empty(natoms * 9, self.dtype))
+        cell_dev = out.get("cell_dev")
+        cell_key = None if cell is None else np.asarray(cell, dtype=np.float64).tobytes()
+        if cell_dev is None or out.get("cell_key") != cell_key:
+            cell_dev = b.asarray(cell if cell is not None else np.zeros((3, 3)), self.dtype)
+            out.update(cell_dev=cell_dev, cell_key=cell_key)
+        b.launch("atom_energy_and_pair_gradients", natoms, pos, cell_dev, atype, nb.nlist, nb.nshift, self.nnei,
+                 *self.params, out["atom_energy"], out["pair_grad"], self.ewmax, self.fwmax,
+                 scratch=self.energy_scratch, dtype=self.dtype)
+        b.launch("gather_forces_and_virials", natoms, pos, cell_dev, nb.nlist, nb.nshift, self.nnei, out["pair_grad"],
+                 nb.rev, nb.rev_count, nb.rev_cap, out["force"], out["atom_virial"], dtype=self.dtype)
+        return out
+
+
+def len_of(a) -> int:
+    return int(a.shape[0]) if hasattr(a, "shape") else len(a)
