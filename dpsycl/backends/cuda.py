@@ -9,7 +9,10 @@ import numpy as np
 if not hasattr(np, "row_stack"):  # numba-cuda 0.30 still calls np.row_stack (gone in NumPy 2.4)
     np.row_stack = np.vstack
 
+from numba import config as _numba_config  # noqa: E402
 from numba import cuda  # noqa: E402  (module global: the simulator swaps it inside kernels)
+
+SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
 from ..device_kernels import bind_bodies  # noqa: E402
 from .codegen import build_wrapper  # noqa: E402
@@ -44,13 +47,15 @@ class CudaBackend:
     def __init__(self, device: str = "cuda:0"):
         index = int(device.split(":")[1]) if ":" in device else 0
         cuda.select_device(index)
-        self.gpu = cuda.get_current_device()
         self.name = f"cuda:{index}"
         self.fp64 = True
         self._kernels = {}
 
     def describe(self) -> str:
-        name = self.gpu.name.decode() if isinstance(self.gpu.name, bytes) else str(self.gpu.name)
+        if SIMULATOR:
+            return f"{self.name} (numba CUDA simulator)"
+        dev = cuda.current_context().device
+        name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
         return f"{self.name} ({name}, numba CUDA)"
 
     def asarray(self, a, dtype=None):
@@ -71,7 +76,9 @@ class CudaBackend:
         return out
 
     def is_device_array(self, a) -> bool:
-        return cuda.is_cuda_array(a)
+        if hasattr(a, "copy_to_host"):
+            return True
+        return not SIMULATOR and cuda.is_cuda_array(a)
 
     def from_user_array(self, a, dtype):
         a = cuda.as_cuda_array(a)
