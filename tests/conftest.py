@@ -1,0 +1,84 @@
+"""Shared fixtures: bundled test models, DeePMD-kit's reference outputs, structure generators."""
+from __future__ import annotations
+
+import os
+import pathlib
+import warnings
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+DATA = pathlib.Path(__file__).parent / "data"
+MODELS = ("cuag", "cuag_pair", "cuagau_f32")
+CASES = ("bulk", "small_box", "triclinic", "unwrapped", "unsorted", "nopbc", "dense")
+
+# Tolerances of the issues: float64 models must agree to rounding; float32 models to float32 rounding.
+# Atomic energies of float32 models are also allowed float32's relative precision (rel): in the
+# compressed 'dense' case they reach 7 eV, where 1e-5 eV is only ~20 float32 ulps.
+TOL = {
+    "float64": dict(energy=1e-10, force=1e-10, virial=1e-9, rel=0.0),
+    "float32": dict(energy=1e-5, force=1e-4, virial=1e-4, rel=2e-6),
+}
+
+
+def model_path(name: str) -> pathlib.Path:
+    return DATA / name / "frozen_model.pb"
+
+
+@pytest.fixture(scope="session")
+def models():
+    import dpsycl
+    return {name: dpsycl.load_model(model_path(name)) for name in MODELS}
+
+
+@pytest.fixture(scope="session")
+def references():
+    return {name: dict(np.load(DATA / name / "reference.npz")) for name in MODELS}
+
+
+def reference_case(ref: dict, case: str):
+    """coords (nframes, natoms·3), cells (nframes, 9) or None, atype, and DeePMD-kit's outputs."""
+    coords = ref[f"{case}_coords"]
+    cells = ref[f"{case}_cells"]
+    cells = None if cells.size == 0 else cells.reshape(len(coords), 9)
+    atype = ref[f"{case}_atype"]
+    atype = atype if atype.ndim == 1 else atype[0]
+    out = {k: ref[f"{case}_{k}"] for k in ("energy", "force", "virial", "atom_energy", "atom_virial")}
+    return coords, cells, atype, out
+
+
+def random_structure(rng: np.random.Generator, natoms: int, ntypes: int, shear: float = 0.6,
+                     density: float = 0.075, min_dist: float = 2.0):
+    """Random atoms (min distance ``min_dist``) in a random, possibly strongly sheared cell."""
+    vol = natoms / density
+    diag = np.exp(rng.uniform(-0.3, 0.3, 3))
+    diag *= (vol / np.prod(diag)) ** (1 / 3)
+    cell = np.diag(diag)
+    cell[1, 0], cell[2, 0], cell[2, 1] = rng.uniform(-shear, shear, 3) * diag[[1, 2, 2]]
+    pos = []
+    tries = 0
+    while len(pos) < natoms and tries < 200000:
+        tries += 1
+        p = rng.random(3) @ cell
+        ok = True
+        for q in pos:
+            d = p - q
+            frac = d @ np.linalg.inv(cell)
+            frac -= np.round(frac)
+            if np.linalg.norm(frac @ cell) < min_dist:
+                ok = False
+                break
+        if ok or natoms * min_dist ** 3 > vol:
+            pos.append(p)
+    coords = np.asarray(pos)
+    atype = rng.integers(0, ntypes, natoms)
+    return coords, cell, atype
+
+
+@pytest.fixture(autouse=True)
+def _sel_warnings_are_expected():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        yield

@@ -1,0 +1,119 @@
+"""Every device present runs every test model and case against the float64 host reference."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dpsycl
+import dpsycl.device_kernels as device_kernels
+from dpsycl.backends import DeviceError
+from dpsycl.model import ModelError
+from conftest import CASES, MODELS, TOL, reference_case
+
+DEVICES = [d for d in dpsycl.devices() if d != "numpy"]
+
+
+def test_a_kernel_device_is_present():
+    """On the CI machine the SYCL stack must give the OpenCL CPU device; no silent numpy fallback."""
+    assert any(d.startswith("opencl:cpu") for d in DEVICES), dpsycl.devices()
+
+
+@pytest.fixture(scope="module")
+def pots(models):
+    cache = {}
+
+    def get(name, device):
+        if (name, device) not in cache:
+            cache[name, device] = dpsycl.DeepPot(models[name], device=device)
+        return cache[name, device]
+    return get
+
+
+@pytest.fixture(scope="module")
+def host_pots(models):
+    return {name: dpsycl.DeepPot(models[name], device="numpy") for name in MODELS}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", MODELS)
+def test_device_matches_reference_on_all_cases(pots, host_pots, references, name, device):
+    dp = pots(name, device)
+    tol = TOL[dp.model.precision]
+    worst = {}
+    for case in CASES:
+        coords, cells, atype, _ = reference_case(references[name], case)
+        got = dp.eval(coords, cells, atype, atomic=True)
+        ref = host_pots[name].eval(coords, cells, atype, atomic=True)
+        n = len(atype)
+        err = dict(energy=np.abs(got[0] - ref[0]).max() / n, force=np.abs(got[1] - ref[1]).max(),
+                   virial=np.abs(got[2] - ref[2]).max() / n,
+                   atom_energy=(np.abs(got[3] - ref[3]) / (1 + tol["rel"] / tol["energy"] * np.abs(ref[3]))).max(),
+                   atom_virial=np.abs(got[4] - ref[4]).max())
+        worst[case] = err
+        assert err["energy"] <= tol["energy"] and err["atom_energy"] <= tol["energy"], (case, err)
+        assert err["force"] <= tol["force"], (case, err)
+        assert err["virial"] <= tol["virial"] and err["atom_virial"] <= tol["virial"], (case, err)
+    print(f"\n{name} on {device}: " + "; ".join(f"{c} dF={e['force']:.1e}" for c, e in worst.items()))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_model_precision_is_honoured(pots, device):
+    assert pots("cuag", device)._evaluator.dtype == np.float64
+    assert pots("cuagau_f32", device)._evaluator.dtype == np.float32
+
+
+@pytest.mark.parametrize("device", [d for d in DEVICES if not d.startswith("cuda")])
+def test_device_arrays_in_and_out(pots, references, device):
+    import dpnp
+    dp = pots("cuag", device)
+    coords, cells, atype, _ = reference_case(references["cuag"], "triclinic")
+    x = dpnp.asarray(coords[0], sycl_queue=dp.backend.queue)
+    e, f, v, ae, av = dp.eval(x, cells[0], atype, atomic=True)
+    assert isinstance(f, dpnp.ndarray) and isinstance(ae, dpnp.ndarray)
+    host = dp.eval(coords[:1], cells[:1], atype, atomic=True)
+    np.testing.assert_allclose(dpnp.asnumpy(f).reshape(-1, 3), host[1][0], atol=1e-12)
+    np.testing.assert_allclose(e, host[0], atol=1e-10)
+
+
+def test_auto_picks_a_kernel_device_and_reports_it(models):
+    dp = dpsycl.DeepPot(models["cuagau_f32"], device="auto")
+    assert dp.device == DEVICES[0] if not DEVICES[0].startswith("cuda") else dp.device.startswith("cuda")
+    assert dp.device in dp.describe_device()
+
+
+def test_unknown_device_is_a_clear_error(models):
+    with pytest.raises(DeviceError, match="available"):
+        dpsycl.DeepPot(models["cuagau_f32"], device="level_zero:gpu:7")
+
+
+def test_float64_model_on_device_without_fp64_names_the_device(models):
+    class NoFp64:
+        name = "opencl:gpu:0"
+        fp64 = False
+
+        def asarray(self, a, dtype=None):
+            return np.asarray(a, dtype=dtype)
+    from dpsycl.evaluator import DeviceEvaluator
+    with pytest.raises(ModelError, match="opencl:gpu:0.*precision='float32'"):
+        DeviceEvaluator(models["cuag"], NoFp64())
+
+
+def test_single_source_bodies_are_shared_between_backends():
+    """Each backend compiles the very code objects defined once in device_kernels/."""
+    seen = []
+    compiled = device_kernels.bind_bodies(lambda f: (seen.append(f), f)[1])
+    for body in device_kernels.BODIES:
+        fn = compiled[body.__name__]
+        assert fn.__code__ is body.__code__
+        assert fn.__wrapped_body__ is body
+    from dpsycl.backends import sycl
+    for body in device_kernels.BODIES:
+        assert sycl._bodies()[body.__name__].py_func.__code__ is body.__code__
+
+
+def test_memory_is_linear_in_atoms(models):
+    """Per-atom device buffers: neighbour rows, pair gradients, reverse slots — no (N × nnei × M)."""
+    dp = dpsycl.DeepPot(models["cuag"], device=DEVICES[0])
+    ev = dp._evaluator
+    per_atom_bytes = ev.nnei * (8 + 8 + 3 * 8) + ev.nnei * 8 + 8 * (1 + 3 + 9)
+    assert per_atom_bytes < 40_000

@@ -1,0 +1,165 @@
+"""The float64 NumPy reference against DeePMD-kit itself (stored outputs and live inference)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import dpsycl
+from dpsycl.neighbors import SelTruncationWarning, build_neighbor_list
+from conftest import CASES, MODELS, TOL, model_path, random_structure, reference_case
+
+
+def _max_errors(got, ref, natoms, tol):
+    """Largest deviations; atomic energies may also deviate by tol['rel'] of their size."""
+    e, f, v, ae, av = got
+    return dict(
+        energy=np.abs(e.ravel() - ref["energy"].ravel()).max() / natoms,
+        force=np.abs(f.ravel() - ref["force"].ravel()).max(),
+        virial=np.abs(v.ravel() - ref["virial"].ravel()).max() / natoms,
+        atom_energy=(np.abs(ae.ravel() - ref["atom_energy"].ravel())
+                     / (1 + tol["rel"] / tol["energy"] * np.abs(ref["atom_energy"].ravel()))).max(),
+        atom_virial=np.abs(av.ravel() - ref["atom_virial"].ravel()).max() / 1.0,
+    )
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("case", CASES)
+def test_reference_matches_deepmd_outputs(models, references, name, case):
+    model = models[name]
+    coords, cells, atype, ref = reference_case(references[name], case)
+    dp = dpsycl.DeepPot(model, device="numpy")
+    got = dp.eval(coords, cells, atype, atomic=True)
+    tol = TOL[model.precision]
+    err = _max_errors(got, ref, len(atype), tol)
+    assert err["energy"] <= tol["energy"], err
+    assert err["atom_energy"] <= tol["energy"], err
+    assert err["force"] <= tol["force"], err
+    assert err["virial"] <= tol["virial"], err
+    assert err["atom_virial"] <= tol["virial"], err
+    assert got[0].shape == (len(coords), 1) and got[1].shape == (len(coords), len(atype), 3)
+    assert got[2].shape == (len(coords), 9) and got[3].shape == (len(coords), len(atype), 1)
+    assert got[4].shape == (len(coords), len(atype), 9)
+
+
+@pytest.fixture(scope="module")
+def deepmd_oracles():
+    deepmd_infer = pytest.importorskip("deepmd.infer")
+    return {name: deepmd_infer.DeepPot(str(model_path(name))) for name in MODELS}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_reference_matches_live_deepmd_on_random_structures(models, deepmd_oracles, name):
+    """Random species, 1–300 atoms, strongly sheared cells, and one cluster without PBC."""
+    model = models[name]
+    rng = np.random.default_rng(2026 + len(name))
+    dp = dpsycl.DeepPot(model, device="numpy")
+    oracle = deepmd_oracles[name]
+    tol = TOL[model.precision]
+    for natoms in (1, 2, 7, 33, 120, 300):
+        coords, cell, atype = random_structure(rng, natoms, model.ntypes)
+        for cells in (cell.reshape(1, 9), None):
+            ours = dp.eval(coords[None], cells, atype, atomic=True)
+            theirs = oracle.eval(coords[None], cells, atype, atomic=True)
+            assert np.abs(ours[0] - theirs[0]).max() / natoms <= tol["energy"]
+            assert np.abs(ours[1] - theirs[1]).max() <= tol["force"]
+            assert np.abs(ours[2] - theirs[2]).max() / natoms <= tol["virial"]
+            assert (np.abs(ours[3] - theirs[3]) / (1 + tol["rel"] / tol["energy"] * np.abs(theirs[3]))).max() \
+                <= tol["energy"]
+            assert np.abs(ours[4] - theirs[4]).max() <= tol["virial"]
+
+
+@pytest.mark.parametrize("name", ["cuag", "cuag_pair"])
+def test_forces_and_virial_are_energy_derivatives(models, name):
+    """Central differences, h = 1e-5 Å: truncation ~h²E''' ≈ 1e-10, rounding ~1e-16·E/h ≈ 1e-10."""
+    rng = np.random.default_rng(7)
+    coords, cell, atype = random_structure(rng, 24, 2, shear=0.3)
+    dp = dpsycl.DeepPot(models[name], device="numpy")
+    e, f, v = dp.eval(coords[None], cell.reshape(1, 9), atype)
+    h = 1e-5
+
+    def energy(x, c):
+        return dp.eval(x[None], c.reshape(1, 9), atype)[0][0, 0]
+
+    for atom, comp in [(0, 0), (5, 1), (11, 2), (23, 0)]:
+        xp, xm = coords.copy(), coords.copy()
+        xp[atom, comp] += h
+        xm[atom, comp] -= h
+        fd = -(energy(xp, cell) - energy(xm, cell)) / (2 * h)
+        assert abs(fd - f[0, atom, comp]) <= 1e-6 * max(1.0, abs(fd))
+    # virial W_ab = −∂E/∂ε_ab for x → x (1 + ε)ᵀ applied to atoms and cell rows alike
+    for a in range(3):
+        for b in range(3):
+            eps = np.zeros((3, 3))
+            eps[a, b] = h
+            ep = energy(coords @ (np.eye(3) + eps).T, cell @ (np.eye(3) + eps).T)
+            em = energy(coords @ (np.eye(3) - eps).T, cell @ (np.eye(3) - eps).T)
+            fd = -(ep - em) / (2 * h)
+            assert abs(fd - v[0, 3 * a + b]) <= 1e-6 * max(1.0, abs(fd))
+
+
+def _deepmd_neighbor_list(pb, coords, cell, atype):
+    """DeePMD-kit's own o_nlist for one frame, mapped back to the input atom order."""
+    import deepmd.tf  # noqa: F401  (registers DeePMD-kit's custom TensorFlow ops)
+    import tensorflow as tf
+    from deepmd.common import make_default_mesh
+
+    order = np.argsort(atype, kind="stable")
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(pb.read_bytes())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as sess:
+        ntypes = int(sess.run("descrpt_attr/ntypes:0"))
+        natoms_vec = np.array([len(atype), len(atype)] + [int(np.sum(atype == t)) for t in range(ntypes)],
+                              dtype=np.int32)
+        nlist = sess.run("o_nlist:0", feed_dict={
+            "t_coord:0": coords[order].reshape(-1), "t_type:0": atype[order].astype(np.int32),
+            "t_natoms:0": natoms_vec, "t_box:0": cell.reshape(-1),
+            "t_mesh:0": make_default_mesh(True, False)})
+    nlist = nlist.reshape(len(atype), -1)
+    out = np.full_like(nlist, -1)
+    mapped = np.where(nlist >= 0, order[np.maximum(nlist, 0)], -1)
+    out[order] = mapped
+    return out
+
+
+@pytest.mark.parametrize("name", ["cuag", "cuagau_f32"])
+def test_neighbor_order_equals_deepmd_in_dense_case(models, references, name):
+    coords, cells, atype, _ = reference_case(references[name], "dense")
+    model = models[name]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nl = build_neighbor_list(coords[0].reshape(-1, 3), cells[0].reshape(3, 3), atype, model.rcut, model.sel)
+    assert nl.n_truncated > 0
+    assert sum(issubclass(w.category, SelTruncationWarning) for w in caught) == 1
+    theirs = _deepmd_neighbor_list(model_path(name), coords[0].reshape(-1, 3), cells[0], atype)
+    np.testing.assert_array_equal(nl.nlist, theirs)
+
+
+def test_bad_input_is_refused_before_computing(models):
+    dp = dpsycl.DeepPot(models["cuag"], device="numpy")
+    coords = np.random.default_rng(0).random((1, 4, 3)) * 5
+    cell = np.eye(3).reshape(1, 9) * 5
+    with pytest.raises(dpsycl.InputError, match="outside the model's type_map"):
+        dp.eval(coords, cell, [0, 1, 2, 0])
+    with pytest.raises(dpsycl.InputError, match="do not hold 5 atoms"):
+        dp.eval(coords, cell, [0, 1, 1, 0, 0])
+    nan = coords.copy()
+    nan[0, 1, 2] = np.nan
+    with pytest.raises(dpsycl.InputError, match="NaN"):
+        dp.eval(nan, cell, [0, 1, 1, 0])
+    with pytest.raises(dpsycl.InputError, match="singular"):
+        dp.eval(coords, np.array([[5, 0, 0, 5, 0, 0, 0, 0, 5.0]]), [0, 1, 1, 0])
+    with pytest.raises(dpsycl.InputError, match="9 numbers"):
+        dp.eval(coords, np.eye(3).reshape(1, 9)[:, :8], [0, 1, 1, 0])
+
+
+def test_deeppot_accessors(models):
+    dp = dpsycl.DeepPot(models["cuag"], device="numpy")
+    assert dp.get_type_map() == ["Cu", "Ag"]
+    assert dp.get_rcut() == 6.0
+    assert dp.get_ntypes() == 2
+    assert dp.get_sel() == [90, 90]
