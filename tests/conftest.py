@@ -27,10 +27,16 @@ def model_path(name: str) -> pathlib.Path:
     return DATA / name / "frozen_model.pb"
 
 
+def model_file(name: str) -> pathlib.Path:
+    """The extracted model (tests/test_reference.py checks it equals a fresh extraction of the .pb);
+    loading it needs no TensorFlow, so the device tests also run on the GPU machine."""
+    return DATA / name / "model.h5"
+
+
 @pytest.fixture(scope="session")
 def models():
     import dpsycl
-    return {name: dpsycl.load_model(model_path(name)) for name in MODELS}
+    return {name: dpsycl.load_model(model_file(name)) for name in MODELS}
 
 
 @pytest.fixture(scope="session")
