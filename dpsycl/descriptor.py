@@ -27,6 +27,8 @@ def embed(model: Model, atype: np.ndarray, env: np.ndarray):
         if len(rows) == 0:
             continue
         for tj in range(model.ntypes):
+            if ti >= 0 and model.is_excluded(ti, tj):
+                continue  # graphs without type_one_side carry no net for an excluded pair
             block = slice(offs[tj], offs[tj + 1])
             s = env[rows, block, 0].reshape(-1)
             g, dg = embedding_net(model.embedding_net(ti, tj), model.activation, s)

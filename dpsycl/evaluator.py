@@ -89,8 +89,12 @@ class DeviceEvaluator:
         to = backend.asarray
         self.nnei = m.nnei
         self.ntypes = m.ntypes
-        nets = ([m.embedding_nets[(-1, tj)] for tj in range(m.ntypes)] if m.type_one_side else
-                [m.embedding_nets[(ti, tj)] for ti in range(m.ntypes) for tj in range(m.ntypes)])
+        if m.type_one_side:
+            nets = [m.embedding_nets[(-1, tj)] for tj in range(m.ntypes)]
+        else:
+            # an excluded pair has no net in the graph and is never evaluated: any net keeps the layout
+            present = next(iter(m.embedding_nets.values()))
+            nets = [m.embedding_nets.get((ti, tj), present) for ti in range(m.ntypes) for tj in range(m.ntypes)]
         emb_w, emb_off = _pack_layers(nets, dt)
         fit_w, fit_off = _pack_layers(m.fitting_nets, dt)
         emb_widths = [1] + list(m.neuron)

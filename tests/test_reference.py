@@ -181,3 +181,22 @@ def test_deeppot_accessors(models):
     assert dp.get_rcut() == 6.0
     assert dp.get_ntypes() == 2
     assert dp.get_sel() == [90, 90]
+
+
+EXTRA_MODELS = ("tiny_exclude", "tiny_pair_exclude", "dp22_tiny")
+
+
+@pytest.mark.parametrize("name", EXTRA_MODELS)
+def test_exclude_types_and_deepmd22_graphs_on_every_device(name):
+    """exclude_types (type_one_side true and false) and a graph frozen by DeePMD-kit 2.2, live."""
+    deepmd_infer = pytest.importorskip("deepmd.infer")
+    pb = model_path(name)
+    model = dpsycl.load_model(pb)
+    oracle = deepmd_infer.DeepPot(str(pb))
+    rng = np.random.default_rng(11)
+    coords, cell, atype = random_structure(rng, 40, model.ntypes)
+    theirs = oracle.eval(coords[None], cell.reshape(1, 9), atype, atomic=True)
+    for device in dpsycl.devices():
+        ours = dpsycl.DeepPot(model, device=device).eval(coords[None], cell.reshape(1, 9), atype, atomic=True)
+        for a, b, tol in zip(ours, theirs, (40e-10, 1e-10, 40e-9, 1e-10, 1e-9)):
+            assert np.abs(a - b).max() <= tol, (device, np.abs(a - b).max())

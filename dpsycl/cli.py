@@ -1,0 +1,132 @@
+"""The ``dpsycl`` command line.
+
+Each subcommand is a pair of plain functions -- one adds its arguments to an
+``argparse.ArgumentParser``, the other runs it from the parsed ``argparse.Namespace`` and returns
+an exit status -- registered as one :class:`Command` row in :data:`COMMANDS`.  To add a
+subcommand, write the two functions (in this module or another one) and add a row.
+
+Errors a user can cause (a missing or unusable model file, a bad option value) are raised as
+``ModelError`` / ``FileNotFoundError`` / ``ValueError`` / ``OSError``; :func:`main` turns them into
+one line ``dpsycl: error: <message>`` on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from .model import ModelError
+
+EXIT_USAGE = 2
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], "int | None"]
+
+
+# ---------------------------------------------------------------------------------------------
+# dpsycl extract MODEL.pb -o MODEL.h5
+def _extract_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL.pb", help="DeePMD-kit frozen graph (se_e2_a, TensorFlow)")
+    p.add_argument("-o", "--output", metavar="MODEL.h5",
+                   help="dpsycl model file to write (default: MODEL with suffix .h5)")
+
+
+def model_summary(model) -> str:
+    """One line describing a model: species, cutoffs, sel, nets, precision."""
+    def act(a: str, resnet: bool) -> str:
+        return a + (", resnet_dt" if resnet else "")
+
+    emb = "-".join(str(n) for n in model.neuron)
+    fit = "-".join(str(n) for n in model.fitting_neuron)
+    side = "one-side" if model.type_one_side else "per-pair"
+    excl = f", exclude {[list(p) for p in model.exclude_types]}" if model.exclude_types else ""
+    return (f"species {' '.join(model.type_map)}; rcut {model.rcut} (smooth from {model.rcut_smth}); "
+            f"sel {list(model.sel)}; embedding {emb} ({side}, {act(model.activation, model.resnet_dt)}), "
+            f"axis {model.axis_neuron}{excl}; fitting {fit} "
+            f"({act(model.fitting_activation, model.fitting_resnet_dt)}); {model.precision}")
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .extract import extract_model
+    from .model_io import write_model
+
+    model = extract_model(args.model)
+    out = args.output or os.path.splitext(args.model)[0] + ".h5"
+    if os.path.abspath(out) == os.path.abspath(args.model):
+        raise ValueError(f"output {out} would overwrite the input graph")
+    out_dir = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(out_dir):
+        raise FileNotFoundError(f"output directory does not exist: {out_dir}")
+    write_model(model, out)
+    print(f"{args.model} -> {out}: {model_summary(model)}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The command table.  `devices`, `eval`, `run` and `bench` are registered here by their authors,
+# each as one Command(name, help, add_arguments, run) row.
+from . import cli_md  # noqa: E402  (run, eval, devices)
+
+COMMANDS: list[Command] = [
+    Command("extract", "convert a DeePMD-kit frozen_model.pb into a dpsycl model file (.h5)",
+            _extract_arguments, cmd_extract),
+    Command("run", "molecular dynamics on a device, H5MD trajectory", cli_md.add_run_arguments, cli_md.cmd_run),
+    Command("eval", "energy, forces and virial of a structure", cli_md.add_eval_arguments, cli_md.cmd_eval),
+    Command("devices", "list the devices dpsycl can use", cli_md.add_devices_arguments, cli_md.cmd_devices),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dpsycl",
+        description="DeePMD-kit se_e2_a potentials on SYCL devices and NVIDIA GPUs")
+    try:
+        from .model_io import dpsycl_version
+        version = dpsycl_version()
+    except Exception:  # pragma: no cover
+        version = "unknown"
+    parser.add_argument("--version", action="version", version=f"dpsycl {version}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        cmd.add_arguments(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        msg = f"{exc.strerror}: {exc.filename}"
+    else:
+        msg = str(exc) or type(exc).__name__
+    return " ".join(msg.split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)   # usage errors: argparse prints them and exits with 2
+    try:
+        status = args._run(args)
+    except (ModelError, FileNotFoundError, ValueError, OSError) as exc:
+        try:
+            sys.stdout.flush()
+        except Exception:  # pragma: no cover
+            pass
+        print(f"dpsycl: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("dpsycl: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

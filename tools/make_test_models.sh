@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Regenerate tiny DeePMD-kit se_e2_a test models from the EMT data in tests/data/cuag_emt.
+#
+#   tools/make_test_models.sh OUTDIR [VARIANT ...]
+#
+# Each variant is trained with `dp --tf train` (DeePMD-kit 3.x; plain `dp train` for 2.x) for a
+# few hundred steps on tiny nets and frozen with `dp freeze`, into OUTDIR/VARIANT/frozen_model.pb
+# (plus its input.json).  Seconds per model on a laptop CPU.  The models are for testing the
+# extraction and the evaluators, not for physics.
+#
+# Variants (default: all):
+#   tiny          type_one_side, tanh, float64, resnet_dt in the fitting net
+#   tiny_pair     type_one_side false, resnet_dt in the embedding net, exclude_types [[0, 1]]
+#   tiny_exclude  type_one_side, exclude_types [[0, 1]] (the graph carries a type-exclusion mask)
+#   tiny_f32_gelu float32, gelu activations
+#
+# Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
+# DATA (default: tests/data/cuag_emt next to this script).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out="${1:?usage: $0 OUTDIR [VARIANT ...]}"
+shift
+variants=("$@")
+[ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu)
+DP="${DP:-dp}"
+STEPS="${STEPS:-200}"
+DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
+
+for s in sys000 sys001 sys002 md000; do
+    [ -f "$DATA/$s/type.raw" ] || { echo "missing training data $DATA/$s" >&2; exit 1; }
+done
+
+# DeePMD-kit 3 needs --tf to pick the TensorFlow backend; 2.x has only TensorFlow.
+version="$("$DP" --version 2>&1 | tail -n 1)"
+case "$version" in
+    *" v2."*|*" v1."*) backend=() ;;
+    *) backend=(--tf) ;;
+esac
+echo "using $DP ($version)"
+
+descriptor_for() {
+    case "$1" in
+        tiny)          echo '"type_one_side": true,  "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_pair)     echo '"type_one_side": false, "resnet_dt": true,  "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
+        tiny_exclude)  echo '"type_one_side": true,  "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
+        tiny_f32_gelu) echo '"type_one_side": true,  "resnet_dt": false, "activation_function": "gelu", "precision": "float32"' ;;
+        *) echo "unknown variant $1" >&2; return 1 ;;
+    esac
+}
+fitting_for() {
+    case "$1" in
+        tiny_f32_gelu) echo '"activation_function": "gelu", "precision": "float32"' ;;
+        *)             echo '"activation_function": "tanh", "precision": "float64"' ;;
+    esac
+}
+
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+for v in "${variants[@]}"; do
+    desc="$(descriptor_for "$v")"
+    fit="$(fitting_for "$v")"
+    dir="$out/$v"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cat > "$dir/input.json" <<EOF
+{
+  "model": {
+    "type_map": ["Cu", "Ag"],
+    "descriptor": {
+      "type": "se_e2_a", "seed": 1,
+      "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 40],
+      "neuron": [4, 8], "axis_neuron": 4,
+      $desc
+    },
+    "fitting_net": {"seed": 1, "neuron": [8, 8], "resnet_dt": true, $fit}
+  },
+  "learning_rate": {"type": "exp", "start_lr": 0.002, "stop_lr": 0.0002, "decay_steps": 50},
+  "loss": {"type": "ener", "start_pref_e": 0.02, "limit_pref_e": 1,
+           "start_pref_f": 1000, "limit_pref_f": 1, "start_pref_v": 0, "limit_pref_v": 0},
+  "training": {
+    "training_data": {"systems": ["$DATA/sys000", "$DATA/sys001", "$DATA/sys002"], "batch_size": 1},
+    "validation_data": {"systems": ["$DATA/md000"], "batch_size": 1},
+    "numb_steps": $STEPS, "seed": 1, "disp_freq": 100, "save_freq": $STEPS
+  }
+}
+EOF
+    (
+        cd "$dir"
+        "$DP" "${backend[@]}" train input.json --skip-neighbor-stat > train.log 2>&1 \
+            || { tail -n 30 train.log >&2; exit 1; }
+        "$DP" "${backend[@]}" freeze -o frozen_model.pb > freeze.log 2>&1 \
+            || { tail -n 30 freeze.log >&2; exit 1; }
+        # keep only what a test needs
+        find . -mindepth 1 -maxdepth 1 ! -name frozen_model.pb ! -name input.json ! -name lcurve.out \
+            -exec rm -rf {} +
+    )
+    echo "$v: $dir/frozen_model.pb ($(wc -c < "$dir/frozen_model.pb") bytes)"
+done
