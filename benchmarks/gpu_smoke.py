@@ -16,19 +16,24 @@ def alloy(n_cells, a=3.85, seed=0):
     return pos, np.eye(3) * a * n_cells, rng.integers(0, 2, len(pos))
 
 
-model, device = sys.argv[1], sys.argv[2]
-dp = dpsycl.DeepPot(model, device=device)
-print(dp.describe_device(), flush=True)
-for n_cells in map(int, sys.argv[3:]):
-    x, cell, at = alloy(n_cells)
-    t0 = time.perf_counter()
-    e = dp.eval(x[None], cell.reshape(1, 9), at)[0]
-    t_first = time.perf_counter() - t0
-    ts = []
-    for _ in range(3):
+def main():
+    model, device = sys.argv[1], sys.argv[2]
+    dp = dpsycl.DeepPot(model, device=device)
+    print(dp.describe_device(), flush=True)
+    for n_cells in map(int, sys.argv[3:]):
+        x, cell, at = alloy(n_cells)
         t0 = time.perf_counter()
-        dp.eval(x[None], cell.reshape(1, 9), at)
-        ts.append(time.perf_counter() - t0)
-    t = np.median(ts)
-    print(f"N={len(x):8d}  first {t_first:7.2f} s  median {t:8.4f} s  {t / len(x) * 1e6:8.2f} us/atom  "
-          f"E/N={e[0, 0] / len(x):.6f}", flush=True)
+        e = dp.eval(x[None], cell.reshape(1, 9), at)[0]
+        t_first = time.perf_counter() - t0
+        ts = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            dp.eval(x[None], cell.reshape(1, 9), at)
+            ts.append(time.perf_counter() - t0)
+        t = np.median(ts)
+        print(f"N={len(x):8d}  first {t_first:7.2f} s  median {t:8.4f} s  {t / len(x) * 1e6:8.2f} us/atom  "
+              f"E/N={e[0, 0] / len(x):.6f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

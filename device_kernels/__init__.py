@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import types
 
-from . import integrators, neighbors, pipeline
+from . import cooperative, integrators, neighbors, pipeline
 
 #: every body, callees before callers: the order ``bind_bodies`` compiles them in
 BODIES = (
@@ -25,25 +25,46 @@ BODIES = (
     pipeline.env_row,
     pipeline.embedding_forward,
     pipeline.fitting_forward_backward,
-    pipeline.atom_energy_and_pair_gradients,
+    pipeline.slot_vector,
+    pipeline.padding_embeddings,
+    pipeline.descriptor_chunk,
+    pipeline.fitting_atom,
+    pipeline.pair_gradient_chunk,
     pipeline.gather_forces_and_virials,
+    cooperative.barrier,
+    cooperative.group_reduce,
+    cooperative.group_embedding,
+    cooperative.group_dense,
+    cooperative.group_dense_backward,
+    cooperative.group_atom_energy,
     integrators.hash32,
     integrators.gaussian,
     integrators.kick,
     integrators.drift,
     integrators.langevin_o_step,
     integrators.scale_velocities,
+    integrators.max_displacement2,
+    integrators.twice_kinetic,
+    integrators.position_bounds,
 )
 
 
-def bind_bodies(jit_device) -> dict[str, object]:
+#: bodies that each backend replaces by its own primitive (synchronisation differs per target)
+PRIMITIVES = ("barrier",)
+
+
+def bind_bodies(jit_device, primitives: dict | None = None) -> dict[str, object]:
     """Compile every body with ``jit_device``; calls between bodies go to the compiled callees.
 
     The compiled functions wrap the *same code objects* as the bodies above (``f.py_func.__code__
     is body.__code__``): one source, several targets.
     """
     compiled: dict[str, object] = {}
+    primitives = primitives or {}
     for body in BODIES:
+        if body.__name__ in primitives:  # a backend's own version of a synchronisation primitive
+            compiled[body.__name__] = primitives[body.__name__]
+            continue
         scope = dict(body.__globals__)
         scope.update(compiled)
         rebound = types.FunctionType(body.__code__, scope, body.__name__, body.__defaults__, body.__closure__)

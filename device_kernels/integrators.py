@@ -50,3 +50,52 @@ def langevin_o_step(i, vel, inv_mass, c1, kt_amu, seed, step):
 def scale_velocities(i, vel, alpha):
     for k in range(3):
         vel[3 * i + k] *= alpha
+
+
+def max_displacement2(i, pos, ref, n, chunk, out):
+    """out[i] ← max |pos_a − ref_a|² over atoms a of chunk i (the Verlet-skin check; host takes the max)."""
+    best = pos[0] - pos[0]
+    start = i * chunk
+    stop = start + chunk
+    if stop > n:
+        stop = n
+    for a in range(start, stop):
+        dx = pos[3 * a] - ref[3 * a]
+        dy = pos[3 * a + 1] - ref[3 * a + 1]
+        dz = pos[3 * a + 2] - ref[3 * a + 2]
+        d2 = dx * dx + dy * dy + dz * dz
+        if d2 > best:
+            best = d2
+    out[i] = best
+
+
+def twice_kinetic(i, vel, inv_mass, n, chunk, out):
+    """out[i] ← Σ m_a v_a² over atoms a of chunk i, in eV (inv_mass holds 1 eV/(Å·amu) / m_a)."""
+    acc = vel[0] - vel[0]
+    start = i * chunk
+    stop = start + chunk
+    if stop > n:
+        stop = n
+    for a in range(start, stop):
+        v2 = vel[3 * a] * vel[3 * a] + vel[3 * a + 1] * vel[3 * a + 1] + vel[3 * a + 2] * vel[3 * a + 2]
+        acc += v2 / inv_mass[a]
+    out[i] = acc
+
+
+def position_bounds(i, pos, n, chunk, out):
+    """out[6i:6i+3] ← min, out[6i+3:6i+6] ← max of the coordinates of chunk i (open-boundary grids)."""
+    start = i * chunk
+    stop = start + chunk
+    if stop > n:
+        stop = n
+    for k in range(3):
+        lo = pos[3 * start + k]
+        hi = lo
+        for a in range(start, stop):
+            x = pos[3 * a + k]
+            if x < lo:
+                lo = x
+            if x > hi:
+                hi = x
+        out[6 * i + k] = lo
+        out[6 * i + 3 + k] = hi

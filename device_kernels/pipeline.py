@@ -1,14 +1,16 @@
 """Per-atom energy pipeline: environment rows, embedding net, descriptor, fitting net, chain rule.
 
-One work-item owns one centre atom i and never writes an (nnei × M) tensor to global memory:
+No (nnei × M) tensor ever reaches global memory.  Three passes, each over (atom, chunk of slots)
+or atoms, so that small systems still fill a GPU (a chunk count of 1 is one work-item per atom):
 
-    T_i  = Σ_j R_ij G_ij / nnei         accumulated neighbour by neighbour (4 × M, private)
-    D_i  = T_iᵀ T_i[:, :M<]             E_i = fitting net(D_i)
-    ∂E/∂T from the fitting net's reverse pass, then, recomputing G_ij and dG/ds forward-mode,
-    g_ij = ∂E_i/∂r_ij = Σ_a (∂E/∂R_ij[a] / t_std[a]) ∂R̃_ij[a]/∂r_ij      (written per slot)
+    descriptor_chunk     T_i = Σ_j R_ij ⊗ G_ij / nnei, partial sums per chunk (4 × M each)
+    fitting_atom         D_i = T_iᵀ T_i[:, :M<],  E_i = fitting net(D_i),  ∂E_i/∂T_i (reverse pass)
+    pair_gradient_chunk  recomputing G_ij and dG/ds forward-mode,
+                         g_ij = ∂E_i/∂r_ij = Σ_a (∂E/∂R_ij[a] / t_std[a]) ∂R̃_ij[a]/∂r_ij
 
 Empty slots in a species block all hold the same normalised row R_pad = −t_avg/t_std, so their
-share of T is n_pad · R_pad G(R_pad[0]): one embedding evaluation per block, and no gradient.
+share of T is n_pad · R_pad ⊗ G(R_pad[0]), with G(R_pad[0]) evaluated once per species pair
+(padding_embeddings); they have no gradient.
 The same formulas, vectorised, are in dpsycl/{env_matrix,descriptor,fitting,forces}.py.
 """
 import math
@@ -180,122 +182,157 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, buf, wmax, dact)
     return y
 
 
-def atom_energy_and_pair_gradients(
-        i, pos, cell, atype, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
-        blk_avg, blk_std, one_side, excluded,
-        emb_w, emb_off, emb_widths, n_emb, act_emb,
-        fit_w, fit_off, fit_widths, n_fit, act_fit, bias_e, out_std, out_bias, axis_m,
-        atom_energy, pair_grad, ewmax, fwmax,
-        tmat, dtmat, ebuf, dbuf, fbuf, dact, row):
-    """E_i into atom_energy[i]; g_ij into pair_grad[3(i·nnei + slot)]; zero for empty slots."""
+def slot_vector(i, j, code, pos, cell):
+    """r_ij = x_j + S·h − x_i for neighbour j seen through image shift S (packed in code)."""
+    sx, sy, sz = unpack_shift(code)
+    rx = pos[3 * j] + sx * cell[0] + sy * cell[3] + sz * cell[6] - pos[3 * i]
+    ry = pos[3 * j + 1] + sx * cell[1] + sy * cell[4] + sz * cell[7] - pos[3 * i + 1]
+    rz = pos[3 * j + 2] + sx * cell[2] + sy * cell[5] + sz * cell[8] - pos[3 * i + 2]
+    return rx, ry, rz
+
+
+def padding_embeddings(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, emb_widths, n_emb, act_emb,
+                       ewmax, pad_g, ebuf):
+    """G(R_pad[0]) of the empty-slot row of block p = (centre species, neighbour species)."""
+    net = p % ntypes if one_side != 0 else p
+    embedding_forward(-blk_avg[4 * p] / blk_std[4 * p], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
+                      ebuf, ewmax)
     m_width = emb_widths[n_emb]
-    ti = atype[i]
-    xi = pos[3 * i]
-    yi = pos[3 * i + 1]
-    zi = pos[3 * i + 2]
+    for m in range(m_width):
+        pad_g[p * m_width + m] = ebuf[m]
+
+
+def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut,
+                     rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
+                     act_emb, ewmax, pad_g, t_part, ebuf, row):
+    """Share of slots [c·len, (c+1)·len) of atom i = w // nchunk in T_i·nnei = Σ_j R_ij ⊗ G_ij."""
+    i = w // nchunk
+    lo = (w % nchunk) * chunk_len
+    hi = lo + chunk_len
+    if hi > nnei:
+        hi = nnei
+    m_width = emb_widths[n_emb]
+    base = w * 4 * m_width
     for k in range(4 * m_width):
-        tmat[k] = 0.0 * xi
+        t_part[base + k] = 0.0 * pos[0]
+    ti = atype[i]
     for tj in range(ntypes):
-        if excluded[ti * ntypes + tj] != 0:
+        a0 = sel_off[tj] if sel_off[tj] > lo else lo
+        a1 = sel_off[tj + 1] if sel_off[tj + 1] < hi else hi
+        if a0 >= a1 or excluded[ti * ntypes + tj] != 0:
             continue
-        net = tj if one_side != 0 else ti * ntypes + tj
-        b4 = (ti * ntypes + tj) * 4
-        n_real = 0
-        for jj in range(sel_off[tj], sel_off[tj + 1]):
+        p = ti * ntypes + tj
+        net = tj if one_side != 0 else p
+        n_empty = a1 - a0
+        for jj in range(a0, a1):
             j = nlist[i * nnei + jj]
             if j < 0:
                 continue
-            code = nshift[i * nnei + jj]
-            sx, sy, sz = unpack_shift(code)
-            rx = pos[3 * j] + sx * cell[0] + sy * cell[3] + sz * cell[6] - xi
-            ry = pos[3 * j + 1] + sx * cell[1] + sy * cell[4] + sz * cell[7] - yi
-            rz = pos[3 * j + 2] + sx * cell[2] + sy * cell[5] + sz * cell[8] - zi
+            rx, ry, rz = slot_vector(i, j, nshift[i * nnei + jj], pos, cell)
             if rx * rx + ry * ry + rz * rz >= rcut * rcut:
                 continue
-            n_real += 1
+            n_empty -= 1
             env_row(rx, ry, rz, rcut, rcut_smth, row)
             for a in range(4):
-                row[a] = (row[a] - blk_avg[b4 + a]) / blk_std[b4 + a]
+                row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
             embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax)
             for a in range(4):
                 ra = row[a]
                 for m in range(m_width):
-                    tmat[a * m_width + m] += ra * ebuf[m]
-        n_pad = sel_off[tj + 1] - sel_off[tj] - n_real
-        if n_pad > 0:
+                    t_part[base + a * m_width + m] += ra * ebuf[m]
+        if n_empty > 0:
             for a in range(4):
-                row[a] = -blk_avg[b4 + a] / blk_std[b4 + a]
-            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax)
-            for a in range(4):
-                ra = n_pad * row[a]
+                ra = n_empty * (-blk_avg[4 * p + a] / blk_std[4 * p + a])
                 for m in range(m_width):
-                    tmat[a * m_width + m] += ra * ebuf[m]
+                    t_part[base + a * m_width + m] += ra * pad_g[p * m_width + m]
+
+
+def fitting_atom(i, atype, nnei, nchunk, t_part, emb_widths, n_emb, axis_m, fit_w, fit_off, fit_widths, n_fit,
+                 act_fit, bias_e, out_std, out_bias, fwmax, atom_energy, dt_mat, tmat, dbuf, fbuf, dact):
+    """E_i = fitting net(D_i) with D_i = T_iᵀ T_i[:, :M<]; dt_mat[i] ← ∂E_i/∂T_i / nnei."""
+    m_width = emb_widths[n_emb]
+    ti = atype[i]
     inv_nnei = 1.0 / nnei
     for k in range(4 * m_width):
-        tmat[k] *= inv_nnei
+        acc = 0.0 * t_part[0]
+        for c in range(nchunk):
+            acc += t_part[(i * nchunk + c) * 4 * m_width + k]
+        tmat[k] = acc * inv_nnei
     for m in range(m_width):
         for n in range(axis_m):
-            acc = 0.0 * xi
+            acc = 0.0 * tmat[0]
             for a in range(4):
                 acc += tmat[a * m_width + m] * tmat[a * m_width + n]
             dbuf[m * axis_m + n] = acc
     y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, fbuf, fwmax, dact)
     atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
     scale = out_std[ti] * inv_nnei
-    # ∂E/∂T[a, m] (already divided by nnei, so that ∂E/∂R_ij = ∂E/∂T · G_ij)
     for a in range(4):
         for m in range(m_width):
-            acc = 0.0 * xi
+            acc = 0.0 * tmat[0]
             for n in range(axis_m):
                 acc += dbuf[m * axis_m + n] * tmat[a * m_width + n]
             if m < axis_m:
                 for k in range(m_width):
                     acc += dbuf[k * axis_m + m] * tmat[a * m_width + k]
-            dtmat[a * m_width + m] = acc * scale
+            dt_mat[i * 4 * m_width + a * m_width + m] = acc * scale
+
+
+def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut,
+                        rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
+                        act_emb, ewmax, dt_mat, pair_grad, ebuf, row):
+    """g_ij = ∂E_i/∂r_ij for the slots of chunk w (zero for empty slots and excluded pairs)."""
+    i = w // nchunk
+    lo = (w % nchunk) * chunk_len
+    hi = lo + chunk_len
+    if hi > nnei:
+        hi = nnei
+    m_width = emb_widths[n_emb]
+    dbase = i * 4 * m_width
+    ti = atype[i]
     for tj in range(ntypes):
-        skip_block = excluded[ti * ntypes + tj] != 0
-        net = tj if one_side != 0 else ti * ntypes + tj
-        b4 = (ti * ntypes + tj) * 4
-        for jj in range(sel_off[tj], sel_off[tj + 1]):
-            p = 3 * (i * nnei + jj)
-            pair_grad[p] = 0.0 * xi
-            pair_grad[p + 1] = 0.0 * xi
-            pair_grad[p + 2] = 0.0 * xi
+        a0 = sel_off[tj] if sel_off[tj] > lo else lo
+        a1 = sel_off[tj + 1] if sel_off[tj + 1] < hi else hi
+        p = ti * ntypes + tj
+        net = tj if one_side != 0 else p
+        skip_block = excluded[p] != 0
+        for jj in range(a0, a1):
+            q = 3 * (i * nnei + jj)
+            pair_grad[q] = 0.0 * pos[0]
+            pair_grad[q + 1] = 0.0 * pos[0]
+            pair_grad[q + 2] = 0.0 * pos[0]
             j = nlist[i * nnei + jj]
             if j < 0 or skip_block:
                 continue
-            sx, sy, sz = unpack_shift(nshift[i * nnei + jj])
-            rx = pos[3 * j] + sx * cell[0] + sy * cell[3] + sz * cell[6] - xi
-            ry = pos[3 * j + 1] + sx * cell[1] + sy * cell[4] + sz * cell[7] - yi
-            rz = pos[3 * j + 2] + sx * cell[2] + sy * cell[5] + sz * cell[8] - zi
+            rx, ry, rz = slot_vector(i, j, nshift[i * nnei + jj], pos, cell)
             if rx * rx + ry * ry + rz * rz >= rcut * rcut:
                 continue
             env_row(rx, ry, rz, rcut, rcut_smth, row)
             for a in range(4):
-                row[a] = (row[a] - blk_avg[b4 + a]) / blk_std[b4 + a]
+                row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
             embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax)
-            de_ds = 0.0 * xi
+            de_ds = 0.0 * rx
             for m in range(m_width):
-                de_dg = 0.0 * xi
+                de_dg = 0.0 * rx
                 for a in range(4):
-                    de_dg += row[a] * dtmat[a * m_width + m]
+                    de_dg += row[a] * dt_mat[dbase + a * m_width + m]
                 de_ds += de_dg * ebuf[ewmax + m]
-            gx = 0.0 * xi
-            gy = 0.0 * xi
-            gz = 0.0 * xi
+            gx = 0.0 * rx
+            gy = 0.0 * rx
+            gz = 0.0 * rx
             for a in range(4):
-                de_dr = 0.0 * xi
+                de_dr = 0.0 * rx
                 for m in range(m_width):
-                    de_dr += dtmat[a * m_width + m] * ebuf[m]
+                    de_dr += dt_mat[dbase + a * m_width + m] * ebuf[m]
                 if a == 0:
                     de_dr += de_ds
-                de_dr /= blk_std[b4 + a]
+                de_dr /= blk_std[4 * p + a]
                 gx += de_dr * row[4 + 3 * a]
                 gy += de_dr * row[5 + 3 * a]
                 gz += de_dr * row[6 + 3 * a]
-            pair_grad[p] = gx
-            pair_grad[p + 1] = gy
-            pair_grad[p + 2] = gz
+            pair_grad[q] = gx
+            pair_grad[q + 1] = gy
+            pair_grad[q + 2] = gz
 
 
 def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, pair_grad, rev, rev_count, rev_cap,
@@ -320,10 +357,7 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, pair_grad, rev,
         fx -= gx
         fy -= gy
         fz -= gz
-        sx, sy, sz = unpack_shift(nshift[slot])
-        rx = pos[3 * i] + sx * cell[0] + sy * cell[3] + sz * cell[6] - pos[3 * k]
-        ry = pos[3 * i + 1] + sx * cell[1] + sy * cell[4] + sz * cell[7] - pos[3 * k + 1]
-        rz = pos[3 * i + 2] + sx * cell[2] + sy * cell[5] + sz * cell[8] - pos[3 * k + 2]
+        rx, ry, rz = slot_vector(k, i, nshift[slot], pos, cell)
         atom_virial[9 * i] -= gx * rx
         atom_virial[9 * i + 1] -= gx * ry
         atom_virial[9 * i + 2] -= gx * rz

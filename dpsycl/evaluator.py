@@ -76,7 +76,7 @@ class NeighborState:
 class DeviceEvaluator:
     """Energy, forces and virials of one model on one backend; arrays stay on the device."""
 
-    def __init__(self, model: Model, backend, dtype=None):
+    def __init__(self, model: Model, backend, dtype=None, chunks: int | None = None):
         self.model = model
         self.backend = backend
         self.dtype = np.dtype(dtype or model.precision)
@@ -104,20 +104,68 @@ class DeviceEvaluator:
         for a, b in m.exclude_types:
             excluded[a, b] = excluded[b, a] = 1
         self.sel_off = to(m.sel_offsets, np.int64)
-        self.params = (
-            self.sel_off, m.ntypes, float(m.rcut), float(m.rcut_smth), to(avg, dt), to(std, dt),
-            int(m.type_one_side), to(excluded, np.int64),
-            to(emb_w, dt), to(emb_off, np.int64), to(emb_widths, np.int64), len(m.neuron), _ACT_CODES[m.activation],
-            to(fit_w, dt), to(fit_off, np.int64), to(fit_widths, np.int64), len(m.fitting_neuron),
-            _ACT_CODES[m.fitting_activation], to(m.bias_atom_e, dt), to(m.out_std, dt), to(m.out_bias, dt),
-            int(m.axis_neuron))
         ewmax = max(emb_widths)
         fwmax = max(fit_widths)
-        # private scratch of the fused kernel: T, ∂E/∂T, embedding buffers, D, fitting buffers, φ', row
-        self.energy_scratch = (4 * m.embedding_width, 4 * m.embedding_width, 4 * ewmax,
-                               m.embedding_width * m.axis_neuron, 2 * fwmax, max(1, sum(m.fitting_neuron)), 16)
-        self.ewmax = ewmax
-        self.fwmax = fwmax
+        m_width = m.embedding_width
+        # arguments shared by the two per-slot passes (descriptor and pair gradients)
+        self.embedding_args = (
+            self.sel_off, m.ntypes, float(m.rcut), float(m.rcut_smth), to(avg, dt), to(std, dt),
+            int(m.type_one_side), to(excluded, np.int64),
+            to(emb_w, dt), to(emb_off, np.int64), to(emb_widths, np.int64), len(m.neuron),
+            _ACT_CODES[m.activation], ewmax)
+        self.fitting_args = (
+            to(emb_widths, np.int64), len(m.neuron), int(m.axis_neuron),
+            to(fit_w, dt), to(fit_off, np.int64), to(fit_widths, np.int64), len(m.fitting_neuron),
+            _ACT_CODES[m.fitting_activation], to(m.bias_atom_e, dt), to(m.out_std, dt), to(m.out_bias, dt), fwmax)
+        # private scratch sizes (compile-time constants of each kernel)
+        self.slot_scratch = (4 * ewmax, 16)                       # embedding buffers, environment row
+        self.fitting_scratch = (4 * m_width, m_width * m.axis_neuron, 2 * fwmax, max(1, sum(m.fitting_neuron)))
+        self.m_width = m_width
+        # G at the empty-slot row of each (centre, neighbour) species block: a model constant
+        self.pad_g = backend.empty(m.ntypes * m.ntypes * m_width, dt)
+        (_, ntypes, _, _, blk_avg, blk_std, one_side, _, e_w, e_off, e_widths, n_emb, act, _) = self.embedding_args
+        backend.launch("padding_embeddings", m.ntypes * m.ntypes, ntypes, blk_avg, blk_std, one_side, e_w, e_off,
+                       e_widths, n_emb, act, ewmax, self.pad_g, scratch=(4 * ewmax,), dtype=dt)
+        self.chunks = chunks
+        self.layout = "group" if getattr(backend, "supports_groups", False) and backend.is_gpu else "chunk"
+
+    def compute_grouped(self, pos, atype, cell, nb: NeighborState, out: dict | None = None):
+        """Same results as compute(), one work-group per atom (device_kernels/cooperative.py)."""
+        b = self.backend
+        natoms = len_of(pos) // 3
+        out = out if out is not None else {}
+        if out.get("natoms") != natoms:
+            out.update(natoms=natoms, nchunk=None, atom_energy=b.empty(natoms, self.dtype),
+                       pair_grad=b.empty(natoms * self.nnei * 3, self.dtype),
+                       force=b.empty(natoms * 3, self.dtype), atom_virial=b.empty(natoms * 9, self.dtype))
+        cell_key = None if cell is None else np.asarray(cell, dtype=np.float64).tobytes()
+        if "cell_dev" not in out or out.get("cell_key") != cell_key:
+            out.update(cell_dev=b.asarray(cell if cell is not None else np.zeros((3, 3)), self.dtype),
+                       cell_key=cell_key)
+        cell_dev = out["cell_dev"]
+        m = self.model
+        nlane = self.group_lanes
+        local = (2 * self.embedding_args[-1], 4 * self.m_width, 2 * self.fitting_args[-1],
+                 max(1, sum(m.fitting_neuron)), 4 * nlane)
+        b.launch_groups("group_atom_energy", natoms, nlane, pos, cell_dev, atype, nb.nlist, nb.nshift, self.nnei,
+                        *self.embedding_args, self.pad_g, *self.fitting_args, out["atom_energy"], out["pair_grad"],
+                        local=local, scratch=(16,), dtype=self.dtype)
+        b.launch("gather_forces_and_virials", natoms, pos, cell_dev, nb.nlist, nb.nshift, self.nnei, out["pair_grad"],
+                 nb.rev, nb.rev_count, nb.rev_cap, out["force"], out["atom_virial"], dtype=self.dtype)
+        return out
+
+    @property
+    def group_lanes(self) -> int:
+        """Work-group size of the cooperative kernel: a power of two ≥ the embedding width, ≥ 32."""
+        width = max(32, max(self.model.neuron))
+        return 1 << (width - 1).bit_length()
+
+    def chunks_for(self, natoms: int) -> int:
+        """Slot chunks per atom: enough (atom, chunk) work-items to fill the device, at most 32."""
+        if self.chunks:
+            return int(self.chunks)
+        width = getattr(self.backend, "parallel_width", 1)
+        return int(min(32, max(1, -(-width // max(natoms, 1)))))
 
     # -- geometry ---------------------------------------------------------------------------
     def grid(self, cell: np.ndarray | None, pos_host_bounds, rc: float):
@@ -184,22 +232,40 @@ class DeviceEvaluator:
 
     # -- energy and forces --------------------------------------------------------------------
     def compute(self, pos, atype, cell: np.ndarray | None, nb: NeighborState, out: dict | None = None):
-        """Atomic energies (N), forces (3N) and atomic virials (9N) as device arrays."""
+        """Atomic energies (N), forces (3N) and atomic virials (9N) as device arrays.
+
+        GPUs get one work-group per atom (lanes share each net); CPUs one work-item per
+        (atom, slot chunk), which measured 1.5x faster on the OpenCL CPU device (benchmarks/NOTES.md).
+        """
+        if self.layout == "group":
+            return self.compute_grouped(pos, atype, cell, nb, out)
+        return self.compute_chunked(pos, atype, cell, nb, out)
+
+    def compute_chunked(self, pos, atype, cell: np.ndarray | None, nb: NeighborState, out: dict | None = None):
+        """compute() with one work-item per (atom, chunk of neighbour slots)."""
         b = self.backend
         natoms = len_of(pos) // 3
         out = out if out is not None else {}
-        if out.get("natoms") != natoms:
-            out.update(natoms=natoms, atom_energy=b.empty(natoms, self.dtype),
+        nchunk = self.chunks_for(natoms)
+        if out.get("natoms") != natoms or out.get("nchunk") != nchunk:
+            out.update(natoms=natoms, nchunk=nchunk, atom_energy=b.empty(natoms, self.dtype),
+                       t_part=b.empty(natoms * nchunk * 4 * self.m_width, self.dtype),
+                       dt_mat=b.empty(natoms * 4 * self.m_width, self.dtype),
                        pair_grad=b.empty(natoms * self.nnei * 3, self.dtype),
                        force=b.empty(natoms * 3, self.dtype), atom_virial=b.empty(natoms * 9, self.dtype))
-        cell_dev = out.get("cell_dev")
         cell_key = None if cell is None else np.asarray(cell, dtype=np.float64).tobytes()
-        if cell_dev is None or out.get("cell_key") != cell_key:
-            cell_dev = b.asarray(cell if cell is not None else np.zeros((3, 3)), self.dtype)
-            out.update(cell_dev=cell_dev, cell_key=cell_key)
-        b.launch("atom_energy_and_pair_gradients", natoms, pos, cell_dev, atype, nb.nlist, nb.nshift, self.nnei,
-                 *self.params, out["atom_energy"], out["pair_grad"], self.ewmax, self.fwmax,
-                 scratch=self.energy_scratch, dtype=self.dtype)
+        if "cell_dev" not in out or out.get("cell_key") != cell_key:
+            out.update(cell_dev=b.asarray(cell if cell is not None else np.zeros((3, 3)), self.dtype),
+                       cell_key=cell_key)
+        cell_dev = out["cell_dev"]
+        chunk_len = -(-self.nnei // nchunk)
+        slots = (pos, cell_dev, atype, nb.nlist, nb.nshift, self.nnei, nchunk, chunk_len)
+        b.launch("descriptor_chunk", natoms * nchunk, *slots, *self.embedding_args, self.pad_g, out["t_part"],
+                 scratch=self.slot_scratch, dtype=self.dtype)
+        b.launch("fitting_atom", natoms, atype, self.nnei, nchunk, out["t_part"], *self.fitting_args,
+                 out["atom_energy"], out["dt_mat"], scratch=self.fitting_scratch, dtype=self.dtype)
+        b.launch("pair_gradient_chunk", natoms * nchunk, *slots, *self.embedding_args, out["dt_mat"],
+                 out["pair_grad"], scratch=self.slot_scratch, dtype=self.dtype)
         b.launch("gather_forces_and_virials", natoms, pos, cell_dev, nb.nlist, nb.nshift, self.nnei, out["pair_grad"],
                  nb.rev, nb.rev_count, nb.rev_cap, out["force"], out["atom_virial"], dtype=self.dtype)
         return out

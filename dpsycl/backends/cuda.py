@@ -15,16 +15,20 @@ from numba import cuda  # noqa: E402  (module global: the simulator swaps it ins
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
 from ..device_kernels import bind_bodies  # noqa: E402
-from .codegen import build_wrapper  # noqa: E402
+from .codegen import build_group_wrapper, build_wrapper  # noqa: E402
 
 _BODIES = None
 THREADS = 128
 
 
+def _barrier(item):
+    cuda.syncthreads()
+
+
 def _bodies():
     global _BODIES
     if _BODIES is None:
-        _BODIES = bind_bodies(cuda.jit(device=True))
+        _BODIES = bind_bodies(cuda.jit(device=True), {"barrier": cuda.jit(device=True)(_barrier)})
     return _BODIES
 
 
@@ -49,6 +53,10 @@ class CudaBackend:
         cuda.select_device(index)
         self.name = f"cuda:{index}"
         self.fp64 = True
+        # (atom, slot-chunk) work-items wanted in flight: 512 per multiprocessor
+        self.parallel_width = 1 if SIMULATOR else 512 * int(cuda.current_context().device.MULTIPROCESSOR_COUNT)
+        self.supports_groups = True
+        self.is_gpu = True  # the simulator too: it runs the GPU code path, for CI
         self._kernels = {}
 
     def describe(self) -> str:
@@ -101,6 +109,23 @@ class CudaBackend:
             kern = self._kernels[key] = cuda.jit(fn)
         if n > 0:
             kern[(int(n) + THREADS - 1) // THREADS, THREADS](int(n), *args)
+
+    def launch_groups(self, body_name: str, ngroups: int, nlane: int, *args, local: tuple = (),
+                      scratch: tuple = (), dtype=np.float64):
+        """One thread block of nlane threads per group id; local arrays in shared memory."""
+        key = ("group", body_name, nlane, len(args), tuple(local), tuple(scratch), np.dtype(dtype).str)
+        kern = self._kernels.get(key)
+        if kern is None:
+            from numba import float32, float64
+            scope = {body_name: _bodies()[body_name], "cuda": cuda,
+                     "DT": float64 if np.dtype(dtype) == np.float64 else float32}
+            fn = build_group_wrapper(body_name, len(args), nlane, local, scratch, scope, signature="",
+                                     local_args=False, group="cuda.blockIdx.x", lane="cuda.threadIdx.x",
+                                     item="0", local_alloc="cuda.shared.array({size}, DT)",
+                                     alloc="cuda.local.array({size}, DT)")
+            kern = self._kernels[key] = cuda.jit(fn)
+        if ngroups > 0:
+            kern[int(ngroups), int(nlane)](int(ngroups), *args)
 
     def bin_atoms(self, n, pos, grid_inv, origin, ncell, cell_count, cell_atoms, cap):
         kern = self._kernels.get("bin_atoms")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import sycl_runtime
-from .codegen import build_wrapper
+from .codegen import build_group_wrapper, build_wrapper
 
 sycl_runtime.prepare()
 
@@ -21,10 +21,14 @@ from ..device_kernels import bind_bodies  # noqa: E402
 _BODIES = None
 
 
+def _barrier(item):
+    kernel_api.group_barrier(item.get_group())
+
+
 def _bodies():
     global _BODIES
     if _BODIES is None:
-        _BODIES = bind_bodies(numba_dpex.device_func)
+        _BODIES = bind_bodies(numba_dpex.device_func, {"barrier": numba_dpex.device_func(_barrier)})
     return _BODIES
 
 
@@ -46,10 +50,18 @@ class SyclBackend:
     kind = "sycl"
 
     def __init__(self, device: str | dpctl.SyclQueue):
-        self.queue = device if isinstance(device, dpctl.SyclQueue) else dpctl.SyclQueue(device)
+        # the device's cached queue: numba-dpex 0.23 types local-memory arguments on exactly that queue,
+        # and compute-follows-data needs every argument of a kernel on one queue
+        self.queue = (device if isinstance(device, dpctl.SyclQueue)
+                      else dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice(device)))
         self.device = self.queue.sycl_device
         self.name = self.device.filter_string
         self.fp64 = bool(self.device.has_aspect_fp64)
+        # work-items that keep the device busy: a CPU runs one per core well, a GPU wants thousands
+        self.is_gpu = bool(self.device.is_gpu)
+        self.parallel_width = int(self.device.max_compute_units) * (256 if self.is_gpu else 1)
+        # local-memory kernels type their local arrays on the default device's queue (numba-dpex 0.23)
+        self.supports_groups = self.queue == dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice())
         self._kernels = {}
 
     def describe(self) -> str:
@@ -94,6 +106,32 @@ class SyclBackend:
             kern = self._kernels[key] = numba_dpex.kernel(fn)
         if n > 0:
             numba_dpex.call_kernel(kern, numba_dpex.Range(int(n)), int(n), *args)
+
+    def launch_groups(self, body_name: str, ngroups: int, nlane: int, *args, local: tuple = (),
+                      scratch: tuple = (), dtype=np.float64):
+        """One work-group of nlane work-items per group id; local arrays shared inside a group.
+
+        numba-dpex 0.23 checks that all array arguments share one queue and types local accessors
+        on the default device's queue, so the accessors come first and only that device qualifies.
+        """
+        key = ("group", body_name, nlane, len(args), tuple(local), tuple(scratch), np.dtype(dtype).str)
+        kern = self._kernels.get(key)
+        if kern is None:
+            scope = {body_name: _bodies()[body_name], "PrivateArray": kernel_api.PrivateArray,
+                     "DT": np.dtype(dtype).type}
+            fn = build_group_wrapper(body_name, len(args), nlane, local, scratch, scope,
+                                     signature="item, " + "".join(f"l{k}, " for k in range(len(local))),
+                                     local_args=False, group="item.get_group().get_group_id(0)",
+                                     lane="item.get_local_id(0)", item="item", local_alloc="",
+                                     alloc="PrivateArray({size}, dtype=DT)")
+            kern = self._kernels[key] = numba_dpex.kernel(fn)
+        if ngroups > 0:
+            if not self.supports_groups:
+                raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
+            accessors = [kernel_api.LocalAccessor(int(size), dtype=np.dtype(dtype).type) for size in local]
+            numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(ngroups) * nlane),
+                                                            numba_dpex.Range(nlane)),
+                                   *accessors, int(ngroups), *args)
 
     def bin_atoms(self, n, pos, grid_inv, origin, ncell, cell_count, cell_atoms, cap):
         kern = self._kernels.get("bin_atoms")

@@ -1,0 +1,266 @@
+"""The energy pipeline with one work-group per atom: lanes share the embedding and fitting nets.
+
+Same equations as pipeline.py (see its docstring and dpsycl/descriptor.py); only the work is laid
+out for wide devices.  Lane m of the group owns embedding channel m: every lane walks the same
+neighbour list, a layer's outputs are spread over the lanes and its inputs read from group-local
+memory, so no lane keeps an embedding vector of its own.  T_i[:, m] stays in lane m's registers;
+the fitting net's layers are spread over lanes the same way; the per-neighbour contractions of the
+gradient pass are tree reductions in local memory.  ``barrier`` is supplied by each backend.
+"""
+from .pipeline import activation, env_row, slot_vector
+
+
+def barrier(item):
+    """Work-group barrier; each backend binds its own (group_barrier / syncthreads)."""
+
+
+def group_reduce(item, lane, nlane, red, ncomp):
+    """Sums red[c·nlane : (c+1)·nlane] into red[c·nlane] for c < ncomp (nlane a power of two)."""
+    stride = nlane // 2
+    while stride > 0:
+        barrier(item)
+        if lane < stride:
+            for c in range(ncomp):
+                red[c * nlane + lane] += red[c * nlane + lane + stride]
+        stride //= 2
+    barrier(item)
+
+
+def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax):
+    """Lane m's channel of G(s) and of dG/ds (zero for lanes beyond the net's width)."""
+    n_in = 1
+    h = 0.0 * s
+    dh = 0.0 * s
+    for layer in range(nlayer):
+        n_out = widths[layer + 1]
+        base = (net * nlayer + layer) * 3
+        mo = off[base]
+        io = off[base + 2]
+        hn = 0.0 * s
+        dhn = 0.0 * s
+        if lane < n_out:
+            z = w[off[base + 1] + lane]
+            dz = 0.0 * s
+            if layer == 0:
+                z += s * w[mo + lane]
+                dz += w[mo + lane]
+            else:
+                for k in range(n_in):
+                    wk = w[mo + k * n_out + lane]
+                    z += sh_x[k] * wk
+                    dz += sh_x[wmax + k] * wk
+            hn, dhn = activation(act, z)
+            dhn *= dz
+            skip = n_out == n_in or n_out == 2 * n_in
+            if skip:
+                if io >= 0:
+                    hn *= w[io + lane]
+                    dhn *= w[io + lane]
+                if layer == 0:
+                    hn += s
+                    dhn += 1.0
+                else:
+                    hn += sh_x[lane % n_in]
+                    dhn += sh_x[wmax + lane % n_in]
+        barrier(item)
+        if lane < n_out:
+            sh_x[lane] = hn
+            sh_x[wmax + lane] = dhn
+        barrier(item)
+        h = hn
+        dh = dhn
+        n_in = n_out
+    return h, dh
+
+
+def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, residual):
+    """buf[y_at + o] = φ(x·W + b)[o]·idt (+ x[o] if residual) over lanes, x = buf[x_at:]; φ'·idt → dact."""
+    for o in range(lane, n_out, nlane):
+        z = w[bo + o]
+        for k in range(n_in):
+            z += buf[x_at + k] * w[mo + k * n_out + o]
+        h, dh = activation(act, z)
+        if io >= 0:
+            h *= w[io + o]
+            dh *= w[io + o]
+        if residual:
+            h += buf[x_at + o]
+        buf[y_at + o] = h
+        dact[da + o] = dh
+    barrier(item)
+
+
+def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact, da, w, mo, residual):
+    """buf[gin_at + k] = Σ_o g[o]·dact[o]·W[k, o] (+ g[k] if residual), g = buf[g_at:], over lanes."""
+    for k in range(lane, n_in, nlane):
+        acc = 0.0 * buf[g_at]
+        for o in range(n_out):
+            acc += buf[g_at + o] * dact[da + o] * w[mo + k * n_out + o]
+        if residual:
+            acc += buf[g_at + k]
+        buf[gin_at + k] = acc
+    barrier(item)
+
+
+def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei,
+                      sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
+                      emb_w, emb_off, emb_widths, n_emb, act_emb, ewmax, pad_g,
+                      emb_widths2, n_emb2, axis_m, fit_w, fit_off, fit_widths, n_fit, act_fit,
+                      bias_e, out_std, out_bias, fwmax, atom_energy, pair_grad,
+                      sh_x, sh_t, sh_f, sh_dact, sh_red, row):
+    """E_i and every g_ij of atom i, computed by the work-group's lanes together."""
+    m_width = emb_widths[n_emb]
+    ti = atype[i]
+    zero = 0.0 * pos[0]
+    t0 = zero
+    t1 = zero
+    t2 = zero
+    t3 = zero
+    # pass 1: T_i[:, lane] = Σ_j R_ij G_ij[lane] (+ the empty slots of each block)
+    for tj in range(ntypes):
+        p = ti * ntypes + tj
+        if excluded[p] != 0:
+            continue
+        net = tj if one_side != 0 else p
+        n_empty = sel_off[tj + 1] - sel_off[tj]
+        for jj in range(sel_off[tj], sel_off[tj + 1]):
+            j = nlist[i * nnei + jj]
+            if j < 0:
+                continue
+            rx, ry, rz = slot_vector(i, j, nshift[i * nnei + jj], pos, cell)
+            if rx * rx + ry * ry + rz * rz >= rcut * rcut:
+                continue
+            n_empty -= 1
+            env_row(rx, ry, rz, rcut, rcut_smth, row)
+            for a in range(4):
+                row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
+            g, dg = group_embedding(item, lane, row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
+                                    sh_x, ewmax)
+            t0 += row[0] * g
+            t1 += row[1] * g
+            t2 += row[2] * g
+            t3 += row[3] * g
+        if n_empty > 0 and lane < m_width:
+            gp = n_empty * pad_g[p * m_width + lane]
+            t0 += -blk_avg[4 * p] / blk_std[4 * p] * gp
+            t1 += -blk_avg[4 * p + 1] / blk_std[4 * p + 1] * gp
+            t2 += -blk_avg[4 * p + 2] / blk_std[4 * p + 2] * gp
+            t3 += -blk_avg[4 * p + 3] / blk_std[4 * p + 3] * gp
+    inv_nnei = 1.0 / nnei
+    if lane < m_width:
+        sh_t[lane] = t0 * inv_nnei
+        sh_t[m_width + lane] = t1 * inv_nnei
+        sh_t[2 * m_width + lane] = t2 * inv_nnei
+        sh_t[3 * m_width + lane] = t3 * inv_nnei
+    barrier(item)
+    # descriptor D = Tᵀ T[:, :M<] into sh_f[0:], then the fitting net; layer l reads one half of
+    # sh_f and writes the other
+    for q in range(lane, m_width * axis_m, nlane):
+        m = q // axis_m
+        n = q % axis_m
+        acc = zero
+        for a in range(4):
+            acc += sh_t[a * m_width + m] * sh_t[a * m_width + n]
+        sh_f[q] = acc
+    barrier(item)
+    da = 0
+    x_at = 0
+    n_in = fit_widths[0]
+    for layer in range(n_fit):
+        n_out = fit_widths[layer + 1]
+        base = (ti * (n_fit + 1) + layer) * 3
+        group_dense(item, lane, nlane, sh_f, x_at, n_in, fwmax - x_at, sh_dact, da, n_out, fit_w, fit_off[base],
+                    fit_off[base + 1], fit_off[base + 2], act_fit, layer >= 1 and n_out == n_in)
+        da += n_out
+        n_in = n_out
+        x_at = fwmax - x_at
+    base = (ti * (n_fit + 1) + n_fit) * 3
+    mo = fit_off[base]
+    part = zero
+    for k in range(lane, n_in, nlane):
+        part += sh_f[x_at + k] * fit_w[mo + k]
+    sh_red[lane] = part
+    group_reduce(item, lane, nlane, sh_red, 1)
+    if lane == 0:
+        atom_energy[i] = (sh_red[0] + fit_w[fit_off[base + 1]] + bias_e[ti]) * out_std[ti] + out_bias[ti]
+    # reverse pass: ∂y/∂(last hidden) = W_final, then layer by layer down to ∂y/∂D
+    g_at = fwmax - x_at
+    for k in range(lane, n_in, nlane):
+        sh_f[g_at + k] = fit_w[mo + k]
+    barrier(item)
+    for lr in range(n_fit):
+        layer = n_fit - 1 - lr
+        n_out = fit_widths[layer + 1]
+        n_prev = fit_widths[layer]
+        da -= n_out
+        group_dense_backward(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_w,
+                             fit_off[(ti * (n_fit + 1) + layer) * 3], layer >= 1 and n_out == n_prev)
+        g_at = fwmax - g_at
+    # ∂E/∂T[:, lane] (divided by nnei), from ∂y/∂D = sh_f[g_at:]
+    scale = out_std[ti] * inv_nnei
+    d0 = zero
+    d1 = zero
+    d2 = zero
+    d3 = zero
+    if lane < m_width:
+        for n in range(axis_m):
+            dd = sh_f[g_at + lane * axis_m + n]
+            d0 += dd * sh_t[n]
+            d1 += dd * sh_t[m_width + n]
+            d2 += dd * sh_t[2 * m_width + n]
+            d3 += dd * sh_t[3 * m_width + n]
+        if lane < axis_m:
+            for k in range(m_width):
+                dd = sh_f[g_at + k * axis_m + lane]
+                d0 += dd * sh_t[k]
+                d1 += dd * sh_t[m_width + k]
+                d2 += dd * sh_t[2 * m_width + k]
+                d3 += dd * sh_t[3 * m_width + k]
+    d0 *= scale
+    d1 *= scale
+    d2 *= scale
+    d3 *= scale
+    # pass 2: g_ij from the lanes' shares of ∂E/∂R_ij and ∂E/∂s_ij
+    for tj in range(ntypes):
+        p = ti * ntypes + tj
+        net = tj if one_side != 0 else p
+        skip_block = excluded[p] != 0
+        for jj in range(sel_off[tj], sel_off[tj + 1]):
+            q = 3 * (i * nnei + jj)
+            j = nlist[i * nnei + jj]
+            live = j >= 0 and not skip_block
+            rx = zero
+            ry = zero
+            rz = zero
+            if live:
+                rx, ry, rz = slot_vector(i, j, nshift[i * nnei + jj], pos, cell)
+                live = rx * rx + ry * ry + rz * rz < rcut * rcut
+            if not live:
+                if lane == 0:
+                    pair_grad[q] = zero
+                    pair_grad[q + 1] = zero
+                    pair_grad[q + 2] = zero
+                continue
+            env_row(rx, ry, rz, rcut, rcut_smth, row)
+            for a in range(4):
+                row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
+            g, dg = group_embedding(item, lane, row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
+                                    sh_x, ewmax)
+            sh_red[lane] = d0 * g + (row[0] * d0 + row[1] * d1 + row[2] * d2 + row[3] * d3) * dg
+            sh_red[nlane + lane] = d1 * g
+            sh_red[2 * nlane + lane] = d2 * g
+            sh_red[3 * nlane + lane] = d3 * g
+            group_reduce(item, lane, nlane, sh_red, 4)
+            if lane == 0:
+                gx = zero
+                gy = zero
+                gz = zero
+                for a in range(4):
+                    de_dr = sh_red[a * nlane] / blk_std[4 * p + a]
+                    gx += de_dr * row[4 + 3 * a]
+                    gy += de_dr * row[5 + 3 * a]
+                    gz += de_dr * row[6 + 3 * a]
+                pair_grad[q] = gx
+                pair_grad[q + 1] = gy
+                pair_grad[q + 2] = gz
+            barrier(item)
