@@ -15,17 +15,18 @@ sys.path.insert(0, os.path.dirname(__file__))
 from conftest import DATA, reference_case  # noqa: E402
 
 for spec in sys.argv[1:]:
-    name, case = spec.split(":")
+    name, case, layout = spec.split(":")
     model = dpsycl.load_model(DATA / name / "frozen_model.pb")
     ref = dict(np.load(DATA / name / "reference.npz"))
     coords, cells, atype, _ = reference_case(ref, case)
     coords, cells = coords[:1], None if cells is None else cells[:1]
     cuda = dpsycl.DeepPot(model, device="cuda:0")
+    cuda._evaluator.layout = layout
     host = dpsycl.DeepPot(model, device="numpy")
     got = cuda.eval(coords, cells, atype, atomic=True)
     want = host.eval(coords, cells, atype, atomic=True)
     n = len(atype)
-    print(json.dumps(dict(model=name, case=case, device=cuda.describe_device(), natoms=n,
+    print(json.dumps(dict(model=name, case=case, layout=layout, device=cuda.describe_device(), natoms=n,
                           precision=model.precision,
                           energy=float(np.abs(got[0] - want[0]).max() / n),
                           force=float(np.abs(got[1] - want[1]).max()),

@@ -54,7 +54,8 @@ class CudaBackend:
         self.name = f"cuda:{index}"
         self.fp64 = True
         # (atom, slot-chunk) work-items wanted in flight: 512 per multiprocessor
-        self.parallel_width = 1 if SIMULATOR else 512 * int(cuda.current_context().device.MULTIPROCESSOR_COUNT)
+        self.sm_count = 1 if SIMULATOR else int(cuda.current_context().device.MULTIPROCESSOR_COUNT)
+        self.parallel_width = 512 * self.sm_count
         self.supports_groups = True
         self.is_gpu = True  # the simulator too: it runs the GPU code path, for CI
         self._kernels = {}
@@ -65,6 +66,10 @@ class CudaBackend:
         dev = cuda.current_context().device
         name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
         return f"{self.name} ({name}, numba CUDA)"
+
+    def threads_for(self, n: int) -> int:
+        """Block size of a one-thread-per-item kernel: small blocks while n cannot fill every SM."""
+        return THREADS if n >= THREADS * self.sm_count else 32
 
     def asarray(self, a, dtype=None):
         return cuda.to_device(np.ascontiguousarray(a, dtype=dtype).ravel())
@@ -108,7 +113,8 @@ class CudaBackend:
                                index="cuda.grid(1)", alloc="cuda.local.array({size}, DT)")
             kern = self._kernels[key] = cuda.jit(fn)
         if n > 0:
-            kern[(int(n) + THREADS - 1) // THREADS, THREADS](int(n), *args)
+            threads = self.threads_for(n)
+            kern[(int(n) + threads - 1) // threads, threads](int(n), *args)
 
     def launch_groups(self, body_name: str, ngroups: int, nlane: int, *args, local: tuple = (),
                       scratch: tuple = (), dtype=np.float64):
@@ -131,7 +137,8 @@ class CudaBackend:
         kern = self._kernels.get("bin_atoms")
         if kern is None:
             kern = self._kernels["bin_atoms"] = _bin_kernel()
-        kern[(int(n) + THREADS - 1) // THREADS, THREADS](int(n), pos, grid_inv, origin, ncell, cell_count,
+        threads = self.threads_for(n)
+        kern[(int(n) + threads - 1) // threads, threads](int(n), pos, grid_inv, origin, ncell, cell_count,
                                                          cell_atoms, int(cap))
 
 
