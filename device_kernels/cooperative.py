@@ -26,8 +26,8 @@ def group_reduce(item, lane, nlane, red, ncomp):
     barrier(item)
 
 
-def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax):
-    """Lane m's channel of G(s) and of dG/ds (zero for lanes beyond the net's width)."""
+def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax, tangent):
+    """Lane m's channel of G(s) and, if tangent, of dG/ds (zero for lanes beyond the net's width)."""
     n_in = 1
     h = 0.0 * s
     dh = 0.0 * s
@@ -45,10 +45,14 @@ def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax)
                 z += s * w[mo + lane]
                 dz += w[mo + lane]
             else:
-                for k in range(n_in):
-                    wk = w[mo + k * n_out + lane]
-                    z += sh_x[k] * wk
-                    dz += sh_x[wmax + k] * wk
+                if tangent != 0:
+                    for k in range(n_in):
+                        wk = w[mo + k * n_out + lane]
+                        z += sh_x[k] * wk
+                        dz += sh_x[wmax + k] * wk
+                else:
+                    for k in range(n_in):
+                        z += sh_x[k] * w[mo + k * n_out + lane]
             hn, dhn = activation(act, z)
             dhn *= dz
             skip = n_out == n_in or n_out == 2 * n_in
@@ -135,7 +139,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
             for a in range(4):
                 row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
             g, dg = group_embedding(item, lane, row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                                    sh_x, ewmax)
+                                    sh_x, ewmax, 0)
             t0 += row[0] * g
             t1 += row[1] * g
             t2 += row[2] * g
@@ -245,7 +249,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
             for a in range(4):
                 row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
             g, dg = group_embedding(item, lane, row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                                    sh_x, ewmax)
+                                    sh_x, ewmax, 1)
             sh_red[lane] = d0 * g + (row[0] * d0 + row[1] * d1 + row[2] * d2 + row[3] * d3) * dg
             sh_red[nlane + lane] = d1 * g
             sh_red[2 * nlane + lane] = d2 * g

@@ -80,8 +80,8 @@ def env_row(x, y, z, rcut, rcut_smth, out):
     out[15] = d + c1 * z * z
 
 
-def embedding_forward(s, net, w, off, widths, nlayer, act, buf, wmax):
-    """G(s) into buf[0:M] and dG/ds into buf[wmax:wmax+M] (forward-mode tangent)."""
+def embedding_forward(s, net, w, off, widths, nlayer, act, buf, wmax, tangent):
+    """G(s) into buf[0:M] and, if tangent, dG/ds into buf[wmax:wmax+M] (forward mode)."""
     buf[0] = s
     buf[wmax] = 1.0 + 0.0 * s
     n_in = 1
@@ -94,10 +94,14 @@ def embedding_forward(s, net, w, off, widths, nlayer, act, buf, wmax):
         for o in range(n_out):
             zz = w[bo + o]
             dz = 0.0 * zz
-            for k in range(n_in):
-                wk = w[mo + k * n_out + o]
-                zz += buf[k] * wk
-                dz += buf[wmax + k] * wk
+            if tangent != 0:
+                for k in range(n_in):
+                    wk = w[mo + k * n_out + o]
+                    zz += buf[k] * wk
+                    dz += buf[wmax + k] * wk
+            else:
+                for k in range(n_in):
+                    zz += buf[k] * w[mo + k * n_out + o]
             h, dh = activation(act, zz)
             buf[2 * wmax + o] = h
             buf[3 * wmax + o] = dh * dz
@@ -196,7 +200,7 @@ def padding_embeddings(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, em
     """G(R_pad[0]) of the empty-slot row of block p = (centre species, neighbour species)."""
     net = p % ntypes if one_side != 0 else p
     embedding_forward(-blk_avg[4 * p] / blk_std[4 * p], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                      ebuf, ewmax)
+                      ebuf, ewmax, 0)
     m_width = emb_widths[n_emb]
     for m in range(m_width):
         pad_g[p * m_width + m] = ebuf[m]
@@ -235,7 +239,7 @@ def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len
             env_row(rx, ry, rz, rcut, rcut_smth, row)
             for a in range(4):
                 row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
-            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax)
+            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax, 0)
             for a in range(4):
                 ra = row[a]
                 for m in range(m_width):
@@ -310,7 +314,7 @@ def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_
             env_row(rx, ry, rz, rcut, rcut_smth, row)
             for a in range(4):
                 row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
-            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax)
+            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax, 1)
             de_ds = 0.0 * rx
             for m in range(m_width):
                 de_dg = 0.0 * rx
