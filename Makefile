@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/dpsycl run dpsycl/data/cuag.pb --alloy Cu0.5Ag0.5 --atoms 500 --steps 2000 --output out/run.h5 --overwrite --plots out/
+	$(VENV)/bin/dpsycl run dpsycl/data/cuag.pb --alloy Cu0.5Ag0.5 --atoms 256 --ensemble csvr --temperature 600 --dt 2 --nvt-steps 400 --steps 1200 --every 10 --output out/run.h5 --overwrite --plots out/
 
 test: $(STAMP)
 	$(PY) -m pytest -q -rs tests

@@ -74,12 +74,25 @@ def cmd_extract(args: argparse.Namespace) -> int:
 # each as one Command(name, help, add_arguments, run) row.
 from . import cli_md  # noqa: E402  (run, eval, devices)
 
+
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
+    from .bench import add_arguments  # dpsycl/bench.py: the benchmark logic (benchmarks/bench.py runs it)
+    add_arguments(p)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_from_args
+    return run_from_args(args)
+
+
 COMMANDS: list[Command] = [
     Command("extract", "convert a DeePMD-kit frozen_model.pb into a dpsycl model file (.h5)",
             _extract_arguments, cmd_extract),
     Command("run", "molecular dynamics on a device, H5MD trajectory", cli_md.add_run_arguments, cli_md.cmd_run),
     Command("eval", "energy, forces and virial of a structure", cli_md.add_eval_arguments, cli_md.cmd_eval),
     Command("devices", "list the devices dpsycl can use", cli_md.add_devices_arguments, cli_md.cmd_devices),
+    Command("bench", "time dpsycl against DeePMD-kit: µs/step/atom, memory, FLOP/s, scaling, targets",
+            _bench_arguments, cmd_bench),
 ]
 
 

@@ -1,0 +1,255 @@
+"""Case study: a binary Cu–Ag alloy with the bundled DeePMD-kit model, run by dpsycl on a device.
+
+    python benchmarks/case_study.py --out out/case_study                 # small, CPU: a few minutes
+    python benchmarks/case_study.py --out out/cs_gpu --device cuda:0 \\
+        --atoms 4000 --nve-ps 20 --equil-ps 20 --prod-ps 100 --every 50      # bigger, on a GPU
+
+Three questions, one figure each, every figure titled with the number that summarises it:
+
+1. Energy conservation: NVE from the same 600 K start at dt 1 fs and 2 fs; figure E_tot(t) − E_0,
+   summary: drift (meV/atom/ps, least-squares slope) and RMS fluctuation (meV/atom) per dt.
+2. Structure: partial RDFs (Cu–Cu, Cu–Ag, Ag–Ag) at 300 K and 1000 K from CSVR MD with the model,
+   against the same MD (same start, dt, CSVR τ, steps, sampling) driven by ASE's EMT — the
+   potential the model was trained on; summary: mean |g_DP − g_EMT| per pair and first-peak shift.
+3. Mobility: mean-squared displacement at both temperatures, model vs EMT; summary: the MSD
+   plateau (mean over the second half, Å²: the vibrational amplitude in the solid) and a diffusion
+   coefficient from the slope of the second half (cm²/s; noise-level in the solid, meaningful once
+   it melts or for long runs).
+
+Everything lands in --out: nve_drift.png, rdf_300K.png, rdf_1000K.png, msd.png, summary.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from dpsycl import analysis  # noqa: E402
+from dpsycl.md import MDSettings, MolecularDynamics, initial_state  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_MODEL = os.path.join(HERE, "..", "dpsycl", "data", "cuag.pb")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--alloy", default="Cu0.5Ag0.5")
+    p.add_argument("--atoms", type=int, default=108, help="at least this many atoms (default 108)")
+    p.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 1000.0])
+    p.add_argument("--dts", type=float, nargs="+", default=[1.0, 2.0], help="NVE time steps (fs)")
+    p.add_argument("--nve-ps", type=float, default=0.4, help="NVE length per time step (ps)")
+    p.add_argument("--dt", type=float, default=2.0, help="time step of the NVT runs (fs)")
+    p.add_argument("--tau", type=float, default=50.0, help="CSVR time constant (fs)")
+    p.add_argument("--equil-ps", type=float, default=0.4, help="NVT equilibration per temperature (ps)")
+    p.add_argument("--prod-ps", type=float, default=0.8, help="NVT production per temperature (ps)")
+    p.add_argument("--every", type=int, default=10, help="sampling period (steps)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-emt", action="store_true", help="skip the EMT reference runs")
+    return p.parse_args(argv)
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+# ---------------------------------------------------------------------------------------------
+def dp_run(dp, atoms, settings, steps, sample_from=0):
+    """Device MD; returns times (fs), total energies, temperatures and unwrapped positions of the
+    frames from step ``sample_from`` on, plus the wall time per step."""
+    type_map = dp.get_type_map()
+    atype = np.asarray([type_map.index(s) for s in atoms.get_chemical_symbols()])
+    md = MolecularDynamics(dp, initial_state(atoms.positions, atoms.cell.array, atype, type_map,
+                                             settings.temperature, settings.seed), settings)
+    frames = [md.sample()]
+    t0 = time.perf_counter()
+    md.run(steps, on_frame=lambda f: frames.append(f) if f.step >= sample_from else None)
+    wall = (time.perf_counter() - t0) / max(steps, 1)
+    frames = [f for f in frames if f.step >= sample_from]
+    return {"time": np.asarray([f.time for f in frames]),
+            "total": np.asarray([f.observables["total_energy"] for f in frames]),
+            "temperature": np.asarray([f.observables["temperature"] for f in frames]),
+            "positions": np.asarray([f.unwrapped_positions() for f in frames]),
+            "cell": atoms.cell.array, "species": atype, "s_per_step": wall}
+
+
+def emt_run(atoms, settings, steps, sample_from=0):
+    """The same protocol with ASE's EMT: same start (Maxwell–Boltzmann from the same seed), CSVR
+    (ase.md.bussi.Bussi) with the same τ, or velocity Verlet for NVE."""
+    from ase import units
+    from ase.calculators.emt import EMT
+    from ase.md.bussi import Bussi
+    from ase.md.verlet import VelocityVerlet
+
+    from dpsycl.md import maxwell_boltzmann
+    a = atoms.copy()
+    a.calc = EMT()
+    a.set_velocities(maxwell_boltzmann(a.get_masses(), settings.temperature, settings.seed) / units.fs)
+    if settings.ensemble == "csvr":
+        dyn = Bussi(a, settings.dt * units.fs, temperature_K=settings.temperature, taut=settings.tau * units.fs,
+                    rng=np.random.default_rng(settings.seed))
+    else:
+        dyn = VelocityVerlet(a, settings.dt * units.fs)
+    rec = {"time": [], "total": [], "temperature": [], "positions": []}
+    ndof = 3 * len(a) - 3
+
+    def sample():
+        step = dyn.nsteps
+        if step % settings.every or step < sample_from:
+            return
+        ke = a.get_kinetic_energy()
+        rec["time"].append(step * settings.dt)
+        rec["total"].append(a.get_potential_energy() + ke)
+        rec["temperature"].append(2 * ke / (ndof * units.kB))
+        rec["positions"].append(a.get_positions().copy())
+    dyn.attach(sample, interval=1)
+    t0 = time.perf_counter()
+    dyn.run(steps)
+    wall = (time.perf_counter() - t0) / max(steps, 1)
+    out = {k: np.asarray(v) for k, v in rec.items()}
+    out.update(cell=a.cell.array, species=None, s_per_step=wall)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+def nve_study(dp, atoms, args, natoms):
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    res = {}
+    for dt in args.dts:
+        steps = int(round(args.nve_ps * 1000 / dt))
+        every = max(1, int(round(10.0 / dt)))          # a sample every ~10 fs at any dt
+        s = MDSettings(dt=dt, ensemble="nve", temperature=600.0, every=every, seed=args.seed)
+        r = dp_run(dp, atoms, s, steps)
+        drift = analysis.energy_drift(r["time"], r["total"], natoms)
+        e = (r["total"] - r["total"][0]) / natoms * 1e3
+        rms = float(np.sqrt(np.mean((e - e.mean()) ** 2)))
+        res[f"{dt:g} fs"] = {"drift_meV_atom_ps": drift, "rms_meV_atom": rms, "s_per_step": r["s_per_step"]}
+        ax.plot(r["time"] / 1000, e, label=f"dt {dt:g} fs: drift {drift:+.3g} meV/atom/ps, RMS {rms:.3g} meV/atom")
+    ax.set_xlabel("time (ps)")
+    ax.set_ylabel("E_tot − E_0 (meV/atom)")
+    ax.legend(fontsize=8)
+    worst = max(abs(v["drift_meV_atom_ps"]) for v in res.values())
+    ax.set_title(f"NVE, {natoms} atoms from 600 K: |drift| ≤ {worst:.2g} meV/atom/ps")
+    fig.tight_layout()
+    fig.savefig(os.path.join(args.out, "nve_drift.png"), dpi=110)
+    plt.close(fig)
+    return res
+
+
+def structure_study(dp, atoms, args, natoms):
+    plt = _pyplot()
+    type_map = dp.get_type_map()
+    equil = int(round(args.equil_ps * 1000 / args.dt))
+    prod = int(round(args.prod_ps * 1000 / args.dt))
+    res, msd_curves, plateau = {}, {}, {}
+    for temp in args.temperatures:
+        s = MDSettings(dt=args.dt, ensemble="csvr", temperature=temp, tau=args.tau, every=args.every,
+                       seed=args.seed)
+        runs = {"DP (dpsycl)": dp_run(dp, atoms, s, equil + prod, sample_from=equil)}
+        if not args.no_emt:
+            runs["EMT (ASE)"] = emt_run(atoms, s, equil + prod, sample_from=equil)
+        species = runs["DP (dpsycl)"]["species"]
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        gs = {}
+        for k, (name, r) in enumerate(runs.items()):
+            x = r["positions"]
+            cells = np.broadcast_to(r["cell"], (len(x), 3, 3))
+            rr, g = analysis.partial_rdfs(x, cells, species, type_map, rmax=6.0, nbins=120)
+            gs[name] = g
+            for j, (pair, y) in enumerate(g.items()):
+                ax.plot(rr, y, color=f"C{j}", ls="-" if k == 0 else "--", label=f"{pair} {name}")
+            d = analysis.msd(x, r["time"])
+            msd_curves[(temp, name)] = (r["time"] - r["time"][0], d[0], d[1])
+            entry_key = "dp" if name.startswith("DP") else "emt"
+            plateau[(temp, entry_key)] = float(np.mean(d[0][len(d[0]) // 2:]))
+        entry = {"mean_T_dp": float(runs["DP (dpsycl)"]["temperature"].mean()),
+                 "s_per_step_dp": runs["DP (dpsycl)"]["s_per_step"]}
+        title = f"{natoms} atoms, {temp:g} K"
+        if "EMT (ASE)" in gs:
+            diff = {pair: float(np.mean(np.abs(gs["DP (dpsycl)"][pair] - gs["EMT (ASE)"][pair])))
+                    for pair in gs["DP (dpsycl)"]}
+            shift = {pair: analysis.first_peak(rr, gs["DP (dpsycl)"][pair])[0]
+                     - analysis.first_peak(rr, gs["EMT (ASE)"][pair])[0] for pair in diff}
+            entry.update(mean_abs_dg=diff, first_peak_shift_A=shift,
+                         mean_T_emt=float(runs["EMT (ASE)"]["temperature"].mean()),
+                         s_per_step_emt=runs["EMT (ASE)"]["s_per_step"])
+            title += f": mean |g_DP − g_EMT| ≤ {max(diff.values()):.3f}, peak shift ≤ " \
+                     f"{max(abs(v) for v in shift.values()):.3f} Å"
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("r (Å)")
+        ax.set_ylabel("g(r)")
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        fig.savefig(os.path.join(args.out, f"rdf_{temp:g}K.png"), dpi=110)
+        plt.close(fig)
+        res[f"{temp:g} K"] = entry
+    # MSD
+    fig, ax = plt.subplots(figsize=(7, 4))
+    dvals = {}
+    for (temp, name), (t, m, dcoef) in msd_curves.items():
+        ax.plot(t / 1000, m, ls="-" if name.startswith("DP") else "--", label=f"{temp:g} K {name}: D = {dcoef:.2g} cm²/s")
+        dvals[f"{temp:g} K {name}"] = dcoef
+        key = "dp" if name.startswith("DP") else "emt"
+        res[f"{temp:g} K"]["D_cm2_s_" + key] = dcoef
+        res[f"{temp:g} K"]["msd_plateau_A2_" + key] = plateau[(temp, key)]
+    ax.set_xlabel("time since start of production (ps)")
+    ax.set_ylabel("MSD (Å²)")
+    ax.legend(fontsize=8)
+    hot = max(args.temperatures)
+    ax.set_title(f"MSD at {hot:g} K, mean over the second half: "
+                 + ", ".join(f"{'DP' if key == 'dp' else 'EMT'} {v:.3g} Å²" for (t, key), v in plateau.items()
+                             if t == hot), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(args.out, "msd.png"), dpi=110)
+    plt.close(fig)
+    return res
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    import dpsycl
+    from dpsycl.cli_md import random_alloy
+    t0 = time.perf_counter()
+    dp = dpsycl.DeepPot(args.model, device=args.device)
+    atoms = random_alloy(args.alloy, args.atoms, seed=args.seed)
+    natoms = len(atoms)
+    print(f"case study: {natoms} atoms {args.alloy}, model {os.path.basename(args.model)}, device {dp.device}",
+          flush=True)
+    summary = {"natoms": natoms, "alloy": args.alloy, "device": dp.device, "model": os.path.abspath(args.model),
+               "args": vars(args)}
+    summary["nve"] = nve_study(dp, atoms, args, natoms)
+    for k, v in summary["nve"].items():
+        print(f"  NVE dt {k}: drift {v['drift_meV_atom_ps']:+.3g} meV/atom/ps, RMS {v['rms_meV_atom']:.3g} meV/atom, "
+              f"{v['s_per_step']:.3g} s/step", flush=True)
+    summary["nvt"] = structure_study(dp, atoms, args, natoms)
+    for k, v in summary["nvt"].items():
+        line = (f"  {k}: <T> DP {v['mean_T_dp']:.0f} K, MSD plateau DP {v.get('msd_plateau_A2_dp', math.nan):.3g} Å², "
+                f"D DP {v.get('D_cm2_s_dp', math.nan):.2g} cm²/s")
+        if "mean_abs_dg" in v:
+            line += (f"; EMT <T> {v['mean_T_emt']:.0f} K, MSD plateau {v.get('msd_plateau_A2_emt', math.nan):.3g} Å², "
+                     f"D {v.get('D_cm2_s_emt', math.nan):.2g} cm²/s; "
+                     "mean |Δg| " + ", ".join(f"{p} {d:.3f}" for p, d in v["mean_abs_dg"].items()))
+        print(line, flush=True)
+    summary["wall_s"] = time.perf_counter() - t0
+    with open(os.path.join(args.out, "summary.json"), "w") as fh:
+        json.dump(summary, fh, indent=1, default=float)
+    print(f"  wrote {args.out}/{{nve_drift,rdf_*K,msd}}.png and summary.json in {summary['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

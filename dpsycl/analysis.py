@@ -1,0 +1,168 @@
+"""Analysis of dpsycl trajectories: partial RDFs, MSD, energy drift, and the plots of `dpsycl run`.
+
+Pair distances come from ``ase.neighborlist.neighbor_list`` (periodic, any cell shape, any rmax,
+O(N)), so RDFs work for the systems MD is run on, not only for boxes wider than 2·rmax.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+
+
+def energy_drift(time_fs, energy_ev, natoms: int) -> float:
+    """Slope of a least-squares line through E(t), in meV/atom/ps."""
+    t = np.asarray(time_fs, dtype=np.float64)
+    e = np.asarray(energy_ev, dtype=np.float64)
+    if len(t) < 2 or np.ptp(t) == 0:
+        return float("nan")
+    slope = np.polyfit(t, e, 1)[0]          # eV/fs
+    return float(slope * 1e3 * 1e3 / natoms)
+
+
+def pair_labels(type_map) -> list[tuple[int, int]]:
+    nt = len(type_map)
+    return [(a, b) for a, b in itertools.combinations_with_replacement(range(nt), 2)]
+
+
+def partial_rdfs(positions, cells, species, type_map, rmax: float = 6.0, nbins: int = 120, pbc=True):
+    """Partial g_ab(r) averaged over frames.
+
+    positions (nframes, N, 3), cells (nframes, 3, 3) or one (3, 3), species (N,) indices into
+    type_map.  Returns (r, {"Cu-Ag": g, ...}) with r the bin centres (Å).  Normalisation:
+    g_ab(r) = V ⟨n_ab(r)⟩ / (N_a N_b' 4π r² dr), N_b' = N_b − δ_ab, so g → 1 at large r in a fluid.
+    """
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    positions = np.asarray(positions, dtype=np.float64)
+    if positions.ndim == 2:
+        positions = positions[None]
+    cells = np.asarray(cells, dtype=np.float64)
+    if cells.ndim == 2:
+        cells = np.broadcast_to(cells, (len(positions), 3, 3))
+    species = np.asarray(species, dtype=np.int64)
+    edges = np.linspace(0.0, rmax, nbins + 1)
+    r = 0.5 * (edges[1:] + edges[:-1])
+    shell = 4.0 / 3.0 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
+    counts = {p: np.zeros(nbins) for p in pair_labels(type_map)}
+    norm = {p: 0.0 for p in counts}
+    nper = np.bincount(species, minlength=len(type_map)).astype(np.float64)
+    for x, cell in zip(positions, cells):
+        atoms = Atoms(numbers=np.ones(len(x), dtype=int), positions=x, cell=cell, pbc=pbc)
+        i, j, d = neighbor_list("ijd", atoms, rmax)
+        ti, tj = species[i], species[j]
+        vol = abs(np.linalg.det(cell))
+        for (a, b) in counts:
+            sel = (ti == a) & (tj == b)
+            counts[(a, b)] += np.histogram(d[sel], bins=edges)[0]
+            nb = nper[b] - (1.0 if a == b else 0.0)
+            norm[(a, b)] += nper[a] * nb / vol
+    out = {}
+    for (a, b), c in counts.items():
+        label = f"{type_map[a]}-{type_map[b]}"
+        out[label] = c / (norm[(a, b)] * shell) if norm[(a, b)] > 0 else np.zeros(nbins)
+    return r, out
+
+
+def first_peak(r, g) -> tuple[float, float]:
+    """Position and height of the highest maximum of g(r)."""
+    k = int(np.argmax(g))
+    return float(r[k]), float(g[k])
+
+
+def msd(unwrapped_positions, time_fs, select=None):
+    """Mean-squared displacement from the first frame (Å²) and a diffusion coefficient.
+
+    D (Å²/fs converted to cm²/s) from a least-squares line through the second half of MSD(t)/6.
+    """
+    x = np.asarray(unwrapped_positions, dtype=np.float64)
+    if select is not None:
+        x = x[:, select]
+    d = x - x[0]
+    m = np.mean(np.sum(d * d, axis=2), axis=1)
+    t = np.asarray(time_fs, dtype=np.float64)
+    half = len(t) // 2
+    if len(t) - half >= 2 and np.ptp(t[half:]) > 0:
+        slope = np.polyfit(t[half:], m[half:], 1)[0]
+    else:
+        slope = float("nan")
+    diffusion_cm2_s = slope / 6.0 * 1e-16 / 1e-15     # Å²/fs → cm²/s
+    return m, float(diffusion_cm2_s)
+
+
+# ---------------------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_energies(traj: dict, path: str, natoms: int, nve_from_step: int | None = None) -> float:
+    """Energies and temperature vs time; returns the NVE energy drift (meV/atom/ps) shown in the title."""
+    plt = _pyplot()
+    t = np.asarray(traj["time"]) / 1000.0
+    obs = traj["observables"]
+    steps = np.asarray(traj["step"])
+    sel = steps >= (nve_from_step or 0)
+    drift = energy_drift(np.asarray(traj["time"])[sel], obs["total_energy"][sel], natoms)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for name, style in (("potential_energy", "-"), ("kinetic_energy", "-"), ("total_energy", "-")):
+        y = obs[name] / natoms
+        ax1.plot(t, y - y[0] if name != "kinetic_energy" else y, style,
+                 label=name.replace("_", " ") + (" − E(0)" if name != "kinetic_energy" else ""))
+    ax1.set_ylabel("energy (eV/atom)")
+    ax1.legend(fontsize=8)
+    if nve_from_step:
+        dt_fs = float(traj["parameters"].get("dt", 1.0))
+        for ax in (ax1, ax2):
+            ax.axvline(nve_from_step * dt_fs / 1000.0, color="grey", ls=":", lw=1)
+    ax1.set_title(f"NVE energy drift {drift:.3g} meV/atom/ps")
+    ax2.plot(t, obs["temperature"], color="C3")
+    ax2.set_ylabel("temperature (K)")
+    ax2.set_xlabel("time (ps)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return drift
+
+
+def plot_rdfs(r, gs: dict, path: str, title: str = "") -> dict:
+    """Partial RDFs; returns {pair: first-peak position} shown in the legend."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    peaks = {}
+    for label, g in gs.items():
+        rp, gp = first_peak(r, g)
+        peaks[label] = rp
+        ax.plot(r, g, label=f"{label} (peak {rp:.2f} Å, g={gp:.2f})")
+    ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("r (Å)")
+    ax.set_ylabel("g(r)")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return peaks
+
+
+def run_plots(traj: dict, outdir: str, nve_from_step: int | None = None, rmax: float = 6.0) -> dict:
+    """energies.png and rdf.png for a trajectory from dpsycl.h5md.read_trajectory."""
+    os.makedirs(outdir, exist_ok=True)
+    natoms = traj["positions"].shape[1]
+    out = {"energies": os.path.join(outdir, "energies.png")}
+    out["drift"] = plot_energies(traj, out["energies"], natoms, nve_from_step)
+    if traj["cell"] is not None and len(traj["step"]):
+        nf = len(traj["step"])
+        sel = slice(nf // 2, nf)           # second half: after equilibration
+        cells = traj["cell"][sel]
+        r, gs = partial_rdfs(traj["positions"][sel], cells, traj["species"][0], traj["type_map"], rmax=rmax)
+        out["rdf"] = os.path.join(outdir, "rdf.png")
+        temp = float(np.mean(traj["observables"]["temperature"][sel]))
+        out["peaks"] = plot_rdfs(r, gs, out["rdf"], title=f"partial RDFs, last {nf - nf // 2} frames, "
+                                                          f"⟨T⟩ = {temp:.0f} K")
+    return out

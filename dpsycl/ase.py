@@ -1,0 +1,64 @@
+"""ASE calculator: a DeePMD-kit se_e2_a model evaluated by dpsycl on any device.
+
+    from dpsycl.ase import DPSyclCalculator
+    atoms.calc = DPSyclCalculator("frozen_model.pb", device="opencl:cpu")
+    atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+
+Properties: energy = free_energy (eV), forces (eV/Å), energies (per atom, eV), stress (eV/Å³,
+Voigt 6, ASE's sign: stress = −virial/V, symmetrised, i.e. positive under tension).  Species are
+mapped by chemical symbol onto the model's type_map.  Cells count as periodic only when all three
+directions are periodic (DeePMD-kit has no mixed boundaries); without a cell there is no stress.
+"""
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+
+class DPSyclCalculator(Calculator):
+    implemented_properties = ["energy", "free_energy", "forces", "energies", "stress"]
+    nolabel = True
+
+    def __init__(self, model, device="auto", precision: str | None = None, **kwargs):
+        """``model``: a dpsycl.Model, a path (.pb or .h5) or a ready dpsycl.DeepPot."""
+        super().__init__(**kwargs)
+        from .deep_pot import DeepPot
+        self.dp = model if isinstance(model, DeepPot) else DeepPot(model, device=device, precision=precision)
+        self.type_map = self.dp.get_type_map()
+        self._index = {s: k for k, s in enumerate(self.type_map)}
+
+    @property
+    def device(self) -> str:
+        return self.dp.device
+
+    def atom_types(self, atoms) -> np.ndarray:
+        syms = atoms.get_chemical_symbols()
+        missing = sorted(set(syms) - set(self._index))
+        if missing:
+            raise ValueError(f"species {', '.join(missing)} not in the model's type_map {self.type_map}")
+        return np.asarray([self._index[s] for s in syms], dtype=np.int64)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        atype = self.atom_types(atoms)
+        pbc = atoms.pbc
+        if pbc.any() and not pbc.all():
+            raise ValueError(f"mixed boundary conditions {pbc.tolist()} are not supported; "
+                             "use pbc=True or pbc=False")
+        periodic = bool(pbc.all())
+        cell = atoms.cell.array.reshape(1, 9) if periodic else None
+        coords = atoms.get_positions().reshape(1, -1)
+        e, f, v, ae, av = self.dp.eval(coords, cell, atype, atomic=True)
+        energy = float(e[0, 0])
+        self.results["energy"] = energy
+        self.results["free_energy"] = energy
+        self.results["forces"] = np.asarray(f[0], dtype=np.float64).reshape(-1, 3)
+        self.results["energies"] = np.asarray(ae[0], dtype=np.float64).reshape(-1)
+        if periodic:
+            w = np.asarray(v[0], dtype=np.float64).reshape(3, 3)
+            stress = -0.5 * (w + w.T) / atoms.get_volume()
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+        elif "stress" in properties:
+            raise PropertyNotImplementedError("stress needs a periodic cell")

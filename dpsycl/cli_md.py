@@ -1,0 +1,449 @@
+"""``dpsycl run``, ``dpsycl eval`` and ``dpsycl devices`` (registered in dpsycl.cli.COMMANDS).
+
+    dpsycl run MODEL [STRUCTURE] [--alloy Cu0.5Ag0.5 --atoms N] --ensemble {nve,langevin,csvr}
+               --dt FS --steps N --temperature K --device DEV --every N --output FILE.h5
+               [--seed S] [--overwrite] [--restart] [--plots DIR] [--nvt-steps N]
+    dpsycl eval MODEL STRUCTURE [--atomic] [--json] [--device DEV]
+    dpsycl devices
+
+``--steps`` is the step the run ends at, counted from the start of the trajectory, so a run
+interrupted for any reason is finished by repeating its command line with ``--restart``.
+Everything a user can get wrong is checked before the output file is touched; errors are one
+line and exit status 2 (dpsycl.cli.main).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+from .md import DEFAULT_FRICTION, DEFAULT_SKIN, DEFAULT_TAU, ENSEMBLES, MDSettings
+
+#: lattice constants (Å) used for --alloy when ase.data has no fcc reference state
+FCC_LATTICE = {"Cu": 3.61, "Ag": 4.09}
+_POTENTIALS: dict = {}
+
+
+# ---------------------------------------------------------------------------------------------
+# shared helpers
+def _potential(model_path: str, device: str):
+    """A DeepPot per (model file, device), reused by later commands of the same process."""
+    from .deep_pot import DeepPot
+    st = os.stat(model_path)
+    key = (os.path.realpath(model_path), st.st_mtime_ns, st.st_size, device)
+    dp = _POTENTIALS.get(key)
+    if dp is None:
+        dp = _POTENTIALS[key] = DeepPot(model_path, device=device)
+    return dp
+
+
+def _load_model_checked(path: str):
+    from .model import ModelError, load_model
+    if not os.path.isfile(path):
+        raise ModelError(f"model file not found: {path}")
+    return load_model(path)
+
+
+def read_structure(path: str, index=-1):
+    """ASE Atoms (or a list with index=':'); any failure is one ValueError line."""
+    import ase.io
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"structure file not found: {path}")
+    try:
+        atoms = ase.io.read(path, index=index)
+    except Exception as exc:  # noqa: BLE001 - ASE raises many kinds of errors for bad files
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"cannot read structure {path}: {msg}") from None
+    frames = atoms if isinstance(atoms, list) else [atoms]
+    if not frames or any(len(a) == 0 for a in frames):
+        raise ValueError(f"structure {path} holds no atoms")
+    return atoms
+
+
+def species_indices(symbols, type_map) -> np.ndarray:
+    index = {s: k for k, s in enumerate(type_map)}
+    missing = sorted(set(symbols) - set(index), key=str)
+    if missing:
+        raise ValueError(f"species {', '.join(missing)} not in the model's type_map {list(type_map)}")
+    return np.asarray([index[s] for s in symbols], dtype=np.int64)
+
+
+def parse_composition(text: str) -> list[tuple[str, float]]:
+    """'Cu0.5Ag0.5' → [('Cu', 0.5), ('Ag', 0.5)]; a missing number means 1."""
+    from ase.data import atomic_numbers
+    parts = re.findall(r"([A-Z][a-z]?)(\d*\.?\d*(?:[eE][-+]?\d+)?)", text)
+    if not parts or "".join(s + x for s, x in parts) != text.replace(" ", ""):
+        raise ValueError(f"cannot parse alloy composition '{text}' (expected e.g. Cu0.5Ag0.5)")
+    comp: dict[str, float] = {}
+    for sym, x in parts:
+        if sym not in atomic_numbers:
+            raise ValueError(f"'{sym}' in alloy composition '{text}' is not an element")
+        frac = float(x) if x else 1.0
+        if not math.isfinite(frac) or frac < 0:
+            raise ValueError(f"bad fraction of {sym} in '{text}'")
+        comp[sym] = comp.get(sym, 0.0) + frac
+    total = sum(comp.values())
+    if total <= 0:
+        raise ValueError(f"alloy composition '{text}' has no atoms")
+    return [(s, x / total) for s, x in comp.items() if x > 0]
+
+
+def fcc_lattice_constant(symbol: str) -> float:
+    from ase.data import atomic_numbers, reference_states
+    if symbol in FCC_LATTICE:
+        return FCC_LATTICE[symbol]
+    ref = reference_states[atomic_numbers[symbol]] or {}
+    if ref.get("symmetry") == "fcc":
+        return float(ref["a"])
+    raise ValueError(f"no fcc lattice constant known for {symbol}; give a STRUCTURE file instead of --alloy")
+
+
+def cubeish_repeats(ncells: int) -> tuple[int, int, int]:
+    """Fewest cells ≥ ncells as (a, b, c) with max − min ≤ 1 (the nearest-to-cubic repetition)."""
+    best = None
+    k = max(1, round(ncells ** (1 / 3)) - 1)
+    for a in range(k, k + 3):
+        for da in range(0, 2):
+            for db in range(0, 2):
+                reps = (a, a + da, a + db)
+                if min(reps) < 1:
+                    continue
+                n = reps[0] * reps[1] * reps[2]
+                if n >= ncells and (best is None or n < best[0]):
+                    best = (n, tuple(sorted(reps)))
+    return best[1]
+
+
+def random_alloy(composition: str, natoms: int, seed: int = 0):
+    """Random fcc alloy: Vegard's-law lattice constant, cube-ish repetition with ≥ natoms atoms."""
+    from ase.build import bulk
+    comp = parse_composition(composition)
+    if natoms < 1:
+        raise ValueError(f"--atoms must be ≥ 1, got {natoms}")
+    a = sum(x * fcc_lattice_constant(s) for s, x in comp)
+    reps = cubeish_repeats(math.ceil(natoms / 4))
+    atoms = bulk(comp[0][0], "fcc", a=a, cubic=True).repeat(reps)
+    n = len(atoms)
+    raw = np.asarray([x * n for _, x in comp])
+    counts = np.floor(raw).astype(int)
+    for k in np.argsort(-(raw - counts))[: n - counts.sum()]:
+        counts[k] += 1
+    symbols = np.repeat([s for s, _ in comp], counts)
+    rng = np.random.default_rng([int(seed), 0xA110])
+    atoms.set_chemical_symbols(list(rng.permutation(symbols)))
+    return atoms
+
+
+def _fmt_rate(ns_per_day: float) -> str:
+    return f"{ns_per_day:.3g} ns/day"
+
+
+# ---------------------------------------------------------------------------------------------
+# dpsycl run
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="DeePMD-kit frozen_model.pb or dpsycl model .h5")
+    p.add_argument("structure", metavar="STRUCTURE", nargs="?",
+                   help="initial structure, any file ASE reads (last frame is used)")
+    p.add_argument("--alloy", metavar="COMP", help="build a random fcc alloy of this composition, e.g. Cu0.5Ag0.5")
+    p.add_argument("--atoms", type=int, default=None, metavar="N",
+                   help="with --alloy: at least N atoms, nearest cube-ish repetition (default 256)")
+    p.add_argument("--ensemble", choices=ENSEMBLES, default=None, help="nve (default), langevin or csvr")
+    p.add_argument("--dt", type=float, default=None, metavar="FS", help="time step in fs (default 1)")
+    p.add_argument("--steps", type=int, default=1000, metavar="N",
+                   help="last step of the run, counted from the start of the trajectory (default 1000)")
+    p.add_argument("--temperature", type=float, default=None, metavar="K",
+                   help="initial and thermostat temperature (default 300 K)")
+    p.add_argument("--nvt-steps", type=int, default=None, metavar="N",
+                   help="thermostat the first N steps (CSVR when --ensemble nve), then NVE")
+    p.add_argument("--friction", type=float, default=None, metavar="1/FS",
+                   help=f"Langevin friction (default {DEFAULT_FRICTION} /fs)")
+    p.add_argument("--tau", type=float, default=None, metavar="FS", help=f"CSVR time constant (default {DEFAULT_TAU} fs)")
+    p.add_argument("--skin", type=float, default=None, metavar="Å",
+                   help=f"Verlet skin; 0 rebuilds the list every step (default {DEFAULT_SKIN} Å)")
+    p.add_argument("--device", default="auto", help="device: auto, opencl:cpu, level_zero:gpu, cuda:0, ...")
+    p.add_argument("--every", type=int, default=None, metavar="N",
+                   help="write a frame and observables every N steps (default 10); the neighbour list "
+                        "is rebuilt at these steps too, which makes restarts bit-identical")
+    p.add_argument("--flush-every", type=int, default=1, metavar="K", help="flush the file every K frames (default 1)")
+    p.add_argument("--output", "-o", required=True, metavar="FILE.h5", help="H5MD trajectory to write")
+    p.add_argument("--seed", type=int, default=None, help="random seed (velocities, alloy, thermostats; default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--restart", action="store_true", help="continue the run stored in --output and append to it")
+    p.add_argument("--plots", metavar="DIR", help="write energies.png and rdf.png to DIR")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+_PHYSICS = ("ensemble", "dt", "temperature", "nvt_steps", "friction", "tau", "skin", "every", "seed")
+
+
+def _settings_from_args(args) -> MDSettings:
+    d = MDSettings()
+    return MDSettings(
+        dt=d.dt if args.dt is None else args.dt,
+        ensemble=args.ensemble or d.ensemble,
+        temperature=d.temperature if args.temperature is None else args.temperature,
+        friction=d.friction if args.friction is None else args.friction,
+        tau=d.tau if args.tau is None else args.tau,
+        nvt_steps=args.nvt_steps,
+        skin=d.skin if args.skin is None else args.skin,
+        every=d.every if args.every is None else args.every,
+        seed=d.seed if args.seed is None else args.seed,
+    ).validate()
+
+
+def _check_run_args(args) -> None:
+    """Everything that can be checked without the model, the device or the output's contents."""
+    if args.dt is not None and not (math.isfinite(args.dt) and args.dt > 0):
+        raise ValueError(f"--dt must be a positive time step in fs, got {args.dt}")
+    if args.steps < 0:
+        raise ValueError(f"--steps must be ≥ 0, got {args.steps}")
+    if args.every is not None and args.every < 1:
+        raise ValueError(f"--every must be ≥ 1, got {args.every}")
+    if args.flush_every < 1:
+        raise ValueError(f"--flush-every must be ≥ 1, got {args.flush_every}")
+    if args.atoms is not None and args.atoms < 1:
+        raise ValueError(f"--atoms must be ≥ 1, got {args.atoms}")
+    if args.atoms is not None and not args.alloy:
+        raise ValueError("--atoms goes with --alloy")
+    out = args.output
+    if not out.endswith((".h5", ".h5md", ".hdf5")):
+        raise ValueError(f"--output {out}: expected an .h5 (H5MD) file name")
+    if args.restart:
+        if not os.path.isfile(out):
+            raise FileNotFoundError(f"--restart: trajectory not found: {out}")
+        if args.structure or args.alloy:
+            raise ValueError("--restart continues the trajectory in --output; give no STRUCTURE or --alloy")
+    else:
+        if os.path.exists(out) and not args.overwrite:
+            raise FileExistsError(f"output {out} exists; pass --overwrite to replace it or --restart to continue it")
+        if os.path.isdir(out):
+            raise IsADirectoryError(f"output {out} is a directory")
+        if not args.structure and not args.alloy:
+            raise ValueError("give a STRUCTURE file or --alloy COMPOSITION")
+        if args.structure and args.alloy:
+            raise ValueError("give either a STRUCTURE file or --alloy, not both")
+    _settings_from_args(args)   # numeric ranges of the physics options (MDError is a ValueError)
+
+
+def cmd_run(args) -> int:
+    from . import analysis
+    from .h5md import H5MDWriter, read_restart, read_trajectory, sha256_of
+    from .md import MolecularDynamics, initial_state
+
+    _check_run_args(args)
+    t_start = time.perf_counter()
+    atoms = read_structure(args.structure) if args.structure else None
+    model = _load_model_checked(args.model)
+    type_map = list(model.type_map)
+    if args.restart:
+        state, settings, params = read_restart(args.output)
+        for name in _PHYSICS:
+            given = getattr(args, name)
+            if given is None:
+                continue
+            stored = getattr(settings, name)
+            if (given != stored if not isinstance(stored, float) else not math.isclose(given, stored)):
+                raise ValueError(f"--{name.replace('_', '-')} {given} conflicts with the trajectory's {stored}; "
+                                 "a restart continues the stored run (omit the option)")
+        if state.type_map != type_map:
+            raise ValueError(f"the trajectory's species {state.type_map} differ from the model's {type_map}")
+        stored_sha = params.get("model", {}).get("sha256", "")
+        if stored_sha and stored_sha != sha256_of(args.model):
+            raise ValueError(f"{args.model} is not the model the trajectory was run with (sha256 differs)")
+    else:
+        settings = _settings_from_args(args)
+        if atoms is None:
+            atoms = random_alloy(args.alloy, args.atoms or 256, settings.seed)
+        atype = species_indices(atoms.get_chemical_symbols(), type_map)
+        pbc = atoms.pbc
+        if pbc.any() and not pbc.all():
+            raise ValueError(f"mixed boundary conditions {pbc.tolist()} are not supported")
+        cell = atoms.cell.array if pbc.all() else None
+        state = initial_state(atoms.get_positions(), cell, atype, type_map, settings.temperature, settings.seed)
+
+    if args.output and os.path.dirname(os.path.abspath(args.output)):
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    dp = _potential(args.model, args.device)
+    msgs: list[str] = []
+
+    def warn(msg):
+        msgs.append(msg)
+        print(f"dpsycl: warning: {msg}", file=sys.stderr)
+
+    t_setup = time.perf_counter()
+    md = MolecularDynamics(dp, state, settings, warn=warn)
+    if args.restart:
+        if params.get("device") and params["device"] != dp.device:
+            warn(f"restarting on {dp.device}, the run so far used {params['device']}: the continuation "
+                 "is exact but not bit-identical to an uninterrupted run")
+        writer = H5MDWriter.append(args.output, flush_every=args.flush_every)
+    else:
+        writer = H5MDWriter.create(args.output, md.state, settings, model_path=args.model, device=dp.device,
+                                   dtype=md.dtype, rcut=dp.get_rcut(), flush_every=args.flush_every,
+                                   extra={"steps": int(args.steps),
+                                          "structure": args.structure or f"random fcc {args.alloy}"})
+    start = md.state.step
+    natoms = md.natoms
+    n_todo = max(0, args.steps - start)
+    timing = {"t0": None, "s0": start}
+    with writer:
+        if not args.restart:
+            writer.write(md.sample())
+        bar = None
+        if not args.no_progress and n_todo:
+            from tqdm import tqdm
+            bar = tqdm(total=args.steps, initial=start, file=sys.stderr, unit="step", mininterval=1.0,
+                       dynamic_ncols=True, desc=f"MD {natoms} atoms")
+
+        def on_frame(frame):
+            writer.write(frame)
+            now = time.perf_counter()
+            if timing["t0"] is None:          # the first frame: kernels compiled, rates count from here
+                timing["t0"], timing["s0"] = now, frame.step
+            elif bar is not None:
+                steps = frame.step - timing["s0"]
+                rate = steps / (now - timing["t0"])
+                bar.set_postfix_str(f"{rate * settings.dt * 86400e-6:.3g} ns/day, {rate * natoms:.3g} atom-steps/s, "
+                                    f"T {frame.observables['temperature']:.0f} K", refresh=False)
+
+        def on_step(step):
+            if bar is not None:
+                bar.update(1)
+
+        try:
+            t_loop = time.perf_counter()
+            md.run(args.steps, on_frame=on_frame, on_step=on_step)
+            t_end = time.perf_counter()
+        finally:
+            if bar is not None:
+                bar.close()
+    # rates over the steady part of the loop (after the first frame), else over the whole loop
+    if timing["t0"] is not None and md.state.step > timing["s0"] and t_end > timing["t0"]:
+        rate = (md.state.step - timing["s0"]) / (t_end - timing["t0"])
+    else:
+        rate = n_todo / max(t_end - t_loop, 1e-9) if n_todo else float("nan")
+    ns_day = rate * settings.dt * 86400e-6
+    traj = read_trajectory(args.output)
+    steps = traj["step"]
+    if settings.thermostat_at(0) is None:
+        nve_from = 0                          # NVE throughout
+    else:
+        nve_from = settings.nvt_steps         # None: thermostatted throughout
+    if nve_from is not None and np.sum(steps >= nve_from) >= 2:
+        sel = steps >= nve_from
+        drift = analysis.energy_drift(traj["time"][sel], traj["observables"]["total_energy"][sel], natoms)
+        drift_txt = f"NVE drift {drift:+.3g} meV/atom/ps"
+    else:
+        drift_txt = "NVE drift n/a (no NVE phase)"
+    temps = traj["observables"]["temperature"]
+    tail = temps[len(temps) // 2:] if len(temps) else temps
+    plot_txt = ""
+    if args.plots:
+        made = analysis.run_plots(traj, args.plots, nve_from_step=settings.nvt_steps if nve_from else None)
+        plot_txt = f" | plots {args.plots}"
+        if "peaks" in made:
+            plot_txt += " (RDF peaks " + ", ".join(f"{k} {v:.2f} Å" for k, v in made["peaks"].items()) + ")"
+    phase = settings.describe()
+    print(f"dpsycl run: {dp.device} | {natoms} atoms | steps {start}→{md.state.step} ({phase}) | "
+          f"{_fmt_rate(ns_day)}, {rate * natoms:.3g} atom-steps/s | {drift_txt} | "
+          f"⟨T⟩ {np.mean(tail) if len(tail) else float('nan'):.0f} K (last half) | "
+          f"{len(steps)} frames → {args.output} | setup {t_setup - t_start:.0f} s, "
+          f"wall {time.perf_counter() - t_start:.0f} s{plot_txt}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# dpsycl eval
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="DeePMD-kit frozen_model.pb or dpsycl model .h5")
+    p.add_argument("structure", metavar="STRUCTURE", help="any file ASE reads (every frame is evaluated)")
+    p.add_argument("--atomic", action="store_true", help="also per-atom energies and virials")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--device", default="auto", help="device (default: auto)")
+
+
+def cmd_eval(args) -> int:
+    frames = read_structure(args.structure, index=":")
+    model = _load_model_checked(args.model)
+    type_map = list(model.type_map)
+    types = [species_indices(a.get_chemical_symbols(), type_map) for a in frames]
+    for a in frames:
+        if a.pbc.any() and not a.pbc.all():
+            raise ValueError(f"mixed boundary conditions {a.pbc.tolist()} are not supported")
+    dp = _potential(args.model, args.device)
+    results = []
+    for atoms, atype in zip(frames, types):
+        periodic = bool(atoms.pbc.all())
+        cell = atoms.cell.array.reshape(1, 9) if periodic else None
+        e, f, v, ae, av = dp.eval(atoms.get_positions().reshape(1, -1), cell, atype, atomic=True)
+        r = {"natoms": len(atoms), "symbols": atoms.get_chemical_symbols(), "energy": float(e[0, 0]),
+             "forces": f[0].tolist(), "virial": v[0].reshape(3, 3).tolist()}
+        if periodic:
+            w = v[0].reshape(3, 3)
+            r["stress"] = (-0.5 * (w + w.T) / atoms.get_volume()).tolist()
+        if args.atomic:
+            r["atom_energy"] = ae[0].ravel().tolist()
+            r["atom_virial"] = av[0].reshape(-1, 9).tolist()
+        results.append(r)
+    if args.json:
+        print(json.dumps({"model": args.model, "device": dp.device, "units": {
+            "energy": "eV", "forces": "eV/Angstrom", "virial": "eV", "stress": "eV/Angstrom^3 (ASE sign)"},
+            "frames": results}))
+        return 0
+    print(f"# {args.model} on {dp.device}; energy eV, forces eV/Å, virial eV")
+    for k, r in enumerate(results):
+        print(f"frame {k}: {r['natoms']} atoms, energy {r['energy']:.10f} eV "
+              f"({r['energy'] / r['natoms']:.8f} eV/atom)")
+        print(f"  virial {' '.join(f'{x:.6g}' for x in np.ravel(r['virial']))}")
+        header = "  atom  species            fx            fy            fz"
+        header += "        energy" if args.atomic else ""
+        print(header)
+        for i, (sym, fi) in enumerate(zip(r["symbols"], r["forces"])):
+            line = f"  {i:4d}  {sym:7s} {fi[0]:13.6e} {fi[1]:13.6e} {fi[2]:13.6e}"
+            if args.atomic:
+                line += f" {r['atom_energy'][i]:13.6e}"
+            print(line)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# dpsycl devices
+def add_devices_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def cmd_devices(args) -> int:
+    from .backends import device_table
+    rows = device_table()
+    if getattr(args, "json", False):
+        print(json.dumps(rows))
+        return 0
+    cols = [("device", "device"), ("name", "name"), ("vendor", "vendor"), ("fp64", "fp64"),
+            ("compute_units", "compute units"), ("memory_gib", "memory GiB")]
+    cells = [[str(r.get(k, "")) if k != "fp64" else ("yes" if r.get(k) else "no") for k, _ in cols] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h) in enumerate(cols)]
+    print("  ".join(h.ljust(w) for (_, h), w in zip(cols, widths)).rstrip())
+    for c in cells:
+        print("  ".join(x.ljust(w) for x, w in zip(c, widths)).rstrip())
+    return 0
+
+
+def add_parsers(subparsers) -> None:
+    """Register the three subcommands on an argparse subparsers object (if no table is used)."""
+    for name, helptext, add, run in COMMAND_ROWS:
+        p = subparsers.add_parser(name, help=helptext, description=helptext)
+        add(p)
+        p.set_defaults(_run=run)
+
+
+COMMAND_ROWS = (
+    ("run", "molecular dynamics with a model on a device, H5MD trajectory", add_run_arguments, cmd_run),
+    ("eval", "energy, forces and virial of a structure", add_eval_arguments, cmd_eval),
+    ("devices", "list the devices dpsycl can use", add_devices_arguments, cmd_devices),
+)

@@ -1,0 +1,174 @@
+"""The ASE calculator: energies, forces and stress against finite differences; ASE MD/optimisers."""
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+from ase import units
+from ase.calculators.calculator import PropertyNotImplementedError
+
+MODEL = pathlib.Path(__file__).parent / "data" / "cuag" / "frozen_model.pb"
+DEVICE = "opencl:cpu"
+
+
+@pytest.fixture(scope="module")
+def dp():
+    import dpsycl
+    from dpsycl.backends import sycl_available
+    if not sycl_available():
+        pytest.skip("the SYCL stack (dpctl, numba-dpex) is not installed")
+    return dpsycl.DeepPot(dpsycl.load_model(MODEL), device=DEVICE)
+
+
+@pytest.fixture(scope="module")
+def calc(dp):
+    from dpsycl.ase import DPSyclCalculator
+    return DPSyclCalculator(dp)
+
+
+def _atoms(seed=0, strain=0.0):
+    """32-atom random Cu–Ag fcc box, rattled and sheared so no force or stress is zero by symmetry."""
+    from dpsycl.cli_md import random_alloy
+    atoms = random_alloy("Cu0.5Ag0.5", 32, seed=seed)
+    atoms.rattle(0.08, seed=seed)
+    cell = atoms.cell.array.copy()
+    cell[1, 0] += 0.3
+    cell[2, 1] -= 0.2
+    atoms.set_cell(cell * (1 + strain), scale_atoms=True)
+    return atoms
+
+
+def test_matches_deeppot(dp, calc):
+    """Same numbers as DeepPot.eval; energies sum to the energy; free_energy = energy."""
+    atoms = _atoms()
+    atoms.calc = calc
+    e = atoms.get_potential_energy()
+    atype = [dp.get_type_map().index(s) for s in atoms.get_chemical_symbols()]
+    e_ref, f_ref, v_ref = dp.eval(atoms.positions.reshape(1, -1), atoms.cell.array.reshape(1, 9), atype)
+    assert e == pytest.approx(float(e_ref[0, 0]), abs=1e-10)
+    np.testing.assert_allclose(atoms.get_forces(), f_ref[0], atol=1e-10)
+    assert atoms.get_potential_energies().sum() == pytest.approx(e, abs=1e-9)
+    assert calc.get_property("free_energy", atoms) == e
+    assert atoms.get_stress().shape == (6,)
+
+
+def test_forces_are_minus_energy_gradient(calc):
+    """Forces vs central finite differences (h = 1e-4 Å) of the energy on 24 components.
+
+    Float64 model: truncation error ~h²·E''' ~ 1e-8 eV/Å, rounding ~1e-13/h ~ 1e-9 eV/Å; bound 1e-6.
+    """
+    atoms = _atoms(seed=1)
+    atoms.calc = calc
+    forces = atoms.get_forces()
+    rng = np.random.default_rng(0)
+    h = 1e-4
+    worst = 0.0
+    for i in rng.choice(len(atoms), 8, replace=False):
+        for k in range(3):
+            x = atoms.positions.copy()
+            x[i, k] += h
+            atoms.positions = x
+            ep = atoms.get_potential_energy()
+            x[i, k] -= 2 * h
+            atoms.positions = x
+            em = atoms.get_potential_energy()
+            x[i, k] += h
+            atoms.positions = x
+            worst = max(worst, abs(-(ep - em) / (2 * h) - forces[i, k]))
+    assert np.abs(forces).max() > 0.1
+    assert worst < 1e-6, f"max |F − (−dE/dx)| = {worst:.3g} eV/Å"
+
+
+def test_stress_is_strain_derivative(calc):
+    """σ_ab = (1/V) ∂E/∂ε_ab at fixed fractional coordinates (ASE's sign), central differences
+    with ε = 1e-5 on all 6 Voigt components; bound 1e-6 eV/Å³ (~0.2 bar)."""
+    atoms = _atoms(seed=2, strain=0.01)
+    atoms.calc = calc
+    stress = atoms.get_stress(voigt=False)
+    cell0 = atoms.cell.array.copy()
+    vol = atoms.get_volume()
+    eps = 1e-5
+    numeric = np.zeros((3, 3))
+    for a, b in [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]:
+        e = []
+        for sign in (1, -1):
+            strain = np.eye(3)
+            strain[a, b] += sign * eps / (1 if a == b else 2)
+            if a != b:
+                strain[b, a] += sign * eps / 2
+            atoms.set_cell(cell0 @ strain, scale_atoms=True)
+            e.append(atoms.get_potential_energy())
+        atoms.set_cell(cell0, scale_atoms=True)
+        numeric[a, b] = numeric[b, a] = (e[0] - e[1]) / (2 * eps) / vol
+    assert np.abs(stress).max() > 1e-3
+    np.testing.assert_allclose(stress, numeric, rtol=0, atol=1e-6)
+
+
+def test_md_stress_observable_matches_ase(dp, calc):
+    """The MD stress observable (virial + kinetic, bar) equals ASE's get_stress(include_ideal_gas=True)."""
+    from dpsycl.md import MDSettings, MolecularDynamics, initial_state
+    atoms = _atoms(seed=3)
+    atype = [dp.get_type_map().index(s) for s in atoms.get_chemical_symbols()]
+    md = MolecularDynamics(dp, initial_state(atoms.positions, atoms.cell.array, atype, dp.get_type_map(), 800.0, 1),
+                           MDSettings(temperature=800.0))
+    frame = md.sample()
+    a2 = atoms.copy()
+    a2.positions = frame.positions
+    a2.set_velocities(frame.velocities / units.fs)        # Å/fs → ASE velocity units
+    a2.calc = calc
+    ase_stress = a2.get_stress(voigt=False, include_ideal_gas=True) / units.bar
+    mine = frame.observables["stress"]
+    np.testing.assert_allclose(0.5 * (mine + mine.T), ase_stress, rtol=1e-9, atol=1e-6)
+    assert frame.observables["pressure"] == pytest.approx(-np.trace(ase_stress) / 3, rel=1e-9)
+
+
+def test_ase_velocity_verlet_conserves_energy(calc):
+    """ASE's VelocityVerlet driven by the calculator: 40 steps of 1 fs at 600 K, |ΔE| < 0.05 meV/atom
+    (the device MD's own fluctuation at this dt is ~0.01 meV/atom)."""
+    from ase.md.verlet import VelocityVerlet
+
+    from dpsycl.md import maxwell_boltzmann
+    atoms = _atoms(seed=4)
+    atoms.calc = calc
+    atoms.set_velocities(maxwell_boltzmann(atoms.get_masses(), 600.0, seed=1) / units.fs)
+    energies = []
+    dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    dyn.attach(lambda: energies.append(atoms.get_total_energy()), interval=1)
+    dyn.run(40)
+    spread = (max(energies) - min(energies)) / len(atoms) * 1e3
+    assert atoms.get_kinetic_energy() > 0
+    assert spread < 0.05, f"energy spread {spread:.3g} meV/atom"
+
+
+def test_ase_optimiser_relaxes(calc):
+    """BFGS lowers the energy and the largest force of a rattled box."""
+    from ase.optimize import BFGS
+    atoms = _atoms(seed=5)
+    atoms.calc = calc
+    e0 = atoms.get_potential_energy()
+    f0 = np.abs(atoms.get_forces()).max()
+    opt = BFGS(atoms, logfile=None)
+    opt.run(fmax=0.05, steps=25)
+    assert atoms.get_potential_energy() < e0 - 0.05
+    assert np.abs(atoms.get_forces()).max() < 0.5 * f0
+
+
+def test_open_boundaries_and_bad_species(calc):
+    from ase import Atoms
+    cluster = _atoms(seed=6)[:8]
+    cluster.pbc = False
+    cluster.calc = calc
+    f = cluster.get_forces()
+    assert np.isfinite(f).all() and np.abs(f.sum(axis=0)).max() < 1e-8   # Newton's third law
+    with pytest.raises(PropertyNotImplementedError):
+        cluster.get_stress()
+    bad = Atoms("CuAu", positions=[[0, 0, 0], [2.5, 0, 0]])
+    bad.calc = calc
+    with pytest.raises(ValueError, match="Au"):
+        bad.get_potential_energy()
+    mixed = _atoms(seed=7)
+    mixed.pbc = [True, True, False]
+    mixed.calc = calc
+    with pytest.raises(ValueError, match="mixed"):
+        mixed.get_potential_energy()

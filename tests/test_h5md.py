@@ -1,0 +1,227 @@
+"""H5MD output of MD runs: spec structure, MDAnalysis, restarts (bit-identical), partial frames."""
+from __future__ import annotations
+
+import pathlib
+
+import h5py
+import numpy as np
+import pytest
+
+from dpsycl.h5md import (EV_PER_A_IN_KJ_MOL_A, H5MDError, H5MDWriter, mdanalysis_universe, read_restart,
+                         read_trajectory)
+from dpsycl.md import MDSettings, MolecularDynamics, initial_state
+
+MODEL = pathlib.Path(__file__).parent / "data" / "cuag" / "frozen_model.pb"
+DEVICE = "opencl:cpu"
+TIME_DEPENDENT = ("position", "velocity", "force", "image", "species", "box/edges")
+OBSERVABLES = ("potential_energy", "kinetic_energy", "total_energy", "temperature", "pressure", "stress")
+
+
+@pytest.fixture(scope="module")
+def dp():
+    import dpsycl
+    from dpsycl.backends import sycl_available
+    if not sycl_available():
+        pytest.skip("the SYCL stack (dpctl, numba-dpex) is not installed")
+    return dpsycl.DeepPot(dpsycl.load_model(MODEL), device=DEVICE)
+
+
+@pytest.fixture(scope="module")
+def alloy():
+    from dpsycl.cli_md import random_alloy
+    return random_alloy("Cu0.5Ag0.5", 32, seed=5)
+
+
+def _state(dp, atoms, settings, pbc=True):
+    atype = np.asarray([dp.get_type_map().index(s) for s in atoms.get_chemical_symbols()])
+    return initial_state(atoms.positions, atoms.cell.array if pbc else None, atype, dp.get_type_map(),
+                         settings.temperature, settings.seed)
+
+
+def _run_to_file(dp, path, state, settings, until, flush_every=1):
+    """Fresh run from ``state`` to step ``until``, frames every settings.every steps."""
+    md = MolecularDynamics(dp, state, settings)
+    with H5MDWriter.create(path, md.state, settings, model_path=MODEL, device=dp.device, dtype=md.dtype,
+                           rcut=dp.get_rcut(), flush_every=flush_every) as w:
+        w.write(md.sample())
+        md.run(until, on_frame=w.write)
+    return md
+
+
+def _restart_to(dp, path, until):
+    state, settings, _ = read_restart(path)
+    md = MolecularDynamics(dp, state, settings)
+    with H5MDWriter.append(path) as w:
+        md.run(until, on_frame=w.write)
+    return md
+
+
+@pytest.fixture(scope="module")
+def run_file(dp, alloy, tmp_path_factory):
+    path = tmp_path_factory.mktemp("h5md") / "run.h5"
+    s = MDSettings(dt=2.0, ensemble="csvr", temperature=700.0, tau=50.0, nvt_steps=20, every=5, seed=3)
+    md = _run_to_file(dp, path, _state(dp, alloy, s), s, 40)
+    return path, md
+
+
+def test_h5md_structure(run_file):
+    """The H5MD 1.1 elements: h5md metadata, particles/all time-dependent groups, box, observables,
+    parameters; chunked, gzip-compressed, unlimited along time, units on the value datasets."""
+    path, md = run_file
+    with h5py.File(path, "r") as f:
+        assert list(f["h5md"].attrs["version"]) == [1, 1]
+        assert f["h5md/author"].attrs["name"]
+        assert f["h5md/creator"].attrs["name"] == "dpsycl"
+        assert f["h5md/creator"].attrs["version"]
+        box = f["particles/all/box"]
+        assert box.attrs["dimension"] == 3
+        assert [b.decode() for b in box.attrs["boundary"]] == ["periodic"] * 3
+        nframes = 9
+        for name in TIME_DEPENDENT:
+            g = f[f"particles/all/{name}"]
+            assert set(g) == {"step", "time", "value"}, name
+            assert g["step"].dtype.kind == "i" and g["time"].dtype.kind == "f"
+            assert g["value"].shape[0] == g["step"].shape[0] == g["time"].shape[0] == nframes
+            for key in ("step", "time", "value"):
+                assert g[key].maxshape[0] is None and g[key].chunks is not None
+                assert g[key].compression == "gzip"
+            assert list(g["step"][:]) == list(range(0, 41, 5))
+            np.testing.assert_allclose(g["time"][:], np.arange(0, 41, 5) * 2.0)
+        assert f["particles/all/position/value"].shape == (nframes, 32, 3)
+        assert f["particles/all/position/value"].dtype == np.float64
+        assert f["particles/all/position/value"].attrs["unit"] == "Angstrom"
+        assert f["particles/all/velocity/value"].attrs["unit"] == "Angstrom fs-1"
+        assert f["particles/all/force/value"].attrs["unit"] == "kJ mol-1 Angstrom-1"
+        assert f["particles/all/position/time"].attrs["unit"] == "fs"
+        assert f["particles/all/species/value"].shape == (nframes, 32)
+        assert f["particles/all/image/value"].dtype == np.int64
+        assert f["particles/all/box/edges/value"].shape == (nframes, 3, 3)
+        for name in OBSERVABLES:
+            g = f[f"observables/{name}"]
+            assert g["value"].shape == ((nframes, 3, 3) if name == "stress" else (nframes,))
+            assert g["value"].attrs["unit"]
+        p = f["parameters"]
+        assert p.attrs["timestep"] == 2.0 and p.attrs["ensemble"] == "csvr" and p.attrs["seed"] == 3
+        assert p.attrs["tau"] == 50.0 and p.attrs["nvt_steps"] == 20 and p.attrs["skin"] == 1.0
+        assert p.attrs["device"].startswith("opencl:cpu")
+        assert len(p["model"].attrs["sha256"]) == 64
+        assert [s.decode() for s in p["model"].attrs["type_map"]] == ["Cu", "Ag"]
+
+
+def test_h5md_roundtrip_values(run_file):
+    """What read_trajectory returns is the frame MD produced (positions bit-exact, forces in eV/Å)."""
+    path, md = run_file
+    t = read_trajectory(path)
+    last = md.sample()
+    assert t["step"][-1] == last.step == 40
+    assert np.array_equal(t["positions"][-1], last.positions)
+    assert np.array_equal(t["velocities"][-1], last.velocities)
+    assert np.array_equal(t["image"][-1], last.image)
+    np.testing.assert_allclose(t["forces"][-1], last.forces, rtol=1e-14, atol=1e-14)
+    assert t["observables"]["total_energy"][-1] == last.observables["total_energy"]
+    assert t["type_map"] == ["Cu", "Ag"]
+
+
+def test_mdanalysis_reads_trajectory(run_file):
+    """MDAnalysis's H5MD reader opens the file; positions, box, time, velocities and forces match
+    (MDAnalysis converts to Å, ps, Å/ps and kJ mol⁻¹ Å⁻¹; it keeps float32)."""
+    pytest.importorskip("MDAnalysis")
+    path, md = run_file
+    t = read_trajectory(path)
+    u = mdanalysis_universe(path)
+    assert len(u.trajectory) == len(t["step"]) and len(u.atoms) == 32
+    assert sorted(set(u.atoms.names)) == ["Ag", "Cu"]
+    for ts in u.trajectory:
+        k = ts.frame
+        np.testing.assert_allclose(ts.positions, t["positions"][k], rtol=0, atol=2e-5)
+        np.testing.assert_allclose(ts.velocities, t["velocities"][k] * 1000.0, rtol=1e-6, atol=1e-4)
+        np.testing.assert_allclose(ts.forces, t["forces"][k] * EV_PER_A_IN_KJ_MOL_A, rtol=1e-6, atol=1e-4)
+        np.testing.assert_allclose(ts.dimensions[:3], np.diag(t["cell"][k]), rtol=1e-6)
+        assert ts.time == pytest.approx(t["time"][k] / 1000.0)
+        assert ts.data["temperature"] == pytest.approx(t["observables"]["temperature"][k])
+    # and with a topology file written by ASE
+    import ase.io
+    import MDAnalysis as mda
+    from ase import Atoms
+    top = pathlib.Path(path).with_suffix(".pdb")
+    ase.io.write(top, Atoms([("Cu", "Ag")[s] for s in t["species"][0]], positions=t["positions"][0],
+                            cell=t["cell"][0], pbc=True))
+    u2 = mda.Universe(str(top), str(path), format="H5MD")
+    u2.trajectory[-1]
+    np.testing.assert_allclose(u2.atoms.positions, t["positions"][-1], rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("ensemble,nvt_steps", [("csvr", None), ("langevin", 30), ("nve", None)])
+def test_restart_is_bit_identical(dp, alloy, tmp_path, ensemble, nvt_steps):
+    """2N steps in one go == N steps + restart from the file + N steps, bit for bit (same device).
+
+    Langevin with nvt_steps 30 < N also crosses the NVT → NVE switch after the restart point.
+    """
+    s = MDSettings(dt=2.0, ensemble=ensemble, temperature=900.0, tau=20.0, friction=0.05,
+                   nvt_steps=nvt_steps, every=10, seed=13)
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    _run_to_file(dp, a, _state(dp, alloy, s), s, 80)
+    _run_to_file(dp, b, _state(dp, alloy, s), s, 40)
+    assert read_trajectory(b)["step"][-1] == 40
+    _restart_to(dp, b, 80)
+    ta, tb = read_trajectory(a), read_trajectory(b)
+    assert list(ta["step"]) == list(tb["step"]) == list(range(0, 81, 10))
+    for key in ("positions", "velocities", "image", "forces", "cell"):
+        assert np.array_equal(ta[key], tb[key]), key
+    for name in OBSERVABLES:
+        assert np.array_equal(ta["observables"][name], tb["observables"][name]), name
+    with h5py.File(b, "r") as f:
+        assert list(f["parameters"].attrs["restarted_at_steps"]) == [40]
+
+
+def test_partial_frame_is_dropped_on_restart(dp, alloy, tmp_path):
+    """A frame written into some elements only (a crash mid-write) is not a frame: the reader
+    restarts from the last complete one and the writer truncates the stray rows before appending."""
+    s = MDSettings(dt=2.0, temperature=500.0, every=10, seed=2)
+    path = tmp_path / "c.h5"
+    _run_to_file(dp, path, _state(dp, alloy, s), s, 20)
+    with h5py.File(path, "r+") as f:        # half of frame 3: position written, nothing else
+        g = f["particles/all/position"]
+        for key in ("value", "time", "step"):
+            g[key].resize(4, axis=0)
+        g["value"][3] = 0.0
+        g["step"][3] = 30
+    state, settings, _ = read_restart(path)
+    assert state.step == 20
+    assert len(read_trajectory(path)["step"]) == 3
+    _restart_to(dp, path, 30)
+    t = read_trajectory(path)
+    assert list(t["step"]) == [0, 10, 20, 30]
+    assert np.abs(t["positions"][3]).max() > 1.0
+
+
+def test_open_boundaries_file(dp, alloy, tmp_path):
+    """Without a cell: boundary 'none', no box edges, still read by MDAnalysis and restartable."""
+    s = MDSettings(dt=1.0, temperature=300.0, every=5, seed=4)
+    path = tmp_path / "cluster.h5"
+    _run_to_file(dp, path, _state(dp, alloy, s, pbc=False), s, 10)
+    with h5py.File(path, "r") as f:
+        assert [b.decode() for b in f["particles/all/box"].attrs["boundary"]] == ["none"] * 3
+        assert "edges" not in f["particles/all/box"]
+    t = read_trajectory(path)
+    assert t["cell"] is None and np.isnan(t["observables"]["pressure"]).all()
+    state, _, _ = read_restart(path)
+    assert state.cell is None and state.step == 10
+    pytest.importorskip("MDAnalysis")
+    u = mdanalysis_universe(path)
+    u.trajectory[-1]
+    np.testing.assert_allclose(u.atoms.positions, t["positions"][-1], atol=2e-5)
+
+
+def test_reader_rejects_other_files(tmp_path):
+    bad = tmp_path / "other.h5"
+    with h5py.File(bad, "w") as f:
+        f.create_dataset("x", data=[1, 2, 3])
+    with pytest.raises(H5MDError):
+        read_restart(bad)
+    with pytest.raises(FileNotFoundError):
+        read_restart(tmp_path / "missing.h5")
+    noth5 = tmp_path / "text.h5"
+    noth5.write_text("not hdf5")
+    with pytest.raises(H5MDError):
+        read_restart(noth5)
