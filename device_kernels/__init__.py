@@ -16,6 +16,7 @@ from . import cooperative, integrators, neighbors, pipeline
 BODIES = (
     neighbors.pack_shift,
     neighbors.unpack_shift,
+    neighbors.fill,
     neighbors.wrap_atom,
     neighbors.cell_of,
     neighbors.pair_before,

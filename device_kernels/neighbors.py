@@ -23,6 +23,11 @@ def unpack_shift(code):
     return rest // SHIFT_BASE - SHIFT_BIAS, rest % SHIFT_BASE - SHIFT_BIAS, sz
 
 
+def fill(i, arr, value):
+    """arr[i] ← value (clears reused counters without a host transfer)."""
+    arr[i] = value
+
+
 def wrap_atom(i, pos, cell, inv_cell, image):
     """Map atom i into the cell (fractional coordinates modulo 1); count the wraps in image."""
     x = pos[3 * i]

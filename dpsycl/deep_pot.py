@@ -36,6 +36,7 @@ class DeepPot:
             from .evaluator import DeviceEvaluator
             self.backend = make_backend(self.device)
             self._evaluator = DeviceEvaluator(self.model, self.backend, precision)
+            self._host_out: dict = {}
             self.device = self.backend.name
 
     # -- DeepPot's accessors -------------------------------------------------------------------
@@ -130,18 +131,20 @@ class DeepPot:
             return self.backend.evaluate(x, cell, atype, atomic)
         ev, b = self._evaluator, self.backend
         pos = b.asarray(x, ev.dtype)
-        out = self._run_device(pos, b.asarray(atype, np.int64), cell, (x.min(axis=0), x.max(axis=0)))
+        # results are copied to the host at once, so the output arrays can be reused between calls
+        out = self._run_device(pos, ev.constant("atype", atype, np.int64), cell, (x.min(axis=0), x.max(axis=0)),
+                               self._host_out)
         ae = b.to_host(out["atom_energy"]).astype(np.float64)
         av = b.to_host(out["atom_virial"]).astype(np.float64).reshape(-1, 9)
         f = b.to_host(out["force"]).astype(np.float64).reshape(-1, 3)
         return ae.sum(), f, av.sum(axis=0), ae, av
 
-    def _run_device(self, pos, atype_dev, cell, bounds):
-        ev, b = self._evaluator, self.backend
+    def _run_device(self, pos, atype_dev, cell, bounds, out=None):
+        ev = self._evaluator
         if cell is not None:
-            ev.wrap(pos, cell, b.zeros(int(pos.shape[0]), np.int64))
+            ev.wrap(pos, cell, ev.buffer("image", int(pos.shape[0]), np.int64))
         nb = ev.build_neighbors(pos, atype_dev, cell, self.model.rcut, bounds=bounds)
-        return ev.compute(pos, atype_dev, cell, nb)
+        return ev.compute(pos, atype_dev, cell, nb, out)
 
     def _eval_device_arrays(self, coords, cells, atype, atomic):
         """One frame given as a device array (natoms·3 or natoms×3): results stay on the device."""

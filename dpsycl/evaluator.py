@@ -127,30 +127,34 @@ class DeviceEvaluator:
         backend.launch("padding_embeddings", m.ntypes * m.ntypes, ntypes, blk_avg, blk_std, one_side, e_w, e_off,
                        e_widths, n_emb, act, ewmax, self.pad_g, scratch=(4 * ewmax,), dtype=dt)
         self.chunks = chunks
+        self._buffers: dict = {}
+        self._constants: dict = {}
         self.layout = "group" if getattr(backend, "supports_groups", False) and backend.is_gpu else "chunk"
+
+    def _outputs(self, natoms: int, out: dict | None) -> dict:
+        """Result arrays: those of ``out`` when it already has them for natoms atoms, else new ones."""
+        out = out if out is not None else {}
+        if out.get("natoms") != natoms:
+            b = self.backend
+            out.update(natoms=natoms, atom_energy=b.empty(natoms, self.dtype), force=b.empty(natoms * 3, self.dtype),
+                       atom_virial=b.empty(natoms * 9, self.dtype))
+        return out
 
     def compute_grouped(self, pos, atype, cell, nb: NeighborState, out: dict | None = None):
         """Same results as compute(), one work-group per atom (device_kernels/cooperative.py)."""
         b = self.backend
         natoms = len_of(pos) // 3
-        out = out if out is not None else {}
-        if out.get("natoms") != natoms:
-            out.update(natoms=natoms, nchunk=None, atom_energy=b.empty(natoms, self.dtype),
-                       pair_grad=b.empty(natoms * self.nnei * 3, self.dtype),
-                       force=b.empty(natoms * 3, self.dtype), atom_virial=b.empty(natoms * 9, self.dtype))
-        cell_key = None if cell is None else np.asarray(cell, dtype=np.float64).tobytes()
-        if "cell_dev" not in out or out.get("cell_key") != cell_key:
-            out.update(cell_dev=b.asarray(cell if cell is not None else np.zeros((3, 3)), self.dtype),
-                       cell_key=cell_key)
-        cell_dev = out["cell_dev"]
+        out = self._outputs(natoms, out)
+        cell_dev = self.constant("cell", cell if cell is not None else np.zeros((3, 3)), self.dtype)
+        pair_grad = self.buffer("pair_grad", natoms * self.nnei * 3, self.dtype)
         m = self.model
         nlane = self.group_lanes
         local = (2 * self.embedding_args[-1], 4 * self.m_width, 2 * self.fitting_args[-1],
                  max(1, sum(m.fitting_neuron)), 4 * nlane)
         b.launch_groups("group_atom_energy", natoms, nlane, pos, cell_dev, atype, nb.nlist, nb.nshift, self.nnei,
-                        *self.embedding_args, self.pad_g, *self.fitting_args, out["atom_energy"], out["pair_grad"],
+                        *self.embedding_args, self.pad_g, *self.fitting_args, out["atom_energy"], pair_grad,
                         local=local, scratch=(16,), dtype=self.dtype)
-        b.launch("gather_forces_and_virials", natoms, pos, cell_dev, nb.nlist, nb.nshift, self.nnei, out["pair_grad"],
+        b.launch("gather_forces_and_virials", natoms, pos, cell_dev, nb.nlist, nb.nshift, self.nnei, pair_grad,
                  nb.rev, nb.rev_count, nb.rev_cap, out["force"], out["atom_virial"], dtype=self.dtype)
         return out
 
@@ -184,8 +188,29 @@ class DeviceEvaluator:
 
     def wrap(self, pos, cell: np.ndarray, image):
         b = self.backend
-        b.launch("wrap_atom", len_of(pos) // 3, pos, b.asarray(cell, self.dtype),
-                 b.asarray(np.linalg.inv(cell), self.dtype), image, dtype=self.dtype)
+        b.launch("wrap_atom", len_of(pos) // 3, pos, self.constant("cell", cell, self.dtype),
+                 self.constant("inv_cell", np.linalg.inv(cell), self.dtype), image, dtype=self.dtype)
+
+    def buffer(self, name: str, n: int, dtype):
+        """A device array of n elements kept between calls (reallocated only to grow).
+
+        Device allocation costs milliseconds on a GPU, more than a small evaluation; the evaluator
+        therefore owns one workspace: a new neighbour-list build reuses the previous one's arrays.
+        """
+        n = max(int(n), 1)
+        held = self._buffers.get(name)
+        if held is None or held.shape[0] < n or held.dtype != np.dtype(dtype):
+            held = self._buffers[name] = self.backend.empty(n, dtype)
+        return held[:n]
+
+    def constant(self, name: str, values, dtype):
+        """A small device array of host values, uploaded again only when the values change."""
+        values = np.ascontiguousarray(values, dtype=dtype).ravel()
+        key = values.tobytes()
+        held = self._constants.get(name)
+        if held is None or held[0] != key:
+            held = self._constants[name] = (key, self.backend.asarray(values, dtype))
+        return held[1]
 
     def build_neighbors(self, pos, atype, cell: np.ndarray | None, rc: float, bounds=None,
                         warn: bool = True) -> NeighborState:
@@ -193,25 +218,26 @@ class DeviceEvaluator:
         b = self.backend
         natoms = len_of(pos) // 3
         gmat, origin, ncell, reach, periodic = self.grid(cell, bounds, rc)
-        cell_dev = b.asarray(cell if cell is not None else np.zeros((3, 3)), self.dtype)
-        grid_inv = b.asarray(np.linalg.inv(gmat), self.dtype)
-        origin_d = b.asarray(origin, self.dtype)
-        ncell_d = b.asarray(ncell, np.int64)
-        reach_d = b.asarray(reach, np.int64)
+        cell_dev = self.constant("cell", cell if cell is not None else np.zeros((3, 3)), self.dtype)
+        grid_inv = self.constant("grid_inv", np.linalg.inv(gmat), self.dtype)
+        origin_d = self.constant("origin", origin, self.dtype)
+        ncell_d = self.constant("ncell", ncell, np.int64)
+        reach_d = self.constant("reach", reach, np.int64)
         ncells = int(np.prod(ncell))
         cap = max(8, 2 * int(math.ceil(natoms / ncells)) + 8)
         while True:
-            cell_count = b.zeros(ncells, np.int64)
-            cell_atoms = b.empty(ncells * cap, np.int64)
+            cell_count = self.buffer("cell_count", ncells, np.int64)
+            b.launch("fill", ncells, cell_count, 0, dtype=self.dtype)
+            cell_atoms = self.buffer("cell_atoms", ncells * cap, np.int64)
             b.bin_atoms(natoms, pos, grid_inv, origin_d, ncell_d, cell_count, cell_atoms, cap)
             fullest = int(b.to_host(cell_count).max()) if ncells else 0
             if fullest <= cap:
                 break
             cap = fullest
         nnei = self.nnei
-        nlist = b.empty(natoms * nnei, np.int64)
-        nshift = b.empty(natoms * nnei, np.int64)
-        type_count = b.empty(natoms * self.ntypes, np.int64)
+        nlist = self.buffer("nlist", natoms * nnei, np.int64)
+        nshift = self.buffer("nshift", natoms * nnei, np.int64)
+        type_count = self.buffer("type_count", natoms * self.ntypes, np.int64)
         b.launch("neighbor_row", natoms, pos, atype, cell_dev, grid_inv, origin_d, ncell_d, reach_d, periodic,
                  cell_count, cell_atoms, cap, float(rc), self.sel_off, self.ntypes, nnei, nlist, nshift,
                  type_count, scratch=(nnei,), dtype=self.dtype)
@@ -223,8 +249,8 @@ class DeviceEvaluator:
                           SelTruncationWarning, stacklevel=3)
         max_candidates = int(counts.sum(axis=1).max()) if natoms else 0
         rev_cap = max(1, max_candidates)
-        rev = b.empty(natoms * rev_cap, np.int64)
-        rev_count = b.empty(natoms, np.int64)
+        rev = self.buffer("rev", natoms * rev_cap, np.int64)
+        rev_count = self.buffer("rev_count", natoms, np.int64)
         b.launch("reverse_row", natoms, pos, atype, cell_dev, grid_inv, origin_d, ncell_d, reach_d, periodic,
                  cell_count, cell_atoms, cap, float(rc), self.sel_off, nnei, nlist, nshift, rev, rev_count,
                  rev_cap, dtype=self.dtype)
@@ -245,28 +271,21 @@ class DeviceEvaluator:
         """compute() with one work-item per (atom, chunk of neighbour slots)."""
         b = self.backend
         natoms = len_of(pos) // 3
-        out = out if out is not None else {}
+        out = self._outputs(natoms, out)
         nchunk = self.chunks_for(natoms)
-        if out.get("natoms") != natoms or out.get("nchunk") != nchunk:
-            out.update(natoms=natoms, nchunk=nchunk, atom_energy=b.empty(natoms, self.dtype),
-                       t_part=b.empty(natoms * nchunk * 4 * self.m_width, self.dtype),
-                       dt_mat=b.empty(natoms * 4 * self.m_width, self.dtype),
-                       pair_grad=b.empty(natoms * self.nnei * 3, self.dtype),
-                       force=b.empty(natoms * 3, self.dtype), atom_virial=b.empty(natoms * 9, self.dtype))
-        cell_key = None if cell is None else np.asarray(cell, dtype=np.float64).tobytes()
-        if "cell_dev" not in out or out.get("cell_key") != cell_key:
-            out.update(cell_dev=b.asarray(cell if cell is not None else np.zeros((3, 3)), self.dtype),
-                       cell_key=cell_key)
-        cell_dev = out["cell_dev"]
+        cell_dev = self.constant("cell", cell if cell is not None else np.zeros((3, 3)), self.dtype)
+        t_part = self.buffer("t_part", natoms * nchunk * 4 * self.m_width, self.dtype)
+        dt_mat = self.buffer("dt_mat", natoms * 4 * self.m_width, self.dtype)
+        pair_grad = self.buffer("pair_grad", natoms * self.nnei * 3, self.dtype)
         chunk_len = -(-self.nnei // nchunk)
         slots = (pos, cell_dev, atype, nb.nlist, nb.nshift, self.nnei, nchunk, chunk_len)
-        b.launch("descriptor_chunk", natoms * nchunk, *slots, *self.embedding_args, self.pad_g, out["t_part"],
+        b.launch("descriptor_chunk", natoms * nchunk, *slots, *self.embedding_args, self.pad_g, t_part,
                  scratch=self.slot_scratch, dtype=self.dtype)
-        b.launch("fitting_atom", natoms, atype, self.nnei, nchunk, out["t_part"], *self.fitting_args,
-                 out["atom_energy"], out["dt_mat"], scratch=self.fitting_scratch, dtype=self.dtype)
-        b.launch("pair_gradient_chunk", natoms * nchunk, *slots, *self.embedding_args, out["dt_mat"],
-                 out["pair_grad"], scratch=self.slot_scratch, dtype=self.dtype)
-        b.launch("gather_forces_and_virials", natoms, pos, cell_dev, nb.nlist, nb.nshift, self.nnei, out["pair_grad"],
+        b.launch("fitting_atom", natoms, atype, self.nnei, nchunk, t_part, *self.fitting_args,
+                 out["atom_energy"], dt_mat, scratch=self.fitting_scratch, dtype=self.dtype)
+        b.launch("pair_gradient_chunk", natoms * nchunk, *slots, *self.embedding_args, dt_mat,
+                 pair_grad, scratch=self.slot_scratch, dtype=self.dtype)
+        b.launch("gather_forces_and_virials", natoms, pos, cell_dev, nb.nlist, nb.nshift, self.nnei, pair_grad,
                  nb.rev, nb.rev_count, nb.rev_cap, out["force"], out["atom_virial"], dtype=self.dtype)
         return out
 
