@@ -1,0 +1,37 @@
+"""Package-level promises: no environment needed for SYCL, no TensorFlow at import, device listing."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+EMPTY_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], env=EMPTY_ENV, capture_output=True, text=True, timeout=300)
+
+
+def test_import_makes_dpctl_see_the_opencl_cpu_with_an_empty_environment():
+    import importlib.util
+    if importlib.util.find_spec("dpctl") is None:  # (importing dpctl here would need its runtime)
+        pytest.skip("the SYCL stack is not installed here (the GPU machine)")
+    proc = _run("import dpsycl, dpctl, json; print(json.dumps([d.filter_string for d in dpctl.get_devices()]))")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert any(d.startswith("opencl:cpu") for d in json.loads(proc.stdout.splitlines()[-1]))
+
+
+def test_import_never_loads_tensorflow():
+    proc = _run("import sys, dpsycl, dpsycl.cli, dpsycl.model_io, dpsycl.md; print('tensorflow' in sys.modules)")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("False")
+
+
+def test_devices_lists_kernel_devices_and_the_reference():
+    proc = _run("import dpsycl, json; print(json.dumps(dpsycl.devices()))")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = json.loads(proc.stdout.splitlines()[-1])
+    assert found[-1] == "numpy"
+    assert any(d.startswith(("opencl:", "level_zero:", "cuda:")) for d in found)
