@@ -9,7 +9,7 @@ import numpy as np
 from . import sycl_runtime
 from .codegen import build_group_wrapper, build_wrapper
 
-sycl_runtime.prepare()
+sycl_runtime.prepare(mkl=True)
 
 import dpctl  # noqa: E402
 import dpnp  # noqa: E402

@@ -14,10 +14,12 @@ import sys
 
 _RUNTIME_LIBS = (
     "libintlc.so.5", "libimf.so", "libsvml.so", "libirng.so", "libtbb.so.12", "libOpenCL.so.1",
-    "libur_loader.so.0", "libsycl.so.7", "libmkl_core.so.2", "libmkl_intel_ilp64.so.2",
-    "libmkl_tbb_thread.so.2",
+    "libur_loader.so.0", "libsycl.so.7",
 )
-_prepared = False
+# dpnp's oneMKL layers; loaded globally only when the SYCL backend starts, because a global ILP64
+# MKL in the process makes other MKL users (torch's CPU linear algebra) bind to the wrong symbols
+_MKL_LIBS = ("libmkl_core.so.2", "libmkl_intel_ilp64.so.2", "libmkl_tbb_thread.so.2")
+_prepared: set = set()
 
 
 class SyclRuntimeError(RuntimeError):
@@ -29,26 +31,31 @@ def _lib_dirs() -> list[str]:
             if os.path.isdir(d)]
 
 
-def prepare() -> None:
-    """Idempotent; call before importing dpctl, dpnp or numba_dpex."""
-    global _prepared
-    if _prepared:
+def prepare(mkl: bool = False) -> None:
+    """Idempotent; call before importing dpctl (and with mkl=True before dpnp or numba_dpex)."""
+    part = "mkl" if mkl else "runtime"
+    if part in _prepared:
         return
+    if mkl:
+        prepare()
     dirs = _lib_dirs()
     icd = [os.path.join(d, "libintelocl.so") for d in dirs if os.path.exists(os.path.join(d, "libintelocl.so"))]
     if icd:
         os.environ.setdefault("OCL_ICD_FILENAMES", icd[0])
     wanted = []
     for d in dirs:
-        wanted += [os.path.join(d, name) for name in _RUNTIME_LIBS if os.path.exists(os.path.join(d, name))]
-        wanted += sorted(glob.glob(os.path.join(d, "libmkl_sycl_*.so.4")))
-    try:
-        import importlib.util
-        spec = importlib.util.find_spec("dpctl")
-        if spec and spec.submodule_search_locations:
-            wanted += glob.glob(os.path.join(spec.submodule_search_locations[0], "libDPCTLSyclInterface.so*"))
-    except (ImportError, ValueError):
-        pass
+        names = _MKL_LIBS if mkl else _RUNTIME_LIBS
+        wanted += [os.path.join(d, name) for name in names if os.path.exists(os.path.join(d, name))]
+        if mkl:
+            wanted += sorted(glob.glob(os.path.join(d, "libmkl_sycl_*.so.4")))
+    if not mkl:
+        try:
+            import importlib.util
+            spec = importlib.util.find_spec("dpctl")
+            if spec and spec.submodule_search_locations:
+                wanted += glob.glob(os.path.join(spec.submodule_search_locations[0], "libDPCTLSyclInterface.so*"))
+        except (ImportError, ValueError):
+            pass
     pending = list(dict.fromkeys(wanted))
     while pending:
         failed = []
@@ -61,4 +68,4 @@ def prepare() -> None:
             raise SyclRuntimeError("SYCL runtime libraries could not be loaded: "
                                    + ", ".join(os.path.basename(p) for p in failed))
         pending = failed
-    _prepared = True
+    _prepared.add(part)
