@@ -70,7 +70,7 @@ stamp "dpsycl bench (budget ${BENCH_BUDGET} s, hard limit ${BENCH_TIMEOUT} s)"
 timeout --signal=INT "$BENCH_TIMEOUT" python3 -u -m dpsycl bench --device cuda:0 --peer deepmd-pt \
     --peer-model "$WORK/cuag.pth" --sizes "$SIZES" --precision "$PRECISIONS" \
     --output "$OUT/bench" --readme "$OUT/bench/README-gpu.md" --section gpu \
-    --budget "$BENCH_BUDGET" --md-seconds 8 2>&1 \
+    --budget "$BENCH_BUDGET" --min-repeats 3 --md-seconds 8 2>&1 \
     | grep -v -i -E "warning|triton|DP_INFER_BATCH|implib" | tee "$OUT/bench/bench.log"
 rc=${PIPESTATUS[0]}
 stamp "bench exit status $rc"
