@@ -7,7 +7,7 @@ memory, so no lane keeps an embedding vector of its own.  T_i[:, m] stays in lan
 the fitting net's layers are spread over lanes the same way; the per-neighbour contractions of the
 gradient pass are tree reductions in local memory.  ``barrier`` is supplied by each backend.
 """
-from .pipeline import activation, env_row, slot_vector
+from .pipeline import activation, normalised_env_row, slot_vector
 
 
 def barrier(item):
@@ -135,9 +135,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
             if rx * rx + ry * ry + rz * rz >= rcut * rcut:
                 continue
             n_empty -= 1
-            env_row(rx, ry, rz, rcut, rcut_smth, row)
-            for a in range(4):
-                row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
+            normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             g, dg = group_embedding(item, lane, row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
                                     sh_x, ewmax, 0)
             t0 += row[0] * g
@@ -245,9 +243,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                     pair_grad[q + 1] = zero
                     pair_grad[q + 2] = zero
                 continue
-            env_row(rx, ry, rz, rcut, rcut_smth, row)
-            for a in range(4):
-                row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
+            normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             g, dg = group_embedding(item, lane, row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
                                     sh_x, ewmax, 1)
             sh_red[lane] = d0 * g + (row[0] * d0 + row[1] * d1 + row[2] * d2 + row[3] * d3) * dg

@@ -69,6 +69,22 @@ def pair_before(d_a, img_a, j_a, s_a, d_b, img_b, j_b, s_b):
     return s_a < s_b
 
 
+def stencil_cell(q, ci, ncell, reach):
+    """Cell q of the (2·reach+1)³ stencil around grid cell ci: its index and image shift."""
+    ny = 2 * reach[1] + 1
+    dz = q % (2 * reach[2] + 1) - reach[2]
+    dy = (q // (2 * reach[2] + 1)) % ny - reach[1]
+    dx = q // ((2 * reach[2] + 1) * ny) - reach[0]
+    gz = ci % ncell[2] + dz
+    gy = (ci // ncell[2]) % ncell[1] + dy
+    gx = ci // (ncell[2] * ncell[1]) + dx
+    sx = (gx - gx % ncell[0]) // ncell[0]
+    sy = (gy - gy % ncell[1]) // ncell[1]
+    sz = (gz - gz % ncell[2]) // ncell[2]
+    g = ((gx - sx * ncell[0]) * ncell[1] + gy - sy * ncell[1]) * ncell[2] + gz - sz * ncell[2]
+    return g, sx, sy, sz
+
+
 def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
                  cell_count, cell_atoms, cell_cap, rc, sel_off, ntypes, nnei,
                  nlist, nshift, type_count, dist):
@@ -83,81 +99,58 @@ def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
         nshift[i * nnei + jj] = 0
     zero = pack_shift(0, 0, 0)
     ci = cell_of(i, pos, grid_inv, origin, ncell)
-    cz = ci % ncell[2]
-    cy = (ci // ncell[2]) % ncell[1]
-    cx = ci // (ncell[2] * ncell[1])
-    for dx in range(-reach[0], reach[0] + 1):
-        gx = cx + dx
-        sx = 0
-        if gx < 0 or gx >= ncell[0]:
-            if periodic == 0:
+    n_stencil = (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
+    for q_cell in range(n_stencil):
+        g, sx, sy, sz = stencil_cell(q_cell, ci, ncell, reach)
+        if periodic == 0 and (sx != 0 or sy != 0 or sz != 0):
+            continue
+        code = pack_shift(sx, sy, sz)
+        img = 0 if code == zero else 1
+        ox = sx * cell[0] + sy * cell[3] + sz * cell[6]
+        oy = sx * cell[1] + sy * cell[4] + sz * cell[7]
+        oz = sx * cell[2] + sy * cell[5] + sz * cell[8]
+        n_in_cell = cell_count[g]
+        if n_in_cell > cell_cap:
+            n_in_cell = cell_cap
+        for q in range(n_in_cell):
+            j = cell_atoms[g * cell_cap + q]
+            if j == i and img == 0:
                 continue
-            sx = (gx - gx % ncell[0]) // ncell[0]
-            gx = gx % ncell[0]
-        for dy in range(-reach[1], reach[1] + 1):
-            gy = cy + dy
-            sy = 0
-            if gy < 0 or gy >= ncell[1]:
-                if periodic == 0:
-                    continue
-                sy = (gy - gy % ncell[1]) // ncell[1]
-                gy = gy % ncell[1]
-            for dz in range(-reach[2], reach[2] + 1):
-                gz = cz + dz
-                sz = 0
-                if gz < 0 or gz >= ncell[2]:
-                    if periodic == 0:
-                        continue
-                    sz = (gz - gz % ncell[2]) // ncell[2]
-                    gz = gz % ncell[2]
-                g = (gx * ncell[1] + gy) * ncell[2] + gz
-                code = pack_shift(sx, sy, sz)
-                img = 0 if code == zero else 1
-                ox = sx * cell[0] + sy * cell[3] + sz * cell[6]
-                oy = sx * cell[1] + sy * cell[4] + sz * cell[7]
-                oz = sx * cell[2] + sy * cell[5] + sz * cell[8]
-                n_in_cell = cell_count[g]
-                if n_in_cell > cell_cap:
-                    n_in_cell = cell_cap
-                for q in range(n_in_cell):
-                    j = cell_atoms[g * cell_cap + q]
-                    if j == i and img == 0:
-                        continue
-                    rx = pos[3 * j] + ox - xi
-                    ry = pos[3 * j + 1] + oy - yi
-                    rz = pos[3 * j + 2] + oz - zi
-                    r2 = rx * rx + ry * ry + rz * rz
-                    if r2 >= rc * rc:
-                        continue
-                    d = math.sqrt(r2)
-                    t = atype[j]
-                    n_t = type_count[i * ntypes + t]
-                    type_count[i * ntypes + t] = n_t + 1
-                    start = sel_off[t]
-                    size = sel_off[t + 1] - start
-                    kept = n_t if n_t < size else size
-                    # insertion into the sorted block, dropping the farthest when full
-                    p = kept
-                    while p > 0:
-                        b = i * nnei + start + p - 1
-                        jb = nlist[b]
-                        sb = nshift[b]
-                        if pair_before(d, img, j, code, dist[start + p - 1], 0 if sb == zero else 1, jb, sb):
-                            p -= 1
-                        else:
-                            break
-                    if p >= size:
-                        continue
-                    last = kept if kept < size else size - 1
-                    q2 = last
-                    while q2 > p:
-                        nlist[i * nnei + start + q2] = nlist[i * nnei + start + q2 - 1]
-                        nshift[i * nnei + start + q2] = nshift[i * nnei + start + q2 - 1]
-                        dist[start + q2] = dist[start + q2 - 1]
-                        q2 -= 1
-                    nlist[i * nnei + start + p] = j
-                    nshift[i * nnei + start + p] = code
-                    dist[start + p] = d
+            rx = pos[3 * j] + ox - xi
+            ry = pos[3 * j + 1] + oy - yi
+            rz = pos[3 * j + 2] + oz - zi
+            r2 = rx * rx + ry * ry + rz * rz
+            if r2 >= rc * rc:
+                continue
+            d = math.sqrt(r2)
+            t = atype[j]
+            n_t = type_count[i * ntypes + t]
+            type_count[i * ntypes + t] = n_t + 1
+            start = sel_off[t]
+            size = sel_off[t + 1] - start
+            kept = n_t if n_t < size else size
+            # insertion into the sorted block, dropping the farthest when full
+            p = kept
+            while p > 0:
+                b = i * nnei + start + p - 1
+                jb = nlist[b]
+                sb = nshift[b]
+                if pair_before(d, img, j, code, dist[start + p - 1], 0 if sb == zero else 1, jb, sb):
+                    p -= 1
+                else:
+                    break
+            if p >= size:
+                continue
+            last = kept if kept < size else size - 1
+            q2 = last
+            while q2 > p:
+                nlist[i * nnei + start + q2] = nlist[i * nnei + start + q2 - 1]
+                nshift[i * nnei + start + q2] = nshift[i * nnei + start + q2 - 1]
+                dist[start + q2] = dist[start + q2 - 1]
+                q2 -= 1
+            nlist[i * nnei + start + p] = j
+            nshift[i * nnei + start + p] = code
+            dist[start + p] = d
 
 
 def reverse_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
@@ -170,58 +163,35 @@ def reverse_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
     ti = atype[i]
     n = 0
     ci = cell_of(i, pos, grid_inv, origin, ncell)
-    cz = ci % ncell[2]
-    cy = (ci // ncell[2]) % ncell[1]
-    cx = ci // (ncell[2] * ncell[1])
     zero = pack_shift(0, 0, 0)
-    for dx in range(-reach[0], reach[0] + 1):
-        gx = cx + dx
-        sx = 0
-        if gx < 0 or gx >= ncell[0]:
-            if periodic == 0:
+    n_stencil = (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
+    for q_cell in range(n_stencil):
+        g, sx, sy, sz = stencil_cell(q_cell, ci, ncell, reach)
+        if periodic == 0 and (sx != 0 or sy != 0 or sz != 0):
+            continue
+        # atom k in image S sees i in image −S
+        back = pack_shift(-sx, -sy, -sz)
+        ox = sx * cell[0] + sy * cell[3] + sz * cell[6]
+        oy = sx * cell[1] + sy * cell[4] + sz * cell[7]
+        oz = sx * cell[2] + sy * cell[5] + sz * cell[8]
+        n_in_cell = cell_count[g]
+        if n_in_cell > cell_cap:
+            n_in_cell = cell_cap
+        for q in range(n_in_cell):
+            k = cell_atoms[g * cell_cap + q]
+            if k == i and back == zero:
                 continue
-            sx = (gx - gx % ncell[0]) // ncell[0]
-            gx = gx % ncell[0]
-        for dy in range(-reach[1], reach[1] + 1):
-            gy = cy + dy
-            sy = 0
-            if gy < 0 or gy >= ncell[1]:
-                if periodic == 0:
-                    continue
-                sy = (gy - gy % ncell[1]) // ncell[1]
-                gy = gy % ncell[1]
-            for dz in range(-reach[2], reach[2] + 1):
-                gz = cz + dz
-                sz = 0
-                if gz < 0 or gz >= ncell[2]:
-                    if periodic == 0:
-                        continue
-                    sz = (gz - gz % ncell[2]) // ncell[2]
-                    gz = gz % ncell[2]
-                g = (gx * ncell[1] + gy) * ncell[2] + gz
-                # atom k in image S sees i in image −S
-                back = pack_shift(-sx, -sy, -sz)
-                ox = sx * cell[0] + sy * cell[3] + sz * cell[6]
-                oy = sx * cell[1] + sy * cell[4] + sz * cell[7]
-                oz = sx * cell[2] + sy * cell[5] + sz * cell[8]
-                n_in_cell = cell_count[g]
-                if n_in_cell > cell_cap:
-                    n_in_cell = cell_cap
-                for q in range(n_in_cell):
-                    k = cell_atoms[g * cell_cap + q]
-                    if k == i and back == zero:
-                        continue
-                    rx = pos[3 * k] + ox - xi
-                    ry = pos[3 * k + 1] + oy - yi
-                    rz = pos[3 * k + 2] + oz - zi
-                    if rx * rx + ry * ry + rz * rz >= rc * rc:
-                        continue
-                    for kk in range(sel_off[ti], sel_off[ti + 1]):
-                        if nlist[k * nnei + kk] == i and nshift[k * nnei + kk] == back:
-                            if n < rev_cap:
-                                rev[i * rev_cap + n] = k * nnei + kk
-                            n += 1
-                            break
+            rx = pos[3 * k] + ox - xi
+            ry = pos[3 * k + 1] + oy - yi
+            rz = pos[3 * k + 2] + oz - zi
+            if rx * rx + ry * ry + rz * rz >= rc * rc:
+                continue
+            for kk in range(sel_off[ti], sel_off[ti + 1]):
+                if nlist[k * nnei + kk] == i and nshift[k * nnei + kk] == back:
+                    if n < rev_cap:
+                        rev[i * rev_cap + n] = k * nnei + kk
+                    n += 1
+                    break
     rev_count[i] = n
     m = n if n < rev_cap else rev_cap
     for a in range(1, m):

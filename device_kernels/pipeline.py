@@ -80,6 +80,22 @@ def env_row(x, y, z, rcut, rcut_smth, out):
     out[15] = d + c1 * z * z
 
 
+def normalised_env_row(x, y, z, rcut, rcut_smth, blk_avg, blk_std, p, row):
+    """env_row, then R = (R̃ − t_avg)/t_std with the statistics of species block p."""
+    env_row(x, y, z, rcut, rcut_smth, row)
+    for a in range(4):
+        row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
+
+
+def chunk_slots(w, nchunk, chunk_len, nnei):
+    """Atom and slot range [lo, hi) of work-item w = atom·nchunk + chunk."""
+    lo = (w % nchunk) * chunk_len
+    hi = lo + chunk_len
+    if hi > nnei:
+        hi = nnei
+    return w // nchunk, lo, hi
+
+
 def embedding_forward(s, net, w, off, widths, nlayer, act, buf, wmax, tangent):
     """G(s) into buf[0:M] and, if tangent, dG/ds into buf[wmax:wmax+M] (forward mode)."""
     buf[0] = s
@@ -210,11 +226,7 @@ def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len
                      rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
                      act_emb, ewmax, pad_g, t_part, ebuf, row):
     """Share of slots [c·len, (c+1)·len) of atom i = w // nchunk in T_i·nnei = Σ_j R_ij ⊗ G_ij."""
-    i = w // nchunk
-    lo = (w % nchunk) * chunk_len
-    hi = lo + chunk_len
-    if hi > nnei:
-        hi = nnei
+    i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
     m_width = emb_widths[n_emb]
     base = w * 4 * m_width
     for k in range(4 * m_width):
@@ -236,9 +248,7 @@ def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len
             if rx * rx + ry * ry + rz * rz >= rcut * rcut:
                 continue
             n_empty -= 1
-            env_row(rx, ry, rz, rcut, rcut_smth, row)
-            for a in range(4):
-                row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
+            normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax, 0)
             for a in range(4):
                 ra = row[a]
@@ -286,11 +296,7 @@ def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
                         act_emb, ewmax, dt_mat, pair_grad, ebuf, row):
     """g_ij = ∂E_i/∂r_ij for the slots of chunk w (zero for empty slots and excluded pairs)."""
-    i = w // nchunk
-    lo = (w % nchunk) * chunk_len
-    hi = lo + chunk_len
-    if hi > nnei:
-        hi = nnei
+    i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
     m_width = emb_widths[n_emb]
     dbase = i * 4 * m_width
     ti = atype[i]
@@ -311,9 +317,7 @@ def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_
             rx, ry, rz = slot_vector(i, j, nshift[i * nnei + jj], pos, cell)
             if rx * rx + ry * ry + rz * rz >= rcut * rcut:
                 continue
-            env_row(rx, ry, rz, rcut, rcut_smth, row)
-            for a in range(4):
-                row[a] = (row[a] - blk_avg[4 * p + a]) / blk_std[4 * p + a]
+            normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax, 1)
             de_ds = 0.0 * rx
             for m in range(m_width):
