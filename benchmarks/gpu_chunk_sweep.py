@@ -5,22 +5,11 @@ Prediction (benchmarks/NOTES.md): at N=2048 one work-item per atom fills 16 of 1
 one chunk already fills it and more chunks only add partial-T traffic.
 """
 import sys
-import time
 
 import numpy as np
 
 import dpsycl
-from gpu_smoke import alloy
-
-
-def timed(fn, repeats=5):
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+from gpu_smoke import alloy, timed
 
 
 model, device = sys.argv[1], sys.argv[2]

@@ -6,22 +6,11 @@ layout keeps one channel per lane in registers and reads layer inputs from share
 should be >5x faster at every size on an H100.
 """
 import sys
-import time
 
 import numpy as np
 
 import dpsycl
-from gpu_smoke import alloy
-
-
-def timed(fn, repeats=5):
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+from gpu_smoke import alloy, timed
 
 
 def main():

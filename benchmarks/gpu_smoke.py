@@ -7,6 +7,17 @@ import numpy as np
 import dpsycl
 
 
+def timed(fn, repeats=5):
+    """Median wall time of fn() over repeats, after one untimed warm-up call."""
+    fn()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
 def alloy(n_cells, a=3.85, seed=0):
     base = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
     g = np.stack(np.meshgrid(*[np.arange(n_cells)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
