@@ -219,16 +219,22 @@ class H5MDWriter:
 
 def _element(parent: h5py.Group, name: str, shape: tuple, dtype, unit: str | None):
     g = parent.create_group(name)
-    chunk = (1,) + tuple(shape) if shape else (SCALAR_CHUNK,)
-    v = g.create_dataset("value", shape=(0,) + tuple(shape), maxshape=(None,) + tuple(shape), dtype=dtype,
-                         chunks=chunk, compression="gzip", compression_opts=4, shuffle=True)
+    # Per-frame arrays: one compressed chunk per frame, so a new frame never rewrites a flushed one.
+    # Time series of scalars share chunks of SCALAR_CHUNK frames and stay uncompressed: a frame
+    # written in place leaves the flushed values of its chunk byte-identical, even if the process is
+    # killed mid-write (a compressed shared chunk would be re-encoded and could be left torn).
+    if shape:
+        v = g.create_dataset("value", shape=(0,) + tuple(shape), maxshape=(None,) + tuple(shape), dtype=dtype,
+                             chunks=(1,) + tuple(shape), compression="gzip", compression_opts=4, shuffle=True)
+    else:
+        v = g.create_dataset("value", shape=(0,), maxshape=(None,), dtype=dtype, chunks=(SCALAR_CHUNK,))
     if unit:
         v.attrs["unit"] = unit
     t = g.create_dataset("time", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(SCALAR_CHUNK,),
-                         compression="gzip", fillvalue=np.nan)
+                         fillvalue=np.nan)
     t.attrs["unit"] = "fs"
     g.create_dataset("step", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(SCALAR_CHUNK,),
-                     compression="gzip", fillvalue=-1)
+                     fillvalue=-1)
     return g
 
 

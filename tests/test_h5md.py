@@ -84,7 +84,10 @@ def test_h5md_structure(run_file):
             assert g["value"].shape[0] == g["step"].shape[0] == g["time"].shape[0] == nframes
             for key in ("step", "time", "value"):
                 assert g[key].maxshape[0] is None and g[key].chunks is not None
-                assert g[key].compression == "gzip"
+            # per-frame arrays compressed, one chunk per frame; shared scalar chunks stay raw so
+            # that a run killed mid-write cannot tear frames already flushed
+            assert g["value"].compression == "gzip" and g["value"].chunks[0] == 1
+            assert g["step"].compression is None and g["time"].compression is None
             assert list(g["step"][:]) == list(range(0, 41, 5))
             np.testing.assert_allclose(g["time"][:], np.arange(0, 41, 5) * 2.0)
         assert f["particles/all/position/value"].shape == (nframes, 32, 3)
