@@ -40,6 +40,17 @@ def models():
 
 
 @pytest.fixture(scope="session")
+def dp():
+    """The bundled Cu–Ag model on the OpenCL CPU device, shared by the MD, H5MD and ASE tests so that
+    its kernels compile once per session."""
+    import dpsycl
+    from dpsycl.backends import sycl_available
+    if not sycl_available():
+        pytest.skip("the SYCL stack (dpctl, numba-dpex) is not installed")
+    return dpsycl.DeepPot(dpsycl.load_model(model_path("cuag")), device="opencl:cpu")
+
+
+@pytest.fixture(scope="session")
 def references():
     return {name: dict(np.load(DATA / name / "reference.npz")) for name in MODELS}
 

@@ -1,24 +1,12 @@
 """The ASE calculator: energies, forces and stress against finite differences; ASE MD/optimisers."""
 from __future__ import annotations
 
-import pathlib
 
 import numpy as np
 import pytest
 from ase import units
 from ase.calculators.calculator import PropertyNotImplementedError
 
-MODEL = pathlib.Path(__file__).parent / "data" / "cuag" / "frozen_model.pb"
-DEVICE = "opencl:cpu"
-
-
-@pytest.fixture(scope="module")
-def dp():
-    import dpsycl
-    from dpsycl.backends import sycl_available
-    if not sycl_available():
-        pytest.skip("the SYCL stack (dpctl, numba-dpex) is not installed")
-    return dpsycl.DeepPot(dpsycl.load_model(MODEL), device=DEVICE)
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,8 @@ from dpsycl.h5md import (EV_PER_A_IN_KJ_MOL_A, H5MDError, H5MDWriter, mdanalysis
 from dpsycl.md import MDSettings, MolecularDynamics, initial_state
 
 MODEL = pathlib.Path(__file__).parent / "data" / "cuag" / "frozen_model.pb"
-DEVICE = "opencl:cpu"
 TIME_DEPENDENT = ("position", "velocity", "force", "image", "species", "box/edges")
 OBSERVABLES = ("potential_energy", "kinetic_energy", "total_energy", "temperature", "pressure", "stress")
-
-
-@pytest.fixture(scope="module")
-def dp():
-    import dpsycl
-    from dpsycl.backends import sycl_available
-    if not sycl_available():
-        pytest.skip("the SYCL stack (dpctl, numba-dpex) is not installed")
-    return dpsycl.DeepPot(dpsycl.load_model(MODEL), device=DEVICE)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ enough for hundreds of steps in seconds.
 from __future__ import annotations
 
 import math
-import pathlib
 
 import numpy as np
 import pytest
@@ -15,17 +14,6 @@ import pytest
 from dpsycl.md import (CONV, KB, MDError, MDSettings, MolecularDynamics, bussi_kinetic, initial_state,
                        maxwell_boltzmann, masses_for)
 
-MODEL = pathlib.Path(__file__).parent / "data" / "cuag" / "frozen_model.pb"
-DEVICE = "opencl:cpu"
-
-
-@pytest.fixture(scope="module")
-def dp():
-    import dpsycl
-    from dpsycl.backends import sycl_available
-    if not sycl_available():
-        pytest.skip("the SYCL stack (dpctl, numba-dpex) is not installed")
-    return dpsycl.DeepPot(dpsycl.load_model(MODEL), device=DEVICE)
 
 
 @pytest.fixture(scope="module")
