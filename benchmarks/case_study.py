@@ -55,6 +55,12 @@ def parse_args(argv=None):
     p.add_argument("--every", type=int, default=10, help="sampling period (steps)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-emt", action="store_true", help="skip the EMT reference runs")
+    p.add_argument("--emt-cache", metavar="DIR",
+                   help="EMT reference trajectories: read emt_<T>K.npz from here when its protocol matches, "
+                        "else run EMT and write it here")
+    p.add_argument("--emt-only", action="store_true",
+                   help="only run (and cache) the EMT references of --temperatures, for running them on "
+                        "another machine than the model's MD")
     return p.parse_args(argv)
 
 
@@ -116,10 +122,45 @@ def emt_run(atoms, settings, steps, sample_from=0):
         rec["positions"].append(a.get_positions().copy())
     dyn.attach(sample, interval=1)
     t0 = time.perf_counter()
+
+    def progress():
+        done = dyn.nsteps
+        if done and done % max(1, steps // 20) == 0:
+            el = time.perf_counter() - t0
+            print(f"    EMT {settings.temperature:g} K: step {done}/{steps}, {el / done:.3g} s/step, "
+                  f"{el / done * (steps - done) / 60:.1f} min left", flush=True)
+    dyn.attach(progress, interval=1)
     dyn.run(steps)
     wall = (time.perf_counter() - t0) / max(steps, 1)
     out = {k: np.asarray(v) for k, v in rec.items()}
     out.update(cell=a.cell.array, species=None, s_per_step=wall)
+    return out
+
+
+def emt_reference(atoms, settings, steps, sample_from, cache_dir):
+    """The EMT run of one temperature, read from ``cache_dir`` when a run of exactly this protocol
+    (atoms, species, cell, dt, τ, steps, sampling, seed) is stored there, else run and stored — the
+    pure-Python EMT is 100× slower than the model on a GPU, so it runs once, on any CPU."""
+    protocol = {"natoms": len(atoms), "symbols": "".join(atoms.get_chemical_symbols()),
+                "cell": atoms.cell.array.round(10).tolist(), "temperature": settings.temperature,
+                "dt": settings.dt, "tau": settings.tau, "steps": steps, "sample_from": sample_from,
+                "every": settings.every, "seed": settings.seed}
+    path = os.path.join(cache_dir, f"emt_{settings.temperature:g}K.npz") if cache_dir else None
+    if path and os.path.exists(path):
+        with np.load(path) as z:
+            if json.loads(str(z["protocol"])) == protocol:
+                print(f"    EMT {settings.temperature:g} K: read from {path}", flush=True)
+                out = {k: z[k] for k in ("time", "total", "temperature", "positions", "cell")}
+                out.update(species=None, s_per_step=float(z["s_per_step"]))
+                return out
+        print(f"    EMT {settings.temperature:g} K: {path} has another protocol, rerunning", flush=True)
+    out = emt_run(atoms, settings, steps, sample_from)
+    if path:
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = path + ".part.npz"
+        np.savez(tmp, protocol=json.dumps(protocol), **{k: out[k] for k in
+                 ("time", "total", "temperature", "positions", "cell", "s_per_step")})
+        os.replace(tmp, path)
     return out
 
 
@@ -160,7 +201,7 @@ def structure_study(dp, atoms, args, natoms):
                        seed=args.seed)
         runs = {"DP (dpsycl)": dp_run(dp, atoms, s, equil + prod, sample_from=equil)}
         if not args.no_emt:
-            runs["EMT (ASE)"] = emt_run(atoms, s, equil + prod, sample_from=equil)
+            runs["EMT (ASE)"] = emt_reference(atoms, s, equil + prod, equil, args.emt_cache)
         species = runs["DP (dpsycl)"]["species"]
         fig, ax = plt.subplots(figsize=(7, 4.5))
         gs = {}
@@ -224,6 +265,16 @@ def main(argv=None) -> int:
     import dpsycl
     from dpsycl.cli_md import random_alloy
     t0 = time.perf_counter()
+    if args.emt_only:
+        atoms = random_alloy(args.alloy, args.atoms, seed=args.seed)
+        equil = int(round(args.equil_ps * 1000 / args.dt))
+        prod = int(round(args.prod_ps * 1000 / args.dt))
+        for temp in args.temperatures:
+            s = MDSettings(dt=args.dt, ensemble="csvr", temperature=temp, tau=args.tau, every=args.every,
+                           seed=args.seed)
+            emt_reference(atoms, s, equil + prod, equil, args.emt_cache or args.out)
+        print(f"  EMT references of {len(atoms)} atoms in {time.perf_counter() - t0:.0f} s")
+        return 0
     dp = dpsycl.DeepPot(args.model, device=args.device)
     atoms = random_alloy(args.alloy, args.atoms, seed=args.seed)
     natoms = len(atoms)

@@ -7,7 +7,7 @@ memory, so no lane keeps an embedding vector of its own.  T_i[:, m] stays in lan
 the fitting net's layers are spread over lanes the same way; the per-neighbour contractions of the
 gradient pass are tree reductions in local memory.  ``barrier`` is supplied by each backend.
 """
-from .pipeline import activation, normalised_env_row, slot_vector
+from .pipeline import activation, block_slots, dense_unit, live_slot, normalised_env_row
 
 
 def barrier(item):
@@ -45,14 +45,7 @@ def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax,
                 z += s * w[mo + lane]
                 dz += w[mo + lane]
             else:
-                if tangent != 0:
-                    for k in range(n_in):
-                        wk = w[mo + k * n_out + lane]
-                        z += sh_x[k] * wk
-                        dz += sh_x[wmax + k] * wk
-                else:
-                    for k in range(n_in):
-                        z += sh_x[k] * w[mo + k * n_out + lane]
+                z, dz = dense_unit(sh_x, 0, wmax, n_in, w, mo, n_out, lane, z, tangent)
             hn, dhn = activation(act, z)
             dhn *= dz
             skip = n_out == n_in or n_out == 2 * n_in
@@ -80,9 +73,7 @@ def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax,
 def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, residual):
     """buf[y_at + o] = φ(x·W + b)[o]·idt (+ x[o] if residual) over lanes, x = buf[x_at:]; φ'·idt → dact."""
     for o in range(lane, n_out, nlane):
-        z = w[bo + o]
-        for k in range(n_in):
-            z += buf[x_at + k] * w[mo + k * n_out + o]
+        z, dz = dense_unit(buf, x_at, x_at, n_in, w, mo, n_out, o, w[bo + o], 0)
         h, dh = activation(act, z)
         if io >= 0:
             h *= w[io + o]
@@ -122,17 +113,13 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     t3 = zero
     # pass 1: T_i[:, lane] = Σ_j R_ij G_ij[lane] (+ the empty slots of each block)
     for tj in range(ntypes):
-        p = ti * ntypes + tj
+        a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
         if excluded[p] != 0:
             continue
-        net = tj if one_side != 0 else p
-        n_empty = sel_off[tj + 1] - sel_off[tj]
-        for jj in range(sel_off[tj], sel_off[tj + 1]):
-            j = nlist[i * nnei + jj]
-            if j < 0:
-                continue
-            rx, ry, rz = slot_vector(i, j, nshift[i * nnei + jj], pos, cell)
-            if rx * rx + ry * ry + rz * rz >= rcut * rcut:
+        n_empty = a1 - a0
+        for jj in range(a0, a1):
+            live, rx, ry, rz = live_slot(i, jj, nlist, nshift, nnei, pos, cell, rcut)
+            if not live:
                 continue
             n_empty -= 1
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
@@ -224,20 +211,12 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     d3 *= scale
     # pass 2: g_ij from the lanes' shares of ∂E/∂R_ij and ∂E/∂s_ij
     for tj in range(ntypes):
-        p = ti * ntypes + tj
-        net = tj if one_side != 0 else p
+        a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
         skip_block = excluded[p] != 0
-        for jj in range(sel_off[tj], sel_off[tj + 1]):
+        for jj in range(a0, a1):
             q = 3 * (i * nnei + jj)
-            j = nlist[i * nnei + jj]
-            live = j >= 0 and not skip_block
-            rx = zero
-            ry = zero
-            rz = zero
-            if live:
-                rx, ry, rz = slot_vector(i, j, nshift[i * nnei + jj], pos, cell)
-                live = rx * rx + ry * ry + rz * rz < rcut * rcut
-            if not live:
+            live, rx, ry, rz = live_slot(i, jj, nlist, nshift, nnei, pos, cell, rcut)
+            if skip_block or not live:
                 if lane == 0:
                     pair_grad[q] = zero
                     pair_grad[q + 1] = zero

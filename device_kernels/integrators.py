@@ -52,13 +52,19 @@ def scale_velocities(i, vel, alpha):
         vel[3 * i + k] *= alpha
 
 
-def max_displacement2(i, pos, ref, n, chunk, out):
-    """out[i] ← max |pos_a − ref_a|² over atoms a of chunk i (the Verlet-skin check; host takes the max)."""
-    best = pos[0] - pos[0]
+def chunk_bounds(i, chunk, n):
+    """Atoms [start, stop) of chunk i: the host finishes each per-chunk reduction."""
     start = i * chunk
     stop = start + chunk
     if stop > n:
         stop = n
+    return start, stop
+
+
+def max_displacement2(i, pos, ref, n, chunk, out):
+    """out[i] ← max |pos_a − ref_a|² over atoms a of chunk i (the Verlet-skin check; host takes the max)."""
+    best = pos[0] - pos[0]
+    start, stop = chunk_bounds(i, chunk, n)
     for a in range(start, stop):
         dx = pos[3 * a] - ref[3 * a]
         dy = pos[3 * a + 1] - ref[3 * a + 1]
@@ -72,10 +78,7 @@ def max_displacement2(i, pos, ref, n, chunk, out):
 def twice_kinetic(i, vel, inv_mass, n, chunk, out):
     """out[i] ← Σ m_a v_a² over atoms a of chunk i, in eV (inv_mass holds 1 eV/(Å·amu) / m_a)."""
     acc = vel[0] - vel[0]
-    start = i * chunk
-    stop = start + chunk
-    if stop > n:
-        stop = n
+    start, stop = chunk_bounds(i, chunk, n)
     for a in range(start, stop):
         v2 = vel[3 * a] * vel[3 * a] + vel[3 * a + 1] * vel[3 * a + 1] + vel[3 * a + 2] * vel[3 * a + 2]
         acc += v2 / inv_mass[a]
@@ -84,10 +87,7 @@ def twice_kinetic(i, vel, inv_mass, n, chunk, out):
 
 def position_bounds(i, pos, n, chunk, out):
     """out[6i:6i+3] ← min, out[6i+3:6i+6] ← max of the coordinates of chunk i (open-boundary grids)."""
-    start = i * chunk
-    stop = start + chunk
-    if stop > n:
-        stop = n
+    start, stop = chunk_bounds(i, chunk, n)
     for k in range(3):
         lo = pos[3 * start + k]
         hi = lo

@@ -85,6 +85,26 @@ def stencil_cell(q, ci, ncell, reach):
     return g, sx, sy, sz
 
 
+def image_offset(sx, sy, sz, cell):
+    """S·h: the displacement of periodic image S = (sx, sy, sz) of the cell h (rows = box vectors)."""
+    return (sx * cell[0] + sy * cell[3] + sz * cell[6],
+            sx * cell[1] + sy * cell[4] + sz * cell[7],
+            sx * cell[2] + sy * cell[5] + sz * cell[8])
+
+
+def stencil_image(q_cell, ci, ncell, reach, periodic, cell, cell_count, cell_cap):
+    """Stencil entry q_cell around cell ci: its cell g, image shift S, offset S·h and the number of
+    its atoms to visit (none for a periodic image of an open box)."""
+    g, sx, sy, sz = stencil_cell(q_cell, ci, ncell, reach)
+    ox, oy, oz = image_offset(sx, sy, sz, cell)
+    n_in_cell = cell_count[g]
+    if n_in_cell > cell_cap:
+        n_in_cell = cell_cap
+    if periodic == 0 and (sx != 0 or sy != 0 or sz != 0):
+        n_in_cell = 0
+    return g, sx, sy, sz, ox, oy, oz, n_in_cell
+
+
 def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
                  cell_count, cell_atoms, cell_cap, rc, sel_off, ntypes, nnei,
                  nlist, nshift, type_count, dist):
@@ -101,17 +121,10 @@ def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
     ci = cell_of(i, pos, grid_inv, origin, ncell)
     n_stencil = (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
     for q_cell in range(n_stencil):
-        g, sx, sy, sz = stencil_cell(q_cell, ci, ncell, reach)
-        if periodic == 0 and (sx != 0 or sy != 0 or sz != 0):
-            continue
+        g, sx, sy, sz, ox, oy, oz, n_in_cell = stencil_image(q_cell, ci, ncell, reach, periodic, cell,
+                                                             cell_count, cell_cap)
         code = pack_shift(sx, sy, sz)
         img = 0 if code == zero else 1
-        ox = sx * cell[0] + sy * cell[3] + sz * cell[6]
-        oy = sx * cell[1] + sy * cell[4] + sz * cell[7]
-        oz = sx * cell[2] + sy * cell[5] + sz * cell[8]
-        n_in_cell = cell_count[g]
-        if n_in_cell > cell_cap:
-            n_in_cell = cell_cap
         for q in range(n_in_cell):
             j = cell_atoms[g * cell_cap + q]
             if j == i and img == 0:
@@ -166,17 +179,10 @@ def reverse_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
     zero = pack_shift(0, 0, 0)
     n_stencil = (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
     for q_cell in range(n_stencil):
-        g, sx, sy, sz = stencil_cell(q_cell, ci, ncell, reach)
-        if periodic == 0 and (sx != 0 or sy != 0 or sz != 0):
-            continue
+        g, sx, sy, sz, ox, oy, oz, n_in_cell = stencil_image(q_cell, ci, ncell, reach, periodic, cell,
+                                                             cell_count, cell_cap)
         # atom k in image S sees i in image −S
         back = pack_shift(-sx, -sy, -sz)
-        ox = sx * cell[0] + sy * cell[3] + sz * cell[6]
-        oy = sx * cell[1] + sy * cell[4] + sz * cell[7]
-        oz = sx * cell[2] + sy * cell[5] + sz * cell[8]
-        n_in_cell = cell_count[g]
-        if n_in_cell > cell_cap:
-            n_in_cell = cell_cap
         for q in range(n_in_cell):
             k = cell_atoms[g * cell_cap + q]
             if k == i and back == zero:

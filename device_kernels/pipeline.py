@@ -15,7 +15,7 @@ The same formulas, vectorised, are in dpsycl/{env_matrix,descriptor,fitting,forc
 """
 import math
 
-from .neighbors import unpack_shift
+from .neighbors import image_offset, unpack_shift
 
 ACT_TANH, ACT_GELU, ACT_RELU, ACT_RELU6, ACT_SOFTPLUS, ACT_SIGMOID, ACT_LINEAR = range(7)
 GELU_C = 0.7978845608028654  # sqrt(2/pi)
@@ -108,16 +108,7 @@ def embedding_forward(s, net, w, off, widths, nlayer, act, buf, wmax, tangent):
         bo = off[base + 1]
         io = off[base + 2]
         for o in range(n_out):
-            zz = w[bo + o]
-            dz = 0.0 * zz
-            if tangent != 0:
-                for k in range(n_in):
-                    wk = w[mo + k * n_out + o]
-                    zz += buf[k] * wk
-                    dz += buf[wmax + k] * wk
-            else:
-                for k in range(n_in):
-                    zz += buf[k] * w[mo + k * n_out + o]
+            zz, dz = dense_unit(buf, 0, wmax, n_in, w, mo, n_out, o, w[bo + o], tangent)
             h, dh = activation(act, zz)
             buf[2 * wmax + o] = h
             buf[3 * wmax + o] = dh * dz
@@ -205,10 +196,46 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, buf, wmax, dact)
 def slot_vector(i, j, code, pos, cell):
     """r_ij = x_j + S·h − x_i for neighbour j seen through image shift S (packed in code)."""
     sx, sy, sz = unpack_shift(code)
-    rx = pos[3 * j] + sx * cell[0] + sy * cell[3] + sz * cell[6] - pos[3 * i]
-    ry = pos[3 * j + 1] + sx * cell[1] + sy * cell[4] + sz * cell[7] - pos[3 * i + 1]
-    rz = pos[3 * j + 2] + sx * cell[2] + sy * cell[5] + sz * cell[8] - pos[3 * i + 2]
-    return rx, ry, rz
+    ox, oy, oz = image_offset(sx, sy, sz, cell)
+    return pos[3 * j] + ox - pos[3 * i], pos[3 * j + 1] + oy - pos[3 * i + 1], pos[3 * j + 2] + oz - pos[3 * i + 2]
+
+
+def live_slot(i, jj, nlist, nshift, nnei, pos, cell, rcut):
+    """Whether slot jj of atom i holds a neighbour inside rcut (a list built with a skin also holds
+    atoms beyond it), and its r_ij (zero when not)."""
+    j = nlist[i * nnei + jj]
+    zero = 0.0 * pos[0]
+    if j < 0:
+        return False, zero, zero, zero
+    rx, ry, rz = slot_vector(i, j, nshift[i * nnei + jj], pos, cell)
+    if rx * rx + ry * ry + rz * rz >= rcut * rcut:
+        return False, zero, zero, zero
+    return True, rx, ry, rz
+
+
+def block_slots(ti, tj, ntypes, sel_off, lo, hi, one_side):
+    """Slots [a0, a1) of neighbour species tj inside [lo, hi), their block p = (ti, tj) of t_avg/t_std
+    and exclusions, and the embedding net that serves the block."""
+    a0 = sel_off[tj] if sel_off[tj] > lo else lo
+    a1 = sel_off[tj + 1] if sel_off[tj + 1] < hi else hi
+    p = ti * ntypes + tj
+    net = tj if one_side != 0 else p
+    return a0, a1, p, net
+
+
+def dense_unit(x, x_at, dx_at, n_in, w, mo, n_out, o, z, tangent):
+    """Pre-activation z + Σ_k x[x_at+k]·W[k, o] of output o of a layer and, if tangent, its
+    derivative Σ_k x[dx_at+k]·W[k, o] along the tangent stored beside the inputs."""
+    dz = 0.0 * z
+    if tangent != 0:
+        for k in range(n_in):
+            wk = w[mo + k * n_out + o]
+            z += x[x_at + k] * wk
+            dz += x[dx_at + k] * wk
+    else:
+        for k in range(n_in):
+            z += x[x_at + k] * w[mo + k * n_out + o]
+    return z, dz
 
 
 def padding_embeddings(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, emb_widths, n_emb, act_emb,
@@ -233,19 +260,13 @@ def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len
         t_part[base + k] = 0.0 * pos[0]
     ti = atype[i]
     for tj in range(ntypes):
-        a0 = sel_off[tj] if sel_off[tj] > lo else lo
-        a1 = sel_off[tj + 1] if sel_off[tj + 1] < hi else hi
-        if a0 >= a1 or excluded[ti * ntypes + tj] != 0:
+        a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, lo, hi, one_side)
+        if a0 >= a1 or excluded[p] != 0:
             continue
-        p = ti * ntypes + tj
-        net = tj if one_side != 0 else p
         n_empty = a1 - a0
         for jj in range(a0, a1):
-            j = nlist[i * nnei + jj]
-            if j < 0:
-                continue
-            rx, ry, rz = slot_vector(i, j, nshift[i * nnei + jj], pos, cell)
-            if rx * rx + ry * ry + rz * rz >= rcut * rcut:
+            live, rx, ry, rz = live_slot(i, jj, nlist, nshift, nnei, pos, cell, rcut)
+            if not live:
                 continue
             n_empty -= 1
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
@@ -301,21 +322,17 @@ def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_
     dbase = i * 4 * m_width
     ti = atype[i]
     for tj in range(ntypes):
-        a0 = sel_off[tj] if sel_off[tj] > lo else lo
-        a1 = sel_off[tj + 1] if sel_off[tj + 1] < hi else hi
-        p = ti * ntypes + tj
-        net = tj if one_side != 0 else p
+        a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, lo, hi, one_side)
         skip_block = excluded[p] != 0
         for jj in range(a0, a1):
             q = 3 * (i * nnei + jj)
             pair_grad[q] = 0.0 * pos[0]
             pair_grad[q + 1] = 0.0 * pos[0]
             pair_grad[q + 2] = 0.0 * pos[0]
-            j = nlist[i * nnei + jj]
-            if j < 0 or skip_block:
+            if skip_block:
                 continue
-            rx, ry, rz = slot_vector(i, j, nshift[i * nnei + jj], pos, cell)
-            if rx * rx + ry * ry + rz * rz >= rcut * rcut:
+            live, rx, ry, rz = live_slot(i, jj, nlist, nshift, nnei, pos, cell, rcut)
+            if not live:
                 continue
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax, 1)

@@ -96,6 +96,22 @@ COMMANDS: list[Command] = [
 ]
 
 
+class _IntermixedParser(argparse.ArgumentParser):
+    """A subcommand parser taking options and positionals in any order, so that
+    ``dpsycl run MODEL --steps 5 STRUCTURE`` reads like ``dpsycl run MODEL STRUCTURE --steps 5``
+    (plain argparse stops collecting positionals at the first option)."""
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixing:       # parse_known_intermixed_args calls back here (Python ≤ 3.11)
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dpsycl",
@@ -106,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     except Exception:  # pragma: no cover
         version = "unknown"
     parser.add_argument("--version", action="version", version=f"dpsycl {version}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_IntermixedParser)
     sub.required = True
     for cmd in COMMANDS:
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)

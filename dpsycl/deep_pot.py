@@ -130,7 +130,7 @@ class DeepPot:
         if self._evaluator is None:
             return self.backend.evaluate(x, cell, atype, atomic)
         ev, b = self._evaluator, self.backend
-        pos = b.asarray(x, ev.dtype)
+        pos = ev.upload("positions", x, ev.dtype)
         # results are copied to the host at once, so the output arrays can be reused between calls
         out = self._run_device(pos, ev.constant("atype", atype, np.int64), cell, (x.min(axis=0), x.max(axis=0)),
                                self._host_out)

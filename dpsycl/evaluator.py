@@ -207,6 +207,14 @@ class DeviceEvaluator:
             views[n] = held[0][:n]
         return views[n]
 
+    def upload(self, name: str, values, dtype):
+        """Host values copied into the workspace array ``name``: no device allocation per call (a
+        fresh one per evaluation costs an allocation, and its later release a device-wide sync)."""
+        values = np.ascontiguousarray(values, dtype=dtype).ravel()
+        dst = self.buffer(name, values.size, dtype)
+        self.backend.copy_from_host(dst, values)
+        return dst
+
     def constant(self, name: str, values, dtype):
         """A small device array of host values, uploaded again only when the values change."""
         values = np.ascontiguousarray(values, dtype=dtype).ravel()

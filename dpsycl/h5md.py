@@ -27,6 +27,9 @@ element, and the file is flushed every ``flush_every`` frames (default: every fr
 loses at most the frames written since the last flush; the reader counts only frames whose step
 is present in every element.  Positions and velocities are stored in the simulation's own dtype
 (bit-exact), so a run restarted from the last frame continues the uninterrupted one bit for bit.
+HDF5's SWMR mode is deliberately not used: a writer killed in SWMR mode leaves the file flagged
+as open for writing, and h5py (hence MDAnalysis) then refuses to open it until ``h5clear -s`` is
+run on it (measured with h5py 3 / HDF5 1.14) -- the opposite of what a crash-safe file is for.
 
 MDAnalysis reads these files (``mdanalysis_universe(path)`` builds a Universe with element names);
 it needs unit strings from its own table, hence Å, fs, Å/fs and kJ mol⁻¹ Å⁻¹.

@@ -129,15 +129,20 @@ def activation_name(name: str | None) -> str:
     return "linear" if name == "none" else name
 
 
-def load_model(path: str | os.PathLike) -> Model:
-    """Load a model from a dpsycl ``.h5`` file or (extracting in memory) a DeePMD-kit ``.pb``."""
-    path = os.fspath(path)
+def file_head(path: str) -> bytes:
+    """The first 8 bytes of a model file (its format's magic), or ModelError if there is no file."""
     if not os.path.exists(path):
         raise ModelError(f"model file not found: {path}")
     if os.path.isdir(path):
         raise ModelError(f"model path is a directory, not a file: {path}")
     with open(path, "rb") as fh:
-        head = fh.read(8)
+        return fh.read(8)
+
+
+def load_model(path: str | os.PathLike) -> Model:
+    """Load a model from a dpsycl ``.h5`` file or (extracting in memory) a DeePMD-kit ``.pb``."""
+    path = os.fspath(path)
+    head = file_head(path)
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         from .model_io import read_model
         return read_model(path)

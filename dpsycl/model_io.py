@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .model import FORMAT_NAME, SCHEMA_VERSION, Layer, Model, ModelError
+from .model import FORMAT_NAME, SCHEMA_VERSION, Layer, Model, ModelError, file_head
 
 __all__ = ["write_model", "read_model", "dpsycl_version"]
 
@@ -164,13 +164,7 @@ def read_model(path: str | os.PathLike) -> Model:
     import h5py
 
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ModelError(f"model file not found: {path}")
-    if os.path.isdir(path):
-        raise ModelError(f"model path is a directory, not a file: {path}")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head != _HDF5_MAGIC:
+    if file_head(path) != _HDF5_MAGIC:
         raise ModelError(f"{path} is not an HDF5 file, so not a dpsycl model "
                          "(a DeePMD-kit frozen_model.pb is converted with `dpsycl extract`)")
     try:

@@ -214,3 +214,22 @@ def test_alloy_builder():
     np.testing.assert_allclose(atoms.cell.lengths(), [5 * a] * 3)
     assert random_alloy("Cu0.5Ag0.5", 100, seed=0).get_chemical_symbols() != \
         random_alloy("Cu0.5Ag0.5", 100, seed=1).get_chemical_symbols()
+
+
+def test_options_and_positionals_in_any_order():
+    """`dpsycl run MODEL --steps 5 STRUCTURE` is the same command as `... MODEL STRUCTURE --steps 5`
+    (argparse alone would stop collecting positionals at the first option)."""
+    from dpsycl.cli import build_parser
+    parser = build_parser()
+    orders = (["run", "m.pb", "s.xyz", "--steps", "5", "-o", "x.h5"],
+              ["run", "m.pb", "--steps", "5", "s.xyz", "-o", "x.h5"],
+              ["run", "--steps", "5", "-o", "x.h5", "m.pb", "s.xyz"])
+    parsed = [vars(parser.parse_args(argv)) for argv in orders]
+    for p in parsed:
+        p.pop("_run")
+    assert parsed[0] == parsed[1] == parsed[2]
+    assert (parsed[0]["model"], parsed[0]["structure"], parsed[0]["steps"]) == ("m.pb", "s.xyz", 5)
+    args = parser.parse_args(["eval", "m.pb", "--json", "s.xyz"])
+    assert (args.model, args.structure, args.json) == ("m.pb", "s.xyz", True)
+    with pytest.raises(SystemExit):        # a third positional is still an error
+        parser.parse_args(["run", "m.pb", "--steps", "5", "s.xyz", "extra.xyz", "-o", "x.h5"])

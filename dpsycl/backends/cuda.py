@@ -83,6 +83,9 @@ class CudaBackend:
     def to_host(self, a) -> np.ndarray:
         return a.copy_to_host()
 
+    def copy_from_host(self, dst, host: np.ndarray):
+        dst.copy_to_device(host)
+
     def copy(self, a):
         out = cuda.device_array_like(a)
         out.copy_to_device(a)

@@ -80,6 +80,9 @@ class SyclBackend:
     def to_host(self, a) -> np.ndarray:
         return dpnp.asnumpy(a)
 
+    def copy_from_host(self, dst, host: np.ndarray):
+        dst[:] = host
+
     def copy(self, a):
         return dpnp.copy(a)
 
