@@ -7,7 +7,7 @@ memory, so no lane keeps an embedding vector of its own.  T_i[:, m] stays in lan
 the fitting net's layers are spread over lanes the same way; the per-neighbour contractions of the
 gradient pass are tree reductions in local memory.  ``barrier`` is supplied by each backend.
 """
-from .pipeline import activation, block_slots, dense_unit, live_slot, normalised_env_row
+from .pipeline import activation, block_slots, live_slot, normalised_env_row
 
 
 def barrier(item):
@@ -45,7 +45,17 @@ def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax,
                 z += s * w[mo + lane]
                 dz += w[mo + lane]
             else:
-                z, dz = dense_unit(sh_x, 0, wmax, n_in, w, mo, n_out, lane, z, tangent)
+                # written out rather than calling pipeline.dense_unit: with the shared-memory input
+                # handed one call further down, this kernel measured 6.5% slower on an H100
+                # (benchmarks/NOTES.md, session 2)
+                if tangent != 0:
+                    for k in range(n_in):
+                        wk = w[mo + k * n_out + lane]
+                        z += sh_x[k] * wk
+                        dz += sh_x[wmax + k] * wk
+                else:
+                    for k in range(n_in):
+                        z += sh_x[k] * w[mo + k * n_out + lane]
             hn, dhn = activation(act, z)
             dhn *= dz
             skip = n_out == n_in or n_out == 2 * n_in
@@ -73,7 +83,9 @@ def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax,
 def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, residual):
     """buf[y_at + o] = φ(x·W + b)[o]·idt (+ x[o] if residual) over lanes, x = buf[x_at:]; φ'·idt → dact."""
     for o in range(lane, n_out, nlane):
-        z, dz = dense_unit(buf, x_at, x_at, n_in, w, mo, n_out, o, w[bo + o], 0)
+        z = w[bo + o]
+        for k in range(n_in):
+            z += buf[x_at + k] * w[mo + k * n_out + o]
         h, dh = activation(act, z)
         if io >= 0:
             h *= w[io + o]
