@@ -61,6 +61,9 @@ def parse_args(argv=None):
     p.add_argument("--emt-only", action="store_true",
                    help="only run (and cache) the EMT references of --temperatures, for running them on "
                         "another machine than the model's MD")
+    p.add_argument("--force-check", type=int, metavar="FRAMES", default=0,
+                   help="only compare the model's forces with EMT's on FRAMES frames of each cached EMT "
+                        "trajectory (force_check.json)")
     return p.parse_args(argv)
 
 
@@ -162,6 +165,37 @@ def emt_reference(atoms, settings, steps, sample_from, cache_dir):
                  ("time", "total", "temperature", "positions", "cell", "s_per_step")})
         os.replace(tmp, path)
     return out
+
+
+def force_check(dp, atoms, args):
+    """The model against EMT on EMT's own sampled configurations: force RMSE (against EMT's RMS
+    force for scale) and the slope k of a least-squares line F_DP = k·F_EMT through the origin."""
+    from ase.calculators.emt import EMT
+    type_map = dp.get_type_map()
+    atype = np.asarray([type_map.index(s) for s in atoms.get_chemical_symbols()])
+    equil = int(round(args.equil_ps * 1000 / args.dt))
+    prod = int(round(args.prod_ps * 1000 / args.dt))
+    res = {}
+    for temp in args.temperatures:
+        s = MDSettings(dt=args.dt, ensemble="csvr", temperature=temp, tau=args.tau, every=args.every,
+                       seed=args.seed)
+        run = emt_reference(atoms, s, equil + prod, equil, args.emt_cache)
+        picks = np.linspace(0, len(run["positions"]) - 1, args.force_check).round().astype(int)
+        f_dp, f_emt = [], []
+        for k in picks:
+            a = atoms.copy()
+            a.positions = run["positions"][k]
+            a.calc = EMT()
+            f_emt.append(a.get_forces())
+            f_dp.append(dp.eval(a.positions[None], a.cell.array.reshape(1, 9), atype)[1][0])
+        f_dp, f_emt = np.concatenate(f_dp).ravel(), np.concatenate(f_emt).ravel()
+        res[f"{temp:g} K"] = {"frames": len(picks), "force_rmse_eV_A": float(np.sqrt(np.mean((f_dp - f_emt) ** 2))),
+                              "force_rms_emt_eV_A": float(np.sqrt(np.mean(f_emt ** 2))),
+                              "slope_dp_vs_emt": float(np.dot(f_dp, f_emt) / np.dot(f_emt, f_emt))}
+        print(f"  forces on {len(picks)} EMT frames at {temp:g} K: RMSE {res[f'{temp:g} K']['force_rmse_eV_A']:.4f} eV/Å "
+              f"(EMT RMS {res[f'{temp:g} K']['force_rms_emt_eV_A']:.3f}), slope F_DP/F_EMT "
+              f"{res[f'{temp:g} K']['slope_dp_vs_emt']:.4f}", flush=True)
+    return res
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,11 +312,18 @@ def main(argv=None) -> int:
     dp = dpsycl.DeepPot(args.model, device=args.device)
     atoms = random_alloy(args.alloy, args.atoms, seed=args.seed)
     natoms = len(atoms)
+    if args.force_check:
+        out = {"natoms": natoms, "device": dp.device, "force_check": force_check(dp, atoms, args)}
+        with open(os.path.join(args.out, "force_check.json"), "w") as fh:
+            json.dump(out, fh, indent=1)
+        return 0
     print(f"case study: {natoms} atoms {args.alloy}, model {os.path.basename(args.model)}, device {dp.device}",
           flush=True)
     summary = {"natoms": natoms, "alloy": args.alloy, "device": dp.device, "model": os.path.abspath(args.model),
                "args": vars(args)}
     summary["nve"] = nve_study(dp, atoms, args, natoms)
+    with open(os.path.join(args.out, "summary.json"), "w") as fh:     # kept if the NVT part is cut short
+        json.dump(summary, fh, indent=1, default=float)
     for k, v in summary["nve"].items():
         print(f"  NVE dt {k}: drift {v['drift_meV_atom_ps']:+.3g} meV/atom/ps, RMS {v['rms_meV_atom']:.3g} meV/atom, "
               f"{v['s_per_step']:.3g} s/step", flush=True)
