@@ -161,3 +161,38 @@ def test_slot_chunking_does_not_change_results(pots, references, device):
         ev.chunks = None
     for a, b in zip(one, seven):
         assert np.abs(a - b).max() <= 1e-10 * max(1.0, np.abs(a).max())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_clump_in_a_large_box_overflows_the_cell_guess(models, host_pots, device):
+    """Grid cells are first sized from the mean density; a dense clump in a large empty box
+    overflows that guess (the cell list is rebinned larger) and must still match the reference."""
+    dp = dpsycl.DeepPot(models["cuag"], device=device)
+    ev = dp._evaluator
+    rng = np.random.default_rng(11)
+    # an fcc Cu–Ag ball of radius 5 Å (43 atoms) in a 20 Å periodic cube: 27 grid cells first sized
+    # for 12 atoms each
+    a = 3.85
+    g = np.arange(-2, 3)
+    sites = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
+    basis = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
+    pts = (sites[:, None, :] + basis[None]).reshape(-1, 3) * a
+    pts = pts[np.linalg.norm(pts, axis=1) <= 5.0]
+    natoms = len(pts)
+    coords = (pts + 10.0 + rng.normal(0, 0.05, pts.shape)).reshape(1, -1)
+    cells = (20.0 * np.eye(3)).reshape(1, 9)
+    atype = rng.integers(0, 2, natoms)
+    got = dp.eval(coords, cells, atype)
+    ref = host_pots["cuag"].eval(coords, cells, atype)
+    assert natoms == 43
+    cap = max(8, 2 * int(np.ceil(natoms / 27)) + 8)
+    nb = ev.build_neighbors(ev.backend.asarray(coords.ravel(), ev.dtype), ev.backend.asarray(atype, np.int64),
+                            cells.reshape(3, 3), dp.model.rcut)
+    assert int(ev.backend.to_host(nb.rev_count).max()) > 30
+    assert int(ev.backend.to_host(ev.buffer("cell_count", 27, np.int64)).max()) > cap
+    tol = TOL["float64"]
+    for a, b, tol in zip(got, ref, (tol["energy"], tol["force"], tol["virial"])):
+        assert np.abs(a - b).max() <= tol * max(1.0, np.abs(b).max())
+    again = dp.eval(coords, cells, atype)
+    for a, b in zip(again, got):
+        np.testing.assert_array_equal(a, b)
