@@ -140,6 +140,16 @@ def emt_run(atoms, settings, steps, sample_from=0):
     return out
 
 
+def nvt_protocol(args, temp):
+    """The CSVR run of one temperature that both codes follow: settings, total steps, and the
+    step from which frames are sampled (the end of the equilibration)."""
+    equil = int(round(args.equil_ps * 1000 / args.dt))
+    prod = int(round(args.prod_ps * 1000 / args.dt))
+    settings = MDSettings(dt=args.dt, ensemble="csvr", temperature=temp, tau=args.tau, every=args.every,
+                          seed=args.seed)
+    return settings, equil + prod, equil
+
+
 def emt_reference(atoms, settings, steps, sample_from, cache_dir):
     """The EMT run of one temperature, read from ``cache_dir`` when a run of exactly this protocol
     (atoms, species, cell, dt, τ, steps, sampling, seed) is stored there, else run and stored — the
@@ -173,13 +183,9 @@ def force_check(dp, atoms, args):
     from ase.calculators.emt import EMT
     type_map = dp.get_type_map()
     atype = np.asarray([type_map.index(s) for s in atoms.get_chemical_symbols()])
-    equil = int(round(args.equil_ps * 1000 / args.dt))
-    prod = int(round(args.prod_ps * 1000 / args.dt))
     res = {}
     for temp in args.temperatures:
-        s = MDSettings(dt=args.dt, ensemble="csvr", temperature=temp, tau=args.tau, every=args.every,
-                       seed=args.seed)
-        run = emt_reference(atoms, s, equil + prod, equil, args.emt_cache)
+        run = emt_reference(atoms, *nvt_protocol(args, temp), args.emt_cache)
         picks = np.linspace(0, len(run["positions"]) - 1, args.force_check).round().astype(int)
         f_dp, f_emt = [], []
         for k in picks:
@@ -189,12 +195,12 @@ def force_check(dp, atoms, args):
             f_emt.append(a.get_forces())
             f_dp.append(dp.eval(a.positions[None], a.cell.array.reshape(1, 9), atype)[1][0])
         f_dp, f_emt = np.concatenate(f_dp).ravel(), np.concatenate(f_emt).ravel()
-        res[f"{temp:g} K"] = {"frames": len(picks), "force_rmse_eV_A": float(np.sqrt(np.mean((f_dp - f_emt) ** 2))),
-                              "force_rms_emt_eV_A": float(np.sqrt(np.mean(f_emt ** 2))),
-                              "slope_dp_vs_emt": float(np.dot(f_dp, f_emt) / np.dot(f_emt, f_emt))}
-        print(f"  forces on {len(picks)} EMT frames at {temp:g} K: RMSE {res[f'{temp:g} K']['force_rmse_eV_A']:.4f} eV/Å "
-              f"(EMT RMS {res[f'{temp:g} K']['force_rms_emt_eV_A']:.3f}), slope F_DP/F_EMT "
-              f"{res[f'{temp:g} K']['slope_dp_vs_emt']:.4f}", flush=True)
+        r = res[f"{temp:g} K"] = {"frames": len(picks),
+                                  "force_rmse_eV_A": float(np.sqrt(np.mean((f_dp - f_emt) ** 2))),
+                                  "force_rms_emt_eV_A": float(np.sqrt(np.mean(f_emt ** 2))),
+                                  "slope_dp_vs_emt": float(np.dot(f_dp, f_emt) / np.dot(f_emt, f_emt))}
+        print(f"  forces on {len(picks)} EMT frames at {temp:g} K: RMSE {r['force_rmse_eV_A']:.4f} eV/Å "
+              f"(EMT RMS {r['force_rms_emt_eV_A']:.3f}), slope F_DP/F_EMT {r['slope_dp_vs_emt']:.4f}", flush=True)
     return res
 
 
@@ -227,15 +233,12 @@ def nve_study(dp, atoms, args, natoms):
 def structure_study(dp, atoms, args, natoms):
     plt = _pyplot()
     type_map = dp.get_type_map()
-    equil = int(round(args.equil_ps * 1000 / args.dt))
-    prod = int(round(args.prod_ps * 1000 / args.dt))
     res, msd_curves, plateau = {}, {}, {}
     for temp in args.temperatures:
-        s = MDSettings(dt=args.dt, ensemble="csvr", temperature=temp, tau=args.tau, every=args.every,
-                       seed=args.seed)
-        runs = {"DP (dpsycl)": dp_run(dp, atoms, s, equil + prod, sample_from=equil)}
+        s, steps, equil = nvt_protocol(args, temp)
+        runs = {"DP (dpsycl)": dp_run(dp, atoms, s, steps, sample_from=equil)}
         if not args.no_emt:
-            runs["EMT (ASE)"] = emt_reference(atoms, s, equil + prod, equil, args.emt_cache)
+            runs["EMT (ASE)"] = emt_reference(atoms, s, steps, equil, args.emt_cache)
         species = runs["DP (dpsycl)"]["species"]
         fig, ax = plt.subplots(figsize=(7, 4.5))
         gs = {}
@@ -301,12 +304,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if args.emt_only:
         atoms = random_alloy(args.alloy, args.atoms, seed=args.seed)
-        equil = int(round(args.equil_ps * 1000 / args.dt))
-        prod = int(round(args.prod_ps * 1000 / args.dt))
         for temp in args.temperatures:
-            s = MDSettings(dt=args.dt, ensemble="csvr", temperature=temp, tau=args.tau, every=args.every,
-                           seed=args.seed)
-            emt_reference(atoms, s, equil + prod, equil, args.emt_cache or args.out)
+            emt_reference(atoms, *nvt_protocol(args, temp), args.emt_cache or args.out)
         print(f"  EMT references of {len(atoms)} atoms in {time.perf_counter() - t0:.0f} s")
         return 0
     dp = dpsycl.DeepPot(args.model, device=args.device)

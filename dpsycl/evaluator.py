@@ -208,8 +208,8 @@ class DeviceEvaluator:
         return views[n]
 
     def upload(self, name: str, values, dtype):
-        """Host values copied into the workspace array ``name``: no device allocation per call (a
-        fresh one per evaluation costs an allocation, and its later release a device-wide sync)."""
+        """Host values copied into the workspace array ``name``: no device allocation (and later
+        release) per evaluation."""
         values = np.ascontiguousarray(values, dtype=dtype).ravel()
         dst = self.buffer(name, values.size, dtype)
         self.backend.copy_from_host(dst, values)
