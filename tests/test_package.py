@@ -41,3 +41,20 @@ def test_devices_lists_kernel_devices_and_the_reference():
     found = json.loads(proc.stdout.splitlines()[-1])
     assert found[-1] == "numpy"
     assert any(d.startswith(("opencl:", "level_zero:", "cuda:")) for d in found)
+
+
+def test_opencl_cpu_target_is_named_on_non_intel_cpus(tmp_path):
+    """The 2024.2 OpenCL CPU compiler aborts on a Zen 5 EPYC unless told its instruction set; Intel
+    CPUs are left to the runtime, which knows them."""
+    from dpsycl.backends.sycl_runtime import cpu_target_arch
+
+    def info(vendor, flags):
+        p = tmp_path / f"{vendor}-{len(flags)}"
+        p.write_text(f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: {' '.join(flags)}\n\n")
+        return str(p)
+    avx512 = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq"]
+    assert cpu_target_arch(info("AuthenticAMD", avx512)) == "skx"
+    assert cpu_target_arch(info("AuthenticAMD", avx512[:5])) == "core-avx2"
+    assert cpu_target_arch(info("AuthenticAMD", ["sse4_2"])) is None
+    assert cpu_target_arch(info("GenuineIntel", avx512)) is None
+    assert cpu_target_arch(str(tmp_path / "absent")) is None

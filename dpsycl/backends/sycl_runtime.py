@@ -20,6 +20,16 @@ _RUNTIME_LIBS = (
 # MKL in the process makes other MKL users (torch's CPU linear algebra) bind to the wrong symbols
 _MKL_LIBS = ("libmkl_core.so.2", "libmkl_intel_ilp64.so.2", "libmkl_tbb_thread.so.2")
 _prepared: set = set()
+# The 2024.2 OpenCL CPU runtime picks its code-generation target from Intel CPU models; on other CPUs
+# it warns "Unknown host CPU" and guesses. On an AMD EPYC of family 26 (Zen 5) the guess makes its
+# JIT abort the process ("Cannot select ... X86ISD::VRNDSCALE") on the first kernel that rounds
+# (measured 2026-12-01). Naming the instruction set it may use avoids that; on the same machine
+# "skx" (AVX-512) ran an evaluation of 2,048 atoms 24% faster than "core-avx2".
+_TARGET_ARCH_BY_FLAGS = (
+    ({"avx512f", "avx512vl", "avx512bw", "avx512dq"}, "skx"),
+    ({"avx2", "fma"}, "core-avx2"),
+    ({"avx"}, "corei7-avx"),
+)
 
 
 class SyclRuntimeError(RuntimeError):
@@ -29,6 +39,24 @@ class SyclRuntimeError(RuntimeError):
 def _lib_dirs() -> list[str]:
     return [d for d in dict.fromkeys([os.path.join(sys.prefix, "lib"), os.path.join(sys.base_prefix, "lib")])
             if os.path.isdir(d)]
+
+
+def cpu_target_arch(cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """Instruction set to name for the OpenCL CPU compiler on a non-Intel x86 CPU, else None."""
+    try:
+        with open(cpuinfo) as fh:
+            text = fh.read(1 << 16)
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    if fields.get("vendor_id", "GenuineIntel") == "GenuineIntel":
+        return None
+    flags = set(fields.get("flags", "").split())
+    for needed, arch in _TARGET_ARCH_BY_FLAGS:
+        if needed <= flags:
+            return arch
+    return None
 
 
 def prepare(mkl: bool = False) -> None:
@@ -42,6 +70,9 @@ def prepare(mkl: bool = False) -> None:
     icd = [os.path.join(d, "libintelocl.so") for d in dirs if os.path.exists(os.path.join(d, "libintelocl.so"))]
     if icd:
         os.environ.setdefault("OCL_ICD_FILENAMES", icd[0])
+    arch = cpu_target_arch()
+    if arch and "CL_CONFIG_CPU_TARGET_ARCH" not in os.environ:
+        os.environ["CL_CONFIG_CPU_TARGET_ARCH"] = arch   # read by the CPU runtime when it starts
     wanted = []
     for d in dirs:
         names = _MKL_LIBS if mkl else _RUNTIME_LIBS
