@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: run test bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; dpsycl's SYCL stack needs CPython 3.11 (install python3.11, or run 'make PYTHON=/path/to/python3.11 ...')" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/dpsycl run dpsycl/data/cuag.pb --alloy Cu0.5Ag0.5 --atoms 256 --ensemble csvr --temperature 600 --dt 2 --nvt-steps 400 --steps 1200 --every 10 --output out/run.h5 --overwrite --plots out/
+	$(VENV)/bin/dpsycl run dpsycl/data/cuag.h5 --alloy Cu0.5Ag0.5 --atoms 256 --ensemble csvr --temperature 600 --dt 2 --nvt-steps 400 --steps 1200 --every 10 --output out/run.h5 --overwrite --plots out/
 
 test: $(STAMP)
 	$(PY) -m pytest -q -rs tests

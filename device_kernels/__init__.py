@@ -1,78 +1,52 @@
 """Kernel bodies of dpsycl: plain Python, one function per pipeline stage, no backend in sight.
 
-Each body takes the work-item index ``i`` as its first argument and only scalars and 1-D arrays
-after it.  Backends (``dpsycl.backends``) compile these very functions with numba-dpex
-(``device_func``) or numba's CUDA target (``jit(device=True)``) and add only the thread index,
-private scratch arrays, atomics and launches.  Bodies that call each other name their callees as
-module globals; ``bind_bodies`` rebinds those names to the compiled callees of the same backend.
+Each body takes the work-item index as its first argument (work-group bodies: item, group, lane,
+lane count) and only scalars and 1-D arrays after it.  Backends (``dpsycl.backends``) compile these
+very functions with numba-dpex (``device_func``) or numba's CUDA target (``jit(device=True)``) and
+add only the thread index, private and group-local scratch, launches and the two primitives of
+primitives.py (barrier, atomic add).  Bodies that call each other name their callees as module
+globals; ``bind_bodies`` rebinds those names to the compiled callees of the same backend.
+
+Each module lists its bodies in ``BODIES``, callees before callers.  The modules below serve every
+model; a descriptor's own modules (se_e2_a.py, se_e2_a_group.py, ...) are named by its unit in
+``dpsycl.descriptors`` and compiled after these.
 """
 from __future__ import annotations
 
 import types
 
-from . import cooperative, integrators, neighbors, pipeline
+from . import activations, environment, forces, group, integrators, layers, neighbors, primitives
 
-#: every body, callees before callers: the order ``bind_bodies`` compiles them in
-BODIES = (
-    neighbors.pack_shift,
-    neighbors.unpack_shift,
-    neighbors.fill,
-    neighbors.wrap_atom,
-    neighbors.cell_of,
-    neighbors.pair_before,
-    neighbors.stencil_cell,
-    neighbors.image_offset,
-    neighbors.stencil_image,
-    neighbors.neighbor_row,
-    neighbors.reverse_row,
-    pipeline.activation,
-    pipeline.env_row,
-    pipeline.normalised_env_row,
-    pipeline.chunk_slots,
-    pipeline.dense_unit,
-    pipeline.embedding_forward,
-    pipeline.fitting_forward_backward,
-    pipeline.slot_vector,
-    pipeline.live_slot,
-    pipeline.block_slots,
-    pipeline.padding_embeddings,
-    pipeline.descriptor_chunk,
-    pipeline.fitting_atom,
-    pipeline.pair_gradient_chunk,
-    pipeline.gather_forces_and_virials,
-    cooperative.barrier,
-    cooperative.group_reduce,
-    cooperative.group_embedding,
-    cooperative.group_dense,
-    cooperative.group_dense_backward,
-    cooperative.group_atom_energy,
-    integrators.hash32,
-    integrators.gaussian,
-    integrators.kick,
-    integrators.drift,
-    integrators.langevin_o_step,
-    integrators.scale_velocities,
-    integrators.chunk_bounds,
-    integrators.max_displacement2,
-    integrators.twice_kinetic,
-    integrators.position_bounds,
-)
+#: modules every model uses, callees before callers
+COMMON_MODULES = (primitives, activations, layers, neighbors, environment, group, forces, integrators)
+PRIMITIVES = primitives.PRIMITIVES
 
 
-#: bodies that each backend replaces by its own primitive (synchronisation differs per target)
-PRIMITIVES = ("barrier",)
+def bodies(modules=COMMON_MODULES) -> list:
+    """The bodies of ``modules`` in compile order; a name may be defined only once."""
+    out, seen = [], {}
+    for module in modules:
+        for body in module.BODIES:
+            if body.__name__ in seen and seen[body.__name__] is not body:
+                raise ValueError(f"kernel body '{body.__name__}' is defined in {seen[body.__name__].__module__} "
+                                 f"and {body.__module__}")
+            if body.__name__ not in seen:
+                seen[body.__name__] = body
+                out.append(body)
+    return out
 
 
-def bind_bodies(jit_device, primitives: dict | None = None) -> dict[str, object]:
-    """Compile every body with ``jit_device``; calls between bodies go to the compiled callees.
+def bind_bodies(jit_device, primitives: dict | None = None, modules=COMMON_MODULES) -> dict[str, object]:
+    """Compile every body of ``modules`` with ``jit_device``; calls between bodies go to the compiled
+    callees, and ``primitives`` (name -> compiled function) replace the sequential primitives.
 
-    The compiled functions wrap the *same code objects* as the bodies above (``f.py_func.__code__
-    is body.__code__``): one source, several targets.
+    The compiled functions wrap the *same code objects* as the bodies (``f.py_func.__code__ is
+    body.__code__``): one source, several targets.
     """
     compiled: dict[str, object] = {}
     primitives = primitives or {}
-    for body in BODIES:
-        if body.__name__ in primitives:  # a backend's own version of a synchronisation primitive
+    for body in bodies(modules):
+        if body.__name__ in primitives:
             compiled[body.__name__] = primitives[body.__name__]
             continue
         scope = dict(body.__globals__)

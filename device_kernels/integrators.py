@@ -99,3 +99,7 @@ def position_bounds(i, pos, n, chunk, out):
                 hi = x
         out[6 * i + k] = lo
         out[6 * i + 3 + k] = hi
+
+
+BODIES = (hash32, gaussian, kick, drift, langevin_o_step, scale_velocities, chunk_bounds, max_displacement2,
+          twice_kinetic, position_bounds)

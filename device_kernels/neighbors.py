@@ -8,6 +8,8 @@ neighbour.  Inside each species block neighbours are ordered by (|r_ij|, in-cell
 """
 import math
 
+from .primitives import atomic_add
+
 SHIFT_BIAS = 512
 SHIFT_BASE = 1024
 
@@ -56,6 +58,15 @@ def cell_of(i, pos, grid_inv, origin, ncell):
             ck = ncell[k] - 1
         c = c * ncell[k] + ck
     return c
+
+
+def bin_atom(i, pos, grid_inv, origin, ncell, cell_count, cell_atoms, cell_cap):
+    """Atom i into the list of its grid cell.  The cell's count grows even when its list is full,
+    so the host sees the largest count and bins again with room for it."""
+    c = cell_of(i, pos, grid_inv, origin, ncell)
+    slot = atomic_add(cell_count, c, 1)
+    if slot < cell_cap:
+        cell_atoms[c * cell_cap + slot] = i
 
 
 def pair_before(d_a, img_a, j_a, s_a, d_b, img_b, j_b, s_b):
@@ -207,3 +218,7 @@ def reverse_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
             rev[i * rev_cap + b] = rev[i * rev_cap + b - 1]
             b -= 1
         rev[i * rev_cap + b] = v
+
+
+BODIES = (pack_shift, unpack_shift, fill, wrap_atom, cell_of, bin_atom, pair_before, stencil_cell,
+          image_offset, stencil_image, neighbor_row, reverse_row)

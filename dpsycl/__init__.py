@@ -1,4 +1,4 @@
-"""dpsycl: DeePMD-kit se_e2_a potentials on any SYCL device and on NVIDIA GPUs, with MD and H5MD.
+"""dpsycl: DeePMD-kit potentials on any SYCL device and on NVIDIA GPUs, with MD and H5MD.
 
     import dpsycl
     dp = dpsycl.DeepPot("frozen_model.pb", device="auto")
@@ -6,13 +6,15 @@
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib.util
+import os
+
+from .version import __version__
 
 
 def _prepare_sycl_runtime() -> None:
     """Where the SYCL wheels are installed, make their runtime loadable now (0.3 s), so that a plain
     ``import dpctl`` after ``import dpsycl`` sees the devices with no environment variable set."""
-    import importlib.util
     if importlib.util.find_spec("dpctl") is None:
         return
     from .backends import sycl_runtime
@@ -24,12 +26,21 @@ def _prepare_sycl_runtime() -> None:
 
 _prepare_sycl_runtime()
 
-from .backends import device_table, devices  # noqa: F401
-from .deep_pot import DeepPot, InputError  # noqa: F401
-from .model import Model, ModelError, load_model  # noqa: F401
+from .backends import DeviceError, device_table, devices  # noqa: E402,F401
+from .deep_pot import DeepPot, InputError  # noqa: E402,F401
+from .model import Model, ModelError  # noqa: E402,F401
+from .model_io import load_model, read_model, write_model  # noqa: E402,F401
+
+__all__ = ["DeepPot", "InputError", "DeviceError", "Model", "ModelError", "load_model", "read_model",
+           "write_model", "extract_model", "bundled_model", "devices", "device_table", "__version__"]
+
+
+def bundled_model() -> str:
+    """Path of the model shipped with dpsycl: Cu–Ag se_e2_a (float64) trained on EMT data."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "cuag.h5")
 
 
 def extract_model(pb_path):
     """Read a DeePMD-kit frozen graph into a Model (needs TensorFlow)."""
-    from .extract import extract_model as _extract
-    return _extract(pb_path)
+    from .extract import extract_model as extract
+    return extract(pb_path)

@@ -14,8 +14,10 @@ import os
 
 import numpy as np
 
-from .backends import make_backend, resolve_device
-from .model import Model, load_model
+from .backends import resolve_device
+from .evaluation import make_evaluator
+from .model import Model
+from .model_io import load_model
 
 
 class InputError(ValueError):
@@ -23,21 +25,21 @@ class InputError(ValueError):
 
 
 class DeepPot:
-    """A se_e2_a model on one device (``device="auto"`` picks the best one present)."""
+    """A model on one device (``device="auto"`` picks the best one present).
+
+    ``evaluator`` is what computes: the NumPy reference (device "numpy") or a
+    :class:`dpsycl.evaluator.DeviceEvaluator` (MD runs on the latter, through its public API).
+    """
 
     def __init__(self, model: Model | str | os.PathLike, device="auto", precision: str | None = None):
         self.model = model if isinstance(model, Model) else load_model(model)
-        self.device = resolve_device(device)
-        if self.device == "numpy":
-            from .reference import NumpyBackend
-            self.backend = NumpyBackend(self.model)
-            self._evaluator = None
-        else:
-            from .evaluator import DeviceEvaluator
-            self.backend = make_backend(self.device)
-            self._evaluator = DeviceEvaluator(self.model, self.backend, precision)
-            self._host_out: dict = {}
-            self.device = self.backend.name
+        self.evaluator = make_evaluator(self.model, resolve_device(device), precision)
+        self.device = self.evaluator.name
+
+    @property
+    def on_device(self) -> bool:
+        """Whether the kernels run (a device backend), rather than the host reference."""
+        return hasattr(self.evaluator, "backend")
 
     # -- DeepPot's accessors -------------------------------------------------------------------
     def get_type_map(self) -> list[str]:
@@ -59,7 +61,7 @@ class DeepPot:
         return 0
 
     def describe_device(self) -> str:
-        return self.backend.describe()
+        return self.evaluator.describe()
 
     def __repr__(self) -> str:
         return f"DeepPot({self.model.type_map}, device={self.device!r})"
@@ -69,7 +71,7 @@ class DeepPot:
              mixed_type: bool = False, **kwargs):
         if fparam is not None or aparam is not None:
             raise InputError("this model takes no fparam/aparam")
-        on_device = self._evaluator is not None and self.backend.is_device_array(coords)
+        on_device = self.on_device and self.evaluator.backend.is_device_array(coords)
         atype = self._check_types(atom_types, mixed_type)
         natoms = len(atype)
         if on_device:
@@ -127,29 +129,13 @@ class DeepPot:
         return coords, cells
 
     def _eval_frame(self, x, cell, atype, atomic):
-        if self._evaluator is None:
-            return self.backend.evaluate(x, cell, atype, atomic)
-        ev, b = self._evaluator, self.backend
-        pos = ev.upload("positions", x, ev.dtype)
-        # results are copied to the host at once, so the output arrays can be reused between calls
-        out = self._run_device(pos, ev.constant("atype", atype, np.int64), cell, (x.min(axis=0), x.max(axis=0)),
-                               self._host_out)
-        ae = b.to_host(out["atom_energy"]).astype(np.float64)
-        av = b.to_host(out["atom_virial"]).astype(np.float64).reshape(-1, 9)
-        f = b.to_host(out["force"]).astype(np.float64).reshape(-1, 3)
-        return ae.sum(), f, av.sum(axis=0), ae, av
-
-    def _run_device(self, pos, atype_dev, cell, bounds, out=None):
-        ev = self._evaluator
-        if cell is not None:
-            ev.wrap(pos, cell, ev.buffer("image", int(pos.shape[0]), np.int64))
-        nb = ev.build_neighbors(pos, atype_dev, cell, self.model.rcut, bounds=bounds)
-        return ev.compute(pos, atype_dev, cell, nb, out)
+        return self.evaluator.evaluate(x, cell, atype)
 
     def _eval_device_arrays(self, coords, cells, atype, atomic):
         """One frame given as a device array (natoms·3 or natoms×3): results stay on the device."""
-        ev, b = self._evaluator, self.backend
-        pos = b.copy(b.from_user_array(coords, ev.dtype))
+        ev = self.evaluator
+        b = ev.backend
+        pos = b.from_user_array(coords, ev.dtype)
         natoms = len(atype)
         if int(pos.shape[0]) != 3 * natoms:
             raise InputError(f"device coords hold {int(pos.shape[0])} numbers, expected {3 * natoms}")
@@ -157,11 +143,7 @@ class DeepPot:
         if cells is not None:
             cell = np.asarray(b.to_host(cells) if b.is_device_array(cells) else cells, dtype=np.float64)
             cell = None if cell.size == 0 else cell.reshape(3, 3)
-        bounds = None
-        if cell is None:
-            host = b.to_host(pos).reshape(-1, 3).astype(np.float64)
-            bounds = (host.min(axis=0), host.max(axis=0))
-        out = self._run_device(pos, b.asarray(atype, np.int64), cell, bounds)
+        out = ev.evaluate_device(pos, atype, cell)
         ae, f, av = out["atom_energy"], out["force"], out["atom_virial"]
         e = np.array([[float(b.to_host(ae).sum())]])
         v = b.to_host(av).reshape(-1, 9).sum(axis=0)[None, :]

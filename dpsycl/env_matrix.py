@@ -7,6 +7,8 @@
     R_ij = (R̃_ij − t_avg[type_i, slot]) / t_std[type_i, slot]
 
 Empty slots hold R̃ = 0, so after normalisation they are −t_avg/t_std (not zero), as in DeePMD-kit.
+Back-propagation: g_ij = ∂E/∂r_ij = Σ_a (∂E/∂R_ij[a] / t_std[a]) · ∂R̃_ij[a]/∂r_ij  (pair_gradients).
+The kernel form of the same equations is device_kernels/environment.py.
 """
 from __future__ import annotations
 
@@ -51,3 +53,9 @@ def normalise(env: np.ndarray, atype: np.ndarray, t_avg: np.ndarray, t_std: np.n
     avg = t_avg[atype].reshape(nloc, nnei, 4)
     std = t_std[atype].reshape(nloc, nnei, 4)
     return (env - avg) / std
+
+
+def pair_gradients(dE_dR: np.ndarray, std: np.ndarray, deriv: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """g_ij (nloc, nnei, 3) from ∂E/∂R (normalised rows), t_std rows and dR̃/dr_ij."""
+    g = np.einsum("ija,ijab->ijb", dE_dR / std, deriv)
+    return np.where(mask[..., None], g, 0.0)

@@ -1,18 +1,14 @@
-"""Forces and virials from the pair gradients g_ij = ∂E/∂r_ij (explicit chain rule).
+"""Forces and virials from the pair gradients g_ij = ∂E/∂r_ij (NumPy reference).
 
-    g_ij = Σ_a ∂E/∂R̃_ij[a] · ∂R̃_ij[a]/∂r_ij,    r_ij = x_j + S·h − x_i
+    r_ij = x_j + S·h − x_i
     F_i  = Σ_j g_ij − Σ_k g_ki                  (images fold back onto their owners)
     W    = −Σ_ij g_ij ⊗ r_ij,     w_j += −g_ij ⊗ r_ij   (DeePMD-kit's atomic virial sits on the neighbour)
+
+The kernel form is device_kernels/forces.py.
 """
 from __future__ import annotations
 
 import numpy as np
-
-
-def pair_gradients(dE_dR: np.ndarray, std: np.ndarray, deriv: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """g_ij (nloc, nnei, 3) from ∂E/∂R (normalised rows), t_std rows and dR̃/dr_ij."""
-    g = np.einsum("ija,ijab->ijb", dE_dR / std, deriv)
-    return np.where(mask[..., None], g, 0.0)
 
 
 def forces_and_virial(g: np.ndarray, nlist: np.ndarray, rij: np.ndarray, natoms: int):

@@ -18,6 +18,16 @@ class SelTruncationWarning(UserWarning):
     """More neighbours of one species than ``sel`` allows; DeePMD-kit drops the farthest too."""
 
 
+def sel_truncation_message(n_truncated: int, sel, within: str = "rcut") -> str:
+    """The one wording of the sel-truncation warning (reference, device evaluator and MD)."""
+    return (f"{n_truncated} atom(s) have more neighbours of one species within {within} than "
+            f"sel={list(map(int, sel))}; the farthest were dropped, as DeePMD-kit does")
+
+
+def warn_sel_truncation(n_truncated: int, sel, stacklevel: int = 3) -> None:
+    warnings.warn(sel_truncation_message(n_truncated, sel), SelTruncationWarning, stacklevel=stacklevel + 1)
+
+
 @dataclass
 class NeighborList:
     nlist: np.ndarray      # (nloc, nnei) owner index of each neighbour, -1 = empty slot
@@ -122,8 +132,7 @@ def build_neighbor_list(coords, cell, atype, rcut: float, sel, warn: bool = True
     kept = rank < sel[tj]
     n_truncated = len(np.unique(ci[~kept]))
     if n_truncated and warn:
-        warnings.warn(f"{n_truncated} atom(s) have more neighbours of one species than sel={sel.tolist()}; "
-                      "the farthest were dropped, as DeePMD-kit does", SelTruncationWarning, stacklevel=3)
+        warn_sel_truncation(n_truncated, sel)
     slot = offsets[tj[kept]] + rank[kept]
     nlist = np.full((natoms, nnei), -1, dtype=np.int64)
     shift = np.zeros((natoms, nnei, 3), dtype=np.int64)

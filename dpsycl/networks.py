@@ -1,27 +1,28 @@
-"""Dense networks of DeePMD-kit: activations, the embedding net and the fitting net.
+"""Dense networks of DeePMD-kit in NumPy: activations, the embedding net and the fitting net.
 
-Layer l maps x → h = φ(x W + b).  Embedding nets (input width 1) add a skip when the width stays
-(x + h·idt) or doubles ((x, x) + h·idt), otherwise x → h; fitting nets add x + h·idt when the width stays; the final
-fitting layer is linear.  ``idt`` is 1 for models trained without resnet_dt.
+Layer l maps x → h = φ(x W + b).  Which layers scale by ``idt`` and add a skip connection is the
+rule of device_kernels/layers.py (``embedding_skip``, ``fitting_residual``), called here too; the
+activation names and their meaning are the table of device_kernels/activations.py.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .device_kernels.activations import GELU_A, GELU_C, canonical_activation
+from .device_kernels.layers import embedding_skip, fitting_residual
 from .model import Layer
-
-_C = np.sqrt(2.0 / np.pi)
 
 
 def activate(name: str, z: np.ndarray):
-    """φ(z) and φ'(z)."""
+    """φ(z) and φ'(z) for an activation of the table (any of its DeePMD-kit spellings)."""
+    name = canonical_activation(name)
     if name == "tanh":
         y = np.tanh(z)
         return y, 1.0 - y * y
-    if name in ("gelu", "gelu_tf"):  # DeePMD-kit's gelu is the tanh approximation
-        t = np.tanh(_C * (z + 0.044715 * z ** 3))
+    if name == "gelu":  # DeePMD-kit's gelu is the tanh approximation
+        t = np.tanh(GELU_C * (z + GELU_A * z ** 3))
         y = 0.5 * z * (1.0 + t)
-        dy = 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * _C * (1.0 + 3.0 * 0.044715 * z * z)
+        dy = 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * z * z)
         return y, dy
     if name == "relu":
         return np.maximum(z, 0.0), (z > 0).astype(z.dtype)
@@ -32,14 +33,9 @@ def activate(name: str, z: np.ndarray):
     if name == "sigmoid":
         y = 1.0 / (1.0 + np.exp(-z))
         return y, y * (1.0 - y)
-    if name in ("linear", "none"):
+    if name == "linear":
         return z, np.ones_like(z)
     raise ValueError(f"unknown activation {name}")
-
-
-def skip_kind(n_in: int, n_out: int) -> int:
-    """0: no skip, 1: identity skip, 2: duplicated-input skip (embedding nets only)."""
-    return 1 if n_out == n_in else 2 if n_out == 2 * n_in else 0
 
 
 def embedding_net(layers: list[Layer], activation: str, s: np.ndarray):
@@ -50,12 +46,12 @@ def embedding_net(layers: list[Layer], activation: str, s: np.ndarray):
         z = x @ layer.matrix + layer.bias
         h, dh = activate(activation, z)
         dh = dh * (dx @ layer.matrix)
-        kind = skip_kind(x.shape[1], h.shape[1])
-        if kind and layer.idt is not None:  # DeePMD-kit scales by idt only on skip layers
+        skip = embedding_skip(x.shape[1], h.shape[1])
+        if skip and layer.idt is not None:
             h, dh = h * layer.idt, dh * layer.idt
-        if kind == 1:
+        if skip == 1:
             h, dh = x + h, dx + dh
-        elif kind == 2:
+        elif skip == 2:
             h, dh = np.concatenate([x, x], axis=1) + h, np.concatenate([dx, dx], axis=1) + dh
         x, dx = h, dh
     return x, dx
@@ -69,7 +65,7 @@ def fitting_net(layers: list[Layer], activation: str, d: np.ndarray):
         z = x @ layer.matrix + layer.bias
         h, dh = activate(activation, z)
         scale = layer.idt if layer.idt is not None else 1.0
-        residual = k >= 1 and h.shape[1] == x.shape[1]
+        residual = fitting_residual(k, x.shape[1], h.shape[1])
         tape.append((layer, dh * scale, residual))
         x = x + h * scale if residual else h * scale
     last = layers[-1]

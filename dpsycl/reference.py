@@ -1,60 +1,48 @@
-"""The float64 NumPy evaluation of a se_e2_a model: the specification every device kernel matches.
+"""The float64 NumPy evaluation of a model: the specification every device kernel matches.
 
-neighbours → environment matrix → embedding + descriptor → fitting → chain rule for forces/virial.
+neighbour lists → the descriptor unit's forward (D_i) → fitting (E_i, ∂E/∂D_i) → the unit's
+backward (g_ij = ∂E/∂r_ij) → forces and virials.  The reference never imports the kernels it checks.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .descriptor import descriptor, descriptor_backward, embed
-from .env_matrix import env_matrix, normalise
+from .descriptors import unit_of
+from .evaluation import FrameResult
 from .fitting import atomic_energies
-from .forces import forces_and_virial, pair_gradients
-from .model import Layer, Model
+from .forces import forces_and_virial
+from .model import Model
 from .neighbors import build_neighbor_list
 
 
-def as_float64(model: Model) -> Model:
-    """The same model with every array in float64 (the reference computes in float64 always)."""
-    def cast(layers):
-        return [Layer(l.matrix.astype(np.float64), l.bias.astype(np.float64),
-                      None if l.idt is None else l.idt.astype(np.float64)) for l in layers]
-    import dataclasses
-    return dataclasses.replace(
-        model,
-        t_avg=model.t_avg.astype(np.float64), t_std=model.t_std.astype(np.float64),
-        embedding_nets={k: cast(v) for k, v in model.embedding_nets.items()},
-        fitting_nets=[cast(v) for v in model.fitting_nets],
-        bias_atom_e=np.asarray(model.bias_atom_e, np.float64),
-        out_bias=np.asarray(model.out_bias, np.float64), out_std=np.asarray(model.out_std, np.float64))
-
-
-def evaluate_frame(model: Model, coords: np.ndarray, cell, atype: np.ndarray):
+def evaluate_frame(model: Model, coords: np.ndarray, cell, atype: np.ndarray) -> FrameResult:
     """Energy, forces, virial (9,), atomic energies and atomic virials of one frame (float64)."""
-    nl = build_neighbor_list(coords, cell, atype, model.rcut, model.sel)
-    mask = nl.nlist >= 0
-    raw, deriv = env_matrix(nl.rij, mask, model.rcut, model.rcut_smth)
-    env = normalise(raw, atype, model.t_avg, model.t_std)
-    G, dG = embed(model, atype, env)
-    D, T = descriptor(model, env, G)
-    ae, dE_dD = atomic_energies(model, atype, D)
-    dE_dR = descriptor_backward(model, env, G, dG, T, dE_dD)
-    std = model.t_std[atype].reshape(env.shape)
-    g = pair_gradients(dE_dR, std, deriv, mask)
-    force, virial, atom_virial = forces_and_virial(g, nl.nlist, nl.rij, len(coords))
-    return ae.sum(), force, virial, ae, atom_virial
+    d = model.descriptor
+    unit = unit_of(d)
+    lists = [build_neighbor_list(coords, cell, atype, spec.rcut, spec.sel) for spec in d.neighbor_specs()]
+    D, saved = unit.reference.forward(d, atype, lists)
+    ae, dE_dD = atomic_energies(model.fitting, atype, D)
+    natoms = len(coords)
+    force, virial, atom_virial = np.zeros((natoms, 3)), np.zeros(9), np.zeros((natoms, 9))
+    for g, nl in zip(unit.reference.backward(d, atype, saved, dE_dD), lists):
+        f, v, av = forces_and_virial(g, nl.nlist, nl.rij, natoms)
+        force += f
+        virial += v
+        atom_virial += av
+    return FrameResult(float(ae.sum()), force, virial, ae, atom_virial)
 
 
-class NumpyBackend:
-    """Host reference 'device'."""
+class ReferenceEvaluator:
+    """The host reference as an evaluator (device string "numpy")."""
 
     name = "numpy"
+    dtype = np.dtype(np.float64)
 
     def __init__(self, model: Model):
-        self.model = as_float64(model)
+        self.model = model.astype(np.float64)
 
     def describe(self) -> str:
         return "numpy (float64 host reference)"
 
-    def evaluate(self, coords, cell, atype, atomic: bool):
+    def evaluate(self, coords, cell, atype) -> FrameResult:
         return evaluate_frame(self.model, coords, cell, atype)

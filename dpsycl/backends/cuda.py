@@ -14,35 +14,47 @@ from numba import cuda  # noqa: E402  (module global: the simulator swaps it ins
 
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
-from ..device_kernels import bind_bodies  # noqa: E402
-from .codegen import build_group_wrapper, build_wrapper  # noqa: E402
+from .. import device_kernels  # noqa: E402
+from ..descriptors import kernel_modules  # noqa: E402
+from .launch import KernelCache, flatten  # noqa: E402
 
-_BODIES = None
 THREADS = 128
+_KERNELS = None
 
 
 def _barrier(item):
     cuda.syncthreads()
 
 
-def _bodies():
-    global _BODIES
-    if _BODIES is None:
-        _BODIES = bind_bodies(cuda.jit(device=True), {"barrier": cuda.jit(device=True)(_barrier)})
-    return _BODIES
+def _atomic_add(arr, index, value):
+    return cuda.atomic.add(arr, index, value)
 
 
-def _bin_kernel():
-    cell_of = _bodies()["cell_of"]
+def _scope(dtype):
+    from numba import float32, float64
+    return {"cuda": cuda, "DT": float64 if np.dtype(dtype) == np.float64 else float32}
 
-    def bin_atoms(n, pos, grid_inv, origin, ncell, cell_count, cell_atoms, cap):
-        i = cuda.grid(1)
-        if i < n:
-            c = cell_of(i, pos, grid_inv, origin, ncell)
-            slot = cuda.atomic.add(cell_count, c, 1)
-            if slot < cap:
-                cell_atoms[c * cap + slot] = i
-    return cuda.jit(bin_atoms)
+
+def compiled_bodies() -> dict:
+    """Every kernel body compiled as a numba CUDA device function (compiled on first use)."""
+    return _kernel_cache().compiled_bodies
+
+
+def _kernel_cache() -> KernelCache:
+    global _KERNELS
+    if _KERNELS is None:
+        modules = device_kernels.COMMON_MODULES + kernel_modules()
+        device = cuda.jit(device=True)
+        primitives = {"barrier": device(_barrier), "atomic_add": device(_atomic_add)}
+        compiled = device_kernels.bind_bodies(device, primitives, modules)
+        python = {b.__name__: b for b in device_kernels.bodies(modules)}
+        _KERNELS = KernelCache(
+            python, compiled, cuda.jit, scope=_scope,
+            item_template=dict(signature="", index="cuda.grid(1)", alloc="cuda.local.array({size}, DT)"),
+            group_template=dict(signature="", local_args=False, group="cuda.blockIdx.x", lane="cuda.threadIdx.x",
+                                item="0", local_alloc="cuda.shared.array({size}, DT)",
+                                alloc="cuda.local.array({size}, DT)"))
+    return _KERNELS
 
 
 class CudaBackend:
@@ -58,7 +70,6 @@ class CudaBackend:
         self.parallel_width = 512 * self.sm_count
         self.supports_groups = True
         self.is_gpu = True  # the simulator too: it runs the GPU code path, for CI
-        self._kernels = {}
 
     def describe(self) -> str:
         if SIMULATOR:
@@ -71,6 +82,7 @@ class CudaBackend:
         """Block size of a one-thread-per-item kernel: small blocks while n cannot fill every SM."""
         return THREADS if n >= THREADS * self.sm_count else 32
 
+    # -- arrays ---------------------------------------------------------------------------
     def asarray(self, a, dtype=None):
         return cuda.to_device(np.ascontiguousarray(a, dtype=dtype).ravel())
 
@@ -91,6 +103,9 @@ class CudaBackend:
         out.copy_to_device(a)
         return out
 
+    def nbytes(self, a) -> int:
+        return int(a.size) * int(a.dtype.itemsize)
+
     def is_device_array(self, a) -> bool:
         if hasattr(a, "copy_to_host"):
             return True
@@ -105,44 +120,21 @@ class CudaBackend:
     def synchronize(self):
         cuda.synchronize()
 
-    def launch(self, body_name: str, n: int, *args, scratch: tuple = (), dtype=np.float64):
-        key = (body_name, len(args), tuple(scratch), np.dtype(dtype).str)
-        kern = self._kernels.get(key)
-        if kern is None:
-            from numba import float32, float64
-            scope = {body_name: _bodies()[body_name], "cuda": cuda,
-                     "DT": float64 if np.dtype(dtype) == np.float64 else float32}
-            fn = build_wrapper(body_name, len(args), scratch, scope, signature="",
-                               index="cuda.grid(1)", alloc="cuda.local.array({size}, DT)")
-            kern = self._kernels[key] = cuda.jit(fn)
+    # -- kernels --------------------------------------------------------------------------
+    def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64):
+        names, values = flatten(packs)
+        kern = _kernel_cache().item_kernel(body_name, names, scratch or {}, dtype)
         if n > 0:
             threads = self.threads_for(n)
-            kern[(int(n) + threads - 1) // threads, threads](int(n), *args)
+            kern[(int(n) + threads - 1) // threads, threads](int(n), *values)
 
-    def launch_groups(self, body_name: str, ngroups: int, nlane: int, *args, local: tuple = (),
-                      scratch: tuple = (), dtype=np.float64):
+    def launch_groups(self, body_name: str, ngroups: int, nlane: int, *packs, local: dict | None = None,
+                      scratch: dict | None = None, dtype=np.float64):
         """One thread block of nlane threads per group id; local arrays in shared memory."""
-        key = ("group", body_name, nlane, len(args), tuple(local), tuple(scratch), np.dtype(dtype).str)
-        kern = self._kernels.get(key)
-        if kern is None:
-            from numba import float32, float64
-            scope = {body_name: _bodies()[body_name], "cuda": cuda,
-                     "DT": float64 if np.dtype(dtype) == np.float64 else float32}
-            fn = build_group_wrapper(body_name, len(args), nlane, local, scratch, scope, signature="",
-                                     local_args=False, group="cuda.blockIdx.x", lane="cuda.threadIdx.x",
-                                     item="0", local_alloc="cuda.shared.array({size}, DT)",
-                                     alloc="cuda.local.array({size}, DT)")
-            kern = self._kernels[key] = cuda.jit(fn)
+        names, values = flatten(packs)
+        kern = _kernel_cache().group_kernel(body_name, names, nlane, local or {}, scratch or {}, dtype)
         if ngroups > 0:
-            kern[int(ngroups), int(nlane)](int(ngroups), *args)
-
-    def bin_atoms(self, n, pos, grid_inv, origin, ncell, cell_count, cell_atoms, cap):
-        kern = self._kernels.get("bin_atoms")
-        if kern is None:
-            kern = self._kernels["bin_atoms"] = _bin_kernel()
-        threads = self.threads_for(n)
-        kern[(int(n) + threads - 1) // threads, threads](int(n), pos, grid_inv, origin, ncell, cell_count,
-                                                         cell_atoms, int(cap))
+            kern[int(ngroups), int(nlane)](int(ngroups), *values)
 
 
 def list_devices() -> list[dict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import sycl_runtime
-from .codegen import build_group_wrapper, build_wrapper
+from .launch import KernelCache, flatten
 
 sycl_runtime.prepare(mkl=True)
 
@@ -16,34 +16,42 @@ import dpnp  # noqa: E402
 import numba_dpex  # noqa: E402
 from numba_dpex import kernel_api  # noqa: E402
 
-from ..device_kernels import bind_bodies  # noqa: E402
+from .. import device_kernels  # noqa: E402
+from ..descriptors import kernel_modules  # noqa: E402
 
-_BODIES = None
+_KERNELS = None
 
 
 def _barrier(item):
     kernel_api.group_barrier(item.get_group())
 
 
-def _bodies():
-    global _BODIES
-    if _BODIES is None:
-        _BODIES = bind_bodies(numba_dpex.device_func, {"barrier": numba_dpex.device_func(_barrier)})
-    return _BODIES
+def _atomic_add(arr, index, value):
+    return kernel_api.AtomicRef(arr, index=index).fetch_add(value)
 
 
-def _bin_kernel():
-    cell_of = _bodies()["cell_of"]
-    AtomicRef = kernel_api.AtomicRef
+def compiled_bodies() -> dict:
+    """Every kernel body compiled as a numba-dpex device function (compiled on first use)."""
+    return _kernel_cache().compiled_bodies
 
-    def bin_atoms(item, n, pos, grid_inv, origin, ncell, cell_count, cell_atoms, cap):
-        i = item.get_id(0)
-        if i < n:
-            c = cell_of(i, pos, grid_inv, origin, ncell)
-            slot = AtomicRef(cell_count, index=c).fetch_add(1)
-            if slot < cap:
-                cell_atoms[c * cap + slot] = i
-    return numba_dpex.kernel(bin_atoms)
+
+def _kernel_cache() -> KernelCache:
+    global _KERNELS
+    if _KERNELS is None:
+        modules = device_kernels.COMMON_MODULES + kernel_modules()
+        primitives = {"barrier": numba_dpex.device_func(_barrier),
+                      "atomic_add": numba_dpex.device_func(_atomic_add)}
+        compiled = device_kernels.bind_bodies(numba_dpex.device_func, primitives, modules)
+        python = {b.__name__: b for b in device_kernels.bodies(modules)}
+        _KERNELS = KernelCache(
+            python, compiled, numba_dpex.kernel,
+            scope=lambda dtype: {"PrivateArray": kernel_api.PrivateArray, "DT": np.dtype(dtype).type},
+            item_template=dict(signature="item, ", index="item.get_id(0)", alloc="PrivateArray({size}, dtype=DT)"),
+            # numba-dpex 0.23 types local accessors on the default device's queue: they come first
+            group_template=dict(signature="item, {locals}", local_args=False, group="item.get_group().get_group_id(0)",
+                                lane="item.get_local_id(0)", item="item", local_alloc="",
+                                alloc="PrivateArray({size}, dtype=DT)"))
+    return _KERNELS
 
 
 class SyclBackend:
@@ -62,7 +70,6 @@ class SyclBackend:
         self.parallel_width = int(self.device.max_compute_units) * (256 if self.is_gpu else 1)
         # local-memory kernels type their local arrays on the default device's queue (numba-dpex 0.23)
         self.supports_groups = self.queue == dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice())
-        self._kernels = {}
 
     def describe(self) -> str:
         return f"{self.name} ({self.device.name.strip()}, SYCL via numba-dpex)"
@@ -86,6 +93,9 @@ class SyclBackend:
     def copy(self, a):
         return dpnp.copy(a)
 
+    def nbytes(self, a) -> int:
+        return int(a.nbytes)
+
     def is_device_array(self, a) -> bool:
         return isinstance(a, dpnp.ndarray)
 
@@ -98,50 +108,29 @@ class SyclBackend:
         self.queue.wait()
 
     # -- kernels --------------------------------------------------------------------------
-    def launch(self, body_name: str, n: int, *args, scratch: tuple = (), dtype=np.float64):
-        key = (body_name, len(args), tuple(scratch), np.dtype(dtype).str)
-        kern = self._kernels.get(key)
-        if kern is None:
-            scope = {body_name: _bodies()[body_name], "PrivateArray": kernel_api.PrivateArray,
-                     "DT": np.dtype(dtype).type}
-            fn = build_wrapper(body_name, len(args), scratch, scope, signature="item, ",
-                               index="item.get_id(0)", alloc="PrivateArray({size}, dtype=DT)")
-            kern = self._kernels[key] = numba_dpex.kernel(fn)
+    def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64):
+        names, values = flatten(packs)
+        kern = _kernel_cache().item_kernel(body_name, names, scratch or {}, dtype)
         if n > 0:
-            numba_dpex.call_kernel(kern, numba_dpex.Range(int(n)), int(n), *args)
+            numba_dpex.call_kernel(kern, numba_dpex.Range(int(n)), int(n), *values)
 
-    def launch_groups(self, body_name: str, ngroups: int, nlane: int, *args, local: tuple = (),
-                      scratch: tuple = (), dtype=np.float64):
+    def launch_groups(self, body_name: str, ngroups: int, nlane: int, *packs, local: dict | None = None,
+                      scratch: dict | None = None, dtype=np.float64):
         """One work-group of nlane work-items per group id; local arrays shared inside a group.
 
         numba-dpex 0.23 checks that all array arguments share one queue and types local accessors
         on the default device's queue, so the accessors come first and only that device qualifies.
         """
-        key = ("group", body_name, nlane, len(args), tuple(local), tuple(scratch), np.dtype(dtype).str)
-        kern = self._kernels.get(key)
-        if kern is None:
-            scope = {body_name: _bodies()[body_name], "PrivateArray": kernel_api.PrivateArray,
-                     "DT": np.dtype(dtype).type}
-            fn = build_group_wrapper(body_name, len(args), nlane, local, scratch, scope,
-                                     signature="item, " + "".join(f"l{k}, " for k in range(len(local))),
-                                     local_args=False, group="item.get_group().get_group_id(0)",
-                                     lane="item.get_local_id(0)", item="item", local_alloc="",
-                                     alloc="PrivateArray({size}, dtype=DT)")
-            kern = self._kernels[key] = numba_dpex.kernel(fn)
+        local = local or {}
+        names, values = flatten(packs)
+        kern = _kernel_cache().group_kernel(body_name, names, nlane, local, scratch or {}, dtype)
         if ngroups > 0:
             if not self.supports_groups:
                 raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
-            accessors = [kernel_api.LocalAccessor(int(size), dtype=np.dtype(dtype).type) for size in local]
+            accessors = [kernel_api.LocalAccessor(int(size), dtype=np.dtype(dtype).type) for size in local.values()]
             numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(ngroups) * nlane),
                                                             numba_dpex.Range(nlane)),
-                                   *accessors, int(ngroups), *args)
-
-    def bin_atoms(self, n, pos, grid_inv, origin, ncell, cell_count, cell_atoms, cap):
-        kern = self._kernels.get("bin_atoms")
-        if kern is None:
-            kern = self._kernels["bin_atoms"] = _bin_kernel()
-        numba_dpex.call_kernel(kern, numba_dpex.Range(int(n)), int(n), pos, grid_inv, origin, ncell,
-                               cell_count, cell_atoms, int(cap))
+                                   *accessors, int(ngroups), *values)
 
 
 def list_devices() -> list[dict]:

@@ -36,9 +36,29 @@ class SyclRuntimeError(RuntimeError):
     pass
 
 
+#: distributions whose shared libraries make up the runtime (found through their RECORD files, so
+#: venv, --user, --prefix and --target installs all work)
+_RUNTIME_DISTRIBUTIONS = ("intel-sycl-rt", "intel-opencl-rt", "intel-cmplr-lib-rt", "intel-cmplr-lib-ur",
+                          "tbb", "mkl", "onemkl-sycl-blas", "onemkl-sycl-lapack", "onemkl-sycl-rng",
+                          "onemkl-sycl-vm", "onemkl-sycl-dft", "onemkl-sycl-sparse", "onemkl-sycl-stats",
+                          "onemkl-sycl-datafitting")
+
+
 def _lib_dirs() -> list[str]:
-    return [d for d in dict.fromkeys([os.path.join(sys.prefix, "lib"), os.path.join(sys.base_prefix, "lib")])
-            if os.path.isdir(d)]
+    """Folders holding the runtime's shared libraries: where pip put them, then <prefix>/lib."""
+    from importlib import metadata
+    found = []
+    for dist in _RUNTIME_DISTRIBUTIONS:
+        try:
+            files = metadata.files(dist) or ()
+        except metadata.PackageNotFoundError:
+            continue
+        for f in files:
+            if f.name.startswith("lib") and f.name.endswith((".so", ".so.0", ".so.1", ".so.2", ".so.4", ".so.5",
+                                                            ".so.7", ".so.12")):
+                found.append(os.path.realpath(os.path.dirname(f.locate())))
+    found += [os.path.join(sys.prefix, "lib"), os.path.join(sys.base_prefix, "lib")]
+    return [d for d in dict.fromkeys(found) if os.path.isdir(d)]
 
 
 def cpu_target_arch(cpuinfo: str = "/proc/cpuinfo") -> str | None:

@@ -1,29 +1,17 @@
-"""The energy pipeline with one work-group per atom: lanes share the embedding and fitting nets.
+"""The se_e2_a energy pipeline with one work-group per atom: lanes share the embedding and fitting nets.
 
-Same equations as pipeline.py (see its docstring and dpsycl/descriptor.py); only the work is laid
+Same equations as se_e2_a.py (see its docstring and dpsycl/descriptors/se_e2_a/reference.py); only the work is laid
 out for wide devices.  Lane m of the group owns embedding channel m: every lane walks the same
 neighbour list, a layer's outputs are spread over the lanes and its inputs read from group-local
 memory, so no lane keeps an embedding vector of its own.  T_i[:, m] stays in lane m's registers;
 the fitting net's layers are spread over lanes the same way; the per-neighbour contractions of the
-gradient pass are tree reductions in local memory.  ``barrier`` is supplied by each backend.
+gradient pass are tree reductions in local memory.  ``barrier`` is the backend's (primitives.py).
 """
-from .pipeline import activation, block_slots, live_slot, normalised_env_row
-
-
-def barrier(item):
-    """Work-group barrier; each backend binds its own (group_barrier / syncthreads)."""
-
-
-def group_reduce(item, lane, nlane, red, ncomp):
-    """Sums red[c·nlane : (c+1)·nlane] into red[c·nlane] for c < ncomp (nlane a power of two)."""
-    stride = nlane // 2
-    while stride > 0:
-        barrier(item)
-        if lane < stride:
-            for c in range(ncomp):
-                red[c * nlane + lane] += red[c * nlane + lane + stride]
-        stride //= 2
-    barrier(item)
+from .activations import activation
+from .environment import block_slots, live_slot, normalised_env_row
+from .group import group_dense, group_dense_backward, group_reduce
+from .layers import embedding_skip, fitting_residual
+from .primitives import barrier
 
 
 def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax, tangent):
@@ -58,8 +46,7 @@ def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax,
                         z += sh_x[k] * w[mo + k * n_out + lane]
             hn, dhn = activation(act, z)
             dhn *= dz
-            skip = n_out == n_in or n_out == 2 * n_in
-            if skip:
+            if embedding_skip(n_in, n_out) != 0:
                 if io >= 0:
                     hn *= w[io + lane]
                     dhn *= w[io + lane]
@@ -80,41 +67,11 @@ def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax,
     return h, dh
 
 
-def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, residual):
-    """buf[y_at + o] = φ(x·W + b)[o]·idt (+ x[o] if residual) over lanes, x = buf[x_at:]; φ'·idt → dact."""
-    for o in range(lane, n_out, nlane):
-        z = w[bo + o]
-        for k in range(n_in):
-            z += buf[x_at + k] * w[mo + k * n_out + o]
-        h, dh = activation(act, z)
-        if io >= 0:
-            h *= w[io + o]
-            dh *= w[io + o]
-        if residual:
-            h += buf[x_at + o]
-        buf[y_at + o] = h
-        dact[da + o] = dh
-    barrier(item)
-
-
-def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact, da, w, mo, residual):
-    """buf[gin_at + k] = Σ_o g[o]·dact[o]·W[k, o] (+ g[k] if residual), g = buf[g_at:], over lanes."""
-    for k in range(lane, n_in, nlane):
-        acc = 0.0 * buf[g_at]
-        for o in range(n_out):
-            acc += buf[g_at + o] * dact[da + o] * w[mo + k * n_out + o]
-        if residual:
-            acc += buf[g_at + k]
-        buf[gin_at + k] = acc
-    barrier(item)
-
-
 def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei,
                       sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
-                      emb_w, emb_off, emb_widths, n_emb, act_emb, ewmax, pad_g,
-                      emb_widths2, n_emb2, axis_m, fit_w, fit_off, fit_widths, n_fit, act_fit,
-                      bias_e, out_std, out_bias, fwmax, atom_energy, pair_grad,
-                      sh_x, sh_t, sh_f, sh_dact, sh_red, row):
+                      emb_w, emb_off, emb_widths, n_emb, act_emb, ewmax, pad_g, axis_m,
+                      fit_w, fit_off, fit_widths, n_fit, act_fit, bias_e, out_std, out_bias, fwmax,
+                      atom_energy, pair_grad, sh_x, sh_t, sh_f, sh_dact, sh_red, row):
     """E_i and every g_ij of atom i, computed by the work-group's lanes together."""
     m_width = emb_widths[n_emb]
     ti = atype[i]
@@ -171,7 +128,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         n_out = fit_widths[layer + 1]
         base = (ti * (n_fit + 1) + layer) * 3
         group_dense(item, lane, nlane, sh_f, x_at, n_in, fwmax - x_at, sh_dact, da, n_out, fit_w, fit_off[base],
-                    fit_off[base + 1], fit_off[base + 2], act_fit, layer >= 1 and n_out == n_in)
+                    fit_off[base + 1], fit_off[base + 2], act_fit, fitting_residual(layer, n_in, n_out))
         da += n_out
         n_in = n_out
         x_at = fwmax - x_at
@@ -195,7 +152,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         n_prev = fit_widths[layer]
         da -= n_out
         group_dense_backward(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_w,
-                             fit_off[(ti * (n_fit + 1) + layer) * 3], layer >= 1 and n_out == n_prev)
+                             fit_off[(ti * (n_fit + 1) + layer) * 3], fitting_residual(layer, n_prev, n_out))
         g_at = fwmax - g_at
     # ∂E/∂T[:, lane] (divided by nnei), from ∂y/∂D = sh_f[g_at:]
     scale = out_std[ti] * inv_nnei
@@ -255,3 +212,6 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                 pair_grad[q + 1] = gy
                 pair_grad[q + 2] = gz
             barrier(item)
+
+
+BODIES = (group_embedding, group_atom_energy)

@@ -1,0 +1,63 @@
+"""The activation functions of DeePMD-kit's networks: one table of names and codes, one body.
+
+``ACTIVATIONS`` is the single source of which activations dpsycl evaluates and the integer code
+each kernel receives; the NumPy reference (dpsycl/networks.py) and model validation read it too.
+``ALIASES`` maps DeePMD-kit's other spellings onto those names ("none" is the linear layer;
+"gelu_tf" is TensorFlow's tanh approximation, the same function as DeePMD-kit's "gelu").
+
+    tanh      φ = tanh z
+    gelu      φ = z/2 · (1 + tanh(√(2/π) (z + 0.044715 z³)))
+    relu      φ = max(z, 0)
+    relu6     φ = min(max(z, 0), 6)
+    softplus  φ = log(1 + eᶻ)
+    sigmoid   φ = 1 / (1 + e⁻ᶻ)
+    linear    φ = z
+"""
+import math
+
+ACTIVATIONS = ("tanh", "gelu", "relu", "relu6", "softplus", "sigmoid", "linear")
+ALIASES = {"none": "linear", "gelu_tf": "gelu"}
+GELU_C = 0.7978845608028654  # sqrt(2/pi)
+GELU_A = 0.044715
+
+
+def canonical_activation(name):
+    """The table's name for a DeePMD-kit activation name (None and "" mean tanh, its default)."""
+    name = (name or "tanh").lower()
+    return ALIASES.get(name, name)
+
+
+def activation_code(name):
+    """Integer code of an activation for the kernels; ValueError for one outside the table."""
+    canonical = canonical_activation(name)
+    if canonical not in ACTIVATIONS:
+        raise ValueError(f"activation '{name}' is not supported; supported: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS.index(canonical)
+
+
+def activation(code, z):
+    """φ(z) and φ'(z) for the activation with table code ``code``."""
+    if code == 0:
+        y = math.tanh(z)
+        return y, 1.0 - y * y
+    if code == 1:
+        t = math.tanh(GELU_C * (z + GELU_A * z * z * z))
+        return 0.5 * z * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * z * z)
+    if code == 2:
+        return (z, 1.0) if z > 0.0 else (0.0 * z, 0.0 * z)
+    if code == 3:
+        if z <= 0.0:
+            return 0.0 * z, 0.0 * z
+        return (z, 1.0 + 0.0 * z) if z < 6.0 else (6.0 + 0.0 * z, 0.0 * z)
+    if code == 4:
+        if z > 30.0:
+            return z, 1.0 + 0.0 * z
+        e = math.exp(z)
+        return math.log1p(e), e / (1.0 + e)
+    if code == 5:
+        y = 1.0 / (1.0 + math.exp(-z))
+        return y, y * (1.0 - y)
+    return z, 1.0 + 0.0 * z
+
+
+BODIES = (activation,)

@@ -1,0 +1,55 @@
+"""Forces and virials from the pair gradients g_ij = ∂E/∂r_ij, gathered per atom without atomics.
+
+    F_i = Σ_j g_ij − Σ_k g_ki          w_i = −Σ_k g_ki ⊗ r_ki   (DeePMD-kit's atomic virial)
+
+``rev`` lists, per atom i, the slots (k·nnei + kk) of other rows that hold i (device_kernels/
+neighbors.py: reverse_row), so each atom sums its own terms in a fixed order: results do not
+depend on scheduling.  The NumPy form is dpsycl/forces.py.
+"""
+from .environment import slot_vector
+
+
+def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, pair_grad, rev, rev_count, rev_cap,
+                              accumulate, force, atom_virial):
+    """F_i = Σ_j g_ij − Σ_k g_ki and w_i = −Σ_k g_ki ⊗ r_ki, gathered without atomics; added to the
+    values already in force and atom_virial when ``accumulate`` (a second neighbour list)."""
+    fx = 0.0 * pos[0]
+    fy = 0.0 * pos[0]
+    fz = 0.0 * pos[0]
+    if accumulate != 0:
+        fx = force[3 * i]
+        fy = force[3 * i + 1]
+        fz = force[3 * i + 2]
+    for jj in range(nnei):
+        p = 3 * (i * nnei + jj)
+        fx += pair_grad[p]
+        fy += pair_grad[p + 1]
+        fz += pair_grad[p + 2]
+    if accumulate == 0:
+        for k in range(9):
+            atom_virial[9 * i + k] = 0.0 * fx
+    for r in range(rev_count[i]):
+        slot = rev[i * rev_cap + r]
+        k = slot // nnei
+        gx = pair_grad[3 * slot]
+        gy = pair_grad[3 * slot + 1]
+        gz = pair_grad[3 * slot + 2]
+        fx -= gx
+        fy -= gy
+        fz -= gz
+        rx, ry, rz = slot_vector(k, i, nshift[slot], pos, cell)
+        atom_virial[9 * i] -= gx * rx
+        atom_virial[9 * i + 1] -= gx * ry
+        atom_virial[9 * i + 2] -= gx * rz
+        atom_virial[9 * i + 3] -= gy * rx
+        atom_virial[9 * i + 4] -= gy * ry
+        atom_virial[9 * i + 5] -= gy * rz
+        atom_virial[9 * i + 6] -= gz * rx
+        atom_virial[9 * i + 7] -= gz * ry
+        atom_virial[9 * i + 8] -= gz * rz
+    force[3 * i] = fx
+    force[3 * i + 1] = fy
+    force[3 * i + 2] = fz
+
+
+BODIES = (gather_forces_and_virials,)

@@ -1,0 +1,51 @@
+"""Work-group helpers: a tree reduction and dense layers spread over the lanes of a group.
+
+A work-group of ``nlane`` work-items (a CUDA thread block) cooperates on one atom; ``barrier``
+is the backend's group barrier (device_kernels/primitives.py).  nlane is a power of two.
+"""
+from .activations import activation
+from .primitives import barrier
+
+
+def group_reduce(item, lane, nlane, red, ncomp):
+    """Sums red[c·nlane : (c+1)·nlane] into red[c·nlane] for c < ncomp (nlane a power of two)."""
+    stride = nlane // 2
+    while stride > 0:
+        barrier(item)
+        if lane < stride:
+            for c in range(ncomp):
+                red[c * nlane + lane] += red[c * nlane + lane + stride]
+        stride //= 2
+    barrier(item)
+
+
+def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, residual):
+    """buf[y_at + o] = φ(x·W + b)[o]·idt (+ x[o] if residual) over lanes, x = buf[x_at:]; φ'·idt → dact."""
+    for o in range(lane, n_out, nlane):
+        z = w[bo + o]
+        for k in range(n_in):
+            z += buf[x_at + k] * w[mo + k * n_out + o]
+        h, dh = activation(act, z)
+        if io >= 0:
+            h *= w[io + o]
+            dh *= w[io + o]
+        if residual:
+            h += buf[x_at + o]
+        buf[y_at + o] = h
+        dact[da + o] = dh
+    barrier(item)
+
+
+def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact, da, w, mo, residual):
+    """buf[gin_at + k] = Σ_o g[o]·dact[o]·W[k, o] (+ g[k] if residual), g = buf[g_at:], over lanes."""
+    for k in range(lane, n_in, nlane):
+        acc = 0.0 * buf[g_at]
+        for o in range(n_out):
+            acc += buf[g_at + o] * dact[da + o] * w[mo + k * n_out + o]
+        if residual:
+            acc += buf[g_at + k]
+        buf[gin_at + k] = acc
+    barrier(item)
+
+
+BODIES = (group_reduce, group_dense, group_dense_backward)

@@ -1,0 +1,141 @@
+"""Dense layers of DeePMD-kit's networks, and the rule of which layers carry a skip connection.
+
+Layer l maps x → h = φ(x W + b), scaled by ``idt`` where the model was trained with resnet_dt.
+
+* Embedding nets (input width 1): a layer whose width stays adds x (h·idt + x), one whose width
+  doubles adds (x, x); other layers have no skip.  ``idt`` applies only to skip layers.
+* Fitting nets: every hidden layer is scaled by ``idt``; a hidden layer after the first whose
+  width stays adds x; the last layer is linear with one output.
+
+``embedding_skip`` and ``fitting_residual`` are the single statement of that rule: the kernel
+bodies below, the work-group kernels and the NumPy reference (dpsycl/networks.py) all call them.
+Weights of all nets of one kind sit in one flat array; ``off[(net·nlayer + layer)·3 + {0,1,2}]``
+is where layer ``layer`` of net ``net`` keeps its matrix (row-major, n_in × n_out), bias and
+idt (−1: no idt).
+"""
+from .activations import activation
+
+
+def embedding_skip(n_in, n_out):
+    """0: no skip; 1: identity skip (width stays); 2: duplicated-input skip (width doubles)."""
+    if n_out == n_in:
+        return 1
+    if n_out == 2 * n_in:
+        return 2
+    return 0
+
+
+def fitting_residual(layer, n_in, n_out):
+    """Whether hidden layer ``layer`` of a fitting net adds its input to its output."""
+    return layer >= 1 and n_out == n_in
+
+
+def dense_unit(x, x_at, dx_at, n_in, w, mo, n_out, o, z, tangent):
+    """Pre-activation z + Σ_k x[x_at+k]·W[k, o] of output o of a layer and, if tangent, its
+    derivative Σ_k x[dx_at+k]·W[k, o] along the tangent stored beside the inputs."""
+    dz = 0.0 * z
+    if tangent != 0:
+        for k in range(n_in):
+            wk = w[mo + k * n_out + o]
+            z += x[x_at + k] * wk
+            dz += x[dx_at + k] * wk
+    else:
+        for k in range(n_in):
+            z += x[x_at + k] * w[mo + k * n_out + o]
+    return z, dz
+
+
+def embedding_forward(s, net, w, off, widths, nlayer, act, buf, wmax, tangent):
+    """G(s) into buf[0:M] and, if tangent, dG/ds into buf[wmax:wmax+M] (forward mode)."""
+    buf[0] = s
+    buf[wmax] = 1.0 + 0.0 * s
+    n_in = 1
+    for layer in range(nlayer):
+        n_out = widths[layer + 1]
+        base = (net * nlayer + layer) * 3
+        mo = off[base]
+        bo = off[base + 1]
+        io = off[base + 2]
+        for o in range(n_out):
+            zz, dz = dense_unit(buf, 0, wmax, n_in, w, mo, n_out, o, w[bo + o], tangent)
+            h, dh = activation(act, zz)
+            buf[2 * wmax + o] = h
+            buf[3 * wmax + o] = dh * dz
+        skip = embedding_skip(n_in, n_out)
+        # descending o: the skip reads x[o mod n_in] <= o before x[o] is overwritten
+        for oo in range(n_out):
+            o = n_out - 1 - oo
+            h = buf[2 * wmax + o]
+            dh = buf[3 * wmax + o]
+            if skip > 0:
+                if io >= 0:
+                    h *= w[io + o]
+                    dh *= w[io + o]
+                h += buf[o % n_in]
+                dh += buf[wmax + o % n_in]
+            buf[o] = h
+            buf[wmax + o] = dh
+        n_in = n_out
+
+
+def fitting_forward_backward(t, d, w, off, widths, nlayer, act, buf, wmax, dact):
+    """Fitting-net output for species t from descriptor d; on return d holds ∂out/∂d."""
+    n_in = widths[0]
+    for k in range(n_in):
+        buf[k] = d[k]
+    da = 0
+    for layer in range(nlayer):
+        n_out = widths[layer + 1]
+        base = (t * (nlayer + 1) + layer) * 3
+        mo = off[base]
+        bo = off[base + 1]
+        io = off[base + 2]
+        for o in range(n_out):
+            zz = w[bo + o]
+            for k in range(n_in):
+                zz += buf[k] * w[mo + k * n_out + o]
+            h, dh = activation(act, zz)
+            if io >= 0:
+                h *= w[io + o]
+                dh *= w[io + o]
+            buf[wmax + o] = h
+            dact[da + o] = dh
+        residual = fitting_residual(layer, n_in, n_out)
+        for o in range(n_out):
+            if residual:
+                buf[o] = buf[o] + buf[wmax + o]
+            else:
+                buf[o] = buf[wmax + o]
+        da += n_out
+        n_in = n_out
+    base = (t * (nlayer + 1) + nlayer) * 3
+    mo = off[base]
+    y = w[off[base + 1]]
+    for k in range(n_in):
+        y += buf[k] * w[mo + k]
+    # reverse pass: buf[0:n] holds ∂y/∂(layer output), buf[wmax:] the input gradient being built
+    for k in range(n_in):
+        buf[k] = w[mo + k]
+    for lr in range(nlayer):
+        layer = nlayer - 1 - lr
+        n_out = widths[layer + 1]
+        n_prev = widths[layer]
+        da -= n_out
+        mo = off[(t * (nlayer + 1) + layer) * 3]
+        for k in range(n_prev):
+            acc = 0.0 * y
+            for o in range(n_out):
+                acc += buf[o] * dact[da + o] * w[mo + k * n_out + o]
+            buf[wmax + k] = acc
+        residual = fitting_residual(layer, n_prev, n_out)
+        for k in range(n_prev):
+            if residual:
+                buf[k] = buf[k] + buf[wmax + k]
+            else:
+                buf[k] = buf[wmax + k]
+    for k in range(widths[0]):
+        d[k] = buf[k]
+    return y
+
+
+BODIES = (embedding_skip, fitting_residual, dense_unit, embedding_forward, fitting_forward_backward)

@@ -1,0 +1,143 @@
+"""The se_e2_a descriptor on the device, one work-item per (atom, chunk of neighbour slots).
+
+    G_ij = 𝒩_p(R_ij[0])          T_i = Σ_j R_ij ⊗ G_ij / nnei  (4 × M)          D_i = T_iᵀ T_i[:, :M<]
+
+No (nnei × M) tensor ever reaches global memory.  Three passes, each over (atom, chunk of slots)
+or atoms, so that small systems still fill a device (a chunk count of 1 is one work-item per atom):
+
+    descriptor_chunk     partial sums of T_i·nnei over the chunk's slots (4 × M each)
+    fitting_atom         D_i, E_i = fitting net(D_i) + statistics, and ∂E_i/∂T_i (reverse pass)
+    pair_gradient_chunk  recomputing G_ij and dG/ds forward-mode,
+                         g_ij = ∂E_i/∂r_ij = Σ_a (∂E/∂R_ij[a] / t_std[a]) ∂R̃_ij[a]/∂r_ij
+
+Empty slots in a species block all hold the same normalised row R_pad = −t_avg/t_std, so their
+share of T is n_pad · R_pad ⊗ G(R_pad[0]), with G(R_pad[0]) evaluated once per species pair
+(padding_embeddings); they have no gradient.  The work-group layout of the same passes is
+se_e2_a_group.py; the NumPy form is dpsycl/descriptors/se_e2_a/reference.py.
+"""
+from .environment import block_slots, chunk_slots, live_slot, normalised_env_row
+from .layers import embedding_forward, fitting_forward_backward
+
+
+def padding_embeddings(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, emb_widths, n_emb, act_emb,
+                       ewmax, pad_g, ebuf):
+    """G(R_pad[0]) of the empty-slot row of block p = (centre species, neighbour species)."""
+    net = p % ntypes if one_side != 0 else p
+    embedding_forward(-blk_avg[4 * p] / blk_std[4 * p], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
+                      ebuf, ewmax, 0)
+    m_width = emb_widths[n_emb]
+    for m in range(m_width):
+        pad_g[p * m_width + m] = ebuf[m]
+
+
+def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut,
+                     rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
+                     act_emb, ewmax, pad_g, t_part, ebuf, row):
+    """Share of slots [c·len, (c+1)·len) of atom i = w // nchunk in T_i·nnei = Σ_j R_ij ⊗ G_ij."""
+    i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
+    m_width = emb_widths[n_emb]
+    base = w * 4 * m_width
+    for k in range(4 * m_width):
+        t_part[base + k] = 0.0 * pos[0]
+    ti = atype[i]
+    for tj in range(ntypes):
+        a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, lo, hi, one_side)
+        if a0 >= a1 or excluded[p] != 0:
+            continue
+        n_empty = a1 - a0
+        for jj in range(a0, a1):
+            live, rx, ry, rz = live_slot(i, jj, nlist, nshift, nnei, pos, cell, rcut)
+            if not live:
+                continue
+            n_empty -= 1
+            normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
+            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax, 0)
+            for a in range(4):
+                ra = row[a]
+                for m in range(m_width):
+                    t_part[base + a * m_width + m] += ra * ebuf[m]
+        if n_empty > 0:
+            for a in range(4):
+                ra = n_empty * (-blk_avg[4 * p + a] / blk_std[4 * p + a])
+                for m in range(m_width):
+                    t_part[base + a * m_width + m] += ra * pad_g[p * m_width + m]
+
+
+def fitting_atom(i, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
+                 act_fit, bias_e, out_std, out_bias, fwmax, atom_energy, dt_mat, tmat, dbuf, fbuf, dact):
+    """E_i = fitting net(D_i) with D_i = T_iᵀ T_i[:, :M<]; dt_mat[i] ← ∂E_i/∂T_i / nnei."""
+    ti = atype[i]
+    inv_nnei = 1.0 / nnei
+    for k in range(4 * m_width):
+        acc = 0.0 * t_part[0]
+        for c in range(nchunk):
+            acc += t_part[(i * nchunk + c) * 4 * m_width + k]
+        tmat[k] = acc * inv_nnei
+    for m in range(m_width):
+        for n in range(axis_m):
+            acc = 0.0 * tmat[0]
+            for a in range(4):
+                acc += tmat[a * m_width + m] * tmat[a * m_width + n]
+            dbuf[m * axis_m + n] = acc
+    y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, fbuf, fwmax, dact)
+    atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
+    scale = out_std[ti] * inv_nnei
+    for a in range(4):
+        for m in range(m_width):
+            acc = 0.0 * tmat[0]
+            for n in range(axis_m):
+                acc += dbuf[m * axis_m + n] * tmat[a * m_width + n]
+            if m < axis_m:
+                for k in range(m_width):
+                    acc += dbuf[k * axis_m + m] * tmat[a * m_width + k]
+            dt_mat[i * 4 * m_width + a * m_width + m] = acc * scale
+
+
+def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut,
+                        rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
+                        act_emb, ewmax, dt_mat, pair_grad, ebuf, row):
+    """g_ij = ∂E_i/∂r_ij for the slots of chunk w (zero for empty slots and excluded pairs)."""
+    i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
+    m_width = emb_widths[n_emb]
+    dbase = i * 4 * m_width
+    ti = atype[i]
+    for tj in range(ntypes):
+        a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, lo, hi, one_side)
+        skip_block = excluded[p] != 0
+        for jj in range(a0, a1):
+            q = 3 * (i * nnei + jj)
+            pair_grad[q] = 0.0 * pos[0]
+            pair_grad[q + 1] = 0.0 * pos[0]
+            pair_grad[q + 2] = 0.0 * pos[0]
+            if skip_block:
+                continue
+            live, rx, ry, rz = live_slot(i, jj, nlist, nshift, nnei, pos, cell, rcut)
+            if not live:
+                continue
+            normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
+            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax, 1)
+            de_ds = 0.0 * rx
+            for m in range(m_width):
+                de_dg = 0.0 * rx
+                for a in range(4):
+                    de_dg += row[a] * dt_mat[dbase + a * m_width + m]
+                de_ds += de_dg * ebuf[ewmax + m]
+            gx = 0.0 * rx
+            gy = 0.0 * rx
+            gz = 0.0 * rx
+            for a in range(4):
+                de_dr = 0.0 * rx
+                for m in range(m_width):
+                    de_dr += dt_mat[dbase + a * m_width + m] * ebuf[m]
+                if a == 0:
+                    de_dr += de_ds
+                de_dr /= blk_std[4 * p + a]
+                gx += de_dr * row[4 + 3 * a]
+                gy += de_dr * row[5 + 3 * a]
+                gz += de_dr * row[6 + 3 * a]
+            pair_grad[q] = gx
+            pair_grad[q + 1] = gy
+            pair_grad[q + 2] = gz
+
+
+BODIES = (padding_embeddings, descriptor_chunk, fitting_atom, pair_gradient_chunk)

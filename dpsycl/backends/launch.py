@@ -1,0 +1,135 @@
+"""Named kernel arguments and the launch wrappers every backend generates from one template.
+
+Kernel arguments travel as named packs (a ``typing.NamedTuple`` of the host code, or ``Args(...)``
+for a few loose values) and are flattened only at launch.  The first launch of a body with a
+given set of names checks them against the body's parameter list, so an argument can never land
+in the wrong position silently; later launches reuse the compiled kernel (the check costs nothing
+per call).
+
+A wrapper gets the work-item index the backend's way, allocates the body's private scratch
+(sizes are compile-time constants taken from the model) and calls the compiled body.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Args:
+    """A pack of named kernel arguments, in the order given: ``Args(pos=x, cell=h)``."""
+
+    __slots__ = ("_fields", "_values")
+
+    def __init__(self, **named):
+        self._fields = tuple(named)
+        self._values = tuple(named.values())
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __repr__(self) -> str:
+        return f"Args({', '.join(self._fields)})"
+
+
+def flatten(packs) -> tuple[tuple[str, ...], tuple]:
+    """(names, values) of packs laid end to end."""
+    names: tuple[str, ...] = ()
+    values: tuple = ()
+    for pack in packs:
+        names += pack._fields
+        values += tuple(pack)
+    return names, values
+
+
+def body_parameters(body) -> tuple[str, ...]:
+    code = body.__code__
+    return code.co_varnames[:code.co_argcount]
+
+
+def check_signature(body, n_index: int, names, local=(), scratch=()) -> None:
+    """Raise TypeError unless body's parameters are n_index index parameters, then ``names``, then
+    the group-local and private scratch arrays, in that order."""
+    params = body_parameters(body)[n_index:]
+    expected = (*names, *local, *scratch)
+    if params != expected:
+        first = next((k for k, (a, b) in enumerate(zip(params, expected)) if a != b), min(len(params), len(expected)))
+        got = expected[first] if first < len(expected) else "(nothing)"
+        want = params[first] if first < len(params) else "(nothing)"
+        raise TypeError(f"kernel body '{body.__name__}' launched with argument {first + 1} = '{got}' where it "
+                        f"takes '{want}' ({len(expected)} arguments given, {len(params)} taken)")
+
+
+def wrapper_source(body_name: str, nargs: int, nscratch: int, *, signature: str, index: str, alloc: str) -> str:
+    args = ", ".join(f"a{k}" for k in range(nargs))
+    scratch = "".join(f"    s{k} = {alloc.format(size=f'S{k}')}\n" for k in range(nscratch))
+    call_args = ", ".join([f"a{k}" for k in range(nargs)] + [f"s{k}" for k in range(nscratch)])
+    return (f"def kernel({signature}n, {args}):\n"
+            f"    i = {index}\n"
+            f"{scratch}"
+            f"    if i < n:\n"
+            f"        {body_name}(i, {call_args})\n")
+
+
+def group_wrapper_source(body_name: str, nargs: int, nlocal: int, nscratch: int, *, signature: str,
+                         local_args: bool, group: str, lane: str, item: str, local_alloc: str, alloc: str) -> str:
+    """Wrapper of a work-group body ``body(item, group_id, lane, nlane, *args, *local, *scratch)``.
+    ``{locals}`` in ``signature`` stands for the local arrays when the backend passes them in."""
+    signature = signature.format(locals="".join(f"l{k}, " for k in range(nlocal)))
+    args = [f"a{k}" for k in range(nargs)]
+    local = [f"l{k}" for k in range(nlocal)]
+    params = args + (local if local_args else [])
+    lines = [f"def kernel({signature}n, {', '.join(params)}):",
+             f"    g = {group}",
+             f"    lane = {lane}"]
+    if not local_args and local_alloc:
+        lines += [f"    l{k} = {local_alloc.format(size=f'L{k}')}" for k in range(nlocal)]
+    lines += [f"    s{k} = {alloc.format(size=f'S{k}')}" for k in range(nscratch)]
+    call = ", ".join([item, "g", "lane", "NLANE"] + args + local + [f"s{k}" for k in range(nscratch)])
+    lines.append(f"    {body_name}({call})")
+    return "\n".join(lines) + "\n"
+
+
+def _exec(src: str, filename: str, ns: dict):
+    exec(compile(src, filename, "exec"), ns)
+    return ns["kernel"]
+
+
+class KernelCache:
+    """Compiled launch wrappers of one backend, one per (body, argument names, scratch, dtype).
+
+    ``item_template`` and ``group_template`` are the keyword arguments of wrapper_source and
+    group_wrapper_source in the backend's dialect; ``scope(dtype)`` gives the names the wrapper
+    source uses (scratch allocator, DT); ``jit_kernel`` compiles a wrapper into a kernel.
+    """
+
+    def __init__(self, python_bodies: dict, compiled_bodies: dict, jit_kernel, scope, item_template: dict,
+                 group_template: dict):
+        self.python_bodies = python_bodies
+        self.compiled_bodies = compiled_bodies
+        self.jit_kernel = jit_kernel
+        self.scope = scope
+        self.item_template = item_template
+        self.group_template = group_template
+        self.kernels: dict = {}
+
+    def item_kernel(self, body_name: str, names, scratch: dict, dtype):
+        key = (body_name, names, tuple(scratch.items()), np.dtype(dtype).str)
+        kern = self.kernels.get(key)
+        if kern is None:
+            check_signature(self.python_bodies[body_name], 1, names, (), tuple(scratch))
+            ns = {**self.scope(dtype), body_name: self.compiled_bodies[body_name]}
+            ns.update({f"S{k}": int(size) for k, size in enumerate(scratch.values())})
+            src = wrapper_source(body_name, len(names), len(scratch), **self.item_template)
+            kern = self.kernels[key] = self.jit_kernel(_exec(src, f"<{body_name} wrapper>", ns))
+        return kern
+
+    def group_kernel(self, body_name: str, names, nlane: int, local: dict, scratch: dict, dtype):
+        key = ("group", body_name, names, nlane, tuple(local.items()), tuple(scratch.items()), np.dtype(dtype).str)
+        kern = self.kernels.get(key)
+        if kern is None:
+            check_signature(self.python_bodies[body_name], 4, names, tuple(local), tuple(scratch))
+            ns = {**self.scope(dtype), body_name: self.compiled_bodies[body_name], "NLANE": int(nlane)}
+            ns.update({f"S{k}": int(size) for k, size in enumerate(scratch.values())})
+            ns.update({f"L{k}": int(size) for k, size in enumerate(local.values())})
+            src = group_wrapper_source(body_name, len(names), len(local), len(scratch), **self.group_template)
+            kern = self.kernels[key] = self.jit_kernel(_exec(src, f"<{body_name} group wrapper>", ns))
+        return kern

@@ -1,0 +1,74 @@
+"""What a device backend implements: the contract between dpsycl's evaluator and a device.
+
+A backend owns one device and knows nothing of models or physics.  It supplies 1-D device arrays,
+copies, and launches of the kernel bodies in ``device_kernels`` (compiled by its own compiler, with
+its own barrier and atomic add: device_kernels/primitives.py).  Everything else (what to launch,
+with which arguments, in which order) is the evaluator's and the descriptor units' business.
+
+Today's backends: ``sycl.SyclBackend`` (numba-dpex on a dpctl queue, dpnp arrays) and
+``cuda.CudaBackend`` (numba's CUDA target, numba device arrays).  A new one (e.g. an Intel-GPU or
+AMD path) implements this Protocol; ``tests/test_device.py`` runs every backend present against
+the float64 NumPy reference, and ``tests/test_architecture.py`` checks the backends against this
+class.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class DeviceBackend(Protocol):
+    """One device: arrays, copies and kernel launches."""
+
+    kind: str              # "sycl", "cuda", ...
+    name: str              # the device string users pass back (e.g. "opencl:cpu:0", "cuda:1")
+    fp64: bool             # float64 arithmetic available
+    is_gpu: bool           # wide device: the work-group kernel layout pays off
+    supports_groups: bool  # work-group kernels with group-local memory can run here
+    parallel_width: int    # work-items that keep the device busy (sizes the slot chunks)
+
+    def describe(self) -> str:
+        """One line: device string, hardware name, toolchain."""
+
+    # -- 1-D arrays on the device -----------------------------------------------------------
+    def asarray(self, a, dtype=None) -> Any:
+        """A new device array holding the host values ``a`` (flattened)."""
+
+    def empty(self, n: int, dtype) -> Any:
+        """A new device array of n elements, contents undefined."""
+
+    def zeros(self, n: int, dtype) -> Any:
+        """A new device array of n zeros."""
+
+    def to_host(self, a) -> np.ndarray:
+        """A NumPy copy of a device array (waits for the work that writes it)."""
+
+    def copy_from_host(self, dst, host: np.ndarray) -> None:
+        """Host values into an existing device array of the same size."""
+
+    def copy(self, a) -> Any:
+        """A new device array with the contents of ``a``."""
+
+    def nbytes(self, a) -> int:
+        """Bytes of device memory a device array occupies."""
+
+    def is_device_array(self, a) -> bool:
+        """Whether ``a`` is an array of this backend's kind (user input that stays on the device)."""
+
+    def from_user_array(self, a, dtype) -> Any:
+        """A user's device array as a 1-D array of ``dtype`` on this device (no copy when it is one)."""
+
+    def synchronize(self) -> None:
+        """Wait until all launched work has finished."""
+
+    # -- kernels ----------------------------------------------------------------------------
+    def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64) -> None:
+        """Run body ``body_name`` for i in [0, n) with the named argument packs laid end to end and
+        private scratch arrays of ``dtype`` (name -> size, compile-time constants)."""
+
+    def launch_groups(self, body_name: str, ngroups: int, nlane: int, *packs, local: dict | None = None,
+                      scratch: dict | None = None, dtype=np.float64) -> None:
+        """Run a work-group body: ``ngroups`` groups of ``nlane`` work-items, ``local`` arrays shared
+        inside a group, ``scratch`` private to each work-item."""

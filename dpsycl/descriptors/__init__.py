@@ -1,0 +1,44 @@
+"""The descriptor units dpsycl evaluates, registered in one place: ``UNITS``.
+
+Adding a descriptor means writing its unit (a subpackage here, its kernel bodies under
+device_kernels/, its extraction rule under extract/) and adding it to ``UNITS``; the evaluators,
+the backends, the model file and MD need no change (docs/architecture.md).
+"""
+from __future__ import annotations
+
+from ..model import ModelError
+from .base import DescriptorParams, DescriptorUnit, DevicePasses, Geometry, NeighborSpec
+from .se_e2_a import UNIT as SE_E2_A
+
+UNITS: dict[str, DescriptorUnit] = {unit.kind: unit for unit in (SE_E2_A,)}
+
+__all__ = ["UNITS", "DescriptorParams", "DescriptorUnit", "DevicePasses", "Geometry", "NeighborSpec",
+           "unit", "unit_of", "kernel_modules", "supported"]
+
+
+def supported() -> tuple[str, ...]:
+    return tuple(UNITS)
+
+
+def unit(kind: str) -> DescriptorUnit:
+    """The registered unit of a descriptor type; ModelError naming the supported ones otherwise."""
+    try:
+        return UNITS[kind]
+    except KeyError:
+        raise ModelError(f"descriptor '{kind}' is not supported yet; supported: {', '.join(UNITS)}") from None
+
+
+def unit_of(params) -> DescriptorUnit:
+    """The unit a parameters object belongs to."""
+    found = unit(getattr(params, "kind", type(params).__name__))
+    if not isinstance(params, found.params):
+        raise ModelError(f"descriptor parameters of type {type(params).__name__} are not those of '{found.kind}'")
+    return found
+
+
+def kernel_modules() -> tuple:
+    """The device_kernels modules of every registered unit (each backend compiles them)."""
+    out: list = []
+    for u in UNITS.values():
+        out += [m for m in u.kernel_modules if m not in out]
+    return tuple(out)

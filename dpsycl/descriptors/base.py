@@ -1,0 +1,83 @@
+"""What a descriptor unit provides, and what its device passes receive.
+
+A descriptor unit (one per DeePMD-kit descriptor type) is registered once, in
+``dpsycl.descriptors.UNITS``, as a :class:`DescriptorUnit`:
+
+* ``params``: a dataclass of its hyper-parameters and weights, satisfying :class:`DescriptorParams`;
+* ``reference``: its float64 NumPy maths (``forward`` to the descriptor D_i, ``backward`` from
+  ∂E/∂D_i to the pair gradients g_ij), the specification its kernels are tested against;
+* ``device``: a class satisfying :class:`DevicePasses` that uploads its constants and launches
+  its kernel bodies (which live in ``kernel_modules``, under device_kernels/);
+* ``write_section`` / ``read_section``: its group ``/descriptor`` of the model file;
+* ``extraction``: ``"module:function"`` reading its parameters from a frozen graph (needs
+  TensorFlow, so it is imported only when a graph is read).
+
+Nothing outside the unit knows its equations: the reference evaluator, the device evaluator, the
+model file and the extractor only call these entries.  Neighbour lists, the fitting net, forces,
+virials and MD are shared by every unit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Protocol
+
+
+class NeighborSpec(NamedTuple):
+    """A neighbour list a descriptor needs: cutoff and per-species capacity (DeePMD-kit's sel)."""
+    rcut: float
+    sel: tuple[int, ...]
+
+
+class Geometry(NamedTuple):
+    """Kernel arguments describing one neighbour list of the current positions on the device."""
+    pos: Any            # (3N,) positions (wrapped into the cell)
+    cell: Any           # (9,) box vectors as rows (zeros without PBC)
+    atype: Any          # (N,) species
+    nlist: Any          # (N·nnei,) neighbour index per slot, −1 = empty
+    nshift: Any         # (N·nnei,) packed periodic image shift per slot
+    nnei: int           # slots per atom (Σ sel)
+
+
+class DescriptorParams(Protocol):
+    """The parameters object of a unit (a dataclass)."""
+    kind: str           # DeePMD-kit's descriptor type name, e.g. "se_e2_a" (a class attribute)
+    rcut: float
+    sel: list[int]
+
+    @property
+    def output_width(self) -> int:
+        """Width of D_i: the fitting net's input."""
+
+    def neighbor_specs(self) -> list[NeighborSpec]:
+        """The neighbour lists this descriptor reads (one per sub-descriptor of a hybrid)."""
+
+    def validate(self, ntypes: int) -> None:
+        """ModelError (one line) on inconsistent parameters."""
+
+    def astype(self, dtype) -> "DescriptorParams":
+        """The same parameters with every array in ``dtype``."""
+
+    def summary(self) -> str:
+        """One line for `dpsycl extract` and model listings."""
+
+
+class DevicePasses(Protocol):
+    """The device side of a unit: ``Device(params, fitting, workspace, dtype)``."""
+    layouts: tuple[str, ...]    # "chunk" (work-item per atom and slot chunk), "group" (work-group per atom)
+
+    def energies_and_pair_gradients(self, geometries: list[Geometry], natoms: int, atom_energy, pair_grads: list,
+                                    layout: str, nchunk: int) -> None:
+        """Launch the passes that write E_i into ``atom_energy`` and g_ij = ∂E/∂r_ij (3 per slot)
+        into ``pair_grads[k]`` for neighbour list k (zero for empty slots)."""
+
+
+@dataclass(frozen=True)
+class DescriptorUnit:
+    kind: str
+    params: type
+    reference: Any                          # module: forward(params, atype, lists), backward(...)
+    device: Callable[..., DevicePasses]
+    kernel_modules: tuple                   # device_kernels modules holding its bodies
+    write_section: Callable                 # (h5 group "/descriptor", params) -> None
+    read_section: Callable                  # (model_io reader, h5 group "/descriptor") -> params
+    extraction: str                         # "dpsycl.extract.<module>:<function>"

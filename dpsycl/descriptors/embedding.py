@@ -1,0 +1,28 @@
+"""Embedding nets laid out for the kernels (device_kernels/layers.py: embedding_forward), shared by
+the descriptor units whose embedding nets map one scalar to M channels."""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..device_kernels.activations import activation_code
+from ..fitting import pack_layers
+
+
+class EmbeddingPack(NamedTuple):
+    """Kernel arguments of a set of embedding nets (names as in the kernel bodies)."""
+    emb_w: Any          # all weights, flat
+    emb_off: Any        # offsets of (net, layer, matrix|bias|idt)
+    emb_widths: Any     # 1, then the layer widths
+    n_emb: int          # layers per net
+    act_emb: int        # activation code
+    ewmax: int          # widest layer
+
+    @classmethod
+    def upload(cls, nets: list, neuron: list[int], activation: str, to_device, dtype) -> "EmbeddingPack":
+        """``nets`` in the order the kernels index them; ``to_device(host_array, dtype)``."""
+        w, off = pack_layers(nets, dtype)
+        widths = [1] + list(neuron)
+        return cls(to_device(w, dtype), to_device(off, np.int64), to_device(widths, np.int64), len(neuron),
+                   activation_code(activation), max(widths))

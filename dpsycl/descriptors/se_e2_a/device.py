@@ -1,0 +1,121 @@
+"""se_e2_a on a device: its constants uploaded once, and the launches of its kernel bodies.
+
+Two layouts of the same passes (device_kernels/se_e2_a.py and se_e2_a_group.py):
+
+* ``chunk``: one work-item per (atom, chunk of slots) for T_i, one per atom for the fitting net,
+  again per (atom, chunk) for the pair gradients (CPUs: measured 1.5× faster there);
+* ``group``: one work-group per atom, lanes sharing each net (GPUs).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ...backends.launch import Args
+from ...fitting import FittingPack
+from ...model import EnergyFitting, ModelError
+from ..embedding import EmbeddingPack
+from .params import SeE2A
+
+
+class SeAEnvironment(NamedTuple):
+    """Kernel arguments of the environment rows: slot blocks, cutoffs, block statistics, exclusions."""
+    sel_off: Any        # start of each species block in a row
+    ntypes: int
+    rcut: float
+    rcut_smth: float
+    blk_avg: Any        # t_avg per (centre species, neighbour species) block, 4 each
+    blk_std: Any        # t_std per block
+    one_side: int       # 1: embedding net per neighbour species; 0: per species pair
+    excluded: Any       # (ntypes²) 1 where the pair is excluded
+
+
+def block_stats(d: SeE2A):
+    """t_avg/t_std per (centre species, neighbour species) block; DeePMD-kit keeps them uniform."""
+    nt = len(d.sel)
+    avg = np.zeros((nt, nt, 4))
+    std = np.zeros((nt, nt, 4))
+    offs = d.sel_offsets
+    for ti in range(nt):
+        a = d.t_avg[ti].reshape(-1, 4)
+        s = d.t_std[ti].reshape(-1, 4)
+        for tj in range(nt):
+            blk_a, blk_s = a[offs[tj]:offs[tj + 1]], s[offs[tj]:offs[tj + 1]]
+            if len(blk_a) == 0:
+                continue
+            if np.ptp(blk_a, axis=0).max() > 0 or np.ptp(blk_s, axis=0).max() > 0:
+                raise ModelError("t_avg/t_std vary inside a neighbour block; the device kernels need them "
+                                 "uniform per (centre, neighbour) species block, as DeePMD-kit writes them")
+            avg[ti, tj] = blk_a[0]
+            std[ti, tj] = blk_s[0]
+    return avg.ravel(), std.ravel()
+
+
+class SeE2ADevice:
+    """The device passes of se_e2_a for one model on one workspace (dpsycl.workspace.Workspace)."""
+
+    layouts = ("chunk", "group")
+
+    def __init__(self, d: SeE2A, fitting: EnergyFitting, ws, dtype):
+        self.ws = ws
+        self.dtype = dt = np.dtype(dtype)
+        keep = ws.keep
+        ntypes = len(d.sel)
+        if d.type_one_side:
+            nets = [d.embedding_nets[(-1, tj)] for tj in range(ntypes)]
+        else:
+            # an excluded pair has no net in the graph and is never evaluated: any net keeps the layout
+            present = next(iter(d.embedding_nets.values()))
+            nets = [d.embedding_nets.get((ti, tj), present) for ti in range(ntypes) for tj in range(ntypes)]
+        avg, std = block_stats(d)
+        excluded = np.zeros((ntypes, ntypes), dtype=np.int64)
+        for a, b in d.exclude_types:
+            excluded[a, b] = excluded[b, a] = 1
+        self.env = SeAEnvironment(keep(d.sel_offsets, np.int64), ntypes, float(d.rcut), float(d.rcut_smth),
+                                  keep(avg, dt), keep(std, dt), int(d.type_one_side), keep(excluded, np.int64))
+        self.emb = EmbeddingPack.upload(nets, d.neuron, d.activation, keep, dt)
+        self.fit = FittingPack.upload(fitting, d.output_width, keep, dt)
+        self.m_width = d.embedding_width
+        self.axis_m = int(d.axis_neuron)
+        self.n_hidden = max(1, sum(fitting.neuron))
+        # G at the empty-slot row of each (centre, neighbour) species block: a model constant
+        self.pad_g = keep(np.zeros(ntypes * ntypes * self.m_width), dt)
+        ws.backend.launch("padding_embeddings", ntypes * ntypes,
+                          Args(ntypes=ntypes, blk_avg=self.env.blk_avg, blk_std=self.env.blk_std,
+                               one_side=self.env.one_side),
+                          self.emb, Args(pad_g=self.pad_g), scratch={"ebuf": 4 * self.emb.ewmax}, dtype=dt)
+
+    @property
+    def group_lanes(self) -> int:
+        """Work-group size of the cooperative kernel: a power of two ≥ the embedding width, ≥ 32."""
+        width = max(32, int(self.emb.ewmax))
+        return 1 << (width - 1).bit_length()
+
+    def energies_and_pair_gradients(self, geometries, natoms: int, atom_energy, pair_grads, layout: str,
+                                    nchunk: int) -> None:
+        (geo,), (pair_grad,) = geometries, pair_grads
+        b, dt = self.ws.backend, self.dtype
+        if layout == "group":
+            nlane = self.group_lanes
+            local = {"sh_x": 2 * self.emb.ewmax, "sh_t": 4 * self.m_width, "sh_f": 2 * self.fit.fwmax,
+                     "sh_dact": self.n_hidden, "sh_red": 4 * nlane}
+            b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb,
+                            Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit,
+                            Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local, scratch={"row": 16},
+                            dtype=dt)
+            return
+        m = self.m_width
+        t_part = self.ws.buffer("t_part", natoms * nchunk * 4 * m, dt)
+        dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, dt)
+        chunks = Args(nchunk=nchunk, chunk_len=-(-geo.nnei // nchunk))
+        slot_scratch = {"ebuf": 4 * self.emb.ewmax, "row": 16}
+        b.launch("descriptor_chunk", natoms * nchunk, geo, chunks, self.env, self.emb,
+                 Args(pad_g=self.pad_g, t_part=t_part), scratch=slot_scratch, dtype=dt)
+        b.launch("fitting_atom", natoms,
+                 Args(atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m, axis_m=self.axis_m),
+                 self.fit, Args(atom_energy=atom_energy, dt_mat=dt_mat),
+                 scratch={"tmat": 4 * m, "dbuf": m * self.axis_m, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden},
+                 dtype=dt)
+        b.launch("pair_gradient_chunk", natoms * nchunk, geo, chunks, self.env, self.emb,
+                 Args(dt_mat=dt_mat, pair_grad=pair_grad), scratch=slot_scratch, dtype=dt)

@@ -1,0 +1,42 @@
+"""What evaluates a model on one frame, and what it returns.
+
+Two implementations of :class:`Evaluator`: ``reference.ReferenceEvaluator`` (float64 NumPy, the
+specification) and ``evaluator.DeviceEvaluator`` (the kernels on a device backend).  ``DeepPot``
+holds one, chosen by ``make_evaluator`` from the device string.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+
+class FrameResult(NamedTuple):
+    """One frame's results on the host, float64."""
+    energy: float
+    force: np.ndarray          # (N, 3) eV/Å
+    virial: np.ndarray         # (9,) eV
+    atom_energy: np.ndarray    # (N,) eV
+    atom_virial: np.ndarray    # (N, 9) eV
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    name: str                  # the device string ("numpy", "opencl:cpu:0", "cuda:0", ...)
+    dtype: np.dtype            # the precision it computes in
+
+    def describe(self) -> str:
+        """One line naming the device and how it computes."""
+
+    def evaluate(self, coords: np.ndarray, cell: np.ndarray | None, atype: np.ndarray) -> FrameResult:
+        """coords (N, 3) Å, cell (3, 3) rows or None (no PBC), atype (N,) species indices."""
+
+
+def make_evaluator(model, device: str, precision: str | None = None) -> Evaluator:
+    """The reference for ``device == "numpy"``, else the device evaluator on that device's backend."""
+    if device == "numpy":
+        from .reference import ReferenceEvaluator
+        return ReferenceEvaluator(model)
+    from .backends import make_backend
+    from .evaluator import DeviceEvaluator
+    return DeviceEvaluator(model, make_backend(device), precision)

@@ -1,0 +1,58 @@
+"""The device memory one evaluator owns: model constants, and buffers reused between calls.
+
+Device allocation costs milliseconds on a GPU, more than a small evaluation, so an evaluator
+keeps one workspace: a neighbour-list build or an evaluation of the same size reuses the previous
+one's arrays, which are reallocated only to grow.  ``nbytes()`` is what the workspace holds, the
+number behind ``DeviceEvaluator.workspace_bytes()``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Workspace:
+    def __init__(self, backend):
+        self.backend = backend
+        self._kept: list = []              # model constants, uploaded once
+        self._buffers: dict = {}           # name -> (whole array, {n: view of its first n elements})
+        self._constants: dict = {}         # name -> (host bytes, device array)
+
+    def keep(self, values, dtype):
+        """A device array of host ``values`` held for the workspace's lifetime (model constants)."""
+        arr = self.backend.asarray(values, dtype)
+        self._kept.append(arr)
+        return arr
+
+    def buffer(self, name: str, n: int, dtype):
+        """A device array of n elements kept between calls (reallocated only to grow)."""
+        n = max(int(n), 1)
+        held = self._buffers.get(name)
+        if held is None or held[0].shape[0] < n or held[0].dtype != np.dtype(dtype):
+            whole = self.backend.empty(n, dtype)
+            held = self._buffers[name] = (whole, {n: whole})
+        views = held[1]
+        if n not in views:  # a device-array view costs ~0.1 ms in numba-cuda: keep them
+            views[n] = held[0][:n]
+        return views[n]
+
+    def upload(self, name: str, values, dtype):
+        """Host values copied into the buffer ``name``: no device allocation per evaluation."""
+        values = np.ascontiguousarray(values, dtype=dtype).ravel()
+        dst = self.buffer(name, values.size, dtype)
+        self.backend.copy_from_host(dst, values)
+        return dst
+
+    def constant(self, name: str, values, dtype):
+        """A small device array of host values, uploaded again only when the values change."""
+        values = np.ascontiguousarray(values, dtype=dtype).ravel()
+        key = values.tobytes()
+        held = self._constants.get(name)
+        if held is None or held[0] != key:
+            held = self._constants[name] = (key, self.backend.asarray(values, dtype))
+        return held[1]
+
+    def nbytes(self) -> int:
+        """Device bytes held: constants, model arrays and every buffer at its allocated size."""
+        b = self.backend
+        return (sum(b.nbytes(a) for a in self._kept) + sum(b.nbytes(whole) for whole, _ in self._buffers.values())
+                + sum(b.nbytes(arr) for _, arr in self._constants.values()))
