@@ -1,4 +1,4 @@
-"""ASE calculator: a DeePMD-kit se_e2_a model evaluated by dpsycl on any device.
+"""ASE calculator: a DeePMD-kit model evaluated by dpsycl on any device.
 
     from dpsycl.ase import DPSyclCalculator
     atoms.calc = DPSyclCalculator("frozen_model.pb", device="opencl:cpu")
@@ -15,6 +15,8 @@ import numpy as np
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
+from .structures import atoms_to_arrays
+
 
 class DPSyclCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "energies", "stress"]
@@ -26,31 +28,18 @@ class DPSyclCalculator(Calculator):
         from .deep_pot import DeepPot
         self.dp = model if isinstance(model, DeepPot) else DeepPot(model, device=device, precision=precision)
         self.type_map = self.dp.get_type_map()
-        self._index = {s: k for k, s in enumerate(self.type_map)}
 
     @property
     def device(self) -> str:
         return self.dp.device
 
-    def atom_types(self, atoms) -> np.ndarray:
-        syms = atoms.get_chemical_symbols()
-        missing = sorted(set(syms) - set(self._index))
-        if missing:
-            raise ValueError(f"species {', '.join(missing)} not in the model's type_map {self.type_map}")
-        return np.asarray([self._index[s] for s in syms], dtype=np.int64)
-
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
-        atype = self.atom_types(atoms)
-        pbc = atoms.pbc
-        if pbc.any() and not pbc.all():
-            raise ValueError(f"mixed boundary conditions {pbc.tolist()} are not supported; "
-                             "use pbc=True or pbc=False")
-        periodic = bool(pbc.all())
-        cell = atoms.cell.array.reshape(1, 9) if periodic else None
-        coords = atoms.get_positions().reshape(1, -1)
-        e, f, v, ae, av = self.dp.eval(coords, cell, atype, atomic=True)
+        coords, cell, atype = atoms_to_arrays(atoms, self.type_map)
+        periodic = cell is not None
+        e, f, v, ae, av = self.dp.eval(coords.reshape(1, -1), None if cell is None else cell.reshape(1, 9), atype,
+                                       atomic=True)
         energy = float(e[0, 0])
         self.results["energy"] = energy
         self.results["free_energy"] = energy

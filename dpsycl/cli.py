@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .model import ModelError
+from .version import installed_version
 
 EXIT_USAGE = 2
 
@@ -39,18 +40,11 @@ def _extract_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def model_summary(model) -> str:
-    """One line describing a model: species, cutoffs, sel, nets, precision."""
-    def act(a: str, resnet: bool) -> str:
-        return a + (", resnet_dt" if resnet else "")
-
-    emb = "-".join(str(n) for n in model.neuron)
-    fit = "-".join(str(n) for n in model.fitting_neuron)
-    side = "one-side" if model.type_one_side else "per-pair"
-    excl = f", exclude {[list(p) for p in model.exclude_types]}" if model.exclude_types else ""
-    return (f"species {' '.join(model.type_map)}; rcut {model.rcut} (smooth from {model.rcut_smth}); "
-            f"sel {list(model.sel)}; embedding {emb} ({side}, {act(model.activation, model.resnet_dt)}), "
-            f"axis {model.axis_neuron}{excl}; fitting {fit} "
-            f"({act(model.fitting_activation, model.fitting_resnet_dt)}); {model.precision}")
+    """One line describing a model: species, descriptor, fitting nets, precision."""
+    fit = model.fitting
+    resnet = ", resnet_dt" if fit.resnet_dt else ""
+    return (f"species {' '.join(model.type_map)}; {model.descriptor.summary()}; fitting "
+            f"{'-'.join(str(n) for n in fit.neuron)} ({fit.activation}{resnet}); {model.precision}")
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -70,19 +64,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# The command table.  `devices`, `eval`, `run` and `bench` are registered here by their authors,
-# each as one Command(name, help, add_arguments, run) row.
+# The command table: each subcommand is one Command(name, help, add_arguments, run) row.
 from . import cli_md  # noqa: E402  (run, eval, devices)
-
-
-def _bench_arguments(p: argparse.ArgumentParser) -> None:
-    from .bench import add_arguments  # dpsycl/bench.py: the benchmark logic (benchmarks/bench.py runs it)
-    add_arguments(p)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_from_args
-    return run_from_args(args)
 
 
 COMMANDS: list[Command] = [
@@ -91,8 +74,6 @@ COMMANDS: list[Command] = [
     Command("run", "molecular dynamics on a device, H5MD trajectory", cli_md.add_run_arguments, cli_md.cmd_run),
     Command("eval", "energy, forces and virial of a structure", cli_md.add_eval_arguments, cli_md.cmd_eval),
     Command("devices", "list the devices dpsycl can use", cli_md.add_devices_arguments, cli_md.cmd_devices),
-    Command("bench", "time dpsycl against DeePMD-kit: µs/step/atom, memory, FLOP/s, scaling, targets",
-            _bench_arguments, cmd_bench),
 ]
 
 
@@ -115,13 +96,8 @@ class _IntermixedParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dpsycl",
-        description="DeePMD-kit se_e2_a potentials on SYCL devices and NVIDIA GPUs")
-    try:
-        from .model_io import dpsycl_version
-        version = dpsycl_version()
-    except Exception:  # pragma: no cover
-        version = "unknown"
-    parser.add_argument("--version", action="version", version=f"dpsycl {version}")
+        description="DeePMD-kit potentials on SYCL devices and NVIDIA GPUs")
+    parser.add_argument("--version", action="version", version=f"dpsycl {installed_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_IntermixedParser)
     sub.required = True
     for cmd in COMMANDS:

@@ -17,16 +17,14 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 import time
 
 import numpy as np
 
 from .md import DEFAULT_FRICTION, DEFAULT_SKIN, DEFAULT_TAU, ENSEMBLES, MDSettings
+from .structures import atoms_to_arrays, random_alloy
 
-#: lattice constants (Å) used for --alloy when ase.data has no fcc reference state
-FCC_LATTICE = {"Cu": 3.61, "Ag": 4.09}
 _POTENTIALS: dict = {}
 
 
@@ -63,80 +61,6 @@ def read_structure(path: str, index=-1):
     frames = atoms if isinstance(atoms, list) else [atoms]
     if not frames or any(len(a) == 0 for a in frames):
         raise ValueError(f"structure {path} holds no atoms")
-    return atoms
-
-
-def species_indices(symbols, type_map) -> np.ndarray:
-    index = {s: k for k, s in enumerate(type_map)}
-    missing = sorted(set(symbols) - set(index), key=str)
-    if missing:
-        raise ValueError(f"species {', '.join(missing)} not in the model's type_map {list(type_map)}")
-    return np.asarray([index[s] for s in symbols], dtype=np.int64)
-
-
-def parse_composition(text: str) -> list[tuple[str, float]]:
-    """'Cu0.5Ag0.5' → [('Cu', 0.5), ('Ag', 0.5)]; a missing number means 1."""
-    from ase.data import atomic_numbers
-    parts = re.findall(r"([A-Z][a-z]?)(\d*\.?\d*(?:[eE][-+]?\d+)?)", text)
-    if not parts or "".join(s + x for s, x in parts) != text.replace(" ", ""):
-        raise ValueError(f"cannot parse alloy composition '{text}' (expected e.g. Cu0.5Ag0.5)")
-    comp: dict[str, float] = {}
-    for sym, x in parts:
-        if sym not in atomic_numbers:
-            raise ValueError(f"'{sym}' in alloy composition '{text}' is not an element")
-        frac = float(x) if x else 1.0
-        if not math.isfinite(frac) or frac < 0:
-            raise ValueError(f"bad fraction of {sym} in '{text}'")
-        comp[sym] = comp.get(sym, 0.0) + frac
-    total = sum(comp.values())
-    if total <= 0:
-        raise ValueError(f"alloy composition '{text}' has no atoms")
-    return [(s, x / total) for s, x in comp.items() if x > 0]
-
-
-def fcc_lattice_constant(symbol: str) -> float:
-    from ase.data import atomic_numbers, reference_states
-    if symbol in FCC_LATTICE:
-        return FCC_LATTICE[symbol]
-    ref = reference_states[atomic_numbers[symbol]] or {}
-    if ref.get("symmetry") == "fcc":
-        return float(ref["a"])
-    raise ValueError(f"no fcc lattice constant known for {symbol}; give a STRUCTURE file instead of --alloy")
-
-
-def cubeish_repeats(ncells: int) -> tuple[int, int, int]:
-    """Fewest cells ≥ ncells as (a, b, c) with max − min ≤ 1 (the nearest-to-cubic repetition)."""
-    best = None
-    k = max(1, round(ncells ** (1 / 3)) - 1)
-    for a in range(k, k + 3):
-        for da in range(0, 2):
-            for db in range(0, 2):
-                reps = (a, a + da, a + db)
-                if min(reps) < 1:
-                    continue
-                n = reps[0] * reps[1] * reps[2]
-                if n >= ncells and (best is None or n < best[0]):
-                    best = (n, tuple(sorted(reps)))
-    return best[1]
-
-
-def random_alloy(composition: str, natoms: int, seed: int = 0):
-    """Random fcc alloy: Vegard's-law lattice constant, cube-ish repetition with ≥ natoms atoms."""
-    from ase.build import bulk
-    comp = parse_composition(composition)
-    if natoms < 1:
-        raise ValueError(f"--atoms must be ≥ 1, got {natoms}")
-    a = sum(x * fcc_lattice_constant(s) for s, x in comp)
-    reps = cubeish_repeats(math.ceil(natoms / 4))
-    atoms = bulk(comp[0][0], "fcc", a=a, cubic=True).repeat(reps)
-    n = len(atoms)
-    raw = np.asarray([x * n for _, x in comp])
-    counts = np.floor(raw).astype(int)
-    for k in np.argsort(-(raw - counts))[: n - counts.sum()]:
-        counts[k] += 1
-    symbols = np.repeat([s for s, _ in comp], counts)
-    rng = np.random.default_rng([int(seed), 0xA110])
-    atoms.set_chemical_symbols(list(rng.permutation(symbols)))
     return atoms
 
 
@@ -214,6 +138,9 @@ def _check_run_args(args) -> None:
     out = args.output
     if not out.endswith((".h5", ".h5md", ".hdf5")):
         raise ValueError(f"--output {out}: expected an .h5 (H5MD) file name")
+    if args.plots:
+        from .plots import require
+        require()
     if args.restart:
         if not os.path.isfile(out):
             raise FileNotFoundError(f"--restart: trajectory not found: {out}")
@@ -232,7 +159,7 @@ def _check_run_args(args) -> None:
 
 
 def cmd_run(args) -> int:
-    from . import analysis
+    from . import analysis, plots
     from .h5md import H5MDWriter, read_restart, read_trajectory, sha256_of
     from .md import MolecularDynamics, initial_state
 
@@ -260,12 +187,8 @@ def cmd_run(args) -> int:
         settings = _settings_from_args(args)
         if atoms is None:
             atoms = random_alloy(args.alloy, args.atoms or 256, settings.seed)
-        atype = species_indices(atoms.get_chemical_symbols(), type_map)
-        pbc = atoms.pbc
-        if pbc.any() and not pbc.all():
-            raise ValueError(f"mixed boundary conditions {pbc.tolist()} are not supported")
-        cell = atoms.cell.array if pbc.all() else None
-        state = initial_state(atoms.get_positions(), cell, atype, type_map, settings.temperature, settings.seed)
+        coords, cell, atype = atoms_to_arrays(atoms, type_map)
+        state = initial_state(coords, cell, atype, type_map, settings.temperature, settings.seed)
 
     if args.output and os.path.dirname(os.path.abspath(args.output)):
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
@@ -345,7 +268,7 @@ def cmd_run(args) -> int:
     tail = temps[len(temps) // 2:] if len(temps) else temps
     plot_txt = ""
     if args.plots:
-        made = analysis.run_plots(traj, args.plots, nve_from_step=settings.nvt_steps if nve_from else None)
+        made = plots.run_plots(traj, args.plots, nve_from_step=settings.nvt_steps if nve_from else None)
         plot_txt = f" | plots {args.plots}"
         if "peaks" in made:
             plot_txt += " (RDF peaks " + ", ".join(f"{k} {v:.2f} Å" for k, v in made["peaks"].items()) + ")"
@@ -372,16 +295,13 @@ def cmd_eval(args) -> int:
     frames = read_structure(args.structure, index=":")
     model = _load_model_checked(args.model)
     type_map = list(model.type_map)
-    types = [species_indices(a.get_chemical_symbols(), type_map) for a in frames]
-    for a in frames:
-        if a.pbc.any() and not a.pbc.all():
-            raise ValueError(f"mixed boundary conditions {a.pbc.tolist()} are not supported")
+    arrays = [atoms_to_arrays(a, type_map) for a in frames]
     dp = _potential(args.model, args.device)
     results = []
-    for atoms, atype in zip(frames, types):
-        periodic = bool(atoms.pbc.all())
-        cell = atoms.cell.array.reshape(1, 9) if periodic else None
-        e, f, v, ae, av = dp.eval(atoms.get_positions().reshape(1, -1), cell, atype, atomic=True)
+    for atoms, (coords, cell, atype) in zip(frames, arrays):
+        periodic = cell is not None
+        e, f, v, ae, av = dp.eval(coords.reshape(1, -1), None if cell is None else cell.reshape(1, 9), atype,
+                                  atomic=True)
         r = {"natoms": len(atoms), "symbols": atoms.get_chemical_symbols(), "energy": float(e[0, 0]),
              "forces": f[0].tolist(), "virial": v[0].reshape(3, 3).tolist()}
         if periodic:
@@ -432,18 +352,3 @@ def cmd_devices(args) -> int:
     for c in cells:
         print("  ".join(x.ljust(w) for x, w in zip(c, widths)).rstrip())
     return 0
-
-
-def add_parsers(subparsers) -> None:
-    """Register the three subcommands on an argparse subparsers object (if no table is used)."""
-    for name, helptext, add, run in COMMAND_ROWS:
-        p = subparsers.add_parser(name, help=helptext, description=helptext)
-        add(p)
-        p.set_defaults(_run=run)
-
-
-COMMAND_ROWS = (
-    ("run", "molecular dynamics with a model on a device, H5MD trajectory", add_run_arguments, cmd_run),
-    ("eval", "energy, forces and virial of a structure", add_eval_arguments, cmd_eval),
-    ("devices", "list the devices dpsycl can use", add_devices_arguments, cmd_devices),
-)

@@ -45,6 +45,7 @@ import h5py
 import numpy as np
 from ase import units
 
+from .version import installed_version
 from .md import OBSERVABLE_UNITS, Frame, MDSettings, MDState
 
 H5MD_VERSION = (1, 1)
@@ -104,7 +105,6 @@ class H5MDWriter:
     def create(cls, path, state: MDState, settings: MDSettings, *, model_path=None, model_sha256=None,
                device: str = "", dtype=np.float64, rcut: float | None = None, extra: dict | None = None,
                flush_every: int = 1, author: str | None = None) -> "H5MDWriter":
-        from . import __version__
         n = state.natoms
         dtype = np.dtype(dtype)
         f = h5py.File(path, "w")
@@ -114,7 +114,7 @@ class H5MDWriter:
             h.create_group("author").attrs["name"] = author or _author()
             c = h.create_group("creator")
             c.attrs["name"] = "dpsycl"
-            c.attrs["version"] = __version__
+            c.attrs["version"] = installed_version()
             h.create_group("modules/units").attrs["version"] = np.asarray((1, 0), dtype=np.int32)
             pg = f.create_group(PARTICLES)
             box = pg.create_group("box")
