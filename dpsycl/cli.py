@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     for cmd in COMMANDS:
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
         cmd.add_arguments(p)
-        p.set_defaults(_run=cmd.run)
+        p.set_defaults(command_handler=cmd.run)
     return parser
 
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)   # usage errors: argparse prints them and exits with 2
     try:
-        status = args._run(args)
+        status = args.command_handler(args)
     except (ModelError, FileNotFoundError, ValueError, OSError) as exc:
         try:
             sys.stdout.flush()

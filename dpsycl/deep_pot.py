@@ -14,10 +14,19 @@ import os
 
 import numpy as np
 
-from .backends import resolve_device
-from .evaluation import make_evaluator
+from .backends import make_backend, resolve_device
+from .evaluation import Evaluator
+from .evaluator import DeviceEvaluator
 from .model import Model
 from .model_io import load_model
+from .reference import ReferenceEvaluator
+
+
+def make_evaluator(model: Model, device: str, precision: str | None = None) -> Evaluator:
+    """The NumPy reference for ``device == "numpy"``, else the kernels on that device's backend."""
+    if device == "numpy":
+        return ReferenceEvaluator(model)
+    return DeviceEvaluator(model, make_backend(device), precision)
 
 
 class InputError(ValueError):

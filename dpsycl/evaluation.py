@@ -2,7 +2,7 @@
 
 Two implementations of :class:`Evaluator`: ``reference.ReferenceEvaluator`` (float64 NumPy, the
 specification) and ``evaluator.DeviceEvaluator`` (the kernels on a device backend).  ``DeepPot``
-holds one, chosen by ``make_evaluator`` from the device string.
+holds one, chosen by ``deep_pot.make_evaluator`` from the device string.
 """
 from __future__ import annotations
 
@@ -30,13 +30,3 @@ class Evaluator(Protocol):
 
     def evaluate(self, coords: np.ndarray, cell: np.ndarray | None, atype: np.ndarray) -> FrameResult:
         """coords (N, 3) Å, cell (3, 3) rows or None (no PBC), atype (N,) species indices."""
-
-
-def make_evaluator(model, device: str, precision: str | None = None) -> Evaluator:
-    """The reference for ``device == "numpy"``, else the device evaluator on that device's backend."""
-    if device == "numpy":
-        from .reference import ReferenceEvaluator
-        return ReferenceEvaluator(model)
-    from .backends import make_backend
-    from .evaluator import DeviceEvaluator
-    return DeviceEvaluator(model, make_backend(device), precision)

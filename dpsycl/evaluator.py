@@ -38,7 +38,7 @@ class NeighborState:
     rev: object
     rev_count: object
     rev_cap: int
-    n_truncated: int        # centre atoms with more neighbours of one species than sel
+    n_truncated: int        # centre atoms whose row was cut at sel
     max_candidates: int     # most neighbours of any atom within rc (before truncation)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import warnings
 
 import numpy as np
 import pytest
@@ -92,10 +91,3 @@ def random_structure(rng: np.random.Generator, natoms: int, ntypes: int, shear: 
     coords = np.asarray(pos)
     atype = rng.integers(0, ntypes, natoms)
     return coords, cell, atype
-
-
-@pytest.fixture(autouse=True)
-def _sel_warnings_are_expected():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        yield

@@ -21,7 +21,7 @@ for spec in sys.argv[1:]:
     coords, cells, atype, _ = reference_case(ref, case)
     coords, cells = coords[:1], None if cells is None else cells[:1]
     cuda = dpsycl.DeepPot(model, device="cuda:0")
-    cuda._evaluator.layout = layout
+    cuda.evaluator.layout = layout
     host = dpsycl.DeepPot(model, device="numpy")
     got = cuda.eval(coords, cells, atype, atomic=True)
     want = host.eval(coords, cells, atype, atomic=True)

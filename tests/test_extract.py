@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from dpsycl.extract import extract_model
-from dpsycl.model import SCHEMA_VERSION, Model, ModelError, load_model
-from dpsycl.model_io import read_model, write_model
+from dpsycl.model import Layer, Model, ModelError
+from dpsycl.model_io import SCHEMA_VERSION, load_model, read_model, write_model
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
@@ -37,8 +37,8 @@ FITTING_DEFAULTS = {"resnet_dt": True, "activation_function": "tanh", "precision
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def tf():
-    from dpsycl.extract.frozen_graph import _import_tf   # TensorFlow, imported without log noise
-    return _import_tf()
+    from dpsycl.extract.graph import import_tf   # TensorFlow, imported without log noise
+    return import_tf()
 
 
 def graph_def(tf, path):
@@ -74,36 +74,29 @@ def bits_equal(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
+def assert_identical(a, b, where="model", skip=()):
+    """Recursive equality of models: dataclasses field by field, arrays bit for bit (dtype too)."""
+    if dataclasses.is_dataclass(a):
+        assert type(a) is type(b), where
+        for f in dataclasses.fields(a):
+            if f.name not in skip:
+                assert_identical(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif isinstance(a, dict):
+        assert sorted(a) == sorted(b), where
+        for k in a:
+            assert_identical(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, (list, tuple)) and a and isinstance(a[0], (list, Layer, np.ndarray)):
+        assert len(a) == len(b), where
+        for k, (x, y) in enumerate(zip(a, b)):
+            assert_identical(x, y, f"{where}[{k}]")
+    elif isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        assert bits_equal(a, b), where
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
 def assert_models_identical(m1: Model, m2: Model, skip=("source",)):
-    for f in dataclasses.fields(Model):
-        if f.name in skip:
-            continue
-        a, b = getattr(m1, f.name), getattr(m2, f.name)
-        if isinstance(a, np.ndarray):
-            assert bits_equal(a, b), f.name
-        elif f.name == "embedding_nets":
-            assert sorted(a) == sorted(b)
-            for key in a:
-                assert_layers_identical(a[key], b[key])
-        elif f.name == "fitting_nets":
-            assert len(a) == len(b)
-            for la, lb in zip(a, b):
-                assert_layers_identical(la, lb)
-        elif f.name in ("fparam_stats", "aparam_stats"):
-            assert sorted(a) == sorted(b)
-            for k in a:
-                assert bits_equal(a[k], b[k])
-        else:
-            assert a == b, f"{f.name}: {a!r} != {b!r}"
-
-
-def assert_layers_identical(la, lb):
-    assert len(la) == len(lb)
-    for x, y in zip(la, lb):
-        assert bits_equal(x.matrix, y.matrix) and bits_equal(x.bias, y.bias)
-        assert (x.idt is None) == (y.idt is None)
-        if x.idt is not None:
-            assert bits_equal(x.idt, y.idt)
+    assert_identical(m1, m2, skip=skip)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,9 +116,10 @@ def test_arrays_bit_exact(name, extracted, tf):
             assert bits_equal(arr, ref), f"{name}: {node} differs (dtype {arr.dtype} vs {ref.dtype})"
             used.add(node)
 
-        check("descrpt_attr/t_avg", model.t_avg)
-        check("descrpt_attr/t_std", model.t_std)
-        for (centre, nb), layers in model.embedding_nets.items():
+        d, fit = model.descriptor, model.fitting
+        check("descrpt_attr/t_avg", d.t_avg)
+        check("descrpt_attr/t_std", d.t_std)
+        for (centre, nb), layers in d.embedding_nets.items():
             scope = "filter_type_all" if centre < 0 else f"filter_type_{centre}"
             for k, layer in enumerate(layers, start=1):
                 check(f"{scope}/matrix_{k}_{nb}", layer.matrix)
@@ -134,7 +128,7 @@ def test_arrays_bit_exact(name, extracted, tf):
                 assert (layer.idt is None) == (idt not in consts), idt
                 if layer.idt is not None:
                     check(idt, layer.idt)
-        for t, layers in enumerate(model.fitting_nets):
+        for t, layers in enumerate(fit.nets):
             for k, layer in enumerate(layers):
                 scope = f"layer_{k}_type_{t}" if k < len(layers) - 1 else f"final_layer_type_{t}"
                 check(f"{scope}/matrix", layer.matrix)
@@ -142,14 +136,14 @@ def test_arrays_bit_exact(name, extracted, tf):
                 assert (layer.idt is None) == (f"{scope}/idt" not in consts), scope
                 if layer.idt is not None:
                     check(f"{scope}/idt", layer.idt)
-        check("fitting_attr/t_bias_atom_e", model.bias_atom_e, ravel=True)
+        check("fitting_attr/t_bias_atom_e", fit.bias_atom_e, ravel=True)
         if "model_attr/model_attr/t_out_bias" in consts:
-            check("model_attr/model_attr/t_out_bias", model.out_bias, ravel=True)
-            check("model_attr/model_attr/t_out_std", model.out_std, ravel=True)
+            check("model_attr/model_attr/t_out_bias", fit.out_bias, ravel=True)
+            check("model_attr/model_attr/t_out_std", fit.out_std, ravel=True)
         else:   # DeePMD-kit 2.x graphs: no output statistics, i.e. identity
             assert name == "dp22_tiny"
-            assert bits_equal(model.out_bias, np.zeros(model.ntypes))
-            assert bits_equal(model.out_std, np.ones(model.ntypes))
+            assert bits_equal(fit.out_bias, np.zeros(model.ntypes))
+            assert bits_equal(fit.out_std, np.ones(model.ntypes))
         # no weight of the graph is left behind
         weights = {n for n in consts if WEIGHT_RE.fullmatch(n)}
         assert weights <= used, sorted(weights - used)
@@ -173,12 +167,24 @@ def test_h5_file_is_self_describing(tmp_path, extracted):
         for key in ("dpsycl_version", "deepmd_version", "model_version", "source"):
             assert key in f.attrs
         assert [x.decode() for x in f["type_map"][()]] == ["Cu", "Ag", "Au"]
+        assert f.attrs["precision"] == "float32"
         d = f["descriptor"]
+        assert d.attrs["type"] == "se_e2_a"
         assert d.attrs["rcut"] == 5.5 and list(d.attrs["sel"]) == [70, 70, 70]
         assert d["t_avg"].dtype == np.float64
-        assert f["embedding_nets/net_all_0/layer_0/matrix"].dtype == np.float32
+        assert f["descriptor/embedding_nets/net_all_0/layer_0/matrix"].dtype == np.float32
         assert f["fitting/type_2/layer_2/matrix"].shape == (64, 1)
     assert load_model(path).precision == "float32"
+
+
+@pytest.mark.parametrize("name", README_MODELS)
+def test_schema_1_files_read_the_same(name, extracted):
+    """The bundled .h5 files were written by dpsycl 0.1 (schema 1: embedding nets at the root,
+    precision on the descriptor group); they read to the model extracted from the graph."""
+    path = DATA / name / "model.h5"
+    with h5py.File(path, "r") as f:
+        assert int(f.attrs["schema_version"]) == 1 and "embedding_nets" in f
+    assert_models_identical(read_model(path), extracted[name][0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,34 +208,35 @@ def _precision(p):
 def test_hyper_parameters_match_documentation(name, extracted):
     desc, fit = _readme_params(name)
     for model in extracted[name]:
-        assert model.rcut == desc["rcut"]
-        assert model.rcut_smth == desc["rcut_smth"]
-        assert model.sel == desc["sel"]
-        assert model.neuron == desc["neuron"]
-        assert model.axis_neuron == desc["axis_neuron"]
-        assert model.type_one_side == desc["type_one_side"]
-        assert model.resnet_dt == desc["resnet_dt"]
-        assert model.activation == desc["activation_function"]
+        d, f = model.descriptor, model.fitting
+        assert model.rcut == d.rcut == desc["rcut"]
+        assert d.rcut_smth == desc["rcut_smth"]
+        assert model.sel == d.sel == desc["sel"]
+        assert d.neuron == desc["neuron"]
+        assert d.axis_neuron == desc["axis_neuron"]
+        assert d.type_one_side == desc["type_one_side"]
+        assert d.resnet_dt == desc["resnet_dt"]
+        assert d.activation == desc["activation_function"]
         assert model.precision == _precision(desc["precision"])
-        assert model.fitting_neuron == fit["neuron"]
-        assert model.fitting_resnet_dt == fit["resnet_dt"]
-        assert model.fitting_activation == fit["activation_function"]
-        assert model.exclude_types == sorted({tuple(sorted(p)) for p in desc["exclude_types"]})
+        assert f.neuron == fit["neuron"]
+        assert f.resnet_dt == fit["resnet_dt"]
+        assert f.activation == fit["activation_function"]
+        assert d.exclude_types == sorted({tuple(sorted(p)) for p in desc["exclude_types"]})
         assert model.descriptor_type == "se_e2_a"
-        assert model.numb_fparam == 0 and model.numb_aparam == 0
+        assert f.numb_fparam == 0 and f.numb_aparam == 0
 
 
 def test_float32_model_keeps_float64_statistics(extracted):
     model = extracted["cuagau_f32"][0]
-    assert model.embedding_nets[(-1, 0)][0].matrix.dtype == np.float32
-    assert model.fitting_nets[0][0].matrix.dtype == np.float32
-    assert model.t_avg.dtype == np.float64 and model.bias_atom_e.dtype == np.float64
+    assert model.descriptor.embedding_nets[(-1, 0)][0].matrix.dtype == np.float32
+    assert model.fitting.nets[0][0].matrix.dtype == np.float32
+    assert model.descriptor.t_avg.dtype == np.float64 and model.fitting.bias_atom_e.dtype == np.float64
 
 
 def test_pair_nets_missing_for_excluded_pairs(extracted):
-    model = extracted["tiny_pair_exclude"][0]
-    assert sorted(model.embedding_nets) == [(0, 0), (1, 1)]
-    assert model.exclude_types == [(0, 1)] and model.is_excluded(1, 0)
+    d = extracted["tiny_pair_exclude"][0].descriptor
+    assert sorted(d.embedding_nets) == [(0, 0), (1, 1)]
+    assert d.exclude_types == [(0, 1)] and d.is_excluded(1, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,7 +407,7 @@ def test_newer_schema_version_is_refused(tmp_path, extracted):
             "— upgrade dpsycl") in str(err.value)
 
 
-@pytest.mark.parametrize("victim", ["descriptor/t_avg", "embedding_nets/net_all_1/layer_2/bias",
+@pytest.mark.parametrize("victim", ["descriptor/t_avg", "descriptor/embedding_nets/net_all_1/layer_2/bias",
                                     "fitting/type_0/layer_3/matrix", "fitting/out_std", "type_map"])
 def test_missing_dataset_is_refused(tmp_path, extracted, victim):
     path = tmp_path / "damaged.h5"
