@@ -32,7 +32,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from dpsycl import analysis  # noqa: E402
-from dpsycl.md import MDSettings, MolecularDynamics, initial_state  # noqa: E402
+from dpsycl.md import MDSettings, initial_state, maxwell_boltzmann, run, sample, schedule  # noqa: E402
+from dpsycl.plots import pyplot  # noqa: E402
+from dpsycl.structures import random_alloy  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODEL = os.path.join(HERE, "..", "dpsycl", "data", "cuag.pb")
@@ -67,24 +69,19 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 # ---------------------------------------------------------------------------------------------
 def dp_run(dp, atoms, settings, steps, sample_from=0):
     """Device MD; returns times (fs), total energies, temperatures and unwrapped positions of the
     frames from step ``sample_from`` on, plus the wall time per step."""
     type_map = dp.get_type_map()
     atype = np.asarray([type_map.index(s) for s in atoms.get_chemical_symbols()])
-    md = MolecularDynamics(dp, initial_state(atoms.positions, atoms.cell.array, atype, type_map,
-                                             settings.temperature, settings.seed), settings)
-    frames = [md.sample()]
+    init, step = schedule(dp, settings)
+    state = init(initial_state(atoms.positions, atoms.cell.array, atype, type_map, settings.temperature,
+                               settings.seed))
+    frames = [sample(state)]
     t0 = time.perf_counter()
-    md.run(steps, on_frame=lambda f: frames.append(f) if f.step >= sample_from else None)
+    run(step, state, steps, every=settings.every,
+        on_frame=lambda f: frames.append(f) if f.step >= sample_from else None)
     wall = (time.perf_counter() - t0) / max(steps, 1)
     frames = [f for f in frames if f.step >= sample_from]
     return {"time": np.asarray([f.time for f in frames]),
@@ -102,7 +99,6 @@ def emt_run(atoms, settings, steps, sample_from=0):
     from ase.md.bussi import Bussi
     from ase.md.verlet import VelocityVerlet
 
-    from dpsycl.md import maxwell_boltzmann
     a = atoms.copy()
     a.calc = EMT()
     a.set_velocities(maxwell_boltzmann(a.get_masses(), settings.temperature, settings.seed) / units.fs)
@@ -206,7 +202,7 @@ def force_check(dp, atoms, args):
 
 # ---------------------------------------------------------------------------------------------
 def nve_study(dp, atoms, args, natoms):
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     res = {}
     for dt in args.dts:
@@ -231,7 +227,7 @@ def nve_study(dp, atoms, args, natoms):
 
 
 def structure_study(dp, atoms, args, natoms):
-    plt = _pyplot()
+    plt = pyplot()
     type_map = dp.get_type_map()
     res, msd_curves, plateau = {}, {}, {}
     for temp in args.temperatures:
@@ -300,7 +296,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     import dpsycl
-    from dpsycl.cli_md import random_alloy
     t0 = time.perf_counter()
     if args.emt_only:
         atoms = random_alloy(args.alloy, args.atoms, seed=args.seed)

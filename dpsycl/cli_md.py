@@ -42,7 +42,8 @@ def _potential(model_path: str, device: str):
 
 
 def _load_model_checked(path: str):
-    from .model import ModelError, load_model
+    from .model import ModelError
+    from .model_io import load_model
     if not os.path.isfile(path):
         raise ModelError(f"model file not found: {path}")
     return load_model(path)
@@ -161,7 +162,7 @@ def _check_run_args(args) -> None:
 def cmd_run(args) -> int:
     from . import analysis, plots
     from .h5md import H5MDWriter, read_restart, read_trajectory, sha256_of
-    from .md import MolecularDynamics, initial_state
+    from .md import initial_state, run, sample, schedule, to_host
 
     _check_run_args(args)
     t_start = time.perf_counter()
@@ -169,7 +170,7 @@ def cmd_run(args) -> int:
     model = _load_model_checked(args.model)
     type_map = list(model.type_map)
     if args.restart:
-        state, settings, params = read_restart(args.output)
+        host_state, settings, params = read_restart(args.output)
         for name in _PHYSICS:
             given = getattr(args, name)
             if given is None:
@@ -178,8 +179,8 @@ def cmd_run(args) -> int:
             if (given != stored if not isinstance(stored, float) else not math.isclose(given, stored)):
                 raise ValueError(f"--{name.replace('_', '-')} {given} conflicts with the trajectory's {stored}; "
                                  "a restart continues the stored run (omit the option)")
-        if state.type_map != type_map:
-            raise ValueError(f"the trajectory's species {state.type_map} differ from the model's {type_map}")
+        if host_state.type_map != type_map:
+            raise ValueError(f"the trajectory's species {host_state.type_map} differ from the model's {type_map}")
         stored_sha = params.get("model", {}).get("sha256", "")
         if stored_sha and stored_sha != sha256_of(args.model):
             raise ValueError(f"{args.model} is not the model the trajectory was run with (sha256 differs)")
@@ -188,36 +189,35 @@ def cmd_run(args) -> int:
         if atoms is None:
             atoms = random_alloy(args.alloy, args.atoms or 256, settings.seed)
         coords, cell, atype = atoms_to_arrays(atoms, type_map)
-        state = initial_state(coords, cell, atype, type_map, settings.temperature, settings.seed)
+        host_state = initial_state(coords, cell, atype, type_map, settings.temperature, settings.seed)
 
     if args.output and os.path.dirname(os.path.abspath(args.output)):
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     dp = _potential(args.model, args.device)
-    msgs: list[str] = []
 
     def warn(msg):
-        msgs.append(msg)
         print(f"dpsycl: warning: {msg}", file=sys.stderr)
 
     t_setup = time.perf_counter()
-    md = MolecularDynamics(dp, state, settings, warn=warn)
+    init, md_step = schedule(dp, settings, warn=warn)
+    state = init(host_state)
     if args.restart:
         if params.get("device") and params["device"] != dp.device:
             warn(f"restarting on {dp.device}, the run so far used {params['device']}: the continuation "
                  "is exact but not bit-identical to an uninterrupted run")
         writer = H5MDWriter.append(args.output, flush_every=args.flush_every)
     else:
-        writer = H5MDWriter.create(args.output, md.state, settings, model_path=args.model, device=dp.device,
-                                   dtype=md.dtype, rcut=dp.get_rcut(), flush_every=args.flush_every,
+        writer = H5MDWriter.create(args.output, to_host(state), settings, model_path=args.model, device=dp.device,
+                                   dtype=state.system.dtype, rcut=dp.get_rcut(), flush_every=args.flush_every,
                                    extra={"steps": int(args.steps),
                                           "structure": args.structure or f"random fcc {args.alloy}"})
-    start = md.state.step
-    natoms = md.natoms
+    start = state.step
+    natoms = state.natoms
     n_todo = max(0, args.steps - start)
     timing = {"t0": None, "s0": start}
     with writer:
         if not args.restart:
-            writer.write(md.sample())
+            writer.write(sample(state))
         bar = None
         if not args.no_progress and n_todo:
             from tqdm import tqdm
@@ -235,20 +235,20 @@ def cmd_run(args) -> int:
                 bar.set_postfix_str(f"{rate * settings.dt * 86400e-6:.3g} ns/day, {rate * natoms:.3g} atom-steps/s, "
                                     f"T {frame.observables['temperature']:.0f} K", refresh=False)
 
-        def on_step(step):
+        def on_step(step_number):
             if bar is not None:
                 bar.update(1)
 
         try:
             t_loop = time.perf_counter()
-            md.run(args.steps, on_frame=on_frame, on_step=on_step)
+            state = run(md_step, state, args.steps, every=settings.every, on_frame=on_frame, on_step=on_step)
             t_end = time.perf_counter()
         finally:
             if bar is not None:
                 bar.close()
     # rates over the steady part of the loop (after the first frame), else over the whole loop
-    if timing["t0"] is not None and md.state.step > timing["s0"] and t_end > timing["t0"]:
-        rate = (md.state.step - timing["s0"]) / (t_end - timing["t0"])
+    if timing["t0"] is not None and state.step > timing["s0"] and t_end > timing["t0"]:
+        rate = (state.step - timing["s0"]) / (t_end - timing["t0"])
     else:
         rate = n_todo / max(t_end - t_loop, 1e-9) if n_todo else float("nan")
     ns_day = rate * settings.dt * 86400e-6
@@ -273,7 +273,7 @@ def cmd_run(args) -> int:
         if "peaks" in made:
             plot_txt += " (RDF peaks " + ", ".join(f"{k} {v:.2f} Å" for k, v in made["peaks"].items()) + ")"
     phase = settings.describe()
-    print(f"dpsycl run: {dp.device} | {natoms} atoms | steps {start}→{md.state.step} ({phase}) | "
+    print(f"dpsycl run: {dp.device} | {natoms} atoms | steps {start}→{state.step} ({phase}) | "
           f"{_fmt_rate(ns_day)}, {rate * natoms:.3g} atom-steps/s | {drift_txt} | "
           f"⟨T⟩ {np.mean(tail) if len(tail) else float('nan'):.0f} K (last half) | "
           f"{len(steps)} frames → {args.output} | setup {t_setup - t_start:.0f} s, "

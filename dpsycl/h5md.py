@@ -87,7 +87,8 @@ def _element_paths(pbc: bool) -> list[str]:
 class H5MDWriter:
     """Appends :class:`dpsycl.md.Frame` objects to an H5MD file.
 
-    ``H5MDWriter.create(path, state, settings, ...)`` starts a new file (replacing ``path``);
+    ``H5MDWriter.create(path, state, settings, ...)`` starts a new file (replacing ``path``) for the
+    host state ``state`` (an :class:`dpsycl.md.MDState`, e.g. ``dpsycl.md.to_host`` of a running one);
     ``H5MDWriter.append(path)`` reopens one for a restart, dropping any frame written only in part.
     """
 

@@ -18,10 +18,13 @@ class SelTruncationWarning(UserWarning):
     """More neighbours of one species than ``sel`` allows; DeePMD-kit drops the farthest too."""
 
 
-def sel_truncation_message(n_truncated: int, sel, within: str = "rcut") -> str:
+DROPPED = "the farthest were dropped, as DeePMD-kit does"
+
+
+def sel_truncation_message(n_truncated: int, sel, within: str = "rcut", consequence: str = DROPPED) -> str:
     """The one wording of the sel-truncation warning (reference, device evaluator and MD)."""
     return (f"{n_truncated} atom(s) have more neighbours of one species within {within} than "
-            f"sel={list(map(int, sel))}; the farthest were dropped, as DeePMD-kit does")
+            f"sel={list(map(int, sel))}; {consequence}")
 
 
 def warn_sel_truncation(n_truncated: int, sel, stacklevel: int = 3) -> None:

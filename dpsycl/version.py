@@ -1,7 +1,7 @@
 """The version of dpsycl: one number, read by the package, its files' metadata and the CLI."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def installed_version() -> str:

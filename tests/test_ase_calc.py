@@ -1,12 +1,12 @@
 """The ASE calculator: energies, forces and stress against finite differences; ASE MD/optimisers."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from ase import units
 from ase.calculators.calculator import PropertyNotImplementedError
 
+from dpsycl.structures import random_alloy
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,6 @@ def calc(dp):
 
 def _atoms(seed=0, strain=0.0):
     """32-atom random Cu–Ag fcc box, rattled and sheared so no force or stress is zero by symmetry."""
-    from dpsycl.cli_md import random_alloy
     atoms = random_alloy("Cu0.5Ag0.5", 32, seed=seed)
     atoms.rattle(0.08, seed=seed)
     cell = atoms.cell.array.copy()
@@ -91,24 +90,6 @@ def test_stress_is_strain_derivative(calc):
         numeric[a, b] = numeric[b, a] = (e[0] - e[1]) / (2 * eps) / vol
     assert np.abs(stress).max() > 1e-3
     np.testing.assert_allclose(stress, numeric, rtol=0, atol=1e-6)
-
-
-def test_md_stress_observable_matches_ase(dp, calc):
-    """The MD stress observable (virial + kinetic, bar) equals ASE's get_stress(include_ideal_gas=True)."""
-    from dpsycl.md import MDSettings, MolecularDynamics, initial_state
-    atoms = _atoms(seed=3)
-    atype = [dp.get_type_map().index(s) for s in atoms.get_chemical_symbols()]
-    md = MolecularDynamics(dp, initial_state(atoms.positions, atoms.cell.array, atype, dp.get_type_map(), 800.0, 1),
-                           MDSettings(temperature=800.0))
-    frame = md.sample()
-    a2 = atoms.copy()
-    a2.positions = frame.positions
-    a2.set_velocities(frame.velocities / units.fs)        # Å/fs → ASE velocity units
-    a2.calc = calc
-    ase_stress = a2.get_stress(voigt=False, include_ideal_gas=True) / units.bar
-    mine = frame.observables["stress"]
-    np.testing.assert_allclose(0.5 * (mine + mine.T), ase_stress, rtol=1e-9, atol=1e-6)
-    assert frame.observables["pressure"] == pytest.approx(-np.trace(ase_stress) / 3, rel=1e-9)
 
 
 def test_ase_velocity_verlet_conserves_energy(calc):

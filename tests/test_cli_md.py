@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from dpsycl.cli import main
+from dpsycl.structures import cubeish_repeats, parse_composition, random_alloy
 
 MODEL = str(pathlib.Path(__file__).parent / "data" / "cuag" / "frozen_model.pb")
 DEVICE = "opencl:cpu"
@@ -46,7 +47,6 @@ def _error(capsys, argv):
 @pytest.fixture
 def structures(tmp_path):
     import ase.io
-    from dpsycl.cli_md import random_alloy
     good = tmp_path / "alloy.extxyz"
     ase.io.write(good, random_alloy("Cu0.5Ag0.5", 32, seed=1))
     gold = random_alloy("Cu0.5Au0.5", 32, seed=1)
@@ -170,15 +170,13 @@ def test_killed_run_leaves_flushed_frames(tmp_path, structures):
     assert np.array_equal(t2["positions"][:n], t["positions"])
 
 
-def test_eval_text_and_json(capsys, structures):
-    _sycl()
-    from dpsycl.cli_md import _potential
+def test_eval_text_and_json(capsys, structures, dp):
+    """`dpsycl eval` prints what DeepPot.eval of the same model on the same device gives."""
     import ase.io
     assert main(["eval", MODEL, str(structures["good"]), "--device", DEVICE, "--json", "--atomic"]) == 0
     data = json.loads(capsys.readouterr().out)
     frame = data["frames"][0]
     atoms = ase.io.read(structures["good"])
-    dp = _potential(MODEL, DEVICE)
     atype = [dp.get_type_map().index(s) for s in atoms.get_chemical_symbols()]
     e, f, v = dp.eval(atoms.positions.reshape(1, -1), atoms.cell.array.reshape(1, 9), atype)
     assert frame["energy"] == pytest.approx(float(e[0, 0]), abs=1e-10)
@@ -199,7 +197,6 @@ def test_devices_table(capsys):
 
 def test_alloy_builder():
     """Vegard's-law lattice constant, nearest cube-ish repetition, exact composition."""
-    from dpsycl.cli_md import cubeish_repeats, parse_composition, random_alloy
     assert parse_composition("Cu0.5Ag0.5") == [("Cu", 0.5), ("Ag", 0.5)]
     assert parse_composition("Cu3Ag") == [("Cu", 0.75), ("Ag", 0.25)]
     for bad in ("cu0.5", "Cu0.5Xx0.5", "", "Cu-1"):
@@ -226,7 +223,7 @@ def test_options_and_positionals_in_any_order():
               ["run", "--steps", "5", "-o", "x.h5", "m.pb", "s.xyz"])
     parsed = [vars(parser.parse_args(argv)) for argv in orders]
     for p in parsed:
-        p.pop("_run")
+        p.pop("command_handler")
     assert parsed[0] == parsed[1] == parsed[2]
     assert (parsed[0]["model"], parsed[0]["structure"], parsed[0]["steps"]) == ("m.pb", "s.xyz", 5)
     args = parser.parse_args(["eval", "m.pb", "--json", "s.xyz"])

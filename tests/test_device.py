@@ -254,3 +254,24 @@ def test_clump_in_a_large_box_overflows_the_cell_guess(models, host_pots, device
     again = dp.eval(coords, cells, atype)
     for a, b in zip(again, got):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("device", [d for d in DEVICES if d.startswith("cuda")])
+def test_workspace_bytes_matches_the_driver_count_on_cuda(models, device):
+    """On a GPU the independent count is the driver's: free memory before and after a new
+    evaluator's first evaluation (kernels already loaded by a warm-up, so only arrays count)."""
+    from numba import cuda
+    warm = dpsycl.DeepPot(models["cuag"], device=device)
+    coords, cell, atype = _fcc(4)
+    warm.eval(coords.reshape(1, -1), cell.reshape(1, 9), atype)
+    coords, cell, atype = _fcc(20)                                   # 32,000 atoms
+    cuda.synchronize()
+    free_before = cuda.current_context().get_memory_info()[0]
+    dp = dpsycl.DeepPot(models["cuag"], device=device)
+    dp.eval(coords.reshape(1, -1), cell.reshape(1, 9), atype)
+    cuda.synchronize()
+    used = free_before - cuda.current_context().get_memory_info()[0]
+    held = dp.evaluator.workspace_bytes()
+    # the driver hands out memory in pages of up to 2 MiB per allocation
+    n_arrays = 60
+    assert held > 100e6 and abs(used - held) <= n_arrays * 2 ** 21, (used, held)

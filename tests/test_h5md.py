@@ -9,7 +9,8 @@ import pytest
 
 from dpsycl.h5md import (EV_PER_A_IN_KJ_MOL_A, H5MDError, H5MDWriter, mdanalysis_universe, read_restart,
                          read_trajectory)
-from dpsycl.md import MDSettings, MolecularDynamics, initial_state
+from dpsycl.md import MDSettings, initial_state, run, sample, schedule, to_host
+from dpsycl.structures import random_alloy
 
 MODEL = pathlib.Path(__file__).parent / "data" / "cuag" / "frozen_model.pb"
 TIME_DEPENDENT = ("position", "velocity", "force", "image", "species", "box/edges")
@@ -18,7 +19,6 @@ OBSERVABLES = ("potential_energy", "kinetic_energy", "total_energy", "temperatur
 
 @pytest.fixture(scope="module")
 def alloy():
-    from dpsycl.cli_md import random_alloy
     return random_alloy("Cu0.5Ag0.5", 32, seed=5)
 
 
@@ -28,36 +28,34 @@ def _state(dp, atoms, settings, pbc=True):
                          settings.temperature, settings.seed)
 
 
-def _run_to_file(dp, path, state, settings, until, flush_every=1):
-    """Fresh run from ``state`` to step ``until``, frames every settings.every steps."""
-    md = MolecularDynamics(dp, state, settings)
-    with H5MDWriter.create(path, md.state, settings, model_path=MODEL, device=dp.device, dtype=md.dtype,
-                           rcut=dp.get_rcut(), flush_every=flush_every) as w:
-        w.write(md.sample())
-        md.run(until, on_frame=w.write)
-    return md
+def _run_to_file(dp, path, host_state, settings, until, flush_every=1):
+    """Fresh run from ``host_state`` to step ``until``, frames every settings.every steps; the final state."""
+    init, step = schedule(dp, settings)
+    state = init(host_state)
+    with H5MDWriter.create(path, to_host(state), settings, model_path=MODEL, device=dp.device,
+                           dtype=dp.evaluator.dtype, rcut=dp.get_rcut(), flush_every=flush_every) as w:
+        w.write(sample(state))
+        return run(step, state, until, every=settings.every, on_frame=w.write)
 
 
 def _restart_to(dp, path, until):
-    state, settings, _ = read_restart(path)
-    md = MolecularDynamics(dp, state, settings)
+    host_state, settings, _ = read_restart(path)
+    init, step = schedule(dp, settings)
     with H5MDWriter.append(path) as w:
-        md.run(until, on_frame=w.write)
-    return md
+        return run(step, init(host_state), until, every=settings.every, on_frame=w.write)
 
 
 @pytest.fixture(scope="module")
 def run_file(dp, alloy, tmp_path_factory):
     path = tmp_path_factory.mktemp("h5md") / "run.h5"
     s = MDSettings(dt=2.0, ensemble="csvr", temperature=700.0, tau=50.0, nvt_steps=20, every=5, seed=3)
-    md = _run_to_file(dp, path, _state(dp, alloy, s), s, 40)
-    return path, md
+    return path, _run_to_file(dp, path, _state(dp, alloy, s), s, 40)
 
 
 def test_h5md_structure(run_file):
     """The H5MD 1.1 elements: h5md metadata, particles/all time-dependent groups, box, observables,
     parameters; chunked, gzip-compressed, unlimited along time, units on the value datasets."""
-    path, md = run_file
+    path, _ = run_file
     with h5py.File(path, "r") as f:
         assert list(f["h5md"].attrs["version"]) == [1, 1]
         assert f["h5md/author"].attrs["name"]
@@ -103,9 +101,9 @@ def test_h5md_structure(run_file):
 
 def test_h5md_roundtrip_values(run_file):
     """What read_trajectory returns is the frame MD produced (positions bit-exact, forces in eV/Å)."""
-    path, md = run_file
+    path, state = run_file
     t = read_trajectory(path)
-    last = md.sample()
+    last = sample(state)
     assert t["step"][-1] == last.step == 40
     assert np.array_equal(t["positions"][-1], last.positions)
     assert np.array_equal(t["velocities"][-1], last.velocities)
@@ -119,7 +117,7 @@ def test_mdanalysis_reads_trajectory(run_file):
     """MDAnalysis's H5MD reader opens the file; positions, box, time, velocities and forces match
     (MDAnalysis converts to Å, ps, Å/ps and kJ mol⁻¹ Å⁻¹; it keeps float32)."""
     pytest.importorskip("MDAnalysis")
-    path, md = run_file
+    path, _ = run_file
     t = read_trajectory(path)
     u = mdanalysis_universe(path)
     assert len(u.trajectory) == len(t["step"]) and len(u.atoms) == 32

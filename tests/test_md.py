@@ -1,8 +1,8 @@
 """MD on the device (opencl:cpu): integrators, thermostats, Verlet skin, units, observables.
 
-One DeepPot of the bundled Cu–Ag model for the whole module (the kernels compile once); systems
-are 32-atom random fcc Cu0.5Ag0.5 boxes (2×2×2 cubic cells, a = 3.85 Å, Vegard's law), small
-enough for hundreds of steps in seconds.
+One DeepPot of the bundled Cu–Ag model for the session (the kernels compile once); systems are
+32-atom random fcc Cu0.5Ag0.5 boxes (2×2×2 cubic cells, a = 3.85 Å, Vegard's law), small enough
+for hundreds of steps in seconds.
 """
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ import math
 
 import numpy as np
 import pytest
+from ase import Atoms, units
 
-from dpsycl.md import (CONV, KB, MDError, MDSettings, MolecularDynamics, bussi_kinetic, initial_state,
-                       maxwell_boltzmann, masses_for)
-
+from dpsycl.md import (CONV, KB, MDError, MDSettings, bussi_kinetic, csvr, initial_state, masses_for,
+                       maxwell_boltzmann, nve, run, sample, schedule, to_device, to_host)
+from dpsycl.neighbors import SelTruncationWarning
+from dpsycl.structures import random_alloy
 
 
 @pytest.fixture(scope="module")
 def alloy():
-    from dpsycl.cli_md import random_alloy
     return random_alloy("Cu0.5Ag0.5", 32, seed=3)
 
 
@@ -28,12 +29,14 @@ def _state(dp, atoms, temperature, seed=1, pbc=True):
                          temperature, seed)
 
 
-def _run(dp, atoms, settings, steps, temperature=None, pbc=True):
-    md = MolecularDynamics(dp, _state(dp, atoms, settings.temperature if temperature is None else temperature,
-                                      settings.seed, pbc), settings)
-    frames = [md.sample()]
-    md.run(steps, on_frame=frames.append)
-    return md, frames
+def _run(dp, atoms, settings, steps, temperature=None, pbc=True, pair=schedule, warn=None):
+    """The frames of a run from a Maxwell–Boltzmann start: step 0, then every settings.every steps."""
+    init, step = pair(dp, settings, warn=warn)
+    state = init(_state(dp, atoms, settings.temperature if temperature is None else temperature,
+                        settings.seed, pbc))
+    frames = [sample(state)]
+    state = run(step, state, steps, every=settings.every, on_frame=frames.append)
+    return state, frames
 
 
 def _series(frames, name):
@@ -77,7 +80,7 @@ def test_bussi_propagator_mean():
 def test_velocity_verlet_kick_uses_forces_and_masses(dp, alloy):
     """One NVE step obeys v₁ = v₀ + dt/2 (F₀ + F₁)·CONV/m exactly (units and masses of the kick)."""
     s = MDSettings(dt=1.0, temperature=300.0, every=1, seed=2)
-    md, frames = _run(dp, alloy, s, 1)
+    _, frames = _run(dp, alloy, s, 1, pair=nve)
     f0, f1 = frames
     m = masses_for(dp.get_type_map())[f0.species]
     expected = f0.velocities + 0.5 * s.dt * (f0.forces + f1.forces) * CONV / m[:, None]
@@ -102,7 +105,7 @@ def test_nve_conserves_energy(dp, alloy):
     out = {}
     for dt, steps in ((1.0, 400), (2.0, 200)):
         s = MDSettings(dt=dt, temperature=600.0, every=2, seed=5)
-        md, frames = _run(dp, alloy, s, steps)
+        _, frames = _run(dp, alloy, s, steps)
         e = _series(frames, "total_energy")
         t = np.asarray([f.time for f in frames])
         out[dt] = (np.ptp(e) / 32 * 1e3, energy_drift(t, e, 32))
@@ -126,9 +129,8 @@ def test_skin_list_matches_rebuild_every_step(dp, alloy):
         res = {}
         for skin in (1.0, 0.0):
             s = MDSettings(dt=2.0, temperature=1500.0, every=1000, skin=skin, seed=1)
-            md = MolecularDynamics(dp, _state(dp, alloy, 1500.0, 1, pbc), s)
-            md.run(150)
-            res[skin] = (md.sample(), md.n_rebuilds)
+            state, _ = _run(dp, alloy, s, 150, pbc=pbc)
+            res[skin] = (sample(state), state.n_rebuilds)
         (fs, nskin), (f0, nexact) = res[1.0], res[0.0]
         print(f"skin pbc={pbc}: {nskin} builds vs {nexact}; max |dx| "
               f"{np.abs(fs.unwrapped_positions() - f0.unwrapped_positions()).max():.2g} Å")
@@ -140,6 +142,42 @@ def test_skin_list_matches_rebuild_every_step(dp, alloy):
             assert np.all(fs.positions @ np.linalg.inv(fs.cell) > -0.2)   # wrapped at the last build
 
 
+def test_sel_overflow_within_skin_switches_the_skin_off(dp):
+    """Pure fcc Cu (a = 3.61 Å): 78 neighbours within rcut = 6 Å but 134 within rcut + skin = 7 Å,
+    more than sel = 90.  The skin is switched off at step 0 with one warning, and the run is then
+    the skin-0 run bit for bit; a restart from a frame keeps it off without warning again."""
+    copper = random_alloy("Cu", 32, seed=0)
+    runs = {}
+    for skin in (1.0, 0.0):
+        s = MDSettings(dt=1.0, temperature=300.0, every=5, skin=skin, seed=2)
+        if skin:
+            with pytest.warns(SelTruncationWarning, match=r"rcut \+ skin") as record:
+                runs[skin] = _run(dp, copper, s, 10)
+            assert len([w for w in record if issubclass(w.category, SelTruncationWarning)]) == 1
+        else:
+            runs[skin] = _run(dp, copper, s, 10)
+    (state, frames), (exact_state, exact_frames) = runs[1.0], runs[0.0]
+    assert state.n_rebuilds == exact_state.n_rebuilds == 11
+    assert [f.exact_neighbors_from for f in frames] == [0, 0, 0]
+    assert to_host(state).exact_neighbors_from == 0 and to_host(exact_state).exact_neighbors_from is None
+    for a, b in zip(frames, exact_frames):
+        assert np.array_equal(a.positions, b.positions) and np.array_equal(a.velocities, b.velocities)
+    messages = []
+    init, _ = schedule(dp, MDSettings(dt=1.0, temperature=300.0, every=5, skin=1.0, seed=2), warn=messages.append)
+    assert init(to_host(state)).exact_neighbors_from == 0 and messages == []
+
+
+def test_sel_truncation_within_rcut_is_reported_once(dp):
+    """Compressed Cu (a = 3.1 Å): 134 neighbours within rcut, sel 90; the list is rebuilt every
+    step (skin 0) and truncated every time, but the user hears of it once."""
+    messages = []
+    s = MDSettings(dt=0.5, temperature=100.0, every=10, skin=0.0, seed=1)
+    state, frames = _run(dp, random_alloy("Cu", 32, seed=0, lattice=3.1), s, 3, warn=messages.append)
+    assert state.n_rebuilds == 4
+    assert len(messages) == 1 and "within rcut than sel=[90, 90]" in messages[0]
+    assert np.isfinite(frames[-1].observables["total_energy"])
+
+
 def test_csvr_reaches_target_temperature(dp, alloy):
     """CSVR (τ 20 fs) takes 32 atoms from a 300 K start to 900 K.
 
@@ -149,7 +187,7 @@ def test_csvr_reaches_target_temperature(dp, alloy):
     spread of T must also be canonical: 0.5–1.6 × 15 % (a Berendsen-like rescaling would give ~0).
     """
     s = MDSettings(dt=2.0, ensemble="csvr", temperature=900.0, tau=20.0, every=2, seed=4)
-    md, frames = _run(dp, alloy, s, 600, temperature=300.0)
+    _, frames = _run(dp, alloy, s, 600, temperature=300.0)
     temp = _series(frames, "temperature")[100:]
     assert temp.mean() == pytest.approx(900.0, rel=0.08)
     rel_spread = temp.std() / temp.mean()
@@ -169,7 +207,7 @@ def test_langevin_reaches_target_then_nve(dp, alloy):
     """
     from dpsycl.analysis import energy_drift
     s = MDSettings(dt=2.0, ensemble="langevin", temperature=900.0, friction=0.05, nvt_steps=500, every=2, seed=6)
-    md, frames = _run(dp, alloy, s, 600, temperature=300.0)
+    _, frames = _run(dp, alloy, s, 600, temperature=300.0)
     steps = np.asarray([f.step for f in frames])
     temp = _series(frames, "temperature")
     nvt = (steps >= 200) & (steps <= 500)
@@ -180,9 +218,9 @@ def test_langevin_reaches_target_then_nve(dp, alloy):
     p_nve = np.abs((m[:, None] * frames[-1].velocities).sum(axis=0)).max()
     assert p_nvt > 1e-4          # the noise does not conserve momentum ...
     assert p_nve < 1e-10         # ... and the NVE phase starts from zero momentum
-    nve = steps >= 501
-    e = _series(frames, "total_energy")[nve]
-    t = np.asarray([f.time for f in frames])[nve]
+    nve_phase = steps >= 501
+    e = _series(frames, "total_energy")[nve_phase]
+    t = np.asarray([f.time for f in frames])[nve_phase]
     assert abs(energy_drift(t, e, 32)) < 0.3
 
 
@@ -191,33 +229,97 @@ def test_langevin_noise_is_reproducible(dp, alloy):
     runs = []
     for seed in (9, 9, 10):
         s = MDSettings(dt=2.0, ensemble="langevin", temperature=600.0, friction=0.05, every=20, seed=seed)
-        md, frames = _run(dp, alloy, s, 20, temperature=600.0)
+        _, frames = _run(dp, alloy, s, 20, temperature=600.0)
         runs.append(frames[-1].velocities)
     assert np.array_equal(runs[0], runs[1])
     assert not np.allclose(runs[0], runs[2])
 
 
-def test_observables_consistent(dp, alloy):
-    """E_tot = E_pot + E_kin; T from E_kin; pressure = −tr(stress)/3 and NaN without a cell."""
-    s = MDSettings(dt=1.0, temperature=400.0, every=5, seed=3)
-    md, frames = _run(dp, alloy, s, 5)
-    o = frames[-1].observables
-    assert o["total_energy"] == pytest.approx(o["potential_energy"] + o["kinetic_energy"], abs=1e-12)
-    m = masses_for(dp.get_type_map())[frames[-1].species]
-    ke = 0.5 * np.sum(m[:, None] * frames[-1].velocities ** 2) / CONV
-    assert o["kinetic_energy"] == pytest.approx(ke, rel=1e-12)
-    assert o["temperature"] == pytest.approx(2 * ke / (93 * KB), rel=1e-12)
-    assert o["pressure"] == pytest.approx(-np.trace(o["stress"]) / 3, rel=1e-12)
-    md2, frames2 = _run(dp, alloy, s, 0, pbc=False)
-    assert math.isnan(frames2[0].observables["pressure"])
+def test_schedule_is_the_ensemble_steps_composed(dp, alloy):
+    """ensemble 'nve' with nvt_steps 10: the scheduled run is the csvr pair's steps up to step 10,
+    then the nve pair's, applied to one device state — bit for bit."""
+    s = MDSettings(dt=2.0, ensemble="nve", temperature=600.0, tau=20.0, nvt_steps=10, every=5, seed=7)
+    scheduled, _ = _run(dp, alloy, s, 20)
+    init, csvr_step = csvr(dp, s)
+    _, nve_step = nve(dp, s)
+    state = run(nve_step, run(csvr_step, init(_state(dp, alloy, 600.0, 7)), 10, every=5), 20, every=5)
+    a, b = sample(scheduled), sample(state)
+    assert np.array_equal(a.positions, b.positions) and np.array_equal(a.velocities, b.velocities)
 
 
-def test_bad_settings_rejected(dp, alloy):
+def test_host_device_round_trip_continues_bit_for_bit(dp, alloy):
+    """to_host at a sampled step, then init of a fresh pair: the run continues bit for bit, here
+    restarting exactly where the Langevin phase ends (the momentum removal must still happen)."""
+    s = MDSettings(dt=2.0, ensemble="langevin", temperature=900.0, friction=0.05, nvt_steps=20, every=10, seed=8)
+    straight, _ = _run(dp, alloy, s, 40)
+    halfway, _ = _run(dp, alloy, s, 20)
+    host = to_host(halfway)
+    assert isinstance(host.positions, np.ndarray) and host.step == 20 and host.time == 40.0
+    again = to_host(to_device(host, dp))
+    for name in ("positions", "velocities", "image", "atype"):
+        assert np.array_equal(getattr(again, name), getattr(host, name)), name
+    init, step = schedule(dp, s)
+    resumed = run(step, init(host), 40, every=s.every)
+    a, b = sample(straight), sample(resumed)
+    for name in ("positions", "velocities", "forces", "image"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert a.observables["temperature"] == b.observables["temperature"]
+
+
+def test_observables_match_ase(dp, alloy):
+    """Every observable of sampled frames against ASE: Atoms built from the frame (ASE's masses,
+    momenta from the velocities) with the dpsycl ASE calculator attached.
+
+    Frames in and right after a Langevin phase (ndof 3N) and in the NVE phase after it (3N − 3):
+    ASE counts 3N degrees of freedom, so T_dpsycl = T_ASE · 3N / ndof.  Pressure and stress
+    include the kinetic term (ASE's include_ideal_gas), in bar, stress with ASE's sign.
+    """
+    from dpsycl.ase import DPSyclCalculator
+    calc = DPSyclCalculator(dp)
+    sheared = alloy.copy()                  # a triclinic cell: no stress component zero by symmetry
+    cell = sheared.cell.array.copy()
+    cell[1, 0] += 0.3
+    cell[2, 1] -= 0.2
+    sheared.set_cell(cell, scale_atoms=True)
+    s = MDSettings(dt=2.0, ensemble="langevin", temperature=700.0, friction=0.05, nvt_steps=4, every=2, seed=3)
+    _, frames = _run(dp, sheared, s, 8)
+    _, cluster_frames = _run(dp, alloy, MDSettings(dt=2.0, temperature=400.0, every=2, seed=3), 2,
+                                         pbc=False)
+    symbols = [dp.get_type_map()[t] for t in frames[0].species]
+    for frame in frames + cluster_frames:
+        atoms = Atoms(symbols, positions=frame.positions, cell=frame.cell, pbc=frame.cell is not None)
+        atoms.set_momenta(atoms.get_masses()[:, None] * frame.velocities / units.fs)
+        atoms.calc = calc
+        o = frame.observables
+        ndof = 3 * len(atoms) if 0 < frame.step <= s.nvt_steps and frame.cell is not None else 3 * len(atoms) - 3
+        assert o["kinetic_energy"] == pytest.approx(atoms.get_kinetic_energy(), rel=1e-12)
+        assert o["temperature"] == pytest.approx(atoms.get_temperature() * 3 * len(atoms) / ndof, rel=1e-12)
+        assert o["potential_energy"] == pytest.approx(atoms.get_potential_energy(), abs=1e-9)
+        assert o["total_energy"] == pytest.approx(atoms.get_total_energy(), abs=1e-9)
+        np.testing.assert_allclose(frame.forces, atoms.get_forces(), rtol=0, atol=1e-10)
+        if frame.cell is None:
+            assert math.isnan(o["pressure"]) and np.isnan(o["stress"]).all()
+            continue
+        ase_stress = atoms.get_stress(include_ideal_gas=True, voigt=False) / units.bar
+        assert np.abs(ase_stress).max() > 100.0
+        np.testing.assert_allclose(0.5 * (o["stress"] + o["stress"].T), ase_stress, rtol=1e-9, atol=1e-6)
+        assert o["pressure"] == pytest.approx(-np.trace(ase_stress) / 3, rel=1e-9, abs=1e-6)
+    assert [f.step for f in frames] == [0, 2, 4, 6, 8]
+
+
+def test_bad_settings_and_potentials_rejected(dp, alloy):
+    import dpsycl
     for bad in (dict(dt=0.0), dict(dt=-1.0), dict(ensemble="npt"), dict(ensemble="csvr", temperature=0.0),
                 dict(skin=-0.1), dict(every=0), dict(tau=0.0), dict(friction=-1.0), dict(seed=-1)):
         with pytest.raises(MDError):
             MDSettings(**bad).validate()
+    with pytest.raises(MDError, match="positive target temperature"):
+        csvr(dp, MDSettings(temperature=0.0))
+    st = _state(dp, alloy, 300.0)
+    st.type_map = ["Cu", "Au"]
+    init, _ = nve(dp, MDSettings())
     with pytest.raises(MDError, match="species"):
-        st = _state(dp, alloy, 300.0)
-        st.type_map = ["Cu", "Au"]
-        MolecularDynamics(dp, st, MDSettings())
+        init(st)
+    reference = dpsycl.DeepPot(dp.model, device="numpy")
+    with pytest.raises(MDError, match="device backend"):
+        schedule(reference, MDSettings())

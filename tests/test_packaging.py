@@ -137,3 +137,19 @@ def test_installed_console_script_evaluates_a_structure(fresh_env, tmp_path):
     e, f, v = dpsycl.DeepPot(dpsycl.bundled_model(), device="numpy").eval(
         atoms.positions.reshape(1, -1), atoms.cell.array.reshape(1, 9), atype)
     assert result["frames"][0]["energy"] == pytest.approx(float(e[0, 0]), abs=1e-9)
+
+
+def test_plots_without_matplotlib_is_a_one_line_error_before_the_run(monkeypatch, capsys, tmp_path):
+    """matplotlib is the [plots] extra: `dpsycl run --plots` without it stops at once, naming it."""
+    import importlib.util
+
+    from dpsycl.cli import main
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    out = tmp_path / "run.h5"
+    status = main(["run", str(ROOT / "dpsycl" / "data" / "cuag.h5"), "--alloy", "Cu0.5Ag0.5", "--atoms", "32", "--steps", "10",
+                   "--output", str(out), "--plots", str(tmp_path / "plots"), "--device", "numpy", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1, err
+    assert "matplotlib" in err[0] and "pip install 'dpsycl[plots]'" in err[0]
+    assert not out.exists()

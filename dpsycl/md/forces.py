@@ -1,0 +1,73 @@
+"""Forces at the current positions, with the Verlet-skin neighbour-list policy of dpsycl's MD.
+
+The list is built with the cutoff rcut + skin and reused until some atom has moved more than
+skin/2 since the build (max_i |x_i − x_i^ref| > skin/2): until then no pair can have come from
+beyond rcut + skin to within rcut, so the forces are those of a list rebuilt every step.
+
+Policy, in order:
+
+* At every sampled step (step % every == 0) the list is rebuilt whether or not the skin asks for
+  it: positions are wrapped into the cell, the list is built from the wrapped positions.  The
+  state saved at a sampled step therefore determines the list, and a restart from it reproduces
+  the uninterrupted run bit for bit.
+* If, within rcut + skin, some atom has more neighbours of a species than sel allows, the skin would
+  change which neighbours are kept (DeePMD-kit keeps the nearest sel within rcut), so the skin is
+  switched off for the rest of the run (``exact_neighbors_from``), with one warning, and the list
+  is rebuilt at every step with the cutoff rcut — exact DeePMD-kit semantics.
+* Truncation within rcut itself is what DeePMD-kit does too; it is reported once per run.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+from ..neighbors import SelTruncationWarning, sel_truncation_message
+from .device import DeviceState, max_displacement2, position_bounds
+from .settings import MDSettings
+
+
+def warn_user(message: str) -> None:
+    """The default reporter of the neighbour-list warnings: a SelTruncationWarning."""
+    warnings.warn(message, SelTruncationWarning, stacklevel=2)
+
+
+def skin_in_use(state: DeviceState, settings: MDSettings) -> bool:
+    off_from = state.exact_neighbors_from
+    return settings.skin > 0 and (off_from is None or off_from > state.step)
+
+
+def update_forces(potential, state: DeviceState, settings: MDSettings, *, rebuild: bool,
+                  warn: Callable[[str], None] = warn_user) -> None:
+    """Forces (and atomic energies and virials) of ``state`` at its positions, into ``state.results``;
+    the list is rebuilt when ``rebuild`` is set, without a skin, or when the skin asks for it."""
+    system = state.system
+    if rebuild or not skin_in_use(state, settings) or state.neighbors is None or \
+            max_displacement2(state) > (0.5 * settings.skin) ** 2:
+        _rebuild_neighbors(potential, state, settings, warn)
+    state.results = potential.evaluator.compute(state.positions, system.atype_device, system.cell, state.neighbors,
+                                                out=state.results)
+
+
+def _rebuild_neighbors(potential, state: DeviceState, settings: MDSettings, warn: Callable[[str], None]) -> None:
+    evaluator, system = potential.evaluator, state.system
+    if system.cell is not None:
+        evaluator.wrap(state.positions, system.cell, state.image)
+    bounds = None if system.cell is not None else position_bounds(state)
+    with_skin = skin_in_use(state, settings)
+    nb = evaluator.build_neighbors(state.positions, system.atype_device, system.cell,
+                                   skin=settings.skin if with_skin else 0.0, bounds=bounds, warn=False)
+    if nb.n_truncated and with_skin:
+        state.exact_neighbors_from = state.step
+        with_skin = False
+        warn(sel_truncation_message(
+            nb.n_truncated, potential.get_sel(), within="rcut + skin",
+            consequence=f"dropping the farthest at rcut + skin would differ from DeePMD-kit, so the Verlet skin is "
+                        f"off from step {state.step} on (neighbour list rebuilt every step with the cutoff rcut)"))
+        nb = evaluator.build_neighbors(state.positions, system.atype_device, system.cell, skin=0.0, bounds=bounds,
+                                       warn=False)
+    if nb.n_truncated and not state.truncation_reported:
+        state.truncation_reported = True
+        warn(sel_truncation_message(nb.n_truncated, potential.get_sel()))
+    state.neighbors = nb
+    state.skin_reference = system.backend.copy(state.positions) if with_skin else None
+    state.n_rebuilds += 1
