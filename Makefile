@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -rs tests
 
 bench: $(STAMP)
-	$(VENV)/bin/dpsycl bench --output benchmarks/results
+	$(PY) benchmarks/bench.py --output benchmarks/results
 
 clean:
 	rm -rf $(VENV) out

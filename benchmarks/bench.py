@@ -1,28 +1,26 @@
 #!/usr/bin/env python3
-"""Thin runner for the benchmark: ``python benchmarks/bench.py [options]`` = ``dpsycl bench [options]``.
+"""Time dpsycl against DeePMD-kit: ``python benchmarks/bench.py [options]`` (``--help``; ``make bench``).
 
-The logic lives in :mod:`dpsycl.bench` so that the installed ``dpsycl bench`` works from any
-folder; this file only makes it runnable (and importable) from a checkout, e.g.
+    python benchmarks/bench.py --device opencl:cpu:0 --sizes 2048,8192
+    python benchmarks/bench.py --report-only          # README and plots from benchmarks/results/*.json
 
-    python benchmarks/bench.py --sizes 2048,8192 --device opencl:cpu:0
-    import importlib.util; spec = importlib.util.spec_from_file_location("bench", "benchmarks/bench.py")
-
-Everything public in dpsycl.bench (BenchConfig, run_benchmark, flop_model, alloy, ...) is
-re-exported here.
+The harness is the package beside this file, benchmarks/dpsycl_bench/ (see its __init__ for the
+modules); it is not installed with dpsycl and uses only dpsycl's public API.
 """
 from __future__ import annotations
 
 import os
 import sys
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:          # imported by path rather than run as a script
+    sys.path.insert(0, HERE)
 try:
     import dpsycl  # noqa: F401
-except ImportError:  # a checkout without `pip install -e .`
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+except ImportError:               # a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.dirname(HERE))
 
-from dpsycl.bench import *  # noqa: F401,F403,E402
-from dpsycl.bench import (BenchConfig, EnergyMismatch, alloy, flop_model, main,  # noqa: F401,E402
-                          run_benchmark, supercell_for)
+from dpsycl_bench.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

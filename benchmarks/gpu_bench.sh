@@ -11,8 +11,8 @@
 #
 # Steps: install the wheels that the image lacks (--no-index --no-deps, into a target folder on
 # PYTHONPATH), install dpsycl (-e, no deps), cuag.dp -> cuag.pth with DeePMD-kit's converter
-# behind dpsycl.deepmd_pt_shim (no MPI library load; libdeepmd_op_pt optional -> pure-torch path;
-# mendeleev stub), then `python3 -m dpsycl bench --device cuda:0 --peer deepmd-pt`.
+# behind benchmarks/dpsycl_bench/deepmd_pt_shim.py (no MPI library load; libdeepmd_op_pt optional ->
+# pure-torch path; mendeleev stub), then `python3 benchmarks/bench.py --device cuda:0 --peer deepmd-pt`.
 # DeePMD-kit PT runs out of memory from ~32k atoms on 80 GB (its Python neighbour search is
 # quadratic in memory): recorded as OOM, larger sizes skipped for it.
 #
@@ -62,12 +62,13 @@ python3 -c "import dpsycl; print('dpsycl', dpsycl.__version__, dpsycl.devices())
 
 # 3. cuag.dp -> cuag.pth (DeePMD-kit's own converter; TensorFlow is not needed for .dp -> .pth)
 stamp "converting cuag.dp -> cuag.pth"
-python3 -m dpsycl.deepmd_pt_shim convert-backend "$WHEELS/cuag.dp" "$WORK/cuag.pth" 2>&1 | grep -v -i "warn" | tail -3
+PYTHONPATH="benchmarks:$PYTHONPATH" python3 -m dpsycl_bench.deepmd_pt_shim convert-backend "$WHEELS/cuag.dp" \
+    "$WORK/cuag.pth" 2>&1 | grep -v -i "warn" | tail -3
 test -s "$WORK/cuag.pth" || { echo "error: conversion to cuag.pth failed" >&2; exit 3; }
 
 # 4. the benchmark
-stamp "dpsycl bench (budget ${BENCH_BUDGET} s, hard limit ${BENCH_TIMEOUT} s)"
-timeout --signal=INT "$BENCH_TIMEOUT" python3 -u -m dpsycl bench --device cuda:0 --peer deepmd-pt \
+stamp "benchmarks/bench.py (budget ${BENCH_BUDGET} s, hard limit ${BENCH_TIMEOUT} s)"
+timeout --signal=INT "$BENCH_TIMEOUT" python3 -u benchmarks/bench.py --device cuda:0 --peer deepmd-pt \
     --peer-model "$WORK/cuag.pth" --sizes "$SIZES" --precision "$PRECISIONS" \
     --output "$OUT/bench" --readme "$OUT/bench/README-gpu.md" --section gpu \
     --budget "$BENCH_BUDGET" --min-repeats 3 --md-seconds 8 2>&1 \
@@ -97,5 +98,5 @@ for t in run.get("targets", []):
     m = {True: "MET", False: "NOT MET", None: "n/a"}[t["met"]]
     print(f"  [{m}] {t['target']}: {t['value']}")
 EOF
-stamp "done; results in $OUT/bench (copy bench-*.json into benchmarks/results/ and run 'dpsycl bench --report-only' to merge into benchmarks/README.md)"
+stamp "done; results in $OUT/bench (copy bench-*.json into benchmarks/results/ and run 'python benchmarks/bench.py --report-only' to merge into benchmarks/README.md)"
 exit "$rc"

@@ -14,15 +14,16 @@ from gpu_smoke import alloy, timed
 
 model, device = sys.argv[1], sys.argv[2]
 dp = dpsycl.DeepPot(model, device=device)
-ev, b = dp._evaluator, dp.backend
+ev = dp.evaluator
+b = ev.backend
 print(dp.describe_device(), "parallel_width", b.parallel_width, flush=True)
 for n_cells in map(int, sys.argv[3:]):
     x, cell, at = alloy(n_cells)
     pos = b.asarray(x, ev.dtype)
     atd = b.asarray(at, np.int64)
-    nb = ev.build_neighbors(pos, atd, cell, dp.model.rcut)
+    nb = ev.build_neighbors(pos, atd, cell)
     b.synchronize()
-    t_build = timed(lambda: (ev.build_neighbors(pos, atd, cell, dp.model.rcut), b.synchronize()), 3)
+    t_build = timed(lambda: (ev.build_neighbors(pos, atd, cell), b.synchronize()), 3)
     row = [f"N={len(x):8d} build {t_build * 1e3:8.2f} ms"]
     for S in (1, 2, 4, 8, 16, 32):
         if len(x) * S > 4_200_000:

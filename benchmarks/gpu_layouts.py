@@ -16,14 +16,15 @@ from gpu_smoke import alloy, timed
 def main():
     model, device = sys.argv[1], sys.argv[2]
     dp = dpsycl.DeepPot(model, device=device)
-    ev, b = dp._evaluator, dp.backend
+    ev = dp.evaluator
+    b = ev.backend
     print(dp.describe_device(), flush=True)
     for n_cells in map(int, sys.argv[3:]):
         x, cell, at = alloy(n_cells)
         pos = b.asarray(x, ev.dtype)
         atd = b.asarray(at, np.int64)
-        nb = ev.build_neighbors(pos, atd, cell, dp.model.rcut)
-        t_build = timed(lambda: (ev.build_neighbors(pos, atd, cell, dp.model.rcut), b.synchronize()), 3)
+        nb = ev.build_neighbors(pos, atd, cell)
+        t_build = timed(lambda: (ev.build_neighbors(pos, atd, cell), b.synchronize()), 3)
         row = [f"N={len(x):8d} build {t_build * 1e3:8.2f} ms"]
         energies = {}
         for layout in ("chunk", "group"):

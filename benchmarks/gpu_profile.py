@@ -16,7 +16,8 @@ import dpsycl
 from gpu_smoke import alloy
 
 dp = dpsycl.DeepPot(sys.argv[1], device="cuda:0")
-ev, b = dp._evaluator, dp.backend
+ev = dp.evaluator
+b = ev.backend
 x, cell, at = alloy(int(sys.argv[2]) if len(sys.argv) > 2 else 8)
 print(f"{len(at)} atoms, {dp.device}")
 pos = b.asarray(x, ev.dtype)
@@ -37,9 +38,9 @@ def timed(fn, n=30):
     return np.median(ts) * 1e3
 
 
-nb = ev.build_neighbors(pos, atd, cell, dp.model.rcut)
+nb = ev.build_neighbors(pos, atd, cell)
 print("eval end to end %.2f ms | build %.2f ms | compute %.2f ms" % (
-    timed(lambda: dp.eval(xs, cs, at)), timed(lambda: ev.build_neighbors(pos, atd, cell, dp.model.rcut)),
+    timed(lambda: dp.eval(xs, cs, at)), timed(lambda: ev.build_neighbors(pos, atd, cell)),
     timed(lambda: ev.compute(pos, atd, cell, nb))))
 prof = cProfile.Profile()
 prof.enable()

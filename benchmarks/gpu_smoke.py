@@ -1,4 +1,7 @@
-"""Quick timing of DeepPot evaluation on one device (first look; the full benchmark is bench.py)."""
+"""Quick timing of DeepPot evaluation on one device (first look; the full benchmark is benchmarks/bench.py).
+
+    python3 gpu_smoke.py MODEL DEVICE N_CELLS...      (from benchmarks/; N_CELLS³ fcc cells each)
+"""
 import sys
 import time
 
@@ -19,6 +22,10 @@ def timed(fn, repeats=5):
 
 
 def alloy(n_cells, a=3.85, seed=0):
+    """n_cells³ fcc cells, 0.05 Å noise, Cu/Ag drawn independently per atom.
+
+    NumPy only, unlike ``dpsycl.structures.random_alloy`` (ASE): gpu_validate.sh runs these scripts
+    on the bare GPU image, where no ASE is installed."""
     base = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
     g = np.stack(np.meshgrid(*[np.arange(n_cells)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
     pos = ((g + base[None]).reshape(-1, 3)) * a

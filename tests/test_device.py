@@ -275,3 +275,33 @@ def test_workspace_bytes_matches_the_driver_count_on_cuda(models, device):
     # the driver hands out memory in pages of up to 2 MiB per allocation
     n_arrays = 60
     assert held > 100e6 and abs(used - held) <= n_arrays * 2 ** 21, (used, held)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_one_potential_shared_by_threads_gives_the_sequential_results(pots, device):
+    """Four threads evaluating their own frames on one DeepPot: the evaluator's buffers are
+    shared, so evaluations queue on its lock; every result equals the same evaluation done alone."""
+    import threading
+    dp = pots("cuag", device)
+    frames = []
+    for seed in range(4):
+        coords, cell, atype = _fcc(3, seed=seed)
+        frames.append((coords.reshape(1, -1), cell.reshape(1, 9), atype))
+    alone = [dp.eval(*f) for f in frames]
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            results[k] = [dp.eval(*frames[k]) for _ in range(3)]
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for k in range(4):
+        for got in results[k]:
+            for a, b in zip(got, alone[k]):
+                np.testing.assert_array_equal(a, b)

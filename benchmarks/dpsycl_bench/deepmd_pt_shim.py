@@ -1,4 +1,5 @@
-"""Make DeePMD-kit's PyTorch backend importable where its wheel's native extras are unusable.
+"""Make DeePMD-kit's PyTorch backend importable where its wheel's native extras are unusable (the
+benchmark's PyTorch peer on the GPU machine).
 
 DeePMD-kit 3.2's ``deepmd/pt/cxx_op.py`` runs two things at import time that fail on a machine
 with torch but no MPI and no matching custom-op build (the lent GPU machine; see
@@ -17,7 +18,7 @@ takes its pure-PyTorch path (``ENABLE_CUSTOMIZED_OP = False``).  With
 when that works.  :func:`install` also provides a stub ``mendeleev`` module when the real one is
 missing (only DeePMD-kit's electronic-configuration type embedding, unused by se_e2_a, reads it).
 
-    python -m dpsycl.deepmd_pt_shim convert-backend model.dp model.pth   # = `dp ...`, shimmed
+    PYTHONPATH=benchmarks python -m dpsycl_bench.deepmd_pt_shim convert-backend model.dp model.pth   # `dp ...`, shimmed
 """
 from __future__ import annotations
 
