@@ -25,8 +25,9 @@ def kind_of(head: bytes) -> str:
     return OTHER
 
 
-def sniff(path: str | os.PathLike, error=ValueError) -> str:
-    """The format of the file at ``path``; ``error`` (one line) when there is no readable file."""
+def read_head(path: str | os.PathLike, error=ValueError, size: int = 8) -> bytes:
+    """The first ``size`` bytes of the file at ``path`` (all of it for size −1); ``error`` (one
+    line) when there is no readable file."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise error(f"model file not found: {path}")
@@ -34,6 +35,11 @@ def sniff(path: str | os.PathLike, error=ValueError) -> str:
         raise error(f"model path is a directory, not a file: {path}")
     try:
         with open(path, "rb") as fh:
-            return kind_of(fh.read(8))
+            return fh.read(size)
     except OSError as exc:
         raise error(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def sniff(path: str | os.PathLike, error=ValueError) -> str:
+    """The format of the file at ``path``; ``error`` (one line) when there is no readable file."""
+    return kind_of(read_head(path, error))

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from dpsycl.formats import HDF5, ZIP, kind_of
+from dpsycl.formats import HDF5, ZIP, kind_of, read_head
 from dpsycl.model import Layer, ModelError
 
 # op names of DeePMD-kit's custom TensorFlow operators (libdeepmd_op.so) that identify a model
@@ -99,15 +99,7 @@ def looks_like_text(data: bytes) -> bool:
 def read_graph_def(pb_path):
     """Parse a frozen graph file; raise ModelError (one line) when it is not a TensorFlow graph."""
     path = os.fspath(pb_path)
-    if not os.path.exists(path):
-        raise ModelError(f"model file not found: {path}")
-    if os.path.isdir(path):
-        raise ModelError(f"model path is a directory, not a file: {path}")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
+    data = read_head(path, ModelError, size=-1)
     if not data:
         raise ModelError(f"{path} is empty, not a TensorFlow frozen graph")
     if kind_of(data[:8]) == HDF5:

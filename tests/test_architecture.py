@@ -243,7 +243,7 @@ def test_a_kernel_launched_with_misplaced_arguments_is_refused():
 
 
 UNAWARE_OF_DESCRIPTORS = ("evaluator.py", "workspace.py", "reference.py", "deep_pot.py", "model_io.py",
-                          "backends/__init__.py", "backends/protocol.py", "backends/launch.py", "backends/sycl.py",
+                          "backends/__init__.py", "backends/protocol.py", "backends/launch.py", "backends/kernels.py", "backends/sycl.py",
                           "backends/cuda.py", "md", "h5md.py", "device_kernels/__init__.py",
                           "device_kernels/forces.py", "device_kernels/neighbors.py", "device_kernels/layers.py")
 

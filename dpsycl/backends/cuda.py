@@ -14,8 +14,7 @@ from numba import cuda  # noqa: E402  (module global: the simulator swaps it ins
 
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
-from .. import device_kernels  # noqa: E402
-from ..descriptors import kernel_modules  # noqa: E402
+from .kernels import compile_kernels  # noqa: E402
 from .launch import KernelCache, flatten  # noqa: E402
 
 THREADS = 128
@@ -43,13 +42,10 @@ def compiled_bodies() -> dict:
 def _kernel_cache() -> KernelCache:
     global _KERNELS
     if _KERNELS is None:
-        modules = device_kernels.COMMON_MODULES + kernel_modules()
         device = cuda.jit(device=True)
         primitives = {"barrier": device(_barrier), "atomic_add": device(_atomic_add)}
-        compiled = device_kernels.bind_bodies(device, primitives, modules)
-        python = {b.__name__: b for b in device_kernels.bodies(modules)}
-        _KERNELS = KernelCache(
-            python, compiled, cuda.jit, scope=_scope,
+        _KERNELS = compile_kernels(
+            device, primitives, cuda.jit, scope=_scope,
             item_template=dict(signature="", index="cuda.grid(1)", alloc="cuda.local.array({size}, DT)"),
             group_template=dict(signature="", local_args=False, group="cuda.blockIdx.x", lane="cuda.threadIdx.x",
                                 item="0", local_alloc="cuda.shared.array({size}, DT)",

@@ -16,8 +16,7 @@ import dpnp  # noqa: E402
 import numba_dpex  # noqa: E402
 from numba_dpex import kernel_api  # noqa: E402
 
-from .. import device_kernels  # noqa: E402
-from ..descriptors import kernel_modules  # noqa: E402
+from .kernels import compile_kernels  # noqa: E402
 
 _KERNELS = None
 
@@ -38,13 +37,10 @@ def compiled_bodies() -> dict:
 def _kernel_cache() -> KernelCache:
     global _KERNELS
     if _KERNELS is None:
-        modules = device_kernels.COMMON_MODULES + kernel_modules()
         primitives = {"barrier": numba_dpex.device_func(_barrier),
                       "atomic_add": numba_dpex.device_func(_atomic_add)}
-        compiled = device_kernels.bind_bodies(numba_dpex.device_func, primitives, modules)
-        python = {b.__name__: b for b in device_kernels.bodies(modules)}
-        _KERNELS = KernelCache(
-            python, compiled, numba_dpex.kernel,
+        _KERNELS = compile_kernels(
+            numba_dpex.device_func, primitives, numba_dpex.kernel,
             scope=lambda dtype: {"PrivateArray": kernel_api.PrivateArray, "DT": np.dtype(dtype).type},
             item_template=dict(signature="item, ", index="item.get_id(0)", alloc="PrivateArray({size}, dtype=DT)"),
             # numba-dpex 0.23 types local accessors on the default device's queue: they come first
