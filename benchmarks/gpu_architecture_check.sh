@@ -16,8 +16,9 @@ rm -rf "$STAGE"
 python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.', '$STAGE')"
 export PYTHONPATH="$STAGE"
 python3 -c "import dpsycl; print('dpsycl', dpsycl.__version__, dpsycl.__file__, dpsycl.devices())" | tee -a "$OUT/gpu.txt"
-python3 -m pytest -q -p no:cacheprovider -rs tests/test_device.py tests/test_reference.py tests/test_architecture.py \
+# -P: the repository root must not shadow the staged package
+python3 -P -m pytest -q -p no:cacheprovider -rs tests/test_device.py tests/test_reference.py tests/test_architecture.py \
     2>&1 | tee "$OUT/pytest_cuda.txt" | tail -15
 unset PYTHONPATH
 python3 benchmarks/ab_timing.py --tree before=.ab/old --tree after=. --device cuda:0 --sizes "$SIZES" \
-    --rounds 3 --repeats 5 --model tests/data/cuag/model.h5 --output "$OUT/ab_cuda.json" 2>&1 | tee "$OUT/ab_cuda.txt"
+    --rounds "${ROUNDS:-3}" --repeats 5 --model tests/data/cuag/model.h5 --output "$OUT/ab_cuda.json" 2>&1 | tee "$OUT/ab_cuda.txt"

@@ -70,6 +70,8 @@ class DeviceEvaluator:
                              "float32 deliberately")
         self.workspace = Workspace(backend)
         self.specs = model.descriptor.neighbor_specs()
+        self.sel_offsets = [self.workspace.keep(np.concatenate([[0], np.cumsum(spec.sel)]), np.int64)
+                            for spec in self.specs]
         self.passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, self.workspace, self.dtype)
         self.chunks = chunks
         wide = getattr(backend, "supports_groups", False) and backend.is_gpu
@@ -139,7 +141,7 @@ class DeviceEvaluator:
         origin_d = ws.constant("origin", origin, dt)
         ncell_d = ws.constant("ncell", ncell, np.int64)
         cell_dev = ws.constant("cell", cell if cell is not None else np.zeros((3, 3)), dt)
-        sel_off = ws.constant(f"sel_off:{k}", np.concatenate([[0], np.cumsum(spec.sel)]), np.int64)
+        sel_off = self.sel_offsets[k]
         ncells = int(np.prod(ncell))
         cap = max(8, 2 * int(math.ceil(natoms / ncells)) + 8)
         while True:
