@@ -15,7 +15,7 @@ STAGE=/tmp/stage_new
 rm -rf "$STAGE"
 python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.', '$STAGE')"
 export PYTHONPATH="$STAGE"
-python3 -c "import dpsycl; print('dpsycl', dpsycl.__version__, dpsycl.__file__, dpsycl.devices())" | tee -a "$OUT/gpu.txt"
+python3 -P -c "import dpsycl; print('dpsycl', dpsycl.__version__, dpsycl.__file__, dpsycl.devices())" | tee -a "$OUT/gpu.txt"
 # -P: the repository root must not shadow the staged package
 python3 -P -m pytest -q -p no:cacheprovider -rs tests/test_device.py tests/test_reference.py tests/test_architecture.py \
     2>&1 | tee "$OUT/pytest_cuda.txt" | tail -15
