@@ -48,10 +48,9 @@ def env_matrix(rij: np.ndarray, mask: np.ndarray, rcut: float, rcut_smth: float)
 
 
 def normalise(env: np.ndarray, atype: np.ndarray, t_avg: np.ndarray, t_std: np.ndarray) -> np.ndarray:
-    """(R̃ − t_avg[type_i]) / t_std[type_i], per slot and column."""
-    nloc, nnei, _ = env.shape
-    avg = t_avg[atype].reshape(nloc, nnei, 4)
-    std = t_std[atype].reshape(nloc, nnei, 4)
+    """(R̃ − t_avg[type_i]) / t_std[type_i], per slot and column (any number of columns)."""
+    avg = t_avg[atype].reshape(env.shape)
+    std = t_std[atype].reshape(env.shape)
     return (env - avg) / std
 
 

@@ -25,8 +25,6 @@ from .model import Model, ModelError
 from .neighbors import perpendicular_widths, warn_sel_truncation
 from .workspace import Workspace
 
-LAYOUTS = ("chunk", "group")
-
 
 @dataclass
 class NeighborState:
@@ -75,8 +73,23 @@ class DeviceEvaluator:
         self.passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, self.workspace, self.dtype)
         self.chunks = chunks
         wide = getattr(backend, "supports_groups", False) and backend.is_gpu
-        self.layout = "group" if wide and "group" in self.passes.layouts else "chunk"
+        self._layout = "group" if wide and "group" in self.passes.layouts else "chunk"
         self.lock = threading.RLock()
+
+    @property
+    def layout(self) -> str:
+        """How the descriptor's passes lay out the work: "chunk" (work-item per atom and chunk of
+        slots) or "group" (work-group per atom), of those its unit offers."""
+        return self._layout
+
+    @layout.setter
+    def layout(self, value: str) -> None:
+        if value not in self.passes.layouts:
+            raise ValueError(f"layout '{value}' is not one of {self.model.descriptor_type}'s: "
+                             f"{', '.join(self.passes.layouts)}")
+        if value == "group" and not getattr(self.backend, "supports_groups", False):
+            raise ValueError(f"work-group kernels cannot run on {self.backend.name}")
+        self._layout = value
 
     @property
     def name(self) -> str:

@@ -1,171 +1,27 @@
 """The se_e2_a extraction rule: its parameters from a DeePMD-kit frozen graph.
 
-What is read from where (the graph first; the training script only for what the graph cannot
-tell):
-
-* rcut, rcut_smth, sel          -- the ``ProdEnvMatA`` node's attributes ``rcut_r``,
-                                   ``rcut_r_smth``, ``sel_a`` (``descrpt_attr/rcut`` when present,
-                                   since the op attribute is float32)
-* t_avg, t_std                  -- ``descrpt_attr/t_avg``, ``descrpt_attr/t_std``
-* embedding nets                -- ``filter_type_all/{matrix,bias,idt}_{layer}_{neighbour}``
-                                   (type_one_side) or ``filter_type_{centre}/...``; widths from
-                                   the weight shapes, resnet_dt from the presence of ``idt``
-* activation                    -- the op that consumes each layer's ``BiasAdd``
-* axis_neuron                   -- fitting input width / embedding width
-* exclude_types                 -- missing embedding nets (type_one_side false); otherwise the
-                                   training script, else the graph's type-exclusion mask constant
-* set_davg_zero                 -- the training script only (default false; t_avg is stored anyway)
+The shared fields come from extract/smooth.py (the ``ProdEnvMatA`` op: ``sel_a``, ``rcut_r``,
+``rcut_r_smth``); se_e2_a adds ``axis_neuron`` = fitting input width / embedding width.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from dpsycl.descriptors.se_e2_a.params import SeE2A
-from dpsycl.model import Layer, ModelError
+from dpsycl.model import ModelError
 
-
-from .graph import ENV_MAT_OPS, Graph, activation_of, dense_layer, nice_float
+from .graph import ENV_MAT_OPS, Graph
+from .smooth import read_smooth
 
 
 def read_descriptor(g: Graph, ntypes: int, sdesc: dict, fitting_input: int) -> tuple[SeE2A, np.dtype]:
     """The se_e2_a parameters of graph ``g`` and the dtype of its weights."""
-    path = g.path
     env = next(n for n in g.nodes.values() if n.op in ENV_MAT_OPS)
-    sel = [int(x) for x in env.attr["sel_a"].list.i]
-    if not sel:
-        raise ModelError(f"{path}: the {env.op} node has no sel_a attribute")
     if any(int(x) for x in env.attr["sel_r"].list.i):
-        raise ModelError(f"{path}: {env.op} has a non-zero sel_r (radial-only neighbours); not se_e2_a")
-    if len(sel) != ntypes:
-        raise ModelError(f"{path}: type map has {ntypes} species but sel has {len(sel)}")
-    rcut_attr = float(env.attr["rcut_r"].f)
-    rcut_smth = nice_float(env.attr["rcut_r_smth"].f)
-    rcut_const = g.opt_const("descrpt_attr/rcut")
-    rcut = float(rcut_const) if rcut_const is not None else nice_float(rcut_attr)
-    if abs(rcut - rcut_attr) > 1e-6 * max(1.0, abs(rcut)):
-        raise ModelError(f"{path}: descrpt_attr/rcut ({rcut}) disagrees with the {env.op} attribute "
-                         f"rcut_r ({rcut_attr})")
-    const_sel = g.opt_const("descrpt_attr/sel")
-    if const_sel is not None and [int(x) for x in const_sel.ravel()] != sel:
-        raise ModelError(f"{path}: descrpt_attr/sel {const_sel.tolist()} disagrees with {env.op} sel_a {sel}")
-    orig_sel = g.opt_const("descrpt_attr/original_sel")
-    if orig_sel is not None and [int(x) for x in orig_sel.ravel()] != sel:
-        raise ModelError(f"{path}: sel was changed after training (original_sel {orig_sel.tolist()}, "
-                         f"sel {sel}); such models are not supported yet")
-    nt_const = g.opt_const("descrpt_attr/ntypes")
-    if nt_const is not None and int(nt_const) != ntypes:
-        raise ModelError(f"{path}: descrpt_attr/ntypes is {int(nt_const)} but sel has {ntypes} entries")
-    t_avg = g.const("descrpt_attr/t_avg")
-    t_std = g.const("descrpt_attr/t_std")
-
-    type_one_side, nets, activation, missing_pairs = embedding_nets(g, ntypes)
-    neuron_sets = {tuple(int(layer.matrix.shape[1]) for layer in net) for net in nets.values()}
-    if len(neuron_sets) != 1:
-        raise ModelError(f"{path}: embedding nets have different widths: {sorted(neuron_sets)}")
-    neuron = list(neuron_sets.pop())
-    for key, net in nets.items():
-        if net[0].matrix.shape[0] != 1:
-            raise ModelError(f"{path}: embedding net {key} takes {net[0].matrix.shape[0]} inputs; "
-                             "se_e2_a embedding nets take 1 (s(r))")
-    dtype = next(iter(nets.values()))[0].matrix.dtype
-    for layer in (layer for net in nets.values() for layer in net):
-        if {a.dtype for a in (layer.matrix, layer.bias, layer.idt) if a is not None} != {dtype}:
-            raise ModelError(f"{path}: embedding-net weights of mixed dtypes (mixed precision?); not supported yet")
-    if fitting_input <= 0 or fitting_input % neuron[-1]:
-        raise ModelError(f"{path}: fitting input width {fitting_input} is not a multiple of the embedding "
-                         f"width {neuron[-1]} (extra fitting inputs such as case embedding?)")
-
-    if type_one_side:
-        if isinstance(sdesc.get("exclude_types"), list):
-            pairs = sdesc["exclude_types"]
-        else:
-            pairs = mask_exclusions(g, ntypes) or []
-    else:
-        pairs = missing_pairs
-    try:
-        exclude_types = sorted({(min(int(a), int(b)), max(int(a), int(b))) for a, b in pairs})
-    except (TypeError, ValueError):
-        raise ModelError(f"{path}: cannot read exclude_types {pairs!r} from the training script") from None
-    if float(sdesc.get("env_protection", 0.0) or 0.0) != 0.0:
-        raise ModelError(f"{path}: descriptors with env_protection != 0 are not supported yet")
-    params = SeE2A(rcut=rcut, rcut_smth=rcut_smth, sel=sel, neuron=neuron, axis_neuron=fitting_input // neuron[-1],
-                   type_one_side=type_one_side, resnet_dt=any(layer.idt is not None for net in nets.values()
-                                                              for layer in net),
-                   activation=activation, t_avg=t_avg, t_std=t_std, embedding_nets=nets,
-                   exclude_types=exclude_types, set_davg_zero=bool(sdesc.get("set_davg_zero", False)))
-    return params, np.dtype(dtype)
-
-
-def embedding_nets(g: Graph, ntypes: int):
-    """Read the embedding nets; return (type_one_side, nets, activation, excluded_pairs)."""
-    def read_net(scope: str, j: int) -> list[Layer]:
-        layers = []
-        ll = 1
-        while g.has_const(f"{scope}/matrix_{ll}_{j}"):
-            layers.append(dense_layer(g, f"{scope}/", f"_{ll}_{j}"))
-            ll += 1
-        return layers
-
-    nets: dict[tuple[int, int], list[Layer]] = {}
-    act_probe: list[str] = []
-    excluded: list[tuple[int, int]] = []
-    if any(g.has_const(f"filter_type_all/matrix_1_{j}") for j in range(ntypes)):
-        type_one_side = True
-        for j in range(ntypes):
-            net = read_net("filter_type_all", j)
-            if not net:
-                raise ModelError(f"{g.path}: the graph has no embedding net for neighbour species {j} "
-                                 f"(missing constant 'filter_type_all/matrix_1_{j}')")
-            nets[(-1, j)] = net
-            act_probe.append(f"filter_type_all/bias_1_{j}")
-    else:
-        type_one_side = False
-        for i in range(ntypes):
-            for j in range(ntypes):
-                net = read_net(f"filter_type_{i}", j)
-                if net:
-                    nets[(i, j)] = net
-                    act_probe.append(f"filter_type_{i}/bias_1_{j}")
-                else:
-                    excluded.append((i, j))
-        if not nets:
-            raise ModelError(f"{g.path}: the graph has no embedding-net weights "
-                             "(filter_type_all/matrix_1_0 or filter_type_0/matrix_1_0)")
-    acts = set()
-    for key, net in nets.items():
-        scope = "filter_type_all" if key[0] < 0 else f"filter_type_{key[0]}"
-        for ll in range(1, len(net) + 1):
-            acts.add(activation_of(g, f"{scope}/bias_{ll}_{key[1]}"))
-    if len(acts) != 1:
-        raise ModelError(f"{g.path}: embedding-net layers use different activations: {', '.join(sorted(acts))}")
-    return type_one_side, nets, acts.pop(), excluded
-
-
-def mask_exclusions(g: Graph, ntypes: int) -> list[tuple[int, int]] | None:
-    """Excluded pairs from the (ntypes, ntypes) 0/1 mask that se_e2_a builds with type_one_side.
-
-    DeePMD-kit's ``build_type_exclude_mask`` embeds the mask as a float constant of shape
-    (ntypes, ntypes) that is reshaped to (ntypes**2,) and gathered.  Returns None if not found.
-    """
-    for node in g.nodes.values():
-        if node.op != "Const":
-            continue
-        shape = [d.size for d in node.attr["value"].tensor.tensor_shape.dim]
-        if shape != [ntypes, ntypes]:
-            continue
-        arr = g.const(node.name)
-        if arr.dtype.kind != "f" or not np.all((arr == 0) | (arr == 1)) or np.all(arr == 1):
-            continue
-        feeds_gather = False
-        for c in g.live_consumers(node.name):
-            if c.op == "Reshape" and any(cc.op in ("GatherV2", "Gather", "ResourceGather")
-                                         for cc in g.live_consumers(c.name)):
-                feeds_gather = True
-        if not feeds_gather:
-            continue
-        # mask[tt_j][tt_i] == 0 when (tt_i, tt_j) is excluded
-        return sorted({(min(i, j), max(i, j)) for j in range(ntypes) for i in range(ntypes)
-                       if arr[j, i] == 0})
-    return None
-
-
+        raise ModelError(f"{g.path}: {env.op} has a non-zero sel_r (radial-only neighbours); not se_e2_a")
+    kwargs, dtype = read_smooth(g, ntypes, sdesc, "sel_a", "rcut_r", "rcut_r_smth")
+    width = kwargs["neuron"][-1]
+    if fitting_input <= 0 or fitting_input % width:
+        raise ModelError(f"{g.path}: fitting input width {fitting_input} is not a multiple of the embedding "
+                         f"width {width} (extra fitting inputs such as case embedding?)")
+    return SeE2A(axis_neuron=fitting_input // width, **kwargs), dtype

@@ -129,6 +129,8 @@ THIRD_PARTY = {
     # numba-dpex 0.23 types local memory on the default device's cached queue; only dpctl's queue
     # manager hands out that exact queue (shared/notes/sycl-stack.md)
     ("dpctl", "_sycl_queue_manager"),
+    # the standard library's documented way to end a process without running cleanup handlers
+    ("os", "_exit"),
 }
 
 

@@ -13,6 +13,9 @@
 #   tiny_pair     type_one_side false, resnet_dt in the embedding net, exclude_types [[0, 1]]
 #   tiny_exclude  type_one_side, exclude_types [[0, 1]] (the graph carries a type-exclusion mask)
 #   tiny_f32_gelu float32, gelu activations
+#   tiny_se_r     se_e2_r (radial only), type_one_side, resnet_dt in the embedding net
+#   tiny_se_r_pair se_e2_r, type_one_side false, exclude_types [[0, 1]]
+#   tiny_se_r_exclude se_e2_r, type_one_side, exclude_types [[0, 1]] (excluded slots add G(0))
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -22,7 +25,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:?usage: $0 OUTDIR [VARIANT ...]}"
 shift
 variants=("$@")
-[ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu)
+[ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -39,12 +42,18 @@ case "$version" in
 esac
 echo "using $DP ($version)"
 
+# the descriptor section of each variant's training input
+SE_A='"type": "se_e2_a", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 40], "neuron": [4, 8], "axis_neuron": 4'
+SE_R='"type": "se_e2_r", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 40], "neuron": [4, 8]'
 descriptor_for() {
     case "$1" in
-        tiny)          echo '"type_one_side": true,  "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
-        tiny_pair)     echo '"type_one_side": false, "resnet_dt": true,  "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
-        tiny_exclude)  echo '"type_one_side": true,  "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
-        tiny_f32_gelu) echo '"type_one_side": true,  "resnet_dt": false, "activation_function": "gelu", "precision": "float32"' ;;
+        tiny)          echo "$SE_A"', "type_one_side": true,  "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_pair)     echo "$SE_A"', "type_one_side": false, "resnet_dt": true,  "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
+        tiny_exclude)  echo "$SE_A"', "type_one_side": true,  "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
+        tiny_f32_gelu) echo "$SE_A"', "type_one_side": true,  "resnet_dt": false, "activation_function": "gelu", "precision": "float32"' ;;
+        tiny_se_r)     echo "$SE_R"', "type_one_side": true,  "resnet_dt": true,  "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_se_r_pair) echo "$SE_R"', "type_one_side": false, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
+        tiny_se_r_exclude) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
@@ -67,12 +76,7 @@ for v in "${variants[@]}"; do
 {
   "model": {
     "type_map": ["Cu", "Ag"],
-    "descriptor": {
-      "type": "se_e2_a", "seed": 1,
-      "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 40],
-      "neuron": [4, 8], "axis_neuron": 4,
-      $desc
-    },
+    "descriptor": {$desc},
     "fitting_net": {"seed": 1, "neuron": [8, 8], "resnet_dt": true, $fit}
   },
   "learning_rate": {"type": "exp", "start_lr": 0.002, "stop_lr": 0.0002, "decay_steps": 50},

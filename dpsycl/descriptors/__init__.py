@@ -9,8 +9,9 @@ from __future__ import annotations
 from ..model import ModelError
 from .base import DescriptorParams, DescriptorUnit, DevicePasses, Geometry, NeighborSpec
 from .se_e2_a import UNIT as SE_E2_A
+from .se_e2_r import UNIT as SE_E2_R
 
-UNITS: dict[str, DescriptorUnit] = {unit.kind: unit for unit in (SE_E2_A,)}
+UNITS: dict[str, DescriptorUnit] = {unit.kind: unit for unit in (SE_E2_A, SE_E2_R)}
 
 __all__ = ["UNITS", "DescriptorParams", "DescriptorUnit", "DevicePasses", "Geometry", "NeighborSpec",
            "unit", "unit_of", "kernel_modules", "supported"]

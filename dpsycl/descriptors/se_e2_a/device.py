@@ -8,48 +8,14 @@ Two layouts of the same passes (device_kernels/se_e2_a.py and se_e2_a_group.py):
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 import numpy as np
 
 from ...backends.launch import Args
 from ...fitting import FittingPack
-from ...model import EnergyFitting, ModelError
+from ...model import EnergyFitting
 from ..embedding import EmbeddingPack
+from ..smooth import nets_in_kernel_order, upload_environment
 from .params import SeE2A
-
-
-class SeAEnvironment(NamedTuple):
-    """Kernel arguments of the environment rows: slot blocks, cutoffs, block statistics, exclusions."""
-    sel_off: Any        # start of each species block in a row
-    ntypes: int
-    rcut: float
-    rcut_smth: float
-    blk_avg: Any        # t_avg per (centre species, neighbour species) block, 4 each
-    blk_std: Any        # t_std per block
-    one_side: int       # 1: embedding net per neighbour species; 0: per species pair
-    excluded: Any       # (ntypes²) 1 where the pair is excluded
-
-
-def block_stats(d: SeE2A):
-    """t_avg/t_std per (centre species, neighbour species) block; DeePMD-kit keeps them uniform."""
-    nt = len(d.sel)
-    avg = np.zeros((nt, nt, 4))
-    std = np.zeros((nt, nt, 4))
-    offs = d.sel_offsets
-    for ti in range(nt):
-        a = d.t_avg[ti].reshape(-1, 4)
-        s = d.t_std[ti].reshape(-1, 4)
-        for tj in range(nt):
-            blk_a, blk_s = a[offs[tj]:offs[tj + 1]], s[offs[tj]:offs[tj + 1]]
-            if len(blk_a) == 0:
-                continue
-            if np.ptp(blk_a, axis=0).max() > 0 or np.ptp(blk_s, axis=0).max() > 0:
-                raise ModelError("t_avg/t_std vary inside a neighbour block; the device kernels need them "
-                                 "uniform per (centre, neighbour) species block, as DeePMD-kit writes them")
-            avg[ti, tj] = blk_a[0]
-            std[ti, tj] = blk_s[0]
-    return avg.ravel(), std.ravel()
 
 
 class SeE2ADevice:
@@ -62,19 +28,8 @@ class SeE2ADevice:
         self.dtype = dt = np.dtype(dtype)
         keep = ws.keep
         ntypes = len(d.sel)
-        if d.type_one_side:
-            nets = [d.embedding_nets[(-1, tj)] for tj in range(ntypes)]
-        else:
-            # an excluded pair has no net in the graph and is never evaluated: any net keeps the layout
-            present = next(iter(d.embedding_nets.values()))
-            nets = [d.embedding_nets.get((ti, tj), present) for ti in range(ntypes) for tj in range(ntypes)]
-        avg, std = block_stats(d)
-        excluded = np.zeros((ntypes, ntypes), dtype=np.int64)
-        for a, b in d.exclude_types:
-            excluded[a, b] = excluded[b, a] = 1
-        self.env = SeAEnvironment(keep(d.sel_offsets, np.int64), ntypes, float(d.rcut), float(d.rcut_smth),
-                                  keep(avg, dt), keep(std, dt), int(d.type_one_side), keep(excluded, np.int64))
-        self.emb = EmbeddingPack.upload(nets, d.neuron, d.activation, keep, dt)
+        self.env = upload_environment(d, keep, dt)
+        self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
         self.fit = FittingPack.upload(fitting, d.output_width, keep, dt)
         self.m_width = d.embedding_width
         self.axis_m = int(d.axis_neuron)

@@ -14,35 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 from ...env_matrix import env_matrix, normalise, pair_gradients
-from ...networks import embedding_net
+from ..smooth import embed_slots, excluded_slots
 from .params import SeE2A
 
 
 def embed(d: SeE2A, atype: np.ndarray, env: np.ndarray):
-    """G (nloc, nnei, M) and dG/ds (nloc, nnei, M) for every slot, empty slots included."""
-    nloc, nnei, _ = env.shape
-    M = d.embedding_width
-    G = np.zeros((nloc, nnei, M))
-    dG = np.zeros((nloc, nnei, M))
-    offs = d.sel_offsets
-    ntypes = len(d.sel)
-    centre_types = [-1] if d.type_one_side else range(ntypes)
-    for ti in centre_types:
-        rows = np.arange(nloc) if ti == -1 else np.nonzero(atype == ti)[0]
-        if len(rows) == 0:
-            continue
-        for tj in range(ntypes):
-            if ti >= 0 and d.is_excluded(ti, tj):
-                continue  # graphs without type_one_side carry no net for an excluded pair
-            block = slice(offs[tj], offs[tj + 1])
-            s = env[rows, block, 0].reshape(-1)
-            g, dg = embedding_net(d.embedding_net(ti, tj), d.activation, s)
-            G[rows, block] = g.reshape(len(rows), -1, M)
-            dG[rows, block] = dg.reshape(len(rows), -1, M)
-    for ti, tj in d.exclude_types:
-        for a, b in ((ti, tj), (tj, ti)):
-            G[atype == a, offs[b]:offs[b + 1]] = 0.0
-            dG[atype == a, offs[b]:offs[b + 1]] = 0.0
+    """G (nloc, nnei, M) and dG/ds (nloc, nnei, M) for every slot, empty slots included; zero for
+    excluded pairs (DeePMD-kit zeroes their environment rows, so they add nothing to T either way)."""
+    G, dG = embed_slots(d, atype, env[..., 0])
+    excluded = excluded_slots(d, atype)
+    G[excluded] = 0.0
+    dG[excluded] = 0.0
     return G, dG
 
 
