@@ -3,28 +3,46 @@
 ``ACTIVATIONS`` is the single source of which activations dpsycl evaluates and the integer code
 each kernel receives; the NumPy reference (dpsycl/networks.py) and model validation read it too.
 ``ALIASES`` maps DeePMD-kit's other spellings onto those names ("none" is the linear layer;
-"gelu_tf" is TensorFlow's tanh approximation, the same function as DeePMD-kit's "gelu").
+"gelu_tf" is TensorFlow's tanh approximation, the same function as DeePMD-kit's "gelu";
+"custom_silu" is DeePMD-kit's other name of "silut").  An activation may carry one argument,
+written after a colon as DeePMD-kit does: the threshold T of "silut:T" (default 3).
 
     tanh      φ = tanh z
     gelu      φ = z/2 · (1 + tanh(√(2/π) (z + 0.044715 z³)))
     relu      φ = max(z, 0)
     relu6     φ = min(max(z, 0), 6)
     softplus  φ = log(1 + eᶻ)
-    sigmoid   φ = 1 / (1 + e⁻ᶻ)
+    sigmoid   φ = σ(z) = 1 / (1 + e⁻ᶻ)
     linear    φ = z
+    silu      φ = z σ(z)
+    silut     φ = z σ(z) for z < T, else tanh(s (z − T)) + T σ(T),  s = σ(T) + T σ(T)(1 − σ(T))
+              (continuous with a continuous first derivative at T)
 """
 import math
 
-ACTIVATIONS = ("tanh", "gelu", "relu", "relu6", "softplus", "sigmoid", "linear")
-ALIASES = {"none": "linear", "gelu_tf": "gelu"}
+ACTIVATIONS = ("tanh", "gelu", "relu", "relu6", "softplus", "sigmoid", "linear", "silu", "silut")
+ALIASES = {"none": "linear", "gelu_tf": "gelu", "custom_silu": "silut"}
+DEFAULT_ARGUMENT = {"silut": 3.0}
 GELU_C = 0.7978845608028654  # sqrt(2/pi)
 GELU_A = 0.044715
 
 
 def canonical_activation(name):
-    """The table's name for a DeePMD-kit activation name (None and "" mean tanh, its default)."""
-    name = (name or "tanh").lower()
-    return ALIASES.get(name, name)
+    """The table's name for a DeePMD-kit activation name, its argument dropped (None and "" mean
+    tanh, DeePMD-kit's default)."""
+    base = (name or "tanh").lower().partition(":")[0]
+    return ALIASES.get(base, base)
+
+
+def activation_argument(name):
+    """The argument of an activation ("silut:2.0" → 2.0; the table's default, else 0)."""
+    _, colon, text = (name or "tanh").partition(":")
+    if colon:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"activation '{name}': '{text}' is not a number") from None
+    return DEFAULT_ARGUMENT.get(canonical_activation(name), 0.0)
 
 
 def activation_code(name):
@@ -32,11 +50,12 @@ def activation_code(name):
     canonical = canonical_activation(name)
     if canonical not in ACTIVATIONS:
         raise ValueError(f"activation '{name}' is not supported; supported: {', '.join(ACTIVATIONS)}")
+    activation_argument(name)
     return ACTIVATIONS.index(canonical)
 
 
-def activation(code, z):
-    """φ(z) and φ'(z) for the activation with table code ``code``."""
+def activation(code, z, arg):
+    """φ(z) and φ'(z) for the activation with table code ``code`` and argument ``arg``."""
     if code == 0:
         y = math.tanh(z)
         return y, 1.0 - y * y
@@ -57,6 +76,14 @@ def activation(code, z):
     if code == 5:
         y = 1.0 / (1.0 + math.exp(-z))
         return y, y * (1.0 - y)
+    if code == 7 or (code == 8 and z < arg):
+        sg = 1.0 / (1.0 + math.exp(-z))
+        return z * sg, sg + z * sg * (1.0 - sg)
+    if code == 8:
+        sg = 1.0 / (1.0 + math.exp(-arg))
+        slope = sg + arg * sg * (1.0 - sg)
+        t = math.tanh(slope * (z - arg))
+        return t + arg * sg, slope * (1.0 - t * t)
     return z, 1.0 + 0.0 * z
 
 

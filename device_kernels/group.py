@@ -19,13 +19,13 @@ def group_reduce(item, lane, nlane, red, ncomp):
     barrier(item)
 
 
-def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, residual):
+def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, act_arg, residual):
     """buf[y_at + o] = φ(x·W + b)[o]·idt (+ x[o] if residual) over lanes, x = buf[x_at:]; φ'·idt → dact."""
     for o in range(lane, n_out, nlane):
         z = w[bo + o]
         for k in range(n_in):
             z += buf[x_at + k] * w[mo + k * n_out + o]
-        h, dh = activation(act, z)
+        h, dh = activation(act, z, act_arg)
         if io >= 0:
             h *= w[io + o]
             dh *= w[io + o]

@@ -45,7 +45,7 @@ def dense_unit(x, x_at, dx_at, n_in, w, mo, n_out, o, z, tangent):
     return z, dz
 
 
-def embedding_forward(s, net, w, off, widths, nlayer, act, buf, wmax, tangent):
+def embedding_forward(s, net, w, off, widths, nlayer, act, act_arg, buf, wmax, tangent):
     """G(s) into buf[0:M] and, if tangent, dG/ds into buf[wmax:wmax+M] (forward mode)."""
     buf[0] = s
     buf[wmax] = 1.0 + 0.0 * s
@@ -58,7 +58,7 @@ def embedding_forward(s, net, w, off, widths, nlayer, act, buf, wmax, tangent):
         io = off[base + 2]
         for o in range(n_out):
             zz, dz = dense_unit(buf, 0, wmax, n_in, w, mo, n_out, o, w[bo + o], tangent)
-            h, dh = activation(act, zz)
+            h, dh = activation(act, zz, act_arg)
             buf[2 * wmax + o] = h
             buf[3 * wmax + o] = dh * dz
         skip = embedding_skip(n_in, n_out)
@@ -78,7 +78,7 @@ def embedding_forward(s, net, w, off, widths, nlayer, act, buf, wmax, tangent):
         n_in = n_out
 
 
-def fitting_forward_backward(t, d, w, off, widths, nlayer, act, buf, wmax, dact):
+def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wmax, dact):
     """Fitting-net output for species t from descriptor d; on return d holds ∂out/∂d."""
     n_in = widths[0]
     for k in range(n_in):
@@ -94,7 +94,7 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, buf, wmax, dact)
             zz = w[bo + o]
             for k in range(n_in):
                 zz += buf[k] * w[mo + k * n_out + o]
-            h, dh = activation(act, zz)
+            h, dh = activation(act, zz, act_arg)
             if io >= 0:
                 h *= w[io + o]
                 dh *= w[io + o]

@@ -19,11 +19,11 @@ from .environment import block_slots, chunk_slots, live_slot, normalised_env_row
 from .layers import embedding_forward, fitting_forward_backward
 
 
-def padding_embeddings(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, emb_widths, n_emb, act_emb,
+def padding_embeddings(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
                        ewmax, pad_g, ebuf):
     """G(R_pad[0]) of the empty-slot row of block p = (centre species, neighbour species)."""
     net = p % ntypes if one_side != 0 else p
-    embedding_forward(-blk_avg[4 * p] / blk_std[4 * p], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
+    embedding_forward(-blk_avg[4 * p] / blk_std[4 * p], net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
                       ebuf, ewmax, 0)
     m_width = emb_widths[n_emb]
     for m in range(m_width):
@@ -32,7 +32,7 @@ def padding_embeddings(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, em
 
 def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut,
                      rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
-                     act_emb, ewmax, pad_g, t_part, ebuf, row):
+                     act_emb, act_emb_arg, ewmax, pad_g, t_part, ebuf, row):
     """Share of slots [c·len, (c+1)·len) of atom i = w // nchunk in T_i·nnei = Σ_j R_ij ⊗ G_ij."""
     i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
     m_width = emb_widths[n_emb]
@@ -51,7 +51,7 @@ def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len
                 continue
             n_empty -= 1
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
-            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax, 0)
+            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ebuf, ewmax, 0)
             for a in range(4):
                 ra = row[a]
                 for m in range(m_width):
@@ -64,7 +64,7 @@ def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len
 
 
 def fitting_atom(i, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
-                 act_fit, bias_e, out_std, out_bias, fwmax, atom_energy, dt_mat, tmat, dbuf, fbuf, dact):
+                 act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, atom_energy, dt_mat, tmat, dbuf, fbuf, dact):
     """E_i = fitting net(D_i) with D_i = T_iᵀ T_i[:, :M<]; dt_mat[i] ← ∂E_i/∂T_i / nnei."""
     ti = atype[i]
     inv_nnei = 1.0 / nnei
@@ -79,7 +79,7 @@ def fitting_atom(i, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off
             for a in range(4):
                 acc += tmat[a * m_width + m] * tmat[a * m_width + n]
             dbuf[m * axis_m + n] = acc
-    y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, fbuf, fwmax, dact)
+    y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, fbuf, fwmax, dact)
     atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
     scale = out_std[ti] * inv_nnei
     for a in range(4):
@@ -95,7 +95,7 @@ def fitting_atom(i, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off
 
 def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut,
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
-                        act_emb, ewmax, dt_mat, pair_grad, ebuf, row):
+                        act_emb, act_emb_arg, ewmax, dt_mat, pair_grad, ebuf, row):
     """g_ij = ∂E_i/∂r_ij for the slots of chunk w (zero for empty slots and excluded pairs)."""
     i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
     m_width = emb_widths[n_emb]
@@ -115,7 +115,7 @@ def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_
             if not live:
                 continue
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
-            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax, 1)
+            embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ebuf, ewmax, 1)
             de_ds = 0.0 * rx
             for m in range(m_width):
                 de_dg = 0.0 * rx

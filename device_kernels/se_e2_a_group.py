@@ -14,7 +14,7 @@ from .layers import embedding_skip, fitting_residual
 from .primitives import barrier
 
 
-def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax, tangent):
+def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent):
     """Lane m's channel of G(s) and, if tangent, of dG/ds (zero for lanes beyond the net's width)."""
     n_in = 1
     h = 0.0 * s
@@ -44,7 +44,7 @@ def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax,
                 else:
                     for k in range(n_in):
                         z += sh_x[k] * w[mo + k * n_out + lane]
-            hn, dhn = activation(act, z)
+            hn, dhn = activation(act, z, act_arg)
             dhn *= dz
             if embedding_skip(n_in, n_out) != 0:
                 if io >= 0:
@@ -69,8 +69,8 @@ def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, sh_x, wmax,
 
 def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei,
                       sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
-                      emb_w, emb_off, emb_widths, n_emb, act_emb, ewmax, pad_g, axis_m,
-                      fit_w, fit_off, fit_widths, n_fit, act_fit, bias_e, out_std, out_bias, fwmax,
+                      emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
+                      fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
                       atom_energy, pair_grad, sh_x, sh_t, sh_f, sh_dact, sh_red, row):
     """E_i and every g_ij of atom i, computed by the work-group's lanes together."""
     m_width = emb_widths[n_emb]
@@ -93,7 +93,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
             n_empty -= 1
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             g, dg = group_embedding(item, lane, row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                                    sh_x, ewmax, 0)
+                                    act_emb_arg, sh_x, ewmax, 0)
             t0 += row[0] * g
             t1 += row[1] * g
             t2 += row[2] * g
@@ -128,7 +128,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         n_out = fit_widths[layer + 1]
         base = (ti * (n_fit + 1) + layer) * 3
         group_dense(item, lane, nlane, sh_f, x_at, n_in, fwmax - x_at, sh_dact, da, n_out, fit_w, fit_off[base],
-                    fit_off[base + 1], fit_off[base + 2], act_fit, fitting_residual(layer, n_in, n_out))
+                    fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg, fitting_residual(layer, n_in, n_out))
         da += n_out
         n_in = n_out
         x_at = fwmax - x_at
@@ -193,7 +193,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                 continue
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             g, dg = group_embedding(item, lane, row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                                    sh_x, ewmax, 1)
+                                    act_emb_arg, sh_x, ewmax, 1)
             sh_red[lane] = d0 * g + (row[0] * d0 + row[1] * d1 + row[2] * d2 + row[3] * d3) * dg
             sh_red[nlane + lane] = d1 * g
             sh_red[2 * nlane + lane] = d2 * g

@@ -20,21 +20,21 @@ from .layers import embedding_forward, fitting_forward_backward
 RESCALE = 0.2        # DeePMD-kit's res_rescale of se_e2_r
 
 
-def radial_padding(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, emb_widths, n_emb, act_emb, ewmax,
+def radial_padding(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax,
                    pad_g, zero_g, ebuf):
     """G(R_pad) and G(0) of block p = (centre species, neighbour species)."""
     net = p % ntypes if one_side != 0 else p
     m_width = emb_widths[n_emb]
-    embedding_forward(-blk_avg[p] / blk_std[p], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax, 0)
+    embedding_forward(-blk_avg[p] / blk_std[p], net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ebuf, ewmax, 0)
     for m in range(m_width):
         pad_g[p * m_width + m] = ebuf[m]
-    embedding_forward(0.0 * blk_avg[p], net, emb_w, emb_off, emb_widths, n_emb, act_emb, ebuf, ewmax, 0)
+    embedding_forward(0.0 * blk_avg[p], net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ebuf, ewmax, 0)
     for m in range(m_width):
         zero_g[p * m_width + m] = ebuf[m]
 
 
 def radial_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut, rcut_smth,
-                 blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, ewmax, pad_g,
+                 blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g,
                  zero_g, g_part, ebuf, row):
     """Share of slots [c·len, (c+1)·len) of atom i = w // nchunk in Σ_j G_ij."""
     i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
@@ -59,7 +59,7 @@ def radial_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, se
                 continue
             n_empty -= 1
             env_row(rx, ry, rz, rcut, rcut_smth, row)
-            embedding_forward((row[0] - blk_avg[p]) / blk_std[p], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
+            embedding_forward((row[0] - blk_avg[p]) / blk_std[p], net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
                               ebuf, ewmax, 0)
             for m in range(m_width):
                 g_part[base + m] += ebuf[m]
@@ -68,7 +68,7 @@ def radial_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, se
                 g_part[base + m] += n_empty * pad_g[p * m_width + m]
 
 
-def radial_fitting_atom(i, atype, nnei, nchunk, g_part, m_width, fit_w, fit_off, fit_widths, n_fit, act_fit,
+def radial_fitting_atom(i, atype, nnei, nchunk, g_part, m_width, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg,
                         bias_e, out_std, out_bias, fwmax, atom_energy, de_dd, dbuf, fbuf, dact):
     """E_i = fitting net(D_i), D_i = Σ_j G_ij / (5 nnei); de_dd[i] ← ∂E_i/∂D_i / (5 nnei)."""
     ti = atype[i]
@@ -78,7 +78,7 @@ def radial_fitting_atom(i, atype, nnei, nchunk, g_part, m_width, fit_w, fit_off,
         for c in range(nchunk):
             acc += g_part[(i * nchunk + c) * m_width + m]
         dbuf[m] = acc * scale
-    y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, fbuf, fwmax, dact)
+    y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, fbuf, fwmax, dact)
     atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
     for m in range(m_width):
         de_dd[i * m_width + m] = dbuf[m] * out_std[ti] * scale
@@ -86,7 +86,7 @@ def radial_fitting_atom(i, atype, nnei, nchunk, g_part, m_width, fit_w, fit_off,
 
 def radial_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut,
                           rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
-                          act_emb, ewmax, de_dd, pair_grad, ebuf, row):
+                          act_emb, act_emb_arg, ewmax, de_dd, pair_grad, ebuf, row):
     """g_ij = ∂E_i/∂r_ij for the slots of chunk w (zero for empty slots and excluded pairs)."""
     i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
     m_width = emb_widths[n_emb]
@@ -105,7 +105,7 @@ def radial_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chun
             if not live:
                 continue
             env_row(rx, ry, rz, rcut, rcut_smth, row)
-            embedding_forward((row[0] - blk_avg[p]) / blk_std[p], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
+            embedding_forward((row[0] - blk_avg[p]) / blk_std[p], net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
                               ebuf, ewmax, 1)
             de_ds = 0.0 * rx
             for m in range(m_width):

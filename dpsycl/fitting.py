@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .device_kernels.activations import activation_code
+from .device_kernels.activations import activation_argument, activation_code
 from .model import EnergyFitting
 from .networks import fitting_net
 
@@ -56,6 +56,7 @@ class FittingPack(NamedTuple):
     fit_widths: Any     # input width, hidden widths, 1
     n_fit: int          # hidden layers
     act_fit: int        # activation code
+    act_fit_arg: float  # its argument (silut's threshold)
     bias_e: Any         # bias_atom_e
     out_std: Any
     out_bias: Any
@@ -67,5 +68,6 @@ class FittingPack(NamedTuple):
         w, off = pack_layers(fitting.nets, dtype)
         widths = [input_width] + list(fitting.neuron) + [1]
         return cls(to_device(w, dtype), to_device(off, np.int64), to_device(widths, np.int64), len(fitting.neuron),
-                   activation_code(fitting.activation), to_device(fitting.bias_atom_e, dtype),
+                   activation_code(fitting.activation), activation_argument(fitting.activation),
+                   to_device(fitting.bias_atom_e, dtype),
                    to_device(fitting.out_std, dtype), to_device(fitting.out_bias, dtype), max(widths))

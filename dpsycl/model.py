@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .device_kernels.activations import ACTIVATIONS, canonical_activation
+from .device_kernels.activations import activation_code
 
 
 class ModelError(ValueError):
@@ -38,12 +38,12 @@ class Layer:
                      None if self.idt is None else self.idt.astype(dtype))
 
 
-def check_activation(name: str, where: str) -> str:
-    """The canonical name of a supported activation, or ModelError naming ``where`` it was found."""
-    canonical = canonical_activation(name)
-    if canonical not in ACTIVATIONS:
-        raise ModelError(f"{where} activation '{name}' is not supported; supported: {', '.join(ACTIVATIONS)}")
-    return canonical
+def check_activation(name: str, where: str) -> None:
+    """ModelError naming ``where`` unless ``name`` is an activation of the table (argument included)."""
+    try:
+        activation_code(name)
+    except ValueError as exc:
+        raise ModelError(f"{where} {exc}") from None
 
 
 @dataclass

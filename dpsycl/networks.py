@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .device_kernels.activations import GELU_A, GELU_C, canonical_activation
+from .device_kernels.activations import GELU_A, GELU_C, activation_argument, canonical_activation
 from .device_kernels.layers import embedding_skip, fitting_residual
 from .model import Layer
 
 
 def activate(name: str, z: np.ndarray):
     """φ(z) and φ'(z) for an activation of the table (any of its DeePMD-kit spellings)."""
-    name = canonical_activation(name)
+    full_name, name = name, canonical_activation(name)
     if name == "tanh":
         y = np.tanh(z)
         return y, 1.0 - y * y
@@ -33,6 +33,17 @@ def activate(name: str, z: np.ndarray):
     if name == "sigmoid":
         y = 1.0 / (1.0 + np.exp(-z))
         return y, y * (1.0 - y)
+    if name in ("silu", "silut"):
+        sg = 1.0 / (1.0 + np.exp(-z))
+        y, dy = z * sg, sg + z * sg * (1.0 - sg)
+        if name == "silut":
+            threshold = activation_argument(full_name)
+            s_t = 1.0 / (1.0 + np.exp(-threshold))
+            slope = s_t + threshold * s_t * (1.0 - s_t)
+            t = np.tanh(slope * (z - threshold))
+            above = z >= threshold
+            y, dy = np.where(above, t + threshold * s_t, y), np.where(above, slope * (1.0 - t * t), dy)
+        return y, dy
     if name == "linear":
         return z, np.ones_like(z)
     raise ValueError(f"unknown activation {name}")

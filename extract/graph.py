@@ -248,7 +248,7 @@ def activation_of(g: Graph, bias_const: str) -> str:
                 outs = {cc.op for cc in g.live_consumers(c.name)}
                 siblings = {cc.op for cc in g.live_consumers(node.name)}
                 if siblings & {"GreaterEqual", "Select", "SelectV2", "Greater", "Less"}:
-                    found.add("silut")
+                    found.add(f"silut:{silut_threshold(g, node)!r}")
                 elif "Mul" in outs and any(
                         node.name in [i.split(":")[0] for i in cc.input]
                         for cc in g.live_consumers(c.name) if cc.op == "Mul"):
@@ -269,6 +269,18 @@ def activation_of(g: Graph, bias_const: str) -> str:
         raise ModelError(f"{g.path}: cannot tell the activation function after '{bias_const}' "
                          f"(it feeds {', '.join(sorted(unknown))})")
     return "linear"
+
+
+def silut_threshold(g: Graph, pre) -> float:
+    """The threshold T of a silut activation applied to ``pre``: the constant that the comparison
+    ``pre < T`` (DeePMD-kit's ``tf.where(x < T, silu(x), tanh(...))``) reads."""
+    for c in g.live_consumers(pre.name):
+        if c.op in ("Less", "GreaterEqual", "Greater", "LessEqual"):
+            for name in c.input:
+                name = name.split(":")[0]
+                if name != pre.name and g.has_const(name):
+                    return float(g.const(name))
+    raise ModelError(f"{g.path}: cannot find the threshold of the silut activation after '{pre.name}'")
 
 
 def dense_layer(g: Graph, prefix: str, suffix: str) -> Layer:

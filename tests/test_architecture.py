@@ -325,16 +325,19 @@ def test_rule_is_written_once(needle, home):
 def test_numpy_and_kernel_activations_agree_for_every_table_entry():
     """Two implementations of the one table: the NumPy reference (by name) and the kernel body
     (by code), compared at points on both sides of every kink."""
-    from dpsycl.device_kernels.activations import ACTIVATIONS, ALIASES, activation, activation_code
+    from dpsycl.device_kernels.activations import (ACTIVATIONS, ALIASES, activation, activation_argument,
+                                                   activation_code)
     from dpsycl.networks import activate
-    z = np.array([-40.0, -7.0, -1.3, -1e-3, 0.0, 1e-3, 0.7, 5.99, 6.01, 31.0, 40.0])
-    for name in (*ACTIVATIONS, *ALIASES):
+    z = np.array([-40.0, -7.0, -1.3, -1e-3, 0.0, 1e-3, 0.7, 1.99, 2.01, 2.99, 3.01, 5.99, 6.01, 31.0, 40.0])
+    for name in (*ACTIVATIONS, *ALIASES, "silut:2.0"):
         y, dy = activate(name, z)
-        code = activation_code(name)
+        code, arg = activation_code(name), activation_argument(name)
         for k, zk in enumerate(z):
-            yk, dyk = activation(code, float(zk))
+            yk, dyk = activation(code, float(zk), arg)
             # math.tanh and np.tanh may differ in the last bit, which 1 − tanh² amplifies near saturation
             assert yk == pytest.approx(y[k], rel=1e-14, abs=1e-15), (name, zk)
             assert dyk == pytest.approx(dy[k], rel=1e-9, abs=1e-15), (name, zk)
     with pytest.raises(ValueError, match="not supported"):
         activation_code("swish_unknown")
+    with pytest.raises(ValueError, match="not a number"):
+        activation_code("silut:x")

@@ -24,7 +24,8 @@ from dpsycl.model_io import SCHEMA_VERSION, load_model, read_model, write_model
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
 README_MODELS = ["cuag", "cuag_pair", "cuagau_f32"]          # trained with DeePMD-kit 3.2.0
-TINY_MODELS = ["dp22_tiny", "tiny_exclude", "tiny_pair_exclude", "tiny_se_r", "tiny_se_r_pair", "tiny_se_r_exclude"]
+TINY_MODELS = ["dp22_tiny", "tiny_exclude", "tiny_pair_exclude", "tiny_se_r", "tiny_se_r_pair", "tiny_se_r_exclude",
+               "tiny_act_silu", "tiny_act_softplus", "tiny_act_relu6"]
 ALL_MODELS = README_MODELS + TINY_MODELS
 
 # what the graphs' training inputs leave to DeePMD-kit's defaults

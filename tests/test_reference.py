@@ -186,3 +186,45 @@ def test_exclude_types_and_deepmd22_graphs_on_every_device(name):
         ours = dpsycl.DeepPot(model, device=device).eval(coords[None], cell.reshape(1, 9), atype, atomic=True)
         for a, b, tol in zip(ours, theirs, (40e-10, 1e-10, 40e-9, 1e-10, 1e-9)):
             assert np.abs(a - b).max() <= tol, (device, np.abs(a - b).max())
+
+
+DEEPMD_ACTIVATIONS = ("tanh", "gelu", "gelu_tf", "relu", "relu6", "softplus", "sigmoid", "silu", "silut",
+                      "silut:2.0", "silut:10", "linear", "none")
+
+
+def test_every_activation_matches_deepmd_kit_one_by_one():
+    """Each activation DeePMD-kit accepts, against its own implementations: values against its
+    backend-neutral NumPy one (deepmd.dpmodel) and its TensorFlow one, derivatives against
+    TensorFlow's gradient; for dpsycl's NumPy reference and its kernel body, on both sides of every
+    kink and threshold.  TensorFlow's own tanh-approximated gelu ("gelu_tf", tf.nn.gelu) departs
+    from the formula by up to 9e-10 (measured), so it gets that much room against TensorFlow."""
+    pytest.importorskip("deepmd.tf")
+    import tensorflow as tf
+    from deepmd.dpmodel.utils.network import get_activation_fn
+    from deepmd.tf.common import ACTIVATION_FN_DICT, get_activation_func
+
+    from dpsycl.device_kernels.activations import activation, activation_argument, activation_code
+    from dpsycl.networks import activate
+    assert set(ACTIVATION_FN_DICT) <= {n.partition(":")[0] for n in DEEPMD_ACTIVATIONS}
+    z = np.concatenate([np.linspace(-12, 12, 97), [-1e-9, 0.0, 1e-9, 1.999, 2.001, 2.999, 3.0, 3.001, 5.99, 6.01,
+                                                   9.99, 10.01, 29.0, 31.0]])
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float64, [None])
+        outputs = {}
+        for name in DEEPMD_ACTIVATIONS:
+            y = get_activation_func(name)(x)
+            outputs[name] = (y, tf.gradients(y, x)[0])
+    with tf.compat.v1.Session(graph=graph) as sess:
+        theirs = sess.run(outputs, feed_dict={x: z})
+    for name, (y_tf, dy_tf) in theirs.items():
+        tf_room = 1e-9 if name == "gelu_tf" else 1e-14
+        y_np = get_activation_fn(name)(z)
+        kinks = {"relu": [0.0], "relu6": [0.0, 6.0]}.get(name, [])
+        smooth = ~np.isin(z, kinks)     # each implementation picks its own one-sided derivative at a kink
+        code, arg = activation_code(name), activation_argument(name)
+        kernel = np.array([activation(code, float(zk), arg) for zk in z]).T
+        for y, dy in (activate(name, z), kernel):
+            np.testing.assert_allclose(y, y_np, rtol=1e-13, atol=1e-14, err_msg=name)
+            np.testing.assert_allclose(y, y_tf, rtol=1e-13, atol=tf_room, err_msg=name)
+            np.testing.assert_allclose(dy[smooth], dy_tf[smooth], rtol=1e-12, atol=10 * tf_room, err_msg=name)

@@ -16,6 +16,9 @@
 #   tiny_se_r     se_e2_r (radial only), type_one_side, resnet_dt in the embedding net
 #   tiny_se_r_pair se_e2_r, type_one_side false, exclude_types [[0, 1]]
 #   tiny_se_r_exclude se_e2_r, type_one_side, exclude_types [[0, 1]] (excluded slots add G(0))
+#   tiny_act_silu     silu embedding net, silut:2.0 fitting net (threshold read from the graph)
+#   tiny_act_softplus softplus embedding net, sigmoid fitting net
+#   tiny_act_relu6    relu6 embedding net, relu fitting net
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -25,7 +28,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:?usage: $0 OUTDIR [VARIANT ...]}"
 shift
 variants=("$@")
-[ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude)
+[ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude
+    tiny_act_silu tiny_act_softplus tiny_act_relu6)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -54,12 +58,18 @@ descriptor_for() {
         tiny_se_r)     echo "$SE_R"', "type_one_side": true,  "resnet_dt": true,  "activation_function": "tanh", "precision": "float64"' ;;
         tiny_se_r_pair) echo "$SE_R"', "type_one_side": false, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
         tiny_se_r_exclude) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
+        tiny_act_silu)     echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "silu", "precision": "float64"' ;;
+        tiny_act_softplus) echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "softplus", "precision": "float64"' ;;
+        tiny_act_relu6)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu6", "precision": "float64"' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
 fitting_for() {
     case "$1" in
         tiny_f32_gelu) echo '"activation_function": "gelu", "precision": "float32"' ;;
+        tiny_act_silu) echo '"activation_function": "silut:2.0", "precision": "float64"' ;;
+        tiny_act_softplus) echo '"activation_function": "sigmoid", "precision": "float64"' ;;
+        tiny_act_relu6) echo '"activation_function": "relu", "precision": "float64"' ;;
         *)             echo '"activation_function": "tanh", "precision": "float64"' ;;
     esac
 }

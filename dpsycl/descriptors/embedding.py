@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..device_kernels.activations import activation_code
+from ..device_kernels.activations import activation_argument, activation_code
 from ..fitting import pack_layers
 
 
@@ -17,6 +17,7 @@ class EmbeddingPack(NamedTuple):
     emb_widths: Any     # 1, then the layer widths
     n_emb: int          # layers per net
     act_emb: int        # activation code
+    act_emb_arg: float  # its argument (silut's threshold)
     ewmax: int          # widest layer
 
     @classmethod
@@ -25,4 +26,4 @@ class EmbeddingPack(NamedTuple):
         w, off = pack_layers(nets, dtype)
         widths = [1] + list(neuron)
         return cls(to_device(w, dtype), to_device(off, np.int64), to_device(widths, np.int64), len(neuron),
-                   activation_code(activation), max(widths))
+                   activation_code(activation), activation_argument(activation), max(widths))
