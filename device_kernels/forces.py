@@ -4,12 +4,14 @@
 
 ``rev`` lists, per atom i, the slots (k·nnei + kk) of other rows that hold i (device_kernels/
 neighbors.py: reverse_row), so each atom sums its own terms in a fixed order: results do not
-depend on scheduling.  The NumPy form is dpsycl/forces.py.
+depend on scheduling.  Atoms from ``ncentres`` on (the ghosts of a domain decomposition) have no
+rows of their own: their forces and virials come from the centres' rows only, DeePMD-kit's
+nloc/nall split.  The NumPy form is dpsycl/forces.py.
 """
 from .environment import slot_vector
 
 
-def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, pair_grad, rev, rev_count, rev_cap,
+def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_grad, rev, rev_count, rev_cap,
                               accumulate, force, atom_virial):
     """F_i = Σ_j g_ij − Σ_k g_ki and w_i = −Σ_k g_ki ⊗ r_ki, gathered without atomics; added to the
     values already in force and atom_virial when ``accumulate`` (a second neighbour list)."""
@@ -20,11 +22,12 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, pair_grad, rev,
         fx = force[3 * i]
         fy = force[3 * i + 1]
         fz = force[3 * i + 2]
-    for jj in range(nnei):
-        p = 3 * (i * nnei + jj)
-        fx += pair_grad[p]
-        fy += pair_grad[p + 1]
-        fz += pair_grad[p + 2]
+    if i < ncentres:                   # only centres have rows of their own
+        for jj in range(nnei):
+            p = 3 * (i * nnei + jj)
+            fx += pair_grad[p]
+            fy += pair_grad[p + 1]
+            fz += pair_grad[p + 2]
     if accumulate == 0:
         for k in range(9):
             atom_virial[9 * i + k] = 0.0 * fx

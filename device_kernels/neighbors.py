@@ -178,9 +178,10 @@ def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
 
 
 def reverse_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
-                cell_count, cell_atoms, cell_cap, rc, sel_off, nnei, nlist, nshift,
+                cell_count, cell_atoms, cell_cap, rc, sel_off, nnei, ncentres, nlist, nshift,
                 rev, rev_count, rev_cap):
-    """Slots (k·nnei + kk) of other rows that hold atom i, ascending: what gather_forces sums."""
+    """Slots (k·nnei + kk) of the rows of centres k < ncentres that hold atom i, ascending: what
+    gather_forces sums.  rev_count[i] may exceed rev_cap: the host then rebuilds with more room."""
     xi = pos[3 * i]
     yi = pos[3 * i + 1]
     zi = pos[3 * i + 2]
@@ -196,7 +197,7 @@ def reverse_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
         back = pack_shift(-sx, -sy, -sz)
         for q in range(n_in_cell):
             k = cell_atoms[g * cell_cap + q]
-            if k == i and back == zero:
+            if k >= ncentres or (k == i and back == zero):
                 continue
             rx = pos[3 * k] + ox - xi
             ry = pos[3 * k + 1] + oy - yi

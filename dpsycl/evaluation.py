@@ -28,5 +28,7 @@ class Evaluator(Protocol):
     def describe(self) -> str:
         """One line naming the device and how it computes."""
 
-    def evaluate(self, coords: np.ndarray, cell: np.ndarray | None, atype: np.ndarray) -> FrameResult:
-        """coords (N, 3) Å, cell (3, 3) rows or None (no PBC), atype (N,) species indices."""
+    def evaluate(self, coords: np.ndarray, cell: np.ndarray | None, atype: np.ndarray,
+                 ncentres: int | None = None) -> FrameResult:
+        """coords (N, 3) Å, cell (3, 3) rows or None (no PBC), atype (N,) species indices; with
+        ``ncentres``, only the first ncentres atoms are centres (DeePMD-kit's nloc of nall)."""

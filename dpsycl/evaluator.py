@@ -38,6 +38,7 @@ class NeighborState:
     rev_cap: int
     n_truncated: int        # centre atoms whose row was cut at sel
     max_candidates: int     # most neighbours of any atom within rc (before truncation)
+    ncentres: int           # atoms 0..ncentres-1 have rows; the others are only neighbours
 
 
 @dataclass
@@ -134,10 +135,11 @@ class DeviceEvaluator:
                             dtype=self.dtype)
 
     def build_neighbors(self, pos, atype, cell: np.ndarray | None, skin: float = 0.0, bounds=None,
-                        warn: bool = True) -> Neighbors:
+                        warn: bool = True, ncentres: int | None = None) -> Neighbors:
         """Every list the descriptor reads, built with cutoff rcut + skin: cell list → sorted,
-        sel-truncated rows → reverse slots, all on the device."""
-        lists = [self._build_list(k, spec, pos, atype, cell, spec.rcut + skin, bounds)
+        sel-truncated rows → reverse slots, all on the device.  Rows only for the first
+        ``ncentres`` atoms (default all): the others are neighbours (ghosts) without energies."""
+        lists = [self._build_list(k, spec, pos, atype, cell, spec.rcut + skin, bounds, ncentres)
                  for k, spec in enumerate(self.specs)]
         nb = Neighbors(lists)
         if nb.n_truncated and warn:
@@ -145,9 +147,13 @@ class DeviceEvaluator:
                                 [s for spec in self.specs for s in spec.sel])
         return nb
 
-    def _build_list(self, k: int, spec: NeighborSpec, pos, atype, cell, rc: float, bounds) -> NeighborState:
+    def _build_list(self, k: int, spec: NeighborSpec, pos, atype, cell, rc: float, bounds,
+                    ncentres: int | None) -> NeighborState:
         b, ws, dt = self.backend, self.workspace, self.dtype
         natoms = len_of(pos) // 3
+        ncentres = natoms if ncentres is None else int(ncentres)
+        if not 0 <= ncentres <= natoms:
+            raise ValueError(f"ncentres {ncentres} outside 0..{natoms}")
         ntypes = len(spec.sel)
         gmat, origin, ncell, reach, periodic = self.grid(cell, bounds, rc)
         grid_inv = ws.constant("grid_inv", np.linalg.inv(gmat), dt)
@@ -168,25 +174,36 @@ class DeviceEvaluator:
                 break
             cap = fullest
         nnei = int(sum(spec.sel))
-        nlist = ws.buffer(f"nlist:{k}", natoms * nnei, np.int64)
-        nshift = ws.buffer(f"nshift:{k}", natoms * nnei, np.int64)
-        type_count = ws.buffer("type_count", natoms * ntypes, np.int64)
+        nlist = ws.buffer(f"nlist:{k}", ncentres * nnei, np.int64)
+        nshift = ws.buffer(f"nshift:{k}", ncentres * nnei, np.int64)
+        type_count = ws.buffer("type_count", ncentres * ntypes, np.int64)
         search = Args(pos=pos, atype=atype, cell=cell_dev, grid_inv=grid_inv, origin=origin_d, ncell=ncell_d,
                       reach=ws.constant("reach", reach, np.int64),
                       periodic=periodic, cell_count=cell_count, cell_atoms=cell_atoms, cell_cap=cap, rc=float(rc),
                       sel_off=sel_off)
-        b.launch("neighbor_row", natoms, search,
+        b.launch("neighbor_row", ncentres, search,
                  Args(ntypes=ntypes, nnei=nnei, nlist=nlist, nshift=nshift, type_count=type_count),
                  scratch={"dist": nnei}, dtype=dt)
-        counts = b.to_host(type_count).reshape(natoms, ntypes)
+        counts = b.to_host(type_count).reshape(ncentres, ntypes)
         n_truncated = int(np.any(counts > np.asarray(spec.sel)[None, :], axis=1).sum())
-        max_candidates = int(counts.sum(axis=1).max()) if natoms else 0
+        max_candidates = int(counts.sum(axis=1).max()) if ncentres else 0
+        # with every atom a centre, no atom is in more rows than the longest row has neighbours;
+        # a neighbour-only atom can be (a dense ghost region), so its count is read back
         rev_cap = max(1, max_candidates)
-        rev = ws.buffer(f"rev:{k}", natoms * rev_cap, np.int64)
-        rev_count = ws.buffer(f"rev_count:{k}", natoms, np.int64)
-        b.launch("reverse_row", natoms, search,
-                 Args(nnei=nnei, nlist=nlist, nshift=nshift, rev=rev, rev_count=rev_count, rev_cap=rev_cap), dtype=dt)
-        return NeighborState(spec, float(rc), nlist, nshift, rev, rev_count, rev_cap, n_truncated, max_candidates)
+        while True:
+            rev = ws.buffer(f"rev:{k}", natoms * rev_cap, np.int64)
+            rev_count = ws.buffer(f"rev_count:{k}", natoms, np.int64)
+            b.launch("reverse_row", natoms, search,
+                     Args(nnei=nnei, ncentres=ncentres, nlist=nlist, nshift=nshift, rev=rev, rev_count=rev_count,
+                          rev_cap=rev_cap), dtype=dt)
+            if ncentres == natoms:
+                break
+            most = int(b.to_host(rev_count).max()) if natoms else 0
+            if most <= rev_cap:
+                break
+            rev_cap = most
+        return NeighborState(spec, float(rc), nlist, nshift, rev, rev_count, rev_cap, n_truncated, max_candidates,
+                             ncentres)
 
     # -- energy and forces --------------------------------------------------------------------
     def outputs(self, natoms: int, out: dict | None = None) -> dict:
@@ -202,31 +219,38 @@ class DeviceEvaluator:
         """Atomic energies (N), forces (3N) and atomic virials (9N) as device arrays in ``out``."""
         b, ws, dt = self.backend, self.workspace, self.dtype
         natoms = len_of(pos) // 3
+        ncentres = nb.lists[0].ncentres
         out = self.outputs(natoms, out)
         cell_dev = ws.constant("cell", cell if cell is not None else np.zeros((3, 3)), dt)
         geometries, pair_grads = [], []
         for k, lst in enumerate(nb.lists):
             nnei = int(sum(lst.spec.sel))
             geometries.append(Geometry(pos, cell_dev, atype, lst.nlist, lst.nshift, nnei))
-            pair_grads.append(ws.buffer(f"pair_grad:{k}", natoms * nnei * 3, dt))
-        self.passes.energies_and_pair_gradients(geometries, natoms, out["atom_energy"], pair_grads, self.layout,
-                                                self.chunks_for(natoms))
+            pair_grads.append(ws.buffer(f"pair_grad:{k}", ncentres * nnei * 3, dt))
+        if ncentres < natoms:          # neighbour-only atoms carry no energy
+            b.launch("fill", natoms, Args(arr=out["atom_energy"], value=0.0), dtype=dt)
+        self.passes.energies_and_pair_gradients(geometries, ncentres, out["atom_energy"], pair_grads, self.layout,
+                                                self.chunks_for(ncentres))
         for k, (geo, lst) in enumerate(zip(geometries, nb.lists)):
             b.launch("gather_forces_and_virials", natoms,
-                     Args(pos=pos, cell=cell_dev, nlist=lst.nlist, nshift=lst.nshift, nnei=geo.nnei,
+                     Args(pos=pos, cell=cell_dev, nlist=lst.nlist, nshift=lst.nshift, nnei=geo.nnei, ncentres=ncentres,
                           pair_grad=pair_grads[k], rev=lst.rev, rev_count=lst.rev_count, rev_cap=lst.rev_cap,
                           accumulate=int(k > 0), force=out["force"], atom_virial=out["atom_virial"]), dtype=dt)
         return out
 
-    def run(self, pos, atype, cell: np.ndarray | None, bounds=None, out: dict | None = None) -> dict:
+    def run(self, pos, atype, cell: np.ndarray | None, bounds=None, out: dict | None = None,
+            ncentres: int | None = None) -> dict:
         """Wrap (PBC), build the lists and compute: one evaluation of device positions (wrapped in place)."""
         if cell is not None:
             self.wrap(pos, cell, self.workspace.buffer("image", len_of(pos), np.int64))
-        nb = self.build_neighbors(pos, atype, cell, bounds=bounds)
+        nb = self.build_neighbors(pos, atype, cell, bounds=bounds, ncentres=ncentres)
         return self.compute(pos, atype, cell, nb, out)
 
-    def evaluate(self, coords: np.ndarray, cell: np.ndarray | None, atype: np.ndarray) -> FrameResult:
-        """One frame from the host to the host (float64 results), through the workspace."""
+    def evaluate(self, coords: np.ndarray, cell: np.ndarray | None, atype: np.ndarray,
+                 ncentres: int | None = None) -> FrameResult:
+        """One frame from the host to the host (float64 results), through the workspace.  With
+        ``ncentres``, only the first ncentres atoms are centres (DeePMD-kit's nloc; the rest are
+        ghosts of a domain decomposition): energies are theirs, forces and virials fall on all atoms."""
         with self.lock:
             ws = self.workspace
             pos = ws.upload("positions", coords, self.dtype)
@@ -237,7 +261,7 @@ class DeviceEvaluator:
             out = {"natoms": natoms, "atom_energy": ws.buffer("out:atom_energy", natoms, self.dtype),
                    "force": ws.buffer("out:force", 3 * natoms, self.dtype),
                    "atom_virial": ws.buffer("out:atom_virial", 9 * natoms, self.dtype)}
-            self.run(pos, atype_dev, cell, bounds, out)
+            self.run(pos, atype_dev, cell, bounds, out, ncentres)
             b = self.backend
             ae = b.to_host(out["atom_energy"]).astype(np.float64)
             av = b.to_host(out["atom_virial"]).astype(np.float64).reshape(-1, 9)

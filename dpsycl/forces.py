@@ -14,7 +14,8 @@ import numpy as np
 def forces_and_virial(g: np.ndarray, nlist: np.ndarray, rij: np.ndarray, natoms: int):
     """Forces (natoms, 3), virial (9,) and atomic virials (natoms, 9)."""
     mask = nlist >= 0
-    force = np.sum(g, axis=1)
+    force = np.zeros((natoms, 3))
+    force[:len(g)] = np.sum(g, axis=1)       # rows: the centres (all atoms, or DeePMD-kit's nloc)
     owners = nlist[mask]
     np.add.at(force, owners, -g[mask])
     pair_virial = -(g[..., :, None] * rij[..., None, :]).reshape(*g.shape[:2], 9)

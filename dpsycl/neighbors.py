@@ -33,7 +33,7 @@ def warn_sel_truncation(n_truncated: int, sel, stacklevel: int = 3) -> None:
 
 @dataclass
 class NeighborList:
-    nlist: np.ndarray      # (nloc, nnei) owner index of each neighbour, -1 = empty slot
+    nlist: np.ndarray      # (ncentres, nnei) owner index of each neighbour, -1 = empty slot
     shift: np.ndarray      # (nloc, nnei, 3) integer image shift S of each neighbour
     rij: np.ndarray        # (nloc, nnei, 3) x_j + S·h − x_i (zero for empty slots)
     n_truncated: int       # centre atoms whose list was cut at sel
@@ -99,11 +99,14 @@ def _candidate_pairs(centres: np.ndarray, points: np.ndarray, rcut: float):
     return ci[close], pj[close]
 
 
-def build_neighbor_list(coords, cell, atype, rcut: float, sel, warn: bool = True) -> NeighborList:
-    """se_e2_a neighbour list of ``coords`` (natoms, 3) in ``cell`` (3, 3) rows, or no PBC if None."""
+def build_neighbor_list(coords, cell, atype, rcut: float, sel, warn: bool = True,
+                        ncentres: int | None = None) -> NeighborList:
+    """Neighbour list of ``coords`` (natoms, 3) in ``cell`` (3, 3) rows, or no PBC if None; rows
+    for the first ``ncentres`` atoms (default all: the rest are neighbours only, DeePMD-kit's ghosts)."""
     coords = np.asarray(coords, dtype=np.float64)
     atype = np.asarray(atype)
     natoms = len(coords)
+    ncentres = natoms if ncentres is None else int(ncentres)
     sel = np.asarray(sel, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sel)])
     nnei = int(offsets[-1])
@@ -117,7 +120,7 @@ def build_neighbor_list(coords, cell, atype, rcut: float, sel, warn: bool = True
         wrapped = wrap_positions(coords, cell)
         owner, shifts = _ghost_images(wrapped, cell, rcut)
         images = wrapped[owner] + shifts @ cell
-    ci, pj = _candidate_pairs(wrapped, images, rcut)
+    ci, pj = _candidate_pairs(wrapped[:ncentres], images, rcut)
     j = owner[pj]
     is_image = np.any(shifts[pj] != 0, axis=1)
     not_self = (j != ci) | is_image
@@ -137,9 +140,9 @@ def build_neighbor_list(coords, cell, atype, rcut: float, sel, warn: bool = True
     if n_truncated and warn:
         warn_sel_truncation(n_truncated, sel)
     slot = offsets[tj[kept]] + rank[kept]
-    nlist = np.full((natoms, nnei), -1, dtype=np.int64)
-    shift = np.zeros((natoms, nnei, 3), dtype=np.int64)
-    rij = np.zeros((natoms, nnei, 3), dtype=np.float64)
+    nlist = np.full((ncentres, nnei), -1, dtype=np.int64)
+    shift = np.zeros((ncentres, nnei, 3), dtype=np.int64)
+    rij = np.zeros((ncentres, nnei, 3), dtype=np.float64)
     nlist[ci[kept], slot] = j[kept]
     shift[ci[kept], slot] = shifts[pj[kept]]
     rij[ci[kept], slot] = rvec[kept]

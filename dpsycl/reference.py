@@ -15,16 +15,24 @@ from .model import Model
 from .neighbors import build_neighbor_list
 
 
-def evaluate_frame(model: Model, coords: np.ndarray, cell, atype: np.ndarray) -> FrameResult:
-    """Energy, forces, virial (9,), atomic energies and atomic virials of one frame (float64)."""
+def evaluate_frame(model: Model, coords: np.ndarray, cell, atype: np.ndarray,
+                   ncentres: int | None = None) -> FrameResult:
+    """Energy, forces, virial (9,), atomic energies and atomic virials of one frame (float64).
+    With ``ncentres`` only the first ncentres atoms are centres (DeePMD-kit's nloc; the others are
+    ghosts): atomic energies of the others are zero, forces and virials fall on every atom."""
     d = model.descriptor
     unit = unit_of(d)
-    lists = [build_neighbor_list(coords, cell, atype, spec.rcut, spec.sel) for spec in d.neighbor_specs()]
-    D, saved = unit.reference.forward(d, atype, lists)
-    ae, dE_dD = atomic_energies(model.fitting, atype, D)
     natoms = len(coords)
+    ncentres = natoms if ncentres is None else int(ncentres)
+    lists = [build_neighbor_list(coords, cell, atype, spec.rcut, spec.sel, ncentres=ncentres)
+             for spec in d.neighbor_specs()]
+    centre_types = np.asarray(atype)[:ncentres]
+    D, saved = unit.reference.forward(d, centre_types, lists)
+    centre_energies, dE_dD = atomic_energies(model.fitting, centre_types, D)
+    ae = np.zeros(natoms)
+    ae[:ncentres] = centre_energies
     force, virial, atom_virial = np.zeros((natoms, 3)), np.zeros(9), np.zeros((natoms, 9))
-    for g, nl in zip(unit.reference.backward(d, atype, saved, dE_dD), lists):
+    for g, nl in zip(unit.reference.backward(d, centre_types, saved, dE_dD), lists):
         f, v, av = forces_and_virial(g, nl.nlist, nl.rij, natoms)
         force += f
         virial += v
@@ -44,5 +52,5 @@ class ReferenceEvaluator:
     def describe(self) -> str:
         return "numpy (float64 host reference)"
 
-    def evaluate(self, coords, cell, atype) -> FrameResult:
-        return evaluate_frame(self.model, coords, cell, atype)
+    def evaluate(self, coords, cell, atype, ncentres: int | None = None) -> FrameResult:
+        return evaluate_frame(self.model, coords, cell, atype, ncentres)

@@ -307,3 +307,45 @@ def test_one_potential_shared_by_threads_gives_the_sequential_results(pots, devi
         for got in results[k]:
             for a, b in zip(got, alone[k]):
                 np.testing.assert_array_equal(a, b)
+
+
+def _with_ghost_shell(coords, cell, atype, shell):
+    """The atoms of a periodic frame as an open cluster: the atoms themselves first, then every
+    periodic image within ``shell`` Å of the cell (the ghosts of a domain decomposition), with
+    the index of the atom each ghost copies."""
+    frac = coords @ np.linalg.inv(cell)
+    reach = np.ceil(shell / (abs(np.linalg.det(cell)) / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]),
+                                                                            axis=1))).astype(int)
+    ghosts, owners = [], []
+    for s in np.stack(np.meshgrid(*[np.arange(-n, n + 1) for n in reach], indexing="ij"), -1).reshape(-1, 3):
+        if not s.any():
+            continue
+        f = frac + s
+        near = np.all((f > -shell / np.linalg.norm(cell, axis=1)) & (f < 1 + shell / np.linalg.norm(cell, axis=1)),
+                      axis=1)
+        ghosts.append((f[near]) @ cell)
+        owners.append(np.nonzero(near)[0])
+    owners = np.concatenate([np.arange(len(coords))] + owners)
+    return np.concatenate([coords] + ghosts), atype[owners], owners
+
+
+@pytest.mark.parametrize("device", ["numpy"] + DEVICES)
+def test_centres_and_ghosts_reproduce_the_periodic_frame(models, references, device):
+    """DeePMD-kit's nloc/nall split (what LAMMPS ranks need): the frame's atoms as centres, their
+    periodic images within rcut as ghosts, no PBC.  Centre energies equal DeePMD-kit's periodic
+    atomic energies; forces folded from the ghosts onto their owners, and the virial summed over all
+    atoms, equal DeePMD-kit's periodic forces and virial."""
+    coords, cells, atype, ref = reference_case(references["cuag"], "bulk")
+    x, cell = coords[0].reshape(-1, 3), cells[0].reshape(3, 3)
+    allx, all_types, owners = _with_ghost_shell(x, cell, atype, models["cuag"].rcut + 0.5)
+    n = len(x)
+    assert len(allx) > 4 * n
+    dp = dpsycl.DeepPot(models["cuag"], device=device)
+    got = dp.evaluator.evaluate(allx, None, all_types, ncentres=n)
+    np.testing.assert_allclose(got.atom_energy[:n], ref["atom_energy"][0], atol=1e-10)
+    assert np.all(got.atom_energy[n:] == 0.0)
+    folded = np.zeros((n, 3))
+    np.add.at(folded, owners, got.force)
+    np.testing.assert_allclose(folded, ref["force"][0].reshape(-1, 3), atol=1e-10)
+    np.testing.assert_allclose(got.virial, ref["virial"][0], atol=1e-9 * n)
+    assert abs(got.energy - ref["energy"][0, 0]) <= 1e-10 * n
