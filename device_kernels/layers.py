@@ -78,6 +78,15 @@ def embedding_forward(s, net, w, off, widths, nlayer, act, act_arg, buf, wmax, t
         n_in = n_out
 
 
+def append_parameters(i, buf, at, fparam, nfp, aparam, nap):
+    """The fitting net's inputs after D_i, from buf[at] on: the frame's parameters, then atom i's
+    (both already normalised)."""
+    for k in range(nfp):
+        buf[at + k] = fparam[k]
+    for k in range(nap):
+        buf[at + nfp + k] = aparam[i * nap + k]
+
+
 def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wmax, dact):
     """Fitting-net output for species t from descriptor d; on return d holds ∂out/∂d."""
     n_in = widths[0]
@@ -138,4 +147,4 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
     return y
 
 
-BODIES = (embedding_skip, fitting_residual, dense_unit, embedding_forward, fitting_forward_backward)
+BODIES = (embedding_skip, fitting_residual, dense_unit, embedding_forward, append_parameters, fitting_forward_backward)

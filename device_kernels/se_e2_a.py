@@ -16,7 +16,7 @@ share of T is n_pad · R_pad ⊗ G(R_pad[0]), with G(R_pad[0]) evaluated once pe
 se_e2_a_group.py; the NumPy form is dpsycl/descriptors/se_e2_a/reference.py.
 """
 from .environment import block_slots, chunk_slots, live_slot, normalised_env_row
-from .layers import embedding_forward, fitting_forward_backward
+from .layers import append_parameters, embedding_forward, fitting_forward_backward
 
 
 def padding_embeddings(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
@@ -64,7 +64,8 @@ def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len
 
 
 def fitting_atom(i, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
-                 act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, atom_energy, dt_mat, tmat, dbuf, fbuf, dact):
+                 act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fparam, nfp, aparam, nap, atom_energy, dt_mat,
+                 tmat, dbuf, fbuf, dact):
     """E_i = fitting net(D_i) with D_i = T_iᵀ T_i[:, :M<]; dt_mat[i] ← ∂E_i/∂T_i / nnei."""
     ti = atype[i]
     inv_nnei = 1.0 / nnei
@@ -79,6 +80,7 @@ def fitting_atom(i, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off
             for a in range(4):
                 acc += tmat[a * m_width + m] * tmat[a * m_width + n]
             dbuf[m * axis_m + n] = acc
+    append_parameters(i, dbuf, m_width * axis_m, fparam, nfp, aparam, nap)
     y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, fbuf, fwmax, dact)
     atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
     scale = out_std[ti] * inv_nnei

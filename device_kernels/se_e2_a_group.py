@@ -10,7 +10,7 @@ gradient pass are tree reductions in local memory.  ``barrier`` is the backend's
 from .activations import activation
 from .environment import block_slots, live_slot, normalised_env_row
 from .group import group_dense, group_dense_backward, group_reduce
-from .layers import embedding_skip, fitting_residual
+from .layers import append_parameters, embedding_skip, fitting_residual
 from .primitives import barrier
 
 
@@ -71,7 +71,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                       sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
                       emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
                       fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
-                      atom_energy, pair_grad, sh_x, sh_t, sh_f, sh_dact, sh_red, row):
+                      fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_x, sh_t, sh_f, sh_dact, sh_red, row):
     """E_i and every g_ij of atom i, computed by the work-group's lanes together."""
     m_width = emb_widths[n_emb]
     ti = atype[i]
@@ -120,6 +120,8 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         for a in range(4):
             acc += sh_t[a * m_width + m] * sh_t[a * m_width + n]
         sh_f[q] = acc
+    if lane == 0:
+        append_parameters(i, sh_f, m_width * axis_m, fparam, nfp, aparam, nap)
     barrier(item)
     da = 0
     x_at = 0

@@ -15,7 +15,7 @@ slots adds G(0) (also evaluated once per pair).  Neither has a gradient.  The Nu
 dpsycl/descriptors/se_e2_r/reference.py.
 """
 from .environment import block_slots, chunk_slots, env_row, live_slot
-from .layers import embedding_forward, fitting_forward_backward
+from .layers import append_parameters, embedding_forward, fitting_forward_backward
 
 RESCALE = 0.2        # DeePMD-kit's res_rescale of se_e2_r
 
@@ -68,8 +68,9 @@ def radial_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, se
                 g_part[base + m] += n_empty * pad_g[p * m_width + m]
 
 
-def radial_fitting_atom(i, atype, nnei, nchunk, g_part, m_width, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg,
-                        bias_e, out_std, out_bias, fwmax, atom_energy, de_dd, dbuf, fbuf, dact):
+def radial_fitting_atom(i, atype, nnei, nchunk, g_part, m_width, fit_w, fit_off, fit_widths, n_fit, act_fit,
+                        act_fit_arg, bias_e, out_std, out_bias, fwmax, fparam, nfp, aparam, nap, atom_energy, de_dd,
+                        dbuf, fbuf, dact):
     """E_i = fitting net(D_i), D_i = Σ_j G_ij / (5 nnei); de_dd[i] ← ∂E_i/∂D_i / (5 nnei)."""
     ti = atype[i]
     scale = RESCALE / nnei
@@ -78,6 +79,7 @@ def radial_fitting_atom(i, atype, nnei, nchunk, g_part, m_width, fit_w, fit_off,
         for c in range(nchunk):
             acc += g_part[(i * nchunk + c) * m_width + m]
         dbuf[m] = acc * scale
+    append_parameters(i, dbuf, m_width, fparam, nfp, aparam, nap)
     y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, fbuf, fwmax, dact)
     atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
     for m in range(m_width):

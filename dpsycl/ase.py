@@ -22,9 +22,13 @@ class DPSyclCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "energies", "stress"]
     nolabel = True
 
-    def __init__(self, model, device="auto", precision: str | None = None, **kwargs):
-        """``model``: a dpsycl.Model, a path (.pb or .h5) or a ready dpsycl.DeepPot."""
+    def __init__(self, model, device="auto", precision: str | None = None, fparam=None, aparam=None, **kwargs):
+        """``model``: a dpsycl.Model, a path (.pb or .h5) or a ready dpsycl.DeepPot.  ``fparam``
+        (numb_fparam,) and ``aparam`` (natoms, numb_aparam) or (numb_aparam,) for models trained
+        with frame/atomic parameters; ``atoms.info["fparam"]`` and ``atoms.arrays["aparam"]``, where
+        present, take precedence for that structure."""
         super().__init__(**kwargs)
+        self.fparam, self.aparam = fparam, aparam
         from .deep_pot import DeepPot
         self.dp = model if isinstance(model, DeepPot) else DeepPot(model, device=device, precision=precision)
         self.type_map = self.dp.get_type_map()
@@ -38,8 +42,10 @@ class DPSyclCalculator(Calculator):
         atoms = self.atoms
         coords, cell, atype = atoms_to_arrays(atoms, self.type_map)
         periodic = cell is not None
+        fparam = atoms.info.get("fparam", self.fparam)
+        aparam = atoms.arrays.get("aparam", self.aparam)
         e, f, v, ae, av = self.dp.eval(coords.reshape(1, -1), None if cell is None else cell.reshape(1, 9), atype,
-                                       atomic=True)
+                                       atomic=True, fparam=fparam, aparam=aparam)
         energy = float(e[0, 0])
         self.results["energy"] = energy
         self.results["free_energy"] = energy

@@ -71,6 +71,49 @@ def _fmt_rate(ns_per_day: float) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # dpsycl run
+def add_parameter_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fparam", nargs="+", type=float, metavar="F",
+                   help="the model's frame parameters (numb_fparam numbers), for models trained with them")
+    p.add_argument("--aparam", nargs="+", metavar="A",
+                   help="the model's atomic parameters: numb_aparam numbers for every atom, or a .npy/.txt "
+                        "file of shape (natoms, numb_aparam)")
+
+
+def model_parameters(args, model, natoms: int):
+    """(fparam, aparam) from the options, checked against the model: None where it takes none."""
+    fit = model.fitting
+    nfp, nap = fit.numb_fparam, fit.numb_aparam
+    fparam = aparam = None
+    if nfp and args.fparam is None:
+        raise ValueError(f"this model needs --fparam with {nfp} number(s) (its numb_fparam)")
+    if nap and args.aparam is None:
+        raise ValueError(f"this model needs --aparam with {nap} number(s) per atom or a file of shape ({natoms}, {nap})")
+    if args.fparam is not None:
+        if len(args.fparam) != nfp:
+            raise ValueError(f"--fparam got {len(args.fparam)} number(s); this model takes {nfp}")
+        fparam = np.asarray(args.fparam, dtype=np.float64)
+    if args.aparam is not None:
+        if not nap:
+            raise ValueError("--aparam given, but this model takes no atomic parameters")
+        if len(args.aparam) == 1 and os.path.isfile(args.aparam[0]):
+            path = args.aparam[0]
+            values = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=2)
+            if np.size(values) != natoms * nap:
+                raise ValueError(f"--aparam {path} holds {np.size(values)} numbers; expected ({natoms}, {nap})")
+            aparam = np.asarray(values, dtype=np.float64).reshape(natoms, nap)
+        else:
+            try:
+                values = [float(x) for x in args.aparam]
+            except ValueError:
+                raise ValueError(f"--aparam {' '.join(args.aparam)}: give {nap} number(s) or an existing file") from None
+            if len(values) != nap:
+                raise ValueError(f"--aparam got {len(values)} number(s); this model takes {nap} per atom")
+            aparam = np.tile(values, (natoms, 1))
+        if not np.all(np.isfinite(aparam)):
+            raise ValueError("--aparam contains NaN or infinite values")
+    return fparam, aparam
+
+
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="DeePMD-kit frozen_model.pb or dpsycl model .h5")
     p.add_argument("structure", metavar="STRUCTURE", nargs="?",
@@ -102,6 +145,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", action="store_true", help="continue the run stored in --output and append to it")
     p.add_argument("--plots", metavar="DIR", help="write energies.png and rdf.png to DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_parameter_arguments(p)
 
 
 _PHYSICS = ("ensemble", "dt", "temperature", "nvt_steps", "friction", "tau", "skin", "every", "seed")
@@ -181,6 +225,8 @@ def cmd_run(args) -> int:
                                  "a restart continues the stored run (omit the option)")
         if host_state.type_map != type_map:
             raise ValueError(f"the trajectory's species {host_state.type_map} differ from the model's {type_map}")
+        if args.fparam is not None or args.aparam is not None:
+            raise ValueError("--restart continues with the trajectory's stored fparam/aparam; omit the options")
         stored_sha = params.get("model", {}).get("sha256", "")
         if stored_sha and stored_sha != sha256_of(args.model):
             raise ValueError(f"{args.model} is not the model the trajectory was run with (sha256 differs)")
@@ -189,7 +235,8 @@ def cmd_run(args) -> int:
         if atoms is None:
             atoms = random_alloy(args.alloy, args.atoms or 256, settings.seed)
         coords, cell, atype = atoms_to_arrays(atoms, type_map)
-        host_state = initial_state(coords, cell, atype, type_map, settings.temperature, settings.seed)
+        fparam, aparam = model_parameters(args, model, len(atype))
+        host_state = initial_state(coords, cell, atype, type_map, settings.temperature, settings.seed, fparam, aparam)
 
     if args.output and os.path.dirname(os.path.abspath(args.output)):
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
@@ -289,6 +336,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--atomic", action="store_true", help="also per-atom energies and virials")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--device", default="auto", help="device (default: auto)")
+    add_parameter_arguments(p)
 
 
 def cmd_eval(args) -> int:
@@ -298,10 +346,11 @@ def cmd_eval(args) -> int:
     arrays = [atoms_to_arrays(a, type_map) for a in frames]
     dp = _potential(args.model, args.device)
     results = []
-    for atoms, (coords, cell, atype) in zip(frames, arrays):
+    parameters = [model_parameters(args, model, len(atype)) for _, _, atype in arrays]
+    for atoms, (coords, cell, atype), (fparam, aparam) in zip(frames, arrays, parameters):
         periodic = cell is not None
         e, f, v, ae, av = dp.eval(coords.reshape(1, -1), None if cell is None else cell.reshape(1, 9), atype,
-                                  atomic=True)
+                                  atomic=True, fparam=fparam, aparam=aparam)
         r = {"natoms": len(atoms), "symbols": atoms.get_chemical_symbols(), "energy": float(e[0, 0]),
              "forces": f[0].tolist(), "virial": v[0].reshape(3, 3).tolist()}
         if periodic:

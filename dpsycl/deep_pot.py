@@ -64,10 +64,10 @@ class DeepPot:
         return list(self.model.sel)
 
     def get_dim_fparam(self) -> int:
-        return 0
+        return int(self.model.fitting.numb_fparam)
 
     def get_dim_aparam(self) -> int:
-        return 0
+        return int(self.model.fitting.numb_aparam)
 
     def describe_device(self) -> str:
         return self.evaluator.describe()
@@ -78,15 +78,16 @@ class DeepPot:
     # -- evaluation --------------------------------------------------------------------------
     def eval(self, coords, cells, atom_types, atomic: bool = False, fparam=None, aparam=None,
              mixed_type: bool = False, **kwargs):
-        if fparam is not None or aparam is not None:
-            raise InputError("this model takes no fparam/aparam")
         on_device = self.on_device and self.evaluator.backend.is_device_array(coords)
         atype = self._check_types(atom_types, mixed_type)
         natoms = len(atype)
         if on_device:
-            return self._eval_device_arrays(coords, cells, atype, atomic)
+            fparams, aparams = self.parameters_per_frame(fparam, aparam, 1, natoms)
+            return self._eval_device_arrays(coords, cells, atype, atomic, fparams[0], aparams[0])
         coords, cells = self._check_frames(coords, cells, natoms)
-        outs = [self._eval_frame(coords[k], None if cells is None else cells[k], atype, atomic)
+        fparams, aparams = self.parameters_per_frame(fparam, aparam, len(coords), natoms)
+        outs = [self.evaluator.evaluate(coords[k], None if cells is None else cells[k], atype, fparam=fparams[k],
+                                        aparam=aparams[k])
                 for k in range(len(coords))]
         e = np.array([[o[0]] for o in outs])
         f = np.stack([o[1] for o in outs])
@@ -113,6 +114,32 @@ class DeepPot:
                              f"{self.model.type_map} (valid: 0..{self.model.ntypes - 1})")
         return atype.astype(np.int64)
 
+    def parameters_per_frame(self, fparam, aparam, nframes: int, natoms: int):
+        """Per-frame fparam (nfp,) and aparam (natoms, nap) with DeePMD-kit's broadcasting: fparam
+        (nframes, nfp) or (nfp,) for every frame; aparam (nframes, natoms, nap), (natoms, nap) for
+        every frame, or (nap,) for every frame and atom.  None where the model takes none."""
+        nfp, nap = self.get_dim_fparam(), self.get_dim_aparam()
+        frames = [None] * nframes
+
+        def per_frame(values, name, count, shapes):
+            if count == 0:
+                if values is not None:
+                    raise InputError(f"this model takes no {name} (dim_{name} is 0)")
+                return frames
+            if values is None:
+                raise InputError(f"this model needs {name} of shape {shapes[0]} (dim_{name} = {count})")
+            arr = np.asarray(values, dtype=np.float64)
+            if not np.all(np.isfinite(arr)):
+                raise InputError(f"{name} contains NaN or infinite values")
+            for shape in shapes:
+                if arr.size == int(np.prod(shape)):
+                    return list(np.broadcast_to(arr.reshape(shape), shapes[0]).reshape(nframes, -1))
+            raise InputError(f"{name} of shape {arr.shape} fits none of {', '.join(map(str, shapes))}")
+
+        fparams = per_frame(fparam, "fparam", nfp, [(nframes, nfp), (nfp,)])
+        aparams = per_frame(aparam, "aparam", nap, [(nframes, natoms, nap), (natoms, nap), (nap,)])
+        return fparams, [None if a is None else a.reshape(natoms, nap) for a in aparams]
+
     def _check_frames(self, coords, cells, natoms):
         coords = np.asarray(coords, dtype=np.float64)
         if coords.size == 0 or coords.size % (3 * natoms):
@@ -137,10 +164,7 @@ class DeepPot:
                 raise InputError(f"cell of frame {k} is singular (volume {vol:.3g} Å³)")
         return coords, cells
 
-    def _eval_frame(self, x, cell, atype, atomic):
-        return self.evaluator.evaluate(x, cell, atype)
-
-    def _eval_device_arrays(self, coords, cells, atype, atomic):
+    def _eval_device_arrays(self, coords, cells, atype, atomic, fparam=None, aparam=None):
         """One frame given as a device array (natoms·3 or natoms×3): results stay on the device."""
         ev = self.evaluator
         b = ev.backend
@@ -152,7 +176,7 @@ class DeepPot:
         if cells is not None:
             cell = np.asarray(b.to_host(cells) if b.is_device_array(cells) else cells, dtype=np.float64)
             cell = None if cell.size == 0 else cell.reshape(3, 3)
-        out = ev.evaluate_device(pos, atype, cell)
+        out = ev.evaluate_device(pos, atype, cell, fparam, aparam)
         ae, f, av = out["atom_energy"], out["force"], out["atom_virial"]
         e = np.array([[float(b.to_host(ae).sum())]])
         v = b.to_host(av).reshape(-1, 9).sum(axis=0)[None, :]

@@ -29,6 +29,7 @@ class Evaluator(Protocol):
         """One line naming the device and how it computes."""
 
     def evaluate(self, coords: np.ndarray, cell: np.ndarray | None, atype: np.ndarray,
-                 ncentres: int | None = None) -> FrameResult:
+                 ncentres: int | None = None, fparam=None, aparam=None) -> FrameResult:
         """coords (N, 3) Å, cell (3, 3) rows or None (no PBC), atype (N,) species indices; with
-        ``ncentres``, only the first ncentres atoms are centres (DeePMD-kit's nloc of nall)."""
+        ``ncentres``, only the first ncentres atoms are centres (DeePMD-kit's nloc of nall);
+        ``fparam`` (numb_fparam,) and ``aparam`` (N, numb_aparam) for models that take them."""

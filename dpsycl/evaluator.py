@@ -21,6 +21,7 @@ import numpy as np
 from .backends.launch import Args
 from .descriptors import Geometry, NeighborSpec, unit_of
 from .evaluation import FrameResult
+from .fitting import ParameterPack
 from .model import Model, ModelError
 from .neighbors import perpendicular_widths, warn_sel_truncation
 from .workspace import Workspace
@@ -72,6 +73,9 @@ class DeviceEvaluator:
         self.sel_offsets = [self.workspace.keep(np.concatenate([[0], np.cumsum(spec.sel)]), np.int64)
                             for spec in self.specs]
         self.passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, self.workspace, self.dtype)
+        self.takes_parameters = bool(model.fitting.numb_fparam or model.fitting.numb_aparam)
+        self.no_parameters = ParameterPack(self.workspace.keep(np.zeros(1), self.dtype), 0,
+                                           self.workspace.keep(np.zeros(1), self.dtype), 0)
         self.chunks = chunks
         wide = getattr(backend, "supports_groups", False) and backend.is_gpu
         self._layout = "group" if wide and "group" in self.passes.layouts else "chunk"
@@ -215,8 +219,22 @@ class DeviceEvaluator:
                        atom_virial=b.empty(natoms * 9, self.dtype))
         return out
 
-    def compute(self, pos, atype, cell: np.ndarray | None, nb: Neighbors, out: dict | None = None) -> dict:
-        """Atomic energies (N), forces (3N) and atomic virials (9N) as device arrays in ``out``."""
+    def parameters(self, fparam, aparam, natoms: int, to_device=None) -> ParameterPack:
+        """The frame's and atoms' parameters on the device (the workspace's buffers unless
+        ``to_device(name, values, dtype)`` is given: an MD run keeps arrays of its own)."""
+        if not self.takes_parameters:
+            return self.no_parameters
+        return ParameterPack.upload(self.model.fitting, fparam, aparam, natoms, to_device or self.workspace.upload,
+                                    self.dtype)
+
+    def compute(self, pos, atype, cell: np.ndarray | None, nb: Neighbors, out: dict | None = None,
+                params: ParameterPack | None = None) -> dict:
+        """Atomic energies (N), forces (3N) and atomic virials (9N) as device arrays in ``out``;
+        ``params`` from :meth:`parameters` for a model with frame or atomic parameters."""
+        if params is None:
+            if self.takes_parameters:
+                raise ValueError("this model takes frame/atomic parameters: pass params=evaluator.parameters(...)")
+            params = self.no_parameters
         b, ws, dt = self.backend, self.workspace, self.dtype
         natoms = len_of(pos) // 3
         ncentres = nb.lists[0].ncentres
@@ -230,7 +248,7 @@ class DeviceEvaluator:
         if ncentres < natoms:          # neighbour-only atoms carry no energy
             b.launch("fill", natoms, Args(arr=out["atom_energy"], value=0.0), dtype=dt)
         self.passes.energies_and_pair_gradients(geometries, ncentres, out["atom_energy"], pair_grads, self.layout,
-                                                self.chunks_for(ncentres))
+                                                self.chunks_for(ncentres), params)
         for k, (geo, lst) in enumerate(zip(geometries, nb.lists)):
             b.launch("gather_forces_and_virials", natoms,
                      Args(pos=pos, cell=cell_dev, nlist=lst.nlist, nshift=lst.nshift, nnei=geo.nnei, ncentres=ncentres,
@@ -239,18 +257,19 @@ class DeviceEvaluator:
         return out
 
     def run(self, pos, atype, cell: np.ndarray | None, bounds=None, out: dict | None = None,
-            ncentres: int | None = None) -> dict:
+            ncentres: int | None = None, params: ParameterPack | None = None) -> dict:
         """Wrap (PBC), build the lists and compute: one evaluation of device positions (wrapped in place)."""
         if cell is not None:
             self.wrap(pos, cell, self.workspace.buffer("image", len_of(pos), np.int64))
         nb = self.build_neighbors(pos, atype, cell, bounds=bounds, ncentres=ncentres)
-        return self.compute(pos, atype, cell, nb, out)
+        return self.compute(pos, atype, cell, nb, out, params)
 
     def evaluate(self, coords: np.ndarray, cell: np.ndarray | None, atype: np.ndarray,
-                 ncentres: int | None = None) -> FrameResult:
+                 ncentres: int | None = None, fparam=None, aparam=None) -> FrameResult:
         """One frame from the host to the host (float64 results), through the workspace.  With
         ``ncentres``, only the first ncentres atoms are centres (DeePMD-kit's nloc; the rest are
-        ghosts of a domain decomposition): energies are theirs, forces and virials fall on all atoms."""
+        ghosts of a domain decomposition): energies are theirs, forces and virials fall on all atoms.
+        ``fparam`` (numb_fparam,) and ``aparam`` (natoms, numb_aparam) for models that take them."""
         with self.lock:
             ws = self.workspace
             pos = ws.upload("positions", coords, self.dtype)
@@ -261,14 +280,14 @@ class DeviceEvaluator:
             out = {"natoms": natoms, "atom_energy": ws.buffer("out:atom_energy", natoms, self.dtype),
                    "force": ws.buffer("out:force", 3 * natoms, self.dtype),
                    "atom_virial": ws.buffer("out:atom_virial", 9 * natoms, self.dtype)}
-            self.run(pos, atype_dev, cell, bounds, out, ncentres)
+            self.run(pos, atype_dev, cell, bounds, out, ncentres, self.parameters(fparam, aparam, natoms))
             b = self.backend
             ae = b.to_host(out["atom_energy"]).astype(np.float64)
             av = b.to_host(out["atom_virial"]).astype(np.float64).reshape(-1, 9)
             f = b.to_host(out["force"]).astype(np.float64).reshape(-1, 3)
         return FrameResult(float(ae.sum()), f, av.sum(axis=0), ae, av)
 
-    def evaluate_device(self, pos, atype: np.ndarray, cell: np.ndarray | None) -> dict:
+    def evaluate_device(self, pos, atype: np.ndarray, cell: np.ndarray | None, fparam=None, aparam=None) -> dict:
         """One frame of device positions (3N, copied first); results are new device arrays."""
         with self.lock:
             b = self.backend
@@ -276,7 +295,8 @@ class DeviceEvaluator:
             if cell is None:
                 host = b.to_host(pos).reshape(-1, 3).astype(np.float64)
                 bounds = (host.min(axis=0), host.max(axis=0))
-            return self.run(b.copy(pos), b.asarray(atype, np.int64), cell, bounds)
+            return self.run(b.copy(pos), b.asarray(atype, np.int64), cell, bounds,
+                            params=self.parameters(fparam, aparam, len(atype)))
 
 
 def len_of(a) -> int:

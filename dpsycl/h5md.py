@@ -19,6 +19,8 @@ Layout (https://www.nongnu.org/h5md/h5md.html, version 1.1)::
                                −pressure tensor incl. the kinetic term)
     /parameters                attrs: device, dtype, timestep, ensemble, temperature, friction, tau,
                                nvt_steps (−1: none), skin, every, seed, natoms, ...
+        fparam, aparam         the model's frame (numb_fparam,) and atomic (N, numb_aparam)
+                               parameters, for models that take them
         model                  attrs: path, sha256, type_map, rcut
 
 Every time-dependent dataset is chunked one frame per chunk (scalars: 256 frames), gzip-compressed
@@ -142,6 +144,11 @@ class H5MDWriter:
             p.attrs["flush_every"] = int(flush_every)
             p.attrs["exact_neighbors_from"] = -1 if state.exact_neighbors_from is None else int(state.exact_neighbors_from)
             p.attrs["units"] = "Angstrom, fs, eV, amu, K, bar"
+            # the model's frame and atomic parameters, fixed for the run (what a restart needs)
+            if state.fparam is not None:
+                p.create_dataset("fparam", data=np.asarray(state.fparam, dtype=np.float64))
+            if state.aparam is not None:
+                p.create_dataset("aparam", data=np.asarray(state.aparam, dtype=np.float64))
             for k, v in (extra or {}).items():
                 p.attrs[k] = v
             m = p.create_group("model")
@@ -306,7 +313,9 @@ def read_restart(path) -> tuple[MDState, MDSettings, dict]:
                         atype=pg["species/value"][k].astype(np.int64), type_map=type_map,
                         cell=pg["box/edges/value"][k] if pbc else None, step=int(pg["position/step"][k]),
                         time=float(pg["position/time"][k]), seed=int(par.get("seed", 0)),
-                        exact_neighbors_from=None if exact < 0 else exact)
+                        exact_neighbors_from=None if exact < 0 else exact,
+                        fparam=f["parameters/fparam"][()] if "fparam" in f["parameters"] else None,
+                        aparam=f["parameters/aparam"][()] if "aparam" in f["parameters"] else None)
         settings = MDSettings.from_dict(par)
     return state, settings, par
 

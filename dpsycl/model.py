@@ -62,19 +62,41 @@ class EnergyFitting:
     fparam_stats: dict[str, np.ndarray] = field(default_factory=dict)
     aparam_stats: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def validate(self, ntypes: int, input_width: int) -> None:
+    def validate(self, ntypes: int, descriptor_width: int) -> None:
         check_activation(self.activation, "fitting-net")
-        if self.numb_fparam or self.numb_aparam:
-            raise ModelError("models with frame or atomic parameters (fparam/aparam) are not supported yet")
         if len(self.nets) != ntypes:
             raise ModelError(f"{len(self.nets)} fitting nets for {ntypes} species")
+        width = descriptor_width + self.numb_fparam + self.numb_aparam
         for t, net in enumerate(self.nets):
-            if net[0].matrix.shape[0] != input_width:
-                raise ModelError(f"fitting net of species {t} takes {net[0].matrix.shape[0]} inputs; "
-                                 f"the descriptor gives {input_width}")
+            if net[0].matrix.shape[0] != width:
+                raise ModelError(f"fitting net of species {t} takes {net[0].matrix.shape[0]} inputs; the descriptor "
+                                 f"gives {descriptor_width}, with {self.numb_fparam} frame and {self.numb_aparam} "
+                                 "atomic parameters")
+        for kind, count in (("fparam", self.numb_fparam), ("aparam", self.numb_aparam)):
+            for stat, array in self.parameter_stats(kind).items():
+                if np.shape(array) != (count,) or not np.all(np.isfinite(array)):
+                    raise ModelError(f"{kind} statistics '{stat}' have shape {np.shape(array)} or non-finite values; "
+                                     f"expected {count} finite numbers")
         for name in ("bias_atom_e", "out_bias", "out_std"):
             if np.shape(getattr(self, name)) != (ntypes,):
                 raise ModelError(f"{name} has shape {np.shape(getattr(self, name))}, expected ({ntypes},)")
+
+    @property
+    def input_width(self) -> int:
+        return int(self.nets[0][0].matrix.shape[0])
+
+    def parameter_stats(self, kind: str) -> dict[str, np.ndarray]:
+        """avg and istd of the frame ("fparam") or atomic ("aparam") parameters, flattened, with
+        DeePMD-kit's defaults (0 and 1) where the model stores none."""
+        count = self.numb_fparam if kind == "fparam" else self.numb_aparam
+        stats = self.fparam_stats if kind == "fparam" else self.aparam_stats
+        return {"avg": np.ravel(stats.get("avg", np.zeros(count))).astype(np.float64),
+                "istd": np.ravel(stats.get("istd", np.ones(count))).astype(np.float64)}
+
+    def normalised_parameters(self, kind: str, values) -> np.ndarray:
+        """(value − avg) · istd: what the fitting net reads after the descriptor."""
+        stats = self.parameter_stats(kind)
+        return (np.asarray(values, dtype=np.float64) - stats["avg"]) * stats["istd"]
 
     def astype(self, dtype) -> "EnergyFitting":
         return replace(self, nets=[[layer.astype(dtype) for layer in net] for net in self.nets],

@@ -16,10 +16,11 @@ from .neighbors import build_neighbor_list
 
 
 def evaluate_frame(model: Model, coords: np.ndarray, cell, atype: np.ndarray,
-                   ncentres: int | None = None) -> FrameResult:
+                   ncentres: int | None = None, fparam=None, aparam=None) -> FrameResult:
     """Energy, forces, virial (9,), atomic energies and atomic virials of one frame (float64).
     With ``ncentres`` only the first ncentres atoms are centres (DeePMD-kit's nloc; the others are
-    ghosts): atomic energies of the others are zero, forces and virials fall on every atom."""
+    ghosts): atomic energies of the others are zero, forces and virials fall on every atom.
+    ``fparam`` (numb_fparam,) and ``aparam`` (natoms, numb_aparam) for models that take them."""
     d = model.descriptor
     unit = unit_of(d)
     natoms = len(coords)
@@ -28,7 +29,11 @@ def evaluate_frame(model: Model, coords: np.ndarray, cell, atype: np.ndarray,
              for spec in d.neighbor_specs()]
     centre_types = np.asarray(atype)[:ncentres]
     D, saved = unit.reference.forward(d, centre_types, lists)
-    centre_energies, dE_dD = atomic_energies(model.fitting, centre_types, D)
+    fit = model.fitting
+    if (fit.numb_fparam and fparam is None) or (fit.numb_aparam and aparam is None):
+        raise ValueError(f"this model takes {fit.numb_fparam} frame and {fit.numb_aparam} atomic parameter(s)")
+    centre_aparam = None if aparam is None else np.reshape(aparam, (natoms, -1))[:ncentres]
+    centre_energies, dE_dD = atomic_energies(fit, centre_types, D, fparam, centre_aparam)
     ae = np.zeros(natoms)
     ae[:ncentres] = centre_energies
     force, virial, atom_virial = np.zeros((natoms, 3)), np.zeros(9), np.zeros((natoms, 9))
@@ -52,5 +57,5 @@ class ReferenceEvaluator:
     def describe(self) -> str:
         return "numpy (float64 host reference)"
 
-    def evaluate(self, coords, cell, atype, ncentres: int | None = None) -> FrameResult:
-        return evaluate_frame(self.model, coords, cell, atype, ncentres)
+    def evaluate(self, coords, cell, atype, ncentres: int | None = None, fparam=None, aparam=None) -> FrameResult:
+        return evaluate_frame(self.model, coords, cell, atype, ncentres, fparam, aparam)

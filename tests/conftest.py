@@ -13,7 +13,7 @@ DATA = pathlib.Path(__file__).parent / "data"
 #: se_e2_a models trained for the project (shared/models), then one tiny model per other descriptor
 #: feature (tools/make_test_models.sh), each with DeePMD-kit's outputs on the seven cases
 MODELS = ("cuag", "cuag_pair", "cuagau_f32", "tiny_se_r", "tiny_se_r_pair", "tiny_se_r_exclude", "tiny_act_silu",
-          "tiny_act_softplus", "tiny_act_relu6")
+          "tiny_act_softplus", "tiny_act_relu6", "tiny_fparam")
 CASES = ("bulk", "small_box", "triclinic", "unwrapped", "unsorted", "nopbc", "dense")
 
 # Tolerances of the issues: float64 models must agree to rounding; float32 models to float32 rounding.
@@ -66,6 +66,21 @@ def reference_case(ref: dict, case: str):
     atype = atype if atype.ndim == 1 else atype[0]
     out = {k: ref[f"{case}_{k}"] for k in ("energy", "force", "virial", "atom_energy", "atom_virial")}
     return coords, cells, atype, out
+
+
+def case_params(ref: dict, case: str) -> dict:
+    """The frame/atomic parameters DeePMD-kit was given for a case (models trained with them)."""
+    return {name: ref[f"{case}_{name}"] for name in ("fparam", "aparam") if f"{case}_{name}" in ref}
+
+
+def random_params(dp, rng: np.random.Generator, natoms: int) -> dict:
+    """Random fparam/aparam of the right shapes for a model that takes them (one frame)."""
+    out = {}
+    if dp.get_dim_fparam():
+        out["fparam"] = rng.uniform(0.5, 1.5, (1, dp.get_dim_fparam()))
+    if dp.get_dim_aparam():
+        out["aparam"] = rng.uniform(-1.0, 1.0, (1, natoms * dp.get_dim_aparam()))
+    return out
 
 
 def random_structure(rng: np.random.Generator, natoms: int, ntypes: int, shear: float = 0.6,

@@ -11,7 +11,7 @@ import dpsycl.device_kernels as device_kernels
 from dpsycl.backends import DeviceError
 from dpsycl.model import ModelError
 from dpsycl.neighbors import SelTruncationWarning
-from conftest import CASES, MODELS, TOL, reference_case
+from conftest import CASES, MODELS, TOL, case_params, reference_case
 
 DEVICES = [d for d in dpsycl.devices() if d != "numpy"]
 
@@ -68,10 +68,11 @@ def _check_all_cases(dp, host, ref_data, name, device):
     worst = {}
     for case in CASES:
         coords, cells, atype, _ = reference_case(ref_data, case)
+        params = case_params(ref_data, case)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            got = dp.eval(coords, cells, atype, atomic=True)
-            ref = host.eval(coords, cells, atype, atomic=True)
+            got = dp.eval(coords, cells, atype, atomic=True, **params)
+            ref = host.eval(coords, cells, atype, atomic=True, **params)
         truncations = [w for w in caught if issubclass(w.category, SelTruncationWarning)]
         # the dense case overfills sel: the device and the reference both say so, once per frame
         assert len(truncations) == (2 * len(coords) if case == "dense" else 0), (case, [str(w.message) for w in caught])

@@ -25,7 +25,7 @@ DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
 README_MODELS = ["cuag", "cuag_pair", "cuagau_f32"]          # trained with DeePMD-kit 3.2.0
 TINY_MODELS = ["dp22_tiny", "tiny_exclude", "tiny_pair_exclude", "tiny_se_r", "tiny_se_r_pair", "tiny_se_r_exclude",
-               "tiny_act_silu", "tiny_act_softplus", "tiny_act_relu6"]
+               "tiny_act_silu", "tiny_act_softplus", "tiny_act_relu6", "tiny_fparam"]
 ALL_MODELS = README_MODELS + TINY_MODELS
 
 # what the graphs' training inputs leave to DeePMD-kit's defaults
@@ -137,6 +137,11 @@ def test_arrays_bit_exact(name, extracted, tf):
                 if layer.idt is not None:
                     check(f"{scope}/idt", layer.idt)
         check("fitting_attr/t_bias_atom_e", fit.bias_atom_e, ravel=True)
+        for kind in ("fparam", "aparam"):
+            for stat in ("avg", "istd"):
+                node = f"fitting_attr/t_{kind}_{stat}"
+                if node in consts:
+                    check(node, getattr(fit, f"{kind}_stats")[stat])
         if "model_attr/model_attr/t_out_bias" in consts:
             check("model_attr/model_attr/t_out_bias", fit.out_bias, ravel=True)
             check("model_attr/model_attr/t_out_std", fit.out_std, ravel=True)
@@ -223,7 +228,7 @@ def test_hyper_parameters_match_documentation(name, extracted):
         assert f.activation == fit["activation_function"]
         assert d.exclude_types == sorted({tuple(sorted(p)) for p in desc["exclude_types"]})
         assert model.descriptor_type == desc.get("type", "se_e2_a")
-        assert f.numb_fparam == 0 and f.numb_aparam == 0
+        assert f.numb_fparam == fit.get("numb_fparam", 0) and f.numb_aparam == fit.get("numb_aparam", 0)
 
 
 def test_float32_model_keeps_float64_statistics(extracted):

@@ -8,7 +8,7 @@ import pytest
 
 import dpsycl
 from dpsycl.neighbors import SelTruncationWarning, build_neighbor_list
-from conftest import CASES, MODELS, TOL, model_path, random_structure, reference_case
+from conftest import CASES, MODELS, TOL, case_params, model_path, random_params, random_structure, reference_case
 
 
 def _max_errors(got, ref, natoms, tol):
@@ -32,7 +32,7 @@ def test_reference_matches_deepmd_outputs(models, references, name, case):
     dp = dpsycl.DeepPot(model, device="numpy")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        got = dp.eval(coords, cells, atype, atomic=True)
+        got = dp.eval(coords, cells, atype, atomic=True, **case_params(references[name], case))
     # only the dense case overfills sel, and says so once per frame
     assert [w.category for w in caught] == [SelTruncationWarning] * (len(coords) if case == "dense" else 0)
     tol = TOL[model.precision]
@@ -64,8 +64,9 @@ def test_reference_matches_live_deepmd_on_random_structures(models, deepmd_oracl
     for natoms in (1, 2, 7, 33, 120, 300):
         coords, cell, atype = random_structure(rng, natoms, model.ntypes)
         for cells in (cell.reshape(1, 9), None):
-            ours = dp.eval(coords[None], cells, atype, atomic=True)
-            theirs = oracle.eval(coords[None], cells, atype, atomic=True)
+            params = random_params(dp, rng, natoms)
+            ours = dp.eval(coords[None], cells, atype, atomic=True, **params)
+            theirs = oracle.eval(coords[None], cells, atype, atomic=True, **params)
             assert np.abs(ours[0] - theirs[0]).max() / natoms <= tol["energy"]
             assert np.abs(ours[1] - theirs[1]).max() <= tol["force"]
             assert np.abs(ours[2] - theirs[2]).max() / natoms <= tol["virial"]

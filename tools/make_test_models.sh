@@ -19,6 +19,8 @@
 #   tiny_act_silu     silu embedding net, silut:2.0 fitting net (threshold read from the graph)
 #   tiny_act_softplus softplus embedding net, sigmoid fitting net
 #   tiny_act_relu6    relu6 embedding net, relu fitting net
+#   tiny_fparam       se_e2_a with 2 frame parameters and 1 atomic parameter (numb_fparam, numb_aparam);
+#                     needs DATA with set.*/fparam.npy and aparam.npy (tools/make_param_data.py)
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -29,7 +31,7 @@ out="${1:?usage: $0 OUTDIR [VARIANT ...]}"
 shift
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude
-    tiny_act_silu tiny_act_softplus tiny_act_relu6)
+    tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -61,6 +63,7 @@ descriptor_for() {
         tiny_act_silu)     echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "silu", "precision": "float64"' ;;
         tiny_act_softplus) echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "softplus", "precision": "float64"' ;;
         tiny_act_relu6)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu6", "precision": "float64"' ;;
+        tiny_fparam)       echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
@@ -70,6 +73,7 @@ fitting_for() {
         tiny_act_silu) echo '"activation_function": "silut:2.0", "precision": "float64"' ;;
         tiny_act_softplus) echo '"activation_function": "sigmoid", "precision": "float64"' ;;
         tiny_act_relu6) echo '"activation_function": "relu", "precision": "float64"' ;;
+        tiny_fparam) echo '"activation_function": "tanh", "precision": "float64", "numb_fparam": 2, "numb_aparam": 1' ;;
         *)             echo '"activation_function": "tanh", "precision": "float64"' ;;
     esac
 }

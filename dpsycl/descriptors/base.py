@@ -66,9 +66,10 @@ class DevicePasses(Protocol):
     layouts: tuple[str, ...]    # "chunk" (work-item per atom and slot chunk), "group" (work-group per atom)
 
     def energies_and_pair_gradients(self, geometries: list[Geometry], natoms: int, atom_energy, pair_grads: list,
-                                    layout: str, nchunk: int) -> None:
+                                    layout: str, nchunk: int, params) -> None:
         """Launch the passes that write E_i into ``atom_energy`` and g_ij = ∂E/∂r_ij (3 per slot)
-        into ``pair_grads[k]`` for neighbour list k (zero for empty slots)."""
+        into ``pair_grads[k]`` for neighbour list k (zero for empty slots); ``params`` is the
+        fitting net's ParameterPack (dpsycl.fitting: frame and atomic parameters), to hand on."""
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ class DeviceSystem:
     cell: np.ndarray | None              # (3, 3) float64 box vectors as rows; None: open boundaries
     partial_sums: Any                    # (nchunks,) device buffer of the per-chunk reductions
     partial_bounds: Any                  # (6·nchunks,) device buffer of position_bounds
+    params: Any = None                   # dpsycl.fitting.ParameterPack: frame/atomic parameters, on the device
+    fparam: np.ndarray | None = None     # their host values (what to_host hands back)
+    aparam: np.ndarray | None = None
 
     @property
     def natoms(self) -> int:
@@ -110,7 +113,12 @@ def to_device(host: MDState, potential) -> DeviceState:
         backend=backend, dtype=dtype, type_map=list(host.type_map), atype=atype,
         atype_device=backend.asarray(atype, np.int64), masses=masses, inv_mass=backend.asarray(CONV / masses, dtype),
         cell=None if host.cell is None else np.array(host.cell, dtype=np.float64).reshape(3, 3),
-        partial_sums=backend.empty(nchunks, dtype), partial_bounds=backend.empty(6 * nchunks, dtype))
+        partial_sums=backend.empty(nchunks, dtype), partial_bounds=backend.empty(6 * nchunks, dtype),
+        # arrays of the run's own: evaluations in between must not overwrite them
+        params=potential.evaluator.parameters(host.fparam, host.aparam, len(atype),
+                                              to_device=lambda name, values, dt: backend.asarray(values, dt)),
+        fparam=None if host.fparam is None else np.array(host.fparam, dtype=np.float64),
+        aparam=None if host.aparam is None else np.array(host.aparam, dtype=np.float64))
     return DeviceState(system=system,
                        positions=backend.asarray(np.asarray(host.positions).ravel(), dtype),
                        velocities=backend.asarray(np.asarray(host.velocities).ravel(), dtype),
@@ -126,7 +134,9 @@ def to_host(state: DeviceState) -> MDState:
                    forces=None if state.forces is None else to_numpy(state.forces), image=to_numpy(state.image),
                    atype=system.atype.copy(), type_map=list(system.type_map),
                    cell=None if system.cell is None else system.cell.copy(), step=state.step, time=state.time,
-                   seed=state.seed, exact_neighbors_from=state.exact_neighbors_from)
+                   seed=state.seed, exact_neighbors_from=state.exact_neighbors_from,
+                   fparam=None if system.fparam is None else system.fparam.copy(),
+                   aparam=None if system.aparam is None else system.aparam.copy())
 
 
 # -- per-atom operators ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def update_forces(potential, state: DeviceState, settings: MDSettings, *, rebuil
             max_displacement2(state) > (0.5 * settings.skin) ** 2:
         _rebuild_neighbors(potential, state, settings, warn)
     state.results = potential.evaluator.compute(state.positions, system.atype_device, system.cell, state.neighbors,
-                                                out=state.results)
+                                                out=state.results, params=system.params)
 
 
 def _rebuild_neighbors(potential, state: DeviceState, settings: MDSettings, warn: Callable[[str], None]) -> None:

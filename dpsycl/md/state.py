@@ -44,6 +44,8 @@ class MDState:
     time: float = 0.0                    # fs (= step · dt)
     seed: int = 0
     exact_neighbors_from: int | None = None  # step from which the skin was switched off (sel overflow)
+    fparam: np.ndarray | None = None     # (numb_fparam,) the model's frame parameters, fixed for the run
+    aparam: np.ndarray | None = None     # (N, numb_aparam) the model's atomic parameters, fixed for the run
 
     @property
     def natoms(self) -> int:
@@ -113,8 +115,10 @@ def maxwell_boltzmann(masses: np.ndarray, temperature: float, seed: int) -> np.n
     return v
 
 
-def initial_state(positions, cell, atype, type_map, temperature: float = 300.0, seed: int = 0) -> MDState:
-    """A host MDState at step 0 with Maxwell–Boltzmann velocities."""
+def initial_state(positions, cell, atype, type_map, temperature: float = 300.0, seed: int = 0, fparam=None,
+                  aparam=None) -> MDState:
+    """A host MDState at step 0 with Maxwell–Boltzmann velocities (``fparam``/``aparam``: the
+    model's frame and atomic parameters, for models that take them)."""
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
     atype = np.asarray(atype, dtype=np.int64).ravel()
     if len(atype) != len(positions):
@@ -131,7 +135,9 @@ def initial_state(positions, cell, atype, type_map, temperature: float = 300.0, 
     v = maxwell_boltzmann(masses, temperature, seed)
     return MDState(positions=positions.ravel(), velocities=v.ravel(), forces=None,
                    image=np.zeros(3 * len(atype), dtype=np.int64), atype=atype, type_map=list(type_map),
-                   cell=cell, step=0, time=0.0, seed=int(seed))
+                   cell=cell, step=0, time=0.0, seed=int(seed),
+                   fparam=None if fparam is None else np.asarray(fparam, dtype=np.float64).ravel(),
+                   aparam=None if aparam is None else np.asarray(aparam, dtype=np.float64).reshape(len(atype), -1))
 
 
 def observables(atom_energy, atom_virial, velocities, masses, cell, ndof: int) -> dict:

@@ -30,7 +30,8 @@ class SeE2ADevice:
         ntypes = len(d.sel)
         self.env = upload_environment(d, keep, dt)
         self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
-        self.fit = FittingPack.upload(fitting, d.output_width, keep, dt)
+        self.fit = FittingPack.upload(fitting, keep, dt)
+        self.fit_inputs = fitting.input_width
         self.m_width = d.embedding_width
         self.axis_m = int(d.axis_neuron)
         self.n_hidden = max(1, sum(fitting.neuron))
@@ -48,7 +49,7 @@ class SeE2ADevice:
         return 1 << (width - 1).bit_length()
 
     def energies_and_pair_gradients(self, geometries, natoms: int, atom_energy, pair_grads, layout: str,
-                                    nchunk: int) -> None:
+                                    nchunk: int, params) -> None:
         (geo,), (pair_grad,) = geometries, pair_grads
         b, dt = self.ws.backend, self.dtype
         if layout == "group":
@@ -56,7 +57,7 @@ class SeE2ADevice:
             local = {"sh_x": 2 * self.emb.ewmax, "sh_t": 4 * self.m_width, "sh_f": 2 * self.fit.fwmax,
                      "sh_dact": self.n_hidden, "sh_red": 4 * nlane}
             b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb,
-                            Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit,
+                            Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit, params,
                             Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local, scratch={"row": 16},
                             dtype=dt)
             return
@@ -69,8 +70,8 @@ class SeE2ADevice:
                  Args(pad_g=self.pad_g, t_part=t_part), scratch=slot_scratch, dtype=dt)
         b.launch("fitting_atom", natoms,
                  Args(atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m, axis_m=self.axis_m),
-                 self.fit, Args(atom_energy=atom_energy, dt_mat=dt_mat),
-                 scratch={"tmat": 4 * m, "dbuf": m * self.axis_m, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden},
+                 self.fit, params, Args(atom_energy=atom_energy, dt_mat=dt_mat),
+                 scratch={"tmat": 4 * m, "dbuf": self.fit_inputs, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden},
                  dtype=dt)
         b.launch("pair_gradient_chunk", natoms * nchunk, geo, chunks, self.env, self.emb,
                  Args(dt_mat=dt_mat, pair_grad=pair_grad), scratch=slot_scratch, dtype=dt)

@@ -24,7 +24,8 @@ class SeE2RDevice:
         ntypes = len(d.sel)
         self.env = upload_environment(d, keep, dt)
         self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
-        self.fit = FittingPack.upload(fitting, d.output_width, keep, dt)
+        self.fit = FittingPack.upload(fitting, keep, dt)
+        self.fit_inputs = fitting.input_width
         self.m_width = d.embedding_width
         self.n_hidden = max(1, sum(fitting.neuron))
         # G(R_pad) and G(0) of each (centre, neighbour) species block: model constants
@@ -37,7 +38,7 @@ class SeE2RDevice:
                           dtype=dt)
 
     def energies_and_pair_gradients(self, geometries, natoms: int, atom_energy, pair_grads, layout: str,
-                                    nchunk: int) -> None:
+                                    nchunk: int, params) -> None:
         (geo,), (pair_grad,) = geometries, pair_grads
         b, dt, m = self.ws.backend, self.dtype, self.m_width
         g_part = self.ws.buffer("g_part", natoms * nchunk * m, dt)
@@ -48,7 +49,7 @@ class SeE2RDevice:
                  Args(pad_g=self.pad_g, zero_g=self.zero_g, g_part=g_part), scratch=slot_scratch, dtype=dt)
         b.launch("radial_fitting_atom", natoms,
                  Args(atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, g_part=g_part, m_width=m),
-                 self.fit, Args(atom_energy=atom_energy, de_dd=de_dd),
-                 scratch={"dbuf": m, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden}, dtype=dt)
+                 self.fit, params, Args(atom_energy=atom_energy, de_dd=de_dd),
+                 scratch={"dbuf": self.fit_inputs, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden}, dtype=dt)
         b.launch("radial_gradient_chunk", natoms * nchunk, geo, chunks, self.env, self.emb,
                  Args(de_dd=de_dd, pair_grad=pair_grad), scratch=slot_scratch, dtype=dt)
