@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export OMP_NUM_THREADS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: run test bench clean
+.PHONY: run test bench lammps clean
 
 $(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; dpsycl's SYCL stack needs CPython 3.11 (install python3.11, or run 'make PYTHON=/path/to/python3.11 ...')" >&2; exit 1; }
@@ -25,6 +25,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py --output benchmarks/results
+
+# examples/lammps/ on 2 MPI ranks (NumPy device), then its last forces against one DeepPot.eval
+lammps: $(STAMP)
+	@mkdir -p out/lammps
+	cd out/lammps && OMP_NUM_THREADS=1 ../../$(VENV)/bin/mpirun -np 2 ../../$(PY) ../../examples/lammps/run.py --device numpy
+	$(PY) examples/lammps/compare_forces.py out/lammps/final.dump
 
 clean:
 	rm -rf $(VENV) out

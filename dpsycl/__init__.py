@@ -9,6 +9,10 @@ from __future__ import annotations
 import importlib.util
 import os
 
+# numpy first: the SYCL runtime below loads Intel's math libraries with RTLD_GLOBAL, and a numpy
+# imported after them would bind exp, pow, log1p, ... there (last-bit differences, measured)
+import numpy  # noqa: F401
+
 from .version import __version__
 
 
@@ -30,9 +34,11 @@ from .backends import DeviceError, device_table, devices  # noqa: E402,F401
 from .deep_pot import DeepPot, InputError  # noqa: E402,F401
 from .model import Model, ModelError  # noqa: E402,F401
 from .model_io import load_model, read_model, write_model  # noqa: E402,F401
+from .frame_jobs import model_deviation, test_model  # noqa: E402,F401
 
 __all__ = ["DeepPot", "InputError", "DeviceError", "Model", "ModelError", "load_model", "read_model",
-           "write_model", "extract_model", "bundled_model", "devices", "device_table", "__version__"]
+           "write_model", "extract_model", "bundled_model", "devices", "device_table", "test_model",
+           "model_deviation", "__version__"]
 
 
 def bundled_model() -> str:

@@ -34,7 +34,8 @@ class Command:
 # ---------------------------------------------------------------------------------------------
 # dpsycl extract MODEL.pb -o MODEL.h5
 def _extract_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL.pb", help="DeePMD-kit frozen graph (se_e2_a, TensorFlow)")
+    p.add_argument("model", metavar="MODEL", help="DeePMD-kit model: a TensorFlow frozen graph (.pb) or a "
+                   "DeePMD-kit 3 .dp file (from `dp convert-backend`, e.g. of a PyTorch .pth)")
     p.add_argument("-o", "--output", metavar="MODEL.h5",
                    help="dpsycl model file to write (default: MODEL with suffix .h5)")
 
@@ -48,10 +49,14 @@ def model_summary(model) -> str:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from .extract import extract_model
-    from .model_io import write_model
+    from .formats import DEEPMD_DP, model_kind
+    from .model_io import load_model, write_model
 
-    model = extract_model(args.model)
+    if model_kind(args.model, ModelError) == DEEPMD_DP:
+        model = load_model(args.model)              # DeePMD-kit 3's .dp: h5py only, no TensorFlow
+    else:
+        from .extract import extract_model
+        model = extract_model(args.model)
     out = args.output or os.path.splitext(args.model)[0] + ".h5"
     if os.path.abspath(out) == os.path.abspath(args.model):
         raise ValueError(f"output {out} would overwrite the input graph")
@@ -66,14 +71,22 @@ def cmd_extract(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 # The command table: each subcommand is one Command(name, help, add_arguments, run) row.
 from . import cli_md  # noqa: E402  (run, eval, devices)
+from .lammps import cli as lammps_cli  # noqa: E402  (lammps; imports neither LAMMPS nor MPI)
+from . import cli_frames  # noqa: E402  (test, model-devi)
 
 
 COMMANDS: list[Command] = [
-    Command("extract", "convert a DeePMD-kit frozen_model.pb into a dpsycl model file (.h5)",
+    Command("extract", "convert a DeePMD-kit model (frozen_model.pb or .dp) into a dpsycl model file (.h5)",
             _extract_arguments, cmd_extract),
     Command("run", "molecular dynamics on a device, H5MD trajectory", cli_md.add_run_arguments, cli_md.cmd_run),
     Command("eval", "energy, forces and virial of a structure", cli_md.add_eval_arguments, cli_md.cmd_eval),
     Command("devices", "list the devices dpsycl can use", cli_md.add_devices_arguments, cli_md.cmd_devices),
+    Command("lammps", "run a LAMMPS input script with a dpsycl model as its force field (serial or mpirun)",
+            lammps_cli.add_lammps_arguments, lammps_cli.cmd_lammps),
+    Command("test", "errors of a model on labelled data, as dp test (frames spread over devices)",
+            cli_frames.add_test_arguments, cli_frames.cmd_test),
+    Command("model-devi", "model deviation of an ensemble over trajectories, as dp model-devi",
+            cli_frames.add_model_devi_arguments, cli_frames.cmd_model_devi),
 ]
 
 

@@ -1,8 +1,8 @@
 """What kind of file a path holds, from its first bytes: the one place file magic is written.
 
-Model files are dpsycl's HDF5 (``.h5``) or DeePMD-kit's TensorFlow frozen graph (a protobuf with
-no magic of its own); a zip is a PyTorch ``.pth`` or a DeePMD-kit 3 ``.dp``-era archive; H5MD
-trajectories are HDF5 too.
+Model files are dpsycl's HDF5 (``.h5``), DeePMD-kit 3's backend-neutral model (``.dp``: HDF5 too, told
+apart by its root attribute ``json``, see :func:`hdf5_kind`) or DeePMD-kit's TensorFlow frozen graph (a
+protobuf with no magic of its own); a zip is a PyTorch model (``.pth``); H5MD trajectories are HDF5 too.
 """
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ import os
 HDF5 = "hdf5"
 ZIP = "zip"
 OTHER = "other"
+DEEPMD_DP = "deepmd-dp"
+
+#: the root attribute of a DeePMD-kit .dp file: the whole model as JSON (its arrays are datasets)
+DEEPMD_DP_ATTRIBUTE = "json"
+DEEPMD_DP_SUFFIX = ".dp"
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -43,3 +48,22 @@ def read_head(path: str | os.PathLike, error=ValueError, size: int = 8) -> bytes
 def sniff(path: str | os.PathLike, error=ValueError) -> str:
     """The format of the file at ``path``; ``error`` (one line) when there is no readable file."""
     return kind_of(read_head(path, error))
+
+
+def model_kind(path: str | os.PathLike, error=ValueError) -> str:
+    """As :func:`sniff`, with a DeePMD-kit .dp file (DEEPMD_DP) told apart from other HDF5 files."""
+    kind = sniff(path, error)
+    return hdf5_kind(path) if kind == HDF5 else kind
+
+
+def hdf5_kind(path: str | os.PathLike) -> str:
+    """DEEPMD_DP for an HDF5 file that holds a DeePMD-kit .dp model (root attribute ``json``), else HDF5
+    (a dpsycl model, an H5MD trajectory, any other HDF5).  A file that HDF5 cannot open (damaged,
+    truncated) is told by its suffix, so that its reader can say what is wrong with it."""
+    import h5py
+
+    try:
+        with h5py.File(os.fspath(path), "r") as f:
+            return DEEPMD_DP if DEEPMD_DP_ATTRIBUTE in f.attrs else HDF5
+    except OSError:
+        return DEEPMD_DP if os.fspath(path).lower().endswith(DEEPMD_DP_SUFFIX) else HDF5

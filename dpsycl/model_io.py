@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from .descriptors import unit, unit_of
-from .formats import HDF5, sniff
+from .formats import DEEPMD_DP, HDF5, ZIP, model_kind, sniff
 from .model import EnergyFitting, Model, ModelError
 from .model_sections import SectionReader, write_layers
 from .version import installed_version
@@ -25,10 +25,18 @@ SCHEMA_VERSION = 2
 
 
 def load_model(path: str | os.PathLike) -> Model:
-    """Load a model from a dpsycl ``.h5`` file or (extracting in memory) a DeePMD-kit ``.pb``."""
+    """Load a model from a dpsycl ``.h5`` file, a DeePMD-kit ``.dp`` file (both read without TensorFlow or
+    PyTorch) or, extracting it in memory with TensorFlow, a DeePMD-kit frozen graph ``.pb``."""
     path = os.fspath(path)
-    if sniff(path, ModelError) == HDF5:
+    kind = model_kind(path, ModelError)
+    if kind == DEEPMD_DP:
+        from .deepmd_dp import read_dp_model
+        return read_dp_model(path)
+    if kind == HDF5:
         return read_model(path)
+    if kind == ZIP:
+        raise ModelError(f"{path} is a zip archive (a DeePMD-kit PyTorch model .pth?); convert it with "
+                         f"`dp --pt convert-backend {os.path.basename(path)} model.dp` and load the .dp")
     from .extract import extract_model
     return extract_model(path)
 

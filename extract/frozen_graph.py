@@ -27,6 +27,8 @@ import re
 
 import numpy as np
 
+import warnings
+
 from dpsycl import descriptors
 from dpsycl.model import EnergyFitting, Layer, Model, ModelError
 
@@ -34,7 +36,12 @@ from .graph import (ENV_MAT_OPS, Graph, activation_of, dense_layer, import_tf, r
                     used_const,
                     version_info)
 
-__all__ = ["extract_model"]
+__all__ = ["extract_model", "OutputScaleWarning"]
+
+
+class OutputScaleWarning(UserWarning):
+    """The graph scales atomic energies by t_out_std ≠ 1, which DeePMD-kit's TensorFlow backend
+    applies and its PyTorch, JAX and NumPy backends do not: a graph converted from a PyTorch model."""
 
 # ---------------------------------------------------------------------------------------------
 COMPRESSION_OPS = ("TabulateFusion", "TabulateFusionSeA", "TabulateFusionSeAtten",
@@ -211,6 +218,11 @@ def extract_model(pb_path) -> Model:
     for name, arr in (("t_bias_atom_e", bias_atom_e), ("t_out_bias", out_bias), ("t_out_std", out_std)):
         if arr.shape != (ntypes,):
             raise ModelError(f"{path}: {name} has {arr.size} values for {ntypes} species")
+    if np.any(out_std != 1.0):
+        warnings.warn(f"{path}: t_out_std is {np.round(out_std, 6).tolist()}, not 1: the energies are those of "
+                      "DeePMD-kit's TensorFlow backend, which applies it; a model trained with PyTorch and "
+                      "converted to .pb gives other energies than in PyTorch (read its .dp instead)",
+                      OutputScaleWarning, stacklevel=2)
     for key in ("atom_exclude_types", "pair_exclude_types"):
         if smodel.get(key):
             raise ModelError(f"{path}: models with {key} are not supported yet")

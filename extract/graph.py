@@ -107,7 +107,7 @@ def read_graph_def(pb_path):
                          "(a dpsycl .h5 model is read with dpsycl.model.load_model)")
     if kind_of(data[:8]) == ZIP:
         raise ModelError(f"{path} is a zip archive (a PyTorch .pth model?), not a TensorFlow frozen "
-                         "graph; convert it with `dp convert-backend MODEL.pth frozen_model.pb`")
+                         "graph; convert it with `dp --pt convert-backend MODEL.pth MODEL.dp` and give dpsycl the .dp")
     tf = import_tf()
     from google.protobuf.message import DecodeError
 

@@ -10,7 +10,9 @@ A descriptor unit (one per DeePMD-kit descriptor type) is registered once, in
   its kernel bodies (which live in ``kernel_modules``, under device_kernels/);
 * ``write_section`` / ``read_section``: its group ``/descriptor`` of the model file;
 * ``extraction``: ``"module:function"`` reading its parameters from a frozen graph (needs
-  TensorFlow, so it is imported only when a graph is read).
+  TensorFlow, so it is imported only when a graph is read);
+* ``serialised_type``: its name in DeePMD-kit 3's backend-neutral ``.dp`` files (read by
+  dpsycl/deepmd_dp/, which maps the fields the smooth-edition descriptors share).
 
 Nothing outside the unit knows its equations: the reference evaluator, the device evaluator, the
 model file and the extractor only call these entries.  Neighbour lists, the fitting net, forces,
@@ -82,3 +84,4 @@ class DescriptorUnit:
     write_section: Callable                 # (h5 group "/descriptor", params) -> None
     read_section: Callable                  # (model_io reader, h5 group "/descriptor") -> params
     extraction: str                         # "dpsycl.extract.<module>:<function>"
+    serialised_type: str                    # its ``type`` in DeePMD-kit 3's serialised models (.dp)

@@ -17,6 +17,7 @@ UNIT = DescriptorUnit(
     kernel_modules=(kernels_chunk, kernels_group),
     write_section=write_section,
     read_section=read_section,
+    serialised_type="se_e2_a",
     extraction="dpsycl.extract.se_e2_a:read_descriptor",
 )
 

@@ -17,6 +17,7 @@ UNIT = DescriptorUnit(
     kernel_modules=(kernels,),
     write_section=write_section,
     read_section=read_section,
+    serialised_type="se_r",
     extraction="dpsycl.extract.se_e2_r:read_descriptor",
 )
 
