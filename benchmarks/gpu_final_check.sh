@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The GPU checks of a session in one call (< 10 minutes): the device tests on cuda:0 (the staged
+# package, no install), then the same-run A/B timing of the commit in .ab/old against this tree.
+#
+#   run (device tool), carry [".ab", "benchmarks/gpu_wheels/py"]:   bash benchmarks/gpu_final_check.sh
+#
+# benchmarks/gpu_wheels/py holds pure-Python wheels the image lacks (ase, tqdm), installed into a
+# folder on PYTHONPATH so that the ASE- and CLI-level tests run too.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+SIZES=${SIZES:-2048,8788,131072}
+ROUNDS=${ROUNDS:-5}
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+SITE=/tmp/gpu_site
+if [ -d benchmarks/gpu_wheels/py ]; then
+    python3 -m pip install --quiet --no-index --no-deps --target "$SITE" benchmarks/gpu_wheels/py/*.whl 2>&1 | tail -1
+fi
+STAGE=/tmp/stage_new
+rm -rf "$STAGE"
+python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.', '$STAGE')"
+export PYTHONPATH="$STAGE:$SITE"
+python3 -P -c "import dpsycl, numpy, numba; print('dpsycl', dpsycl.__version__, dpsycl.devices(), 'numpy', numpy.__version__, 'numba', numba.__version__)" | tee -a "$OUT/gpu.txt"
+python3 -P -m pytest -q -p no:cacheprovider -rs tests/test_device.py tests/test_reference.py tests/test_architecture.py \
+    tests/test_parameters.py tests/test_dp_files.py tests/test_ase_calc.py -x 2>&1 | tee "$OUT/pytest_cuda.txt" | tail -25
+export PYTHONPATH="$SITE"
+python3 benchmarks/ab_timing.py --tree before=.ab/old --tree after=. --device cuda:0 --sizes "$SIZES" \
+    --rounds "$ROUNDS" --repeats 5 --model tests/data/cuag/model.h5 --output "$OUT/ab_cuda.json" 2>&1 | tee "$OUT/ab_cuda.txt"
