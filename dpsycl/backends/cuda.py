@@ -119,7 +119,7 @@ class CudaBackend:
     # -- kernels --------------------------------------------------------------------------
     def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64):
         names, values = flatten(packs)
-        kern = _kernel_cache().item_kernel(body_name, names, scratch or {}, dtype)
+        kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype)
         if n > 0:
             threads = self.threads_for(n)
             kern[(int(n) + threads - 1) // threads, threads](int(n), *values)
@@ -128,7 +128,8 @@ class CudaBackend:
                       scratch: dict | None = None, dtype=np.float64):
         """One thread block of nlane threads per group id; local arrays in shared memory."""
         names, values = flatten(packs)
-        kern = _kernel_cache().group_kernel(body_name, names, nlane, local or {}, scratch or {}, dtype)
+        kern, values = _kernel_cache().group_kernel(body_name, names, values, nlane, local or {}, scratch or {},
+                                                    dtype)
         if ngroups > 0:
             kern[int(ngroups), int(nlane)](int(ngroups), *values)
 

@@ -8,6 +8,12 @@ per call).
 
 A wrapper gets the work-item index the backend's way, allocates the body's private scratch
 (sizes are compile-time constants taken from the model) and calls the compiled body.
+
+Arguments named in ``SPECIALISED`` are model constants that select code paths (the activation
+functions and their argument): they are not passed at launch but written into the wrapper as
+compile-time constants (the kernel is compiled once per value), so the compiler drops the branches
+of every other activation.  Passing them at run time measured 6% slower on an H200
+(benchmarks/NOTES.md).
 """
 from __future__ import annotations
 
@@ -28,6 +34,9 @@ class Args:
 
     def __repr__(self) -> str:
         return f"Args({', '.join(self._fields)})"
+
+
+SPECIALISED = frozenset({"act_emb", "act_emb_arg", "act_fit", "act_fit_arg"})
 
 
 def flatten(packs) -> tuple[tuple[str, ...], tuple]:
@@ -58,34 +67,42 @@ def check_signature(body, n_index: int, names, local=(), scratch=()) -> None:
                         f"takes '{want}' ({len(expected)} arguments given, {len(params)} taken)")
 
 
-def wrapper_source(body_name: str, nargs: int, nscratch: int, *, signature: str, index: str, alloc: str) -> str:
-    args = ", ".join(f"a{k}" for k in range(nargs))
+def wrapper_source(body_name: str, call_args: list[str], nscratch: int, *, signature: str, index: str,
+                   alloc: str) -> str:
+    """Wrapper of a body ``body(i, *args, *scratch)``; ``call_args`` are the wrapper's names for the
+    arguments: ``a<k>`` (a kernel parameter) or ``C<k>`` (a compile-time constant)."""
+    params = ", ".join(a for a in call_args if a.startswith("a"))
     scratch = "".join(f"    s{k} = {alloc.format(size=f'S{k}')}\n" for k in range(nscratch))
-    call_args = ", ".join([f"a{k}" for k in range(nargs)] + [f"s{k}" for k in range(nscratch)])
-    return (f"def kernel({signature}n, {args}):\n"
+    call = ", ".join(call_args + [f"s{k}" for k in range(nscratch)])
+    return (f"def kernel({signature}n, {params}):\n"
             f"    i = {index}\n"
             f"{scratch}"
             f"    if i < n:\n"
-            f"        {body_name}(i, {call_args})\n")
+            f"        {body_name}(i, {call})\n")
 
 
-def group_wrapper_source(body_name: str, nargs: int, nlocal: int, nscratch: int, *, signature: str,
+def group_wrapper_source(body_name: str, call_args: list[str], nlocal: int, nscratch: int, *, signature: str,
                          local_args: bool, group: str, lane: str, item: str, local_alloc: str, alloc: str) -> str:
     """Wrapper of a work-group body ``body(item, group_id, lane, nlane, *args, *local, *scratch)``.
     ``{locals}`` in ``signature`` stands for the local arrays when the backend passes them in."""
     signature = signature.format(locals="".join(f"l{k}, " for k in range(nlocal)))
-    args = [f"a{k}" for k in range(nargs)]
     local = [f"l{k}" for k in range(nlocal)]
-    params = args + (local if local_args else [])
+    params = [a for a in call_args if a.startswith("a")] + (local if local_args else [])
     lines = [f"def kernel({signature}n, {', '.join(params)}):",
              f"    g = {group}",
              f"    lane = {lane}"]
     if not local_args and local_alloc:
         lines += [f"    l{k} = {local_alloc.format(size=f'L{k}')}" for k in range(nlocal)]
     lines += [f"    s{k} = {alloc.format(size=f'S{k}')}" for k in range(nscratch)]
-    call = ", ".join([item, "g", "lane", "NLANE"] + args + local + [f"s{k}" for k in range(nscratch)])
+    call = ", ".join([item, "g", "lane", "NLANE"] + call_args + local + [f"s{k}" for k in range(nscratch)])
     lines.append(f"    {body_name}({call})")
     return "\n".join(lines) + "\n"
+
+
+def specialisation(names: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Positions of the arguments passed at launch, and of those compiled in (SPECIALISED)."""
+    const = tuple(k for k, name in enumerate(names) if name in SPECIALISED)
+    return tuple(k for k in range(len(names)) if k not in const), const
 
 
 def _exec(src: str, filename: str, ns: dict):
@@ -110,26 +127,53 @@ class KernelCache:
         self.item_template = item_template
         self.group_template = group_template
         self.kernels: dict = {}
+        self.splits: dict = {}
 
-    def item_kernel(self, body_name: str, names, scratch: dict, dtype):
-        key = (body_name, names, tuple(scratch.items()), np.dtype(dtype).str)
+    def _split(self, names, values):
+        """(constants, run-time values, wrapper argument names) of one launch."""
+        split = self.splits.get(names)
+        if split is None:
+            split = self.splits[names] = specialisation(names)
+        keep, const = split
+        if not const:
+            return (), values, None
+        constants = tuple(values[k] for k in const)
+        return constants, tuple(values[k] for k in keep), const
+
+    @staticmethod
+    def _call_args(nargs: int, const, constants, ns: dict) -> list[str]:
+        names = [f"a{k}" for k in range(nargs)]
+        for j, (k, value) in enumerate(zip(const or (), constants)):
+            names[k] = f"C{j}"
+            ns[f"C{j}"] = value
+        return names
+
+    def item_kernel(self, body_name: str, names, values, scratch: dict, dtype):
+        """(compiled kernel, the values to pass at launch)."""
+        constants, runtime, const = self._split(names, values)
+        key = (body_name, names, constants, tuple(scratch.items()), np.dtype(dtype).str)
         kern = self.kernels.get(key)
         if kern is None:
             check_signature(self.python_bodies[body_name], 1, names, (), tuple(scratch))
             ns = {**self.scope(dtype), body_name: self.compiled_bodies[body_name]}
             ns.update({f"S{k}": int(size) for k, size in enumerate(scratch.values())})
-            src = wrapper_source(body_name, len(names), len(scratch), **self.item_template)
+            call_args = self._call_args(len(names), const, constants, ns)
+            src = wrapper_source(body_name, call_args, len(scratch), **self.item_template)
             kern = self.kernels[key] = self.jit_kernel(_exec(src, f"<{body_name} wrapper>", ns))
-        return kern
+        return kern, runtime
 
-    def group_kernel(self, body_name: str, names, nlane: int, local: dict, scratch: dict, dtype):
-        key = ("group", body_name, names, nlane, tuple(local.items()), tuple(scratch.items()), np.dtype(dtype).str)
+    def group_kernel(self, body_name: str, names, values, nlane: int, local: dict, scratch: dict, dtype):
+        """(compiled kernel, the values to pass at launch)."""
+        constants, runtime, const = self._split(names, values)
+        key = ("group", body_name, names, constants, nlane, tuple(local.items()), tuple(scratch.items()),
+               np.dtype(dtype).str)
         kern = self.kernels.get(key)
         if kern is None:
             check_signature(self.python_bodies[body_name], 4, names, tuple(local), tuple(scratch))
             ns = {**self.scope(dtype), body_name: self.compiled_bodies[body_name], "NLANE": int(nlane)}
             ns.update({f"S{k}": int(size) for k, size in enumerate(scratch.values())})
             ns.update({f"L{k}": int(size) for k, size in enumerate(local.values())})
-            src = group_wrapper_source(body_name, len(names), len(local), len(scratch), **self.group_template)
+            call_args = self._call_args(len(names), const, constants, ns)
+            src = group_wrapper_source(body_name, call_args, len(local), len(scratch), **self.group_template)
             kern = self.kernels[key] = self.jit_kernel(_exec(src, f"<{body_name} group wrapper>", ns))
-        return kern
+        return kern, runtime

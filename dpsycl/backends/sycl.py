@@ -106,7 +106,7 @@ class SyclBackend:
     # -- kernels --------------------------------------------------------------------------
     def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64):
         names, values = flatten(packs)
-        kern = _kernel_cache().item_kernel(body_name, names, scratch or {}, dtype)
+        kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype)
         if n > 0:
             numba_dpex.call_kernel(kern, numba_dpex.Range(int(n)), int(n), *values)
 
@@ -119,7 +119,7 @@ class SyclBackend:
         """
         local = local or {}
         names, values = flatten(packs)
-        kern = _kernel_cache().group_kernel(body_name, names, nlane, local, scratch or {}, dtype)
+        kern, values = _kernel_cache().group_kernel(body_name, names, values, nlane, local, scratch or {}, dtype)
         if ngroups > 0:
             if not self.supports_groups:
                 raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
