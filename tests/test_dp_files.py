@@ -14,6 +14,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -27,7 +28,6 @@ from dpsycl.model_io import load_model, read_model, write_model
 from conftest import CASES, DATA, TOL, reference_case
 from test_extract import assert_models_identical
 
-REPO = Path(__file__).resolve().parent.parent
 PT_DP = DATA / "tiny_pt" / "model.dp"
 GRAPHS = sorted(p.parent.name for p in DATA.glob("*/frozen_model.pb"))
 # graphs whose .dp form DeePMD-kit's PyTorch/JAX/NumPy backends evaluate differently from the graph
@@ -334,7 +334,8 @@ def test_pytorch_zip_is_refused_with_the_conversion_command(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # dpsycl extract MODEL.dp -o MODEL.h5
 def _run_cli(*args):
-    return subprocess.Popen([sys.executable, "-m", "dpsycl", *map(str, args)], cwd=REPO,
+    # from a folder without the source tree: the installed (or staged) dpsycl is what runs
+    return subprocess.Popen([sys.executable, "-m", "dpsycl", *map(str, args)], cwd=Path(tempfile.gettempdir()),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
