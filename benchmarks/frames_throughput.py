@@ -71,18 +71,21 @@ def timed(argv: list[str], cwd: pathlib.Path) -> float:
 
 
 def jobs(device: str, models: list[str], dp_models: list[str], system: pathlib.Path, work: pathlib.Path) -> dict:
-    dp, dpsycl = str(BIN / "dp"), str(BIN / "dpsycl")
-    return {
+    """The commands timed; DeePMD-kit's only where its `dp` is installed beside this Python."""
+    dp = str(BIN / "dp")
+    dpsycl = [str(BIN / "dpsycl")] if (BIN / "dpsycl").exists() else [sys.executable, "-m", "dpsycl"]
+    out = {
         ("test", "dp test"): [dp, "test", "-m", dp_models[0], "-s", str(system), "-d", str(work / "dp")],
-        ("test", f"dpsycl test --devices {device}"): [dpsycl, "test", "-m", models[0], "-s", str(system),
+        ("test", f"dpsycl test --devices {device}"): [*dpsycl, "test", "-m", models[0], "-s", str(system),
                                                        "-d", str(work / "dpsycl"), "--devices", device,
                                                        "--no-progress"],
         ("model-devi", "dp model-devi"): [dp, "model-devi", "-m", *dp_models, "-s", str(system), "-o",
                                           str(work / "dp_devi.out")],
-        ("model-devi", f"dpsycl model-devi --devices {device}"): [dpsycl, "model-devi", "-m", *models, "-t",
+        ("model-devi", f"dpsycl model-devi --devices {device}"): [*dpsycl, "model-devi", "-m", *models, "-t",
                                                                   str(system), "-o", str(work / "dpsycl_devi.out"),
                                                                   "--devices", device, "--no-progress"],
     }
+    return {key: cmd for key, cmd in out.items() if cmd[0] != dp or (BIN / "dp").exists()}
 
 
 def main(argv=None) -> int:
