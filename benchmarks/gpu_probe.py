@@ -3,6 +3,7 @@ and the compute timed apart (each synchronised), for one tree (the staged packag
 
     python3 benchmarks/gpu_probe.py MODEL.h5 cuda:0 2048 131072
 """
+import os
 import sys
 import time
 
@@ -11,32 +12,14 @@ import numpy as np
 import dpsycl
 
 model, device, sizes = sys.argv[1], sys.argv[2], [int(x) for x in sys.argv[3:]]
-
-
-def structure(natoms, seed=1):
-    k = natoms // 4
-    nx = round(k ** (1 / 3))
-    while k % nx:
-        nx -= 1
-    rest = k // nx
-    ny = round(rest ** 0.5)
-    while rest % ny:
-        ny -= 1
-    nc = (nx, ny, rest // ny)
-    base = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
-    g = np.stack(np.meshgrid(*[np.arange(n) for n in nc], indexing="ij"), -1).reshape(-1, 1, 3)
-    rng = np.random.default_rng([seed, natoms])
-    pos = (g + base[None]).reshape(-1, 3) * 3.85 + rng.normal(0.0, 0.05, (natoms, 3))
-    cell = np.diag(np.asarray(nc, dtype=float) * 3.85)
-    atype = np.zeros(natoms, dtype=np.int64)
-    atype[rng.permutation(natoms)[: natoms // 2]] = 1
-    return np.mod(pos, np.diag(cell)), cell, atype
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ab_timing import alloy_structure  # noqa: E402
 
 
 dp = dpsycl.DeepPot(model, device=device)
 ev, b = dp.evaluator, dp.evaluator.backend
 for n in sizes:
-    x, cell, atype = structure(n)
+    x, cell, atype = alloy_structure(n)
     args = (x.reshape(1, -1), cell.reshape(1, 9), atype)
     dp.eval(*args)
     ends = []

@@ -15,10 +15,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..backends.launch import Args
+from ..fitting import FittingPack
 from ..model import Layer, ModelError, check_activation
 from ..model_sections import SectionReader, write_layers
 from ..networks import embedding_net
 from .base import NeighborSpec
+from .embedding import EmbeddingPack
 
 
 @dataclass(kw_only=True)
@@ -227,3 +230,26 @@ def nets_in_kernel_order(d: SmoothDescriptor) -> list:
         return [d.embedding_nets[(-1, tj)] for tj in range(ntypes)]
     present = next(iter(d.embedding_nets.values()))
     return [d.embedding_nets.get((ti, tj), present) for ti in range(ntypes) for tj in range(ntypes)]
+
+
+class SmoothDevice:
+    """What the device passes of a smooth-edition unit share: its constants in the workspace
+    (environment, embedding and fitting packs) and the launch of its padding body, which writes the
+    embeddings every empty slot of a species block shares (``padding_outputs``: name -> array)."""
+
+    def __init__(self, d: SmoothDescriptor, fitting, ws, dtype, padding_body: str, padding_outputs: tuple[str, ...]):
+        self.ws = ws
+        self.dtype = dt = np.dtype(dtype)
+        keep = ws.keep
+        ntypes = len(d.sel)
+        self.env = upload_environment(d, keep, dt)
+        self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
+        self.fit = FittingPack.upload(fitting, keep, dt)
+        self.fit_inputs = fitting.input_width
+        self.m_width = d.embedding_width
+        self.n_hidden = max(1, sum(fitting.neuron))
+        self.padding = {name: keep(np.zeros(ntypes * ntypes * self.m_width), dt) for name in padding_outputs}
+        ws.backend.launch(padding_body, ntypes * ntypes,
+                          Args(ntypes=ntypes, blk_avg=self.env.blk_avg, blk_std=self.env.blk_std,
+                               one_side=self.env.one_side),
+                          self.emb, Args(**self.padding), scratch={"ebuf": 4 * self.emb.ewmax}, dtype=dt)

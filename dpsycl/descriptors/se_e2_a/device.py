@@ -8,39 +8,22 @@ Two layouts of the same passes (device_kernels/se_e2_a.py and se_e2_a_group.py):
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ...backends.launch import Args
-from ...fitting import FittingPack
 from ...model import EnergyFitting
-from ..embedding import EmbeddingPack
-from ..smooth import nets_in_kernel_order, upload_environment
+from ..smooth import SmoothDevice
 from .params import SeE2A
 
 
-class SeE2ADevice:
+class SeE2ADevice(SmoothDevice):
     """The device passes of se_e2_a for one model on one workspace (dpsycl.workspace.Workspace)."""
 
     layouts = ("chunk", "group")
 
     def __init__(self, d: SeE2A, fitting: EnergyFitting, ws, dtype):
-        self.ws = ws
-        self.dtype = dt = np.dtype(dtype)
-        keep = ws.keep
-        ntypes = len(d.sel)
-        self.env = upload_environment(d, keep, dt)
-        self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
-        self.fit = FittingPack.upload(fitting, keep, dt)
-        self.fit_inputs = fitting.input_width
-        self.m_width = d.embedding_width
-        self.axis_m = int(d.axis_neuron)
-        self.n_hidden = max(1, sum(fitting.neuron))
         # G at the empty-slot row of each (centre, neighbour) species block: a model constant
-        self.pad_g = keep(np.zeros(ntypes * ntypes * self.m_width), dt)
-        ws.backend.launch("padding_embeddings", ntypes * ntypes,
-                          Args(ntypes=ntypes, blk_avg=self.env.blk_avg, blk_std=self.env.blk_std,
-                               one_side=self.env.one_side),
-                          self.emb, Args(pad_g=self.pad_g), scratch={"ebuf": 4 * self.emb.ewmax}, dtype=dt)
+        super().__init__(d, fitting, ws, dtype, "padding_embeddings", ("pad_g",))
+        self.pad_g = self.padding["pad_g"]
+        self.axis_m = int(d.axis_neuron)
 
     @property
     def group_lanes(self) -> int:

@@ -2,40 +2,21 @@
 (device_kernels/se_e2_r.py, one work-item per atom and chunk of slots on every device)."""
 from __future__ import annotations
 
-import numpy as np
-
 from ...backends.launch import Args
-from ...fitting import FittingPack
 from ...model import EnergyFitting
-from ..embedding import EmbeddingPack
-from ..smooth import nets_in_kernel_order, upload_environment
+from ..smooth import SmoothDevice
 from .params import SeE2R
 
 
-class SeE2RDevice:
+class SeE2RDevice(SmoothDevice):
     """The device passes of se_e2_r for one model on one workspace (dpsycl.workspace.Workspace)."""
 
     layouts = ("chunk",)
 
     def __init__(self, d: SeE2R, fitting: EnergyFitting, ws, dtype):
-        self.ws = ws
-        self.dtype = dt = np.dtype(dtype)
-        keep = ws.keep
-        ntypes = len(d.sel)
-        self.env = upload_environment(d, keep, dt)
-        self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
-        self.fit = FittingPack.upload(fitting, keep, dt)
-        self.fit_inputs = fitting.input_width
-        self.m_width = d.embedding_width
-        self.n_hidden = max(1, sum(fitting.neuron))
         # G(R_pad) and G(0) of each (centre, neighbour) species block: model constants
-        self.pad_g = keep(np.zeros(ntypes * ntypes * self.m_width), dt)
-        self.zero_g = keep(np.zeros(ntypes * ntypes * self.m_width), dt)
-        ws.backend.launch("radial_padding", ntypes * ntypes,
-                          Args(ntypes=ntypes, blk_avg=self.env.blk_avg, blk_std=self.env.blk_std,
-                               one_side=self.env.one_side),
-                          self.emb, Args(pad_g=self.pad_g, zero_g=self.zero_g), scratch={"ebuf": 4 * self.emb.ewmax},
-                          dtype=dt)
+        super().__init__(d, fitting, ws, dtype, "radial_padding", ("pad_g", "zero_g"))
+        self.pad_g, self.zero_g = self.padding["pad_g"], self.padding["zero_g"]
 
     def energies_and_pair_gradients(self, geometries, natoms: int, atom_energy, pair_grads, layout: str,
                                     nchunk: int, params) -> None:
