@@ -11,6 +11,8 @@ directions are periodic (DeePMD-kit has no mixed boundaries); without a cell the
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
@@ -32,6 +34,13 @@ class DPSyclCalculator(Calculator):
         from .deep_pot import DeepPot
         self.dp = model if isinstance(model, DeepPot) else DeepPot(model, device=device, precision=precision)
         self.type_map = self.dp.get_type_map()
+        # ASE keeps one structure and one set of results per calculator: a thread's calculate()
+        # and its read of the results must not interleave with another thread's
+        self._lock = threading.RLock()
+
+    def get_property(self, name, atoms=None, allow_calculation=True):
+        with self._lock:
+            return super().get_property(name, atoms, allow_calculation)
 
     @property
     def device(self) -> str:

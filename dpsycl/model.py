@@ -13,7 +13,7 @@ with F_t the fitting net of species t and D_i the descriptor of atom i.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,31 @@ class Layer:
     def astype(self, dtype) -> "Layer":
         return Layer(self.matrix.astype(dtype), self.bias.astype(dtype),
                      None if self.idt is None else self.idt.astype(dtype))
+
+
+def named_arrays(obj, prefix: str = ""):
+    """Every NumPy array reachable from a model part, with a path naming it (``fitting.nets[0][2].matrix``)."""
+    if isinstance(obj, np.ndarray):
+        yield prefix, obj
+    elif is_dataclass(obj):
+        for f in fields(obj):
+            yield from named_arrays(getattr(obj, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+    elif isinstance(obj, (list, tuple)):
+        for k, item in enumerate(obj):
+            yield from named_arrays(item, f"{prefix}[{k}]")
+    elif isinstance(obj, dict):
+        for key, item in obj.items():
+            yield from named_arrays(item, f"{prefix}[{key!r}]")
+
+
+def check_finite(name: str, array: np.ndarray, where: str = "") -> None:
+    """ModelError naming the array unless every value of a floating-point parameter is finite: one NaN
+    weight (a damaged file) would otherwise turn every energy into NaN without a word."""
+    if array.dtype.kind in "fc":
+        bad = np.size(array) - int(np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise ModelError(f"{where}parameter {name} holds {bad} non-finite value{'s' * (bad > 1)} (NaN or inf) "
+                             f"of {np.size(array)}: the model is damaged; extract it again from the frozen graph")
 
 
 def check_activation(name: str, where: str) -> None:
@@ -140,6 +165,8 @@ class Model:
         """Check internal consistency; raise ModelError naming the first problem."""
         if self.precision not in ("float64", "float32"):
             raise ModelError(f"precision '{self.precision}' is not supported; float64 or float32")
+        for name, array in named_arrays(self):
+            check_finite(name, array)
         self.descriptor.validate(self.ntypes)
         self.fitting.validate(self.ntypes, self.descriptor.output_width)
 

@@ -5,23 +5,35 @@ The layout is documented in ``docs/model-format.md``: root attributes and the sp
 the ``/fitting`` group.  Arrays keep the dtype and bits they had in the DeePMD-kit graph;
 hyper-parameters are HDF5 attributes (booleans as int8 0/1, strings as UTF-8).  No framework is
 needed to read a model: only h5py and NumPy.  Schema 1 files (dpsycl 0.1) read the same.
+
+The root attribute ``content_sha256`` is a SHA-256 over every dataset and attribute (names, dtypes,
+shapes, bytes; the attribute itself excluded), computed from the file as written and verified at
+every load, so a file damaged after extraction is refused instead of giving wrong energies.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 
 import numpy as np
 
 from .descriptors import unit, unit_of
 from .formats import DEEPMD_DP, HDF5, ZIP, model_kind, sniff
-from .model import EnergyFitting, Model, ModelError
+from .model import EnergyFitting, Model, ModelError, check_finite
 from .model_sections import SectionReader, write_layers
 from .version import installed_version
 
-__all__ = ["load_model", "write_model", "read_model", "FORMAT_NAME", "SCHEMA_VERSION"]
+__all__ = ["load_model", "write_model", "read_model", "content_digest", "FORMAT_NAME", "SCHEMA_VERSION",
+           "CHECKSUM_ATTRIBUTE", "UnverifiedModelWarning"]
 
 FORMAT_NAME = "dpsycl-model"
 SCHEMA_VERSION = 2
+CHECKSUM_ATTRIBUTE = "content_sha256"
+
+
+class UnverifiedModelWarning(UserWarning):
+    """A model file written before dpsycl recorded checksums: its parameters cannot be verified."""
 
 
 def load_model(path: str | os.PathLike) -> Model:
@@ -61,6 +73,7 @@ def write_model(model: Model, path: str | os.PathLike) -> None:
                              dtype=h5py.string_dtype("utf-8"))
             unit_of(model.descriptor).write_section(f.create_group("descriptor"), model.descriptor)
             _write_fitting(f.create_group("fitting"), model.fitting)
+            f.attrs[CHECKSUM_ATTRIBUTE] = content_digest(f)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -119,13 +132,73 @@ def read_model(path: str | os.PathLike) -> Model:
                                  f"{SCHEMA_VERSION} — upgrade dpsycl ({path})")
             if version < 1:
                 raise ModelError(f"{path}: invalid schema version {version}")
-            model = _read(r, version)
+            _refuse_non_finite(f, path)
+            model = _read(r, version)            # names a missing piece before the checksum fails
+            _verify_checksum(f, path)
     except ModelError:
         raise
     except (KeyError, OSError, RuntimeError) as exc:
         raise ModelError(f"{path}: damaged model file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     model.validate()
     return model
+
+
+def content_digest(f) -> str:
+    """SHA-256 (hex) of every dataset and attribute of an open HDF5 file, in name order, except the
+    checksum attribute itself: names, dtypes, shapes and bytes all count."""
+    import h5py
+
+    sha = hashlib.sha256()
+
+    def feed(label: str, value) -> None:
+        value = np.asarray(value)
+        if value.dtype.kind in "OSU":                # strings: their UTF-8 bytes, not Python objects
+            items = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in value.ravel()]
+            payload = "\x00".join(items).encode("utf-8")
+            dtype = "str"
+        else:
+            payload = np.ascontiguousarray(value).tobytes()
+            dtype = value.dtype.str
+        sha.update(f"{label}|{dtype}|{value.shape}|{len(payload)}|".encode("utf-8"))
+        sha.update(payload)
+
+    def feed_attributes(obj) -> None:
+        for key in sorted(obj.attrs.keys()):
+            if obj.name == "/" and key == CHECKSUM_ATTRIBUTE:
+                continue
+            feed(f"{obj.name}@{key}", obj.attrs[key])
+
+    names: list[str] = []
+    f.visit(names.append)
+    feed_attributes(f)
+    for name in sorted(names):
+        obj = f[name]
+        feed_attributes(obj)
+        if isinstance(obj, h5py.Dataset):
+            feed(f"/{name}", obj[()])
+    return sha.hexdigest()
+
+
+def _refuse_non_finite(f, path: str) -> None:
+    import h5py
+
+    def check(name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fc":
+            check_finite(f"/{name}", np.asarray(obj[()]), where=f"{path}: ")
+    f.visititems(check)
+
+
+def _verify_checksum(f, path: str) -> None:
+    recorded = f.attrs.get(CHECKSUM_ATTRIBUTE)
+    if recorded is None:
+        warnings.warn(f"{path} records no parameter checksum (written by dpsycl 0.2 or earlier), so damage to it "
+                      "cannot be detected; `dpsycl extract` it again to add one", UnverifiedModelWarning, stacklevel=3)
+        return
+    if isinstance(recorded, bytes):
+        recorded = recorded.decode("utf-8", "replace")
+    if str(recorded) != content_digest(f):
+        raise ModelError(f"{path}: the parameters do not match the checksum recorded at extraction "
+                         "(the file was damaged or edited after it was written); extract it again")
 
 
 def _read(r: SectionReader, version: int) -> Model:

@@ -14,8 +14,30 @@ import dpsycl  # noqa: E402
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest import DATA, case_params, reference_case  # noqa: E402
 
+
+
+def threaded_deviation(dp, coords, cells, atype, params, nthreads=4):
+    """Largest difference between evaluations run alone and the same ones run from ``nthreads``
+    threads at once on one DeepPot (each thread its own displaced frame)."""
+    import threading
+    rng = np.random.default_rng(7)
+    frames = [coords + rng.normal(0, 0.05, coords.shape) for _ in range(nthreads)]
+    alone = [dp.eval(c, cells, atype, **params) for c in frames]
+    together = [None] * nthreads
+
+    def work(k):
+        together[k] = dp.eval(frames[k], cells, atype, **params)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return max(float(np.abs(a - b).max()) for got, want in zip(together, alone) for a, b in zip(got, want))
+
+
 for spec in sys.argv[1:]:
-    name, case, layout = spec.split(":")
+    threads = spec.startswith("threads:")
+    name, case, layout = spec.removeprefix("threads:").split(":")
     model = dpsycl.load_model(DATA / name / "frozen_model.pb")
     ref = dict(np.load(DATA / name / "reference.npz"))
     coords, cells, atype, _ = reference_case(ref, case)
@@ -24,6 +46,10 @@ for spec in sys.argv[1:]:
     cuda = dpsycl.DeepPot(model, device="cuda:0")
     cuda.evaluator.layout = layout
     host = dpsycl.DeepPot(model, device="numpy")
+    if threads:
+        print(json.dumps(dict(model=name, case=case, layout=layout, device=cuda.describe_device(),
+                              threads=threaded_deviation(cuda, coords, cells, atype, params))), flush=True)
+        continue
     got = cuda.eval(coords, cells, atype, atomic=True, **params)
     want = host.eval(coords, cells, atype, atomic=True, **params)
     n = len(atype)

@@ -141,3 +141,64 @@ def test_open_boundaries_and_bad_species(calc):
     mixed.calc = calc
     with pytest.raises(ValueError, match="mixed"):
         mixed.get_potential_energy()
+
+
+def _run_in_threads(work, n):
+    """Run work(k) for k < n in n threads at once; return the results in order, re-raising errors."""
+    import threading
+    results, errors = [None] * n, []
+
+    def run(k):
+        try:
+            results[k] = work(k)
+        except Exception as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return results
+
+
+@pytest.mark.parametrize("device", ["numpy", "opencl:cpu"])
+def test_one_calculator_shared_by_threads_gives_the_sequential_results(dp, device):
+    """ASE keeps one structure and one result set per calculator: four threads asking one calculator
+    for the energy, forces and stress of their own structures get what each asks alone."""
+    import dpsycl
+    from dpsycl.ase import DPSyclCalculator
+    calc = DPSyclCalculator(dp if device == "opencl:cpu" else dpsycl.DeepPot(dp.model, device="numpy"))
+    structures = [_atoms(seed=k, strain=0.01 * k) for k in range(4)]
+
+    def ask(atoms):
+        return [calc.get_property(name, atoms) for name in ("energy", "forces", "stress")]
+
+    alone = [ask(a) for a in structures]
+    together = _run_in_threads(lambda k: [ask(structures[k]) for _ in range(3)], 4)
+    for k in range(4):
+        for got in together[k]:
+            for a, b in zip(got, alone[k]):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_two_models_side_by_side_in_threads(dp):
+    """Two DeepPots of different models (separate evaluators, kernels specialised to each) used from
+    two threads at once on the same device give what each gives alone."""
+    import dpsycl
+    from conftest import model_path
+    other = dpsycl.DeepPot(dpsycl.load_model(model_path("cuag_pair")), device="opencl:cpu")
+    pots = [dp, other]
+    frames = []
+    for k in range(2):
+        atoms = _atoms(seed=10 + k)
+        atype = [dp.get_type_map().index(s) for s in atoms.get_chemical_symbols()]
+        frames.append((atoms.positions.reshape(1, -1), atoms.cell.array.reshape(1, 9), atype))
+    alone = [[pot.eval(*frame) for frame in frames] for pot in pots]
+    together = _run_in_threads(lambda k: [[pots[k].eval(*frame) for frame in frames] for _ in range(3)], 2)
+    assert not np.allclose(alone[0][0][0], alone[1][0][0])          # the two models differ
+    for k in range(2):
+        for repeat in together[k]:
+            for got, want in zip(repeat, alone[k]):
+                for a, b in zip(got, want):
+                    np.testing.assert_array_equal(a, b)
