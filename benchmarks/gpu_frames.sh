@@ -8,7 +8,7 @@
 #
 # `prepare` (this machine, .venv with DeePMD-kit + TensorFlow): pip-downloads (no deps, cp312
 # manylinux) DeePMD-kit 3.2.0 and the dependencies of its PyTorch path that the GPU image lacks
-# (array-api-compat, bracex, dargs, einops, e3nn + opt_einsum + opt_einsum_fx (imported by
+# (array-api-compat, bracex, dargs + typeguard, einops, e3nn + opt_einsum + opt_einsum_fx (imported by
 # DeePMD-kit's PT descriptors at import time), lmdb, ml_dtypes, msgpack, packaging, pyyaml,
 # typing_extensions, wcmatch), trims the DeePMD-kit wheel (10 -> ~3 MB) of its bundled C++
 # libraries (deepmd/lib/*.so, dp_ipi, deepmd_kit.libs/: TensorFlow ops, LAMMPS plugin, C API, the
@@ -52,7 +52,7 @@ if [ "${1:-}" = "prepare" ]; then
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 -d "$DEST" \
         deepmd-kit==3.2.0 array-api-compat bracex dargs einops e3nn opt_einsum opt_einsum_fx lmdb ml_dtypes \
-        msgpack packaging pyyaml typing_extensions wcmatch 2>&1 | grep -v -i warning
+        msgpack packaging pyyaml typeguard typing_extensions wcmatch 2>&1 | grep -v -i warning
     [ "${PIPESTATUS[0]}" = 0 ] || exit 1
     if ! ls "$PY_WHEELS"/ase-*.whl >/dev/null 2>&1; then
         "$PY" -m pip download --quiet --no-deps --only-binary=:all: -d "$PY_WHEELS" ase==3.25.0 tqdm 2>&1 \
@@ -110,8 +110,11 @@ for folder in sys.argv[1:]:
     for whl in sorted(glob.glob(os.path.join(folder, "*.whl"))):
         dist = re.split(r"-\d", os.path.basename(whl), maxsplit=1)[0]
         try:
-            metadata.version(dist)
-            if dist.replace("_", "-").lower() == "deepmd-kit":
+            have = metadata.version(dist)
+            carried = os.path.basename(whl)[len(dist) + 1:].split("-")[0]
+            older = [int(x) for x in re.findall(r"\d+", have)[:3]] < [int(x) for x in re.findall(r"\d+", carried)[:3]]
+            # typeguard (dargs) needs a newer typing_extensions than some images hold; it stays backward compatible
+            if dist.replace("_", "-").lower() == "deepmd-kit" or (dist == "typing_extensions" and older):
                 need.append(whl)
         except metadata.PackageNotFoundError:
             need.append(whl)
