@@ -25,7 +25,8 @@
 # (benchmarks/ab_timing.py:stage, no install), converts the .dp files to .pth with DeePMD-kit's
 # converter behind benchmarks/dpsycl_bench/deepmd_pt_shim.py (no MPI library load, pure-torch path,
 # mendeleev stub), then runs
-#   benchmarks/frames_throughput.py --device cuda:0 --frames $FRAMES --dp-models cuag.pth cuag_pair.pth
+#   benchmarks/frames_throughput.py --device cuda:0 --frames $FRAMES --models cuag.h5 cuag_pair.h5 (the
+#       extracted models: the image has no TensorFlow to read the .pb) --dp-models cuag.pth cuag_pair.pth
 #       --dp-command "python3 -m dpsycl_bench.deepmd_pt_shim --pt"
 # so that DeePMD-kit runs as `dp --pt test ...` / `dp --pt model-devi ...` (on cuda: torch sees the
 # GPU) and dpsycl as `python3 -m dpsycl test/model-devi ... --devices cuda:0`, every command its own
@@ -152,7 +153,8 @@ done
 # 4. the benchmark
 stamp "benchmarks/frames_throughput.py --frames $FRAMES (hard limit ${BENCH_TIMEOUT} s)"
 timeout -k 20 --signal=INT "$BENCH_TIMEOUT" python3 -u benchmarks/frames_throughput.py --device "$DEVICE" \
-    --frames $FRAMES --repeat "$REPEAT" --dp-models "$WORK/cuag.pth" "$WORK/cuag_pair.pth" \
+    --frames $FRAMES --repeat "$REPEAT" --models "$PWD/tests/data/cuag/model.h5" "$PWD/tests/data/cuag_pair/model.h5" \
+    --dp-models "$WORK/cuag.pth" "$WORK/cuag_pair.pth" \
     --dp-command "python3 -P -m dpsycl_bench.deepmd_pt_shim --pt" \
     --log-dir "$OUT/frames/logs" --output "$OUT/frames" 2>&1 \
     | grep -v -i -E "warning|implib" | tee "$OUT/frames/frames.log"
