@@ -9,6 +9,11 @@ One evaluation, all on the device (docs/architecture.md draws it):
 Nothing here knows the descriptor's equations or which backend runs the kernels: the unit's
 ``device`` passes launch its bodies, the backend (dpsycl/backends/protocol.py) supplies arrays and
 launches.  The host reads back only a few counters after a neighbour-list build.
+
+Before the buffers of a system are allocated, their size is estimated (:meth:`DeviceEvaluator.
+memory_estimate`: the evaluator's own buffers counted here, the descriptor's by a dry run of its
+passes against an AllocationRecorder) and compared with the device's free memory; a system that
+does not fit is refused with one line saying how many atoms of this model do.
 """
 from __future__ import annotations
 
@@ -19,12 +24,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends.launch import Args
+from .backends.protocol import DeviceMemory, DeviceMemoryError
 from .descriptors import Geometry, NeighborSpec, unit_of
+from .device_kernels.neighbors import SHIFT_BIAS
 from .evaluation import FrameResult
 from .fitting import ParameterPack
 from .model import Model, ModelError
 from .neighbors import perpendicular_widths, warn_sel_truncation
-from .workspace import Workspace
+from .workspace import AllocationRecorder, Workspace
+
+#: most cells of a cell list per atom (at least MIN_CELLS): a sparse system -- a few atoms in a huge box,
+#: or far apart in an open one -- gets fewer, larger cells instead of up to 1024³ empty ones
+CELLS_PER_ATOM = 2
+MIN_CELLS = 64
+#: periodic images searched on each side are packed into ±(SHIFT_BIAS − 1) (device_kernels/neighbors.py)
+MAX_REACH = SHIFT_BIAS - 1
+#: device memory left to what the estimate does not count: kernels, private memory, the runtime
+MEMORY_RESERVE = 64 << 20
+#: and the share of the free memory kept back for what it counts approximately (a cell list re-binned
+#: with more room, a reverse list longer than sel)
+MEMORY_MARGIN = 0.05
 
 
 @dataclass
@@ -40,6 +59,27 @@ class NeighborState:
     n_truncated: int        # centre atoms whose row was cut at sel
     max_candidates: int     # most neighbours of any atom within rc (before truncation)
     ncentres: int           # atoms 0..ncentres-1 have rows; the others are only neighbours
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Device memory of one evaluation of ``natoms`` atoms: the model's constants and every buffer."""
+    natoms: int
+    constants: int          # bytes held since the evaluator was made (weights, statistics, padding)
+    buffers: dict           # name -> bytes of each buffer the evaluation asks for
+
+    @property
+    def total(self) -> int:
+        return self.constants + sum(self.buffers.values())
+
+    @property
+    def largest(self) -> int:
+        return max(self.buffers.values(), default=0)
+
+    @property
+    def per_atom(self) -> float:
+        """Buffer bytes per atom (cell list and small constants included)."""
+        return sum(self.buffers.values()) / max(self.natoms, 1)
 
 
 @dataclass
@@ -58,6 +98,7 @@ class DeviceEvaluator:
     Public knobs: ``layout`` ("chunk" or "group", picked for the device) and ``chunks`` (slot
     chunks per atom in the chunk layout; None sizes them to fill the device).  One evaluation at
     a time runs on an evaluator: concurrent callers queue on its lock (its buffers are shared).
+    ``memory_limit`` (bytes; for tests) makes the evaluator see a device of that size.
     """
 
     def __init__(self, model: Model, backend, dtype=None, chunks: int | None = None):
@@ -80,6 +121,11 @@ class DeviceEvaluator:
         wide = getattr(backend, "supports_groups", False) and backend.is_gpu
         self._layout = "group" if wide and "group" in self.passes.layouts else "chunk"
         self.lock = threading.RLock()
+        self.constant_bytes = self.workspace.nbytes()
+        self.dry_run = AllocationRecorder()       # the descriptor's passes again, allocating nothing
+        self.dry_passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, self.dry_run, self.dtype)
+        self.memory_fits: set = set()          # sizes already checked (check_memory)
+        self._memory_limit: int | None = None
 
     @property
     def layout(self) -> str:
@@ -116,19 +162,114 @@ class DeviceEvaluator:
 
     # -- geometry ---------------------------------------------------------------------------
     @staticmethod
-    def grid(cell: np.ndarray | None, pos_host_bounds, rc: float):
-        """Cell-list grid: (grid matrix, origin, ncell, reach, periodic)."""
+    def grid(cell: np.ndarray | None, pos_host_bounds, rc: float, natoms: int | None = None):
+        """Cell-list grid: (grid matrix, origin, ncell, reach, periodic); with ``natoms``, at most
+        max(MIN_CELLS, CELLS_PER_ATOM·natoms) cells (the list is the same, only the search differs)."""
         if cell is not None:
             widths = perpendicular_widths(cell)
-            ncell = np.maximum(np.floor(widths / rc).astype(np.int64), 1)
-            ncell = np.minimum(ncell, 1024)
-            reach = np.ceil(rc * ncell / widths - 1e-12).astype(np.int64)
-            return cell, np.zeros(3), ncell, np.maximum(reach, 1), 1
+            ncell = limit_cells(np.maximum(np.floor(widths / rc).astype(np.int64), 1), natoms)
+            reach = np.maximum(np.ceil(rc * ncell / widths - 1e-12).astype(np.int64), 1)
+            if reach.max() > MAX_REACH:
+                raise ValueError(f"the cell is {widths.min():.3g} Å thick between two faces: within the cutoff "
+                                 f"{rc:g} Å an atom has more than {MAX_REACH} periodic images on each side")
+            return cell, np.zeros(3), ncell, reach, 1
         lo, hi = pos_host_bounds
         ext = np.maximum(hi - lo, 1e-6) * (1 + 1e-9) + 1e-9
-        ncell = np.minimum(np.maximum(np.floor(ext / rc).astype(np.int64), 1), 1024)
+        ncell = limit_cells(np.maximum(np.floor(ext / rc).astype(np.int64), 1), natoms)
         reach = np.ceil(rc * ncell / ext - 1e-12).astype(np.int64)
         return np.diag(ext), lo, ncell, np.minimum(np.maximum(reach, 1), ncell), 0
+
+    @staticmethod
+    def cell_capacity(natoms: int, ncells: int) -> int:
+        """Atoms a cell of the cell list has room for at first (re-binned with more if one overflows)."""
+        return max(8, 2 * int(math.ceil(natoms / ncells)) + 8)
+
+    # -- device memory --------------------------------------------------------------------------
+    @property
+    def memory_limit(self) -> int | None:
+        """For tests: a device of this many bytes used by this evaluator alone (its free memory is what
+        the workspace does not hold), in place of what the backend reports; None: the backend's."""
+        return self._memory_limit
+
+    @memory_limit.setter
+    def memory_limit(self, value: int | None) -> None:
+        self._memory_limit = value
+        self.memory_fits.clear()
+
+    def device_memory(self) -> DeviceMemory:
+        """What the device has (``memory_limit`` in its place when set)."""
+        if self.memory_limit is not None:
+            limit = int(self.memory_limit)
+            return DeviceMemory(free=max(0, limit - self.workspace.nbytes()), total=limit, max_allocation=limit)
+        return self.backend.memory()
+
+    def memory_estimate(self, natoms: int, cell: np.ndarray | None = None, bounds=None, skin: float = 0.0,
+                        ncentres: int | None = None) -> MemoryEstimate:
+        """Device bytes of one evaluation of ``natoms`` atoms (rows for ``ncentres``, default all) in
+        ``cell`` (None: open, ``bounds`` = (lo, hi) of the positions, default a dense cluster): the
+        model's constants, the evaluator's buffers below and the descriptor passes' own (a dry run).
+        Exact but for the reverse lists, counted at sel (their length is the most neighbours of an atom
+        within the cutoff, known after the list is built), and a cell list that overflows its capacity."""
+        natoms, centres = int(natoms), int(natoms if ncentres is None else ncentres)
+        i8, d = 8, self.dtype.itemsize
+        buffers = {"positions": 3 * natoms * d, "atype": natoms * i8, "out:atom_energy": natoms * d,
+                   "out:force": 3 * natoms * d, "out:atom_virial": 9 * natoms * d,
+                   "cell": 9 * d, "grid_inv": 9 * d, "origin": 3 * d, "ncell": 3 * i8, "reach": 3 * i8,
+                   "type_count": centres * self.model.ntypes * i8}
+        if cell is not None:
+            buffers.update({"image": 3 * natoms * i8, "inv_cell": 9 * d})
+        elif bounds is None:     # a cluster at the density of a metal (0.085 atoms/Å³)
+            side = (max(natoms, 1) / 0.085) ** (1 / 3)
+            bounds = (np.zeros(3), np.full(3, side))
+        ncells = max(int(np.prod(self.grid(cell, bounds, spec.rcut + skin, natoms)[2])) for spec in self.specs)
+        buffers.update({"cell_count": ncells * i8, "cell_atoms": ncells * self.cell_capacity(natoms, ncells) * i8})
+        for k, spec in enumerate(self.specs):
+            nnei = int(sum(spec.sel))
+            buffers.update({f"nlist:{k}": centres * nnei * i8, f"nshift:{k}": centres * nnei * i8,
+                            f"rev:{k}": natoms * max(nnei, 1) * i8, f"rev_count:{k}": natoms * i8,
+                            f"pair_grad:{k}": 3 * centres * nnei * d})
+        if self.takes_parameters:
+            fit = self.model.fitting
+            buffers.update({"fparam": max(fit.numb_fparam, 1) * d, "aparam": max(natoms * fit.numb_aparam, 1) * d})
+        self.dry_run.sizes = {}
+        geometries = [Geometry(None, None, None, None, None, int(sum(spec.sel))) for spec in self.specs]
+        self.dry_passes.energies_and_pair_gradients(geometries, centres, None, [None] * len(self.specs),
+                                                    self.layout, self.chunks_for(centres), self.no_parameters)
+        buffers.update(self.dry_run.sizes)
+        return MemoryEstimate(natoms, self.constant_bytes, {k: max(v, 8) for k, v in buffers.items()})
+
+    def check_memory(self, natoms: int, cell: np.ndarray | None = None, bounds=None, skin: float = 0.0,
+                     ncentres: int | None = None) -> None:
+        """DeviceMemoryError (one line, with the most atoms that fit) unless an evaluation of ``natoms``
+        atoms fits in the device's free memory (and its largest array in the largest allocation)."""
+        # a size that fitted once fits again (an MD run, LAMMPS steps): the cell differs at most in
+        # the cell list, a few bytes per atom, well inside MEMORY_MARGIN
+        key = (int(natoms), ncentres, float(skin), self.layout, cell is None)
+        if key in self.memory_fits:
+            return
+        estimate = self.memory_estimate(natoms, cell, bounds, skin, ncentres)
+        held = self.workspace.nbytes()
+        if estimate.total > held:        # else the buffers of an earlier, larger system are reused
+            memory = self.device_memory()
+            budget = memory.free * (1 - MEMORY_MARGIN) - MEMORY_RESERVE
+            if estimate.total - held > budget or estimate.largest > memory.max_allocation:
+                raise DeviceMemoryError(self.memory_message(estimate, memory, held, budget))
+        if len(self.memory_fits) >= 256:
+            self.memory_fits.clear()
+        self.memory_fits.add(key)
+
+    def memory_message(self, estimate: MemoryEstimate, memory: DeviceMemory, held: int, budget: float) -> str:
+        fit = int(max(0.0, budget + held - estimate.constants) // max(estimate.per_atom, 1.0))
+        largest_per_atom = estimate.largest / max(estimate.natoms, 1)
+        fit = min(fit, int(memory.max_allocation // max(largest_per_atom, 1.0)))
+        limit = (f"; its largest array ({size_text(estimate.largest)}) is more than the device allocates at once "
+                 f"({size_text(memory.max_allocation)})" if estimate.largest > memory.max_allocation else "")
+        return (f"{estimate.natoms:,} atoms do not fit on {self.name}: they need about "
+                f"{size_text(estimate.total - held)} more device memory ({estimate.per_atom:,.0f} bytes per atom; "
+                f"the model's {size_text(estimate.constants)} are on the device already), the "
+                f"device has {size_text(max(budget, 0.0))} to give ({size_text(memory.free)} free of "
+                f"{size_text(memory.total)}, less {MEMORY_MARGIN:.0%} and {size_text(MEMORY_RESERVE)} kept for the "
+                f"runtime){limit}; at most {fit:,} atoms of this model fit on this device")
 
     def wrap(self, pos, cell: np.ndarray, image):
         """Positions into the cell (fractional coordinates mod 1), counting the wraps in image."""
@@ -143,6 +284,7 @@ class DeviceEvaluator:
         """Every list the descriptor reads, built with cutoff rcut + skin: cell list → sorted,
         sel-truncated rows → reverse slots, all on the device.  Rows only for the first
         ``ncentres`` atoms (default all): the others are neighbours (ghosts) without energies."""
+        self.check_memory(len_of(pos) // 3, cell, bounds, skin, ncentres)
         lists = [self._build_list(k, spec, pos, atype, cell, spec.rcut + skin, bounds, ncentres)
                  for k, spec in enumerate(self.specs)]
         nb = Neighbors(lists)
@@ -159,14 +301,14 @@ class DeviceEvaluator:
         if not 0 <= ncentres <= natoms:
             raise ValueError(f"ncentres {ncentres} outside 0..{natoms}")
         ntypes = len(spec.sel)
-        gmat, origin, ncell, reach, periodic = self.grid(cell, bounds, rc)
+        gmat, origin, ncell, reach, periodic = self.grid(cell, bounds, rc, natoms)
         grid_inv = ws.constant("grid_inv", np.linalg.inv(gmat), dt)
         origin_d = ws.constant("origin", origin, dt)
         ncell_d = ws.constant("ncell", ncell, np.int64)
         cell_dev = ws.constant("cell", cell if cell is not None else np.zeros((3, 3)), dt)
         sel_off = self.sel_offsets[k]
         ncells = int(np.prod(ncell))
-        cap = max(8, 2 * int(math.ceil(natoms / ncells)) + 8)
+        cap = self.cell_capacity(natoms, ncells)
         while True:
             cell_count = ws.buffer("cell_count", ncells, np.int64)
             b.launch("fill", ncells, Args(arr=cell_count, value=0), dtype=dt)
@@ -272,10 +414,14 @@ class DeviceEvaluator:
         ``fparam`` (numb_fparam,) and ``aparam`` (natoms, numb_aparam) for models that take them."""
         with self.lock:
             ws = self.workspace
-            pos = ws.upload("positions", coords, self.dtype)
-            atype_dev = ws.constant("atype", atype, np.int64)
+            coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
+            if self.dtype != np.float64:
+                coords = positions_near_origin(coords, cell)
             bounds = (coords.min(axis=0), coords.max(axis=0))
             natoms = len(atype)
+            self.check_memory(natoms, cell, bounds, ncentres=ncentres)
+            pos = ws.upload("positions", coords, self.dtype)
+            atype_dev = ws.constant("atype", atype, np.int64)
             # results are copied to the host at once, so the output arrays are the workspace's
             out = {"natoms": natoms, "atom_energy": ws.buffer("out:atom_energy", natoms, self.dtype),
                    "force": ws.buffer("out:force", 3 * natoms, self.dtype),
@@ -295,9 +441,41 @@ class DeviceEvaluator:
             if cell is None:
                 host = b.to_host(pos).reshape(-1, 3).astype(np.float64)
                 bounds = (host.min(axis=0), host.max(axis=0))
+            self.check_memory(len(atype), cell, bounds)
             return self.run(b.copy(pos), b.asarray(atype, np.int64), cell, bounds,
                             params=self.parameters(fparam, aparam, len(atype)))
 
 
 def len_of(a) -> int:
     return int(a.shape[0]) if hasattr(a, "shape") else len(a)
+
+
+def size_text(nbytes: float) -> str:
+    """Bytes for a message: MiB below a GiB, else GiB, three digits."""
+    return f"{nbytes / 2 ** 20:.3g} MiB" if nbytes < 2 ** 30 else f"{nbytes / 2 ** 30:.3g} GiB"
+
+
+def limit_cells(ncell: np.ndarray, natoms: int | None) -> np.ndarray:
+    """At most 1024 cells a side and, with ``natoms``, max(MIN_CELLS, CELLS_PER_ATOM·natoms) in all:
+    the longest side is halved until they fit."""
+    ncell = np.minimum(np.asarray(ncell, dtype=np.int64), 1024)
+    if natoms is not None:
+        most = max(MIN_CELLS, CELLS_PER_ATOM * int(natoms))
+        while int(np.prod(ncell)) > most:
+            k = int(np.argmax(ncell))
+            ncell[k] = max(1, ncell[k] // 2)
+    return ncell
+
+
+def positions_near_origin(coords: np.ndarray, cell: np.ndarray | None) -> np.ndarray:
+    """The same structure with every position moved, in float64, into the cell by whole lattice vectors
+    (periodic) or the whole system moved next to the origin (open): what a float32 model then sees
+    does not depend on how far from the origin the coordinates were (DeePMD-kit's does not either).
+    Positions already in the cell are left bit for bit."""
+    if cell is None:
+        return coords - coords.min(axis=0)
+    shift = np.floor(coords @ np.linalg.inv(cell))
+    moved = coords.copy()
+    for k in range(3):        # in the order the device's wrap_atom subtracts them
+        moved -= shift[:, k:k + 1] * cell[k]
+    return moved

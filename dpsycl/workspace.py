@@ -4,6 +4,10 @@ Device allocation costs milliseconds on a GPU, more than a small evaluation, so 
 keeps one workspace: a neighbour-list build or an evaluation of the same size reuses the previous
 one's arrays, which are reallocated only to grow.  ``nbytes()`` is what the workspace holds, the
 number behind ``DeviceEvaluator.workspace_bytes()``.
+
+``AllocationRecorder`` stands in for a workspace and its backend and allocates nothing: a
+descriptor's device passes run against it only to say which buffers, of what size, they would ask
+for (the evaluator's memory estimate, before a large system is allocated).
 """
 from __future__ import annotations
 
@@ -56,3 +60,40 @@ class Workspace:
         b = self.backend
         return (sum(b.nbytes(a) for a in self._kept) + sum(b.nbytes(whole) for whole, _ in self._buffers.values())
                 + sum(b.nbytes(arr) for _, arr in self._constants.values()))
+
+
+class AllocationRecorder:
+    """A Workspace that allocates nothing: it records the bytes of every buffer asked for (name ->
+    bytes) and its ``backend`` launches nothing.  Model constants (``keep``) stay host arrays and are
+    not recorded: the real workspace already holds them.  Anything else a backend offers is missing,
+    on purpose: the passes run against it must only ask for buffers and launch."""
+
+    def __init__(self):
+        self.sizes: dict[str, int] = {}
+        self.backend = NoLaunches()
+
+    def keep(self, values, dtype):
+        return np.ascontiguousarray(values, dtype=dtype).ravel()
+
+    def buffer(self, name: str, n: int, dtype):
+        self.sizes[name] = max(self.sizes.get(name, 0), max(int(n), 1) * np.dtype(dtype).itemsize)
+        return np.empty(0, dtype=dtype)
+
+    def upload(self, name: str, values, dtype):
+        return self.buffer(name, np.size(values), dtype)
+
+    def constant(self, name: str, values, dtype):
+        return self.buffer(name, np.size(values), dtype)
+
+    def nbytes(self) -> int:
+        return sum(self.sizes.values())
+
+
+class NoLaunches:
+    """The backend of an AllocationRecorder: launches are accepted and not run."""
+
+    def launch(self, *args, **kwargs) -> None:
+        pass
+
+    def launch_groups(self, *args, **kwargs) -> None:
+        pass

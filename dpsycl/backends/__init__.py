@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 
+from .protocol import DeviceError, DeviceMemory, DeviceMemoryError  # noqa: F401  (the package's errors)
+
 AUTO_ORDER = ("cuda", "level_zero:gpu", "opencl:gpu", "opencl:cpu", "numpy")
-
-
-class DeviceError(ValueError):
-    """A device that does not exist here or cannot run the model."""
 
 
 def sycl_available() -> bool:

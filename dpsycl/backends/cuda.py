@@ -16,6 +16,7 @@ SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
 from .kernels import compile_kernels  # noqa: E402
 from .launch import KernelCache, flatten  # noqa: E402
+from .protocol import UNKNOWN_BYTES, DeviceMemory, allocation_failed  # noqa: E402
 
 THREADS = 128
 _KERNELS = None
@@ -83,7 +84,12 @@ class CudaBackend:
         return cuda.to_device(np.ascontiguousarray(a, dtype=dtype).ravel())
 
     def empty(self, n, dtype):
-        return cuda.device_array(int(n), dtype=dtype)
+        try:
+            return cuda.device_array(int(n), dtype=dtype)
+        except Exception as exc:  # numba's CudaAPIError "[2] ... CUDA_ERROR_OUT_OF_MEMORY"
+            if "OUT_OF_MEMORY" not in str(exc):
+                raise
+            raise allocation_failed(self.name, int(n) * np.dtype(dtype).itemsize, "CUDA_ERROR_OUT_OF_MEMORY") from None
 
     def zeros(self, n, dtype):
         return cuda.to_device(np.zeros(int(n), dtype=dtype))
@@ -115,6 +121,16 @@ class CudaBackend:
 
     def synchronize(self):
         cuda.synchronize()
+
+    def memory(self) -> DeviceMemory:
+        # cuMemGetInfo of the current context (the device selected in __init__, where every array of
+        # this backend is allocated); the simulator reports infinity, a pool allocator may not say
+        try:
+            free, total = cuda.current_context().get_memory_info()
+        except NotImplementedError:
+            free = total = UNKNOWN_BYTES
+        free, total = (int(x) if x < UNKNOWN_BYTES else UNKNOWN_BYTES for x in (free, total))
+        return DeviceMemory(free=free, total=total, max_allocation=total)
 
     # -- kernels --------------------------------------------------------------------------
     def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64):

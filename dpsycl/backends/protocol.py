@@ -13,9 +13,34 @@ class.
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
+
+class DeviceError(ValueError):
+    """A device that does not exist here or cannot run the model."""
+
+
+class DeviceMemoryError(DeviceError):
+    """A system that does not fit in the device's memory; the message says how many atoms do."""
+
+
+def allocation_failed(device: str, nbytes: int, reason: str) -> DeviceMemoryError:
+    """The one-line error for a device allocation the driver refused (the evaluator's estimate,
+    checked first, makes it rare: another process may have taken the memory since)."""
+    return DeviceMemoryError(f"{device}: the driver could not allocate {nbytes / 2 ** 20:.1f} MiB ({reason}); "
+                             "the device's memory is used up: evaluate fewer atoms or free the device")
+
+
+#: what a backend reports for a quantity it cannot know (e.g. the CUDA simulator's free memory)
+UNKNOWN_BYTES = 2 ** 62
+
+
+class DeviceMemory(NamedTuple):
+    """A device's memory in bytes, as its driver reports it now."""
+    free: int              # what can still be allocated (other processes' use subtracted)
+    total: int             # the device's memory
+    max_allocation: int    # the largest single array the device allows (SYCL: max_mem_alloc_size)
 
 
 @runtime_checkable
@@ -62,6 +87,11 @@ class DeviceBackend(Protocol):
 
     def synchronize(self) -> None:
         """Wait until all launched work has finished."""
+
+    def memory(self) -> DeviceMemory:
+        """Free and total memory of the device and its largest single allocation, from its driver
+        (UNKNOWN_BYTES where the driver does not say): the evaluator refuses a system that would not
+        fit before it allocates anything."""
 
     # -- kernels ----------------------------------------------------------------------------
     def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64) -> None:

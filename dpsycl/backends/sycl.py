@@ -4,15 +4,20 @@ Compute follows data in numba-dpex: every array of one evaluator is allocated on
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import sycl_runtime
 from .launch import KernelCache, flatten
+from .protocol import DeviceMemory, allocation_failed
 
 sycl_runtime.prepare(mkl=True)
 
 import dpctl  # noqa: E402
+import dpctl.utils  # noqa: E402
 import dpnp  # noqa: E402
+from dpctl.memory import USMAllocationError  # noqa: E402
 import numba_dpex  # noqa: E402
 from numba_dpex import kernel_api  # noqa: E402
 
@@ -70,15 +75,33 @@ class SyclBackend:
     def describe(self) -> str:
         return f"{self.name} ({self.device.name.strip()}, SYCL via numba-dpex)"
 
+    def memory(self) -> DeviceMemory:
+        total = int(self.device.global_mem_size)
+        if self.device.is_cpu:           # the host's memory: what the kernel says is available
+            free = min(total, host_available_bytes())
+        else:                            # Level Zero reports free memory (with ZES_ENABLE_SYSMAN=1); else total
+            free = int(dpctl.utils.intel_device_info(self.device).get("free_memory", total))
+        return DeviceMemory(free=free, total=total, max_allocation=int(self.device.max_mem_alloc_size))
+
     # -- arrays ---------------------------------------------------------------------------
     def asarray(self, a, dtype=None):
-        return dpnp.asarray(np.ascontiguousarray(a, dtype=dtype).ravel(), sycl_queue=self.queue)
+        host = np.ascontiguousarray(a, dtype=dtype).ravel()
+        try:
+            return dpnp.asarray(host, sycl_queue=self.queue)
+        except USMAllocationError:
+            raise allocation_failed(self.name, host.nbytes, "USM allocation failed") from None
 
     def empty(self, n, dtype):
-        return dpnp.empty(int(n), dtype=dtype, sycl_queue=self.queue)
+        try:
+            return dpnp.empty(int(n), dtype=dtype, sycl_queue=self.queue)
+        except USMAllocationError:
+            raise allocation_failed(self.name, int(n) * np.dtype(dtype).itemsize, "USM allocation failed") from None
 
     def zeros(self, n, dtype):
-        return dpnp.zeros(int(n), dtype=dtype, sycl_queue=self.queue)
+        try:
+            return dpnp.zeros(int(n), dtype=dtype, sycl_queue=self.queue)
+        except USMAllocationError:
+            raise allocation_failed(self.name, int(n) * np.dtype(dtype).itemsize, "USM allocation failed") from None
 
     def to_host(self, a) -> np.ndarray:
         return dpnp.asnumpy(a)
@@ -127,6 +150,18 @@ class SyclBackend:
             numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(ngroups) * nlane),
                                                             numba_dpex.Range(nlane)),
                                    *accessors, int(ngroups), *values)
+
+
+def host_available_bytes() -> int:
+    """Memory the host can give without swapping: MemAvailable of /proc/meminfo (Linux), else free pages."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
 
 
 def list_devices() -> list[dict]:
