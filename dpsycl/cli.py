@@ -90,7 +90,15 @@ COMMANDS: list[Command] = [
 ]
 
 
-class _IntermixedParser(argparse.ArgumentParser):
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error (argparse would print the whole usage
+    block first): the message and where the usage is, exit status 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"dpsycl: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+class _IntermixedParser(_OneLineParser):
     """A subcommand parser taking options and positionals in any order, so that
     ``dpsycl run MODEL --steps 5 STRUCTURE`` reads like ``dpsycl run MODEL STRUCTURE --steps 5``
     (plain argparse stops collecting positionals at the first option)."""
@@ -107,7 +115,7 @@ class _IntermixedParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="dpsycl",
         description="DeePMD-kit potentials on SYCL devices and NVIDIA GPUs")
     parser.add_argument("--version", action="version", version=f"dpsycl {installed_version()}")

@@ -17,6 +17,7 @@ import numpy as np
 from .backends import make_backend, resolve_device
 from .evaluation import Evaluator
 from .evaluator import DeviceEvaluator
+from .input_checks import check_cell, check_positions
 from .model import Model
 from .model_io import load_model
 from .reference import ReferenceEvaluator
@@ -92,6 +93,7 @@ class DeepPot:
         e = np.array([[o[0]] for o in outs])
         f = np.stack([o[1] for o in outs])
         v = np.stack([o[2] for o in outs])
+        check_finite_result(e, f)
         if not atomic:
             return e, f, v
         ae = np.stack([o[3] for o in outs])[..., None]
@@ -99,14 +101,17 @@ class DeepPot:
         return e, f, v, ae, av
 
     def _check_types(self, atom_types, mixed_type):
-        atype = np.asarray(atom_types)
+        try:
+            atype = np.asarray(atom_types)
+        except ValueError as exc:        # ragged nested lists
+            raise InputError(f"atom_types is not an array: {exc}") from None
         if atype.ndim == 2:
             if not np.all(atype == atype[:1]):
                 raise InputError("atom types differ between frames; evaluate those frames separately")
             atype = atype[0]
         if atype.ndim != 1 or atype.size == 0:
             raise InputError(f"atom_types must be a 1-D list of species indices, got shape {atype.shape}")
-        if not np.issubdtype(atype.dtype, np.integer):
+        if not np.issubdtype(atype.dtype, np.integer) or atype.dtype == np.bool_:
             raise InputError(f"atom_types must be integers, got {atype.dtype}")
         bad = (atype < 0) | (atype >= self.model.ntypes)
         if bad.any():
@@ -141,27 +146,25 @@ class DeepPot:
         return fparams, [None if a is None else a.reshape(natoms, nap) for a in aparams]
 
     def _check_frames(self, coords, cells, natoms):
-        coords = np.asarray(coords, dtype=np.float64)
+        coords = _real_array(coords, "coords")
         if coords.size == 0 or coords.size % (3 * natoms):
             raise InputError(f"coords of shape {coords.shape} do not hold {natoms} atoms × 3 per frame")
         coords = coords.reshape(-1, natoms, 3)
         nframes = len(coords)
-        if not np.all(np.isfinite(coords)):
-            raise InputError("coords contain NaN or infinite values")
-        if cells is None:
-            return coords, None
-        cells = np.asarray(cells, dtype=np.float64)
-        if cells.size == 0:
-            return coords, None
-        if cells.size != 9 * nframes:
-            raise InputError(f"cells of shape {cells.shape} do not match {nframes} frame(s) of 9 numbers")
-        cells = cells.reshape(nframes, 3, 3)
-        if not np.all(np.isfinite(cells)):
-            raise InputError("cells contain NaN or infinite values")
-        for k, cell in enumerate(cells):
-            vol = np.linalg.det(cell)
-            if abs(vol) < 1e-8 * max(np.prod(np.linalg.norm(cell, axis=1)), 1e-300):
-                raise InputError(f"cell of frame {k} is singular (volume {vol:.3g} Å³)")
+        if cells is not None:
+            cells = _real_array(cells, "cells")
+            if cells.size == 0:
+                cells = None
+            elif cells.size != 9 * nframes:
+                raise InputError(f"cells of shape {cells.shape} do not match {nframes} frame(s) of 9 numbers")
+            else:
+                cells = cells.reshape(nframes, 3, 3)
+        for k in range(nframes):
+            cell = None if cells is None else cells[k]
+            where = f"frame {k}" if nframes > 1 else ""
+            if cell is not None:
+                check_cell(cell, self.get_rcut(), InputError, where=f"cell of frame {k}" if nframes > 1 else "cell")
+            check_positions(coords[k], cell, InputError, where=where)
         return coords, cells
 
     def _eval_device_arrays(self, coords, cells, atype, atomic, fparam=None, aparam=None):
@@ -180,6 +183,27 @@ class DeepPot:
         ae, f, av = out["atom_energy"], out["force"], out["atom_virial"]
         e = np.array([[float(b.to_host(ae).sum())]])
         v = b.to_host(av).reshape(-1, 9).sum(axis=0)[None, :]
+        check_finite_result(e, None)        # the forces stay on the device: a NaN in them makes e NaN too
         if atomic:
             return e, f, v, ae, av
         return e, f, v
+
+
+def _real_array(values, name: str) -> np.ndarray:
+    """``values`` as a float64 array; InputError for anything that is not real numbers (complex
+    values would lose their imaginary part, strings or objects are not coordinates)."""
+    try:
+        arr = np.asarray(values)
+    except ValueError as exc:            # ragged nested lists
+        raise InputError(f"{name} is not an array of numbers: {' '.join(str(exc).split())}") from None
+    if arr.dtype.kind not in "iuf":
+        raise InputError(f"{name} must be real numbers, got an array of dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
+def check_finite_result(energies, forces) -> None:
+    """A NaN or infinite result is an error, never an answer (input checks should make it
+    unreachable; a model with non-finite parameters or an atom pair at r → 0 still could)."""
+    if not np.all(np.isfinite(energies)) or (forces is not None and not np.all(np.isfinite(forces))):
+        raise InputError("the evaluation gave non-finite energies or forces (atoms almost on top of each other, "
+                         "or a damaged model)")

@@ -65,5 +65,26 @@ def hdf5_kind(path: str | os.PathLike) -> str:
     try:
         with h5py.File(os.fspath(path), "r") as f:
             return DEEPMD_DP if DEEPMD_DP_ATTRIBUTE in f.attrs else HDF5
-    except OSError:
+    except (OSError, RuntimeError, KeyError, ValueError):   # HDF5's errors on damaged metadata take all these forms
         return DEEPMD_DP if os.fspath(path).lower().endswith(DEEPMD_DP_SUFFIX) else HDF5
+
+
+def check_xyz_atom_counts(path: str | os.PathLike) -> None:
+    """ValueError (one line) if an (ext)xyz frame declares more atoms than lines follow it.
+
+    ASE's xyz readers trust the count line: a damaged count of 10⁹ in a 34-line file has them
+    allocate and loop for minutes before failing.  Frames are walked by their count lines only."""
+    with open(os.fspath(path), "rb") as f:
+        lines = f.read().splitlines()
+    k, frame = 0, 0
+    while k < len(lines) and lines[k].strip():
+        try:
+            natoms = int(lines[k].split()[0])
+        except ValueError:
+            return                      # not a count line: ASE words that error itself
+        left = len(lines) - k - 2
+        if natoms < 0 or natoms > left:
+            raise ValueError(f"cannot read structure {os.fspath(path)}: frame {frame} declares {natoms} atoms, "
+                             f"but {max(left, 0)} lines follow its comment line")
+        k += natoms + 2
+        frame += 1

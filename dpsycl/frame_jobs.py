@@ -21,9 +21,9 @@ evaluation, get zero force, and count in N, as in DeePMD-kit.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
-import pickle
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,11 +108,41 @@ def load_models(models) -> list[tuple[str, object, str]]:
             if not os.path.isfile(path):
                 raise ModelError(f"model file not found: {path}")
             model, label = load_model(path), path
-        key = hashlib.sha256(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
+        key = model_digest(model)
         out.append((key, model, label))
     if not out:
         raise ValueError("no model given")
     return out
+
+
+def model_digest(model) -> str:
+    """SHA-256 over a model's hyper-parameters and arrays (dtype, shape and bytes of each), walked
+    field by field: equal models give equal keys, and no pickle is involved anywhere."""
+    h = hashlib.sha256()
+
+    def feed(node) -> None:
+        if isinstance(node, np.ndarray):
+            h.update(f"array {node.dtype.str} {node.shape}".encode())
+            h.update(np.ascontiguousarray(node).tobytes())
+        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            h.update(f"object {type(node).__qualname__}".encode())
+            for f in dataclasses.fields(node):
+                h.update(f.name.encode())
+                feed(getattr(node, f.name))
+        elif isinstance(node, dict):
+            h.update(f"dict {len(node)}".encode())
+            for k in sorted(node, key=str):
+                h.update(repr(k).encode())
+                feed(node[k])
+        elif isinstance(node, (list, tuple)):
+            h.update(f"{type(node).__name__} {len(node)}".encode())
+            for item in node:
+                feed(item)
+        else:
+            h.update(f"{type(node).__name__} {node!r}".encode())
+
+    feed(model)
+    return h.hexdigest()
 
 
 def _check_parameters(model, systems: list[FrameSystem]) -> None:

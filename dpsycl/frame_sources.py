@@ -139,9 +139,14 @@ def read_source(path: str, type_map, *, labels: bool = True, frequency: int = 1,
 # DeePMD-kit npy systems (standard and mixed)
 def _load_npy(path: str, what: str) -> np.ndarray:
     try:
-        return np.load(path)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {what} {path}: {' '.join(str(exc).split())}") from None
+        values = np.load(path, allow_pickle=False)   # a pickled object array is refused, never unpickled
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"cannot read {what} {path}: {' '.join(str(exc).split()) or type(exc).__name__}") from None
+    if not isinstance(values, np.ndarray) or values.dtype.kind not in "biuf":
+        if hasattr(values, "close"):
+            values.close()
+        raise ValueError(f"{what} {path} is not a .npy array of numbers")
+    return values
 
 
 def _name_index(data_map, type_map, where: str) -> np.ndarray:

@@ -71,32 +71,35 @@ def _ghost_images(wrapped: np.ndarray, cell: np.ndarray, rcut: float):
 
 
 def _candidate_pairs(centres: np.ndarray, points: np.ndarray, rcut: float):
-    """All (centre, point) index pairs closer than rcut, by binning points into cubes of side rcut."""
-    lo = points.min(axis=0)
-    ncell = np.maximum(np.floor((points.max(axis=0) - lo) / rcut).astype(np.int64) + 1, 1)
-    cidx_p = np.minimum(((points - lo) / rcut).astype(np.int64), ncell - 1)
-    key_p = (cidx_p[:, 0] * ncell[1] + cidx_p[:, 1]) * ncell[2] + cidx_p[:, 2]
-    order = np.argsort(key_p, kind="stable")
-    counts = np.bincount(key_p, minlength=int(np.prod(ncell)))
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    cidx_c = np.minimum(((centres - lo) / rcut).astype(np.int64), ncell - 1)
-    ci_all, pj_all = [], []
-    for d in np.stack(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij"), axis=-1).reshape(-1, 3):
-        nb = cidx_c + d
-        ok = np.all((nb >= 0) & (nb < ncell), axis=1)
-        ci = np.nonzero(ok)[0]
-        key = (nb[ok, 0] * ncell[1] + nb[ok, 1]) * ncell[2] + nb[ok, 2]
-        n = counts[key]
-        rep = np.repeat(ci, n)
-        first = np.repeat(starts[key], n)
-        within = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-        ci_all.append(rep)
-        pj_all.append(order[first + within])
-    ci = np.concatenate(ci_all)
-    pj = np.concatenate(pj_all)
-    d2 = np.sum((points[pj] - centres[ci]) ** 2, axis=1)
+    """All (centre, point) index pairs closer than rcut, by a k-d tree (scipy): its cost follows
+    the atoms, not the volume they span (binning the bounding box asked for 10¹² bins for two atoms
+    10⁵ Å apart)."""
+    from scipy.spatial import cKDTree
+    if len(centres) == 0 or len(points) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    pairs = cKDTree(centres).sparse_distance_matrix(cKDTree(points), rcut, output_type="ndarray")
+    ci, pj = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+    d2 = np.sum((points[pj] - centres[ci]) ** 2, axis=1)   # the strict bound, in this module's arithmetic
     close = d2 < rcut * rcut
     return ci[close], pj[close]
+
+
+def pairs_within(coords, cell, r: float):
+    """Every pair of atoms closer than ``r`` (periodic images included): arrays i, j, distance with
+    i < j, one row per pair and image; an atom and its own image are not a pair."""
+    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
+    if cell is None:
+        wrapped, owner, images = coords, np.arange(len(coords)), coords
+    else:
+        cell = np.asarray(cell, dtype=np.float64).reshape(3, 3)
+        wrapped = wrap_positions(coords, cell)
+        owner, shifts = _ghost_images(wrapped, cell, r)
+        images = wrapped[owner] + shifts @ cell
+    ci, pj = _candidate_pairs(wrapped, images, r)
+    j = owner[pj]
+    keep = ci < j
+    ci, j, pj = ci[keep], j[keep], pj[keep]
+    return ci, j, np.sqrt(np.sum((images[pj] - wrapped[ci]) ** 2, axis=1))
 
 
 def build_neighbor_list(coords, cell, atype, rcut: float, sel, warn: bool = True,

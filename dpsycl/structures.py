@@ -106,6 +106,11 @@ def atoms_to_arrays(atoms, type_map) -> tuple[np.ndarray, np.ndarray | None, np.
     pbc = atoms.pbc
     if pbc.any() and not pbc.all():
         raise ValueError(f"mixed boundary conditions {pbc.tolist()} are not supported; use pbc=True or pbc=False")
+    from .input_checks import check_cell, check_positions
     cell = np.array(atoms.cell.array, dtype=np.float64) if pbc.all() else None
-    return (np.array(atoms.get_positions(), dtype=np.float64), cell,
-            species_indices(atoms.get_chemical_symbols(), type_map))
+    coords = np.array(atoms.get_positions(), dtype=np.float64)
+    atype = species_indices(atoms.get_chemical_symbols(), type_map)
+    if cell is not None:
+        check_cell(cell)
+    check_positions(coords, cell)
+    return coords, cell, atype
