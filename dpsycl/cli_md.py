@@ -3,26 +3,35 @@
     dpsycl run MODEL [STRUCTURE] [--alloy Cu0.5Ag0.5 --atoms N] --ensemble {nve,langevin,csvr}
                --dt FS --steps N --temperature K --device DEV --every N --output FILE.h5
                [--seed S] [--overwrite] [--restart] [--plots DIR] [--nvt-steps N]
+               [--max-temperature K] [--max-drift MEV] [--max-displacement Å] [--strict]
     dpsycl eval MODEL STRUCTURE [--atomic] [--json] [--device DEV]
     dpsycl devices
 
 ``--steps`` is the step the run ends at, counted from the start of the trajectory, so a run
 interrupted for any reason is finished by repeating its command line with ``--restart``.
 Everything a user can get wrong is checked before the output file is touched; errors are one
-line and exit status 2 (dpsycl.cli.main).
+line and exit status 2 (dpsycl.cli.main).  A run the watchdog stops (dpsycl/md/watchdog.py:
+non-finite energy, runaway temperature or NVE drift, an atom moving too far in one step, sel
+truncation under --strict) ends with one line ``dpsycl: stopped: step S: ...`` and exit status 3;
+the output then ends at the last good frame, which --restart continues.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
 
-from .md import DEFAULT_FRICTION, DEFAULT_SKIN, DEFAULT_TAU, ENSEMBLES, MDSettings
+from .formats import check_xyz_atom_counts
+from .input_checks import crowding
+from .md import DEFAULT_FRICTION, DEFAULT_MAX_DRIFT, DEFAULT_SKIN, DEFAULT_TAU, ENSEMBLES, MDSettings
 from .structures import atoms_to_arrays, random_alloy
 
 _POTENTIALS: dict = {}
@@ -54,6 +63,12 @@ def read_structure(path: str, index=-1):
     import ase.io
     if not os.path.exists(path):
         raise FileNotFoundError(f"structure file not found: {path}")
+    try:
+        fmt = ase.io.formats.filetype(path, guess=True)
+    except Exception:  # noqa: BLE001 - ase.io.read below words the same failure
+        fmt = None
+    if fmt in ("xyz", "extxyz"):
+        check_xyz_atom_counts(path)
     try:
         atoms = ase.io.read(path, index=index)
     except Exception as exc:  # noqa: BLE001 - ASE raises many kinds of errors for bad files
@@ -145,15 +160,31 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", action="store_true", help="continue the run stored in --output and append to it")
     p.add_argument("--plots", metavar="DIR", help="write energies.png and rdf.png to DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    w = p.add_argument_group("watchdog", "bounds that stop an unstable run with exit status 3 (inf: no check)")
+    w.add_argument("--max-temperature", type=float, default=None, metavar="K",
+                   help="stop above this temperature (default: 10 × --temperature, at least 10000 K)")
+    w.add_argument("--max-drift", type=float, default=None, metavar="MEV",
+                   help=f"stop when the NVE energy drifts faster, in meV/atom/ps (default {DEFAULT_MAX_DRIFT:g})")
+    w.add_argument("--max-displacement", type=float, default=None, metavar="Å",
+                   help="stop when an atom moves farther in one step (default: the skin, 1 Å without one)")
+    w.add_argument("--strict", action="store_true", default=None,
+                   help="sel truncation (more neighbours than the model's sel) stops the run instead of a warning")
     add_parameter_arguments(p)
 
 
 _PHYSICS = ("ensemble", "dt", "temperature", "nvt_steps", "friction", "tau", "skin", "every", "seed")
+_WATCHDOG = ("max_temperature", "max_drift", "max_displacement", "strict")   # a restart may change these
+
+
+def _with_watchdog_args(settings: MDSettings, args) -> MDSettings:
+    """The settings with the watchdog bounds given on the command line."""
+    given = {k: getattr(args, k) for k in _WATCHDOG if getattr(args, k) is not None}
+    return dataclasses.replace(settings, **given).validate()
 
 
 def _settings_from_args(args) -> MDSettings:
     d = MDSettings()
-    return MDSettings(
+    settings = MDSettings(
         dt=d.dt if args.dt is None else args.dt,
         ensemble=args.ensemble or d.ensemble,
         temperature=d.temperature if args.temperature is None else args.temperature,
@@ -164,6 +195,7 @@ def _settings_from_args(args) -> MDSettings:
         every=d.every if args.every is None else args.every,
         seed=d.seed if args.seed is None else args.seed,
     ).validate()
+    return _with_watchdog_args(settings, args)
 
 
 def _check_run_args(args) -> None:
@@ -206,9 +238,13 @@ def _check_run_args(args) -> None:
 def cmd_run(args) -> int:
     from . import analysis, plots
     from .h5md import H5MDWriter, read_restart, read_trajectory, sha256_of
-    from .md import initial_state, run, sample, schedule, to_host
+    from .md import RunStopped, check_frame, initial_state, run, sample, schedule, to_host, watch
 
     _check_run_args(args)
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
+        # past a file-size limit (ulimit -f) the write fails with EFBIG, which the writer reports in
+        # one line, keeping the file readable; the default action would kill the run mid-write
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     t_start = time.perf_counter()
     atoms = read_structure(args.structure) if args.structure else None
     model = _load_model_checked(args.model)
@@ -230,6 +266,7 @@ def cmd_run(args) -> int:
         stored_sha = params.get("model", {}).get("sha256", "")
         if stored_sha and stored_sha != sha256_of(args.model):
             raise ValueError(f"{args.model} is not the model the trajectory was run with (sha256 differs)")
+        settings = _with_watchdog_args(settings, args)
     else:
         settings = _settings_from_args(args)
         if atoms is None:
@@ -247,52 +284,70 @@ def cmd_run(args) -> int:
 
     t_setup = time.perf_counter()
     init, md_step = schedule(dp, settings, warn=warn)
-    state = init(host_state)
-    if args.restart:
-        if params.get("device") and params["device"] != dp.device:
-            warn(f"restarting on {dp.device}, the run so far used {params['device']}: the continuation "
-                 "is exact but not bit-identical to an uninterrupted run")
-        writer = H5MDWriter.append(args.output, flush_every=args.flush_every)
-    else:
-        writer = H5MDWriter.create(args.output, to_host(state), settings, model_path=args.model, device=dp.device,
-                                   dtype=state.system.dtype, rcut=dp.get_rcut(), flush_every=args.flush_every,
-                                   extra={"steps": int(args.steps),
-                                          "structure": args.structure or f"random fcc {args.alloy}"})
-    start = state.step
-    natoms = state.natoms
-    n_todo = max(0, args.steps - start)
-    timing = {"t0": None, "s0": start}
-    with writer:
-        if not args.restart:
-            writer.write(sample(state))
-        bar = None
-        if not args.no_progress and n_todo:
-            from tqdm import tqdm
-            bar = tqdm(total=args.steps, initial=start, file=sys.stderr, unit="step", mininterval=1.0,
-                       dynamic_ncols=True, desc=f"MD {natoms} atoms")
+    state = None
+    timing = {"last": host_state.step} if args.restart else {}   # "last": the file's last frame
+    try:
+        state = init(host_state)
+        first = sample(state)
+        check_frame(state, first, settings, start=True)      # a non-finite start is not written
+        warning = None if args.restart else crowding(first.positions, first.species, type_map, first.cell,
+                                                     where=f"step {first.step}")
+        if warning:
+            warn(warning)
+        if args.restart:
+            if params.get("device") and params["device"] != dp.device:
+                warn(f"restarting on {dp.device}, the run so far used {params['device']}: the continuation "
+                     "is exact but not bit-identical to an uninterrupted run")
+            writer = H5MDWriter.append(args.output, flush_every=args.flush_every)
+        else:
+            writer = H5MDWriter.create(args.output, to_host(state), settings, model_path=args.model, device=dp.device,
+                                       dtype=state.system.dtype, rcut=dp.get_rcut(), flush_every=args.flush_every,
+                                       extra={"steps": int(args.steps),
+                                              "structure": args.structure or f"random fcc {args.alloy}"})
+        start = state.step
+        natoms = state.natoms
+        n_todo = max(0, args.steps - start)
+        timing.update(t0=None, s0=start, last=start)
+        with writer:
+            if not args.restart:
+                writer.write(first)
+            bar = None
+            if not args.no_progress and n_todo:
+                from tqdm import tqdm
+                bar = tqdm(total=args.steps, initial=start, file=sys.stderr, unit="step", mininterval=1.0,
+                           dynamic_ncols=True, desc=f"MD {natoms} atoms")
 
-        def on_frame(frame):
-            writer.write(frame)
-            now = time.perf_counter()
-            if timing["t0"] is None:          # the first frame: kernels compiled, rates count from here
-                timing["t0"], timing["s0"] = now, frame.step
-            elif bar is not None:
-                steps = frame.step - timing["s0"]
-                rate = steps / (now - timing["t0"])
-                bar.set_postfix_str(f"{rate * settings.dt * 86400e-6:.3g} ns/day, {rate * natoms:.3g} atom-steps/s, "
-                                    f"T {frame.observables['temperature']:.0f} K", refresh=False)
+            def on_frame(frame):
+                writer.write(frame)
+                timing["last"] = frame.step
+                now = time.perf_counter()
+                if timing["t0"] is None:          # the first frame: kernels compiled, rates count from here
+                    timing["t0"], timing["s0"] = now, frame.step
+                elif bar is not None:
+                    steps = frame.step - timing["s0"]
+                    rate = steps / (now - timing["t0"])
+                    bar.set_postfix_str(f"{rate * settings.dt * 86400e-6:.3g} ns/day, {rate * natoms:.3g} atom-steps/s, "
+                                        f"T {frame.observables['temperature']:.0f} K", refresh=False)
 
-        def on_step(step_number):
-            if bar is not None:
-                bar.update(1)
+            def on_step(step_number):
+                if bar is not None:
+                    bar.update(1)
 
-        try:
-            t_loop = time.perf_counter()
-            state = run(md_step, state, args.steps, every=settings.every, on_frame=on_frame, on_step=on_step)
-            t_end = time.perf_counter()
-        finally:
-            if bar is not None:
-                bar.close()
+            try:
+                t_loop = time.perf_counter()
+                state = run(md_step, state, args.steps, every=settings.every, on_frame=on_frame, on_step=on_step,
+                            check=watch(settings))
+                t_end = time.perf_counter()
+            finally:
+                if bar is not None:
+                    bar.close()
+    except RunStopped as exc:
+        _report_truncation(state, dp, warn)
+        kept = (f"{args.output} ends at step {timing['last']}, the last good frame; --restart continues from it"
+                if "last" in timing else f"nothing was written to {args.output}")
+        print(f"dpsycl: stopped: {exc}; {kept}", file=sys.stderr)
+        return exc.exit_status
+    _report_truncation(state, dp, warn)
     # rates over the steady part of the loop (after the first frame), else over the whole loop
     if timing["t0"] is not None and state.step > timing["s0"] and t_end > timing["t0"]:
         rate = (state.step - timing["s0"]) / (t_end - timing["t0"])
@@ -328,6 +383,14 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _report_truncation(state, dp, warn) -> None:
+    """The count of neighbour-list builds that truncated at sel (one warning line), if any did."""
+    from .md import truncation_summary
+    line = None if state is None else truncation_summary(state, dp.get_sel())
+    if line:
+        warn(line)
+
+
 # ---------------------------------------------------------------------------------------------
 # dpsycl eval
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
@@ -347,10 +410,14 @@ def cmd_eval(args) -> int:
     dp = _potential(args.model, args.device)
     results = []
     parameters = [model_parameters(args, model, len(atype)) for _, _, atype in arrays]
-    for atoms, (coords, cell, atype), (fparam, aparam) in zip(frames, arrays, parameters):
+    for k, (atoms, (coords, cell, atype), (fparam, aparam)) in enumerate(zip(frames, arrays, parameters)):
         periodic = cell is not None
         e, f, v, ae, av = dp.eval(coords.reshape(1, -1), None if cell is None else cell.reshape(1, 9), atype,
                                   atomic=True, fparam=fparam, aparam=aparam)
+        # after the evaluation, which refused cells too thin for the cutoff (and so for this search)
+        warning = crowding(coords, atype, type_map, cell, where=f"frame {k}" if len(frames) > 1 else "")
+        if warning:
+            print(f"dpsycl: warning: {warning}", file=sys.stderr)
         r = {"natoms": len(atoms), "symbols": atoms.get_chemical_symbols(), "energy": float(e[0, 0]),
              "forces": f[0].tolist(), "virial": v[0].reshape(3, 3).tolist()}
         if periodic:

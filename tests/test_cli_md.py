@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 
-import h5py
 import numpy as np
 import pytest
 
@@ -131,7 +130,7 @@ def test_killed_run_leaves_flushed_frames(tmp_path, structures):
     """SIGKILL a `dpsycl run` after some frames are flushed: the file opens, holds every frame seen
     before the kill (consecutive steps, finite data), and `--restart` continues it."""
     _sycl()
-    from dpsycl.h5md import read_trajectory
+    from dpsycl.h5md import open_trajectory, read_trajectory
     out = tmp_path / "killed.h5"
     cmd = [sys.executable, "-m", "dpsycl", "run", MODEL, str(structures["good"]), "--steps", "100000",
            "--every", "2", "--dt", "2", "--device", DEVICE, "--output", str(out), "--no-progress"]
@@ -143,8 +142,8 @@ def test_killed_run_leaves_flushed_frames(tmp_path, structures):
             time.sleep(0.5)
             if not out.exists():
                 continue
-            try:
-                with h5py.File(out, "r", locking=False) as f:
+            try:      # the live writer's file, as a reader sees it (SWMR mode: open_trajectory)
+                with open_trajectory(out) as f:
                     seen = max(seen, int(f["particles/all/position/step"].shape[0]))
             except Exception:  # noqa: BLE001 - the writer may be mid-flush
                 continue
@@ -186,6 +185,24 @@ def test_eval_text_and_json(capsys, structures, dp):
     assert main(["eval", MODEL, str(structures["good"]), "--device", DEVICE]) == 0
     text = capsys.readouterr().out
     assert f"{frame['energy']:.10f}" in text and text.count("\n") >= 32
+
+
+def test_eval_warns_of_atoms_closer_than_a_bond(capsys, tmp_path, structures):
+    """Two atoms 0.2 Å apart (the issue's case) evaluate, with one warning naming them; the
+    unperturbed alloy (nearest neighbours ~2.5 Å) gives none."""
+    import ase.io
+    assert main(["eval", MODEL, str(structures["good"]), "--device", "numpy"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    atoms = ase.io.read(structures["good"])
+    atoms.positions[7] = atoms.positions[3] + [0.2, 0.0, 0.0]
+    crowded = tmp_path / "crowded.extxyz"
+    ase.io.write(crowded, atoms)
+    assert main(["eval", MODEL, str(crowded), "--device", "numpy", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert np.isfinite(json.loads(captured.out)["frames"][0]["energy"])
+    warnings = captured.err.strip().splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("dpsycl: warning: atoms 3 (")
+    assert " and 7 (" in warnings[0] and "0.2 Å apart" in warnings[0]
 
 
 def test_devices_table(capsys):

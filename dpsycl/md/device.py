@@ -21,7 +21,7 @@ reads back a few numbers, never a whole array: ``kinetic_energy`` K = ½ Σ m v�
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,21 @@ class DeviceSystem:
         return chunk_count(self.natoms)
 
 
+@dataclass
+class TruncationCount:
+    """Sel truncation within rcut over a run's neighbour-list builds (what the summary reports)."""
+    builds: int = 0                      # builds that truncated some atom's list
+    most_atoms: int = 0                  # most atoms truncated at one build
+    first_step: int | None = None
+    last_step: int | None = None
+
+    def add(self, n_truncated: int, step: int) -> None:
+        self.builds += 1
+        self.most_atoms = max(self.most_atoms, int(n_truncated))
+        self.first_step = step if self.first_step is None else self.first_step
+        self.last_step = step
+
+
 @dataclass(eq=False)
 class DeviceState:
     """The dynamical state during a run.  The integrators' steps update its device arrays in place
@@ -81,7 +96,12 @@ class DeviceState:
     skin_reference: Any = None           # positions at the last build; None when no skin is in use
     results: dict | None = None          # DeviceEvaluator.compute's arrays: atom_energy, force, atom_virial
     n_rebuilds: int = 0                  # neighbour-list builds so far (diagnostics)
-    truncation_reported: bool = False    # the sel-truncation warning (within rcut) was given
+    truncation: TruncationCount = field(default_factory=TruncationCount)
+    # watchdog (dpsycl/md/watchdog.py): the skin check's last max |x − x_ref| (Å), and the
+    # (step, time fs, total energy eV) the NVE drift is measured from
+    displacement_since_build: float = 0.0
+    last_build_step: int = 0             # step of the last neighbour-list build
+    nve_reference: tuple[int, float, float] | None = None
 
     @property
     def natoms(self) -> int:

@@ -14,16 +14,25 @@ Policy, in order:
   change which neighbours are kept (DeePMD-kit keeps the nearest sel within rcut), so the skin is
   switched off for the rest of the run (``exact_neighbors_from``), with one warning, and the list
   is rebuilt at every step with the cutoff rcut — exact DeePMD-kit semantics.
-* Truncation within rcut itself is what DeePMD-kit does too; it is reported once per run.
+* Truncation within rcut itself is what DeePMD-kit does too.  It is counted at every build
+  (``DeviceState.truncation``; ``watchdog.truncation_summary`` words the count) and warned of once
+  per run, or, under ``settings.strict``, stops the run (``SelTruncationError``).
+* The skin check's maximum displacement, read every step anyway, also feeds the watchdog's
+  one-step displacement bound (dpsycl/md/watchdog.py): no extra host read.
+
+The device list build itself never truncates silently elsewhere: a full cell-list cell or reverse
+(gather) table is counted past its capacity on the device and rebuilt with room for the largest
+count (DeviceEvaluator.build_neighbors), so crowded atoms cost time, never correctness.
 """
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
 
-from ..neighbors import SelTruncationWarning, sel_truncation_message
+from ..neighbors import DROPPED, SelTruncationWarning, sel_truncation_message
 from .device import DeviceState, max_displacement2, position_bounds
 from .settings import MDSettings
+from .watchdog import check_displacement, sel_truncation_error
 
 
 def warn_user(message: str) -> None:
@@ -41,8 +50,12 @@ def update_forces(potential, state: DeviceState, settings: MDSettings, *, rebuil
     """Forces (and atomic energies and virials) of ``state`` at its positions, into ``state.results``;
     the list is rebuilt when ``rebuild`` is set, without a skin, or when the skin asks for it."""
     system = state.system
-    if rebuild or not skin_in_use(state, settings) or state.neighbors is None or \
-            max_displacement2(state) > (0.5 * settings.skin) ** 2:
+    rebuild = rebuild or not skin_in_use(state, settings) or state.neighbors is None
+    if not rebuild:
+        moved2 = max_displacement2(state)
+        check_displacement(state, settings, moved2)     # the watchdog, on the number just read
+        rebuild = moved2 > (0.5 * settings.skin) ** 2
+    if rebuild:
         _rebuild_neighbors(potential, state, settings, warn)
     state.results = potential.evaluator.compute(state.positions, system.atype_device, system.cell, state.neighbors,
                                                 out=state.results, params=system.params)
@@ -65,9 +78,17 @@ def _rebuild_neighbors(potential, state: DeviceState, settings: MDSettings, warn
                         f"off from step {state.step} on (neighbour list rebuilt every step with the cutoff rcut)"))
         nb = evaluator.build_neighbors(state.positions, system.atype_device, system.cell, skin=0.0, bounds=bounds,
                                        warn=False)
-    if nb.n_truncated and not state.truncation_reported:
-        state.truncation_reported = True
-        warn(sel_truncation_message(nb.n_truncated, potential.get_sel()))
+    if nb.n_truncated:
+        state.truncation.add(nb.n_truncated, state.step)
+        if settings.strict:
+            raise sel_truncation_error(state, nb.n_truncated, potential.get_sel())
+        if state.truncation.builds == 1:
+            warn(f"step {state.step}: " + sel_truncation_message(
+                nb.n_truncated, potential.get_sel(),
+                consequence=f"{DROPPED} (counted at every neighbour-list build; strict mode, --strict, "
+                            "makes it an error)"))
     state.neighbors = nb
+    state.last_build_step = state.step
+    state.displacement_since_build = 0.0
     state.skin_reference = system.backend.copy(state.positions) if with_skin else None
     state.n_rebuilds += 1

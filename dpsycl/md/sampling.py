@@ -31,17 +31,24 @@ def sample(state: DeviceState) -> Frame:
 
 def run(step: Callable[[DeviceState], DeviceState], state: DeviceState, until_step: int, *, every: int,
         on_frame: Callable[[Frame], None] | None = None,
-        on_step: Callable[[int], None] | None = None) -> DeviceState:
+        on_step: Callable[[int], None] | None = None,
+        check: Callable[[DeviceState, Frame], None] | None = None) -> DeviceState:
     """Apply ``step`` until the state reaches step ``until_step``; ``on_frame`` gets a Frame at every
-    step divisible by ``every`` and ``on_step`` every step number.
+    step divisible by ``every`` and ``on_step`` every step number.  ``check`` (the watchdog,
+    ``dpsycl.md.watch(settings)``) sees each sampled frame first and raises to stop the run, so
+    ``on_frame`` never receives a frame that failed it.
 
     ``every`` should be the settings' sampling period: the neighbour list is rebuilt at those steps,
     so only frames of those steps restart bit-identically.
     """
     while state.step < until_step:
         state = step(state)
-        if on_frame is not None and state.step % every == 0:
-            on_frame(sample(state))
+        if (on_frame is not None or check is not None) and state.step % every == 0:
+            frame = sample(state)
+            if check is not None:
+                check(state, frame)
+            if on_frame is not None:
+                on_frame(frame)
         if on_step is not None:
             on_step(state.step)
     return state

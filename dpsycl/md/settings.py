@@ -9,6 +9,16 @@ Thermostat schedule: the step n → n+1 is integrated with ``MDSettings.thermost
     thermostat_at(n) = None (NVE)     if nvt_steps is not None and n ≥ nvt_steps
                      = 'csvr'         if ensemble == 'nve' and nvt_steps > 0
                      = ensemble       otherwise ('langevin' or 'csvr'; 'nve' gives None).
+
+Watchdog bounds (dpsycl/md/watchdog.py checks them; ``inf`` switches one off):
+
+    max_temperature   K, any sampled frame; None: max(MIN_TEMPERATURE_BOUND, 10 × temperature)
+    max_drift         meV/atom/ps, NVE phases: |E − E_ref|/N may not exceed
+                      max_drift × max(t − t_ref, DRIFT_WINDOW), E_ref the phase's first frame
+    max_displacement  Å in one step; None: the skin (DEFAULT_SKIN without a skin)
+    strict            sel truncation within rcut stops the run instead of warning
+
+They guard a run and do not change its dynamics, so a restart may change them.
 """
 from __future__ import annotations
 
@@ -25,6 +35,11 @@ ENSEMBLES = ("nve", "langevin", "csvr")
 DEFAULT_FRICTION = 0.01             # 1/fs
 DEFAULT_TAU = 100.0                 # fs
 DEFAULT_SKIN = 1.0                  # Å
+DEFAULT_MAX_DRIFT = 100.0           # meV/atom/ps: ~100× what a sound fp32 NVE run drifts
+DRIFT_WINDOW = 1.0                  # ps: shorter spans are judged as 1 ps (energy oscillates at O(dt²))
+MIN_TEMPERATURE_BOUND = 10_000.0    # K: the automatic max_temperature is at least this
+TEMPERATURE_BOUND_FACTOR = 10.0     # ... and at least this × the run's temperature
+WATCHDOG_FIELDS = ("max_temperature", "max_drift", "max_displacement", "strict")
 OBSERVABLE_UNITS = {"potential_energy": "eV", "kinetic_energy": "eV", "total_energy": "eV",
                     "temperature": "K", "pressure": "bar", "stress": "bar"}
 
@@ -45,6 +60,10 @@ class MDSettings:
     skin: float = DEFAULT_SKIN           # Å, Verlet skin (0: rebuild every step)
     every: int = 10                      # sampling period in steps (frames, observables, list rebuild)
     seed: int = 0
+    max_temperature: float | None = None  # K; None: automatic (see the module docstring)
+    max_drift: float = DEFAULT_MAX_DRIFT  # meV/atom/ps over NVE phases
+    max_displacement: float | None = None  # Å per step; None: the skin
+    strict: bool = False                 # sel truncation within rcut is an error
 
     def validate(self) -> MDSettings:
         if not (math.isfinite(self.dt) and self.dt > 0):
@@ -67,9 +86,26 @@ class MDSettings:
             raise MDError(f"sampling period must be ≥ 1 step, got {self.every}")
         if not (0 <= int(self.seed) < 2 ** 63):
             raise MDError(f"seed must be an integer in [0, 2**63), got {self.seed}")
+        for name, unit in (("max_temperature", "K"), ("max_drift", "meV/atom/ps"), ("max_displacement", "Å")):
+            value = getattr(self, name)
+            if value is not None and not (value > 0):     # NaN fails too; inf switches the check off
+                raise MDError(f"{name} must be positive (inf switches the check off), got {value} {unit}")
         self.every = int(self.every)
         self.seed = int(self.seed)
+        self.strict = bool(self.strict)
         return self
+
+    def temperature_bound(self) -> float:
+        """The temperature (K) above which the watchdog stops the run."""
+        if self.max_temperature is not None:
+            return float(self.max_temperature)
+        return max(MIN_TEMPERATURE_BOUND, TEMPERATURE_BOUND_FACTOR * self.temperature)
+
+    def displacement_bound(self) -> float:
+        """The largest move (Å) of an atom in one step before the watchdog stops the run."""
+        if self.max_displacement is not None:
+            return float(self.max_displacement)
+        return self.skin if self.skin > 0 else DEFAULT_SKIN
 
     @property
     def thermostatted(self) -> bool:
@@ -97,12 +133,14 @@ class MDSettings:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["nvt_steps"] = -1 if self.nvt_steps is None else int(self.nvt_steps)
+        for k in ("max_temperature", "max_displacement"):      # HDF5 attributes hold no None
+            d[k] = -1.0 if d[k] is None else float(d[k])
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> MDSettings:
         kw = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        for k in ("dt", "temperature", "friction", "tau", "skin"):
+        for k in ("dt", "temperature", "friction", "tau", "skin", "max_drift"):
             if k in kw:
                 kw[k] = float(kw[k])
         for k in ("every", "seed"):
@@ -112,4 +150,9 @@ class MDSettings:
             kw["ensemble"] = str(kw["ensemble"])
         if "nvt_steps" in kw:
             kw["nvt_steps"] = None if int(kw["nvt_steps"]) < 0 else int(kw["nvt_steps"])
+        for k in ("max_temperature", "max_displacement"):
+            if k in kw:
+                kw[k] = None if float(kw[k]) < 0 else float(kw[k])
+        if "strict" in kw:
+            kw["strict"] = bool(kw["strict"])
         return cls(**kw)
