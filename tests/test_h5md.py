@@ -7,8 +7,8 @@ import h5py
 import numpy as np
 import pytest
 
-from dpsycl.h5md import (EV_PER_A_IN_KJ_MOL_A, H5MDError, H5MDWriter, mdanalysis_universe, read_restart,
-                         read_trajectory)
+from dpsycl.h5md import (EV_PER_A_IN_KJ_MOL_A, H5MDError, H5MDWriter, mdanalysis_universe, read_parameters,
+                         read_restart, read_trajectory)
 from dpsycl.md import MDSettings, initial_state, run, sample, schedule, to_host
 from dpsycl.structures import random_alloy
 
@@ -162,7 +162,8 @@ def test_restart_is_bit_identical(dp, alloy, tmp_path, ensemble, nvt_steps):
     for name in OBSERVABLES:
         assert np.array_equal(ta["observables"][name], tb["observables"][name]), name
     with h5py.File(b, "r") as f:
-        assert list(f["parameters"].attrs["restarted_at_steps"]) == [40]
+        assert list(f["parameters/restarted_at_steps"][()]) == [40]
+    assert read_parameters(b)["restarted_at_steps"] == [40]
 
 
 def test_partial_frame_is_dropped_on_restart(dp, alloy, tmp_path):
