@@ -172,13 +172,15 @@ def main(argv=None) -> int:
     for (job, tool), t in times.items():
         rows.append({"job": job, "tool": tool, "frames": n2, "atoms": natoms, "wall_s": t[n2],
                      "frames_per_s_end_to_end": n2 / t[n2],
-                     "frames_per_s_marginal": (n2 - n1) / max(t[n2] - t[n1], 1e-9)})
+                     # None when the larger size took no longer: start-up hides the per-frame cost
+                     "frames_per_s_marginal": (n2 - n1) / (t[n2] - t[n1]) if t[n2] > t[n1] else None})
     print(f"\n{natoms} atoms per frame, {args.device}, models: {', '.join(os.path.basename(os.path.dirname(m)) for m in args.models)}\n")
     print("| job | tool | frames | wall (s) | frames/s end to end | frames/s marginal |")
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:
+        marginal = r["frames_per_s_marginal"]
         print(f"| {r['job']} | {r['tool']} | {r['frames']} | {r['wall_s']:.1f} | {r['frames_per_s_end_to_end']:.1f} "
-              f"| {r['frames_per_s_marginal']:.1f} |")
+              f"| {'not measurable' if marginal is None else f'{marginal:.1f}'} |")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = pathlib.Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

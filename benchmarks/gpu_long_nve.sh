@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A long NVE run of 2,048 Cu-Ag atoms on one GPU with the watchdog on (issue 13, point 7), in ONE call.
+#
+#   device tool, carry ["benchmarks/gpu_wheels/py"] (ase, tqdm) and, to continue a run, RESTART_FROM:
+#     bash benchmarks/gpu_long_nve.sh
+#
+# `dpsycl run` (staged, no install) on cuda:0: dt 1 fs, NVE from a 300 K Maxwell-Boltzmann start,
+# default watchdog bounds, one frame every EVERY steps, until RUN_SECONDS of wall time have passed
+# (then SIGINT: the run ends as a user's Ctrl-C would, and the trajectory keeps every frame
+# committed, which is the point of the crash-safe writer).  RESTART_FROM=path/to/nve.h5 continues
+# a carried trajectory with --restart instead (bit-identical continuation, same watchdog).
+# Then benchmarks/long_nve_report.py reads the file: simulated time, drift of the total energy
+# (linear fit, meV/atom/ps), its RMS fluctuation, temperature range, and whether the watchdog said
+# anything (any "dpsycl: stopped"/"warning" line on stderr).  Results: $OUT/long_nve/ (nve.h5,
+# run.log, report.json).
+#
+# Knobs: RUN_SECONDS (default 420), EVERY (default 500), ATOMS (default 2048), DEVICE (cuda:0), PY
+# (python3; -P everywhere: the repository root must not shadow the staged package).
+set -uo pipefail
+T_START=$(date +%s)
+OUT=${OUT:-/tmp/out}
+PY_WHEELS=${PY_WHEELS:-benchmarks/gpu_wheels/py}
+RUN_SECONDS=${RUN_SECONDS:-420}
+EVERY=${EVERY:-500}
+ATOMS=${ATOMS:-2048}
+DEVICE=${DEVICE:-cuda:0}
+PY=${PY:-python3}
+WORK=${WORK:-/tmp/dpsycl_long_nve}
+RESTART_FROM=${RESTART_FROM:-}
+mkdir -p "$OUT/long_nve" "$WORK"
+stamp() { echo "[gpu_long_nve $(( $(date +%s) - T_START )) s] $*"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/long_nve/gpu.txt"
+stamp "installing the carried ase/tqdm wheels"
+python3 -m pip install --quiet --no-index --no-deps --no-warn-script-location --target "$WORK/site" \
+    "$PY_WHEELS"/*.whl 2>&1 | grep -v -i warning | tail -3
+stamp "staging dpsycl"
+rm -rf "$WORK/stage"
+python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.', '$WORK/stage')"
+export PYTHONPATH="$WORK/stage:$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
+
+TRAJ="$OUT/long_nve/nve.h5"
+if [ -n "$RESTART_FROM" ]; then
+    cp "$RESTART_FROM" "$TRAJ"
+    ARGS=(run dpsycl/data/cuag.h5 --restart --steps 100000000 --device "$DEVICE" --output "$TRAJ" --no-progress)
+else
+    ARGS=(run dpsycl/data/cuag.h5 --alloy Cu0.5Ag0.5 --atoms "$ATOMS" --ensemble nve --temperature 300 --dt 1
+          --steps 100000000 --every "$EVERY" --seed 13 --device "$DEVICE" --output "$TRAJ" --overwrite --no-progress)
+fi
+stamp "dpsycl ${ARGS[*]} (SIGINT after ${RUN_SECONDS} s)"
+timeout --signal=INT -k 30 "$RUN_SECONDS" "$PY" -P -u -m dpsycl "${ARGS[@]}" > "$OUT/long_nve/run.log" 2>&1
+echo "exit status $?" >> "$OUT/long_nve/run.log"
+grep -v -i -E "NumbaPerformanceWarning|under-utilization|warn\(NumbaPerf" "$OUT/long_nve/run.log" | tail -20
+stamp "report"
+"$PY" -P benchmarks/long_nve_report.py "$TRAJ" "$OUT/long_nve/run.log" | tee "$OUT/long_nve/report.json"
+stamp "done"
