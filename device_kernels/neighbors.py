@@ -118,8 +118,9 @@ def stencil_image(q_cell, ci, ncell, reach, periodic, cell, cell_count, cell_cap
 
 def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
                  cell_count, cell_atoms, cell_cap, rc, sel_off, ntypes, nnei,
-                 nlist, nshift, type_count, dist):
-    """Row i of the neighbour list: the sel[t] nearest of each species t within rc, sorted."""
+                 nlist, nshift, type_count, coincident, coincident_r2, dist):
+    """Row i of the neighbour list: the sel[t] nearest of each species t within rc, sorted;
+    coincident[i]: an atom at i's place (r² < coincident_r2, an image included), else −1."""
     xi = pos[3 * i]
     yi = pos[3 * i + 1]
     zi = pos[3 * i + 2]
@@ -128,6 +129,7 @@ def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
     for jj in range(nnei):
         nlist[i * nnei + jj] = -1
         nshift[i * nnei + jj] = 0
+    coincident[i] = -1
     zero = pack_shift(0, 0, 0)
     ci = cell_of(i, pos, grid_inv, origin, ncell)
     n_stencil = (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
@@ -146,6 +148,8 @@ def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
             r2 = rx * rx + ry * ry + rz * rz
             if r2 >= rc * rc:
                 continue
+            if r2 < coincident_r2:
+                coincident[i] = j
             d = math.sqrt(r2)
             t = atype[j]
             n_t = type_count[i * ntypes + t]

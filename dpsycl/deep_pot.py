@@ -17,6 +17,7 @@ import numpy as np
 from .backends import make_backend, resolve_device
 from .evaluation import Evaluator
 from .evaluator import DeviceEvaluator
+from .errors import InputError
 from .input_checks import check_cell, check_positions
 from .model import Model
 from .model_io import load_model
@@ -28,10 +29,6 @@ def make_evaluator(model: Model, device: str, precision: str | None = None) -> E
     if device == "numpy":
         return ReferenceEvaluator(model)
     return DeviceEvaluator(model, make_backend(device), precision)
-
-
-class InputError(ValueError):
-    """Malformed evaluation input; raised before anything is computed."""
 
 
 class DeepPot:
@@ -203,7 +200,7 @@ def _real_array(values, name: str) -> np.ndarray:
 
 def check_finite_result(energies, forces) -> None:
     """A NaN or infinite result is an error, never an answer (input checks should make it
-    unreachable; a model with non-finite parameters or an atom pair at r → 0 still could)."""
+    unreachable; a model with non-finite parameters or atoms almost on top of each other could)."""
     if not np.all(np.isfinite(energies)) or (forces is not None and not np.all(np.isfinite(forces))):
         raise InputError("the evaluation gave non-finite energies or forces (atoms almost on top of each other, "
                          "or a damaged model)")

@@ -27,6 +27,7 @@ from .backends.launch import Args
 from .backends.protocol import DeviceMemory, DeviceMemoryError
 from .descriptors import Geometry, NeighborSpec, unit_of
 from .device_kernels.neighbors import SHIFT_BIAS
+from .errors import COINCIDENT, InputError, coincident_atoms
 from .evaluation import FrameResult
 from .fitting import ParameterPack
 from .model import Model, ModelError
@@ -215,7 +216,7 @@ class DeviceEvaluator:
         buffers = {"positions": 3 * natoms * d, "atype": natoms * i8, "out:atom_energy": natoms * d,
                    "out:force": 3 * natoms * d, "out:atom_virial": 9 * natoms * d,
                    "cell": 9 * d, "grid_inv": 9 * d, "origin": 3 * d, "ncell": 3 * i8, "reach": 3 * i8,
-                   "type_count": centres * self.model.ntypes * i8}
+                   "type_count": centres * self.model.ntypes * i8, "coincident": centres * i8}
         if cell is not None:
             buffers.update({"image": 3 * natoms * i8, "inv_cell": 9 * d})
         elif bounds is None:     # a cluster at the density of a metal (0.085 atoms/Å³)
@@ -323,13 +324,19 @@ class DeviceEvaluator:
         nlist = ws.buffer(f"nlist:{k}", ncentres * nnei, np.int64)
         nshift = ws.buffer(f"nshift:{k}", ncentres * nnei, np.int64)
         type_count = ws.buffer("type_count", ncentres * ntypes, np.int64)
+        coincident = ws.buffer("coincident", ncentres, np.int64)
         search = Args(pos=pos, atype=atype, cell=cell_dev, grid_inv=grid_inv, origin=origin_d, ncell=ncell_d,
                       reach=ws.constant("reach", reach, np.int64),
                       periodic=periodic, cell_count=cell_count, cell_atoms=cell_atoms, cell_cap=cap, rc=float(rc),
                       sel_off=sel_off)
         b.launch("neighbor_row", ncentres, search,
-                 Args(ntypes=ntypes, nnei=nnei, nlist=nlist, nshift=nshift, type_count=type_count),
+                 Args(ntypes=ntypes, nnei=nnei, nlist=nlist, nshift=nshift, type_count=type_count,
+                      coincident=coincident, coincident_r2=COINCIDENT * COINCIDENT),
                  scratch={"dist": nnei}, dtype=dt)
+        same_place = b.to_host(coincident)
+        if (same_place >= 0).any():     # r = 0 would enter the descriptor: no answer, not a wrong one
+            i = int(np.argmax(same_place >= 0))
+            raise InputError(coincident_atoms(i, int(same_place[i]), cell is not None))
         counts = b.to_host(type_count).reshape(ncentres, ntypes)
         n_truncated = int(np.any(counts > np.asarray(spec.sel)[None, :], axis=1).sum())
         max_candidates = int(counts.sum(axis=1).max()) if ncentres else 0

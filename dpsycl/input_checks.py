@@ -3,8 +3,10 @@
 Each rule stops an input that would otherwise give a silent wrong answer, a hang or an exhausted
 memory rather than an error: non-finite or far-away coordinates (float64 positions beyond
 ``MAX_COORDINATE`` are too coarse to wrap or difference), singular cells, cells so thin for the
-cutoff that an atom has more than ``MAX_PERIODIC_IMAGES`` periodic images within it, and atoms at
-the same place (r = 0 makes the descriptor's 1/r NaN).  Errors are one line, raised as ``error``.
+cutoff that an atom has more than ``MAX_PERIODIC_IMAGES`` periodic images within it.  Errors are
+one line, raised as ``error``.  Atoms at the same place (closer than ``dpsycl.errors.COINCIDENT``:
+r = 0 has no environment) are refused by the neighbour searches, host and device, which see every
+pair anyway.
 
 Atoms closer than ``CLOSE_FRACTION`` × the sum of their covalent radii are not an error (a model
 gives finite, smooth numbers there) but far outside any training set: :func:`crowding` words the
@@ -20,8 +22,6 @@ from .neighbors import pairs_within, perpendicular_widths
 MAX_COORDINATE = 1e8
 #: periodic images of one atom searched within the cutoff; a 1-atom fcc cell needs a few hundred
 MAX_PERIODIC_IMAGES = 100_000
-#: atoms closer than this (Å, after wrapping) are the same place
-COINCIDENT = 1e-8
 #: atoms closer than this × the sum of their covalent radii: a structure no model was trained on
 CLOSE_FRACTION = 0.5
 
@@ -45,7 +45,8 @@ def check_cell(cell: np.ndarray, rcut: float | None = None, error=ValueError, wh
 
 
 def check_positions(coords: np.ndarray, cell: np.ndarray | None, error=ValueError, where: str = "") -> None:
-    """Finite, not too far out, and no two atoms at the same place (periodic images included)."""
+    """Finite and not too far out; O(N).  Two atoms at one place are found by the neighbour search
+    (host and device), which has the pairs anyway."""
     coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
     prefix = f"{where}: " if where else ""
     if not np.all(np.isfinite(coords)):
@@ -55,32 +56,6 @@ def check_positions(coords: np.ndarray, cell: np.ndarray | None, error=ValueErro
         i = int(np.nonzero(far.any(axis=1))[0][0])
         raise error(f"{prefix}atom {i} lies beyond ±{MAX_COORDINATE:.0e} Å (coordinates {coords[i].tolist()}), "
                     "where float64 positions lose their precision")
-    pair = coincident_pair(coords, cell)
-    if pair is not None:
-        raise error(f"{prefix}atoms {pair[0]} and {pair[1]} are at the same place"
-                    f"{' (up to a lattice vector)' if cell is not None else ''}")
-
-
-def coincident_pair(coords: np.ndarray, cell: np.ndarray | None):
-    """Two atoms closer than COINCIDENT (after wrapping into the cell), or None; O(N log N)."""
-    if len(coords) < 2:
-        return None
-    if cell is not None:
-        cell = np.asarray(cell, dtype=np.float64).reshape(3, 3)
-        frac = coords @ np.linalg.inv(cell)
-        frac -= np.floor(frac)
-        frac[frac > 1.0 - 1e-12] = 0.0       # just below a face is the same place as on the opposite one
-        points = frac @ cell
-    else:
-        points = coords
-    # positions are within ±MAX_COORDINATE (check_positions), so the keys fit in int64
-    keys = np.round(points / COINCIDENT).astype(np.int64)
-    order = np.lexsort(keys.T[::-1])
-    same = np.all(keys[order[1:]] == keys[order[:-1]], axis=1)
-    if not same.any():
-        return None
-    k = int(np.nonzero(same)[0][0])
-    return tuple(sorted((int(order[k]), int(order[k + 1]))))
 
 
 def crowded_pair(positions, species, names, cell):

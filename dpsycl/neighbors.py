@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import COINCIDENT, InputError, coincident_atoms
+
 
 class SelTruncationWarning(UserWarning):
     """More neighbours of one species than ``sel`` allows; DeePMD-kit drops the farthest too."""
@@ -130,6 +132,9 @@ def build_neighbor_list(coords, cell, atype, rcut: float, sel, warn: bool = True
     ci, pj, j, is_image = ci[not_self], pj[not_self], j[not_self], is_image[not_self]
     rvec = images[pj] - wrapped[ci]
     dist = np.sqrt(np.sum(rvec * rvec, axis=1))
+    if len(dist) and dist.min() < COINCIDENT:        # r = 0 has no environment: no answer, not a NaN one
+        k = int(np.argmin(dist))
+        raise InputError(coincident_atoms(int(ci[k]), int(j[k]), cell is not None))
     tj = atype[j]
     order = np.lexsort((pj, j, is_image, dist, tj, ci))
     ci, pj, j, tj, rvec = ci[order], pj[order], j[order], tj[order], rvec[order]

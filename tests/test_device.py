@@ -11,6 +11,7 @@ import dpsycl.device_kernels as device_kernels
 from dpsycl.backends import DeviceError
 from dpsycl.model import ModelError
 from dpsycl.neighbors import SelTruncationWarning
+from crystals import fcc as _fcc
 from conftest import CASES, MODELS, TOL, case_params, reference_case
 
 DEVICES = [d for d in dpsycl.devices() if d != "numpy"]
@@ -197,15 +198,6 @@ def test_workspace_bytes_counts_every_device_array_and_grows_linearly(models, de
     assert 1_000 < per_atom < 40_000, per_atom
 
 
-def _fcc(n_cells, a=3.9, seed=0):
-    rng = np.random.default_rng(seed)
-    g = np.arange(n_cells)
-    sites = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
-    basis = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
-    coords = (sites[:, None, :] + basis[None]).reshape(-1, 3) * a + rng.normal(0, 0.05, (4 * len(sites), 3))
-    return coords, np.eye(3) * a * n_cells, rng.integers(0, 2, len(coords))
-
-
 @pytest.mark.filterwarnings("ignore::dpsycl.neighbors.SelTruncationWarning")
 @pytest.mark.parametrize("device", DEVICES)
 def test_slot_chunking_does_not_change_results(pots, references, device):
@@ -350,3 +342,22 @@ def test_centres_and_ghosts_reproduce_the_periodic_frame(models, references, dev
     np.testing.assert_allclose(folded, ref["force"][0].reshape(-1, 3), atol=1e-10)
     np.testing.assert_allclose(got.virial, ref["virial"][0], atol=1e-9 * n)
     assert abs(got.energy - ref["energy"][0, 0]) <= 1e-10 * n
+
+
+@pytest.mark.parametrize("device", ["numpy", *DEVICES])
+def test_atoms_at_one_place_are_refused(pots, device):
+    """r = 0 makes the reference NaN but the device kernels give finite, wrong numbers: two atoms at
+    one place, or one on another's periodic image (5e-9 Å off), are refused with both named."""
+    dp = pots("cuag", device)
+    coords, cell, atype = _fcc(3)
+    same = coords.copy()
+    same[5] = same[0]
+    image = coords.copy()
+    image[7] = image[2] + cell[0] + 5e-9
+    for moved, pair in ((same, "atoms 0 and 5"), (image, "atoms 2 and 7")):
+        with pytest.raises(dpsycl.InputError, match=f"{pair} are at the same place"):
+            dp.eval(moved.reshape(1, -1), cell.reshape(1, 9), atype)
+    near = coords.copy()
+    near[5] = near[0] + [1e-3, 0.0, 0.0]      # close, but two places: evaluated
+    e, f, _ = dp.eval(near.reshape(1, -1), cell.reshape(1, 9), atype)
+    assert np.isfinite(e).all() and np.isfinite(f).all()

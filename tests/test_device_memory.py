@@ -18,19 +18,10 @@ import pytest
 import dpsycl
 from conftest import DATA, TOL, reference_case
 from dpsycl.backends import DeviceError, DeviceMemory, DeviceMemoryError, sycl_available
+from crystals import fcc
 
 pytestmark = pytest.mark.skipif(not sycl_available(), reason="the SYCL stack (dpctl, numba-dpex) is not installed")
 DEVICE = "opencl:cpu"
-
-
-def fcc(n_cells: int, a: float = 3.9, seed: int = 0):
-    """An fcc Cu–Ag crystal of 4·n_cells³ atoms, slightly displaced, in its cubic periodic cell."""
-    rng = np.random.default_rng(seed)
-    g = np.arange(n_cells)
-    sites = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
-    basis = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
-    coords = (sites[:, None, :] + basis[None]).reshape(-1, 3) * a + rng.normal(0, 0.05, (4 * len(sites), 3))
-    return coords, np.eye(3) * a * n_cells, rng.integers(0, 2, len(coords))
 
 
 @pytest.fixture(scope="module")
