@@ -4,6 +4,8 @@ Works under numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1, set before numba is 
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 if not hasattr(np, "row_stack"):  # numba-cuda 0.30 still calls np.row_stack (gone in NumPy 2.4)
@@ -54,6 +56,16 @@ def _kernel_cache() -> KernelCache:
     return _KERNELS
 
 
+def _numba_cuda_configs() -> list:
+    """numba's config, and numba-cuda's own where it has one (newer numba-cuda reads that)."""
+    configs = [_numba_config]
+    try:
+        from numba.cuda.core import config as cuda_config
+    except ImportError:
+        return configs
+    return configs + [cuda_config]
+
+
 class CudaBackend:
     kind = "cuda"
 
@@ -67,6 +79,11 @@ class CudaBackend:
         self.parallel_width = 512 * self.sm_count
         self.supports_groups = True
         self.is_gpu = True  # the simulator too: it runs the GPU code path, for CI
+        if "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS" not in os.environ:
+            # small grids are by design here (a reduction's last pass, a 108-atom frame); numba's
+            # warning for each would bury dpsycl's own lines.  Setting the variable keeps numba's choice.
+            for config in _numba_cuda_configs():
+                config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
 
     def describe(self) -> str:
         if SIMULATOR:
