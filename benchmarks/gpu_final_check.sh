@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks of a session in one call (< 10 minutes): the device tests on cuda:0 (the staged
-# package, no install), then the same-run A/B timing of the commit in .ab/old against this tree.
+# package, no install), the device-memory check (benchmarks/gpu_memory_check.py: the largest N the
+# evaluator predicts, a refusal above it, an evaluation at MEMORY_FRACTION of it), then the
+# same-run A/B timing of the commit in .ab/old against this tree.  Each step has its own time limit
+# (TEST_TIMEOUT, MEMORY_TIMEOUT, AB_TIMEOUT seconds), so one slow step cannot take the others' results.
 #
 #   run (device tool), carry [".ab", "benchmarks/gpu_wheels/py"]:   bash benchmarks/gpu_final_check.sh
 #
@@ -10,6 +13,10 @@ set -uo pipefail
 OUT=${OUT:-/tmp/out}
 SIZES=${SIZES:-2048,8788,131072}
 ROUNDS=${ROUNDS:-5}
+TEST_TIMEOUT=${TEST_TIMEOUT:-240}
+MEMORY_TIMEOUT=${MEMORY_TIMEOUT:-150}
+MEMORY_FRACTION=${MEMORY_FRACTION:-0.9}
+AB_TIMEOUT=${AB_TIMEOUT:-240}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 SITE=/tmp/gpu_site
@@ -21,8 +28,10 @@ rm -rf "$STAGE"
 python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.', '$STAGE')"
 export PYTHONPATH="$STAGE:$SITE"
 python3 -P -c "import dpsycl, numpy, numba; print('dpsycl', dpsycl.__version__, dpsycl.devices(), 'numpy', numpy.__version__, 'numba', numba.__version__)" | tee -a "$OUT/gpu.txt"
-python3 -P -m pytest -q -p no:cacheprovider -rs tests/test_device.py tests/test_reference.py tests/test_architecture.py \
+timeout -k 10 "$TEST_TIMEOUT" python3 -P -m pytest -q -p no:cacheprovider -rs tests/test_device.py tests/test_reference.py tests/test_architecture.py \
     tests/test_parameters.py tests/test_dp_files.py tests/test_ase_calc.py -x 2>&1 | tee "$OUT/pytest_cuda.txt" | tail -25
+timeout -k 10 "$MEMORY_TIMEOUT" python3 -P benchmarks/gpu_memory_check.py --device cuda:0 --fraction "$MEMORY_FRACTION" \
+    --output "$OUT/memory_cuda.json" 2>&1 | grep -v -i -E "warn" | tail -30
 export PYTHONPATH="$SITE"
-python3 benchmarks/ab_timing.py --tree before=.ab/old --tree after=. --device cuda:0 --sizes "$SIZES" \
+timeout -k 10 "$AB_TIMEOUT" python3 benchmarks/ab_timing.py --tree before=.ab/old --tree after=. --device cuda:0 --sizes "$SIZES" \
     --rounds "$ROUNDS" --repeats 5 --model tests/data/cuag/model.h5 --output "$OUT/ab_cuda.json" 2>&1 | tee "$OUT/ab_cuda.txt"

@@ -14,14 +14,14 @@
 # anything (any "dpsycl: stopped"/"warning" line on stderr).  Results: $OUT/long_nve/ (nve.h5,
 # run.log, report.json).
 #
-# Knobs: RUN_SECONDS (default 420), EVERY (default 500), ATOMS (default 2048), DEVICE (cuda:0), PY
+# Knobs: RUN_SECONDS (default 420), EVERY (default 2000), ATOMS (default 2048), DEVICE (cuda:0), PY
 # (python3; -P everywhere: the repository root must not shadow the staged package).
 set -uo pipefail
 T_START=$(date +%s)
 OUT=${OUT:-/tmp/out}
 PY_WHEELS=${PY_WHEELS:-benchmarks/gpu_wheels/py}
 RUN_SECONDS=${RUN_SECONDS:-420}
-EVERY=${EVERY:-500}
+EVERY=${EVERY:-2000}           # 124 ps at 500 gave a 250-frame file over the 16 MiB a device call returns
 ATOMS=${ATOMS:-2048}
 DEVICE=${DEVICE:-cuda:0}
 PY=${PY:-python3}
