@@ -33,6 +33,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", dest="fmt", default=None, metavar="FMT",
                    help="ASE format of trajectory/structure files when not guessed from the name "
                         "(e.g. extxyz, lammps-dump-text)")
+    from .device_pool import DEFAULT_BATCH_TIMEOUT
+    p.add_argument("--batch-timeout", type=float, default=DEFAULT_BATCH_TIMEOUT, metavar="SECONDS",
+                   help="end the job when a device worker returns nothing for this long: a hung device "
+                        "or driver (default %(default)g; 0: no limit; a single device in this process is "
+                        "not timed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -105,7 +110,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     with dask_client(args.scheduler) as client:
         report = test_model(args.model, systems, devices=args.devices, client=client, numb_test=args.numb_test,
                             detail_file=args.detail_file, batch_size=args.batch_size, fmt=args.fmt,
-                            progress=_progress(args), on_system=print_system)
+                            progress=_progress(args), on_system=print_system, batch_timeout=args.batch_timeout)
     print("\n".join(average_report(report.systems)))
     nframes = sum(s.nframes for s in report.systems)
     print(f"# {_rate(nframes, time.perf_counter() - t0)}", file=sys.stderr)
@@ -145,7 +150,7 @@ def cmd_model_devi(args: argparse.Namespace) -> int:
                                  output=args.output, frequency=args.frequency, atomic=args.atomic,
                                  relative=args.relative, relative_v=args.relative_v,
                                  batch_size=args.batch_size, fmt=args.fmt, lammps_type_map=args.type_map,
-                                 progress=_progress(args))
+                                 progress=_progress(args), batch_timeout=args.batch_timeout)
     nframes = sum(len(b.rows) for b in blocks)
     worst = max(float(b.rows[:, 4].max()) for b in blocks)
     print(f"{args.output}: {len(blocks)} trajectories, {nframes} frames, largest max_devi_f {worst:.6e} eV/Å")

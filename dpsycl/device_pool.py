@@ -17,8 +17,11 @@ input order through a reorder buffer, and no batch is dispatched more than ``win
 of the oldest unfinished one, which bounds the memory held.  Which device evaluates a batch does
 not change its numbers (a frame's result does not depend on its neighbours in the batch).
 
-A batch that raises, a worker process that dies, or a Dask worker that leaves ends the job with a
-one-line :class:`dpsycl.DeviceError` naming the device and the frames — never a hang.
+A batch that raises, a worker process that dies, a Dask worker that leaves, or a worker that
+returns nothing for ``batch_timeout`` seconds (a hung device or driver; default
+``DEFAULT_BATCH_TIMEOUT``) ends the job with a one-line :class:`dpsycl.DeviceError` naming the device
+and the frames.  The timeout needs a worker to watch: a single device evaluated in this process
+(no worker) is not timed.
 
 ``devices`` strings: ``"auto"`` (the best device here), ``"all"`` (every GPU of the first backend
 present among CUDA, Level Zero, OpenCL GPU; else the SYCL CPU devices; else ``numpy``), or a list
@@ -31,6 +34,7 @@ import multiprocessing
 import os
 import queue
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
@@ -40,6 +44,9 @@ from .backends import AUTO_ORDER, DeviceError, devices as present_devices, resol
 #: environment variable that pins a Dask worker to a device
 DEVICE_ENV = "DPSYCL_DEVICE"
 POLL_SECONDS = 0.5
+#: seconds a worker may go without returning a batch before it counts as hung (first batches
+#: include kernel compilation: tens of seconds; a batch is ~8192 atoms, seconds on a CPU)
+DEFAULT_BATCH_TIMEOUT = 1800.0
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,9 @@ class _ProcessPool:
             if proc.is_alive():
                 proc.terminate()
                 proc.join(timeout=5)
+            if proc.is_alive():          # stuck where SIGTERM is not acted on (a driver call)
+                proc.kill()
+                proc.join(timeout=5)
         for box in (*self.inboxes, self.outbox):
             box.close()
             box.cancel_join_thread()
@@ -295,11 +305,16 @@ class _DaskPool:
 
 # ---------------------------------------------------------------------------------------------
 def run_ordered(task: Callable, job, batches: Iterable[Batch], *, devices=None, client=None,
-                depth: int = 2, progress: bool = False, progress_label: str = "frames") -> Iterator:
+                depth: int = 2, progress: bool = False, progress_label: str = "frames",
+                batch_timeout: float | None = DEFAULT_BATCH_TIMEOUT) -> Iterator:
     """Yield ``(batch, task(job, batch.payload, device))`` for every batch, in input order.
 
     ``task`` must be a module-level function (it is sent to worker processes by reference).
+    ``batch_timeout``: seconds a worker with batches in flight may return nothing (None or 0: no limit).
     """
+    if batch_timeout is not None and not batch_timeout >= 0:
+        raise ValueError(f"the batch timeout must be a number of seconds >= 0, got {batch_timeout}")
+    batch_timeout = batch_timeout or None
     batches = list(batches)
     if client is not None:
         pool = _DaskPool(task, job, devices, client)
@@ -311,6 +326,7 @@ def run_ordered(task: Callable, job, batches: Iterable[Batch], *, devices=None, 
                disable=not progress, leave=False, dynamic_ncols=True)
     window = max(64, 4 * depth * len(pool.slots))
     inflight = {slot: set() for slot in pool.slots}
+    heard = {slot: time.monotonic() for slot in pool.slots}    # last result, or dispatch to an idle slot
     done: dict = {}
     next_index = emitted = 0
     try:
@@ -321,12 +337,15 @@ def run_ordered(task: Callable, job, batches: Iterable[Batch], *, devices=None, 
                 for slot in pool.slots:
                     if (next_index < len(batches) and len(inflight[slot]) < depth
                             and next_index - emitted < window):
+                        if not inflight[slot]:
+                            heard[slot] = time.monotonic()
                         pool.submit(slot, batches[next_index])
                         inflight[slot].add(next_index)
                         next_index += 1
                         dispatched = True
             for slot, index, ok, value in pool.poll(POLL_SECONDS):
                 inflight[slot].discard(index)
+                heard[slot] = time.monotonic()
                 if not ok:
                     cause = value if isinstance(value, BaseException) else None
                     raise DeviceError(f"device {pool.describe(slot)} failed on {batches[index].label}: "
@@ -337,7 +356,7 @@ def run_ordered(task: Callable, job, batches: Iterable[Batch], *, devices=None, 
                 yield batch, done.pop(emitted)
                 bar.update(batch.nframes)
                 emitted += 1
-            gone = pool.dead(inflight)
+            gone = pool.dead(inflight) or _silent(inflight, heard, batch_timeout)
             if gone:
                 slot, why = gone
                 pending = sorted(inflight[slot])
@@ -347,3 +366,15 @@ def run_ordered(task: Callable, job, batches: Iterable[Batch], *, devices=None, 
     finally:
         bar.close()
         pool.close()
+
+
+def _silent(inflight: dict, heard: dict, batch_timeout: float | None):
+    """(slot, why) of a worker that has had batches in flight and returned nothing for
+    ``batch_timeout`` seconds, else None."""
+    if batch_timeout is None:
+        return None
+    now = time.monotonic()
+    for slot, pending in inflight.items():
+        if pending and now - heard[slot] > batch_timeout:
+            return slot, f"no result for {batch_timeout:g} s (a hung device or driver; --batch-timeout)"
+    return None

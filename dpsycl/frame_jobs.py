@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .device_pool import Batch, run_ordered
+from .device_pool import DEFAULT_BATCH_TIMEOUT, Batch, run_ordered
 from .frame_sources import FrameSystem, read_sources
 from .label_errors import DetailFiles, SystemErrors, average_report, merge_errors, system_report
 from .model_devi import deviation_rows, write_block
@@ -208,12 +208,13 @@ class TestReport:
 
 def test_model(model, systems, *, devices=None, client=None, numb_test: int = 0, detail_file=None,
                batch_size: int | None = None, fmt: str | None = None, progress: bool = False,
-               on_system=None) -> TestReport:
+               on_system=None, batch_timeout: float | None = DEFAULT_BATCH_TIMEOUT) -> TestReport:
     """``dp test``: the errors of ``model`` on labelled ``systems`` (DeePMD-kit npy systems or
     directories of them, mixed format included; or any file ASE reads, e.g. extxyz).
 
     ``numb_test``: test only the first n frames of each system (0: all).  ``detail_file``: prefix of
     the per-frame files.  ``on_system(SystemErrors)`` is called as each system completes.
+    ``batch_timeout``: seconds a worker may return nothing before the job ends as hung.
     """
     (key, loaded, _), = load_models([model])
     found = read_sources(systems if isinstance(systems, (list, tuple)) else [systems], loaded.type_map,
@@ -228,7 +229,8 @@ def test_model(model, systems, *, devices=None, client=None, numb_test: int = 0,
     job = EvalJob("test", ((key, loaded),))
     for batch, (energy, force, virial) in run_ordered(evaluate_batch, job, batches, devices=devices,
                                                       client=client, progress=progress,
-                                                      progress_label="dpsycl test"):
+                                                      progress_label="dpsycl test",
+                                                      batch_timeout=batch_timeout):
         s, run, a, b = where[batch.index]
         labels = {k: v[a:b] for k, v in run.labels.items()}
         cells = None if run.cells is None else run.cells[a:b]
@@ -255,7 +257,8 @@ class DeviationBlock:
 def model_deviation(models, trajectories, *, devices=None, client=None, output=None, frequency: int = 1,
                     atomic: bool = False, relative: float | None = None, relative_v: float | None = None,
                     batch_size: int | None = None, fmt: str | None = None, lammps_type_map=None,
-                    progress: bool = False) -> list[DeviationBlock]:
+                    progress: bool = False, batch_timeout: float | None = DEFAULT_BATCH_TIMEOUT
+                    ) -> list[DeviationBlock]:
     """``dp model-devi``: the deviation of an ensemble of models (sharing one type map) over the
     frames of ``trajectories`` (dpsycl H5MD files, LAMMPS dumps, extxyz or any ASE format, DeePMD-kit
     npy systems), written to ``output`` in DeePMD-kit's ``model_devi.out`` format when given.
@@ -288,7 +291,8 @@ def model_deviation(models, trajectories, *, devices=None, client=None, output=N
     try:
         started = set()
         for batch, rows in run_ordered(evaluate_batch, job, batches, devices=devices, client=client,
-                                       progress=progress, progress_label="dpsycl model-devi"):
+                                       progress=progress, progress_label="dpsycl model-devi",
+                                       batch_timeout=batch_timeout):
             s, run, a, b = where[batch.index]
             steps = run.steps[a:b]
             collected[s].append(np.column_stack([steps.astype(np.float64), rows]))

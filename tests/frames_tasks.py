@@ -12,3 +12,11 @@ def die_on_batch_two(job, payload, device):
 
 def raise_value_error(job, payload, device):
     raise ValueError("no such thing")
+
+
+def hang_on_batch_two(job, payload, device):
+    """Never returns on batch 2, as a hung device driver would."""
+    if payload == 2:
+        import time
+        time.sleep(3600)
+    return payload

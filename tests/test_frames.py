@@ -371,6 +371,23 @@ def test_a_worker_process_that_dies_midway_is_reported():
     assert got == list(range(len(got))) and len(got) <= 2     # in order; nothing at or after batch 2
 
 
+def test_a_worker_that_hangs_is_reported_after_the_batch_timeout():
+    """A worker silent for batch_timeout seconds ends the job with one line naming its device and
+    frames, and is stopped; the batches before it come back in order."""
+    import time
+    got = []
+    start = time.monotonic()
+    with pytest.raises(DeviceError, match=r"^device numpy \(local worker process \d+\): no result for 3 s \(a hung "
+                                          r"device or driver; --batch-timeout\) while evaluating frames 6-8 of "):
+        for batch, value in run_ordered(frames_tasks.hang_on_batch_two, None, _toy_batches(8), devices="numpy,numpy",
+                                        depth=1, batch_timeout=3):
+            got.append(value)
+    assert got == list(range(len(got))) and len(got) <= 2
+    assert time.monotonic() - start < 60          # the hung process was stopped, not waited for
+    with pytest.raises(ValueError, match="batch timeout"):
+        list(run_ordered(frames_tasks.hang_on_batch_two, None, _toy_batches(2), devices="numpy", batch_timeout=-1))
+
+
 def _error(capsys, argv):
     status = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
