@@ -29,10 +29,9 @@ import time
 
 import numpy as np
 
-from .formats import check_xyz_atom_counts
 from .input_checks import crowding
 from .md import DEFAULT_FRICTION, DEFAULT_MAX_DRIFT, DEFAULT_SKIN, DEFAULT_TAU, ENSEMBLES, MDSettings
-from .structures import atoms_to_arrays, random_alloy
+from .structures import atoms_to_arrays, random_alloy, read_atoms
 
 _POTENTIALS: dict = {}
 
@@ -60,20 +59,9 @@ def _load_model_checked(path: str):
 
 def read_structure(path: str, index=-1):
     """ASE Atoms (or a list with index=':'); any failure is one ValueError line."""
-    import ase.io
     if not os.path.exists(path):
         raise FileNotFoundError(f"structure file not found: {path}")
-    try:
-        fmt = ase.io.formats.filetype(path, guess=True)
-    except Exception:  # noqa: BLE001 - ase.io.read below words the same failure
-        fmt = None
-    if fmt in ("xyz", "extxyz"):
-        check_xyz_atom_counts(path)
-    try:
-        atoms = ase.io.read(path, index=index)
-    except Exception as exc:  # noqa: BLE001 - ASE raises many kinds of errors for bad files
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        raise ValueError(f"cannot read structure {path}: {msg}") from None
+    atoms = read_atoms(path, index=index, what="structure")
     frames = atoms if isinstance(atoms, list) else [atoms]
     if not frames or any(len(a) == 0 for a in frames):
         raise ValueError(f"structure {path} holds no atoms")

@@ -69,8 +69,8 @@ def hdf5_kind(path: str | os.PathLike) -> str:
         return DEEPMD_DP if os.fspath(path).lower().endswith(DEEPMD_DP_SUFFIX) else HDF5
 
 
-def check_xyz_atom_counts(path: str | os.PathLike) -> None:
-    """ValueError (one line) if an (ext)xyz frame declares more atoms than lines follow it.
+def xyz_atom_count_problem(path: str | os.PathLike) -> str | None:
+    """Why an (ext)xyz file cannot be read, if a frame declares more atoms than lines follow it.
 
     ASE's xyz readers trust the count line: a damaged count of 10⁹ in a 34-line file has them
     allocate and loop for minutes before failing.  Frames are walked by their count lines only."""
@@ -81,10 +81,10 @@ def check_xyz_atom_counts(path: str | os.PathLike) -> None:
         try:
             natoms = int(lines[k].split()[0])
         except ValueError:
-            return                      # not a count line: ASE words that error itself
+            return None                 # not a count line: ASE words that error itself
         left = len(lines) - k - 2
         if natoms < 0 or natoms > left:
-            raise ValueError(f"cannot read structure {os.fspath(path)}: frame {frame} declares {natoms} atoms, "
-                             f"but {max(left, 0)} lines follow its comment line")
+            return f"frame {frame} declares {natoms} atoms, but {max(left, 0)} lines follow its comment line"
         k += natoms + 2
         frame += 1
+    return None

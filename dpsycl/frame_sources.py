@@ -270,19 +270,13 @@ def _ase_labels(atoms) -> dict:
 def read_ase_frames(path: str, type_map, *, fmt: str | None = None, labels: bool = True, frequency: int = 1,
                     lammps_type_map=None) -> FrameSystem:
     """Every frame of a file ASE reads; a LAMMPS dump keeps its TIMESTEP as the step."""
-    import ase.io
-
-    from .structures import atoms_to_arrays
+    from .structures import atoms_to_arrays, read_atoms
     if fmt is None and path.lower().endswith(LAMMPS_DUMP_SUFFIXES):
         fmt = "lammps-dump-text"
     kwargs = {}
     if fmt and fmt.startswith("lammps-dump"):
         kwargs["specorder"] = list(lammps_type_map or type_map)
-    try:
-        images = ase.io.read(path, index=":", format=fmt, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - ASE raises many kinds of errors for unreadable files
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        raise ValueError(f"cannot read {path}: {msg}") from None
+    images = read_atoms(path, index=":", fmt=fmt, **kwargs)
     if not isinstance(images, list):
         images = [images]
     if any(len(a) == 0 for a in images):

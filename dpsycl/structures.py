@@ -101,6 +101,30 @@ def random_alloy(composition: str, natoms: int | None = None, seed: int = 0, *, 
     return atoms
 
 
+def read_atoms(path: str, index=":", fmt: str | None = None, what: str = "", **kwargs):
+    """``ase.io.read(path, index, format=fmt)``, any failure one ValueError line ("cannot read
+    WHAT PATH: ..."); (ext)xyz atom counts are checked against the file first (a damaged count made
+    ASE's reader spin for minutes)."""
+    import ase.io
+
+    from .formats import xyz_atom_count_problem
+    where = f"{what} {path}" if what else str(path)
+    guessed = fmt
+    if guessed is None:
+        try:
+            guessed = ase.io.formats.filetype(path, guess=True)
+        except Exception:  # noqa: BLE001 - ase.io.read below words the same failure
+            guessed = None
+    if guessed in ("xyz", "extxyz"):
+        problem = xyz_atom_count_problem(path)
+        if problem:
+            raise ValueError(f"cannot read {where}: {problem}")
+    try:
+        return ase.io.read(path, index=index, format=fmt, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - ASE raises many kinds of errors for bad files
+        raise ValueError(f"cannot read {where}: {' '.join(str(exc).split()) or type(exc).__name__}") from None
+
+
 def atoms_to_arrays(atoms, type_map) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(coords (N, 3), cell (3, 3) or None, atype) of ASE Atoms for a model's type_map."""
     pbc = atoms.pbc

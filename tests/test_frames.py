@@ -26,6 +26,7 @@ import pytest
 
 from dpsycl import DeviceError
 from dpsycl import frame_jobs
+from conftest import cli_error
 from dpsycl.cli import main
 from dpsycl.device_pool import Batch, run_ordered
 
@@ -388,31 +389,28 @@ def test_a_worker_that_hangs_is_reported_after_the_batch_timeout():
         list(run_ordered(frames_tasks.hang_on_batch_two, None, _toy_batches(2), devices="numpy", batch_timeout=-1))
 
 
-def _error(capsys, argv):
-    status = main(argv)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert status == 2, err
-    assert len(err) == 1 and err[0].startswith("dpsycl: error: "), err
-    return err[0]
-
-
 def test_bad_input_is_one_line(world, capsys, tmp_path):
     from dpsycl.h5md import H5MDWriter
     from dpsycl.md import MDSettings, MDState
-    assert "no such system" in _error(capsys, ["test", "-m", H5["cuag"], "-s", str(tmp_path / "nothing")])
+    assert "no such system" in cli_error(capsys, ["test", "-m", H5["cuag"], "-s", str(tmp_path / "nothing")])
     gold = shutil.copytree(EMT / "sys000", tmp_path / "gold")
     (gold / "type_map.raw").write_text("Cu\nAu\n")
-    assert "species Au not in the model's type_map" in _error(capsys, ["test", "-m", H5["cuag"], "-s", str(gold)])
-    assert "do not share one type map" in _error(
+    assert "species Au not in the model's type_map" in cli_error(capsys, ["test", "-m", H5["cuag"], "-s", str(gold)])
+    assert "do not share one type map" in cli_error(
         capsys, ["model-devi", "-m", H5["cuag"], H5["cuagau_f32"], "-t", world.md5, "-o", str(tmp_path / "x.out")])
     empty = tmp_path / "empty.h5"
     state = MDState(positions=np.zeros(6), velocities=np.zeros(6), forces=None, image=np.zeros(6, dtype=np.int64),
                     atype=np.array([0, 1]), type_map=["Cu", "Ag"], cell=np.eye(3) * 9)
     H5MDWriter.create(empty, state, MDSettings()).close()
-    assert "holds no frames" in _error(capsys, ["model-devi", "-m", H5["cuag"], H5["cuag_pair"], "-t", str(empty),
+    damaged = tmp_path / "count.xyz"           # ASE's reader spun for minutes on this count
+    damaged.write_text('1000000000\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3 pbc="T T T"\nCu 0 0 0\n')
+    assert "frame 0 declares 1000000000 atoms, but 1 lines follow" in cli_error(
+        capsys, ["model-devi", "-m", H5["cuag"], H5["cuag_pair"], "-t", str(damaged), "-o", str(tmp_path / "z.out"),
+                 "--devices", "numpy"])
+    assert "holds no frames" in cli_error(capsys, ["model-devi", "-m", H5["cuag"], H5["cuag_pair"], "-t", str(empty),
                                                 "-o", str(tmp_path / "y.out")])
     with_fparam = shutil.copytree(EMT / "sys000", tmp_path / "fparam")
     np.save(with_fparam / "set.000" / "fparam.npy", np.ones((8, 1)))
-    assert "fparam" in _error(capsys, ["test", "-m", H5["cuag"], "-s", str(with_fparam)])
-    assert "nosuch" in _error(capsys, ["test", "-m", H5["cuag"], "-s", str(EMT / "sys000"),
+    assert "fparam" in cli_error(capsys, ["test", "-m", H5["cuag"], "-s", str(with_fparam)])
+    assert "nosuch" in cli_error(capsys, ["test", "-m", H5["cuag"], "-s", str(EMT / "sys000"),
                                        "--devices", "numpy,nosuch", "--batch-size", "2"])
