@@ -109,3 +109,14 @@ def random_structure(rng: np.random.Generator, natoms: int, ntypes: int, shear: 
     coords = np.asarray(pos)
     atype = rng.integers(0, ntypes, natoms)
     return coords, cell, atype
+
+
+def cli_error(capsys, argv) -> str:
+    """Run ``dpsycl ARGV`` in this process; it must fail with status 2 and exactly one
+    ``dpsycl: error:`` line on stderr, which is returned."""
+    from dpsycl.cli import main
+    status = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2, err
+    assert len(err) == 1 and err[0].startswith("dpsycl: error: "), err
+    return err[0]

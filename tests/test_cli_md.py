@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import cli_error
 from dpsycl.cli import main
 from dpsycl.structures import cubeish_repeats, parse_composition, random_alloy
 
@@ -32,15 +33,6 @@ def _sycl():
 def _run_args(out, *extra, steps=40):
     return ["run", MODEL, "--alloy", "Cu0.5Ag0.5", "--atoms", "32", "--dt", "2", "--steps", str(steps),
             "--every", "10", "--device", DEVICE, "--output", str(out), "--seed", "3", "--no-progress", *extra]
-
-
-def _error(capsys, argv):
-    """Run main(argv); it must fail with status 2 and one line on stderr."""
-    status = main(argv)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert status == 2, err
-    assert len(err) == 1 and err[0].startswith("dpsycl: error: "), err
-    return err[0]
 
 
 @pytest.fixture
@@ -65,28 +57,28 @@ def test_bad_inputs_are_one_line_errors(capsys, tmp_path, structures):
 
     def base(structure=None):
         return ["run", MODEL] + ([str(structure)] if structure else []) + opts
-    msg = _error(capsys, base(structures["garbage"]))
+    msg = cli_error(capsys, base(structures["garbage"]))
     assert "cannot read structure" in msg
-    msg = _error(capsys, base(tmp_path / "missing.xyz"))
+    msg = cli_error(capsys, base(tmp_path / "missing.xyz"))
     assert "not found" in msg
-    msg = _error(capsys, base(structures["bad_species"]))
+    msg = cli_error(capsys, base(structures["bad_species"]))
     assert "Au" in msg and "type_map" in msg
     for dt in ("0", "-1"):
-        msg = _error(capsys, base(structures["good"]) + ["--dt", dt])
+        msg = cli_error(capsys, base(structures["good"]) + ["--dt", dt])
         assert "dt" in msg
-    msg = _error(capsys, base() + ["--restart"])
+    msg = cli_error(capsys, base() + ["--restart"])
     assert "not found" in msg
-    msg = _error(capsys, ["run", str(tmp_path / "nomodel.pb"), str(structures["good"]), "--output", str(out)])
+    msg = cli_error(capsys, ["run", str(tmp_path / "nomodel.pb"), str(structures["good"]), "--output", str(out)])
     assert "model" in msg
     assert not out.exists()
     # an existing output survives: without --overwrite, and with --overwrite but bad input
     out.write_bytes(b"precious")
-    msg = _error(capsys, base(structures["good"]))
+    msg = cli_error(capsys, base(structures["good"]))
     assert "exists" in msg and "--overwrite" in msg
-    _error(capsys, base(structures["bad_species"]) + ["--overwrite"])
-    _error(capsys, base(structures["good"]) + ["--overwrite", "--dt", "0"])
+    cli_error(capsys, base(structures["bad_species"]) + ["--overwrite"])
+    cli_error(capsys, base(structures["good"]) + ["--overwrite", "--dt", "0"])
     assert out.read_bytes() == b"precious"
-    msg = _error(capsys, ["eval", MODEL, str(structures["bad_species"]), "--device", DEVICE])
+    msg = cli_error(capsys, ["eval", MODEL, str(structures["bad_species"]), "--device", DEVICE])
     assert "Au" in msg
 
 
@@ -120,7 +112,7 @@ def test_run_restart_and_plots(capsys, tmp_path):
     for key in ("positions", "velocities", "image"):
         assert np.array_equal(a[key], b[key]), key
     assert np.array_equal(a["observables"]["total_energy"], b["observables"]["total_energy"])
-    msg = _error(capsys, ["run", MODEL, "--steps", "60", "--dt", "1", "--device", DEVICE, "--output", str(part),
+    msg = cli_error(capsys, ["run", MODEL, "--steps", "60", "--dt", "1", "--device", DEVICE, "--output", str(part),
                           "--restart"])
     assert "conflicts" in msg
     assert len(read_trajectory(part)["step"]) == 5
