@@ -195,7 +195,7 @@ def _real_array(values, name: str) -> np.ndarray:
         raise InputError(f"{name} is not an array of numbers: {' '.join(str(exc).split())}") from None
     if arr.dtype.kind not in "iuf":
         raise InputError(f"{name} must be real numbers, got an array of dtype {arr.dtype}")
-    return arr.astype(np.float64)
+    return np.asarray(arr, dtype=np.float64)   # no copy of a float64 array: the evaluators do not write to it
 
 
 def check_finite_result(energies, forces) -> None:
