@@ -42,7 +42,7 @@ import h5py
 import numpy as np
 import pytest
 
-from dpsycl.h5md import read_trajectory
+from dpsycl.h5md import open_trajectory, read_trajectory
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODEL = str(ROOT / "dpsycl" / "data" / "cuag.h5")
@@ -106,17 +106,9 @@ class Run:
             seen = len(self.err)
 
 
-def _open(path):
-    """h5py opens the file (in SWMR-read mode if a killed SWMR writer left it flagged open)."""
-    try:
-        return h5py.File(path, "r")
-    except OSError:
-        return h5py.File(path, "r", swmr=True)
-
-
 def _check(path, reported, ref=None):
     """The invariants of the module docstring; the number of complete frames."""
-    with _open(path) as f:
+    with open_trajectory(path) as f:
         rows = {name: ds.shape[0] for name, ds in _datasets(f)}
         wrote = max(int(np.max(ds[:], initial=-1)) for name, ds in _datasets(f) if name.endswith("/step"))
     t = read_trajectory(path)
@@ -195,7 +187,7 @@ def test_sigkill_at_50_moments(tmp_path):
     assert list(final["step"]) == list(reference["step"])
     for key in ("positions", "velocities", "image", "forces"):
         assert np.array_equal(final[key], reference[key]), key
-    with _open(chain) as f:
+    with open_trajectory(chain) as f:
         assert len(f["parameters/restarted_at_steps"]) == N_KILLS
 
 
@@ -227,5 +219,5 @@ def test_full_disk_is_one_line_error(tmp_path):
     assert n >= 2, "the limit left no frame: lower the model size or raise the limit"
     assert list(t["step"]) == list(range(0, EVERY * n, EVERY))
     assert np.isfinite(t["positions"]).all() and np.isfinite(t["velocities"]).all()
-    with _open(out) as f:
+    with open_trajectory(out) as f:
         assert f["particles/all/position/value"].shape[0] >= n
