@@ -69,6 +69,17 @@ def hdf5_kind(path: str | os.PathLike) -> str:
         return DEEPMD_DP if os.fspath(path).lower().endswith(DEEPMD_DP_SUFFIX) else HDF5
 
 
+def open_hdf5(path: str | os.PathLike, error=ValueError, what: str = "file"):
+    """The HDF5 file at ``path`` opened for reading; ``error`` (one line) when HDF5 cannot open it."""
+    import h5py
+    path = os.fspath(path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise error(f"{path}: cannot open as HDF5 ({str(exc).splitlines()[0]}); "
+                    f"the {what} is damaged or truncated") from None
+
+
 def xyz_atom_count_problem(path: str | os.PathLike) -> str | None:
     """Why an (ext)xyz file cannot be read, if a frame declares more atoms than lines follow it.
 

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from .descriptors import unit, unit_of
-from .formats import DEEPMD_DP, HDF5, ZIP, model_kind, sniff
+from .formats import DEEPMD_DP, HDF5, ZIP, model_kind, open_hdf5, sniff
 from .model import EnergyFitting, Model, ModelError, check_finite
 from .model_sections import SectionReader, write_layers
 from .version import installed_version
@@ -103,17 +103,11 @@ def _write_fitting(fit, fitting: EnergyFitting) -> None:
 
 def read_model(path: str | os.PathLike) -> Model:
     """Read a model written by :func:`write_model`; raise ModelError if it is not one."""
-    import h5py
-
     path = os.fspath(path)
     if sniff(path, ModelError) != HDF5:
         raise ModelError(f"{path} is not an HDF5 file, so not a dpsycl model "
                          "(a DeePMD-kit frozen_model.pb is converted with `dpsycl extract`)")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot open as HDF5 ({str(exc).splitlines()[0]}); "
-                         "the file is damaged or truncated") from None
+    f = open_hdf5(path, ModelError)
     try:
         with f:
             fmt = f.attrs.get("format")

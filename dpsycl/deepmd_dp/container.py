@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..formats import DEEPMD_DP_ATTRIBUTE as JSON_ATTRIBUTE
+from ..formats import open_hdf5
 from ..model import ModelError
 
 VARIABLES_KEY = "@variables"
@@ -57,14 +58,8 @@ class DpFile:
 
 def read_dp_file(path: str | os.PathLike) -> DpFile:
     """The JSON of the ``.dp`` file at ``path`` with every ``@variables`` reference resolved to its array."""
-    import h5py
-
     path = os.fspath(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot open as HDF5 ({str(exc).splitlines()[0]}); "
-                         "the .dp file is damaged or truncated") from None
+    f = open_hdf5(path, ModelError, what=".dp file")
     try:
         with f:
             if JSON_ATTRIBUTE not in f.attrs:
