@@ -68,6 +68,11 @@ def read_structure(path: str, index=-1):
     return atoms
 
 
+def warn(message: str) -> None:
+    """A warning of dpsycl run/eval: one line on stderr."""
+    print(f"dpsycl: warning: {message}", file=sys.stderr)
+
+
 def _fmt_rate(ns_per_day: float) -> str:
     return f"{ns_per_day:.3g} ns/day"
 
@@ -266,10 +271,6 @@ def cmd_run(args) -> int:
     if args.output and os.path.dirname(os.path.abspath(args.output)):
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     dp = _potential(args.model, args.device)
-
-    def warn(msg):
-        print(f"dpsycl: warning: {msg}", file=sys.stderr)
-
     t_setup = time.perf_counter()
     init, md_step = schedule(dp, settings, warn=warn)
     state = None
@@ -405,7 +406,7 @@ def cmd_eval(args) -> int:
         # after the evaluation, which refused cells too thin for the cutoff (and so for this search)
         warning = crowding(coords, atype, type_map, cell, where=f"frame {k}" if len(frames) > 1 else "")
         if warning:
-            print(f"dpsycl: warning: {warning}", file=sys.stderr)
+            warn(warning)
         r = {"natoms": len(atoms), "symbols": atoms.get_chemical_symbols(), "energy": float(e[0, 0]),
              "forces": f[0].tolist(), "virial": v[0].reshape(3, 3).tolist()}
         if periodic:
