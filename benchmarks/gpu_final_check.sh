@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The GPU checks of a session in one call (< 10 minutes): the device tests on cuda:0 (the staged
-# package, no install), the device-memory check (benchmarks/gpu_memory_check.py: the largest N the
+# The GPU checks of a session in one call (< 10 minutes): the launch probe (benchmarks/gpu_launch_probe.py:
+# direct launches against numba-cuda's dispatcher in one process, bit-identity and ms per MD step; skipped
+# with PROBE_TIMEOUT=0), the device tests on cuda:0 (the staged package, no install), the device-memory
+# check (benchmarks/gpu_memory_check.py: the largest N the
 # evaluator predicts, a refusal above it, an evaluation at MEMORY_FRACTION of it), then the
 # same-run A/B timing of the commit in .ab/old against this tree.  Each step has its own time limit
 # (TEST_TIMEOUT, MEMORY_TIMEOUT, AB_TIMEOUT seconds), so one slow step cannot take the others' results.
@@ -17,6 +19,7 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-240}
 MEMORY_TIMEOUT=${MEMORY_TIMEOUT:-150}
 MEMORY_FRACTION=${MEMORY_FRACTION:-0.9}
 AB_TIMEOUT=${AB_TIMEOUT:-240}
+PROBE_TIMEOUT=${PROBE_TIMEOUT:-200}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 SITE=/tmp/gpu_site
@@ -28,6 +31,10 @@ rm -rf "$STAGE"
 python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.', '$STAGE')"
 export PYTHONPATH="$STAGE:$SITE"
 python3 -P -c "import dpsycl, numpy, numba; print('dpsycl', dpsycl.__version__, dpsycl.devices(), 'numpy', numpy.__version__, 'numba', numba.__version__)" | tee -a "$OUT/gpu.txt"
+if [ "$PROBE_TIMEOUT" -gt 0 ]; then
+    timeout -k 10 "$PROBE_TIMEOUT" python3 -P benchmarks/gpu_launch_probe.py tests/data/cuag/model.h5 8 "$OUT/launch_probe.json" \
+        2>&1 | grep -v -i -E "warn" | tee "$OUT/launch_probe.txt" | tail -45
+fi
 timeout -k 10 "$TEST_TIMEOUT" python3 -P -m pytest -q -p no:cacheprovider -rs tests/test_device.py tests/test_reference.py tests/test_architecture.py \
     tests/test_parameters.py tests/test_dp_files.py tests/test_ase_calc.py -x 2>&1 | tee "$OUT/pytest_cuda.txt" | tail -25
 timeout -k 10 "$MEMORY_TIMEOUT" python3 -P benchmarks/gpu_memory_check.py --device cuda:0 --fraction "$MEMORY_FRACTION" \

@@ -16,6 +16,7 @@ from numba import cuda  # noqa: E402  (module global: the simulator swaps it ins
 
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
+from .cuda_launch import Launcher  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
 from .launch import KernelCache, flatten  # noqa: E402
 from .protocol import UNKNOWN_BYTES, DeviceMemory, allocation_failed  # noqa: E402
@@ -79,6 +80,7 @@ class CudaBackend:
         self.parallel_width = 512 * self.sm_count
         self.supports_groups = True
         self.is_gpu = True  # the simulator too: it runs the GPU code path, for CI
+        self.launcher = Launcher(cuda, enabled=not SIMULATOR)
         if "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS" not in os.environ:
             # small grids are by design here (a reduction's last pass, a 108-atom frame); numba's
             # warning for each would bury dpsycl's own lines.  Setting the variable keeps numba's choice.
@@ -155,7 +157,7 @@ class CudaBackend:
         kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype)
         if n > 0:
             threads = self.threads_for(n)
-            kern[(int(n) + threads - 1) // threads, threads](int(n), *values)
+            self.launcher.launch(kern, (int(n) + threads - 1) // threads, threads, (int(n), *values))
 
     def launch_groups(self, body_name: str, ngroups: int, nlane: int, *packs, local: dict | None = None,
                       scratch: dict | None = None, dtype=np.float64):
@@ -164,7 +166,7 @@ class CudaBackend:
         kern, values = _kernel_cache().group_kernel(body_name, names, values, nlane, local or {}, scratch or {},
                                                     dtype)
         if ngroups > 0:
-            kern[int(ngroups), int(nlane)](int(ngroups), *values)
+            self.launcher.launch(kern, int(ngroups), int(nlane), (int(ngroups), *values))
 
 
 def list_devices() -> list[dict]:
