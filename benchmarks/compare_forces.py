@@ -1,4 +1,5 @@
-"""Max |F(n ranks) − F(1 rank)| of the start forces benchmarks/lammps_bench.py --forces-at-start saved.
+"""Max |F(n ranks) − F(1 rank)| of the start forces benchmarks/lammps_bench.py --forces-at-start saved
+(rows of position and force, sorted by position; the positions must match exactly).
 
     python3 benchmarks/compare_forces.py FOLDER      (files FOLDER/forces-np<ranks>-<natoms>.npy)
 
@@ -25,8 +26,10 @@ def main() -> int:
         for ranks, forces in sorted(by_ranks.items()):
             if one is None or ranks == 1:
                 continue
-            rows.append({"natoms": natoms, "ranks": ranks, "max_abs_dF_eV_per_A": float(np.abs(forces - one).max()),
-                         "max_abs_F_eV_per_A": float(np.abs(one).max())})
+            rows.append({"natoms": natoms, "ranks": ranks,
+                         "same_positions": bool(np.array_equal(forces[:, :3], one[:, :3])),
+                         "max_abs_dF_eV_per_A": float(np.abs(forces[:, 3:] - one[:, 3:]).max()),
+                         "max_abs_F_eV_per_A": float(np.abs(one[:, 3:]).max())})
     print(json.dumps(rows, indent=1))
     return 0
 

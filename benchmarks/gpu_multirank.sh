@@ -16,16 +16,16 @@
 # Results: $OUT/multirank/ (lammps-np*.json, forces.json, shared_frames.json, logs).
 #
 # Knobs: SIZES (default 32000,256000), STEPS (default 20,3), RANKS (default "1 2 4"), FRAMES (default
-# 5000), LAMMPS_TIMEOUT / FRAMES_TIMEOUT (s per step; defaults 130 per rank count and 200).
+# 2000), LAMMPS_TIMEOUT / FRAMES_TIMEOUT (s per step; defaults 130 per rank count and 260).
 set -uo pipefail
 T_START=$(date +%s)
 OUT=${OUT:-/tmp/out}/multirank
 SIZES=${SIZES:-32000,256000}
 STEPS=${STEPS:-20,3}
 RANKS=${RANKS:-1 2 4}
-FRAMES=${FRAMES:-5000}
+FRAMES=${FRAMES:-2000}
 LAMMPS_TIMEOUT=${LAMMPS_TIMEOUT:-130}
-FRAMES_TIMEOUT=${FRAMES_TIMEOUT:-200}
+FRAMES_TIMEOUT=${FRAMES_TIMEOUT:-260}
 WORK=${WORK:-/tmp/dpsycl_multirank}
 mkdir -p "$OUT" "$WORK"
 stamp() { echo "[gpu_multirank $(( $(date +%s) - T_START )) s] $*"; }

@@ -53,10 +53,17 @@ thermo 0
 """)
 
 
-def forces_by_id(lmp) -> np.ndarray:
-    """Every atom's force, in atom-id order, gathered from all ranks (collective)."""
+def positions_and_forces(lmp) -> np.ndarray:
+    """(N, 6): every atom's position and force, gathered from all ranks (collective), in position order.
+
+    Not in atom-ID order: ``create_atoms`` numbers the atoms rank by rank, so IDs differ between
+    rank counts, while the lattice positions (and ``set type/fraction``'s species, drawn per
+    position) do not."""
     n = int(lmp.get_natoms())
-    return np.ctypeslib.as_array(lmp.gather_atoms("f", 1, 3), shape=(3 * n,)).reshape(n, 3).copy()
+    x, f = (np.ctypeslib.as_array(lmp.gather_atoms(name, 1, 3), shape=(3 * n,)).reshape(n, 3).copy()
+            for name in ("x", "f"))
+    order = np.lexsort(np.round(x, 6).T[::-1])
+    return np.hstack([x, f])[order]
 
 
 def lammps_case(lammps, MPI, comm, dp, cells: int, shell: str, steps: int, forces_to: str | None = None) -> dict:
@@ -71,7 +78,7 @@ def lammps_case(lammps, MPI, comm, dp, cells: int, shell: str, steps: int, force
         if forces_to:
             # forces of the start structure, before any step: comparable across rank counts
             lmp.command("run 0")
-            forces = forces_by_id(lmp)
+            forces = positions_and_forces(lmp)
             if comm.Get_rank() == 0:
                 saved = f"{forces_to}-{int(lmp.get_natoms())}.npy"
                 np.save(saved, forces)
@@ -138,8 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--own-md", action="store_true", help="also time dpsycl's own MD (1 rank)")
     p.add_argument("--output", help="JSON file for the results (rank 0)")
     p.add_argument("--forces-at-start", metavar="PREFIX",
-                   help="save the start structure's forces (atom-id order) to PREFIX-<natoms>.npy (rank 0); the "
-                        "warm-up step then follows a `run 0`")
+                   help="save the start structure's positions and forces (N, 6; position order) to PREFIX-<natoms>.npy "
+                        "(rank 0); the warm-up step then follows a `run 0`")
     args = p.parse_args(argv)
     lammps, MPI = load_modules()
     from dpsycl.lammps.library import device_for_rank, rank_info
