@@ -6,7 +6,8 @@ Prints and writes: the numba-cuda / cuda-core / cuda-bindings versions; for a 4Â
 run (dt 1 fs, the default skin and sampling), ms per MD step with the dispatcher and with direct
 launches (alternating rounds), and whether 300 steps from one start give bit-identical positions,
 velocities and forces both ways; ``DeepPot.eval`` end to end both ways; launches per step by kind;
-then cProfile's top entries (own time) of 200 direct-launch steps.
+then cProfile's top entries (own time) of 200 direct-launch steps, and each compiled kernel's registers,
+local and shared memory and resident blocks per multiprocessor (dpsycl.backends.cuda.kernel_resources).
 """
 from __future__ import annotations
 
@@ -133,6 +134,10 @@ def main() -> None:
     pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(22)
     report["profile_direct_200_steps"] = text.getvalue()
     print(text.getvalue())
+    from dpsycl.backends.cuda import kernel_resources
+    report["kernel_resources"] = kernel_resources()
+    for row in report["kernel_resources"]:
+        print(row)
     if out_json:
         with open(out_json, "w") as f:
             json.dump(report, f, indent=1)

@@ -169,6 +169,29 @@ class CudaBackend:
             self.launcher.launch(kern, int(ngroups), int(nlane), (int(ngroups), *values))
 
 
+def kernel_resources() -> list[dict]:
+    """Registers, local (spilled) and shared memory of every kernel compiled so far, and how many of
+    its blocks one multiprocessor holds at the block size dpsycl launches it with: the facts that
+    bound a latency-limited kernel (benchmarks/gpu_launch_probe.py prints them)."""
+    out = []
+    ctx = None if SIMULATOR else cuda.current_context()
+    for key, kern in _kernel_cache().kernels.items():
+        group = key[0] == "group"
+        body, block = (key[1], int(key[4])) if group else (key[0], THREADS)
+        for compiled in kern.overloads.values():
+            row = {"body": body, "layout": "group" if group else "item", "block": block,
+                   "regs_per_thread": compiled.regs_per_thread, "local_bytes_per_thread": compiled.local_mem_per_thread,
+                   "shared_bytes_per_block": compiled.shared_mem_per_block}
+            if ctx is not None:
+                try:
+                    row["blocks_per_sm"] = ctx.get_active_blocks_per_multiprocessor(
+                        compiled.library.get_cufunc(), block, 0)
+                except Exception as exc:  # noqa: BLE001 - a report, not a computation: say why it is missing
+                    row["blocks_per_sm"] = f"unknown ({type(exc).__name__}: {exc})"
+            out.append(row)
+    return out
+
+
 def list_devices() -> list[dict]:
     out = []
     if not cuda.is_available():
