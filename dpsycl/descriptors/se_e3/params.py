@@ -26,6 +26,11 @@ class SeE3(SmoothDescriptor):
     def output_width(self) -> int:
         return self.embedding_width
 
+    @staticmethod
+    def serialised_nets_used(ntypes: int) -> set[tuple[int, int]]:
+        """The nets of a DeePMD-kit 3 ``.dp`` collection that se_e3 runs (it writes zeros for b < a)."""
+        return {(a, b) for a in range(ntypes) for b in range(a, ntypes)}
+
     def pair_net(self, a: int, b: int):
         """The embedding net of neighbour species a and b (either order)."""
         return self.embedding_nets[(min(a, b), max(a, b))]
@@ -46,7 +51,7 @@ class SeE3(SmoothDescriptor):
             raise ModelError(f"t_avg/t_std have shape {self.t_avg.shape}, expected {shape}")
         if not 0 <= self.rcut_smth < self.rcut:
             raise ModelError(f"rcut_smth {self.rcut_smth} must lie in [0, rcut = {self.rcut})")
-        wanted = {(a, b) for a in range(ntypes) for b in range(a, ntypes)}
+        wanted = self.serialised_nets_used(ntypes)
         if set(self.embedding_nets) != wanted:
             raise ModelError(f"se_e3 needs one embedding net per neighbour-species pair a <= b {sorted(wanted)}, "
                              f"found {sorted(self.embedding_nets)}")
