@@ -8,6 +8,8 @@ which the kernels match to 1e-13).
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,24 @@ def test_virial_is_minus_strain_derivative(model, perturbed):
         numeric[a, b] = numeric[b, a] = -(e[0] - e[1]) / (2 * eps)
     assert np.abs(virial).max() > 0.05
     np.testing.assert_allclose(virial, numeric, rtol=0, atol=1e-6)
+
+
+def test_dp_with_exclude_types_is_refused_with_one_line(tmp_path):
+    """DeePMD-kit's TensorFlow se_t refuses exclude_types and dpsycl does not evaluate them: a .dp that
+    has them (its NumPy/PyTorch backends would mask the pair's neighbours) is refused, naming them."""
+    import shutil
+
+    import h5py
+
+    from dpsycl.model import ModelError
+    from dpsycl.model_io import load_model
+    path = tmp_path / "excluded.dp"
+    shutil.copy(model_path(NAME).with_name("model.dp"), path)
+    assert load_model(path).descriptor.kind == "se_e3"
+    with h5py.File(path, "r+") as f:
+        data = json.loads(f.attrs["json"])
+        data["model"]["descriptor"]["exclude_types"] = [[0, 1]]
+        f.attrs["json"] = json.dumps(data)
+    with pytest.raises(ModelError) as err:
+        load_model(path)
+    assert "\n" not in str(err.value) and "exclude_types [[0, 1]] is not supported" in str(err.value)

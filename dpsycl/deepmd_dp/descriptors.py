@@ -76,6 +76,9 @@ def read_descriptor(node: dict, type_map: list[str], where: str):
     else:
         type_one_side = bool(side_default)
     exclude_types = excluded_pairs(node.get("exclude_types") or [], ntypes, where)
+    if exclude_types and not getattr(params_class, "reads_exclusions", True):
+        raise ModelError(f"{where}: exclude_types {[list(p) for p in exclude_types]} is not supported for this "
+                         "descriptor yet")
     nets, activation = embedding_nets(need(node, "embeddings", where), ntypes, type_one_side, where)
     widths = {tuple(int(layer.matrix.shape[1]) for layer in net) for net in nets.values()}
     if widths != {tuple(neuron)}:

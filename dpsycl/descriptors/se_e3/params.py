@@ -21,6 +21,7 @@ class SeE3(SmoothDescriptor):
     kind: ClassVar[str] = "se_e3"
     columns: ClassVar[int] = 4        # s(r)(1, x/r, y/r, z/r); only the last three enter the angles
     type_one_side: bool = False       # se_e3 has no such option: its nets are per neighbour-species pair
+    reads_exclusions: ClassVar[bool] = False    # exclude_types refused (DeePMD-kit's TensorFlow se_t refuses it)
 
     @property
     def output_width(self) -> int:
