@@ -91,6 +91,7 @@ def random_structure(rng: np.random.Generator, natoms: int, ntypes: int, shear: 
     diag *= (vol / np.prod(diag)) ** (1 / 3)
     cell = np.diag(diag)
     cell[1, 0], cell[2, 0], cell[2, 1] = rng.uniform(-shear, shear, 3) * diag[[1, 2, 2]]
+    inv_cell = np.linalg.inv(cell)        # once, not per pair: the same structures, ~10x faster
     pos = []
     tries = 0
     while len(pos) < natoms and tries < 200000:
@@ -99,7 +100,7 @@ def random_structure(rng: np.random.Generator, natoms: int, ntypes: int, shear: 
         ok = True
         for q in pos:
             d = p - q
-            frac = d @ np.linalg.inv(cell)
+            frac = d @ inv_cell
             frac -= np.round(frac)
             if np.linalg.norm(frac @ cell) < min_dist:
                 ok = False
