@@ -77,8 +77,7 @@ def descriptor_kind(g: Graph) -> str:
     names = g.nodes.keys()
     if g.ops.get("TabulateFusionSeT") or any(
             re.fullmatch(r"filter_type_all\w*/matrix_\d+_\d+_\d+", nm) for nm in names):
-        raise ModelError(f"{g.path}: descriptor 'se_e3' (se_t; {op} with three-body embedding nets "
-                         f"filter_type_all/matrix_L_I_J) is not supported yet; {supported}")
+        return "se_e3"      # se_t: the nets of neighbour-species pairs, filter_type_all/matrix_L_A_B
     if any(nm.startswith("type_embed_net") for nm in names) or any(
             re.fullmatch(r"filter_type_all\w*/matrix_\d+", nm) for nm in names):
         raise ModelError(f"{g.path}: descriptor 'se_e2_a with type embedding' (se_a_tpe / se_a_ebd; "

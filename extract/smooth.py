@@ -24,9 +24,10 @@ from .graph import ENV_MAT_OPS, Graph, activation_of, dense_layer, nice_float
 
 
 def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_name: str,
-                rcut_smth_attr_name: str) -> tuple[dict, np.dtype]:
+                rcut_smth_attr_name: str, read_nets=None) -> tuple[dict, np.dtype]:
     """Keyword arguments of a SmoothDescriptor read from graph ``g`` and the dtype of its weights;
-    the environment op's attribute names differ between descriptors (se_e2_a: sel_a, rcut_r, ...)."""
+    the environment op's attribute names differ between descriptors (se_e2_a: sel_a, rcut_r, ...);
+    ``read_nets(g, ntypes)`` replaces embedding_nets for a descriptor whose nets are named otherwise."""
     path = g.path
     env = next(n for n in g.nodes.values() if n.op in ENV_MAT_OPS)
     sel = [int(x) for x in env.attr[sel_attr].list.i]
@@ -54,7 +55,7 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
     t_avg = g.const("descrpt_attr/t_avg")
     t_std = g.const("descrpt_attr/t_std")
 
-    type_one_side, nets, activation, missing_pairs = embedding_nets(g, ntypes)
+    type_one_side, nets, activation, missing_pairs = (read_nets or embedding_nets)(g, ntypes)
     neuron_sets = {tuple(int(layer.matrix.shape[1]) for layer in net) for net in nets.values()}
     if len(neuron_sets) != 1:
         raise ModelError(f"{path}: embedding nets have different widths: {sorted(neuron_sets)}")

@@ -39,7 +39,7 @@ TENSORFLOW_ONLY = {
 }
 READABLE = [name for name in GRAPHS if name not in TENSORFLOW_ONLY]
 # DeePMD-kit's NumPy backend on a .dp against its TensorFlow backend on the graph, for a case of each
-DEEPMD_READINGS = ("tiny_exclude", "tiny_se_r", "tiny_pair_exclude", "cuag_pair")
+DEEPMD_READINGS = ("tiny_exclude", "tiny_se_r", "tiny_pair_exclude", "cuag_pair", "tiny_se_e3")
 
 CONVERT = """
 import json, os, sys

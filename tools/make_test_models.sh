@@ -19,6 +19,9 @@
 #   tiny_act_silu     silu embedding net, silut:2.0 fitting net (threshold read from the graph)
 #   tiny_act_softplus softplus embedding net, sigmoid fitting net
 #   tiny_act_relu6    relu6 embedding net, relu fitting net
+#   tiny_se_e3        se_e3 (se_t, three-body embedding), resnet_dt; rcut 3.5 so that sel [12, 12] holds
+#                     every neighbour outside the dense case (the cost is quadratic in sel); embedding
+#                     3-6 so that the fitting net's first layer (6 -> 8) means the same in a .dp file
 #   tiny_fparam       se_e2_a with 2 frame parameters and 1 atomic parameter (numb_fparam, numb_aparam);
 #                     needs DATA with set.*/fparam.npy and aparam.npy (tools/make_param_data.py)
 #
@@ -31,7 +34,7 @@ out="${1:?usage: $0 OUTDIR [VARIANT ...]}"
 shift
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude
-    tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam)
+    tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_se_e3)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -64,6 +67,7 @@ descriptor_for() {
         tiny_act_softplus) echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "softplus", "precision": "float64"' ;;
         tiny_act_relu6)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu6", "precision": "float64"' ;;
         tiny_fparam)       echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_se_e3)        echo '"type": "se_e3", "seed": 1, "rcut": 3.5, "rcut_smth": 0.5, "sel": [12, 12], "neuron": [3, 6], "resnet_dt": true, "activation_function": "tanh", "precision": "float64"' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }

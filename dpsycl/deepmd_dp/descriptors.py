@@ -3,8 +3,8 @@
 Read from the model's ``descriptor`` object (DeePMD-kit's serialisers: ``deepmd/dpmodel/descriptor/
 se_e2_a.py``, ``se_r.py``; the same fields whichever backend wrote the file):
 
-* type                        -- "se_e2_a" -> dpsycl's se_e2_a; "se_r" -> dpsycl's se_e2_r; any other
-                                 descriptor is refused, naming it
+* type                        -- "se_e2_a" -> dpsycl's se_e2_a; "se_r" -> dpsycl's se_e2_r; "se_e3" ->
+                                 dpsycl's se_e3; any other descriptor is refused, naming it
 * rcut, rcut_smth, sel, neuron, axis_neuron (se_e2_a), type_one_side, exclude_types, set_davg_zero
                               -- the fields of the same names
 * env_protection, env_mat {protection, use_exp_switch}, spin
@@ -14,7 +14,8 @@ se_e2_a.py``, ``se_r.py``; the same fields whichever backend wrote the file):
 * embedding nets              -- ``embeddings`` (a NetworkCollection; networks.py): ndim 1 (type_one_side)
                                  by neighbour species -> key (−1, neighbour); ndim 2 by (centre,
                                  neighbour) -> key (centre, neighbour), excluded pairs left out as a
-                                 frozen graph leaves them out
+                                 frozen graph leaves them out; se_e3 (ndim 2, no type_one_side key): by
+                                 neighbour-species pair (a, b), only a ≤ b kept (DeePMD-kit zeroes the others)
 * exclusions                  -- refused where DeePMD-kit's empty-slot term of an excluded pair is not
                                  dpsycl's (check_empty_slots_of_excluded_pairs)
 * activation, resnet_dt       -- the layers' own activation; resnet_dt = some layer has an idt
@@ -39,7 +40,7 @@ COMPRESSED = 3
 OTHERS = {
     "se_atten": "DPA-1: attention over a type embedding", "dpa1": "DPA-1: attention over a type embedding",
     "se_atten_v2": "DPA-1 v2: attention over a type embedding", "dpa2": "DPA-2", "dpa3": "DPA-3",
-    "dpa4c": "DPA-4", "SeZM": "DPA-4", "se_e3": "se_t: three-body embedding",
+    "dpa4c": "DPA-4", "SeZM": "DPA-4",
     "se_e3_tebd": "three-body embedding with a type embedding", "hybrid": "several descriptors combined",
 }
 
@@ -68,8 +69,16 @@ def read_descriptor(node: dict, type_map: list[str], where: str):
     if len(sel) != ntypes:
         raise ModelError(f"{where}: sel has {len(sel)} entries for {ntypes} species")
     neuron = [int(n) for n in need(node, "neuron", where)]
-    type_one_side = bool(need(node, "type_one_side", where))
+    # a unit without the option (se_e3) gives its field a default and DeePMD-kit writes no such key
+    side_default = {f.name: f.default for f in dataclasses.fields(params_class)}.get("type_one_side", dataclasses.MISSING)
+    if "type_one_side" in node or side_default is dataclasses.MISSING:
+        type_one_side = bool(need(node, "type_one_side", where))
+    else:
+        type_one_side = bool(side_default)
     exclude_types = excluded_pairs(node.get("exclude_types") or [], ntypes, where)
+    if exclude_types and not getattr(params_class, "reads_exclusions", True):
+        raise ModelError(f"{where}: exclude_types {[list(p) for p in exclude_types]} is not supported for this "
+                         "descriptor yet")
     nets, activation = embedding_nets(need(node, "embeddings", where), ntypes, type_one_side, where)
     widths = {tuple(int(layer.matrix.shape[1]) for layer in net) for net in nets.values()}
     if widths != {tuple(neuron)}:
@@ -91,6 +100,9 @@ def read_descriptor(node: dict, type_map: list[str], where: str):
     if not type_one_side:
         # a frozen graph has no net for an excluded pair, and dpsycl never evaluates one
         nets = {key: net for key, net in nets.items() if key not in set(exclude_types) | {(b, a) for a, b in exclude_types}}
+    if hasattr(params_class, "serialised_nets_used"):
+        # se_e3: DeePMD-kit writes a net for every ordered pair and zeroes those it never runs
+        nets = {key: net for key, net in nets.items() if key in params_class.serialised_nets_used(ntypes)}
     kwargs = dict(rcut=float(need(node, "rcut", where)), rcut_smth=float(need(node, "rcut_smth", where)), sel=sel,
                   neuron=neuron, type_one_side=type_one_side,
                   resnet_dt=any(layer.idt is not None for net in nets.values() for layer in net),

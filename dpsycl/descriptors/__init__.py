@@ -10,8 +10,9 @@ from ..model import ModelError
 from .base import DescriptorParams, DescriptorUnit, DevicePasses, Geometry, NeighborSpec
 from .se_e2_a import UNIT as SE_E2_A
 from .se_e2_r import UNIT as SE_E2_R
+from .se_e3 import UNIT as SE_E3
 
-UNITS: dict[str, DescriptorUnit] = {unit.kind: unit for unit in (SE_E2_A, SE_E2_R)}
+UNITS: dict[str, DescriptorUnit] = {unit.kind: unit for unit in (SE_E2_A, SE_E2_R, SE_E3)}
 
 __all__ = ["UNITS", "DescriptorParams", "DescriptorUnit", "DevicePasses", "Geometry", "NeighborSpec",
            "unit", "unit_of", "kernel_modules", "supported"]
