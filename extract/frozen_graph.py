@@ -81,9 +81,6 @@ def descriptor_kind(g: Graph) -> str:
         raise ModelError(f"{g.path}: descriptor 'se_e3' (se_t; {op} with three-body embedding nets "
                          f"filter_type_all/matrix_L_I_J) is not supported yet; {supported}")
     type_embedding.refuse_other_forms(g, op, supported)
-    if type_embedding.has_type_embedding(g) and kind != "se_e2_a":
-        raise ModelError(f"{g.path}: a model-level type_embedding with descriptor '{kind}' is not supported yet "
-                         "(dpsycl reads it with se_e2_a)")
     if any(nm.startswith("attention_layer_") for nm in names):
         raise ModelError(f"{g.path}: descriptor 'se_atten' ({op} with attention layers) is not "
                          f"supported yet; {supported}")
@@ -244,7 +241,8 @@ def extract_model(pb_path) -> Model:
         neuron=list(fit_sets.pop()), resnet_dt=any(layer.idt is not None for net in fit_nets for layer in net),
         activation=fitting_activation, nets=fit_nets, bias_atom_e=bias_atom_e, out_bias=out_bias, out_std=out_std,
         numb_fparam=numb_fparam, numb_aparam=numb_aparam, fparam_stats=fparam_stats, aparam_stats=aparam_stats)
-    folded = type_embedding.describe(table, descriptor.type_one_side) if type_embedding.has_type_embedding(g) else ""
+    folded = "" if not type_embedding.has_type_embedding(g) else type_embedding.describe(
+        table, descriptor.type_one_side if type_embedding.feeds_embedding_net(g) else None)
     model = Model(type_map=type_map, descriptor=descriptor, fitting=fitting, precision=str(fit_dtype),
                   deepmd_version=version_info(g, script or None),
                   model_version=g.string("model_attr/model_version") or "unknown", source=os.path.basename(path),

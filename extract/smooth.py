@@ -23,7 +23,7 @@ import numpy as np
 from dpsycl.model import Layer, ModelError
 
 from .graph import ENV_MAT_OPS, Graph, activation_of, dense_layer, nice_float
-from .type_embedding import fold_embedding_net, has_type_embedding, shared_embedding_net, type_embedding_table
+from .type_embedding import feeds_embedding_net, fold_embedding_net, shared_embedding_net, type_embedding_table
 
 
 def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_name: str,
@@ -57,7 +57,7 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
     t_avg = g.const("descrpt_attr/t_avg")
     t_std = g.const("descrpt_attr/t_std")
 
-    table = type_embedding_table(g) if has_type_embedding(g) else None
+    table = type_embedding_table(g) if feeds_embedding_net(g) else None
     if table is None:
         type_one_side, nets, activation, missing_pairs = embedding_nets(g, ntypes)
     else:   # one shared net reading (s, e_j[, e_i]): folded below, once the exclusions are known

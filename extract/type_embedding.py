@@ -10,6 +10,8 @@ the electronic configuration with ``use_econf_tebd``) and feeds it to two nets:
 * the one shared fitting net ``layer_{k}/...``, ``final_layer/...`` takes
   (D_i, e_{type_i}, fparam, aparam).
 
+(se_e2_r ignores the table: its embedding nets stay per species and only the fitting net reads it.)
+
 Since e_t is a constant of the species, the first layer of either net is
 
     φ(x W + b) = φ(s W_s + [b + e_j W_j + e_i W_i])        (embedding, per species pair)
@@ -38,6 +40,12 @@ TABLE_NODE = "t_typeebd"
 def has_type_embedding(g: Graph) -> bool:
     """Whether the graph carries a model-level type embedding (the table ``t_typeebd``)."""
     return TABLE_NODE in g.nodes
+
+
+def feeds_embedding_net(g: Graph) -> bool:
+    """Whether the descriptor reads the table through one shared embedding net (se_e2_a); DeePMD-kit's
+    se_e2_r ignores the table, which then reaches the fitting net only."""
+    return has_type_embedding(g) and g.has_const("filter_type_all/matrix_1")
 
 
 def refuse_other_forms(g: Graph, op: str, supported: str) -> None:

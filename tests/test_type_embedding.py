@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DATA, model_file, model_path
+from conftest import CASES, DATA, TOL, model_file, model_path, reference_case
 
 pytest.importorskip("tensorflow")
 
@@ -28,8 +28,8 @@ from dpsycl.model import Layer, ModelError  # noqa: E402
 from dpsycl.model_io import read_model, write_model  # noqa: E402
 from dpsycl.networks import embedding_net, fitting_net  # noqa: E402
 
-TEBD_MODELS = ("tiny_tebd", "tiny_tebd_pair")
-NEW_MODELS = (*TEBD_MODELS, "tiny_davg_zero")
+TEBD_MODELS = ("tiny_tebd", "tiny_tebd_pair")            # se_e2_a: the table feeds both nets
+NEW_MODELS = (*TEBD_MODELS, "tiny_se_r_tebd", "tiny_davg_zero")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_folded_embedding_nets_equal_deepmd_shared_net(extracted, name):
         assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1e-13, (ti, tj)
 
 
-@pytest.mark.parametrize("name", TEBD_MODELS)
+@pytest.mark.parametrize("name", (*TEBD_MODELS, "tiny_se_r_tebd"))
 def test_folded_fitting_nets_equal_deepmd_shared_net(extracted, name):
     """Each species' folded fitting net at random D equals the shared net on (D, e_t)."""
     g = graph(name)
@@ -121,6 +121,7 @@ def test_hyper_parameters_and_model_file(extracted, name, tmp_path):
     assert d.set_davg_zero == desc.get("set_davg_zero", False)
     assert d.exclude_types == sorted({tuple(sorted(p)) for p in desc.get("exclude_types", [])})
     assert d.neuron == desc["neuron"] and model.fitting.neuron == script["fitting_net"]["neuron"]
+    assert model.descriptor_type == desc["type"]
     if d.set_davg_zero:
         assert not np.any(d.t_avg)
     keys = {(-1, j) for j in range(2)} if d.type_one_side else {
@@ -128,7 +129,9 @@ def test_hyper_parameters_and_model_file(extracted, name, tmp_path):
     assert set(d.embedding_nets) == keys
     if "type_embedding" in script:
         width = script["type_embedding"]["neuron"][-1]
-        assert model.type_embedding.startswith(f"type_embedding width {width}, folded into")
+        into = "per-species fitting nets" if desc["type"] == "se_e2_r" else (
+            f"per-{'neighbour-species' if d.type_one_side else 'pair'} embedding nets and per-species fitting nets")
+        assert model.type_embedding == f"type_embedding width {width}, folded into {into}"
         assert model.type_embedding in model_summary(model)
     else:
         assert model.type_embedding == ""
@@ -174,3 +177,26 @@ def test_first_layer_skip_is_refused(n_in, n_out):
     with pytest.raises(ModelError, match="skip connection") as err:
         fold_embedding_net(_Named(), table, layers, excluded=())
     assert "\n" not in str(err.value)
+
+
+def test_se_e2_r_with_type_embedding_matches_deepmd_outputs():
+    """se_e2_r ignores the table in DeePMD-kit; only its fitting net reads it.  Not in MODELS (the
+    device kernels see an ordinary se_e2_r model): the reference against DeePMD-kit's stored outputs."""
+    import warnings
+
+    import dpsycl
+    from dpsycl.neighbors import SelTruncationWarning
+    ref = dict(np.load(DATA / "tiny_se_r_tebd" / "reference.npz"))
+    dp = dpsycl.DeepPot(dpsycl.load_model(model_file("tiny_se_r_tebd")), device="numpy")
+    tol = TOL["float64"]
+    for case in CASES:
+        coords, cells, atype, want = reference_case(ref, case)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            e, f, v = dp.eval(coords, cells, atype)[:3]
+        # only the dense case overfills sel (as DeePMD-kit's did), and says so once per frame
+        assert [w.category for w in caught] == [SelTruncationWarning] * (len(coords) if case == "dense" else 0)
+        n = len(atype)
+        assert np.abs(e.ravel() - want["energy"].ravel()).max() / n <= tol["energy"], case
+        assert np.abs(f.ravel() - want["force"].ravel()).max() <= tol["force"], case
+        assert np.abs(v.ravel() - want["virial"].ravel()).max() / n <= tol["virial"], case

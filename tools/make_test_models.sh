@@ -25,6 +25,8 @@
 #   tiny_tebd_pair    type_embedding [2, 4] (use_tebd_bias, resnet_dt), type_one_side false,
 #                     resnet_dt in the embedding net, exclude_types [[0, 1]]
 #   tiny_davg_zero    se_e2_a, set_davg_zero, descriptor trainable false (its nets stay as initialised)
+#   tiny_se_r_tebd    se_e2_r with a model-level type_embedding [4]: DeePMD-kit's se_e2_r ignores it, the
+#                     fitting net reads it
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -35,7 +37,7 @@ out="${1:?usage: $0 OUTDIR [VARIANT ...]}"
 shift
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude
-    tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_tebd tiny_tebd_pair tiny_davg_zero)
+    tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_tebd tiny_tebd_pair tiny_davg_zero tiny_se_r_tebd)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -71,6 +73,7 @@ descriptor_for() {
         tiny_tebd)         echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_tebd_pair)    echo "$SE_A"', "type_one_side": false, "resnet_dt": true, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
         tiny_davg_zero)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "set_davg_zero": true, "trainable": false' ;;
+        tiny_se_r_tebd)    echo "$SE_R"', "type_one_side": true, "resnet_dt": true, "activation_function": "tanh", "precision": "float64"' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
@@ -88,7 +91,7 @@ fitting_for() {
 # model-level sections other than the descriptor and the fitting net (with a trailing comma)
 model_extra_for() {
     case "$1" in
-        tiny_tebd)      echo '"type_embedding": {"neuron": [4], "activation_function": "tanh", "precision": "float64", "seed": 1},' ;;
+        tiny_tebd|tiny_se_r_tebd) echo '"type_embedding": {"neuron": [4], "activation_function": "tanh", "precision": "float64", "seed": 1},' ;;
         tiny_tebd_pair) echo '"type_embedding": {"neuron": [2, 4], "activation_function": "tanh", "resnet_dt": true, "use_tebd_bias": true, "precision": "float64", "seed": 1},' ;;
         *)              echo '' ;;
     esac
