@@ -1,4 +1,4 @@
-"""Models with a model-level type embedding (DeePMD-kit 2.x ``"type_embedding"`` + se_e2_a) and
+"""Models with a model-level type embedding (DeePMD-kit 2.x ``"type_embedding"`` with se_e2_a or se_e2_r) and
 the se_e2_a variants set_davg_zero / trainable false: extraction, the model file, refusals.
 
 The numbers are checked elsewhere, as for every bundled model (``MODELS`` in conftest.py): the
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CASES, DATA, TOL, model_file, model_path, reference_case
+from conftest import DATA, model_file, model_path
 
 pytest.importorskip("tensorflow")
 
@@ -178,25 +178,3 @@ def test_first_layer_skip_is_refused(n_in, n_out):
         fold_embedding_net(_Named(), table, layers, excluded=())
     assert "\n" not in str(err.value)
 
-
-def test_se_e2_r_with_type_embedding_matches_deepmd_outputs():
-    """se_e2_r ignores the table in DeePMD-kit; only its fitting net reads it.  Not in MODELS (the
-    device kernels see an ordinary se_e2_r model): the reference against DeePMD-kit's stored outputs."""
-    import warnings
-
-    import dpsycl
-    from dpsycl.neighbors import SelTruncationWarning
-    ref = dict(np.load(DATA / "tiny_se_r_tebd" / "reference.npz"))
-    dp = dpsycl.DeepPot(dpsycl.load_model(model_file("tiny_se_r_tebd")), device="numpy")
-    tol = TOL["float64"]
-    for case in CASES:
-        coords, cells, atype, want = reference_case(ref, case)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            e, f, v = dp.eval(coords, cells, atype)[:3]
-        # only the dense case overfills sel (as DeePMD-kit's did), and says so once per frame
-        assert [w.category for w in caught] == [SelTruncationWarning] * (len(coords) if case == "dense" else 0)
-        n = len(atype)
-        assert np.abs(e.ravel() - want["energy"].ravel()).max() / n <= tol["energy"], case
-        assert np.abs(f.ravel() - want["force"].ravel()).max() <= tol["force"], case
-        assert np.abs(v.ravel() - want["virial"].ravel()).max() / n <= tol["virial"], case
