@@ -81,6 +81,9 @@ def descriptor_kind(g: Graph) -> str:
         raise ModelError(f"{g.path}: descriptor 'se_e3' (se_t; {op} with three-body embedding nets "
                          f"filter_type_all/matrix_L_I_J) is not supported yet; {supported}")
     type_embedding.refuse_other_forms(g, op, supported)
+    if type_embedding.has_type_embedding(g) and kind not in type_embedding.DESCRIPTORS:
+        raise ModelError(f"{g.path}: a model-level type_embedding with descriptor '{kind}' is not supported yet "
+                         f"(read with {', '.join(type_embedding.DESCRIPTORS)})")
     if any(nm.startswith("attention_layer_") for nm in names):
         raise ModelError(f"{g.path}: descriptor 'se_atten' ({op} with attention layers) is not "
                          f"supported yet; {supported}")
