@@ -44,8 +44,9 @@ def model_summary(model) -> str:
     """One line describing a model: species, descriptor, fitting nets, precision."""
     fit = model.fitting
     resnet = ", resnet_dt" if fit.resnet_dt else ""
+    folded = f"; {model.type_embedding}" if model.type_embedding else ""
     return (f"species {' '.join(model.type_map)}; {model.descriptor.summary()}; fitting "
-            f"{'-'.join(str(n) for n in fit.neuron)} ({fit.activation}{resnet}); {model.precision}")
+            f"{'-'.join(str(n) for n in fit.neuron)} ({fit.activation}{resnet}); {model.precision}{folded}")
 
 
 def cmd_extract(args: argparse.Namespace) -> int:

@@ -140,6 +140,8 @@ class Model:
     deepmd_version: str = "unknown"
     model_version: str = "unknown"
     source: str = ""
+    # how a model-level type embedding was folded into the per-species nets ("": none)
+    type_embedding: str = ""
 
     @property
     def ntypes(self) -> int:

@@ -68,6 +68,8 @@ def write_model(model: Model, path: str | os.PathLike) -> None:
             f.attrs["deepmd_version"] = str(model.deepmd_version)
             f.attrs["model_version"] = str(model.model_version)
             f.attrs["source"] = str(model.source)
+            if model.type_embedding:   # the nets were folded from a model-level type embedding
+                f.attrs["type_embedding"] = str(model.type_embedding)
             f.attrs["precision"] = model.precision
             f.create_dataset("type_map", data=np.array(model.type_map, dtype=object),
                              dtype=h5py.string_dtype("utf-8"))
@@ -204,7 +206,8 @@ def _read(r: SectionReader, version: int) -> Model:
     precision = str(r.attr(f, "precision") if version >= 2 else r.attr(d, "precision"))
     return Model(type_map=type_map, descriptor=descriptor, fitting=_read_fitting(r, len(type_map)),
                  precision=precision, deepmd_version=str(f.attrs.get("deepmd_version", "unknown")),
-                 model_version=str(f.attrs.get("model_version", "unknown")), source=str(f.attrs.get("source", "")))
+                 model_version=str(f.attrs.get("model_version", "unknown")), source=str(f.attrs.get("source", "")),
+                 type_embedding=str(f.attrs.get("type_embedding", "")))
 
 
 def _read_fitting(r: SectionReader, ntypes: int) -> EnergyFitting:

@@ -32,6 +32,7 @@ import warnings
 from dpsycl import descriptors
 from dpsycl.model import EnergyFitting, Layer, Model, ModelError
 
+from . import type_embedding
 from .graph import (ENV_MAT_OPS, Graph, activation_of, dense_layer, import_tf, read_graph_def, training_script,
                     used_const,
                     version_info)
@@ -77,11 +78,11 @@ def descriptor_kind(g: Graph) -> str:
     names = g.nodes.keys()
     if g.ops.get("TabulateFusionSeT") or any(
             re.fullmatch(r"filter_type_all\w*/matrix_\d+_\d+_\d+", nm) for nm in names):
-        return "se_e3"      # se_t: the nets of neighbour-species pairs, filter_type_all/matrix_L_A_B
-    if any(nm.startswith("type_embed_net") for nm in names) or any(
-            re.fullmatch(r"filter_type_all\w*/matrix_\d+", nm) for nm in names):
-        raise ModelError(f"{g.path}: descriptor 'se_e2_a with type embedding' (se_a_tpe / se_a_ebd; "
-                         f"{op} with type_embed_net) is not supported yet; {supported}")
+        kind = "se_e3"      # se_t: the nets of neighbour-species pairs, filter_type_all/matrix_L_A_B
+    type_embedding.refuse_other_forms(g, op, supported)
+    if type_embedding.has_type_embedding(g) and kind not in type_embedding.DESCRIPTORS:
+        raise ModelError(f"{g.path}: a model-level type_embedding with descriptor '{kind}' is not supported yet "
+                         f"(read with {', '.join(type_embedding.DESCRIPTORS)})")
     if any(nm.startswith("attention_layer_") for nm in names):
         raise ModelError(f"{g.path}: descriptor 'se_atten' ({op} with attention layers) is not "
                          f"supported yet; {supported}")
@@ -104,8 +105,10 @@ def check_supported(g: Graph) -> str:
     for op, what in OTHER_UNSUPPORTED_OPS.items():
         if g.ops.get(op):
             raise ModelError(f"{g.path}: models with {what} are not supported yet")
+    shared_fitting = r"share_.+/matrix" if type_embedding.has_type_embedding(g) else \
+        r"layer_\d+/matrix|final_layer/matrix|share_.+/matrix"
     for name in g.nodes:
-        if re.fullmatch(r"layer_\d+/matrix|final_layer/matrix|share_.+/matrix", name):
+        if re.fullmatch(shared_fitting, name):
             raise ModelError(f"{g.path}: fitting net '{name.split('/')[0]}' without per-species "
                              "'_type_N' suffix (type-embedding or shared fitting) is not supported yet")
     return kind
@@ -178,14 +181,22 @@ def extract_model(pb_path) -> Model:
 
     type_map = _type_map(g, smodel)
     ntypes = len(type_map)
-    fit_nets, fitting_activation = fitting_nets(g, ntypes)
-    fit_sets = {tuple(int(layer.matrix.shape[1]) for layer in net[:-1]) for net in fit_nets}
-    if len(fit_sets) != 1:
-        raise ModelError(f"{path}: fitting nets have different widths: {sorted(fit_sets)}")
     dfparam = g.opt_const("fitting_attr/dfparam")
     daparam = g.opt_const("fitting_attr/daparam")
     numb_fparam = int(dfparam) if dfparam is not None else int(sfit.get("numb_fparam", 0) or 0)
     numb_aparam = int(daparam) if daparam is not None else int(sfit.get("numb_aparam", 0) or 0)
+    if type_embedding.has_type_embedding(g):   # one shared fitting net reading (D, e_type): fold it
+        table = type_embedding.type_embedding_table(g)
+        type_embedding.check_table(g, table, ntypes)
+        fit_nets, acts = type_embedding.fold_fitting_nets(g, table, numb_fparam + numb_aparam)
+        if len(acts) != 1:
+            raise ModelError(f"{path}: fitting-net layers use different activations: {', '.join(sorted(acts))}")
+        fitting_activation = acts.pop()
+    else:
+        fit_nets, fitting_activation = fitting_nets(g, ntypes)
+    fit_sets = {tuple(int(layer.matrix.shape[1]) for layer in net[:-1]) for net in fit_nets}
+    if len(fit_sets) != 1:
+        raise ModelError(f"{path}: fitting nets have different widths: {sorted(fit_sets)}")
     fparam_stats, aparam_stats = {}, {}
     for which, stats in (("fparam", fparam_stats), ("aparam", aparam_stats)):
         for stat in ("avg", "istd"):
@@ -232,8 +243,11 @@ def extract_model(pb_path) -> Model:
         neuron=list(fit_sets.pop()), resnet_dt=any(layer.idt is not None for net in fit_nets for layer in net),
         activation=fitting_activation, nets=fit_nets, bias_atom_e=bias_atom_e, out_bias=out_bias, out_std=out_std,
         numb_fparam=numb_fparam, numb_aparam=numb_aparam, fparam_stats=fparam_stats, aparam_stats=aparam_stats)
+    folded = "" if not type_embedding.has_type_embedding(g) else type_embedding.describe(
+        table, descriptor.type_one_side if type_embedding.feeds_embedding_net(g) else None)
     model = Model(type_map=type_map, descriptor=descriptor, fitting=fitting, precision=str(fit_dtype),
                   deepmd_version=version_info(g, script or None),
-                  model_version=g.string("model_attr/model_version") or "unknown", source=os.path.basename(path))
+                  model_version=g.string("model_attr/model_version") or "unknown", source=os.path.basename(path),
+                  type_embedding=folded)
     model.validate()
     return model

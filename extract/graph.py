@@ -149,6 +149,7 @@ class Graph:
     def __init__(self, gd, tf, path: str):
         self.tf = tf
         self.path = path
+        self.graph_def = gd
         self.nodes = {n.name: n for n in gd.node}
         self.ops = Counter(n.op for n in gd.node)
         self.consumers: dict[str, list] = defaultdict(list)

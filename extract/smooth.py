@@ -13,6 +13,8 @@ or per species pair, ``filter_type_{centre}``), exclusions, and the checks on al
 * exclude_types                 -- missing embedding nets (type_one_side false); otherwise the
                                    training script, else the graph's type-exclusion mask constant
 * set_davg_zero                 -- the training script only (default false; t_avg is stored anyway)
+* a model-level type embedding  -- the shared net ``filter_type_all/*_{layer}`` folded into per-species
+                                   nets (extract/type_embedding.py); exclusions as with type_one_side
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import numpy as np
 from dpsycl.model import Layer, ModelError
 
 from .graph import ENV_MAT_OPS, Graph, activation_of, dense_layer, nice_float
+from .type_embedding import feeds_embedding_net, fold_embedding_net, shared_embedding_net, type_embedding_table
 
 
 def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_name: str,
@@ -55,7 +58,12 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
     t_avg = g.const("descrpt_attr/t_avg")
     t_std = g.const("descrpt_attr/t_std")
 
-    type_one_side, nets, activation, missing_pairs = (read_nets or embedding_nets)(g, ntypes)
+    table = type_embedding_table(g) if feeds_embedding_net(g) else None
+    if table is None:
+        type_one_side, nets, activation, missing_pairs = (read_nets or embedding_nets)(g, ntypes)
+    else:   # one shared net reading (s, e_j[, e_i]): folded below, once the exclusions are known
+        shared, activation = shared_embedding_net(g)
+        type_one_side, nets = fold_embedding_net(g, table, shared, excluded=())
     neuron_sets = {tuple(int(layer.matrix.shape[1]) for layer in net) for net in nets.values()}
     if len(neuron_sets) != 1:
         raise ModelError(f"{path}: embedding nets have different widths: {sorted(neuron_sets)}")
@@ -68,7 +76,7 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
         if {a.dtype for a in (layer.matrix, layer.bias, layer.idt) if a is not None} != {dtype}:
             raise ModelError(f"{path}: embedding-net weights of mixed dtypes (mixed precision?); not supported yet")
 
-    if type_one_side:
+    if type_one_side or table is not None:   # exclusions as a mask on the environment matrix
         if isinstance(sdesc.get("exclude_types"), list):
             pairs = sdesc["exclude_types"]
         else:
@@ -79,6 +87,8 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
         exclude_types = sorted({(min(int(a), int(b)), max(int(a), int(b))) for a, b in pairs})
     except (TypeError, ValueError):
         raise ModelError(f"{path}: cannot read exclude_types {pairs!r} from the training script") from None
+    if table is not None and not type_one_side:
+        type_one_side, nets = fold_embedding_net(g, table, shared, excluded=set(exclude_types))
     if float(sdesc.get("env_protection", 0.0) or 0.0) != 0.0:
         raise ModelError(f"{path}: descriptors with env_protection != 0 are not supported yet")
     kwargs = dict(rcut=rcut, rcut_smth=rcut_smth, sel=sel, neuron=list(neuron_sets.pop()),

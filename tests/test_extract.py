@@ -25,7 +25,7 @@ DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
 README_MODELS = ["cuag", "cuag_pair", "cuagau_f32"]          # trained with DeePMD-kit 3.2.0
 TINY_MODELS = ["dp22_tiny", "tiny_exclude", "tiny_pair_exclude", "tiny_se_r", "tiny_se_r_pair", "tiny_se_r_exclude",
-               "tiny_act_silu", "tiny_act_softplus", "tiny_act_relu6", "tiny_fparam"]
+               "tiny_act_silu", "tiny_act_softplus", "tiny_act_relu6", "tiny_fparam", "tiny_davg_zero"]
 ALL_MODELS = README_MODELS + TINY_MODELS
 
 # what the graphs' training inputs leave to DeePMD-kit's defaults
@@ -321,6 +321,11 @@ def bad_inputs(tmp_path_factory, tf):
                              {"filter_type_all/matrix_1_0_0": np.zeros((1, 4))}), "compressed models are not supported yet"),
         "type_embedding": (make_graph(tf, d / "tebd.pb", ["ProdEnvMatA"],
                                       {"type_embed_net/matrix_1": np.zeros((2, 4))}), "type embedding"),
+        "se_a_ebd": (make_graph(tf, d / "se_a_ebd.pb", ["ProdEnvMatA"],
+                                {"type_embed_layer_0/matrix": np.zeros((1, 4))}), "descriptor 'se_a_ebd'"),
+        "tebd_strip": (make_graph(tf, d / "tebd_strip.pb", ["ProdEnvMatA"],
+                                  {"t_typeebd": np.zeros((2, 4)), "filter_type_all/matrix_1_one_side_ebd": np.zeros((4, 4))}),
+                       "tebd_input_mode 'strip'"),
         "compressed": (make_graph(tf, d / "compressed.pb", ["ProdEnvMatA", "TabulateFusionSeA"]),
                        "compressed models are not supported yet"),
         "compressed_real": (d / "compressed_real.pb", "compressed models are not supported yet"),
@@ -332,8 +337,8 @@ def bad_inputs(tmp_path_factory, tf):
 
 
 BAD_CASES = ["missing", "empty", "text", "random", "truncated", "hdf5", "se_atten",
-             "hybrid", "se_e3", "type_embedding", "compressed", "compressed_real", "dipole",
-             "no_descriptor"]
+             "hybrid", "se_e3", "type_embedding", "se_a_ebd", "tebd_strip", "compressed", "compressed_real",
+             "dipole", "no_descriptor"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -344,7 +349,7 @@ def test_bad_input_raises_model_error(case, bad_inputs):
     msg = str(err.value)
     assert needle in msg
     assert "\n" not in msg
-    if case in ("se_atten", "hybrid", "type_embedding"):
+    if case in ("se_atten", "hybrid", "type_embedding", "se_a_ebd", "tebd_strip"):
         assert "supported: se_e2_a, se_e2_r" in msg
 
 

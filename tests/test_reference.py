@@ -75,7 +75,7 @@ def test_reference_matches_live_deepmd_on_random_structures(models, deepmd_oracl
             assert np.abs(ours[4] - theirs[4]).max() <= tol["virial"]
 
 
-@pytest.mark.parametrize("name", ["cuag", "cuag_pair", "tiny_se_r", "tiny_se_r_exclude"])
+@pytest.mark.parametrize("name", ["cuag", "cuag_pair", "tiny_se_r", "tiny_se_r_exclude", "tiny_tebd_pair"])
 def test_forces_and_virial_are_energy_derivatives(models, name):
     """Central differences, h = 1e-5 Å: truncation ~h²E''' ≈ 1e-10, rounding ~1e-16·E/h ≈ 1e-10."""
     rng = np.random.default_rng(7)

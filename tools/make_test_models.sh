@@ -24,6 +24,12 @@
 #                     3-6 so that the fitting net's first layer (6 -> 8) means the same in a .dp file
 #   tiny_fparam       se_e2_a with 2 frame parameters and 1 atomic parameter (numb_fparam, numb_aparam);
 #                     needs DATA with set.*/fparam.npy and aparam.npy (tools/make_param_data.py)
+#   tiny_tebd         se_e2_a with a model-level type_embedding (neuron [4]), type_one_side
+#   tiny_tebd_pair    type_embedding [2, 4] (use_tebd_bias, resnet_dt), type_one_side false,
+#                     resnet_dt in the embedding net, exclude_types [[0, 1]]
+#   tiny_davg_zero    se_e2_a, set_davg_zero, descriptor trainable false (its nets stay as initialised)
+#   tiny_se_r_tebd    se_e2_r with a model-level type_embedding [4]: DeePMD-kit's se_e2_r ignores it, the
+#                     fitting net reads it
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -34,7 +40,7 @@ out="${1:?usage: $0 OUTDIR [VARIANT ...]}"
 shift
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude
-    tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_se_e3)
+    tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_se_e3 tiny_tebd tiny_tebd_pair tiny_davg_zero tiny_se_r_tebd)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -68,6 +74,10 @@ descriptor_for() {
         tiny_act_relu6)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu6", "precision": "float64"' ;;
         tiny_fparam)       echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_se_e3)        echo '"type": "se_e3", "seed": 1, "rcut": 3.5, "rcut_smth": 0.5, "sel": [12, 12], "neuron": [3, 6], "resnet_dt": true, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_tebd)         echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_tebd_pair)    echo "$SE_A"', "type_one_side": false, "resnet_dt": true, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
+        tiny_davg_zero)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "set_davg_zero": true, "trainable": false' ;;
+        tiny_se_r_tebd)    echo "$SE_R"', "type_one_side": true, "resnet_dt": true, "activation_function": "tanh", "precision": "float64"' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
@@ -82,18 +92,28 @@ fitting_for() {
     esac
 }
 
+# model-level sections other than the descriptor and the fitting net (with a trailing comma)
+model_extra_for() {
+    case "$1" in
+        tiny_tebd|tiny_se_r_tebd) echo '"type_embedding": {"neuron": [4], "activation_function": "tanh", "precision": "float64", "seed": 1},' ;;
+        tiny_tebd_pair) echo '"type_embedding": {"neuron": [2, 4], "activation_function": "tanh", "resnet_dt": true, "use_tebd_bias": true, "precision": "float64", "seed": 1},' ;;
+        *)              echo '' ;;
+    esac
+}
+
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 for v in "${variants[@]}"; do
     desc="$(descriptor_for "$v")"
     fit="$(fitting_for "$v")"
+    extra="$(model_extra_for "$v")"
     dir="$out/$v"
     rm -rf "$dir"
     mkdir -p "$dir"
     cat > "$dir/input.json" <<EOF
 {
   "model": {
-    "type_map": ["Cu", "Ag"],
+    "type_map": ["Cu", "Ag"], $extra
     "descriptor": {$desc},
     "fitting_net": {"seed": 1, "neuron": [8, 8], "resnet_dt": true, $fit}
   },
