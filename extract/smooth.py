@@ -21,6 +21,7 @@ import numpy as np
 from dpsycl.model import Layer, ModelError
 
 from .graph import ENV_MAT_OPS, Graph, activation_of, dense_layer, nice_float
+from .tables import is_compressed, read_tables
 
 
 def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_name: str,
@@ -54,6 +55,8 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
     t_avg = g.const("descrpt_attr/t_avg")
     t_std = g.const("descrpt_attr/t_std")
 
+    if is_compressed(g):
+        return compressed_smooth(g, sdesc, dict(rcut=rcut, rcut_smth=rcut_smth, sel=sel, t_avg=t_avg, t_std=t_std))
     type_one_side, nets, activation, missing_pairs = embedding_nets(g, ntypes)
     neuron_sets = {tuple(int(layer.matrix.shape[1]) for layer in net) for net in nets.values()}
     if len(neuron_sets) != 1:
@@ -85,6 +88,26 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
                   resnet_dt=any(layer.idt is not None for net in nets.values() for layer in net),
                   activation=activation, t_avg=t_avg, t_std=t_std, embedding_nets=nets,
                   exclude_types=exclude_types, set_davg_zero=bool(sdesc.get("set_davg_zero", False)))
+    return kwargs, np.dtype(dtype)
+
+
+def compressed_smooth(g: Graph, sdesc: dict, common: dict) -> tuple[dict, np.dtype]:
+    """The keyword arguments of a compressed graph: tables instead of nets (extract/tables.py);
+    neuron and activation from the training script, which the graph must then carry."""
+    ntypes = len(common["sel"])
+    type_one_side, tables, width = read_tables(g, ntypes)
+    neuron = sdesc.get("neuron")
+    if not isinstance(neuron, list) or not neuron or int(neuron[-1]) != width:
+        raise ModelError(f"{g.path}: a compressed graph needs its training script's neuron ending in the "
+                         f"table width {width} (found {neuron!r})")
+    pairs = sdesc["exclude_types"] if isinstance(sdesc.get("exclude_types"), list) else mask_exclusions(g, ntypes) or []
+    exclude_types = sorted({(min(int(a), int(b)), max(int(a), int(b))) for a, b in pairs})
+    if float(sdesc.get("env_protection", 0.0) or 0.0) != 0.0:
+        raise ModelError(f"{g.path}: descriptors with env_protection != 0 are not supported yet")
+    dtype = next(iter(tables.values())).coefficients.dtype
+    kwargs = dict(common, neuron=[int(n) for n in neuron], type_one_side=type_one_side, resnet_dt=False,
+                  activation=str(sdesc.get("activation_function", "tanh")), embedding_nets={},
+                  exclude_types=exclude_types, set_davg_zero=bool(sdesc.get("set_davg_zero", False)), tables=tables)
     return kwargs, np.dtype(dtype)
 
 

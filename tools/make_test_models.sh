@@ -21,6 +21,9 @@
 #   tiny_act_relu6    relu6 embedding net, relu fitting net
 #   tiny_fparam       se_e2_a with 2 frame parameters and 1 atomic parameter (numb_fparam, numb_aparam);
 #                     needs DATA with set.*/fparam.npy and aparam.npy (tools/make_param_data.py)
+#   tiny_compress     se_e2_a, sel [20, 20], then `dp compress`: frozen_model.pb is the
+#                     compressed graph (tables), uncompressed.pb the net it was made from
+#   tiny_se_r_compress se_e2_r, sel [20, 20], then `dp compress`
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -64,6 +67,8 @@ descriptor_for() {
         tiny_act_softplus) echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "softplus", "precision": "float64"' ;;
         tiny_act_relu6)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu6", "precision": "float64"' ;;
         tiny_fparam)       echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_compress)     echo "${SE_A/\[40, 40\]/[20, 20]}"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_se_r_compress) echo "${SE_R/\[40, 40\]/[20, 20]}"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
@@ -109,8 +114,15 @@ EOF
             || { tail -n 30 train.log >&2; exit 1; }
         "$DP" "${backend[@]}" freeze -o frozen_model.pb > freeze.log 2>&1 \
             || { tail -n 30 freeze.log >&2; exit 1; }
+        # the tabulated graph (min-distance statistics from the training data of input.json) becomes
+        # frozen_model.pb, what the tests and tools/make_reference.py read; the net stays as uncompressed.pb
+        case "$v" in *_compress)
+            mv frozen_model.pb uncompressed.pb
+            "$DP" "${backend[@]}" compress -i uncompressed.pb -o frozen_model.pb -t input.json > compress.log 2>&1 \
+                || { tail -n 30 compress.log >&2; exit 1; } ;;
+        esac
         # keep only what a test needs
-        find . -mindepth 1 -maxdepth 1 ! -name frozen_model.pb ! -name input.json ! -name lcurve.out \
+        find . -mindepth 1 -maxdepth 1 ! -name frozen_model.pb ! -name uncompressed.pb ! -name input.json ! -name lcurve.out \
             -exec rm -rf {} +
     )
     echo "$v: $dir/frozen_model.pb ($(wc -c < "$dir/frozen_model.pb") bytes)"
