@@ -2,11 +2,12 @@
 
 The test models tiny_compress (se_e2_a) and tiny_se_r_compress (se_e2_r) are DeePMD-kit's own
 compressed graphs (tools/make_test_models.sh); reference.npz holds DeePMD-kit's outputs of the
-COMPRESSED graph.  uncompressed.pb is the net they were made from.
+COMPRESSED graph, which every backend is tested against through MODELS (tests/conftest.py:
+test_reference.py, test_device.py, test_cuda_simulator.py).  uncompressed.pb is the net they were
+made from.
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import pytest
 import dpsycl
 from dpsycl.env_matrix import env_matrix, normalise
 from dpsycl.neighbors import build_neighbor_list
-from conftest import CASES, DATA, TOL, model_file, model_path, reference_case
+from conftest import DATA, model_file, model_path, reference_case
 
 COMPRESSED = ("tiny_compress", "tiny_se_r_compress")
 
@@ -22,24 +23,6 @@ COMPRESSED = ("tiny_compress", "tiny_se_r_compress")
 @pytest.fixture(scope="module")
 def compressed_models():
     return {name: dpsycl.load_model(model_file(name)) for name in COMPRESSED}
-
-
-@pytest.mark.parametrize("name", COMPRESSED)
-@pytest.mark.parametrize("case", CASES)
-def test_reference_matches_deepmd_compressed_graph(compressed_models, name, case):
-    model = compressed_models[name]
-    assert model.descriptor.compressed
-    ref = dict(np.load(DATA / name / "reference.npz"))
-    coords, cells, atype, out = reference_case(ref, case)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # the dense case overfills sel (tests/test_reference.py checks the warning)
-        e, f, v, ae, av = dpsycl.DeepPot(model, device="numpy").eval(coords, cells, atype, atomic=True)
-    tol, n = TOL[model.precision], len(atype)
-    assert np.abs(e.ravel() - out["energy"].ravel()).max() / n <= tol["energy"]
-    assert np.abs(ae.ravel() - out["atom_energy"].ravel()).max() <= tol["energy"]
-    assert np.abs(f.ravel() - out["force"].ravel()).max() <= tol["force"]
-    assert np.abs(v.ravel() - out["virial"].ravel()).max() / n <= tol["virial"]
-    assert np.abs(av.ravel() - out["atom_virial"].ravel()).max() <= tol["virial"]
 
 
 def test_dense_case_reaches_the_second_table(compressed_models):

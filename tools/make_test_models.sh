@@ -21,9 +21,9 @@
 #   tiny_act_relu6    relu6 embedding net, relu fitting net
 #   tiny_fparam       se_e2_a with 2 frame parameters and 1 atomic parameter (numb_fparam, numb_aparam);
 #                     needs DATA with set.*/fparam.npy and aparam.npy (tools/make_param_data.py)
-#   tiny_compress     se_e2_a, sel [20, 20], then `dp compress`: frozen_model.pb is the
+#   tiny_compress     se_e2_a, type_one_side, then `dp compress`: frozen_model.pb is the
 #                     compressed graph (tables), uncompressed.pb the net it was made from
-#   tiny_se_r_compress se_e2_r, sel [20, 20], then `dp compress`
+#   tiny_se_r_compress se_e2_r, type_one_side, then `dp compress`
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -67,8 +67,8 @@ descriptor_for() {
         tiny_act_softplus) echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "softplus", "precision": "float64"' ;;
         tiny_act_relu6)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu6", "precision": "float64"' ;;
         tiny_fparam)       echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
-        tiny_compress)     echo "${SE_A/\[40, 40\]/[20, 20]}"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
-        tiny_se_r_compress) echo "${SE_R/\[40, 40\]/[20, 20]}"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_compress)     echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_se_r_compress) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }

@@ -257,14 +257,16 @@ def upload_environment(d: SmoothDescriptor, keep, dtype) -> SmoothEnvironment:
                              keep(avg, dtype), keep(std, dtype), int(d.type_one_side), keep(excluded, np.int64))
 
 
-def nets_in_kernel_order(d: SmoothDescriptor) -> list:
-    """Embedding nets in the order the kernels index them: by neighbour species (type_one_side),
-    else by block p = centre·ntypes + neighbour (an excluded pair's slot holds any net: never run)."""
+def nets_in_kernel_order(d: SmoothDescriptor, nets: dict | None = None) -> list:
+    """Embedding nets (or ``nets``: the tables of a compressed model) in the order the kernels index
+    them: by neighbour species (type_one_side), else by block p = centre·ntypes + neighbour (an
+    excluded pair's slot holds any net: never run)."""
+    nets = d.embedding_nets if nets is None else nets
     ntypes = len(d.sel)
     if d.type_one_side:
-        return [d.embedding_nets[(-1, tj)] for tj in range(ntypes)]
-    present = next(iter(d.embedding_nets.values()))
-    return [d.embedding_nets.get((ti, tj), present) for ti in range(ntypes) for tj in range(ntypes)]
+        return [nets[(-1, tj)] for tj in range(ntypes)]
+    present = next(iter(nets.values()))
+    return [nets.get((ti, tj), present) for ti in range(ntypes) for tj in range(ntypes)]
 
 
 class SmoothDevice:
@@ -278,7 +280,10 @@ class SmoothDevice:
         keep = ws.keep
         ntypes = len(d.sel)
         self.env = upload_environment(d, keep, dt)
-        self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
+        if d.compressed:
+            self.emb = EmbeddingPack.upload_tables(nets_in_kernel_order(d, d.tables), keep, dt)
+        else:
+            self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
         self.fit = FittingPack.upload(fitting, keep, dt)
         self.fit_inputs = fitting.input_width
         self.m_width = d.embedding_width
