@@ -9,13 +9,16 @@ made from.
 from __future__ import annotations
 
 
+import warnings
+
 import numpy as np
 import pytest
 
 import dpsycl
+from dpsycl.compress import graph_min_nbor_dist
 from dpsycl.env_matrix import env_matrix, normalise
 from dpsycl.neighbors import build_neighbor_list
-from conftest import DATA, model_file, model_path, reference_case
+from conftest import CASES, DATA, model_file, model_path, reference_case
 
 COMPRESSED = ("tiny_compress", "tiny_se_r_compress")
 
@@ -82,3 +85,48 @@ def test_model_file_holds_the_graphs_tables(compressed_models, name):
     for key, table in fresh.tables.items():
         assert np.array_equal(table.coefficients, stored.tables[key].coefficients)
         assert np.array_equal(table.table_info, stored.tables[key].table_info)
+
+
+@pytest.mark.parametrize("name", COMPRESSED)
+def test_dpsycl_compress_gives_dp_compress_tables(compressed_models, name, tmp_path):
+    """`dpsycl compress` of the uncompressed graph against DeePMD-kit's `dp compress` of the same
+    graph: the same grid (table_info, intervals) and the same polynomials, compared term by term
+    as a_k·t^k (t the interval width: a5 alone carries DeePMD-kit's rounding ×1/t⁵ ≈ 1e10);
+    then the energies and forces of both on every case."""
+    pytest.importorskip("tensorflow")
+    from dpsycl.cli import main
+    assert main([
+        "compress", str(DATA / name / "uncompressed.pb"), "-o", str(tmp_path / "c.h5"),
+        "--min-nbor-dist", repr(graph_min_nbor_dist(model_path(name)))]) == 0
+    ours = dpsycl.load_model(tmp_path / "c.h5")
+    theirs = compressed_models[name]
+    for key, table in theirs.descriptor.tables.items():
+        mine = ours.descriptor.tables[key]
+        assert np.array_equal(mine.table_info, table.table_info)
+        assert mine.coefficients.shape == table.coefficients.shape
+        n = len(table.coefficients)
+        width = np.where(np.arange(n) < table.first_intervals(), table.stride1, table.stride2)
+        powers = width[:, None, None] ** np.arange(6)
+        diff = (mine.coefficients - table.coefficients).reshape(n, -1, 6) * powers
+        assert np.abs(diff).max() <= 1e-12
+    ref = dict(np.load(DATA / name / "reference.npz"))
+    ours_dp, theirs_dp = dpsycl.DeepPot(ours, device="numpy"), dpsycl.DeepPot(theirs, device="numpy")
+    for case in CASES:
+        coords, cells, atype, _ = reference_case(ref, case)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the dense case overfills sel
+            a = ours_dp.eval(coords, cells, atype)
+            b = theirs_dp.eval(coords, cells, atype)
+        assert np.abs(a[0] - b[0]).max() / len(atype) <= 1e-10
+        assert np.abs(a[1] - b[1]).max() <= 1e-10
+        assert np.abs(a[2] - b[2]).max() / len(atype) <= 1e-9
+
+
+def test_compress_refuses_a_model_without_distance_or_with_resnet_dt(tmp_path, capsys):
+    from dpsycl.cli import main
+    h5 = tmp_path / "plain.h5"
+    dpsycl.write_model(dpsycl.load_model(model_file("tiny_se_r")), h5)   # an .h5: no min_nbor_dist
+    assert main(["compress", str(h5), "-o", str(tmp_path / "c.h5")]) == 2
+    assert "give --min-nbor-dist" in capsys.readouterr().err
+    assert main(["compress", str(h5), "-o", str(tmp_path / "c.h5"), "--min-nbor-dist", "2.0"]) == 2
+    assert "resnet_dt" in capsys.readouterr().err      # as dp compress refuses it

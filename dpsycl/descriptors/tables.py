@@ -176,3 +176,38 @@ def build(layers: list[Layer], activation: str, lower: float, upper: float, extr
     a[..., 5] = (12 * h - 6 * (d1 + d0) * width + (c1 - c0) * width * width) / (2 * width ** 5)
     return EmbeddingTable(a.reshape(nspline, -1), float(lower), float(upper), float(top), float(stride1),
                           float(stride2), int(check_frequency))
+
+
+def _switch(r: float, rmin: float, rmax: float) -> float:
+    """DeePMD-kit's quintic switch at one distance (the s(r) of dpsycl/env_matrix.py times r)."""
+    if r < rmin:
+        return 1.0
+    if r < rmax:
+        u = (r - rmin) / (rmax - rmin)
+        return u * u * u * (-6 * u * u + 15 * u - 10) + 1
+    return 0.0
+
+
+def tabulate(d, min_nbor_dist: float, step: float = 0.01, extrapolate: float = 5.0, frequency: int = -1) -> dict:
+    """Tables of every net of smooth descriptor ``d`` (`dp compress -s step -e extrapolate -f frequency`):
+    per centre species i the normalised s ranges over [⌊−t_avg/t_std⌋, ⌈(sw(d_min)/d_min − t_avg)/t_std⌉]
+    (column 0 of slot 0), and a one-side net takes the widest range over the centre species
+    that see its neighbour species (not excluded, sel > 0); stride2 = 10·step."""
+    if d.resnet_dt:
+        raise ModelError("model compression needs an embedding net without resnet_dt (DeePMD-kit refuses it too)")
+    if not min_nbor_dist > 0:
+        raise ModelError(f"the closest neighbour distance must be positive, not {min_nbor_dist}")
+    avg, std = d.t_avg[:, 0].astype(np.float64), d.t_std[:, 0].astype(np.float64)
+    sw = _switch(float(min_nbor_dist), float(d.rcut_smth), float(d.rcut))
+    lower = np.floor(-avg / std)
+    upper = np.ceil(((1 / min_nbor_dist) * sw - avg) / std)
+    ntypes = len(d.sel)
+    tables = {}
+    for (centre, neighbour), layers in d.embedding_nets.items():
+        if centre < 0:
+            seen = [i for i in range(ntypes) if not d.is_excluded(i, neighbour) and d.sel[i] > 0]
+            lo, up = lower[seen].min(), upper[seen].max()
+        else:
+            lo, up = lower[centre], upper[centre]
+        tables[(centre, neighbour)] = build(layers, d.activation, lo, up, extrapolate, step, 10 * step, frequency)
+    return tables
