@@ -54,7 +54,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .cli import model_summary
     from .formats import OTHER, model_kind
     from .model_io import load_model, write_model
 
@@ -69,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"output {args.output} would overwrite the input model")
     compressed = compress_model(model, dist, args.step, args.extrapolate, args.frequency)
     write_model(compressed, args.output)
-    print(f"{args.model} -> {args.output}: {model_summary(compressed)}")
+    print(f"{args.model} -> {args.output}: {compressed.descriptor.summary()}")
     return 0
