@@ -24,9 +24,6 @@ class SeE2ADevice(SmoothDevice):
         super().__init__(d, fitting, ws, dtype, "padding_embeddings", ("pad_g",))
         self.pad_g = self.padding["pad_g"]
         self.axis_m = int(d.axis_neuron)
-        if d.compressed:
-            # the cooperative embedding of the group layout evaluates layers, not tables
-            self.layouts = ("chunk",)
 
     @property
     def group_lanes(self) -> int:
