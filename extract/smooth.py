@@ -95,12 +95,17 @@ def compressed_smooth(g: Graph, sdesc: dict, common: dict) -> tuple[dict, np.dty
     """The keyword arguments of a compressed graph: tables instead of nets (extract/tables.py);
     neuron and activation from the training script, which the graph must then carry."""
     ntypes = len(common["sel"])
-    type_one_side, tables, width = read_tables(g, ntypes)
+    type_one_side, tables, width = read_tables(g, common["sel"])
     neuron = sdesc.get("neuron")
     if not isinstance(neuron, list) or not neuron or int(neuron[-1]) != width:
         raise ModelError(f"{g.path}: a compressed graph needs its training script's neuron ending in the "
                          f"table width {width} (found {neuron!r})")
-    pairs = sdesc["exclude_types"] if isinstance(sdesc.get("exclude_types"), list) else mask_exclusions(g, ntypes) or []
+    if not type_one_side:       # per-pair graphs have no table for an excluded pair
+        pairs = [(i, j) for i in range(ntypes) for j in range(ntypes) if (i, j) not in tables]
+    elif isinstance(sdesc.get("exclude_types"), list):
+        pairs = sdesc["exclude_types"]
+    else:
+        pairs = mask_exclusions(g, ntypes) or []
     exclude_types = sorted({(min(int(a), int(b)), max(int(a), int(b))) for a, b in pairs})
     if float(sdesc.get("env_protection", 0.0) or 0.0) != 0.0:
         raise ModelError(f"{g.path}: descriptors with env_protection != 0 are not supported yet")

@@ -24,6 +24,7 @@
 #   tiny_compress     se_e2_a, type_one_side, then `dp compress`: frozen_model.pb is the
 #                     compressed graph (tables), uncompressed.pb the net it was made from
 #   tiny_se_r_compress se_e2_r, type_one_side, then `dp compress`
+#   tiny_pair_compress se_e2_a, type_one_side false, exclude_types [[0, 1]], then `dp compress`
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -68,6 +69,7 @@ descriptor_for() {
         tiny_act_relu6)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu6", "precision": "float64"' ;;
         tiny_fparam)       echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_compress)     echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_pair_compress) echo "$SE_A"', "type_one_side": false, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
         tiny_se_r_compress) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
