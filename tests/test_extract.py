@@ -322,7 +322,7 @@ def bad_inputs(tmp_path_factory, tf):
                                       {"type_embed_net/matrix_1": np.zeros((2, 4))}), "type embedding"),
         "compressed": (make_graph(tf, d / "compressed.pb", ["ProdEnvMatA", "TabulateFusionSeAtten"]),
                        "compressed models are not supported yet"),
-        "compressed_real": (d / "compressed_real.pb", "1 tabulation ops for 2 neighbour species"),
+        "compressed_real": (d / "compressed_real.pb", "does not read its table and table_info from constants"),
         "dipole": (make_graph(tf, d / "dipole.pb", ["ProdEnvMatA"],
                               {"model_attr/model_type": np.array(b"dipole")}), "model type 'dipole'"),
         "no_descriptor": (make_graph(tf, d / "plain.pb", ["Placeholder"]), "no DeePMD-kit descriptor"),
