@@ -15,6 +15,9 @@ idt (−1: no idt).
 """
 from .activations import activation
 
+#: activation code of an embedding pack holding tables (dp compress) instead of layers
+TABULATED = -1
+
 
 def embedding_skip(n_in, n_out):
     """0: no skip; 1: identity skip (width stays); 2: duplicated-input skip (width doubles)."""
@@ -45,8 +48,58 @@ def dense_unit(x, x_at, dx_at, n_in, w, mo, n_out, o, z, tangent):
     return z, dz
 
 
+def table_locate(x, net, w, off, m_width):
+    """Where x falls in the quintic table of a compressed net (dpsycl/descriptors/tables.py: C¹
+    continuation outside the table): (start in w of its interval's coefficients, offset in the
+    interval, distance beyond the table).  The net's block in w: lower, upper, upper_extrapolate,
+    stride1, stride2, intervals of the first table, the last interval, then the coefficients
+    (nspline, 6·M); off[3·net] is where it starts."""
+    at = off[3 * net]
+    lower = w[at]
+    upper = w[at + 1]
+    top = w[at + 2]
+    n_first = int(w[at + 5])
+    beyond = 0.0 * x
+    if x < lower:
+        idx = 0
+        t = 0.0 * x
+        beyond = x - lower
+    elif x < upper:
+        idx = int((x - lower) / w[at + 3])
+        t = x - (idx * w[at + 3] + lower)
+    elif x < top:
+        idx = n_first + int((x - upper) / w[at + 4])
+        t = x - ((idx - n_first) * w[at + 4] + upper)
+    else:
+        idx = int(w[at + 6])
+        t = top - ((idx - n_first) * w[at + 4] + upper)
+        beyond = x - top
+    return at + 7 + idx * 6 * m_width, t, beyond
+
+
+def table_channel(w, row, m, t, beyond):
+    """Channel m of G and dG/dx from the interval's coefficients at ``row`` (Horner, as DeePMD-kit)."""
+    a = row + 6 * m
+    value = w[a] + (w[a + 1] + (w[a + 2] + (w[a + 3] + (w[a + 4] + w[a + 5] * t) * t) * t) * t) * t
+    slope = w[a + 1] + (2.0 * w[a + 2] + (3.0 * w[a + 3] + (4.0 * w[a + 4] + 5.0 * w[a + 5] * t) * t) * t) * t
+    return value + slope * beyond, slope
+
+
+def table_forward(x, net, w, off, m_width, buf, wmax):
+    """G(x) into buf[0:M] and dG/dx into buf[wmax:wmax+M] from the table of a compressed net."""
+    row, t, beyond = table_locate(x, net, w, off, m_width)
+    for m in range(m_width):
+        g, dg = table_channel(w, row, m, t, beyond)
+        buf[m] = g
+        buf[wmax + m] = dg
+
+
 def embedding_forward(s, net, w, off, widths, nlayer, act, act_arg, buf, wmax, tangent):
-    """G(s) into buf[0:M] and, if tangent, dG/ds into buf[wmax:wmax+M] (forward mode)."""
+    """G(s) into buf[0:M] and, if tangent, dG/ds into buf[wmax:wmax+M] (forward mode); a
+    compressed model's pack (act == TABULATED) reads G from its table instead."""
+    if act == TABULATED:
+        table_forward(s, net, w, off, widths[1], buf, wmax)
+        return
     buf[0] = s
     buf[wmax] = 1.0 + 0.0 * s
     n_in = 1
@@ -147,4 +200,5 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
     return y
 
 
-BODIES = (embedding_skip, fitting_residual, dense_unit, embedding_forward, append_parameters, fitting_forward_backward)
+BODIES = (embedding_skip, fitting_residual, dense_unit, table_locate, table_channel, table_forward,
+          embedding_forward, append_parameters, fitting_forward_backward)

@@ -10,12 +10,21 @@ gradient pass are tree reductions in local memory.  ``barrier`` is the backend's
 from .activations import activation
 from .environment import block_slots, live_slot, normalised_env_row
 from .group import group_dense, group_dense_backward, group_reduce
-from .layers import embedding_skip, fitting_residual
+from .layers import TABULATED, embedding_skip, fitting_residual, table_channel, table_locate
 from .primitives import barrier
 
 
 def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent):
-    """Lane m's channel of G(s) and, if tangent, of dG/ds (zero for lanes beyond the net's width)."""
+    """Lane m's channel of G(s) and, if tangent, of dG/ds (zero for lanes beyond the net's width);
+    a compressed model's pack (act == TABULATED) reads the channel from its table instead."""
+    if act == TABULATED:
+        g = 0.0 * s
+        dg = 0.0 * s
+        if lane < widths[1]:
+            row, t, beyond = table_locate(s, net, w, off, widths[1])
+            g, dg = table_channel(w, row, lane, t, beyond)
+        barrier(item)    # one synchronisation point per slot, as the layers' path has
+        return g, dg
     n_in = 1
     h = 0.0 * s
     dh = 0.0 * s

@@ -74,11 +74,14 @@ def cmd_extract(args: argparse.Namespace) -> int:
 from . import cli_md  # noqa: E402  (run, eval, devices)
 from .lammps import cli as lammps_cli  # noqa: E402  (lammps; imports neither LAMMPS nor MPI)
 from . import cli_frames  # noqa: E402  (test, model-devi)
+from . import compress  # noqa: E402  (compress)
 
 
 COMMANDS: list[Command] = [
     Command("extract", "convert a DeePMD-kit model (frozen_model.pb or .dp) into a dpsycl model file (.h5)",
             _extract_arguments, cmd_extract),
+    Command("compress", "tabulate the embedding nets of a model, as dp compress (no TensorFlow)",
+            compress.add_arguments, compress.run),
     Command("run", "molecular dynamics on a device, H5MD trajectory", cli_md.add_run_arguments, cli_md.cmd_run),
     Command("eval", "energy, forces and virial of a structure", cli_md.add_eval_arguments, cli_md.cmd_eval),
     Command("devices", "list the devices dpsycl can use", cli_md.add_devices_arguments, cli_md.cmd_devices),

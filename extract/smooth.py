@@ -23,7 +23,9 @@ import numpy as np
 from dpsycl.model import Layer, ModelError
 
 from .graph import ENV_MAT_OPS, Graph, activation_of, dense_layer, nice_float
-from .type_embedding import feeds_embedding_net, fold_embedding_net, shared_embedding_net, type_embedding_table
+from .type_embedding import (feeds_embedding_net, fold_embedding_net, has_type_embedding, shared_embedding_net,
+                             type_embedding_table)
+from .tables import is_compressed, read_tables
 
 
 def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_name: str,
@@ -58,6 +60,11 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
     t_avg = g.const("descrpt_attr/t_avg")
     t_std = g.const("descrpt_attr/t_std")
 
+    if is_compressed(g):
+        if has_type_embedding(g):
+            raise ModelError(f"{path}: a compressed model with a type embedding is not supported yet; extract "
+                             "the uncompressed graph")
+        return compressed_smooth(g, sdesc, dict(rcut=rcut, rcut_smth=rcut_smth, sel=sel, t_avg=t_avg, t_std=t_std))
     table = type_embedding_table(g) if feeds_embedding_net(g) else None
     if table is None:
         type_one_side, nets, activation, missing_pairs = (read_nets or embedding_nets)(g, ntypes)
@@ -96,6 +103,31 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
                   resnet_dt=any(layer.idt is not None for net in nets.values() for layer in net),
                   activation=activation, t_avg=t_avg, t_std=t_std, embedding_nets=nets,
                   exclude_types=exclude_types, set_davg_zero=bool(sdesc.get("set_davg_zero", False)))
+    return kwargs, np.dtype(dtype)
+
+
+def compressed_smooth(g: Graph, sdesc: dict, common: dict) -> tuple[dict, np.dtype]:
+    """The keyword arguments of a compressed graph: tables instead of nets (extract/tables.py);
+    neuron and activation from the training script, which the graph must then carry."""
+    ntypes = len(common["sel"])
+    type_one_side, tables, width = read_tables(g, common["sel"])
+    neuron = sdesc.get("neuron")
+    if not isinstance(neuron, list) or not neuron or int(neuron[-1]) != width:
+        raise ModelError(f"{g.path}: a compressed graph needs its training script's neuron ending in the "
+                         f"table width {width} (found {neuron!r})")
+    if not type_one_side:       # per-pair graphs have no table for an excluded pair
+        pairs = [(i, j) for i in range(ntypes) for j in range(ntypes) if (i, j) not in tables]
+    elif isinstance(sdesc.get("exclude_types"), list):
+        pairs = sdesc["exclude_types"]
+    else:
+        pairs = mask_exclusions(g, ntypes) or []
+    exclude_types = sorted({(min(int(a), int(b)), max(int(a), int(b))) for a, b in pairs})
+    if float(sdesc.get("env_protection", 0.0) or 0.0) != 0.0:
+        raise ModelError(f"{g.path}: descriptors with env_protection != 0 are not supported yet")
+    dtype = next(iter(tables.values())).coefficients.dtype
+    kwargs = dict(common, neuron=[int(n) for n in neuron], type_one_side=type_one_side, resnet_dt=False,
+                  activation=str(sdesc.get("activation_function", "tanh")), embedding_nets={},
+                  exclude_types=exclude_types, set_davg_zero=bool(sdesc.get("set_davg_zero", False)), tables=tables)
     return kwargs, np.dtype(dtype)
 
 

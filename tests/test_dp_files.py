@@ -32,7 +32,9 @@ PT_DP = DATA / "tiny_pt" / "model.dp"
 # DeePMD-kit 3.2 cannot write a model-level type embedding to .dp ("type embedding for descriptors
 # without mixed types is not supported in other backends")
 NOT_CONVERTIBLE = {"tiny_tebd", "tiny_tebd_pair", "tiny_se_r_tebd"}
-GRAPHS = sorted(p.parent.name for p in DATA.glob("*/frozen_model.pb") if p.parent.name not in NOT_CONVERTIBLE)
+# compressed graphs (beside their uncompressed.pb) hold tables, no nets: no .dp to compare with
+GRAPHS = sorted(p.parent.name for p in DATA.glob("*/frozen_model.pb")
+                if p.parent.name not in NOT_CONVERTIBLE and not (p.parent / "uncompressed.pb").exists())
 # graphs whose .dp form DeePMD-kit's PyTorch/JAX/NumPy backends evaluate differently from the graph
 TENSORFLOW_ONLY = {
     "tiny_exclude": "exclude_types pair (0, 1)",             # empty slots of an excluded pair count there

@@ -302,7 +302,7 @@ def bad_inputs(tmp_path_factory, tf):
     (d / "empty.pb").write_bytes(b"")
     with h5py.File(d / "model.h5", "w") as f:
         f["x"] = np.arange(3)
-    # a real graph with a compression op added, as `dp compress` would leave it
+    # a real graph with a tabulation op added that reads no table (tests/test_compress.py: real ones)
     gd = graph_def(tf, pb("cuag"))
     node = gd.node.add()
     node.name, node.op = "filter_type_all/TabulateFusionSeA", "TabulateFusionSeA"
@@ -326,9 +326,9 @@ def bad_inputs(tmp_path_factory, tf):
         "tebd_strip": (make_graph(tf, d / "tebd_strip.pb", ["ProdEnvMatA"],
                                   {"t_typeebd": np.zeros((2, 4)), "filter_type_all/matrix_1_one_side_ebd": np.zeros((4, 4))}),
                        "tebd_input_mode 'strip'"),
-        "compressed": (make_graph(tf, d / "compressed.pb", ["ProdEnvMatA", "TabulateFusionSeA"]),
+        "compressed": (make_graph(tf, d / "compressed.pb", ["ProdEnvMatA", "TabulateFusionSeAtten"]),
                        "compressed models are not supported yet"),
-        "compressed_real": (d / "compressed_real.pb", "compressed models are not supported yet"),
+        "compressed_real": (d / "compressed_real.pb", "does not read its table and table_info from constants"),
         "dipole": (make_graph(tf, d / "dipole.pb", ["ProdEnvMatA"],
                               {"model_attr/model_type": np.array(b"dipole")}), "model type 'dipole'"),
         "no_descriptor": (make_graph(tf, d / "plain.pb", ["Placeholder"]), "no DeePMD-kit descriptor"),
@@ -354,8 +354,9 @@ def test_bad_input_raises_model_error(case, bad_inputs):
 
 
 def test_compressed_message_points_to_uncompressed_graph(bad_inputs):
-    with pytest.raises(ModelError, match=r"TabulateFusionSeA.*uncompressed frozen_model\.pb"):
-        extract_model(bad_inputs["compressed_real"][0])
+    """Tables dpsycl does not read (se_atten's here) point to the graph before `dp compress`."""
+    with pytest.raises(ModelError, match=r"TabulateFusionSeAtten.*uncompressed frozen_model\.pb"):
+        extract_model(bad_inputs["compressed"][0])
 
 
 def _run_cli(*args):

@@ -30,6 +30,10 @@
 #   tiny_davg_zero    se_e2_a, set_davg_zero, descriptor trainable false (its nets stay as initialised)
 #   tiny_se_r_tebd    se_e2_r with a model-level type_embedding [4]: DeePMD-kit's se_e2_r ignores it, the
 #                     fitting net reads it
+#   tiny_compress     se_e2_a, type_one_side, then `dp compress`: frozen_model.pb is the
+#                     compressed graph (tables), uncompressed.pb the net it was made from
+#   tiny_se_r_compress se_e2_r, type_one_side, then `dp compress`
+#   tiny_pair_compress se_e2_a, type_one_side false, exclude_types [[0, 1]], then `dp compress`
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -40,7 +44,8 @@ out="${1:?usage: $0 OUTDIR [VARIANT ...]}"
 shift
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude
-    tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_se_e3 tiny_tebd tiny_tebd_pair tiny_davg_zero tiny_se_r_tebd)
+    tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_se_e3 tiny_tebd tiny_tebd_pair tiny_davg_zero tiny_se_r_tebd
+    tiny_compress tiny_se_r_compress tiny_pair_compress)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -78,6 +83,9 @@ descriptor_for() {
         tiny_tebd_pair)    echo "$SE_A"', "type_one_side": false, "resnet_dt": true, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
         tiny_davg_zero)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "set_davg_zero": true, "trainable": false' ;;
         tiny_se_r_tebd)    echo "$SE_R"', "type_one_side": true, "resnet_dt": true, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_compress)     echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_pair_compress) echo "$SE_A"', "type_one_side": false, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
+        tiny_se_r_compress) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
@@ -133,8 +141,15 @@ EOF
             || { tail -n 30 train.log >&2; exit 1; }
         "$DP" "${backend[@]}" freeze -o frozen_model.pb > freeze.log 2>&1 \
             || { tail -n 30 freeze.log >&2; exit 1; }
+        # the tabulated graph (min-distance statistics from the training data of input.json) becomes
+        # frozen_model.pb, what the tests and tools/make_reference.py read; the net stays as uncompressed.pb
+        case "$v" in *_compress)
+            mv frozen_model.pb uncompressed.pb
+            "$DP" "${backend[@]}" compress -i uncompressed.pb -o frozen_model.pb -t input.json > compress.log 2>&1 \
+                || { tail -n 30 compress.log >&2; exit 1; } ;;
+        esac
         # keep only what a test needs
-        find . -mindepth 1 -maxdepth 1 ! -name frozen_model.pb ! -name input.json ! -name lcurve.out \
+        find . -mindepth 1 -maxdepth 1 ! -name frozen_model.pb ! -name uncompressed.pb ! -name input.json ! -name lcurve.out \
             -exec rm -rf {} +
     )
     echo "$v: $dir/frozen_model.pb ($(wc -c < "$dir/frozen_model.pb") bytes)"

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..device_kernels.activations import activation_argument, activation_code
+from ..device_kernels.layers import TABULATED
 from ..fitting import pack_layers
 
 
@@ -27,3 +28,20 @@ class EmbeddingPack(NamedTuple):
         widths = [1] + list(neuron)
         return cls(to_device(w, dtype), to_device(off, np.int64), to_device(widths, np.int64), len(neuron),
                    activation_code(activation), activation_argument(activation), max(widths))
+
+    @classmethod
+    def upload_tables(cls, tables: list, to_device, dtype) -> "EmbeddingPack":
+        """The tables of a compressed model (dpsycl/descriptors/tables.py) in the kernels' order,
+        as one pseudo-layer per net (device_kernels/layers.py: table_forward reads the block)."""
+        blocks, offsets, pos = [], [], 0
+        for table in tables:
+            head = [table.lower, table.upper, table.upper_extrapolate, table.stride1, table.stride2,
+                    table.first_intervals(), table.last_interval()]
+            block = np.concatenate([np.asarray(head, dtype=np.float64).astype(dtype),
+                                    np.asarray(table.coefficients, dtype=dtype).ravel()])
+            blocks.append(block)
+            offsets += [pos, -1, -1]
+            pos += block.size
+        width = tables[0].width
+        return cls(to_device(np.concatenate(blocks), dtype), to_device(np.asarray(offsets, dtype=np.int64), np.int64),
+                   to_device([1, width], np.int64), 1, TABULATED, 0.0, width)

@@ -22,6 +22,7 @@ from ..model_sections import SectionReader, write_layers
 from ..networks import embedding_net
 from .base import NeighborSpec
 from .embedding import EmbeddingPack
+from .tables import EmbeddingTable
 
 
 @dataclass(kw_only=True)
@@ -41,6 +42,8 @@ class SmoothDescriptor:
     embedding_nets: dict[tuple[int, int], list[Layer]]
     exclude_types: list[tuple[int, int]] = field(default_factory=list)
     set_davg_zero: bool = False
+    # compressed models (`dp compress`): the table replacing each net, same keys (tables.py)
+    tables: dict[tuple[int, int], EmbeddingTable] = field(default_factory=dict)
 
     columns = 4                       # environment columns per slot (se_e2_r: 1)
 
@@ -63,6 +66,11 @@ class SmoothDescriptor:
     def embedding_net(self, centre_type: int, neighbour_type: int) -> list[Layer]:
         return self.embedding_nets[(-1 if self.type_one_side else centre_type, neighbour_type)]
 
+    @property
+    def compressed(self) -> bool:
+        """Whether G is evaluated from tables (dp compress) instead of the nets."""
+        return bool(self.tables)
+
     def is_excluded(self, centre_type: int, neighbour_type: int) -> bool:
         return (centre_type, neighbour_type) in self.exclude_types or (
             neighbour_type, centre_type) in self.exclude_types
@@ -82,17 +90,26 @@ class SmoothDescriptor:
         centres = [-1] if self.type_one_side else range(ntypes)
         for ti in centres:
             for tj in range(ntypes):
-                if (ti, tj) not in self.embedding_nets and (ti < 0 or not self.is_excluded(ti, tj)):
-                    raise ModelError(f"no embedding net for species pair ({ti}, {tj})")
+                nets = self.tables if self.compressed else self.embedding_nets
+                if (ti, tj) not in nets and (ti < 0 or not self.is_excluded(ti, tj)):
+                    raise ModelError(f"no embedding {'table' if self.compressed else 'net'} for species pair ({ti}, {tj})")
+        for table in self.tables.values():
+            if table.width != self.embedding_width:
+                raise ModelError(f"a table has {table.width} outputs, the embedding width is {self.embedding_width}")
 
     def astype(self, dtype):
         return replace(self, t_avg=self.t_avg.astype(dtype), t_std=self.t_std.astype(dtype),
-                       embedding_nets={k: [layer.astype(dtype) for layer in v] for k, v in self.embedding_nets.items()})
+                       embedding_nets={k: [layer.astype(dtype) for layer in v] for k, v in self.embedding_nets.items()},
+                       tables={k: v.astype(dtype) for k, v in self.tables.items()})
 
     def summary_of_embedding(self) -> str:
         side = "one-side" if self.type_one_side else "per-pair"
         excl = f", exclude {[list(p) for p in self.exclude_types]}" if self.exclude_types else ""
         resnet = ", resnet_dt" if self.resnet_dt else ""
+        if self.compressed:
+            t = next(iter(self.tables.values()))
+            resnet += (f", compressed: tables [{t.lower:g}, {t.upper:g}) step {t.stride1:g}, "
+                       f"to {t.upper_extrapolate:g} step {t.stride2:g}")
         return (f"{self.kind} rcut {self.rcut} (smooth from {self.rcut_smth}); sel {list(self.sel)}; "
                 f"embedding {'-'.join(str(n) for n in self.neuron)} ({side}, {self.activation}{resnet}){excl}")
 
@@ -115,7 +132,10 @@ def embed_slots(d: SmoothDescriptor, atype: np.ndarray, s: np.ndarray):
             if ti >= 0 and d.is_excluded(ti, tj):
                 continue  # graphs without type_one_side carry no net for an excluded pair
             block = slice(offs[tj], offs[tj + 1])
-            g, dg = embedding_net(d.embedding_net(ti, tj), d.activation, s[rows, block].reshape(-1))
+            if d.compressed:
+                g, dg = d.tables[(ti, tj)].evaluate(s[rows, block].reshape(-1))
+            else:
+                g, dg = embedding_net(d.embedding_net(ti, tj), d.activation, s[rows, block].reshape(-1))
             G[rows, block] = g.reshape(len(rows), -1, M)
             dG[rows, block] = dg.reshape(len(rows), -1, M)
     return G, dG
@@ -157,6 +177,14 @@ def write_common(group, d: SmoothDescriptor) -> None:
         g.attrs["centre_type"] = np.int64(key[0])
         g.attrs["neighbour_type"] = np.int64(key[1])
         write_layers(g, d.embedding_nets[key])
+    if d.compressed:
+        tables = group.create_group("embedding_tables")
+        for key in sorted(d.tables):
+            g = tables.create_group(_net_name(key))
+            g.attrs["centre_type"] = np.int64(key[0])
+            g.attrs["neighbour_type"] = np.int64(key[1])
+            g.attrs["table_info"] = d.tables[key].table_info
+            g.create_dataset("coefficients", data=d.tables[key].coefficients)
 
 
 def read_common(r: SectionReader, group) -> dict:
@@ -167,6 +195,13 @@ def read_common(r: SectionReader, group) -> dict:
     for name in sorted(nets_group.keys()):
         g = r.group(f"{nets_path}/{name}")
         embedding_nets[(int(r.attr(g, "centre_type")), int(r.attr(g, "neighbour_type")))] = r.layers(g)
+    tables = {}
+    if "embedding_tables" in group:
+        path = f"{group.name.lstrip('/')}/embedding_tables"
+        for name in sorted(r.group(path).keys()):
+            g = r.group(f"{path}/{name}")
+            tables[(int(r.attr(g, "centre_type")), int(r.attr(g, "neighbour_type")))] = EmbeddingTable.from_info(
+                r.array(g, "coefficients"), r.attr(g, "table_info"))
     exclude = r.array(group, "exclude_types").reshape(-1, 2)
     return dict(rcut=float(r.attr(group, "rcut")), rcut_smth=float(r.attr(group, "rcut_smth")),
                 sel=list(r.attr(group, "sel")), neuron=list(r.attr(group, "neuron")),
@@ -174,7 +209,7 @@ def read_common(r: SectionReader, group) -> dict:
                 activation=str(r.attr(group, "activation")), t_avg=r.array(group, "t_avg"),
                 t_std=r.array(group, "t_std"), embedding_nets=embedding_nets,
                 exclude_types=[(int(a), int(b)) for a, b in exclude],
-                set_davg_zero=bool(r.attr(group, "set_davg_zero")))
+                set_davg_zero=bool(r.attr(group, "set_davg_zero")), tables=tables)
 
 
 # -- device constants -----------------------------------------------------------------------------
@@ -222,14 +257,16 @@ def upload_environment(d: SmoothDescriptor, keep, dtype) -> SmoothEnvironment:
                              keep(avg, dtype), keep(std, dtype), int(d.type_one_side), keep(excluded, np.int64))
 
 
-def nets_in_kernel_order(d: SmoothDescriptor) -> list:
-    """Embedding nets in the order the kernels index them: by neighbour species (type_one_side),
-    else by block p = centre·ntypes + neighbour (an excluded pair's slot holds any net: never run)."""
+def nets_in_kernel_order(d: SmoothDescriptor, nets: dict | None = None) -> list:
+    """Embedding nets (or ``nets``: the tables of a compressed model) in the order the kernels index
+    them: by neighbour species (type_one_side), else by block p = centre·ntypes + neighbour (an
+    excluded pair's slot holds any net: never run)."""
+    nets = d.embedding_nets if nets is None else nets
     ntypes = len(d.sel)
     if d.type_one_side:
-        return [d.embedding_nets[(-1, tj)] for tj in range(ntypes)]
-    present = next(iter(d.embedding_nets.values()))
-    return [d.embedding_nets.get((ti, tj), present) for ti in range(ntypes) for tj in range(ntypes)]
+        return [nets[(-1, tj)] for tj in range(ntypes)]
+    present = next(iter(nets.values()))
+    return [nets.get((ti, tj), present) for ti in range(ntypes) for tj in range(ntypes)]
 
 
 class SmoothDevice:
@@ -243,7 +280,10 @@ class SmoothDevice:
         keep = ws.keep
         ntypes = len(d.sel)
         self.env = upload_environment(d, keep, dt)
-        self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
+        if d.compressed:
+            self.emb = EmbeddingPack.upload_tables(nets_in_kernel_order(d, d.tables), keep, dt)
+        else:
+            self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
         self.fit = FittingPack.upload(fitting, keep, dt)
         self.fit_inputs = fitting.input_width
         self.m_width = d.embedding_width

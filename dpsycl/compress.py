@@ -1,0 +1,72 @@
+"""``dpsycl compress``: DeePMD-kit's model compression (`dp compress`) without TensorFlow.
+
+Each embedding net of a smooth descriptor (se_e2_a, se_e2_r) is tabulated on DeePMD-kit's grid
+(dpsycl/descriptors/tables.py: ``tabulate``); the model keeps its nets and gains the tables, which
+the reference and the kernels then evaluate instead of the nets.  The range of the first table
+needs the closest neighbour distance of the training data, which DeePMD-kit stores in the graph as
+``train_attr/min_nbor_dist`` once a model was compressed or trained with neighbour statistics.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+from .descriptors.tables import tabulate
+from .model import Model, ModelError
+
+
+def compress_model(model: Model, min_nbor_dist: float, step: float = 0.01, extrapolate: float = 5.0,
+                   frequency: int = -1) -> Model:
+    """The same model with tables for its embedding nets (the options of `dp compress`)."""
+    d = model.descriptor
+    if not hasattr(d, "embedding_nets") or getattr(d, "compressed", False):
+        raise ModelError(f"descriptor {d.kind} cannot be compressed" if not hasattr(d, "embedding_nets")
+                         else "the model is already compressed")
+    if not (step > 0 and extrapolate > 1):
+        raise ValueError(f"step must be positive and extrapolate above 1 (got {step}, {extrapolate})")
+    tables = tabulate(d, min_nbor_dist, step, extrapolate, frequency)
+    tables = {key: table.astype(model.precision) for key, table in tables.items()}
+    compressed = dataclasses.replace(model, descriptor=dataclasses.replace(d, tables=tables))
+    compressed.validate()
+    return compressed
+
+
+def graph_min_nbor_dist(path: str) -> float | None:
+    """``train_attr/min_nbor_dist`` of a frozen graph, if it has one."""
+    from .extract.graph import graph_constants
+    value = graph_constants(path).get("train_attr/min_nbor_dist")
+    return None if value is None else float(value)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="uncompressed model: frozen graph (.pb), .dp or dpsycl .h5")
+    p.add_argument("-o", "--output", metavar="OUT.h5", required=True, help="compressed dpsycl model file to write")
+    p.add_argument("-s", "--step", type=float, default=0.01, help="stride of the first table (default 0.01); the "
+                   "second table uses 10·step")
+    p.add_argument("-e", "--extrapolate", type=float, default=5.0,
+                   help="the second table reaches extrapolate·upper (default 5)")
+    p.add_argument("-f", "--frequency", type=int, default=-1,
+                   help="overflow-check frequency, stored in table_info as dp compress does (default -1)")
+    p.add_argument("--min-nbor-dist", type=float, default=None,
+                   help="closest neighbour distance of the training data (Å); default: the graph's "
+                        "train_attr/min_nbor_dist")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .formats import OTHER, model_kind
+    from .model_io import load_model, write_model
+
+    model = load_model(args.model)
+    dist = args.min_nbor_dist
+    if dist is None and model_kind(args.model, ModelError) == OTHER:   # a frozen graph
+        dist = graph_min_nbor_dist(args.model)
+    if dist is None:
+        raise ModelError(f"{args.model} carries no train_attr/min_nbor_dist; give --min-nbor-dist (Å), the "
+                         "closest neighbour distance of the training data (`dp neighbor-stat` prints it)")
+    if os.path.abspath(args.output) == os.path.abspath(args.model):
+        raise ValueError(f"output {args.output} would overwrite the input model")
+    compressed = compress_model(model, dist, args.step, args.extrapolate, args.frequency)
+    write_model(compressed, args.output)
+    print(f"{args.model} -> {args.output}: {compressed.descriptor.summary()}")
+    return 0

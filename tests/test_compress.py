@@ -1,0 +1,174 @@
+"""Compressed models (`dp compress`): tables read from the graph, evaluated as DeePMD-kit does.
+
+The test models tiny_compress (se_e2_a) and tiny_se_r_compress (se_e2_r) are DeePMD-kit's own
+compressed graphs (tools/make_test_models.sh); reference.npz holds DeePMD-kit's outputs of the
+COMPRESSED graph, which every backend is tested against through MODELS (tests/conftest.py:
+test_reference.py, test_device.py, test_cuda_simulator.py).  uncompressed.pb is the net they were
+made from.  tiny_pair_compress (per-pair nets, exclude_types [[0, 1]]) is tested here only.
+"""
+from __future__ import annotations
+
+
+import warnings
+
+import numpy as np
+import pytest
+
+import dpsycl
+from dpsycl.compress import graph_min_nbor_dist
+from dpsycl.env_matrix import env_matrix, normalise
+from dpsycl.neighbors import build_neighbor_list
+from conftest import CASES, DATA, TOL, model_file, model_path, reference_case
+
+COMPRESSED = ("tiny_compress", "tiny_se_r_compress", "tiny_pair_compress")
+#: per-pair nets with an excluded pair: only here (numpy on all cases, opencl:cpu on the dense one,
+#: the CUDA simulator), not in MODELS, to keep the suite's time
+PER_PAIR = "tiny_pair_compress"
+
+
+@pytest.fixture(scope="module")
+def compressed_models():
+    return {name: dpsycl.load_model(model_file(name)) for name in COMPRESSED}
+
+
+def _max_errors(dp, ref, case):
+    coords, cells, atype, out = reference_case(ref, case)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the dense case overfills sel (tests/test_reference.py checks the warning)
+        e, f, v, ae, av = dp.eval(coords, cells, atype, atomic=True)
+    n = len(atype)
+    return dict(energy=np.abs(e.ravel() - out["energy"].ravel()).max() / n,
+                atom_energy=np.abs(ae.ravel() - out["atom_energy"].ravel()).max(),
+                force=np.abs(f.ravel() - out["force"].ravel()).max(),
+                virial=np.abs(v.ravel() - out["virial"].ravel()).max() / n,
+                atom_virial=np.abs(av.ravel() - out["atom_virial"].ravel()).max())
+
+
+def _within(err, tol) -> bool:
+    return (max(err["energy"], err["atom_energy"]) <= tol["energy"] and err["force"] <= tol["force"]
+            and max(err["virial"], err["atom_virial"]) <= tol["virial"])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_per_pair_compressed_reference_matches_deepmd(compressed_models, case):
+    model = compressed_models[PER_PAIR]
+    assert sorted(model.descriptor.tables) == [(0, 0), (1, 1)] and model.descriptor.exclude_types == [(0, 1)]
+    err = _max_errors(dpsycl.DeepPot(model, device="numpy"), dict(np.load(DATA / PER_PAIR / "reference.npz")), case)
+    assert _within(err, TOL[model.precision]), err
+
+
+@pytest.mark.parametrize("layout", ["chunk", "group"])
+def test_per_pair_compressed_on_opencl_cpu(compressed_models, layout):
+    from dpsycl.backends import sycl_available
+    if not sycl_available():
+        pytest.skip("the SYCL stack (dpctl, numba-dpex) is not installed")
+    dp = dpsycl.DeepPot(compressed_models[PER_PAIR], device="opencl:cpu")
+    if layout == "group" and not dp.evaluator.backend.supports_groups:
+        pytest.skip("this device runs no work-group kernels")
+    dp.evaluator.layout = layout
+    err = _max_errors(dp, dict(np.load(DATA / PER_PAIR / "reference.npz")), "dense")
+    assert _within(err, TOL["float64"]), err
+
+
+def test_dense_case_reaches_the_second_table(compressed_models):
+    """The 'dense' case puts s beyond the first table (stride2 region): that path is exercised."""
+    d = compressed_models["tiny_compress"].descriptor
+    ref = dict(np.load(DATA / "tiny_compress" / "reference.npz"))
+    coords, cells, atype, _ = reference_case(ref, "dense")
+    nl = build_neighbor_list(coords[0].reshape(-1, 3), None if cells is None else cells[0].reshape(3, 3), atype,
+                             d.rcut, d.sel, warn=False)
+    raw, _ = env_matrix(nl.rij, nl.nlist >= 0, d.rcut, d.rcut_smth)
+    s = normalise(raw, atype, d.t_avg, d.t_std)[..., 0]
+    table = d.tables[(-1, 0)]
+    assert s.max() >= table.upper > s.min() >= table.lower
+
+
+@pytest.fixture(scope="module")
+def tabulate_op():
+    pytest.importorskip("deepmd")
+    from deepmd.tf.env import op_module, tf
+    return op_module, tf
+
+
+@pytest.mark.parametrize("name", COMPRESSED)
+def test_table_matches_deepmds_tabulation_op_everywhere(compressed_models, tabulate_op, name):
+    """DeePMD-kit's TabulateFusionSeA (value and its gradient) on x in every region of the
+    table: below lower, both tables, their boundaries, and beyond upper_extrapolate."""
+    op_module, tf = tabulate_op
+    table = compressed_models[name].descriptor.tables[max(compressed_models[name].descriptor.tables)]
+    lo, up, top = table.lower, table.upper, table.upper_extrapolate
+    rng = np.random.default_rng(5)
+    x = np.concatenate([[lo - 0.7, lo, up, np.nextafter(up, lo), top, np.nextafter(top, lo), top + 3.3],
+                        rng.uniform(lo, up, 20), rng.uniform(up, top, 20), rng.uniform(top, 2 * top, 4)])
+    em = rng.normal(size=(1, len(x), 4))
+    dy = rng.normal(size=(1, 4, table.width))
+    graph = tf.Graph()
+    with graph.as_default():
+        xt = tf.constant(x.reshape(-1, 1))
+        out = op_module.tabulate_fusion_se_a(tf.constant(table.coefficients), tf.constant(table.table_info), xt,
+                                             tf.constant(em), last_layer_size=table.width)
+        grad = tf.gradients(out, xt, grad_ys=tf.constant(dy))[0]
+        with tf.Session(graph=graph) as sess:
+            theirs, theirs_grad = sess.run([out, grad])
+    g, dg = table.evaluate(x)
+    ours = np.einsum("ja,jm->am", em[0], g)
+    ours_grad = np.einsum("jm,ja,am->j", dg, em[0], dy[0])
+    assert np.abs(ours - theirs[0]).max() <= 1e-12 * max(1.0, np.abs(theirs).max())
+    assert np.abs(ours_grad - theirs_grad.ravel()).max() <= 1e-12 * max(1.0, np.abs(theirs_grad).max())
+
+
+@pytest.mark.parametrize("name", COMPRESSED)
+def test_model_file_holds_the_graphs_tables(compressed_models, name):
+    from dpsycl.extract import extract_model
+    pytest.importorskip("tensorflow")
+    fresh = extract_model(model_path(name)).descriptor
+    stored = compressed_models[name].descriptor
+    assert sorted(fresh.tables) == sorted(stored.tables) == ([(0, 0), (1, 1)] if name == PER_PAIR else [(-1, 0), (-1, 1)])
+    for key, table in fresh.tables.items():
+        assert np.array_equal(table.coefficients, stored.tables[key].coefficients)
+        assert np.array_equal(table.table_info, stored.tables[key].table_info)
+
+
+@pytest.mark.parametrize("name", COMPRESSED)
+def test_dpsycl_compress_gives_dp_compress_tables(compressed_models, name, tmp_path):
+    """`dpsycl compress` of the uncompressed graph against DeePMD-kit's `dp compress` of the same
+    graph: the same grid (table_info, intervals) and the same polynomials, compared term by term
+    as a_k·t^k (t the interval width: a5 alone carries DeePMD-kit's rounding ×1/t⁵ ≈ 1e10);
+    then the energies and forces of both on every case."""
+    pytest.importorskip("tensorflow")
+    from dpsycl.cli import main
+    assert main([
+        "compress", str(DATA / name / "uncompressed.pb"), "-o", str(tmp_path / "c.h5"),
+        "--min-nbor-dist", repr(graph_min_nbor_dist(model_path(name)))]) == 0
+    ours = dpsycl.load_model(tmp_path / "c.h5")
+    theirs = compressed_models[name]
+    for key, table in theirs.descriptor.tables.items():
+        mine = ours.descriptor.tables[key]
+        assert np.array_equal(mine.table_info, table.table_info)
+        assert mine.coefficients.shape == table.coefficients.shape
+        n = len(table.coefficients)
+        width = np.where(np.arange(n) < table.first_intervals(), table.stride1, table.stride2)
+        powers = width[:, None, None] ** np.arange(6)
+        diff = (mine.coefficients - table.coefficients).reshape(n, -1, 6) * powers
+        assert np.abs(diff).max() <= 1e-12
+    ref = dict(np.load(DATA / name / "reference.npz"))
+    ours_dp, theirs_dp = dpsycl.DeepPot(ours, device="numpy"), dpsycl.DeepPot(theirs, device="numpy")
+    for case in CASES:
+        coords, cells, atype, _ = reference_case(ref, case)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the dense case overfills sel
+            a = ours_dp.eval(coords, cells, atype)
+            b = theirs_dp.eval(coords, cells, atype)
+        assert np.abs(a[0] - b[0]).max() / len(atype) <= 1e-10
+        assert np.abs(a[1] - b[1]).max() <= 1e-10
+        assert np.abs(a[2] - b[2]).max() / len(atype) <= 1e-9
+
+
+def test_compress_refuses_a_model_without_distance_or_with_resnet_dt(tmp_path, capsys):
+    from dpsycl.cli import main
+    h5 = tmp_path / "plain.h5"
+    dpsycl.write_model(dpsycl.load_model(model_file("tiny_se_r")), h5)   # an .h5: no min_nbor_dist
+    assert main(["compress", str(h5), "-o", str(tmp_path / "c.h5")]) == 2
+    assert "give --min-nbor-dist" in capsys.readouterr().err
+    assert main(["compress", str(h5), "-o", str(tmp_path / "c.h5"), "--min-nbor-dist", "2.0"]) == 2
+    assert "resnet_dt" in capsys.readouterr().err      # as dp compress refuses it
