@@ -13,8 +13,16 @@ or per species pair, ``filter_type_{centre}``), exclusions, and the checks on al
 * exclude_types                 -- missing embedding nets (type_one_side false); otherwise the
                                    training script, else the graph's type-exclusion mask constant
 * set_davg_zero                 -- the training script only (default false; t_avg is stored anyway)
+
+Member k of a hybrid descriptor (extract/hybrid.py) has the same tensors with the suffix ``_k`` on
+their scopes (``descrpt_attr_k/t_avg``, ``filter_type_all_k/matrix_1_0``, ``filter_type_0_k/...``)
+and its own environment-matrix op; ``descrpt_attr/rcut`` is then the hybrid's largest cutoff, so a
+member's rcut is its op's attribute.  A :class:`Scope` says which descriptor is read.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,12 +31,27 @@ from dpsycl.model import Layer, ModelError
 from .graph import ENV_MAT_OPS, Graph, activation_of, dense_layer, nice_float
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Where one descriptor's tensors are in a graph: the whole graph's descriptor (suffix "") or
+    member k of a hybrid (suffix "_k", ``env`` its environment-matrix op node)."""
+    suffix: str = ""
+    env: Any = None
+
+    def env_node(self, g: Graph):
+        return self.env if self.env is not None else next(n for n in g.nodes.values() if n.op in ENV_MAT_OPS)
+
+    def attr(self, name: str) -> str:
+        """``descrpt_attr/name`` of this descriptor."""
+        return f"descrpt_attr{self.suffix}/{name}"
+
+
 def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_name: str,
-                rcut_smth_attr_name: str) -> tuple[dict, np.dtype]:
+                rcut_smth_attr_name: str, scope: Scope = Scope()) -> tuple[dict, np.dtype]:
     """Keyword arguments of a SmoothDescriptor read from graph ``g`` and the dtype of its weights;
     the environment op's attribute names differ between descriptors (se_e2_a: sel_a, rcut_r, ...)."""
     path = g.path
-    env = next(n for n in g.nodes.values() if n.op in ENV_MAT_OPS)
+    env = scope.env_node(g)
     sel = [int(x) for x in env.attr[sel_attr].list.i]
     if not sel:
         raise ModelError(f"{path}: the {env.op} node has no {sel_attr} attribute")
@@ -36,25 +59,25 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
         raise ModelError(f"{path}: type map has {ntypes} species but sel has {len(sel)}")
     rcut_attr = float(env.attr[rcut_attr_name].f)
     rcut_smth = nice_float(env.attr[rcut_smth_attr_name].f)
-    rcut_const = g.opt_const("descrpt_attr/rcut")
+    rcut_const = g.opt_const(scope.attr("rcut"))
     rcut = float(rcut_const) if rcut_const is not None else nice_float(rcut_attr)
     if abs(rcut - rcut_attr) > 1e-6 * max(1.0, abs(rcut)):
-        raise ModelError(f"{path}: descrpt_attr/rcut ({rcut}) disagrees with the {env.op} attribute "
+        raise ModelError(f"{path}: {scope.attr('rcut')} ({rcut}) disagrees with the {env.op} attribute "
                          f"{rcut_attr_name} ({rcut_attr})")
-    const_sel = g.opt_const("descrpt_attr/sel")
+    const_sel = g.opt_const(scope.attr("sel"))
     if const_sel is not None and [int(x) for x in const_sel.ravel()] != sel:
-        raise ModelError(f"{path}: descrpt_attr/sel {const_sel.tolist()} disagrees with {env.op} {sel_attr} {sel}")
-    orig_sel = g.opt_const("descrpt_attr/original_sel")
+        raise ModelError(f"{path}: {scope.attr('sel')} {const_sel.tolist()} disagrees with {env.op} {sel_attr} {sel}")
+    orig_sel = g.opt_const(scope.attr("original_sel"))
     if orig_sel is not None and [int(x) for x in orig_sel.ravel()] != sel:
         raise ModelError(f"{path}: sel was changed after training (original_sel {orig_sel.tolist()}, "
                          f"sel {sel}); such models are not supported yet")
     nt_const = g.opt_const("descrpt_attr/ntypes")
     if nt_const is not None and int(nt_const) != ntypes:
         raise ModelError(f"{path}: descrpt_attr/ntypes is {int(nt_const)} but sel has {ntypes} entries")
-    t_avg = g.const("descrpt_attr/t_avg")
-    t_std = g.const("descrpt_attr/t_std")
+    t_avg = g.const(scope.attr("t_avg"))
+    t_std = g.const(scope.attr("t_std"))
 
-    type_one_side, nets, activation, missing_pairs = embedding_nets(g, ntypes)
+    type_one_side, nets, activation, missing_pairs = embedding_nets(g, ntypes, scope.suffix)
     neuron_sets = {tuple(int(layer.matrix.shape[1]) for layer in net) for net in nets.values()}
     if len(neuron_sets) != 1:
         raise ModelError(f"{path}: embedding nets have different widths: {sorted(neuron_sets)}")
@@ -72,6 +95,9 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
             pairs = sdesc["exclude_types"]
         else:
             pairs = mask_exclusions(g, ntypes) or []
+            if pairs and scope.suffix:
+                raise ModelError(f"{path}: a type-exclusion mask in a hybrid graph without its training script: "
+                                 "which member it belongs to is not known")
     else:
         pairs = missing_pairs
     try:
@@ -88,8 +114,9 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
     return kwargs, np.dtype(dtype)
 
 
-def embedding_nets(g: Graph, ntypes: int):
-    """Read the embedding nets; return (type_one_side, nets, activation, excluded_pairs)."""
+def embedding_nets(g: Graph, ntypes: int, suffix: str = ""):
+    """Read the embedding nets (scopes ``filter_type_all{suffix}``, ``filter_type_{centre}{suffix}``);
+    return (type_one_side, nets, activation, excluded_pairs)."""
     def read_net(scope: str, j: int) -> list[Layer]:
         layers = []
         ll = 1
@@ -101,31 +128,32 @@ def embedding_nets(g: Graph, ntypes: int):
     nets: dict[tuple[int, int], list[Layer]] = {}
     act_probe: list[str] = []
     excluded: list[tuple[int, int]] = []
-    if any(g.has_const(f"filter_type_all/matrix_1_{j}") for j in range(ntypes)):
+    one_side = f"filter_type_all{suffix}"
+    if any(g.has_const(f"{one_side}/matrix_1_{j}") for j in range(ntypes)):
         type_one_side = True
         for j in range(ntypes):
-            net = read_net("filter_type_all", j)
+            net = read_net(one_side, j)
             if not net:
                 raise ModelError(f"{g.path}: the graph has no embedding net for neighbour species {j} "
-                                 f"(missing constant 'filter_type_all/matrix_1_{j}')")
+                                 f"(missing constant '{one_side}/matrix_1_{j}')")
             nets[(-1, j)] = net
-            act_probe.append(f"filter_type_all/bias_1_{j}")
+            act_probe.append(f"{one_side}/bias_1_{j}")
     else:
         type_one_side = False
         for i in range(ntypes):
             for j in range(ntypes):
-                net = read_net(f"filter_type_{i}", j)
+                net = read_net(f"filter_type_{i}{suffix}", j)
                 if net:
                     nets[(i, j)] = net
-                    act_probe.append(f"filter_type_{i}/bias_1_{j}")
+                    act_probe.append(f"filter_type_{i}{suffix}/bias_1_{j}")
                 else:
                     excluded.append((i, j))
         if not nets:
             raise ModelError(f"{g.path}: the graph has no embedding-net weights "
-                             "(filter_type_all/matrix_1_0 or filter_type_0/matrix_1_0)")
+                             f"({one_side}/matrix_1_0 or filter_type_0{suffix}/matrix_1_0)")
     acts = set()
     for key, net in nets.items():
-        scope = "filter_type_all" if key[0] < 0 else f"filter_type_{key[0]}"
+        scope = one_side if key[0] < 0 else f"filter_type_{key[0]}{suffix}"
         for ll in range(1, len(net) + 1):
             acts.add(activation_of(g, f"{scope}/bias_{ll}_{key[1]}"))
     if len(acts) != 1:

@@ -21,6 +21,8 @@
 #   tiny_act_relu6    relu6 embedding net, relu fitting net
 #   tiny_fparam       se_e2_a with 2 frame parameters and 1 atomic parameter (numb_fparam, numb_aparam);
 #                     needs DATA with set.*/fparam.npy and aparam.npy (tools/make_param_data.py)
+#   tiny_hybrid       hybrid [se_e2_a rcut 4.5 sel [24, 24], se_e2_r rcut 3.5 sel [14, 12]]
+#   tiny_hybrid_pair  hybrid [se_e2_a rcut 3.5 sel [14, 12] type_one_side false, se_e2_a rcut 4.5 sel [24, 24]]
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -31,7 +33,7 @@ out="${1:?usage: $0 OUTDIR [VARIANT ...]}"
 shift
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude
-    tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam)
+    tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_hybrid tiny_hybrid_pair)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -51,6 +53,10 @@ echo "using $DP ($version)"
 # the descriptor section of each variant's training input
 SE_A='"type": "se_e2_a", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 40], "neuron": [4, 8], "axis_neuron": 4'
 SE_R='"type": "se_e2_r", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 40], "neuron": [4, 8]'
+# members of the hybrid variants: sel fits every case but 'dense' at each member's own cutoff
+HYB_A='"type": "se_e2_a", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [24, 24], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
+HYB_R='"type": "se_e2_r", "seed": 2, "rcut": 3.5, "rcut_smth": 0.5, "sel": [14, 12], "neuron": [4, 8], "type_one_side": true, "activation_function": "tanh", "precision": "float64"'
+HYB_A_NEAR='"type": "se_e2_a", "seed": 3, "rcut": 3.5, "rcut_smth": 0.5, "sel": [14, 12], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
 descriptor_for() {
     case "$1" in
         tiny)          echo "$SE_A"', "type_one_side": true,  "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
@@ -64,6 +70,8 @@ descriptor_for() {
         tiny_act_softplus) echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "softplus", "precision": "float64"' ;;
         tiny_act_relu6)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu6", "precision": "float64"' ;;
         tiny_fparam)       echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_hybrid)       echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_R"'}]' ;;
+        tiny_hybrid_pair)  echo '"type": "hybrid", "list": [{'"$HYB_A_NEAR"', "type_one_side": false}, {'"$HYB_A"', "type_one_side": true}]' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }

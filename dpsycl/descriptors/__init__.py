@@ -7,13 +7,14 @@ the backends, the model file and MD need no change (docs/architecture.md).
 from __future__ import annotations
 
 from ..model import ModelError
-from .base import DescriptorParams, DescriptorUnit, DevicePasses, Geometry, NeighborSpec
+from .base import DescriptorParams, DescriptorUnit, DevicePasses, Geometry, MemberPasses, NeighborSpec
+from .hybrid import UNIT as HYBRID
 from .se_e2_a import UNIT as SE_E2_A
 from .se_e2_r import UNIT as SE_E2_R
 
-UNITS: dict[str, DescriptorUnit] = {unit.kind: unit for unit in (SE_E2_A, SE_E2_R)}
+UNITS: dict[str, DescriptorUnit] = {unit.kind: unit for unit in (SE_E2_A, SE_E2_R, HYBRID)}
 
-__all__ = ["UNITS", "DescriptorParams", "DescriptorUnit", "DevicePasses", "Geometry", "NeighborSpec",
+__all__ = ["UNITS", "DescriptorParams", "DescriptorUnit", "DevicePasses", "Geometry", "MemberPasses", "NeighborSpec",
            "unit", "unit_of", "kernel_modules", "supported"]
 
 

@@ -74,6 +74,23 @@ class DevicePasses(Protocol):
         fitting net's ParameterPack (dpsycl.fitting: frame and atomic parameters), to hand on."""
 
 
+class MemberPasses(Protocol):
+    """What the device passes of a unit also offer to be a member of a hybrid (chunk layout): its
+    forward stages writing D_i, and its backward stages from ∂E/∂D_i, with the hybrid's fitting net
+    in between.  Row i of ``desc`` / ``desc_grad`` holds the hybrid's whole D_i (``desc_stride``
+    values); the member's columns start at ``desc_at``.  Built as ``Device(params, None, workspace,
+    dtype)``: no fitting net of its own."""
+
+    def descriptor_into(self, geometries: list[Geometry], natoms: int, nchunk: int, desc, desc_stride: int,
+                        desc_at: int) -> None:
+        """Write D_i of every atom into its columns of ``desc``."""
+
+    def pair_gradients_from(self, geometries: list[Geometry], natoms: int, nchunk: int, desc_grad, desc_stride: int,
+                            desc_at: int, pair_grads: list) -> None:
+        """g_ij into ``pair_grads[k]`` (its lists) from ∂E/∂D_i in its columns of ``desc_grad``, after
+        descriptor_into of the same positions (its buffers still hold what that wrote)."""
+
+
 @dataclass(frozen=True)
 class DescriptorUnit:
     kind: str

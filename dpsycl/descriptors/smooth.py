@@ -235,7 +235,8 @@ def nets_in_kernel_order(d: SmoothDescriptor) -> list:
 class SmoothDevice:
     """What the device passes of a smooth-edition unit share: its constants in the workspace
     (environment, embedding and fitting packs) and the launch of its padding body, which writes the
-    embeddings every empty slot of a species block shares (``padding_outputs``: name -> array)."""
+    embeddings every empty slot of a species block shares (``padding_outputs``: name -> array).
+    ``fitting`` is None for a hybrid's member: the hybrid runs the one fitting net."""
 
     def __init__(self, d: SmoothDescriptor, fitting, ws, dtype, padding_body: str, padding_outputs: tuple[str, ...]):
         self.ws = ws
@@ -244,10 +245,11 @@ class SmoothDevice:
         ntypes = len(d.sel)
         self.env = upload_environment(d, keep, dt)
         self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
-        self.fit = FittingPack.upload(fitting, keep, dt)
-        self.fit_inputs = fitting.input_width
+        if fitting is not None:
+            self.fit = FittingPack.upload(fitting, keep, dt)
+            self.fit_inputs = fitting.input_width
+            self.n_hidden = max(1, sum(fitting.neuron))
         self.m_width = d.embedding_width
-        self.n_hidden = max(1, sum(fitting.neuron))
         self.padding = {name: keep(np.zeros(ntypes * ntypes * self.m_width), dt) for name in padding_outputs}
         ws.backend.launch(padding_body, ntypes * ntypes,
                           Args(ntypes=ntypes, blk_avg=self.env.blk_avg, blk_std=self.env.blk_std,
