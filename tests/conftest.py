@@ -13,7 +13,7 @@ DATA = pathlib.Path(__file__).parent / "data"
 #: se_e2_a models trained for the project (shared/models), then one tiny model per other descriptor
 #: feature (tools/make_test_models.sh), each with DeePMD-kit's outputs on the seven cases
 MODELS = ("cuag", "cuag_pair", "cuagau_f32", "tiny_se_r", "tiny_se_r_pair", "tiny_se_r_exclude", "tiny_act_silu",
-          "tiny_act_softplus", "tiny_act_relu6", "tiny_fparam")
+          "tiny_act_softplus", "tiny_act_relu6", "tiny_fparam", "tiny_hybrid", "tiny_hybrid_pair")
 CASES = ("bulk", "small_box", "triclinic", "unwrapped", "unsorted", "nopbc", "dense")
 
 # Tolerances of the issues: float64 models must agree to rounding; float32 models to float32 rounding.

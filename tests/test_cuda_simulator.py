@@ -22,7 +22,8 @@ def test_cuda_backend_under_simulator_matches_reference():
     # so it gets the 4-atom box; the per-atom layout also gets the 27-atom triclinic cell
     cases = ["cuagau_f32:small_box:group", "cuag:small_box:group", "cuag_pair:small_box:group",
              "cuagau_f32:triclinic:chunk", "cuag:triclinic:chunk", "tiny_se_r_exclude:small_box:chunk",
-             "tiny_fparam:small_box:group", "threads:tiny_se_r_exclude:small_box:chunk"]
+             "tiny_fparam:small_box:group", "threads:tiny_se_r_exclude:small_box:chunk",
+             "tiny_hybrid:small_box:chunk", "tiny_hybrid_pair:small_box:chunk"]
     proc = subprocess.run([sys.executable, str(WORKER), *cases], env=env, capture_output=True, text=True,
                           timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
