@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Protocol
 
+from ..model import ModelError
+
 
 class NeighborSpec(NamedTuple):
     """A neighbour list a descriptor needs: cutoff and per-species capacity (DeePMD-kit's sel)."""
@@ -102,3 +104,24 @@ class DescriptorUnit:
     read_section: Callable                  # (model_io reader, h5 group "/descriptor") -> params
     extraction: str                         # "dpsycl.extract.<module>:<function>"
     serialised_type: str                    # its ``type`` in DeePMD-kit 3's serialised models (.dp)
+
+
+#: kind -> unit: the registry, filled in one place (dpsycl/descriptors/__init__.py: UNITS is this dict);
+#: kept here so that a unit made of other units (hybrid) finds its members' without importing the registry
+REGISTERED: dict[str, DescriptorUnit] = {}
+
+
+def unit(kind: str) -> DescriptorUnit:
+    """The registered unit of a descriptor type; ModelError naming the supported ones otherwise."""
+    try:
+        return REGISTERED[kind]
+    except KeyError:
+        raise ModelError(f"descriptor '{kind}' is not supported yet; supported: {', '.join(REGISTERED)}") from None
+
+
+def unit_of(params) -> DescriptorUnit:
+    """The unit a parameters object belongs to."""
+    found = unit(getattr(params, "kind", type(params).__name__))
+    if not isinstance(params, found.params):
+        raise ModelError(f"descriptor parameters of type {type(params).__name__} are not those of '{found.kind}'")
+    return found

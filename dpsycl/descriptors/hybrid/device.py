@@ -16,6 +16,7 @@ import numpy as np
 from ...backends.launch import Args
 from ...fitting import FittingPack
 from ...model import EnergyFitting, ModelError
+from ..base import unit_of
 from .params import Hybrid
 
 
@@ -47,7 +48,6 @@ class HybridDevice:
     layouts = ("chunk",)
 
     def __init__(self, d: Hybrid, fitting: EnergyFitting, ws, dtype):
-        from .. import unit_of       # the registry imports this unit
         self.ws = ws
         self.dtype = dt = np.dtype(dtype)
         self.members = []

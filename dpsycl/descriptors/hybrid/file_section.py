@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from ...model_sections import SectionReader
+from ..base import unit, unit_of
 from .params import Hybrid
 
 
 def write_section(group, d: Hybrid) -> None:
-    from .. import unit_of
     group.attrs["type"] = d.kind
     group.attrs["nmembers"] = np.int64(len(d.members))
     for k, member in enumerate(d.members):
@@ -20,7 +20,6 @@ def write_section(group, d: Hybrid) -> None:
 
 
 def read_section(r: SectionReader, group) -> Hybrid:
-    from .. import unit
     members = []
     for k in range(int(r.attr(group, "nmembers"))):
         sub = r.group(f"{group.name.lstrip('/')}/member_{k}")

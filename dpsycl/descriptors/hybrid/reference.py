@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..base import unit_of
 from .params import Hybrid
-
-
-def _unit_of(member):
-    from .. import unit_of       # the registry imports this unit
-    return unit_of(member)
 
 
 def forward(d: Hybrid, atype: np.ndarray, lists: list):
     """D_i (nloc, Σ widths): the members' descriptors concatenated in list order, and what backward needs."""
     outputs, saved = [], []
     for member, which in zip(d.members, d.member_lists()):
-        D, kept = _unit_of(member).reference.forward(member, atype, lists[which])
+        D, kept = unit_of(member).reference.forward(member, atype, lists[which])
         outputs.append(D)
         saved.append(kept)
     return np.concatenate(outputs, axis=1), saved
@@ -33,5 +29,5 @@ def backward(d: Hybrid, atype: np.ndarray, saved, dE_dD: np.ndarray) -> list:
     """[g_ij per list], list by list as neighbor_specs() names them."""
     grads: list = []
     for member, kept, at, width in zip(d.members, saved, d.offsets, d.widths):
-        grads += _unit_of(member).reference.backward(member, atype, kept, dE_dD[:, at:at + width])
+        grads += unit_of(member).reference.backward(member, atype, kept, dE_dD[:, at:at + width])
     return grads
