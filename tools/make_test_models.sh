@@ -21,8 +21,8 @@
 #   tiny_act_relu6    relu6 embedding net, relu fitting net
 #   tiny_fparam       se_e2_a with 2 frame parameters and 1 atomic parameter (numb_fparam, numb_aparam);
 #                     needs DATA with set.*/fparam.npy and aparam.npy (tools/make_param_data.py)
-#   tiny_hybrid       hybrid [se_e2_a rcut 4.5 sel [24, 24], se_e2_r rcut 3.5 sel [14, 12]]
-#   tiny_hybrid_pair  hybrid [se_e2_a rcut 3.5 sel [14, 12] type_one_side false, se_e2_a rcut 4.5 sel [24, 24]]
+#   tiny_hybrid       hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e2_r rcut 3.5 sel [16, 16]]
+#   tiny_hybrid_pair  hybrid [se_e2_a rcut 3.5 sel [16, 16] type_one_side false, se_e2_a rcut 4.5 sel [32, 32]]
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -53,10 +53,11 @@ echo "using $DP ($version)"
 # the descriptor section of each variant's training input
 SE_A='"type": "se_e2_a", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 40], "neuron": [4, 8], "axis_neuron": 4'
 SE_R='"type": "se_e2_r", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 40], "neuron": [4, 8]'
-# members of the hybrid variants: sel fits every case but 'dense' at each member's own cutoff
-HYB_A='"type": "se_e2_a", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [24, 24], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
-HYB_R='"type": "se_e2_r", "seed": 2, "rcut": 3.5, "rcut_smth": 0.5, "sel": [14, 12], "neuron": [4, 8], "type_one_side": true, "activation_function": "tanh", "precision": "float64"'
-HYB_A_NEAR='"type": "se_e2_a", "seed": 3, "rcut": 3.5, "rcut_smth": 0.5, "sel": [14, 12], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
+# members of the hybrid variants: sel holds every neighbour at the member's own cutoff in every case but
+# 'dense' (which overfills each member) and in tests/test_reference.py's random structures
+HYB_A='"type": "se_e2_a", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [32, 32], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
+HYB_R='"type": "se_e2_r", "seed": 2, "rcut": 3.5, "rcut_smth": 0.5, "sel": [16, 16], "neuron": [4, 8], "type_one_side": true, "activation_function": "tanh", "precision": "float64"'
+HYB_A_NEAR='"type": "se_e2_a", "seed": 3, "rcut": 3.5, "rcut_smth": 0.5, "sel": [16, 16], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
 descriptor_for() {
     case "$1" in
         tiny)          echo "$SE_A"', "type_one_side": true,  "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
