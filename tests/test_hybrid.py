@@ -128,3 +128,27 @@ def test_estimate_is_the_memory_a_hybrid_evaluation_holds():
     assert estimate.constants == ev.workspace_bytes()
     ev.evaluate(coords, cell, atype)
     assert estimate.total - reverse_list_slack(ev, coords, cell, atype) == ev.workspace_bytes()
+
+
+def test_what_a_hybrid_graph_cannot_tell_is_refused_in_one_line(tf, tmp_path):
+    """A member whose environment op is one no unit reads (here member 1's made ProdEnvMatAMix:
+    se_atten), and a graph without its training script (an se_e2_a member's axis_neuron is read
+    there: the fitting input is the sum of all members' widths)."""
+    from dpsycl.extract import extract_model
+    from dpsycl.model import ModelError
+    from test_extract import graph_def
+    atten = graph_def(tf, model_path("tiny_hybrid"))
+    for node in atten.node:
+        if node.op == "ProdEnvMatR":
+            node.op = "ProdEnvMatAMix"
+    no_script = graph_def(tf, model_path("tiny_hybrid"))
+    kept = [node for node in no_script.node if node.name != "train_attr/training_script"]
+    del no_script.node[:]
+    no_script.node.extend(kept)
+    for gd, needle in ((atten, "hybrid member 1 is descriptor 'se_atten' (found ProdEnvMatAMix op)"),
+                       (no_script, "axis_neuron of hybrid member 0 is read from the training script")):
+        path = tmp_path / f"{needle[:5].replace(' ', '_')}.pb"
+        path.write_bytes(gd.SerializeToString())
+        with pytest.raises(ModelError) as err:
+            extract_model(path)
+        assert needle in str(err.value) and "\n" not in str(err.value), str(err.value)
