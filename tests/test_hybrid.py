@@ -152,3 +152,33 @@ def test_what_a_hybrid_graph_cannot_tell_is_refused_in_one_line(tf, tmp_path):
         with pytest.raises(ModelError) as err:
             extract_model(path)
         assert needle in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+@pytest.mark.skipif(not KERNEL_DEVICES, reason="no kernel device")
+def test_md_with_skin_lists_and_ghost_centres_on_a_device():
+    """Every member's list built with rcut_k + skin and kept while no atom moved > skin/2 gives the
+    trajectory of rebuilding every step (hot, 2 fs steps: the skin fires); and with only the first
+    atoms as centres (LAMMPS's ghosts) the device gives the reference's energies, forces and virials."""
+    from dpsycl.md import MDSettings, initial_state, run, sample, schedule
+    from dpsycl.structures import random_alloy
+    dp = dpsycl.DeepPot(dpsycl.load_model(model_file("tiny_hybrid_pair")), device=KERNEL_DEVICES[0])
+    atoms = random_alloy("Cu0.5Ag0.5", 32, seed=3)
+    atype = np.asarray([dp.get_type_map().index(s) for s in atoms.get_chemical_symbols()])
+    ends = {}
+    for skin in (0.3, 0.0):          # 0.3 Å: sel of the 3.5 Å member still holds every neighbour within 3.8 Å
+        settings = MDSettings(dt=2.0, temperature=1500.0, every=1000, skin=skin, seed=1)
+        init, step = schedule(dp, settings)
+        state = run(step, init(initial_state(atoms.positions, atoms.cell.array, atype, dp.get_type_map(), 1500.0, 1)),
+                    80, every=1000)
+        ends[skin] = (sample(state), state.n_rebuilds)
+    (with_skin, n_skin), (exact, n_exact) = ends[0.3], ends[0.0]
+    assert n_exact == 81 and 2 <= n_skin < n_exact
+    np.testing.assert_allclose(with_skin.unwrapped_positions(), exact.unwrapped_positions(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(with_skin.velocities, exact.velocities, rtol=0, atol=1e-11)
+    host = dpsycl.DeepPot(dp.model, device="numpy")
+    coords = atoms.positions
+    ours = dp.evaluator.evaluate(coords, None, atype, ncentres=20)
+    want = host.evaluator.evaluate(coords, None, atype, ncentres=20)
+    assert abs(ours.energy - want.energy) <= 1e-10 * len(atype)
+    assert np.abs(ours.force - want.force).max() <= 1e-10 and np.abs(ours.virial - want.virial).max() <= 1e-9
+    assert np.abs(ours.atom_energy - want.atom_energy).max() <= 1e-10 and not ours.atom_energy[20:].any()
