@@ -10,7 +10,9 @@ A descriptor unit (one per DeePMD-kit descriptor type) is registered once, in
   its kernel bodies (which live in ``kernel_modules``, under device_kernels/);
 * ``write_section`` / ``read_section``: its group ``/descriptor`` of the model file;
 * ``extraction``: ``"module:function"`` reading its parameters from a frozen graph (needs
-  TensorFlow, so it is imported only when a graph is read);
+  TensorFlow, so it is imported only when a graph is read): ``function(graph, ntypes, script section,
+  fitting input width, scope=Scope())``, the width None and the scope (extract/smooth.py) naming
+  member k's tensors when the descriptor is a hybrid's member;
 * ``serialised_type``: its name in DeePMD-kit 3's backend-neutral ``.dp`` files (read by
   dpsycl/deepmd_dp/, which maps the fields the smooth-edition descriptors share).
 
