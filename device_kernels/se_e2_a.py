@@ -10,6 +10,11 @@ or atoms, so that small systems still fill a device (a chunk count of 1 is one w
     pair_gradient_chunk  recomputing G_ij and dG/ds forward-mode,
                          g_ij = ∂E_i/∂r_ij = Σ_a (∂E/∂R_ij[a] / t_std[a]) ∂R̃_ij[a]/∂r_ij
 
+As a member of a hybrid (dpsycl/descriptors/hybrid/), fitting_atom is split in two around the
+hybrid's fitting net: descriptor_atom writes D_i into the hybrid's row, descriptor_gradient_atom
+turns the row's ∂E/∂D_i into ∂E/∂T_i; both share t_matrix, descriptor_of_t and t_gradient with
+fitting_atom, so D_i and its reverse are written once.
+
 Empty slots in a species block all hold the same normalised row R_pad = −t_avg/t_std, so their
 share of T is n_pad · R_pad ⊗ G(R_pad[0]), with G(R_pad[0]) evaluated once per species pair
 (padding_embeddings); they have no gradient.  The work-group layout of the same passes is
@@ -63,36 +68,63 @@ def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len
                     t_part[base + a * m_width + m] += ra * pad_g[p * m_width + m]
 
 
+def t_matrix(i, nchunk, t_part, m_width, inv_nnei, tmat):
+    """T_i (4 × M) from the chunk partial sums of atom i: Σ_c t_part / nnei."""
+    for k in range(4 * m_width):
+        acc = 0.0 * t_part[0]
+        for c in range(nchunk):
+            acc += t_part[(i * nchunk + c) * 4 * m_width + k]
+        tmat[k] = acc * inv_nnei
+
+
+def descriptor_of_t(tmat, m_width, axis_m, out, at):
+    """D_i = T_iᵀ T_i[:, :M<] into out[at : at + M·M<]."""
+    for m in range(m_width):
+        for n in range(axis_m):
+            acc = 0.0 * tmat[0]
+            for a in range(4):
+                acc += tmat[a * m_width + m] * tmat[a * m_width + n]
+            out[at + m * axis_m + n] = acc
+
+
+def t_gradient(dd, dd_at, tmat, m_width, axis_m, scale, dt_mat, dt_at):
+    """dt_mat[dt_at:] ← scale · ∂E/∂T_i from ∂E/∂D_i = dd[dd_at : dd_at + M·M<] (the reverse of descriptor_of_t)."""
+    for a in range(4):
+        for m in range(m_width):
+            acc = 0.0 * tmat[0]
+            for n in range(axis_m):
+                acc += dd[dd_at + m * axis_m + n] * tmat[a * m_width + n]
+            if m < axis_m:
+                for k in range(m_width):
+                    acc += dd[dd_at + k * axis_m + m] * tmat[a * m_width + k]
+            dt_mat[dt_at + a * m_width + m] = acc * scale
+
+
 def fitting_atom(i, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
                  act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fparam, nfp, aparam, nap, atom_energy, dt_mat,
                  tmat, dbuf, fbuf, dact):
     """E_i = fitting net(D_i) with D_i = T_iᵀ T_i[:, :M<]; dt_mat[i] ← ∂E_i/∂T_i / nnei."""
     ti = atype[i]
     inv_nnei = 1.0 / nnei
-    for k in range(4 * m_width):
-        acc = 0.0 * t_part[0]
-        for c in range(nchunk):
-            acc += t_part[(i * nchunk + c) * 4 * m_width + k]
-        tmat[k] = acc * inv_nnei
-    for m in range(m_width):
-        for n in range(axis_m):
-            acc = 0.0 * tmat[0]
-            for a in range(4):
-                acc += tmat[a * m_width + m] * tmat[a * m_width + n]
-            dbuf[m * axis_m + n] = acc
+    t_matrix(i, nchunk, t_part, m_width, inv_nnei, tmat)
+    descriptor_of_t(tmat, m_width, axis_m, dbuf, 0)
     append_parameters(i, dbuf, m_width * axis_m, fparam, nfp, aparam, nap)
     y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, fbuf, fwmax, dact)
     atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
-    scale = out_std[ti] * inv_nnei
-    for a in range(4):
-        for m in range(m_width):
-            acc = 0.0 * tmat[0]
-            for n in range(axis_m):
-                acc += dbuf[m * axis_m + n] * tmat[a * m_width + n]
-            if m < axis_m:
-                for k in range(m_width):
-                    acc += dbuf[k * axis_m + m] * tmat[a * m_width + k]
-            dt_mat[i * 4 * m_width + a * m_width + m] = acc * scale
+    t_gradient(dbuf, 0, tmat, m_width, axis_m, out_std[ti] * inv_nnei, dt_mat, i * 4 * m_width)
+
+
+def descriptor_atom(i, nnei, nchunk, t_part, m_width, axis_m, desc, desc_stride, desc_at, tmat):
+    """As a hybrid's member: D_i into desc[i·stride + at :], for the hybrid's fitting net."""
+    t_matrix(i, nchunk, t_part, m_width, 1.0 / nnei, tmat)
+    descriptor_of_t(tmat, m_width, axis_m, desc, i * desc_stride + desc_at)
+
+
+def descriptor_gradient_atom(i, nnei, nchunk, t_part, m_width, axis_m, desc_grad, desc_stride, desc_at, dt_mat, tmat):
+    """As a hybrid's member: dt_mat[i] ← ∂E_i/∂T_i / nnei from ∂E_i/∂D_i = desc_grad[i·stride + at :]."""
+    inv_nnei = 1.0 / nnei
+    t_matrix(i, nchunk, t_part, m_width, inv_nnei, tmat)
+    t_gradient(desc_grad, i * desc_stride + desc_at, tmat, m_width, axis_m, inv_nnei, dt_mat, i * 4 * m_width)
 
 
 def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut,
@@ -142,4 +174,5 @@ def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_
             pair_grad[q + 2] = gz
 
 
-BODIES = (padding_embeddings, descriptor_chunk, fitting_atom, pair_gradient_chunk)
+BODIES = (padding_embeddings, descriptor_chunk, t_matrix, descriptor_of_t, t_gradient, fitting_atom, descriptor_atom,
+          descriptor_gradient_atom, pair_gradient_chunk)

@@ -8,6 +8,10 @@ Three passes, as for se_e2_a (se_e2_a.py):
     radial_fitting_atom    D_i, E_i = fitting net(D_i) + statistics, and ∂E_i/∂D_i / (5 nnei)
     radial_gradient_chunk  recomputing G_ij and dG/dR forward-mode, g_ij = ∂E_i/∂r_ij
 
+As a member of a hybrid, radial_descriptor_atom writes D_i into the hybrid's row and
+radial_descriptor_gradient_atom scales the row's ∂E/∂D_i by 1/(5 nnei) (the hybrid's fitting net
+runs in between).
+
 Empty slots of block p all hold R_pad = −t_avg[p]/t_std[p]: they add n_pad · G(R_pad) with
 G(R_pad) evaluated once per species pair (radial_padding).  Excluded pairs add nothing with
 per-pair nets; with one net per neighbour species DeePMD-kit zeroes their R, so each of their
@@ -68,17 +72,34 @@ def radial_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, se
                 g_part[base + m] += n_empty * pad_g[p * m_width + m]
 
 
+def radial_descriptor(i, nchunk, g_part, m_width, scale, out, at):
+    """D_i = scale · Σ_c g_part (M) into out[at : at + M]."""
+    for m in range(m_width):
+        acc = 0.0 * g_part[0]
+        for c in range(nchunk):
+            acc += g_part[(i * nchunk + c) * m_width + m]
+        out[at + m] = acc * scale
+
+
+def radial_descriptor_atom(i, nnei, nchunk, g_part, m_width, desc, desc_stride, desc_at):
+    """As a hybrid's member: D_i = Σ_j G_ij / (5 nnei) into desc[i·stride + at :]."""
+    radial_descriptor(i, nchunk, g_part, m_width, RESCALE / nnei, desc, i * desc_stride + desc_at)
+
+
+def radial_descriptor_gradient_atom(i, nnei, m_width, desc_grad, desc_stride, desc_at, de_dd):
+    """As a hybrid's member: de_dd[i] ← ∂E_i/∂D_i / (5 nnei) from desc_grad[i·stride + at :]."""
+    scale = RESCALE / nnei
+    for m in range(m_width):
+        de_dd[i * m_width + m] = desc_grad[i * desc_stride + desc_at + m] * scale
+
+
 def radial_fitting_atom(i, atype, nnei, nchunk, g_part, m_width, fit_w, fit_off, fit_widths, n_fit, act_fit,
                         act_fit_arg, bias_e, out_std, out_bias, fwmax, fparam, nfp, aparam, nap, atom_energy, de_dd,
                         dbuf, fbuf, dact):
     """E_i = fitting net(D_i), D_i = Σ_j G_ij / (5 nnei); de_dd[i] ← ∂E_i/∂D_i / (5 nnei)."""
     ti = atype[i]
     scale = RESCALE / nnei
-    for m in range(m_width):
-        acc = 0.0 * g_part[0]
-        for c in range(nchunk):
-            acc += g_part[(i * nchunk + c) * m_width + m]
-        dbuf[m] = acc * scale
+    radial_descriptor(i, nchunk, g_part, m_width, scale, dbuf, 0)
     append_parameters(i, dbuf, m_width, fparam, nfp, aparam, nap)
     y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, fbuf, fwmax, dact)
     atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
@@ -118,4 +139,5 @@ def radial_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chun
             pair_grad[q + 2] = de_ds * row[6]
 
 
-BODIES = (radial_padding, radial_chunk, radial_fitting_atom, radial_gradient_chunk)
+BODIES = (radial_padding, radial_chunk, radial_descriptor, radial_descriptor_atom, radial_descriptor_gradient_atom,
+          radial_fitting_atom, radial_gradient_chunk)

@@ -12,7 +12,7 @@ from .evaluation import FrameResult
 from .fitting import atomic_energies
 from .forces import forces_and_virial
 from .model import Model
-from .neighbors import build_neighbor_list
+from .neighbors import build_neighbor_list, warn_sel_truncation
 
 
 def evaluate_frame(model: Model, coords: np.ndarray, cell, atype: np.ndarray,
@@ -25,8 +25,12 @@ def evaluate_frame(model: Model, coords: np.ndarray, cell, atype: np.ndarray,
     unit = unit_of(d)
     natoms = len(coords)
     ncentres = natoms if ncentres is None else int(ncentres)
-    lists = [build_neighbor_list(coords, cell, atype, spec.rcut, spec.sel, ncentres=ncentres)
-             for spec in d.neighbor_specs()]
+    specs = d.neighbor_specs()
+    lists = [build_neighbor_list(coords, cell, atype, spec.rcut, spec.sel, warn=len(specs) == 1, ncentres=ncentres)
+             for spec in specs]
+    n_truncated = max(nl.n_truncated for nl in lists)
+    if len(specs) > 1 and n_truncated:       # one warning for all lists, as the device evaluator gives
+        warn_sel_truncation(n_truncated, [s for spec in specs for s in spec.sel])
     centre_types = np.asarray(atype)[:ncentres]
     D, saved = unit.reference.forward(d, centre_types, lists)
     fit = model.fitting

@@ -7,7 +7,8 @@ of its unit (``dpsycl.descriptors``: ``extraction = "dpsycl.extract.<module>:<fu
 What is read from where (the graph first; the training script only for what the graph cannot
 tell, and the graph may have no ``train_attr/*`` at all):
 
-* descriptor type              -- the environment-matrix op (``ProdEnvMatA``, ...) and node names
+* descriptor type              -- the environment-matrix op (``ProdEnvMatA``, ...) and node names;
+                                  ``hybrid`` where ``descrpt_attr_0/t_avg`` exists (one op per member)
 * type_map                     -- ``model_attr/tmap``
 * fitting nets                 -- ``layer_{k}_type_{t}/{matrix,bias,idt}``,
                                   ``final_layer_type_{t}/{matrix,bias}``; activation from the op
@@ -66,13 +67,14 @@ def descriptor_kind(g: Graph) -> str:
         raise ModelError(f"{g.path}: no DeePMD-kit descriptor operator (ProdEnvMatA) in the graph{extra}: "
                          "not a DeePMD-kit frozen model")
     kinds = sorted({ENV_MAT_OPS[n.op] for n in env_nodes})
-    hybrid_scopes = any(name.startswith("descrpt_attr_") for name in g.nodes)
-    if len(env_nodes) > 1 or hybrid_scopes:
+    # a hybrid's members have scopes descrpt_attr_0, descrpt_attr_1, ... and one op each (extract/hybrid.py)
+    hybrid = g.has_const("descrpt_attr_0/t_avg")
+    if len(env_nodes) > 1 and not hybrid:
         ops = ", ".join(sorted(n.op for n in env_nodes))
-        raise ModelError(f"{g.path}: descriptor 'hybrid' (or several models in one graph; found "
-                         f"{len(env_nodes)} environment-matrix ops: {ops}) is not supported yet; {supported}")
-    kind = kinds[0]
-    op = env_nodes[0].op
+        raise ModelError(f"{g.path}: {len(env_nodes)} environment-matrix ops ({ops}) but no hybrid descriptor "
+                         f"scopes (descrpt_attr_0/t_avg): several models in one graph are not supported; {supported}")
+    kind = "hybrid" if hybrid else kinds[0]
+    op = ", ".join(sorted(n.op for n in env_nodes))
     if kind not in descriptors.UNITS:
         raise ModelError(f"{g.path}: descriptor '{kind}' (found {op} op) is not supported yet; {supported}")
     # se_e2_a-like environment matrix: tell se_e3 and type-embedding variants apart

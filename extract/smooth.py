@@ -15,8 +15,16 @@ or per species pair, ``filter_type_{centre}``), exclusions, and the checks on al
 * set_davg_zero                 -- the training script only (default false; t_avg is stored anyway)
 * a model-level type embedding  -- the shared net ``filter_type_all/*_{layer}`` folded into per-species
                                    nets (extract/type_embedding.py); exclusions as with type_one_side
+
+Member k of a hybrid descriptor (extract/hybrid.py) has the same tensors with the suffix ``_k`` on
+their scopes (``descrpt_attr_k/t_avg``, ``filter_type_all_k/matrix_1_0``, ``filter_type_0_k/...``)
+and its own environment-matrix op; ``descrpt_attr/rcut`` is then the hybrid's largest cutoff, so a
+member's rcut is its op's attribute.  A :class:`Scope` says which descriptor is read.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,13 +36,28 @@ from .type_embedding import (feeds_embedding_net, fold_embedding_net, has_type_e
 from .tables import is_compressed, read_tables
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Where one descriptor's tensors are in a graph: the whole graph's descriptor (suffix "") or
+    member k of a hybrid (suffix "_k", ``env`` its environment-matrix op node)."""
+    suffix: str = ""
+    env: Any = None
+
+    def env_node(self, g: Graph):
+        return self.env if self.env is not None else next(n for n in g.nodes.values() if n.op in ENV_MAT_OPS)
+
+    def attr(self, name: str) -> str:
+        """``descrpt_attr/name`` of this descriptor."""
+        return f"descrpt_attr{self.suffix}/{name}"
+
+
 def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_name: str,
-                rcut_smth_attr_name: str, read_nets=None) -> tuple[dict, np.dtype]:
+                rcut_smth_attr_name: str, read_nets=None, scope: Scope = Scope()) -> tuple[dict, np.dtype]:
     """Keyword arguments of a SmoothDescriptor read from graph ``g`` and the dtype of its weights;
     the environment op's attribute names differ between descriptors (se_e2_a: sel_a, rcut_r, ...);
     ``read_nets(g, ntypes)`` replaces embedding_nets for a descriptor whose nets are named otherwise."""
     path = g.path
-    env = next(n for n in g.nodes.values() if n.op in ENV_MAT_OPS)
+    env = scope.env_node(g)
     sel = [int(x) for x in env.attr[sel_attr].list.i]
     if not sel:
         raise ModelError(f"{path}: the {env.op} node has no {sel_attr} attribute")
@@ -42,32 +65,38 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
         raise ModelError(f"{path}: type map has {ntypes} species but sel has {len(sel)}")
     rcut_attr = float(env.attr[rcut_attr_name].f)
     rcut_smth = nice_float(env.attr[rcut_smth_attr_name].f)
-    rcut_const = g.opt_const("descrpt_attr/rcut")
+    rcut_const = g.opt_const(scope.attr("rcut"))
     rcut = float(rcut_const) if rcut_const is not None else nice_float(rcut_attr)
     if abs(rcut - rcut_attr) > 1e-6 * max(1.0, abs(rcut)):
-        raise ModelError(f"{path}: descrpt_attr/rcut ({rcut}) disagrees with the {env.op} attribute "
+        raise ModelError(f"{path}: {scope.attr('rcut')} ({rcut}) disagrees with the {env.op} attribute "
                          f"{rcut_attr_name} ({rcut_attr})")
-    const_sel = g.opt_const("descrpt_attr/sel")
+    const_sel = g.opt_const(scope.attr("sel"))
     if const_sel is not None and [int(x) for x in const_sel.ravel()] != sel:
-        raise ModelError(f"{path}: descrpt_attr/sel {const_sel.tolist()} disagrees with {env.op} {sel_attr} {sel}")
-    orig_sel = g.opt_const("descrpt_attr/original_sel")
+        raise ModelError(f"{path}: {scope.attr('sel')} {const_sel.tolist()} disagrees with {env.op} {sel_attr} {sel}")
+    orig_sel = g.opt_const(scope.attr("original_sel"))
     if orig_sel is not None and [int(x) for x in orig_sel.ravel()] != sel:
         raise ModelError(f"{path}: sel was changed after training (original_sel {orig_sel.tolist()}, "
                          f"sel {sel}); such models are not supported yet")
     nt_const = g.opt_const("descrpt_attr/ntypes")
     if nt_const is not None and int(nt_const) != ntypes:
         raise ModelError(f"{path}: descrpt_attr/ntypes is {int(nt_const)} but sel has {ntypes} entries")
-    t_avg = g.const("descrpt_attr/t_avg")
-    t_std = g.const("descrpt_attr/t_std")
+    t_avg = g.const(scope.attr("t_avg"))
+    t_std = g.const(scope.attr("t_std"))
 
     if is_compressed(g):
+        if scope.suffix:
+            raise ModelError(f"{path}: a compressed hybrid descriptor is not supported yet; extract the "
+                             "uncompressed graph")
         if has_type_embedding(g):
             raise ModelError(f"{path}: a compressed model with a type embedding is not supported yet; extract "
                              "the uncompressed graph")
         return compressed_smooth(g, sdesc, dict(rcut=rcut, rcut_smth=rcut_smth, sel=sel, t_avg=t_avg, t_std=t_std))
     table = type_embedding_table(g) if feeds_embedding_net(g) else None
+    if table is not None and scope.suffix:
+        raise ModelError(f"{path}: a hybrid descriptor with a type embedding is not supported yet")
     if table is None:
-        type_one_side, nets, activation, missing_pairs = (read_nets or embedding_nets)(g, ntypes)
+        type_one_side, nets, activation, missing_pairs = (
+            read_nets(g, ntypes) if read_nets else embedding_nets(g, ntypes, scope.suffix))
     else:   # one shared net reading (s, e_j[, e_i]): folded below, once the exclusions are known
         shared, activation = shared_embedding_net(g)
         type_one_side, nets = fold_embedding_net(g, table, shared, excluded=())
@@ -88,6 +117,9 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
             pairs = sdesc["exclude_types"]
         else:
             pairs = mask_exclusions(g, ntypes) or []
+            if pairs and scope.suffix:
+                raise ModelError(f"{path}: a type-exclusion mask in a hybrid graph without its training script: "
+                                 "which member it belongs to is not known")
     else:
         pairs = missing_pairs
     try:
@@ -131,8 +163,9 @@ def compressed_smooth(g: Graph, sdesc: dict, common: dict) -> tuple[dict, np.dty
     return kwargs, np.dtype(dtype)
 
 
-def embedding_nets(g: Graph, ntypes: int):
-    """Read the embedding nets; return (type_one_side, nets, activation, excluded_pairs)."""
+def embedding_nets(g: Graph, ntypes: int, suffix: str = ""):
+    """Read the embedding nets (scopes ``filter_type_all{suffix}``, ``filter_type_{centre}{suffix}``);
+    return (type_one_side, nets, activation, excluded_pairs)."""
     def read_net(scope: str, j: int) -> list[Layer]:
         layers = []
         ll = 1
@@ -144,31 +177,32 @@ def embedding_nets(g: Graph, ntypes: int):
     nets: dict[tuple[int, int], list[Layer]] = {}
     act_probe: list[str] = []
     excluded: list[tuple[int, int]] = []
-    if any(g.has_const(f"filter_type_all/matrix_1_{j}") for j in range(ntypes)):
+    one_side = f"filter_type_all{suffix}"
+    if any(g.has_const(f"{one_side}/matrix_1_{j}") for j in range(ntypes)):
         type_one_side = True
         for j in range(ntypes):
-            net = read_net("filter_type_all", j)
+            net = read_net(one_side, j)
             if not net:
                 raise ModelError(f"{g.path}: the graph has no embedding net for neighbour species {j} "
-                                 f"(missing constant 'filter_type_all/matrix_1_{j}')")
+                                 f"(missing constant '{one_side}/matrix_1_{j}')")
             nets[(-1, j)] = net
-            act_probe.append(f"filter_type_all/bias_1_{j}")
+            act_probe.append(f"{one_side}/bias_1_{j}")
     else:
         type_one_side = False
         for i in range(ntypes):
             for j in range(ntypes):
-                net = read_net(f"filter_type_{i}", j)
+                net = read_net(f"filter_type_{i}{suffix}", j)
                 if net:
                     nets[(i, j)] = net
-                    act_probe.append(f"filter_type_{i}/bias_1_{j}")
+                    act_probe.append(f"filter_type_{i}{suffix}/bias_1_{j}")
                 else:
                     excluded.append((i, j))
         if not nets:
             raise ModelError(f"{g.path}: the graph has no embedding-net weights "
-                             "(filter_type_all/matrix_1_0 or filter_type_0/matrix_1_0)")
+                             f"({one_side}/matrix_1_0 or filter_type_0{suffix}/matrix_1_0)")
     acts = set()
     for key, net in nets.items():
-        scope = "filter_type_all" if key[0] < 0 else f"filter_type_{key[0]}"
+        scope = one_side if key[0] < 0 else f"filter_type_{key[0]}{suffix}"
         for ll in range(1, len(net) + 1):
             acts.add(activation_of(g, f"{scope}/bias_{ll}_{key[1]}"))
     if len(acts) != 1:

@@ -25,7 +25,8 @@ def test_cuda_backend_under_simulator_matches_reference():
              "tiny_fparam:small_box:group", "threads:tiny_se_r_exclude:small_box:chunk",
              "tiny_se_e3:triclinic:chunk", "tiny_tebd_pair:small_box:group", "tiny_tebd:small_box:chunk",
              "tiny_compress:small_box:group", "tiny_se_r_compress:small_box:chunk",
-             "tiny_pair_compress:small_box:chunk"]
+             "tiny_pair_compress:small_box:chunk",
+             "tiny_hybrid:small_box:chunk", "tiny_hybrid_pair:small_box:chunk"]
     proc = subprocess.run([sys.executable, str(WORKER), *cases], env=env, capture_output=True, text=True,
                           timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -44,7 +44,7 @@ TENSORFLOW_ONLY = {
 }
 READABLE = [name for name in GRAPHS if name not in TENSORFLOW_ONLY]
 # DeePMD-kit's NumPy backend on a .dp against its TensorFlow backend on the graph, for a case of each
-DEEPMD_READINGS = ("tiny_exclude", "tiny_se_r", "tiny_pair_exclude", "cuag_pair", "tiny_se_e3")
+DEEPMD_READINGS = ("tiny_exclude", "tiny_se_r", "tiny_pair_exclude", "cuag_pair", "tiny_se_e3", "tiny_hybrid")
 
 CONVERT = """
 import json, os, sys
@@ -235,7 +235,10 @@ def _layer(c, net, k):
 
 EDITS = {
     "se_atten": (_set(_descriptor, "type", "se_atten"), "descriptor 'se_atten' (DPA-1"),
-    "hybrid": (_set(_descriptor, "type", "hybrid"), "descriptor 'hybrid' (several descriptors"),
+    "hybrid": (lambda c: c["model"].__setitem__("descriptor", {"@class": "Descriptor", "type": "hybrid", "@version": 1,
+                                                               "list": [dict(_descriptor(c), type="se_atten")]}),
+               "(hybrid) member 0: descriptor 'se_atten' (DPA-1"),
+    "hybrid_without_list": (_set(_descriptor, "type", "hybrid"), "(hybrid) has no 'list'"),
     "compressed": (lambda c: _descriptor(c).update({"@version": 3, "compress": {}}), "compressed models"),
     "numb_fparam": (_set(_fitting, "numb_fparam", 1), "numb_fparam 1 but fparam_avg"),
     "aparam_mask": (lambda c: _fitting(c).update({"numb_aparam": 1, "use_aparam_as_mask": True}), "use_aparam_as_mask"),

@@ -85,7 +85,8 @@ def assert_identical(a, b, where="model", skip=()):
         assert sorted(a) == sorted(b), where
         for k in a:
             assert_identical(a[k], b[k], f"{where}[{k!r}]")
-    elif isinstance(a, (list, tuple)) and a and isinstance(a[0], (list, Layer, np.ndarray)):
+    elif isinstance(a, (list, tuple)) and a and (isinstance(a[0], (list, Layer, np.ndarray))
+                                                 or dataclasses.is_dataclass(a[0])):     # hybrid members
         assert len(a) == len(b), where
         for k, (x, y) in enumerate(zip(a, b)):
             assert_identical(x, y, f"{where}[{k}]")

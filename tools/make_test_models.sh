@@ -34,6 +34,8 @@
 #                     compressed graph (tables), uncompressed.pb the net it was made from
 #   tiny_se_r_compress se_e2_r, type_one_side, then `dp compress`
 #   tiny_pair_compress se_e2_a, type_one_side false, exclude_types [[0, 1]], then `dp compress`
+#   tiny_hybrid       hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e2_r rcut 3.5 sel [16, 16]]
+#   tiny_hybrid_pair  hybrid [se_e2_a rcut 3.5 sel [16, 16] type_one_side false, se_e2_a rcut 4.5 sel [32, 32]]
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -45,7 +47,7 @@ shift
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude
     tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_se_e3 tiny_tebd tiny_tebd_pair tiny_davg_zero tiny_se_r_tebd
-    tiny_compress tiny_se_r_compress tiny_pair_compress)
+    tiny_compress tiny_se_r_compress tiny_pair_compress tiny_hybrid tiny_hybrid_pair)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -65,6 +67,11 @@ echo "using $DP ($version)"
 # the descriptor section of each variant's training input
 SE_A='"type": "se_e2_a", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 40], "neuron": [4, 8], "axis_neuron": 4'
 SE_R='"type": "se_e2_r", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 40], "neuron": [4, 8]'
+# members of the hybrid variants: sel holds every neighbour at the member's own cutoff in every case but
+# 'dense' (which overfills each member) and in tests/test_reference.py's random structures
+HYB_A='"type": "se_e2_a", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [32, 32], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
+HYB_R='"type": "se_e2_r", "seed": 2, "rcut": 3.5, "rcut_smth": 0.5, "sel": [16, 16], "neuron": [4, 8], "type_one_side": true, "activation_function": "tanh", "precision": "float64"'
+HYB_A_NEAR='"type": "se_e2_a", "seed": 3, "rcut": 3.5, "rcut_smth": 0.5, "sel": [16, 16], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
 descriptor_for() {
     case "$1" in
         tiny)          echo "$SE_A"', "type_one_side": true,  "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
@@ -86,6 +93,8 @@ descriptor_for() {
         tiny_compress)     echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_pair_compress) echo "$SE_A"', "type_one_side": false, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
         tiny_se_r_compress) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_hybrid)       echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_R"'}]' ;;
+        tiny_hybrid_pair)  echo '"type": "hybrid", "list": [{'"$HYB_A_NEAR"', "type_one_side": false}, {'"$HYB_A"', "type_one_side": true}]' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }

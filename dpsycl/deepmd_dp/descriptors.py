@@ -4,7 +4,9 @@ Read from the model's ``descriptor`` object (DeePMD-kit's serialisers: ``deepmd/
 se_e2_a.py``, ``se_r.py``; the same fields whichever backend wrote the file):
 
 * type                        -- "se_e2_a" -> dpsycl's se_e2_a; "se_r" -> dpsycl's se_e2_r; "se_e3" ->
-                                 dpsycl's se_e3; any other descriptor is refused, naming it
+                                 dpsycl's se_e3; "hybrid" -> dpsycl's hybrid, its ``list`` of member
+                                 descriptors each read as below (DeePMD-kit's
+                                 deepmd/dpmodel/descriptor/hybrid.py); any other descriptor is refused, naming it
 * rcut, rcut_smth, sel, neuron, axis_neuron (se_e2_a), type_one_side, exclude_types, set_davg_zero
                               -- the fields of the same names
 * env_protection, env_mat {protection, use_exp_switch}, spin
@@ -27,6 +29,7 @@ import dataclasses
 import numpy as np
 
 from ..descriptors import UNITS
+from ..descriptors.hybrid import Hybrid
 from ..model import ModelError
 from ..networks import embedding_net
 from .networks import TensorFlowMeaning, check_version, collection_networks, need, one_activation, read_embedding_net, type_tuple
@@ -41,7 +44,7 @@ OTHERS = {
     "se_atten": "DPA-1: attention over a type embedding", "dpa1": "DPA-1: attention over a type embedding",
     "se_atten_v2": "DPA-1 v2: attention over a type embedding", "dpa2": "DPA-2", "dpa3": "DPA-3",
     "dpa4c": "DPA-4", "SeZM": "DPA-4",
-    "se_e3_tebd": "three-body embedding with a type embedding", "hybrid": "several descriptors combined",
+    "se_e3_tebd": "three-body embedding with a type embedding",
 }
 
 
@@ -53,6 +56,8 @@ def read_descriptor(node: dict, type_map: list[str], where: str):
         raise ModelError(f"{where}: descriptor '{kind}'{what} is not supported yet; supported: "
                          f"{', '.join(READABLE)} (DeePMD-kit's names)")
     params_class = READABLE[kind]
+    if params_class is Hybrid:
+        return read_hybrid(node, type_map, where)
     columns = params_class.columns
     where = f"{where} ({kind})"
     version = node.get("@version", 1)
@@ -114,6 +119,25 @@ def read_descriptor(node: dict, type_map: list[str], where: str):
         if field.name not in kwargs and field.type in casts:
             kwargs[field.name] = casts[field.type](need(node, field.name, where))
     return params_class(**kwargs), np.dtype(dtypes.pop())
+
+
+def read_hybrid(node: dict, type_map: list[str], where: str):
+    """A hybrid's members, in the order of its ``list``, each read by read_descriptor."""
+    where = f"{where} (hybrid)"
+    check_version(node, "Descriptor", NEWEST_UNCOMPRESSED, where)
+    items = need(node, "list", where)
+    if not isinstance(items, list) or not items:
+        raise ModelError(f"{where}: its 'list' holds no descriptors")
+    members, dtypes = [], set()
+    for k, item in enumerate(items):
+        if isinstance(item, dict) and READABLE.get(item.get("type")) is Hybrid:
+            raise ModelError(f"{where}: member {k} is itself a hybrid; not supported yet")
+        member, dtype = read_descriptor(item, type_map, f"{where} member {k}")
+        members.append(member)
+        dtypes.add(str(dtype))
+    if len(dtypes) != 1:
+        raise ModelError(f"{where}: members of different precisions {sorted(dtypes)}; not supported yet")
+    return Hybrid(members=members), np.dtype(dtypes.pop())
 
 
 def check_environment(node: dict, where: str) -> None:

@@ -8,7 +8,7 @@ are needed (container.py); nothing is unpickled and no code from the file runs.
 What is read from where in the file's ``model`` object (a "standard" model: a descriptor and a fitting):
 
 * type_map                   -- ``type_map``
-* the descriptor             -- ``descriptor`` (descriptors.py: se_e2_a and se_r)
+* the descriptor             -- ``descriptor`` (descriptors.py: se_e2_a, se_r and hybrid)
 * fitting nets               -- ``fitting.nets`` (a NetworkCollection of ndim 1, one FittingNetwork per
                                 species; networks.py), with ``neuron`` the hidden widths,
                                 ``resnet_dt`` = some hidden layer has an idt, ``activation`` the hidden

@@ -6,36 +6,22 @@ the backends, the model file and MD need no change (docs/architecture.md).
 """
 from __future__ import annotations
 
-from ..model import ModelError
-from .base import DescriptorParams, DescriptorUnit, DevicePasses, Geometry, NeighborSpec
+from .base import (REGISTERED, DescriptorParams, DescriptorUnit, DevicePasses, Geometry, MemberPasses, NeighborSpec,
+                   unit, unit_of)
+from .hybrid import UNIT as HYBRID
 from .se_e2_a import UNIT as SE_E2_A
 from .se_e2_r import UNIT as SE_E2_R
 from .se_e3 import UNIT as SE_E3
 
-UNITS: dict[str, DescriptorUnit] = {unit.kind: unit for unit in (SE_E2_A, SE_E2_R, SE_E3)}
+UNITS: dict[str, DescriptorUnit] = REGISTERED
+UNITS.update({u.kind: u for u in (SE_E2_A, SE_E2_R, SE_E3, HYBRID)})
 
-__all__ = ["UNITS", "DescriptorParams", "DescriptorUnit", "DevicePasses", "Geometry", "NeighborSpec",
+__all__ = ["UNITS", "DescriptorParams", "DescriptorUnit", "DevicePasses", "Geometry", "MemberPasses", "NeighborSpec",
            "unit", "unit_of", "kernel_modules", "supported"]
 
 
 def supported() -> tuple[str, ...]:
     return tuple(UNITS)
-
-
-def unit(kind: str) -> DescriptorUnit:
-    """The registered unit of a descriptor type; ModelError naming the supported ones otherwise."""
-    try:
-        return UNITS[kind]
-    except KeyError:
-        raise ModelError(f"descriptor '{kind}' is not supported yet; supported: {', '.join(UNITS)}") from None
-
-
-def unit_of(params) -> DescriptorUnit:
-    """The unit a parameters object belongs to."""
-    found = unit(getattr(params, "kind", type(params).__name__))
-    if not isinstance(params, found.params):
-        raise ModelError(f"descriptor parameters of type {type(params).__name__} are not those of '{found.kind}'")
-    return found
 
 
 def kernel_modules() -> tuple:

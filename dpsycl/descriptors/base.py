@@ -10,7 +10,9 @@ A descriptor unit (one per DeePMD-kit descriptor type) is registered once, in
   its kernel bodies (which live in ``kernel_modules``, under device_kernels/);
 * ``write_section`` / ``read_section``: its group ``/descriptor`` of the model file;
 * ``extraction``: ``"module:function"`` reading its parameters from a frozen graph (needs
-  TensorFlow, so it is imported only when a graph is read);
+  TensorFlow, so it is imported only when a graph is read): ``function(graph, ntypes, script section,
+  fitting input width, scope=Scope())``, the width None and the scope (extract/smooth.py) naming
+  member k's tensors when the descriptor is a hybrid's member;
 * ``serialised_type``: its name in DeePMD-kit 3's backend-neutral ``.dp`` files (read by
   dpsycl/deepmd_dp/, which maps the fields the smooth-edition descriptors share).
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Protocol
+
+from ..model import ModelError
 
 
 class NeighborSpec(NamedTuple):
@@ -74,6 +78,23 @@ class DevicePasses(Protocol):
         fitting net's ParameterPack (dpsycl.fitting: frame and atomic parameters), to hand on."""
 
 
+class MemberPasses(Protocol):
+    """What the device passes of a unit also offer to be a member of a hybrid (chunk layout): its
+    forward stages writing D_i, and its backward stages from ∂E/∂D_i, with the hybrid's fitting net
+    in between.  Row i of ``desc`` / ``desc_grad`` holds the hybrid's whole D_i (``desc_stride``
+    values); the member's columns start at ``desc_at``.  Built as ``Device(params, None, workspace,
+    dtype)``: no fitting net of its own."""
+
+    def descriptor_into(self, geometries: list[Geometry], natoms: int, nchunk: int, desc, desc_stride: int,
+                        desc_at: int) -> None:
+        """Write D_i of every atom into its columns of ``desc``."""
+
+    def pair_gradients_from(self, geometries: list[Geometry], natoms: int, nchunk: int, desc_grad, desc_stride: int,
+                            desc_at: int, pair_grads: list) -> None:
+        """g_ij into ``pair_grads[k]`` (its lists) from ∂E/∂D_i in its columns of ``desc_grad``, after
+        descriptor_into of the same positions (its buffers still hold what that wrote)."""
+
+
 @dataclass(frozen=True)
 class DescriptorUnit:
     kind: str
@@ -85,3 +106,24 @@ class DescriptorUnit:
     read_section: Callable                  # (model_io reader, h5 group "/descriptor") -> params
     extraction: str                         # "dpsycl.extract.<module>:<function>"
     serialised_type: str                    # its ``type`` in DeePMD-kit 3's serialised models (.dp)
+
+
+#: kind -> unit: the registry, filled in one place (dpsycl/descriptors/__init__.py: UNITS is this dict);
+#: kept here so that a unit made of other units (hybrid) finds its members' without importing the registry
+REGISTERED: dict[str, DescriptorUnit] = {}
+
+
+def unit(kind: str) -> DescriptorUnit:
+    """The registered unit of a descriptor type; ModelError naming the supported ones otherwise."""
+    try:
+        return REGISTERED[kind]
+    except KeyError:
+        raise ModelError(f"descriptor '{kind}' is not supported yet; supported: {', '.join(REGISTERED)}") from None
+
+
+def unit_of(params) -> DescriptorUnit:
+    """The unit a parameters object belongs to."""
+    found = unit(getattr(params, "kind", type(params).__name__))
+    if not isinstance(params, found.params):
+        raise ModelError(f"descriptor parameters of type {type(params).__name__} are not those of '{found.kind}'")
+    return found

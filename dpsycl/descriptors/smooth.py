@@ -272,7 +272,8 @@ def nets_in_kernel_order(d: SmoothDescriptor, nets: dict | None = None) -> list:
 class SmoothDevice:
     """What the device passes of a smooth-edition unit share: its constants in the workspace
     (environment, embedding and fitting packs) and the launch of its padding body, which writes the
-    embeddings every empty slot of a species block shares (``padding_outputs``: name -> array)."""
+    embeddings every empty slot of a species block shares (``padding_outputs``: name -> array).
+    ``fitting`` is None for a hybrid's member: the hybrid runs the one fitting net."""
 
     def __init__(self, d: SmoothDescriptor, fitting, ws, dtype, padding_body: str, padding_outputs: tuple[str, ...]):
         self.ws = ws
@@ -284,10 +285,11 @@ class SmoothDevice:
             self.emb = EmbeddingPack.upload_tables(nets_in_kernel_order(d, d.tables), keep, dt)
         else:
             self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, keep, dt)
-        self.fit = FittingPack.upload(fitting, keep, dt)
-        self.fit_inputs = fitting.input_width
+        if fitting is not None:
+            self.fit = FittingPack.upload(fitting, keep, dt)
+            self.fit_inputs = fitting.input_width
+            self.n_hidden = max(1, sum(fitting.neuron))
         self.m_width = d.embedding_width
-        self.n_hidden = max(1, sum(fitting.neuron))
         self.padding = {name: keep(np.zeros(ntypes * ntypes * self.m_width), dt) for name in padding_outputs}
         ws.backend.launch(padding_body, ntypes * ntypes,
                           Args(ntypes=ntypes, blk_avg=self.env.blk_avg, blk_std=self.env.blk_std,

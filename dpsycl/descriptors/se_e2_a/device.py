@@ -5,6 +5,9 @@ Two layouts of the same passes (device_kernels/se_e2_a.py and se_e2_a_group.py):
 * ``chunk``: one work-item per (atom, chunk of slots) for T_i, one per atom for the fitting net,
   again per (atom, chunk) for the pair gradients (CPUs: measured 1.5× faster there);
 * ``group``: one work-group per atom, lanes sharing each net (GPUs).
+
+As a member of a hybrid, ``descriptor_into`` and ``pair_gradients_from`` run the chunk passes
+around the hybrid's fitting net (base.py: MemberPasses).
 """
 from __future__ import annotations
 
@@ -44,17 +47,54 @@ class SeE2ADevice(SmoothDevice):
                             Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local, scratch={"row": 16},
                             dtype=dt)
             return
+        t_part = self.t_partials(geo, natoms, nchunk)
         m = self.m_width
-        t_part = self.ws.buffer("t_part", natoms * nchunk * 4 * m, dt)
         dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, dt)
-        chunks = Args(nchunk=nchunk, chunk_len=-(-geo.nnei // nchunk))
-        slot_scratch = {"ebuf": 4 * self.emb.ewmax, "row": 16}
-        b.launch("descriptor_chunk", natoms * nchunk, geo, chunks, self.env, self.emb,
-                 Args(pad_g=self.pad_g, t_part=t_part), scratch=slot_scratch, dtype=dt)
         b.launch("fitting_atom", natoms,
                  Args(atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m, axis_m=self.axis_m),
                  self.fit, params, Args(atom_energy=atom_energy, dt_mat=dt_mat),
                  scratch={"tmat": 4 * m, "dbuf": self.fit_inputs, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden},
                  dtype=dt)
-        b.launch("pair_gradient_chunk", natoms * nchunk, geo, chunks, self.env, self.emb,
-                 Args(dt_mat=dt_mat, pair_grad=pair_grad), scratch=slot_scratch, dtype=dt)
+        self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
+
+    # -- the chunk passes, also run as a member of a hybrid (dpsycl/descriptors/hybrid/device.py) --------
+    def t_partials(self, geo, natoms: int, nchunk: int):
+        """descriptor_chunk: the partial sums of T_i·nnei, (atom, chunk) by (atom, chunk)."""
+        t_part = self.ws.buffer("t_part", natoms * nchunk * 4 * self.m_width, self.dtype)
+        self.ws.backend.launch("descriptor_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env, self.emb,
+                               Args(pad_g=self.pad_g, t_part=t_part), scratch=self.slot_scratch, dtype=self.dtype)
+        return t_part
+
+    def pair_gradients(self, geo, natoms: int, nchunk: int, dt_mat, pair_grad) -> None:
+        """pair_gradient_chunk: g_ij from dt_mat = ∂E_i/∂T_i / nnei."""
+        self.ws.backend.launch("pair_gradient_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env,
+                               self.emb, Args(dt_mat=dt_mat, pair_grad=pair_grad), scratch=self.slot_scratch,
+                               dtype=self.dtype)
+
+    @staticmethod
+    def chunks(geo, nchunk: int) -> Args:
+        return Args(nchunk=nchunk, chunk_len=-(-geo.nnei // nchunk))
+
+    @property
+    def slot_scratch(self) -> dict:
+        return {"ebuf": 4 * self.emb.ewmax, "row": 16}
+
+    def descriptor_into(self, geometries, natoms: int, nchunk: int, desc, desc_stride: int, desc_at: int) -> None:
+        (geo,) = geometries
+        t_part = self.t_partials(geo, natoms, nchunk)
+        self.ws.backend.launch("descriptor_atom", natoms,
+                               Args(nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=self.m_width,
+                                    axis_m=self.axis_m, desc=desc, desc_stride=desc_stride, desc_at=desc_at),
+                               scratch={"tmat": 4 * self.m_width}, dtype=self.dtype)
+
+    def pair_gradients_from(self, geometries, natoms: int, nchunk: int, desc_grad, desc_stride: int, desc_at: int,
+                            pair_grads) -> None:
+        (geo,), (pair_grad,) = geometries, pair_grads
+        m = self.m_width
+        t_part = self.ws.buffer("t_part", natoms * nchunk * 4 * m, self.dtype)     # what descriptor_into left
+        dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, self.dtype)
+        self.ws.backend.launch("descriptor_gradient_atom", natoms,
+                               Args(nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m, axis_m=self.axis_m,
+                                    desc_grad=desc_grad, desc_stride=desc_stride, desc_at=desc_at, dt_mat=dt_mat),
+                               scratch={"tmat": 4 * m}, dtype=self.dtype)
+        self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)

@@ -1,5 +1,6 @@
 """se_e2_r on a device: its constants uploaded once, and the launches of its kernel bodies
-(device_kernels/se_e2_r.py, one work-item per atom and chunk of slots on every device)."""
+(device_kernels/se_e2_r.py, one work-item per atom and chunk of slots on every device); as a member
+of a hybrid, ``descriptor_into`` and ``pair_gradients_from`` (base.py: MemberPasses)."""
 from __future__ import annotations
 
 from ...backends.launch import Args
@@ -22,15 +23,49 @@ class SeE2RDevice(SmoothDevice):
                                     nchunk: int, params) -> None:
         (geo,), (pair_grad,) = geometries, pair_grads
         b, dt, m = self.ws.backend, self.dtype, self.m_width
-        g_part = self.ws.buffer("g_part", natoms * nchunk * m, dt)
+        g_part = self.g_partials(geo, natoms, nchunk)
         de_dd = self.ws.buffer("de_dd", natoms * m, dt)
-        chunks = Args(nchunk=nchunk, chunk_len=-(-geo.nnei // nchunk))
-        slot_scratch = {"ebuf": 4 * self.emb.ewmax, "row": 16}
-        b.launch("radial_chunk", natoms * nchunk, geo, chunks, self.env, self.emb,
-                 Args(pad_g=self.pad_g, zero_g=self.zero_g, g_part=g_part), scratch=slot_scratch, dtype=dt)
         b.launch("radial_fitting_atom", natoms,
                  Args(atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, g_part=g_part, m_width=m),
                  self.fit, params, Args(atom_energy=atom_energy, de_dd=de_dd),
                  scratch={"dbuf": self.fit_inputs, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden}, dtype=dt)
-        b.launch("radial_gradient_chunk", natoms * nchunk, geo, chunks, self.env, self.emb,
-                 Args(de_dd=de_dd, pair_grad=pair_grad), scratch=slot_scratch, dtype=dt)
+        self.pair_gradients(geo, natoms, nchunk, de_dd, pair_grad)
+
+    # -- the passes, also run as a member of a hybrid (dpsycl/descriptors/hybrid/device.py) ----------------
+    @staticmethod
+    def chunks(geo, nchunk: int) -> Args:
+        return Args(nchunk=nchunk, chunk_len=-(-geo.nnei // nchunk))
+
+    @property
+    def slot_scratch(self) -> dict:
+        return {"ebuf": 4 * self.emb.ewmax, "row": 16}
+
+    def g_partials(self, geo, natoms: int, nchunk: int):
+        """radial_chunk: the partial sums of Σ_j G_ij, (atom, chunk) by (atom, chunk)."""
+        g_part = self.ws.buffer("g_part", natoms * nchunk * self.m_width, self.dtype)
+        self.ws.backend.launch("radial_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env, self.emb,
+                               Args(pad_g=self.pad_g, zero_g=self.zero_g, g_part=g_part), scratch=self.slot_scratch,
+                               dtype=self.dtype)
+        return g_part
+
+    def pair_gradients(self, geo, natoms: int, nchunk: int, de_dd, pair_grad) -> None:
+        """radial_gradient_chunk: g_ij from de_dd = ∂E_i/∂D_i / (5 nnei)."""
+        self.ws.backend.launch("radial_gradient_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env,
+                               self.emb, Args(de_dd=de_dd, pair_grad=pair_grad), scratch=self.slot_scratch,
+                               dtype=self.dtype)
+
+    def descriptor_into(self, geometries, natoms: int, nchunk: int, desc, desc_stride: int, desc_at: int) -> None:
+        (geo,) = geometries
+        g_part = self.g_partials(geo, natoms, nchunk)
+        self.ws.backend.launch("radial_descriptor_atom", natoms,
+                               Args(nnei=geo.nnei, nchunk=nchunk, g_part=g_part, m_width=self.m_width, desc=desc,
+                                    desc_stride=desc_stride, desc_at=desc_at), dtype=self.dtype)
+
+    def pair_gradients_from(self, geometries, natoms: int, nchunk: int, desc_grad, desc_stride: int, desc_at: int,
+                            pair_grads) -> None:
+        (geo,), (pair_grad,) = geometries, pair_grads
+        de_dd = self.ws.buffer("de_dd", natoms * self.m_width, self.dtype)
+        self.ws.backend.launch("radial_descriptor_gradient_atom", natoms,
+                               Args(nnei=geo.nnei, m_width=self.m_width, desc_grad=desc_grad, desc_stride=desc_stride,
+                                    desc_at=desc_at, de_dd=de_dd), dtype=self.dtype)
+        self.pair_gradients(geo, natoms, nchunk, de_dd, pair_grad)

@@ -1,0 +1,27 @@
+"""The hybrid descriptor's own pass on the device: one fitting net on the members' descriptors.
+
+    D_i = D_i^(0) ⊕ D_i^(1) ⊕ …      (each member writes its columns of row i of ``desc``)
+    E_i = (𝓕_{type_i}(D_i ⊕ f̂ ⊕ â_i) + bias_atom_e) · out_std + out_bias
+    desc_grad[i] ← ∂E_i/∂D_i          (each member's backward reads its columns back)
+
+The members' own passes (their forward stages before, their backward stages after this one) are
+launched by dpsycl/descriptors/hybrid/device.py; the NumPy form is descriptors/hybrid/reference.py.
+"""
+from .layers import append_parameters, fitting_forward_backward
+
+
+def hybrid_fitting_atom(i, atype, desc, desc_stride, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e,
+                        out_std, out_bias, fwmax, fparam, nfp, aparam, nap, atom_energy, desc_grad, dbuf, fbuf, dact):
+    """E_i = fitting net(row i of desc); desc_grad row i ← ∂E_i/∂D_i."""
+    ti = atype[i]
+    row = i * desc_stride
+    for k in range(desc_stride):
+        dbuf[k] = desc[row + k]
+    append_parameters(i, dbuf, desc_stride, fparam, nfp, aparam, nap)
+    y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, fbuf, fwmax, dact)
+    atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
+    for k in range(desc_stride):
+        desc_grad[row + k] = dbuf[k] * out_std[ti]
+
+
+BODIES = (hybrid_fitting_atom,)

@@ -1,0 +1,64 @@
+"""The hybrid extraction rule: its members' parameters from a DeePMD-kit frozen graph.
+
+DeePMD-kit builds member k of a hybrid with the scope suffix ``_k``: its statistics are
+``descrpt_attr_k/{t_avg,t_std,sel,original_sel}``, its embedding nets ``filter_type_all_k/...``
+(or ``filter_type_{centre}_k/...``), and it has its own environment-matrix op, the one that reads
+``descrpt_attr_k/t_avg``.  Each member is read by its own unit's rule with that scope; members are
+numbered from 0 until ``descrpt_attr_k/t_avg`` is missing, and their descriptors, in that order,
+must fill the fitting net's input.  The member's training-script section is ``descriptor.list[k]``.
+"""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from dpsycl import descriptors
+from dpsycl.descriptors.hybrid.params import Hybrid
+from dpsycl.model import ModelError
+
+from .graph import ENV_MAT_OPS, Graph
+from .smooth import Scope
+
+
+def member_env_op(g: Graph, k: int):
+    """The environment-matrix op of member k: the one whose inputs include descrpt_attr_k/t_avg."""
+    avg = f"descrpt_attr_{k}/t_avg"
+    found = [n for n in g.nodes.values() if n.op in ENV_MAT_OPS
+             and any(i.split(":")[0].removesuffix("/read") == avg for i in n.input)]
+    if len(found) != 1:
+        raise ModelError(f"{g.path}: {len(found)} environment-matrix ops read {avg}; expected one (hybrid member {k})")
+    return found[0]
+
+
+def read_descriptor(g: Graph, ntypes: int, sdesc: dict, fitting_input: int | None,
+                    scope: Scope = Scope()) -> tuple[Hybrid, np.dtype]:
+    """The hybrid parameters of graph ``g`` and the dtype of its weights."""
+    if scope.suffix:
+        raise ModelError(f"{g.path}: a hybrid descriptor inside a hybrid descriptor is not supported yet")
+    scripts = sdesc.get("list") if isinstance(sdesc.get("list"), list) else []
+    members, dtypes = [], set()
+    k = 0
+    while g.has_const(f"descrpt_attr_{k}/t_avg"):
+        env = member_env_op(g, k)
+        kind = ENV_MAT_OPS[env.op]
+        if kind not in descriptors.UNITS or kind == Hybrid.kind:
+            raise ModelError(f"{g.path}: hybrid member {k} is descriptor '{kind}' (found {env.op} op), which is not "
+                             f"supported yet; supported members: "
+                             f"{', '.join(u for u in descriptors.supported() if u != Hybrid.kind)}")
+        module, function = descriptors.unit(kind).extraction.split(":")
+        read_member = getattr(importlib.import_module(module), function)
+        script = scripts[k] if k < len(scripts) and isinstance(scripts[k], dict) else {}
+        member, dtype = read_member(g, ntypes, script, None, Scope(f"_{k}", env))
+        members.append(member)
+        dtypes.add(np.dtype(dtype))
+        k += 1
+    if not members:
+        raise ModelError(f"{g.path}: hybrid descriptor without members (no descrpt_attr_0/t_avg)")
+    if len(dtypes) != 1:
+        raise ModelError(f"{g.path}: hybrid members of different precisions {sorted(map(str, dtypes))}; not supported yet")
+    hybrid = Hybrid(members=members)
+    if fitting_input is not None and fitting_input != hybrid.output_width:
+        raise ModelError(f"{g.path}: the fitting net reads {fitting_input} inputs, the hybrid's members give "
+                         f"{' + '.join(map(str, hybrid.widths))} (extra fitting inputs such as case embedding?)")
+    return hybrid, dtypes.pop()
