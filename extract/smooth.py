@@ -52,7 +52,7 @@ class Scope:
 
 
 def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_name: str,
-                rcut_smth_attr_name: str, read_nets=None, scope: Scope = Scope()) -> tuple[dict, np.dtype]:
+                rcut_smth_attr_name: str, scope: Scope = Scope(), read_nets=None) -> tuple[dict, np.dtype]:
     """Keyword arguments of a SmoothDescriptor read from graph ``g`` and the dtype of its weights;
     the environment op's attribute names differ between descriptors (se_e2_a: sel_a, rcut_r, ...);
     ``read_nets(g, ntypes)`` replaces embedding_nets for a descriptor whose nets are named otherwise."""
