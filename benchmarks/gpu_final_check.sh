@@ -6,6 +6,8 @@
 # evaluator predicts, a refusal above it, an evaluation at MEMORY_FRACTION of it), then the
 # same-run A/B timing of the commit in .ab/old against this tree.  Each step has its own time limit
 # (TEST_TIMEOUT, MEMORY_TIMEOUT, AB_TIMEOUT seconds), so one slow step cannot take the others' results.
+# COMPRESS_TIMEOUT > 0 adds benchmarks/gpu_compress_speed.py: .ab/cuag_compressed.h5 (dpsycl compress of the
+# cuag graph) against the cuag model, same run.
 #
 #   run (device tool), carry [".ab", "benchmarks/gpu_wheels/py"]:   bash benchmarks/gpu_final_check.sh
 #
@@ -20,6 +22,7 @@ MEMORY_TIMEOUT=${MEMORY_TIMEOUT:-150}
 MEMORY_FRACTION=${MEMORY_FRACTION:-0.9}
 AB_TIMEOUT=${AB_TIMEOUT:-240}
 PROBE_TIMEOUT=${PROBE_TIMEOUT:-200}
+COMPRESS_TIMEOUT=${COMPRESS_TIMEOUT:-0}      # > 0: also time .ab/cuag_compressed.h5 against the cuag model
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 SITE=/tmp/gpu_site
@@ -36,9 +39,14 @@ if [ "$PROBE_TIMEOUT" -gt 0 ]; then
         2>&1 | grep -v -i -E "warn" | tee "$OUT/launch_probe.txt" | tail -45
 fi
 timeout -k 10 "$TEST_TIMEOUT" python3 -P -m pytest -q -p no:cacheprovider -rs tests/test_device.py tests/test_reference.py tests/test_architecture.py \
-    tests/test_parameters.py tests/test_dp_files.py tests/test_ase_calc.py -x 2>&1 | tee "$OUT/pytest_cuda.txt" | tail -25
+    tests/test_parameters.py tests/test_dp_files.py tests/test_ase_calc.py tests/test_se_e3.py tests/test_hybrid.py \
+    tests/test_compress.py tests/test_type_embedding.py tests/test_cuda_launch.py 2>&1 | tee "$OUT/pytest_cuda.txt" | tail -25
 timeout -k 10 "$MEMORY_TIMEOUT" python3 -P benchmarks/gpu_memory_check.py --device cuda:0 --fraction "$MEMORY_FRACTION" \
     --output "$OUT/memory_cuda.json" 2>&1 | grep -v -i -E "warn" | tail -30
+if [ "$COMPRESS_TIMEOUT" -gt 0 ] && [ -f .ab/cuag_compressed.h5 ]; then
+    timeout -k 10 "$COMPRESS_TIMEOUT" python3 -P benchmarks/gpu_compress_speed.py tests/data/cuag/model.h5 .ab/cuag_compressed.h5 \
+        --device cuda:0 --output "$OUT/compress_cuda.json" 2>&1 | grep -v -i -E "warn" | tee "$OUT/compress_cuda.txt" | tail -5
+fi
 export PYTHONPATH="$SITE"
 timeout -k 10 "$AB_TIMEOUT" python3 benchmarks/ab_timing.py --tree before=.ab/old --tree after=. --device cuda:0 --sizes "$SIZES" \
     --rounds "$ROUNDS" --repeats 5 --model tests/data/cuag/model.h5 --output "$OUT/ab_cuda.json" 2>&1 | tee "$OUT/ab_cuda.txt"
