@@ -37,6 +37,7 @@ FITTING_DEFAULTS = {"resnet_dt": True, "activation_function": "tanh", "precision
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def tf():
+    pytest.importorskip("tensorflow")           # extraction needs it; the GPU machine has none
     from dpsycl.extract.graph import import_tf   # TensorFlow, imported without log noise
     return import_tf()
 

@@ -27,6 +27,7 @@ KERNEL_DEVICES = [d for d in dpsycl.devices() if d != "numpy"]
 
 @pytest.fixture(scope="module")
 def tf():
+    pytest.importorskip("tensorflow")           # extraction needs it; the GPU machine has none
     from dpsycl.extract.graph import import_tf
     return import_tf()
 
