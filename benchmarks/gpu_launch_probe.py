@@ -135,7 +135,10 @@ def main() -> None:
     report["profile_direct_200_steps"] = text.getvalue()
     print(text.getvalue())
     from dpsycl.backends.cuda import kernel_resources
-    report["kernel_resources"] = kernel_resources()
+    try:
+        report["kernel_resources"] = kernel_resources()
+    except Exception as exc:  # noqa: BLE001 - a probe: report what failed and keep the rest
+        report["kernel_resources"] = [{"error": f"{type(exc).__name__}: {exc}"}]
     for row in report["kernel_resources"]:
         print(row)
     if out_json:
