@@ -123,3 +123,20 @@ def cli_error(capsys, argv) -> str:
     assert status == 2, err
     assert len(err) == 1 and err[0].startswith("dpsycl: error: "), err
     return err[0]
+
+
+def strain_derivative(energy_of_strain, eps: float = 1e-5) -> np.ndarray:
+    """∂E/∂ε_ab (3×3, symmetric) by central differences over the 6 symmetric strains of size eps;
+    ``energy_of_strain(F)`` is the energy with cell and positions multiplied by F = 1 + ε (on the right).
+    The virial DeePMD-kit reports is −∂E/∂ε; ASE's stress is (1/V) ∂E/∂ε."""
+    numeric = np.zeros((3, 3))
+    for a, b in [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]:
+        e = []
+        for sign in (1, -1):
+            strain = np.eye(3)
+            strain[a, b] += sign * eps / (1 if a == b else 2)
+            if a != b:
+                strain[b, a] += sign * eps / 2
+            e.append(float(energy_of_strain(strain)))
+        numeric[a, b] = numeric[b, a] = (e[0] - e[1]) / (2 * eps)
+    return numeric

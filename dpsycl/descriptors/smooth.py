@@ -295,3 +295,13 @@ class SmoothDevice:
                           Args(ntypes=ntypes, blk_avg=self.env.blk_avg, blk_std=self.env.blk_std,
                                one_side=self.env.one_side),
                           self.emb, Args(**self.padding), scratch={"ebuf": 4 * self.emb.ewmax}, dtype=dt)
+
+    @staticmethod
+    def chunks(geo, nchunk: int) -> Args:
+        """The chunk layout's split of an atom's slots: nchunk chunks of ⌈nnei / nchunk⌉ slots."""
+        return Args(nchunk=nchunk, chunk_len=-(-geo.nnei // nchunk))
+
+    @property
+    def slot_scratch(self) -> dict:
+        """Private scratch of a per-slot pass: the embedding's layer buffers and one environment row."""
+        return {"ebuf": 4 * self.emb.ewmax, "row": 16}

@@ -71,14 +71,6 @@ class SeE2ADevice(SmoothDevice):
                                self.emb, Args(dt_mat=dt_mat, pair_grad=pair_grad), scratch=self.slot_scratch,
                                dtype=self.dtype)
 
-    @staticmethod
-    def chunks(geo, nchunk: int) -> Args:
-        return Args(nchunk=nchunk, chunk_len=-(-geo.nnei // nchunk))
-
-    @property
-    def slot_scratch(self) -> dict:
-        return {"ebuf": 4 * self.emb.ewmax, "row": 16}
-
     def descriptor_into(self, geometries, natoms: int, nchunk: int, desc, desc_stride: int, desc_at: int) -> None:
         (geo,) = geometries
         t_part = self.t_partials(geo, natoms, nchunk)

@@ -32,14 +32,6 @@ class SeE2RDevice(SmoothDevice):
         self.pair_gradients(geo, natoms, nchunk, de_dd, pair_grad)
 
     # -- the passes, also run as a member of a hybrid (dpsycl/descriptors/hybrid/device.py) ----------------
-    @staticmethod
-    def chunks(geo, nchunk: int) -> Args:
-        return Args(nchunk=nchunk, chunk_len=-(-geo.nnei // nchunk))
-
-    @property
-    def slot_scratch(self) -> dict:
-        return {"ebuf": 4 * self.emb.ewmax, "row": 16}
-
     def g_partials(self, geo, natoms: int, nchunk: int):
         """radial_chunk: the partial sums of Σ_j G_ij, (atom, chunk) by (atom, chunk)."""
         g_part = self.ws.buffer("g_part", natoms * nchunk * self.m_width, self.dtype)
