@@ -11,7 +11,6 @@ extraction, the exclusions read without a training script, and the one-line refu
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +26,7 @@ from dpsycl.extract.type_embedding import fold_embedding_net, type_embedding_tab
 from dpsycl.model import Layer, ModelError  # noqa: E402
 from dpsycl.model_io import read_model, write_model  # noqa: E402
 from dpsycl.networks import embedding_net, fitting_net  # noqa: E402
+from test_extract import strip_train_attr  # noqa: E402
 
 TEBD_MODELS = ("tiny_tebd", "tiny_tebd_pair")            # se_e2_a: the table feeds both nets
 NEW_MODELS = (*TEBD_MODELS, "tiny_se_r_tebd", "tiny_davg_zero")
@@ -148,16 +148,8 @@ def test_hyper_parameters_and_model_file(extracted, name, tmp_path):
 
 def test_exclusions_without_training_script(extracted, tmp_path):
     """Without train_attr/*, the per-pair type-embedding model's exclusions come from the mask."""
-    tf = import_tf()
-    gd = read_graph_def(model_path("tiny_tebd_pair"))
-    out = tf.compat.v1.GraphDef()
-    out.versions.CopyFrom(gd.versions)
-    out.library.CopyFrom(gd.library)
-    kept = [n for n in gd.node if not n.name.startswith("train_attr/")]
-    assert len(kept) < len(gd.node)
-    out.node.extend(kept)
     path = tmp_path / "stripped.pb"
-    Path(path).write_bytes(out.SerializeToString())
+    strip_train_attr(import_tf(), model_path("tiny_tebd_pair"), path)
     model = extract_model(path)
     assert model.descriptor.exclude_types == [(0, 1)]
     assert sorted(model.descriptor.embedding_nets) == sorted(extracted["tiny_tebd_pair"].descriptor.embedding_nets)
