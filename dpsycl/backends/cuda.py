@@ -38,6 +38,13 @@ def _scope(dtype):
     return {"cuda": cuda, "DT": float64 if np.dtype(dtype) == np.float64 else float32}
 
 
+def _group_jit():
+    """cuda.jit for the work-group kernels; DPSYCL_CUDA_GROUP_MAX_REGISTERS=N caps their registers per
+    thread (more resident blocks, possibly spills: benchmarks/NOTES.md measures it)."""
+    cap = int(os.environ.get("DPSYCL_CUDA_GROUP_MAX_REGISTERS", "0") or 0)
+    return cuda.jit(max_registers=cap) if cap > 0 and not SIMULATOR else cuda.jit
+
+
 def compiled_bodies() -> dict:
     """Every kernel body compiled as a numba CUDA device function (compiled on first use)."""
     return _kernel_cache().compiled_bodies
@@ -49,7 +56,7 @@ def _kernel_cache() -> KernelCache:
         device = cuda.jit(device=True)
         primitives = {"barrier": device(_barrier), "atomic_add": device(_atomic_add)}
         _KERNELS = compile_kernels(
-            device, primitives, cuda.jit, scope=_scope,
+            device, primitives, cuda.jit, jit_group_kernel=_group_jit(), scope=_scope,
             item_template=dict(signature="", index="cuda.grid(1)", alloc="cuda.local.array({size}, DT)"),
             group_template=dict(signature="", local_args=False, group="cuda.blockIdx.x", lane="cuda.threadIdx.x",
                                 item="0", local_alloc="cuda.shared.array({size}, DT)",

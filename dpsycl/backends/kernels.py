@@ -8,10 +8,10 @@ from .launch import KernelCache
 
 
 def compile_kernels(jit_device, primitives: dict, jit_kernel, scope, item_template: dict,
-                    group_template: dict) -> KernelCache:
+                    group_template: dict, jit_group_kernel=None) -> KernelCache:
     """``jit_device`` compiles a body as a device function, ``primitives`` maps primitive names
     (device_kernels/primitives.py) to the backend's compiled versions; the rest as KernelCache."""
     modules = device_kernels.COMMON_MODULES + kernel_modules()
     compiled = device_kernels.bind_bodies(jit_device, primitives, modules)
     python = {b.__name__: b for b in device_kernels.bodies(modules)}
-    return KernelCache(python, compiled, jit_kernel, scope, item_template, group_template)
+    return KernelCache(python, compiled, jit_kernel, scope, item_template, group_template, jit_group_kernel)

@@ -115,14 +115,16 @@ class KernelCache:
 
     ``item_template`` and ``group_template`` are the keyword arguments of wrapper_source and
     group_wrapper_source in the backend's dialect; ``scope(dtype)`` gives the names the wrapper
-    source uses (scratch allocator, DT); ``jit_kernel`` compiles a wrapper into a kernel.
+    source uses (scratch allocator, DT); ``jit_kernel`` compiles a wrapper into a kernel
+    (``jit_group_kernel`` a work-group wrapper, if the backend compiles those with other options).
     """
 
     def __init__(self, python_bodies: dict, compiled_bodies: dict, jit_kernel, scope, item_template: dict,
-                 group_template: dict):
+                 group_template: dict, jit_group_kernel=None):
         self.python_bodies = python_bodies
         self.compiled_bodies = compiled_bodies
         self.jit_kernel = jit_kernel
+        self.jit_group_kernel = jit_group_kernel or jit_kernel
         self.scope = scope
         self.item_template = item_template
         self.group_template = group_template
@@ -175,5 +177,5 @@ class KernelCache:
             ns.update({f"L{k}": int(size) for k, size in enumerate(local.values())})
             call_args = self._call_args(len(names), const, constants, ns)
             src = group_wrapper_source(body_name, call_args, len(local), len(scratch), **self.group_template)
-            kern = self.kernels[key] = self.jit_kernel(_exec(src, f"<{body_name} group wrapper>", ns))
+            kern = self.kernels[key] = self.jit_group_kernel(_exec(src, f"<{body_name} group wrapper>", ns))
         return kern, runtime
