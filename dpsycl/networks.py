@@ -13,6 +13,13 @@ from .device_kernels.layers import embedding_skip, fitting_residual
 from .model import Layer
 
 
+def logistic(z):
+    """1 / (1 + e^(-z)); for z below ≈ −709 e^(-z) overflows to inf and the value is the correct 0, so
+    NumPy's overflow warning is silenced here (hostile inputs reach it: tests/test_fuzz.py)."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
 def activate(name: str, z: np.ndarray):
     """φ(z) and φ'(z) for an activation of the table (any of its DeePMD-kit spellings)."""
     full_name, name = name, canonical_activation(name)
@@ -29,12 +36,12 @@ def activate(name: str, z: np.ndarray):
     if name == "relu6":
         return np.clip(z, 0.0, 6.0), ((z > 0) & (z < 6)).astype(z.dtype)
     if name == "softplus":
-        return np.logaddexp(0.0, z), 1.0 / (1.0 + np.exp(-z))
+        return np.logaddexp(0.0, z), logistic(z)
     if name == "sigmoid":
-        y = 1.0 / (1.0 + np.exp(-z))
+        y = logistic(z)
         return y, y * (1.0 - y)
     if name in ("silu", "silut"):
-        sg = 1.0 / (1.0 + np.exp(-z))
+        sg = logistic(z)
         y, dy = z * sg, sg + z * sg * (1.0 - sg)
         if name == "silut":
             threshold = activation_argument(full_name)

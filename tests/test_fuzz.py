@@ -27,6 +27,7 @@ from conftest import DATA
 from dpsycl.backends import DeviceError
 from dpsycl.deep_pot import DeepPot, InputError
 from dpsycl.model import ModelError
+from dpsycl.neighbors import SelTruncationWarning
 
 SMALL = DATA / "tiny_act_silu"            # Cu/Ag, rcut 4.5, sel [40, 40]: fast on the NumPy reference
 MODEL_H5 = SMALL / "model.h5"
@@ -64,6 +65,17 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
         except SystemExit as exc:          # argparse's usage errors
             rc = exc.code
     return int(rc or 0), out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def fuzz_warnings(recwarn, request):
+    """Hostile inputs may overfill sel (clumped atoms: dpsycl warns, as DeePMD-kit drops the same
+    neighbours) or push NumPy's floating point past its range (a damaged model's huge finite weights);
+    those are recorded, and any other warning fails the case."""
+    yield recwarn
+    unexpected = [f"{w.category.__name__}: {w.message}" for w in recwarn
+                  if not issubclass(w.category, (SelTruncationWarning, RuntimeWarning))]
+    assert not unexpected, f"{request.node.name}: unexpected warnings {unexpected}"
 
 
 def assert_clean(case: str, rc: int, err: str) -> None:
@@ -162,7 +174,7 @@ def mutate_xyz(text: str, rng: np.random.Generator) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("seed", range(80))
-def test_eval_damaged_extxyz(base, seed):
+def test_eval_damaged_extxyz(base, seed, fuzz_warnings):
     rng = np.random.default_rng([seed, 1])
     text, what = mutate_xyz(base["text"], rng)
     path = base["dir"] / f"bad{seed}.xyz"
@@ -262,7 +274,7 @@ def good_arrays(base, pot):
 
 
 @pytest.mark.parametrize("seed", range(120))
-def test_deeppot_eval_hostile_arrays(pot, good_arrays, seed):
+def test_deeppot_eval_hostile_arrays(pot, good_arrays, seed, fuzz_warnings):
     what, c, cell, atype, expect = hostile_arrays(seed, good_arrays)
     case = f"array case {seed} ({what})"
     try:
@@ -313,7 +325,7 @@ MODEL_KINDS = {"h5": MODEL_H5, "pb": MODEL_PB, "dp": MODEL_DP}
 
 
 @pytest.mark.parametrize("kind,seed", [(k, s) for k in MODEL_KINDS for s in range(24)])
-def test_damaged_model_files(base, kind, seed):
+def test_damaged_model_files(base, kind, seed, fuzz_warnings):
     rng = np.random.default_rng([seed, 3, len(kind)])
     raw, what = damage(MODEL_KINDS[kind].read_bytes(), rng)
     path = base["dir"] / f"bad{seed}.{kind}"
@@ -372,7 +384,7 @@ RUN_OPTIONS = [["--dt", "nan"], ["--dt", "-1"], ["--dt", "inf"], ["--steps", "-5
 
 
 @pytest.mark.parametrize("seed", range(len(RUN_OPTIONS) + 20))
-def test_run_hostile(base, seed):
+def test_run_hostile(base, seed, fuzz_warnings):
     """Bad options (the first cases), then damaged structures: refused with one line."""
     out = base["dir"] / f"run{seed}.h5"
     if seed < len(RUN_OPTIONS):
@@ -394,7 +406,7 @@ def test_run_hostile(base, seed):
 
 
 @pytest.mark.parametrize("seed", range(24))
-def test_damaged_trajectories(base, trajectory, seed):
+def test_damaged_trajectories(base, trajectory, seed, fuzz_warnings):
     """--restart from, and model-devi over, a damaged H5MD file."""
     rng = np.random.default_rng([seed, 5])
     raw, what = damage(trajectory.read_bytes(), rng)
@@ -413,7 +425,7 @@ def test_damaged_trajectories(base, trajectory, seed):
 # ---------------------------------------------------------------------------------------------
 # DeePMD-kit npy systems with damaged arrays (dpsycl test)
 @pytest.mark.parametrize("seed", range(16))
-def test_damaged_npy_systems(base, seed):
+def test_damaged_npy_systems(base, seed, fuzz_warnings):
     import shutil
     rng = np.random.default_rng([seed, 6])
     system = base["dir"] / f"sys{seed}"
