@@ -77,7 +77,7 @@ class FakeDriver:
 
 
 def launcher_with(driver) -> Launcher:
-    launcher = Launcher(cuda=None, enabled=True)
+    launcher = Launcher(enabled=True)
     launcher.driver = driver
     return launcher
 
@@ -120,7 +120,7 @@ def test_a_freed_array_is_never_mistaken_for_a_new_one():
 def test_the_environment_switch_keeps_every_launch_on_the_dispatcher(monkeypatch):
     monkeypatch.setenv("DPSYCL_CUDA_LAUNCH", "dispatcher")
     kernel = FakeKernel()
-    launcher = Launcher(cuda=None, enabled=True)
+    launcher = Launcher(enabled=True)
     a = FakeArray(10)
     for _ in range(3):
         launcher.launch(kernel, 4, 32, (a, 1))

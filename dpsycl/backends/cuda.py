@@ -87,7 +87,7 @@ class CudaBackend:
         self.parallel_width = 512 * self.sm_count
         self.supports_groups = True
         self.is_gpu = True  # the simulator too: it runs the GPU code path, for CI
-        self.launcher = Launcher(cuda, enabled=not SIMULATOR)
+        self.launcher = Launcher(enabled=not SIMULATOR)
         if "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS" not in os.environ:
             # small grids are by design here (a reduction's last pass, a 108-atom frame); numba's
             # warning for each would bury dpsycl's own lines.  Setting the variable keeps numba's choice.
@@ -178,7 +178,8 @@ class CudaBackend:
 
 def kernel_resources() -> list[dict]:
     """Registers, local (spilled) and shared memory of every kernel compiled so far, and how many of
-    its blocks one multiprocessor holds at the block size dpsycl launches it with: the facts that
+    its blocks one multiprocessor holds at the block size of a full launch (group kernels: their lanes;
+    item kernels: THREADS, 32 for systems too small to fill every SM): the facts that
     bound a latency-limited kernel (benchmarks/gpu_launch_probe.py prints them)."""
     out = []
     ctx = None if SIMULATOR else cuda.current_context()

@@ -62,8 +62,7 @@ class _Block:
 class Launcher:
     """``launch(kernel, grid, block, args)``: ``kernel[grid, block](*args)``, fast when repeated."""
 
-    def __init__(self, cuda, enabled: bool):
-        self.cuda = cuda
+    def __init__(self, enabled: bool):
         self.blocks: dict = {}
         self.enabled = enabled and os.environ.get("DPSYCL_CUDA_LAUNCH", "direct") != "dispatcher"
         self.driver = None
@@ -97,7 +96,7 @@ class Launcher:
 
     def _build(self, kernel, grid, block, args) -> _Block:
         if self.driver is None:
-            self.driver = _driver()
+            self.driver = _Driver()
         argtypes = tuple(kernel.typeof_pyval(a) for a in args)
         overload = kernel.overloads[argtypes]
         keep, arrays, scalars = [], [], []
@@ -138,7 +137,3 @@ class _Driver:
         if status != 0:
             raise OSError(f"cuKernelGetFunction failed ({status})")
         return int(out.value)
-
-
-def _driver() -> _Driver:
-    return _Driver()
