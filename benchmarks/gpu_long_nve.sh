@@ -15,7 +15,12 @@
 # run.log, report.json).
 #
 # Knobs: RUN_SECONDS (default 420), EVERY (default 2000), ATOMS (default 2048), DEVICE (cuda:0), PY
-# (python3; -P everywhere: the repository root must not shadow the staged package).
+# (python3; -P everywhere: the repository root must not shadow the staged package), MODEL (default
+# dpsycl/data/cuag.h5; a carried compressed model such as .ab/cuag_compressed.h5 runs 1.6x faster),
+# STEPS (last step; default: run until RUN_SECONDS), KEEP (default .longnve, an ignored folder of the
+# repository copy on the device machine, which a warm machine keeps between calls) and CONTINUE=1:
+# continue KEEP/nve.h5 left there by the previous call (no transfer; a cold machine has none, then
+# carry the returned nve.h5 and give RESTART_FROM).
 set -uo pipefail
 T_START=$(date +%s)
 OUT=${OUT:-/tmp/out}
@@ -27,7 +32,11 @@ DEVICE=${DEVICE:-cuda:0}
 PY=${PY:-python3}
 WORK=${WORK:-/tmp/dpsycl_long_nve}
 RESTART_FROM=${RESTART_FROM:-}
-mkdir -p "$OUT/long_nve" "$WORK"
+MODEL=${MODEL:-dpsycl/data/cuag.h5}
+STEPS=${STEPS:-100000000}
+KEEP=${KEEP:-.longnve}
+CONTINUE=${CONTINUE:-0}
+mkdir -p "$OUT/long_nve" "$WORK" "$KEEP"
 stamp() { echo "[gpu_long_nve $(( $(date +%s) - T_START )) s] $*"; }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/long_nve/gpu.txt"
@@ -39,18 +48,29 @@ rm -rf "$WORK/stage"
 python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.', '$WORK/stage')"
 export PYTHONPATH="$WORK/stage:$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
 
-TRAJ="$OUT/long_nve/nve.h5"
-if [ -n "$RESTART_FROM" ]; then
-    cp "$RESTART_FROM" "$TRAJ"
-    ARGS=(run dpsycl/data/cuag.h5 --restart --steps 100000000 --device "$DEVICE" --output "$TRAJ" --no-progress)
+TRAJ="$KEEP/nve.h5"
+if [ "$CONTINUE" = 1 ] && [ -f "$TRAJ" ]; then
+    RESTART=1
+elif [ -n "$RESTART_FROM" ]; then
+    cp "$RESTART_FROM" "$TRAJ" && chmod u+w "$TRAJ"
+    RESTART=1
 else
-    ARGS=(run dpsycl/data/cuag.h5 --alloy Cu0.5Ag0.5 --atoms "$ATOMS" --ensemble nve --temperature 300 --dt 1
-          --steps 100000000 --every "$EVERY" --seed 13 --device "$DEVICE" --output "$TRAJ" --overwrite --no-progress)
+    [ "$CONTINUE" = 1 ] && { stamp "CONTINUE=1 but no $TRAJ on this machine (cold start?): nothing to continue"; exit 1; }
+    RESTART=0
+fi
+if [ "$RESTART" = 1 ]; then
+    ARGS=(run "$MODEL" --restart --steps "$STEPS" --device "$DEVICE" --output "$TRAJ" --no-progress)
+else
+    ARGS=(run "$MODEL" --alloy Cu0.5Ag0.5 --atoms "$ATOMS" --ensemble nve --temperature 300 --dt 1
+          --steps "$STEPS" --every "$EVERY" --seed 13 --device "$DEVICE" --output "$TRAJ" --overwrite --no-progress)
 fi
 stamp "dpsycl ${ARGS[*]} (SIGINT after ${RUN_SECONDS} s)"
-timeout --signal=INT -k 30 "$RUN_SECONDS" "$PY" -P -u -m dpsycl "${ARGS[@]}" > "$OUT/long_nve/run.log" 2>&1
-echo "exit status $?" >> "$OUT/long_nve/run.log"
-grep -v -i -E "NumbaPerformanceWarning|under-utilization|warn\(NumbaPerf" "$OUT/long_nve/run.log" | tail -20
+echo "== call at $(date -u +%FT%TZ): dpsycl ${ARGS[*]}" >> "$KEEP/run.log"
+timeout --signal=INT -k 30 "$RUN_SECONDS" "$PY" -P -u -m dpsycl "${ARGS[@]}" 2>&1 \
+    | grep -v -E "NumbaPerformanceWarning|warn\(errors.NumbaPerf" >> "$KEEP/run.log"
+echo "exit status ${PIPESTATUS[0]}" >> "$KEEP/run.log"
+tail -5 "$KEEP/run.log"
+cp "$TRAJ" "$KEEP/run.log" "$OUT/long_nve/"
 stamp "report"
-"$PY" -P benchmarks/long_nve_report.py "$TRAJ" "$OUT/long_nve/run.log" | tee "$OUT/long_nve/report.json"
+"$PY" -P benchmarks/long_nve_report.py "$TRAJ" "$KEEP/run.log" | tee "$OUT/long_nve/report.json"
 stamp "done"
