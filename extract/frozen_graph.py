@@ -79,9 +79,10 @@ def descriptor_kind(g: Graph) -> str:
         raise ModelError(f"{g.path}: descriptor '{kind}' (found {op} op) is not supported yet; {supported}")
     # se_e2_a-like environment matrix: tell se_e3 and type-embedding variants apart
     names = g.nodes.keys()
-    if g.ops.get("TabulateFusionSeT") or any(
-            re.fullmatch(r"filter_type_all\w*/matrix_\d+_\d+_\d+", nm) for nm in names):
+    if not hybrid and (g.ops.get("TabulateFusionSeT") or any(
+            re.fullmatch(r"filter_type_all\w*/matrix_\d+_\d+_\d+", nm) for nm in names)):
         kind = "se_e3"      # se_t: the nets of neighbour-species pairs, filter_type_all/matrix_L_A_B
+        # (a hybrid's members are told apart by extract/hybrid.py: member_kind)
     type_embedding.refuse_other_forms(g, op, supported)
     if type_embedding.has_type_embedding(g) and kind not in type_embedding.DESCRIPTORS:
         raise ModelError(f"{g.path}: a model-level type_embedding with descriptor '{kind}' is not supported yet "
