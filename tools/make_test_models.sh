@@ -36,7 +36,10 @@
 #   tiny_pair_compress se_e2_a, type_one_side false, exclude_types [[0, 1]], then `dp compress`
 #   tiny_hybrid       hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e2_r rcut 3.5 sel [16, 16]]
 #   tiny_hybrid_pair  hybrid [se_e2_a rcut 3.5 sel [16, 16] type_one_side false, se_e2_a rcut 4.5 sel [32, 32]]
-#   tiny_hybrid_e3    hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e3 rcut 3.5 sel [12, 12] neuron [3, 6] resnet_dt]
+#   tiny_hybrid_e3    hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e3 rcut 3.5 sel [16, 16] neuron [3, 6] resnet_dt]
+#                     (sel 16, not tiny_se_e3's 12: the small random cells of tests/test_reference.py hold 14
+#                     neighbours of one species within 3.5 Å, and a cut through a tie of ± images is not
+#                     DeePMD-kit's)
 #   tiny_hybrid_compress hybrid [se_e2_a rcut 4.5 sel [32, 32] type_one_side false, se_e2_r rcut 3.5 sel [16, 16]
 #                     one-side], no resnet_dt (tabulation refuses it), then `dp compress -s 0.05`
 #
@@ -75,7 +78,7 @@ SE_R='"type": "se_e2_r", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 4
 # 'dense' (which overfills each member) and in tests/test_reference.py's random structures
 HYB_A='"type": "se_e2_a", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [32, 32], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
 HYB_R='"type": "se_e2_r", "seed": 2, "rcut": 3.5, "rcut_smth": 0.5, "sel": [16, 16], "neuron": [4, 8], "type_one_side": true, "activation_function": "tanh", "precision": "float64"'
-HYB_E3='"type": "se_e3", "seed": 4, "rcut": 3.5, "rcut_smth": 0.5, "sel": [12, 12], "neuron": [3, 6], "resnet_dt": true, "activation_function": "tanh", "precision": "float64"'
+HYB_E3='"type": "se_e3", "seed": 4, "rcut": 3.5, "rcut_smth": 0.5, "sel": [16, 16], "neuron": [3, 6], "resnet_dt": true, "activation_function": "tanh", "precision": "float64"'
 HYB_A_NEAR='"type": "se_e2_a", "seed": 3, "rcut": 3.5, "rcut_smth": 0.5, "sel": [16, 16], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
 descriptor_for() {
     case "$1" in
