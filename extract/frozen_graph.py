@@ -68,7 +68,7 @@ def descriptor_kind(g: Graph) -> str:
                          "not a DeePMD-kit frozen model")
     kinds = sorted({ENV_MAT_OPS[n.op] for n in env_nodes})
     # a hybrid's members have scopes descrpt_attr_0, descrpt_attr_1, ... and one op each (extract/hybrid.py)
-    hybrid = g.has_const("descrpt_attr_0/t_avg")
+    hybrid = g.has_const("descrpt_attr_0/t_avg") or g.has_const("descrpt_attr_0_0/t_avg")   # (member 0 a hybrid)
     if len(env_nodes) > 1 and not hybrid:
         ops = ", ".join(sorted(n.op for n in env_nodes))
         raise ModelError(f"{g.path}: {len(env_nodes)} environment-matrix ops ({ops}) but no hybrid descriptor "

@@ -8,6 +8,7 @@ neighbour-species pairs, ``filter_type_all_k/matrix_L_A_B`` (or, compressed, a T
 that scope).  Each member is read by its own unit's rule with that scope; members are
 numbered from 0 until ``descrpt_attr_k/t_avg`` is missing, and their descriptors, in that order,
 must fill the fitting net's input.  The member's training-script section is ``descriptor.list[k]``.
+A member that is itself a hybrid (its members' scopes ``descrpt_attr_k_j``) is refused.
 """
 from __future__ import annotations
 
@@ -53,7 +54,10 @@ def read_descriptor(g: Graph, ntypes: int, sdesc: dict, fitting_input: int | Non
     scripts = sdesc.get("list") if isinstance(sdesc.get("list"), list) else []
     members, dtypes = [], set()
     k = 0
-    while g.has_const(f"descrpt_attr_{k}/t_avg"):
+    while g.has_const(f"descrpt_attr_{k}/t_avg") or g.has_const(f"descrpt_attr_{k}_0/t_avg"):
+        if not g.has_const(f"descrpt_attr_{k}/t_avg"):     # DeePMD-kit names member j of member k "_k_j"
+            raise ModelError(f"{g.path}: hybrid member {k} is itself a hybrid (descrpt_attr_{k}_0/t_avg); a hybrid "
+                             "inside a hybrid is not supported")
         env = member_env_op(g, k)
         kind = member_kind(g, k, env)
         if kind not in descriptors.UNITS or kind == Hybrid.kind:
