@@ -1,10 +1,11 @@
 """``dpsycl compress``: DeePMD-kit's model compression (`dp compress`) without TensorFlow.
 
-Each embedding net of a smooth descriptor (se_e2_a, se_e2_r) is tabulated on DeePMD-kit's grid
-(dpsycl/descriptors/tables.py: ``tabulate``); the model keeps its nets and gains the tables, which
-the reference and the kernels then evaluate instead of the nets.  The range of the first table
-needs the closest neighbour distance of the training data, which DeePMD-kit stores in the graph as
-``train_attr/min_nbor_dist`` once a model was compressed or trained with neighbour statistics.
+Each embedding net of a smooth descriptor (se_e2_a, se_e2_r; every member of a hybrid, with the
+same options) is tabulated on DeePMD-kit's grid (dpsycl/descriptors/tables.py: ``tabulate``); the
+model keeps its nets and gains the tables, which the reference and the kernels then evaluate
+instead of the nets.  The range of the first table needs the closest neighbour distance of the
+training data, which DeePMD-kit stores in the graph as ``train_attr/min_nbor_dist`` once a model
+was compressed or trained with neighbour statistics.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import argparse
 import dataclasses
 import os
 
+from .descriptors.hybrid import Hybrid
 from .descriptors.tables import tabulate
 from .model import Model, ModelError
 
@@ -19,17 +21,25 @@ from .model import Model, ModelError
 def compress_model(model: Model, min_nbor_dist: float, step: float = 0.01, extrapolate: float = 5.0,
                    frequency: int = -1) -> Model:
     """The same model with tables for its embedding nets (the options of `dp compress`)."""
-    d = model.descriptor
+    if not (step > 0 and extrapolate > 1):
+        raise ValueError(f"step must be positive and extrapolate above 1 (got {step}, {extrapolate})")
+    d = compress_descriptor(model.descriptor, model.precision, min_nbor_dist, step, extrapolate, frequency)
+    compressed = dataclasses.replace(model, descriptor=d)
+    compressed.validate()
+    return compressed
+
+
+def compress_descriptor(d, precision, min_nbor_dist: float, step: float, extrapolate: float, frequency: int):
+    """Descriptor ``d`` with tables (in ``precision``) beside its nets; a hybrid's members each with
+    the same options, as DeePMD-kit's hybrid compresses each member."""
+    if isinstance(d, Hybrid):
+        return dataclasses.replace(d, members=[compress_descriptor(m, precision, min_nbor_dist, step, extrapolate,
+                                                                   frequency) for m in d.members])
     if not hasattr(d, "embedding_nets") or getattr(d, "compressed", False):
         raise ModelError(f"descriptor {d.kind} cannot be compressed" if not hasattr(d, "embedding_nets")
                          else "the model is already compressed")
-    if not (step > 0 and extrapolate > 1):
-        raise ValueError(f"step must be positive and extrapolate above 1 (got {step}, {extrapolate})")
     tables = tabulate(d, min_nbor_dist, step, extrapolate, frequency)
-    tables = {key: table.astype(model.precision) for key, table in tables.items()}
-    compressed = dataclasses.replace(model, descriptor=dataclasses.replace(d, tables=tables))
-    compressed.validate()
-    return compressed
+    return dataclasses.replace(d, tables={key: table.astype(precision) for key, table in tables.items()})
 
 
 def graph_min_nbor_dist(path: str) -> float | None:

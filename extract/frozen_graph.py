@@ -68,7 +68,7 @@ def descriptor_kind(g: Graph) -> str:
                          "not a DeePMD-kit frozen model")
     kinds = sorted({ENV_MAT_OPS[n.op] for n in env_nodes})
     # a hybrid's members have scopes descrpt_attr_0, descrpt_attr_1, ... and one op each (extract/hybrid.py)
-    hybrid = g.has_const("descrpt_attr_0/t_avg")
+    hybrid = g.has_const("descrpt_attr_0/t_avg") or g.has_const("descrpt_attr_0_0/t_avg")   # (member 0 a hybrid)
     if len(env_nodes) > 1 and not hybrid:
         ops = ", ".join(sorted(n.op for n in env_nodes))
         raise ModelError(f"{g.path}: {len(env_nodes)} environment-matrix ops ({ops}) but no hybrid descriptor "
@@ -79,9 +79,10 @@ def descriptor_kind(g: Graph) -> str:
         raise ModelError(f"{g.path}: descriptor '{kind}' (found {op} op) is not supported yet; {supported}")
     # se_e2_a-like environment matrix: tell se_e3 and type-embedding variants apart
     names = g.nodes.keys()
-    if g.ops.get("TabulateFusionSeT") or any(
-            re.fullmatch(r"filter_type_all\w*/matrix_\d+_\d+_\d+", nm) for nm in names):
+    if not hybrid and (g.ops.get("TabulateFusionSeT") or any(
+            re.fullmatch(r"filter_type_all\w*/matrix_\d+_\d+_\d+", nm) for nm in names)):
         kind = "se_e3"      # se_t: the nets of neighbour-species pairs, filter_type_all/matrix_L_A_B
+        # (a hybrid's members are told apart by extract/hybrid.py: member_kind)
     type_embedding.refuse_other_forms(g, op, supported)
     if type_embedding.has_type_embedding(g) and kind not in type_embedding.DESCRIPTORS:
         raise ModelError(f"{g.path}: a model-level type_embedding with descriptor '{kind}' is not supported yet "

@@ -3,13 +3,17 @@
 DeePMD-kit builds member k of a hybrid with the scope suffix ``_k``: its statistics are
 ``descrpt_attr_k/{t_avg,t_std,sel,original_sel}``, its embedding nets ``filter_type_all_k/...``
 (or ``filter_type_{centre}_k/...``), and it has its own environment-matrix op, the one that reads
-``descrpt_attr_k/t_avg``.  Each member is read by its own unit's rule with that scope; members are
+``descrpt_attr_k/t_avg``; an se_e3 member has a ProdEnvMatA op like se_e2_a, and nets of
+neighbour-species pairs, ``filter_type_all_k/matrix_L_A_B`` (or, compressed, a TabulateFusionSeT op in
+that scope).  Each member is read by its own unit's rule with that scope; members are
 numbered from 0 until ``descrpt_attr_k/t_avg`` is missing, and their descriptors, in that order,
 must fill the fitting net's input.  The member's training-script section is ``descriptor.list[k]``.
+A member that is itself a hybrid (its members' scopes ``descrpt_attr_k_j``) is refused.
 """
 from __future__ import annotations
 
 import importlib
+import re
 
 import numpy as np
 
@@ -31,6 +35,17 @@ def member_env_op(g: Graph, k: int):
     return found[0]
 
 
+def member_kind(g: Graph, k: int, env) -> str:
+    """The descriptor type of member k: its environment op's, se_e3 told from se_e2_a by its nets."""
+    kind = ENV_MAT_OPS[env.op]
+    scope = f"filter_type_all_{k}/"
+    three_body = re.compile(rf"{scope}matrix_\d+_\d+_\d+")
+    if kind == "se_e2_a" and any(three_body.fullmatch(name) or name.startswith(scope) and node.op == "TabulateFusionSeT"
+                                 for name, node in g.nodes.items()):
+        return "se_e3"
+    return kind
+
+
 def read_descriptor(g: Graph, ntypes: int, sdesc: dict, fitting_input: int | None,
                     scope: Scope = Scope()) -> tuple[Hybrid, np.dtype]:
     """The hybrid parameters of graph ``g`` and the dtype of its weights."""
@@ -39,9 +54,12 @@ def read_descriptor(g: Graph, ntypes: int, sdesc: dict, fitting_input: int | Non
     scripts = sdesc.get("list") if isinstance(sdesc.get("list"), list) else []
     members, dtypes = [], set()
     k = 0
-    while g.has_const(f"descrpt_attr_{k}/t_avg"):
+    while g.has_const(f"descrpt_attr_{k}/t_avg") or g.has_const(f"descrpt_attr_{k}_0/t_avg"):
+        if not g.has_const(f"descrpt_attr_{k}/t_avg"):     # DeePMD-kit names member j of member k "_k_j"
+            raise ModelError(f"{g.path}: hybrid member {k} is itself a hybrid (descrpt_attr_{k}_0/t_avg); a hybrid "
+                             "inside a hybrid is not supported")
         env = member_env_op(g, k)
-        kind = ENV_MAT_OPS[env.op]
+        kind = member_kind(g, k, env)
         if kind not in descriptors.UNITS or kind == Hybrid.kind:
             raise ModelError(f"{g.path}: hybrid member {k} is descriptor '{kind}' (found {env.op} op), which is not "
                              f"supported yet; supported members: "

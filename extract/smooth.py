@@ -84,13 +84,11 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
     t_std = g.const(scope.attr("t_std"))
 
     if is_compressed(g):
-        if scope.suffix:
-            raise ModelError(f"{path}: a compressed hybrid descriptor is not supported yet; extract the "
-                             "uncompressed graph")
         if has_type_embedding(g):
             raise ModelError(f"{path}: a compressed model with a type embedding is not supported yet; extract "
                              "the uncompressed graph")
-        return compressed_smooth(g, sdesc, dict(rcut=rcut, rcut_smth=rcut_smth, sel=sel, t_avg=t_avg, t_std=t_std))
+        return compressed_smooth(g, sdesc, dict(rcut=rcut, rcut_smth=rcut_smth, sel=sel, t_avg=t_avg, t_std=t_std),
+                                 scope.suffix)
     table = type_embedding_table(g) if feeds_embedding_net(g) else None
     if table is not None and scope.suffix:
         raise ModelError(f"{path}: a hybrid descriptor with a type embedding is not supported yet")
@@ -138,11 +136,12 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
     return kwargs, np.dtype(dtype)
 
 
-def compressed_smooth(g: Graph, sdesc: dict, common: dict) -> tuple[dict, np.dtype]:
+def compressed_smooth(g: Graph, sdesc: dict, common: dict, suffix: str = "") -> tuple[dict, np.dtype]:
     """The keyword arguments of a compressed graph: tables instead of nets (extract/tables.py);
-    neuron and activation from the training script, which the graph must then carry."""
+    neuron and activation from the training script, which the graph must then carry (a hybrid's
+    member, scope suffix ``_k``: its ``descriptor.list[k]``)."""
     ntypes = len(common["sel"])
-    type_one_side, tables, width = read_tables(g, common["sel"])
+    type_one_side, tables, width = read_tables(g, common["sel"], suffix)
     neuron = sdesc.get("neuron")
     if not isinstance(neuron, list) or not neuron or int(neuron[-1]) != width:
         raise ModelError(f"{g.path}: a compressed graph needs its training script's neuron ending in the "
@@ -153,6 +152,9 @@ def compressed_smooth(g: Graph, sdesc: dict, common: dict) -> tuple[dict, np.dty
         pairs = sdesc["exclude_types"]
     else:
         pairs = mask_exclusions(g, ntypes) or []
+        if pairs and suffix:
+            raise ModelError(f"{g.path}: a type-exclusion mask in a hybrid graph without its training script: "
+                             "which member it belongs to is not known")
     exclude_types = sorted({(min(int(a), int(b)), max(int(a), int(b))) for a, b in pairs})
     if float(sdesc.get("env_protection", 0.0) or 0.0) != 0.0:
         raise ModelError(f"{g.path}: descriptors with env_protection != 0 are not supported yet")

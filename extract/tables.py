@@ -8,7 +8,8 @@ check_frequency; dpsycl/descriptors/tables.py).  The ops of one scope follow the
 of the block they read (the column where their slice of the environment matrix starts); a per-pair
 graph has no op for an excluded pair;
 ``last_layer_size`` is the embedding width.  The nets themselves are no longer in the graph, so
-neuron and activation come from the training script.
+neuron and activation come from the training script.  Member k of a compressed hybrid has its ops in
+its own scopes, ``filter_type_all_k`` or ``filter_type_{centre}_k`` (the suffix of read_tables).
 """
 from __future__ import annotations
 
@@ -41,12 +42,19 @@ def _neighbour_block(g: Graph, node, sel_offsets: list[int]) -> int:
     return starts.index(int(begin[1]))
 
 
-def read_tables(g: Graph, sel: list[int]) -> tuple[bool, dict, int]:
-    """(type_one_side, {(centre | −1, neighbour): EmbeddingTable}, embedding width)."""
+def read_tables(g: Graph, sel: list[int], suffix: str = "") -> tuple[bool, dict, int]:
+    """(type_one_side, {(centre | −1, neighbour): EmbeddingTable}, embedding width) of the
+    descriptor whose scopes end in ``suffix`` ("" for the graph's one descriptor, "_k" for a hybrid's member k)."""
     ntypes = len(sel)
     sel_offsets = [sum(sel[:t]) for t in range(ntypes + 1)]
     ops = [n for op in TABLE_OPS for n in g.nodes_of_op(op)]
-    scopes = {n.name.rsplit("/", 1)[0] for n in ops}
+    if suffix:      # a hybrid: every member's ops are in the graph; keep member k's
+        own = {f"filter_type_all{suffix}"} | {f"filter_type_{i}{suffix}" for i in range(ntypes)}
+        ops = [n for n in ops if n.name.rsplit("/", 1)[0] in own]
+        if not ops:
+            raise ModelError(f"{g.path}: a compressed hybrid without tabulation ops for member "
+                             f"{suffix.lstrip('_')} (scope filter_type_all{suffix} or filter_type_<centre>{suffix})")
+    scopes = {n.name.rsplit("/", 1)[0].removesuffix(suffix) for n in ops}
     type_one_side = scopes == {"filter_type_all"}
     if not type_one_side and not scopes <= {f"filter_type_{i}" for i in range(ntypes)}:
         raise ModelError(f"{g.path}: tabulation ops in scopes {sorted(scopes)}; expected filter_type_all or "
@@ -57,7 +65,7 @@ def read_tables(g: Graph, sel: list[int]) -> tuple[bool, dict, int]:
         if len(inputs) != 3 or not all(g.has_const(name) for name in inputs[:2]):
             raise ModelError(f"{g.path}: tabulation op {node.name} does not read its table and table_info "
                              "from constants (not a graph written by `dp compress`)")
-        scope = node.name.rsplit("/", 1)[0]
+        scope = node.name.rsplit("/", 1)[0].removesuffix(suffix)
         centre = -1 if type_one_side else int(scope.rsplit("_", 1)[1])
         key = (centre, _neighbour_block(g, node, sel_offsets))
         if key in tables:

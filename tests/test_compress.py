@@ -142,16 +142,26 @@ def test_dpsycl_compress_gives_dp_compress_tables(compressed_models, name, tmp_p
         "--min-nbor-dist", repr(graph_min_nbor_dist(model_path(name)))]) == 0
     ours = dpsycl.load_model(tmp_path / "c.h5")
     theirs = compressed_models[name]
-    for key, table in theirs.descriptor.tables.items():
-        mine = ours.descriptor.tables[key]
+    assert_same_tables(ours.descriptor.tables, theirs.descriptor.tables)
+    assert_same_numbers(ours, theirs, dict(np.load(DATA / name / "reference.npz")))
+
+
+def assert_same_tables(ours: dict, theirs: dict) -> None:
+    """The same keys, grids and polynomials, term by term as a_k·t^k (t the interval width)."""
+    assert sorted(ours) == sorted(theirs)
+    for key, table in theirs.items():
+        mine = ours[key]
         assert np.array_equal(mine.table_info, table.table_info)
         assert mine.coefficients.shape == table.coefficients.shape
         n = len(table.coefficients)
         width = np.where(np.arange(n) < table.first_intervals(), table.stride1, table.stride2)
         powers = width[:, None, None] ** np.arange(6)
         diff = (mine.coefficients - table.coefficients).reshape(n, -1, 6) * powers
-        assert np.abs(diff).max() <= 1e-12
-    ref = dict(np.load(DATA / name / "reference.npz"))
+        assert np.abs(diff).max() <= 1e-12, key
+
+
+def assert_same_numbers(ours, theirs, ref: dict) -> None:
+    """Energies, forces and virials of two models on every case of ``ref``, on the reference."""
     ours_dp, theirs_dp = dpsycl.DeepPot(ours, device="numpy"), dpsycl.DeepPot(theirs, device="numpy")
     for case in CASES:
         coords, cells, atype, _ = reference_case(ref, case)

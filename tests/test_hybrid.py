@@ -3,10 +3,12 @@ for bit, the model file, finite differences on every backend here, the memory es
 itself on structures where each member's own neighbour list differs from the others'.
 
 The models (tools/make_test_models.sh): tiny_hybrid = [se_e2_a rcut 4.5, se_e2_r rcut 3.5],
-tiny_hybrid_pair = [se_e2_a rcut 3.5 per-pair nets, se_e2_a rcut 4.5 one-side].  Both are also in
+tiny_hybrid_pair = [se_e2_a rcut 3.5 per-pair nets, se_e2_a rcut 4.5 one-side], tiny_hybrid_e3 =
+[se_e2_a rcut 4.5, se_e3 rcut 3.5], tiny_hybrid_compress = `dp compress` of [se_e2_a rcut 4.5 per-pair,
+se_e2_r rcut 3.5 one-side] (each member's tables in its own scopes).  All are also in
 conftest.MODELS, so tests/test_reference.py (DeePMD-kit's outputs on the seven cases, live DeePMD-kit
 on random structures), tests/test_device.py (every device against the reference on the seven cases)
-and tests/test_dp_files.py (their .dp files) cover them like every other model.
+and tests/test_dp_files.py (their .dp files; not for the compressed graph) cover them like every other model.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from dpsycl.model_io import read_model, write_model
 from conftest import DATA, TOL, model_file, model_path, random_structure
 from test_extract import assert_models_identical, bits_equal, graph_consts
 
-HYBRIDS = ("tiny_hybrid", "tiny_hybrid_pair")
+HYBRIDS = ("tiny_hybrid", "tiny_hybrid_pair", "tiny_hybrid_e3")
+COMPRESSED = "tiny_hybrid_compress"
 KERNEL_DEVICES = [d for d in dpsycl.devices() if d != "numpy"]
 
 
@@ -47,14 +50,19 @@ def test_members_are_read_bit_for_bit_from_their_scopes(name, tf, tmp_path):
         for field in ("t_avg", "t_std"):
             node = f"descrpt_attr_{k}/{field}"
             assert bits_equal(getattr(member, field), consts[node]), node
-        for (centre, neighbour), layers in member.embedding_nets.items():
-            scope = f"filter_type_all_{k}" if centre < 0 else f"filter_type_{centre}_{k}"
+        for (first, second), layers in member.embedding_nets.items():
+            if member.kind == "se_e3":      # one net per neighbour-species pair: filter_type_all_k/*_L_a_b
+                scope, tail = f"filter_type_all_{k}", f"_{first}_{second}"
+            else:                           # (centre | −1, neighbour)
+                scope, tail = f"filter_type_all_{k}" if first < 0 else f"filter_type_{first}_{k}", f"_{second}"
             for layer_no, layer in enumerate(layers, start=1):
-                for part in ("matrix", "bias"):
-                    node = f"{scope}/{part}_{layer_no}_{neighbour}"
+                for part in ("matrix", "bias", "idt"):
+                    if getattr(layer, part) is None:
+                        continue
+                    node = f"{scope}/{part}_{layer_no}{tail}"
                     assert bits_equal(getattr(layer, part), consts[node]), node
                     used.add(node)
-    weights = {n for n in consts if re.fullmatch(r"filter_type_\w+/(matrix|bias|idt)_\d+_\d+", n)}
+    weights = {n for n in consts if re.fullmatch(r"filter_type_\w+/(matrix|bias|idt)_\d+_\d+(_\d+)?", n)}
     assert weights and weights == used
     script = __import__("json").loads((DATA / name / "input.json").read_text())["model"]["descriptor"]["list"]
     assert [m.kind for m in d.members] == [s["type"] for s in script]
@@ -67,8 +75,47 @@ def test_members_are_read_bit_for_bit_from_their_scopes(name, tf, tmp_path):
     assert_models_identical(read_model(model_file(name)), model)
 
 
+def test_compressed_members_read_the_tables_of_their_own_scopes(tf):
+    """Each TabulateFusion op of `dp compress`'s graph serves the member whose scope suffix it has
+    (filter_type_{centre}_0 / filter_type_all_1, as listed by TensorFlow): its table constant is one
+    of that member's tables bit for bit, and every table of the model is one op's."""
+    from dpsycl.extract import extract_model
+    from test_extract import graph_def
+    model = extract_model(model_path(COMPRESSED))
+    a, r = model.descriptor.members
+    assert (a.kind, sorted(a.tables), a.embedding_nets) == ("se_e2_a", [(0, 0), (0, 1), (1, 0), (1, 1)], {})
+    assert (r.kind, sorted(r.tables)) == ("se_e2_r", [(-1, 0), (-1, 1)])
+    consts = graph_consts(tf, model_path(COMPRESSED))
+    found = {0: [], 1: []}
+    for node in graph_def(tf, model_path(COMPRESSED)).node:
+        if node.op in ("TabulateFusionSeA", "TabulateFusionSeR"):
+            member = int(node.name.split("/")[0].rsplit("_", 1)[1])
+            found[member].append((consts[node.input[0]], consts[node.input[1]]))
+    for member, ops in zip(model.descriptor.members, (found[0], found[1])):
+        assert len(ops) == len(member.tables)
+        for coefficients, info in ops:
+            assert sum(bits_equal(t.coefficients, coefficients) and bits_equal(t.table_info, info)
+                       for t in member.tables.values()) == 1
+    assert_models_identical(read_model(model_file(COMPRESSED)), model)
+
+
+def test_dpsycl_compress_of_a_hybrid_gives_dp_compress_tables(tmp_path):
+    """`dpsycl compress -s 0.05` of the uncompressed hybrid tabulates every member with the same
+    options and closest distance, as `dp compress -s 0.05` did (tests/test_compress.py's comparison)."""
+    pytest.importorskip("tensorflow")
+    from dpsycl.cli import main
+    from dpsycl.compress import graph_min_nbor_dist
+    from test_compress import assert_same_numbers, assert_same_tables
+    assert main(["compress", str(DATA / COMPRESSED / "uncompressed.pb"), "-o", str(tmp_path / "c.h5"), "-s", "0.05",
+                 "--min-nbor-dist", repr(graph_min_nbor_dist(model_path(COMPRESSED)))]) == 0
+    ours, theirs = dpsycl.load_model(tmp_path / "c.h5"), dpsycl.load_model(model_file(COMPRESSED))
+    for mine, member in zip(ours.descriptor.members, theirs.descriptor.members, strict=True):
+        assert_same_tables(mine.tables, member.tables)
+    assert_same_numbers(ours, theirs, dict(np.load(DATA / COMPRESSED / "reference.npz")))
+
+
 @pytest.mark.parametrize("device", ["numpy", *KERNEL_DEVICES])
-@pytest.mark.parametrize("name", HYBRIDS)
+@pytest.mark.parametrize("name", [*HYBRIDS, COMPRESSED])
 def test_forces_and_virial_are_energy_derivatives(name, device):
     """Central differences, h = 1e-5 Å (truncation ~h²E''' and rounding ~1e-16·E/h, both ~1e-10), on
     atoms that have neighbours between the members' cutoffs."""
@@ -96,17 +143,21 @@ def test_forces_and_virial_are_energy_derivatives(name, device):
         assert abs(fd - v[0, 3 * a + b]) <= 1e-6 * max(1.0, abs(fd)), (a, b, fd, v[0, 3 * a + b])
 
 
-def test_each_member_reads_its_own_list_like_deepmd_kit():
-    """A dimer swept through both cutoffs (3.5 and 4.5 Å) and a 3-atom chain whose far atom is inside
-    only the larger one: energies, forces and virials of DeePMD-kit's TensorFlow inference, live, on
-    the reference and every kernel device."""
+@pytest.mark.parametrize("name", ["tiny_hybrid", "tiny_hybrid_e3", COMPRESSED])
+def test_each_member_reads_its_own_list_like_deepmd_kit(name):
+    """A dimer swept through both cutoffs (3.5 and 4.5 Å), a 3-atom chain whose far atom is inside
+    only the larger one, and a triangle with a fourth atom beyond 3.5 Å of all (angles for se_e3):
+    energies, forces and virials of DeePMD-kit's TensorFlow inference, live, on the reference and
+    every kernel device."""
     deepmd_infer = pytest.importorskip("deepmd.infer")
-    oracle = deepmd_infer.DeepPot(str(model_path("tiny_hybrid")))
-    model = dpsycl.load_model(model_file("tiny_hybrid"))
+    oracle = deepmd_infer.DeepPot(str(model_path(name)))
+    model = dpsycl.load_model(model_file(name))
     pots = [dpsycl.DeepPot(model, device=device) for device in ["numpy", *KERNEL_DEVICES]]
     tol = TOL["float64"]
     structures = [(np.array([[0.0, 0.0, 0.0], [r, 0.3, 0.1]]), np.array([0, 1])) for r in (2.4, 3.3, 3.7, 4.3, 4.6)]
     structures.append((np.array([[0.0, 0.0, 0.0], [2.5, 0.0, 0.0], [6.4, 0.5, 0.0]]), np.array([1, 0, 0])))
+    structures.append((np.array([[0.0, 0.0, 0.0], [2.6, 0.2, 0.0], [1.1, 2.4, 0.3], [1.2, 0.9, 4.0]]),
+                       np.array([0, 1, 1, 0])))
     for coords, atype in structures:
         theirs = oracle.eval(coords[None], None, atype, atomic=True)
         for dp in pots:
@@ -133,8 +184,11 @@ def test_estimate_is_the_memory_a_hybrid_evaluation_holds():
 
 def test_what_a_hybrid_graph_cannot_tell_is_refused_in_one_line(tf, tmp_path):
     """A member whose environment op is one no unit reads (here member 1's made ProdEnvMatAMix:
-    se_atten), and a graph without its training script (an se_e2_a member's axis_neuron is read
-    there: the fitting input is the sum of all members' widths)."""
+    se_atten), a graph without its training script (an se_e2_a member's axis_neuron is read
+    there: the fitting input is the sum of all members' widths), a hybrid inside a hybrid (member 1's
+    scopes renamed descrpt_attr_1_0, DeePMD-kit's suffix for the first member of member 1) and a
+    model-level type embedding (its table t_typeebd; DeePMD-kit's TensorFlow hybrid hands it to
+    every member, which dpsycl does not fold)."""
     from dpsycl.extract import extract_model
     from dpsycl.model import ModelError
     from test_extract import graph_def
@@ -146,9 +200,18 @@ def test_what_a_hybrid_graph_cannot_tell_is_refused_in_one_line(tf, tmp_path):
     kept = [node for node in no_script.node if node.name != "train_attr/training_script"]
     del no_script.node[:]
     no_script.node.extend(kept)
+    nested = graph_def(tf, model_path("tiny_hybrid"))     # member 1 renamed as DeePMD-kit names a hybrid's member 0
+    for node in nested.node:
+        node.name = node.name.replace("descrpt_attr_1/", "descrpt_attr_1_0/")
+        node.input[:] = [i.replace("descrpt_attr_1/", "descrpt_attr_1_0/") for i in node.input]
+    tebd = graph_def(tf, model_path("tiny_hybrid"))       # DeePMD-kit's model-level type embedding table
+    tebd.node.add().CopyFrom(next(n for n in tebd.node if n.name == "descrpt_attr_0/t_avg"))
+    tebd.node[-1].name = "t_typeebd"
     for gd, needle in ((atten, "hybrid member 1 is descriptor 'se_atten' (found ProdEnvMatAMix op)"),
-                       (no_script, "axis_neuron of hybrid member 0 is read from the training script")):
-        path = tmp_path / f"{needle[:5].replace(' ', '_')}.pb"
+                       (no_script, "axis_neuron of hybrid member 0 is read from the training script"),
+                       (nested, "hybrid member 1 is itself a hybrid (descrpt_attr_1_0/t_avg); a hybrid inside a hybrid"),
+                       (tebd, "a model-level type_embedding with descriptor 'hybrid' is not supported yet")):
+        path = tmp_path / f"{needle[:12].replace(' ', '_')}.pb"
         path.write_bytes(gd.SerializeToString())
         with pytest.raises(ModelError) as err:
             extract_model(path)

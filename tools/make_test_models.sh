@@ -36,6 +36,12 @@
 #   tiny_pair_compress se_e2_a, type_one_side false, exclude_types [[0, 1]], then `dp compress`
 #   tiny_hybrid       hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e2_r rcut 3.5 sel [16, 16]]
 #   tiny_hybrid_pair  hybrid [se_e2_a rcut 3.5 sel [16, 16] type_one_side false, se_e2_a rcut 4.5 sel [32, 32]]
+#   tiny_hybrid_e3    hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e3 rcut 3.5 sel [16, 16] neuron [3, 6] resnet_dt]
+#                     (sel 16, not tiny_se_e3's 12: the small random cells of tests/test_reference.py hold 14
+#                     neighbours of one species within 3.5 Å, and a cut through a tie of ± images is not
+#                     DeePMD-kit's)
+#   tiny_hybrid_compress hybrid [se_e2_a rcut 4.5 sel [32, 32] type_one_side false, se_e2_r rcut 3.5 sel [16, 16]
+#                     one-side], no resnet_dt (tabulation refuses it), then `dp compress -s 0.05`
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -47,7 +53,8 @@ shift
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude
     tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_se_e3 tiny_tebd tiny_tebd_pair tiny_davg_zero tiny_se_r_tebd
-    tiny_compress tiny_se_r_compress tiny_pair_compress tiny_hybrid tiny_hybrid_pair)
+    tiny_compress tiny_se_r_compress tiny_pair_compress tiny_hybrid tiny_hybrid_pair
+    tiny_hybrid_e3 tiny_hybrid_compress)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -71,6 +78,7 @@ SE_R='"type": "se_e2_r", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [40, 4
 # 'dense' (which overfills each member) and in tests/test_reference.py's random structures
 HYB_A='"type": "se_e2_a", "seed": 1, "rcut": 4.5, "rcut_smth": 1.0, "sel": [32, 32], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
 HYB_R='"type": "se_e2_r", "seed": 2, "rcut": 3.5, "rcut_smth": 0.5, "sel": [16, 16], "neuron": [4, 8], "type_one_side": true, "activation_function": "tanh", "precision": "float64"'
+HYB_E3='"type": "se_e3", "seed": 4, "rcut": 3.5, "rcut_smth": 0.5, "sel": [16, 16], "neuron": [3, 6], "resnet_dt": true, "activation_function": "tanh", "precision": "float64"'
 HYB_A_NEAR='"type": "se_e2_a", "seed": 3, "rcut": 3.5, "rcut_smth": 0.5, "sel": [16, 16], "neuron": [4, 8], "axis_neuron": 4, "activation_function": "tanh", "precision": "float64"'
 descriptor_for() {
     case "$1" in
@@ -95,6 +103,8 @@ descriptor_for() {
         tiny_se_r_compress) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_hybrid)       echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_R"'}]' ;;
         tiny_hybrid_pair)  echo '"type": "hybrid", "list": [{'"$HYB_A_NEAR"', "type_one_side": false}, {'"$HYB_A"', "type_one_side": true}]' ;;
+        tiny_hybrid_e3)    echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_E3"'}]' ;;
+        tiny_hybrid_compress) echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": false}, {'"$HYB_R"'}]' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
@@ -154,7 +164,9 @@ EOF
         # frozen_model.pb, what the tests and tools/make_reference.py read; the net stays as uncompressed.pb
         case "$v" in *_compress)
             mv frozen_model.pb uncompressed.pb
-            "$DP" "${backend[@]}" compress -i uncompressed.pb -o frozen_model.pb -t input.json > compress.log 2>&1 \
+            # the hybrid's six tables at step 0.05 (not 0.01): a 0.7 MB graph instead of 2.9 MB
+            steps=(); [ "$v" = tiny_hybrid_compress ] && steps=(-s 0.05)
+            "$DP" "${backend[@]}" compress -i uncompressed.pb -o frozen_model.pb -t input.json "${steps[@]}" > compress.log 2>&1 \
                 || { tail -n 30 compress.log >&2; exit 1; } ;;
         esac
         # keep only what a test needs
