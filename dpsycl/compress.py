@@ -1,7 +1,7 @@
 """``dpsycl compress``: DeePMD-kit's model compression (`dp compress`) without TensorFlow.
 
-Each embedding net of a smooth descriptor (se_e2_a, se_e2_r) is tabulated on DeePMD-kit's grid
-(dpsycl/descriptors/tables.py: ``tabulate``); the model keeps its nets and gains the tables, which
+Each embedding net of a smooth descriptor (se_e2_a, se_e2_r, se_e3) is tabulated on DeePMD-kit's grid
+(its params' ``tabulate``: dpsycl/descriptors/tables.py); the model keeps its nets and gains the tables, which
 the reference and the kernels then evaluate instead of the nets.  The range of the first table
 needs the closest neighbour distance of the training data, which DeePMD-kit stores in the graph as
 ``train_attr/min_nbor_dist`` once a model was compressed or trained with neighbour statistics.
@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import os
 
-from .descriptors.tables import tabulate
 from .model import Model, ModelError
 
 
@@ -20,12 +19,12 @@ def compress_model(model: Model, min_nbor_dist: float, step: float = 0.01, extra
                    frequency: int = -1) -> Model:
     """The same model with tables for its embedding nets (the options of `dp compress`)."""
     d = model.descriptor
-    if not hasattr(d, "embedding_nets") or getattr(d, "compressed", False):
-        raise ModelError(f"descriptor {d.kind} cannot be compressed" if not hasattr(d, "embedding_nets")
+    if not hasattr(d, "tabulate") or getattr(d, "compressed", False):
+        raise ModelError(f"descriptor {d.kind} cannot be compressed" if not hasattr(d, "tabulate")
                          else "the model is already compressed")
     if not (step > 0 and extrapolate > 1):
         raise ValueError(f"step must be positive and extrapolate above 1 (got {step}, {extrapolate})")
-    tables = tabulate(d, min_nbor_dist, step, extrapolate, frequency)
+    tables = d.tabulate(min_nbor_dist, step, extrapolate, frequency)
     tables = {key: table.astype(model.precision) for key, table in tables.items()}
     compressed = dataclasses.replace(model, descriptor=dataclasses.replace(d, tables=tables))
     compressed.validate()
@@ -43,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="uncompressed model: frozen graph (.pb), .dp or dpsycl .h5")
     p.add_argument("-o", "--output", metavar="OUT.h5", required=True, help="compressed dpsycl model file to write")
     p.add_argument("-s", "--step", type=float, default=0.01, help="stride of the first table (default 0.01); the "
-                   "second table uses 10·step")
+                   "second table uses 10·step (se_e3: 10·step and 100·step, as dp compress)")
     p.add_argument("-e", "--extrapolate", type=float, default=5.0,
                    help="the second table reaches extrapolate·upper (default 5)")
     p.add_argument("-f", "--frequency", type=int, default=-1,

@@ -4,7 +4,8 @@ The shared fields come from extract/smooth.py (the ``ProdEnvMatA`` op: ``sel_a``
 ``rcut_r_smth``; ``descrpt_attr/t_avg``, ``t_std``).  The embedding nets are one per pair of
 neighbour species a ≤ b, ``filter_type_all/{matrix,bias,idt}_{layer}_{a}_{b}``; the fitting net
 takes the embedding width as its input.  DeePMD-kit's TensorFlow se_t refuses exclude_types, so a
-graph has none.
+graph has none.  A compressed graph (`dp compress`) has tables instead of the nets
+(extract/tables.py: ``read_three_body_tables``).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dpsycl.model import Layer, ModelError
 
 from .graph import ENV_MAT_OPS, Graph, activation_of, dense_layer
 from .smooth import read_smooth
+from .tables import read_three_body_tables
 
 SCOPE = "filter_type_all"
 
@@ -46,7 +48,8 @@ def read_descriptor(g: Graph, ntypes: int, sdesc: dict, fitting_input: int) -> t
         raise ModelError(f"{g.path}: {env.op} has a non-zero sel_r (radial-only neighbours); not se_e3")
     if sdesc.get("exclude_types"):
         raise ModelError(f"{g.path}: se_e3 with exclude_types {sdesc['exclude_types']} is not supported")
-    kwargs, dtype = read_smooth(g, ntypes, sdesc, "sel_a", "rcut_r", "rcut_r_smth", read_nets=three_body_nets)
+    kwargs, dtype = read_smooth(g, ntypes, sdesc, "sel_a", "rcut_r", "rcut_r_smth", read_nets=three_body_nets,
+                                read_table_ops=read_three_body_tables)
     if fitting_input != kwargs["neuron"][-1]:
         raise ModelError(f"{g.path}: fitting input width {fitting_input} differs from the embedding width "
                          f"{kwargs['neuron'][-1]} (extra fitting inputs such as case embedding?)")
