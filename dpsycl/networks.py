@@ -9,6 +9,7 @@ quintic tables match the net's curvature), is known for the activations DeePMD-k
 
     tanh      φ'' = −2 φ φ'
     gelu      φ'' = (1 − t²) u' (1 − z t u') + 3 a c z² (1 − t²),   t = tanh u, u = c (z + a z³), u' = c (1 + 3 a z²)
+              (gelu_tf: φ with TensorFlow's float32-rounded a, φ' and φ'' with a, as dp compress tabulates it)
     relu      φ'' = 0           relu6  φ'' = 0
     softplus  φ'' = σ(z)(1 − σ(z))
     sigmoid   φ'' = φ' (1 − 2 φ)
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .device_kernels.activations import GELU_A, GELU_C, activation_argument, canonical_activation
+from .device_kernels.activations import GELU_A, GELU_A_TF, GELU_C, activation_argument, canonical_activation
 from .device_kernels.layers import embedding_skip, fitting_residual
 from .model import Layer
 
@@ -77,6 +78,10 @@ def activate_twice(name: str, z: np.ndarray):
         raise ValueError(f"the second derivative of activation '{name}' is not known here "
                          f"(known: {', '.join(TABULATED_ACTIVATIONS)}, as DeePMD-kit tabulates)")
     y, dy = activate(name, z)
+    if (name or "").lower() == "gelu_tf":
+        # dp compress takes gelu_tf's values from TensorFlow (GELU_A_TF) and its derivatives from
+        # the gelu formula (its functype 2): the same mixture, so that the tables are its tables
+        y = 0.5 * z * (1.0 + np.tanh(GELU_C * (z + GELU_A_TF * z ** 3)))
     if canonical == "tanh":
         d2y = -2.0 * y * dy
     elif canonical == "gelu":
