@@ -99,6 +99,34 @@ def test_table_matches_deepmds_tabulation_op_everywhere(model, pair):
     assert np.abs(ours_dx - theirs_dx).max() <= 1e-12 * max(1.0, np.abs(theirs_dx).max())
 
 
+def test_kernel_lookup_is_the_references_past_the_short_tables_end(model):
+    """The kernel body (device_kernels/layers.py: table_forward, called here on NumPy arrays) and
+    the NumPy reference agree in every region of each table, the low tail and the part of the
+    short (1, 1) table past its end included (where DeePMD-kit reads past the array, both continue
+    the last interval: G and G' continuous at upper_extrapolate)."""
+    from dpsycl.descriptors.embedding import EmbeddingPack
+    from dpsycl.descriptors.smooth import nets_in_kernel_order
+    from dpsycl.device_kernels.layers import table_forward
+    d = model.descriptor
+    pack = EmbeddingPack.upload_tables(nets_in_kernel_order(d, d.tables), lambda a, dt: np.asarray(a, dtype=dt),
+                                       np.float64)
+    m, ntypes = d.embedding_width, len(d.sel)
+    buf = np.zeros(4 * pack.ewmax)
+    for (a, b), table in d.tables.items():
+        lo, up, top, bottom = table.lower, table.upper, table.upper_extrapolate, table.bottom
+        x = np.concatenate([[bottom - 9.0, bottom, lo, up, np.nextafter(top, lo), top, top + 7.0],
+                            np.linspace(bottom - 20.0, top + 20.0, 301), np.linspace(top - 12.0, top, 50)])
+        g, dg = table.evaluate(x)
+        for k, xk in enumerate(x):
+            table_forward(xk, a * ntypes + b, pack.emb_w, pack.emb_off, m, buf, pack.ewmax)
+            np.testing.assert_allclose(buf[:m], g[k], rtol=1e-14, atol=1e-14)
+            np.testing.assert_allclose(buf[pack.ewmax:pack.ewmax + m], dg[k], rtol=1e-14, atol=1e-14)
+        assert np.all(np.isfinite(g)) and np.all(np.isfinite(dg))
+        below, at = table.evaluate(np.array([np.nextafter(top, lo), top]))
+        np.testing.assert_allclose(below[0], below[1], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(at[0], at[1], rtol=1e-12, atol=1e-12)
+
+
 def _deepmd_build_widths(table) -> np.ndarray:
     """The interval width DeePMD-kit's ``_build_lower`` builds each quintic of a se_t table with (its
     ``tt``, deepmd/utils/tabulate.py): stride2, and stride1 on the (upper − lower)/stride1 intervals
