@@ -224,7 +224,9 @@ def build_two_sided(layers: list[Layer], activation: str, lower: float, upper: f
     upper), stride2 up to extrapolate·upper (lower = −upper).  DeePMD-kit builds a3..a5 of the
     stride1 intervals with width stride1 one interval late (its ``tt[start:end]`` begins at
     n₀ + 1): the interval starting at lower is built as if stride2 wide, the one starting at upper
-    as if stride1 wide.  Its tables are reproduced as they are, that shift included."""
+    as if stride1 wide.  Where (extrapolate − 1)·upper/stride2 is not whole, its grid has
+    ⌈that⌉ low-tail intervals while its lookup counts ⌊that⌋ (locate_xx_se_t), so its model
+    evaluates 𝒩(x − stride1) over [lower, upper).  Its tables are reproduced as they are."""
     top = extrapolate * upper
     grid = np.concatenate([np.arange(extrapolate * lower, lower, stride2), np.arange(lower, upper, stride1),
                            np.arange(upper, top, stride2), [top]])
