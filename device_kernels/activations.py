@@ -25,6 +25,10 @@ ALIASES = {"none": "linear", "gelu_tf": "gelu", "custom_silu": "silut"}
 DEFAULT_ARGUMENT = {"silut": 3.0}
 GELU_C = 0.7978845608028654  # sqrt(2/pi)
 GELU_A = 0.044715
+#: the cubic coefficient of TensorFlow's tf.nn.gelu(approximate=True), DeePMD-kit's TensorFlow "gelu_tf":
+#: it casts 0.044715 through float32, so its values depart from gelu's by up to ~1e-9 (dpsycl evaluates
+#: gelu_tf as gelu, as DeePMD-kit's other backends do; only `dpsycl compress` uses this, as dp compress does)
+GELU_A_TF = 0.044714998453855515
 
 
 def canonical_activation(name):

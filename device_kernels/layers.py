@@ -52,29 +52,37 @@ def table_locate(x, net, w, off, m_width):
     """Where x falls in the quintic table of a compressed net (dpsycl/descriptors/tables.py: C¹
     continuation outside the table): (start in w of its interval's coefficients, offset in the
     interval, distance beyond the table).  The net's block in w: lower, upper, upper_extrapolate,
-    stride1, stride2, intervals of the first table, the last interval, then the coefficients
-    (nspline, 6·M); off[3·net] is where it starts."""
+    stride1, stride2, the interval starting at upper, the last interval (tables.py: last_interval),
+    the table's start (bottom: lower, or −upper_extrapolate for se_e3's signed input), the
+    intervals below lower, then the coefficients (nspline, 6·M); off[3·net] is where it starts."""
     at = off[3 * net]
     lower = w[at]
     upper = w[at + 1]
     top = w[at + 2]
-    n_first = int(w[at + 5])
+    n_upper = int(w[at + 5])
+    bottom = w[at + 7]
+    n_low = int(w[at + 8])
     beyond = 0.0 * x
-    if x < lower:
+    if x < bottom:
         idx = 0
         t = 0.0 * x
-        beyond = x - lower
+        beyond = x - bottom
+    elif x < lower:
+        idx = int((x - bottom) / w[at + 4])
+        t = x - (idx * w[at + 4] + bottom)
     elif x < upper:
-        idx = int((x - lower) / w[at + 3])
-        t = x - (idx * w[at + 3] + lower)
+        idx = n_low + int((x - lower) / w[at + 3])
+        t = x - ((idx - n_low) * w[at + 3] + lower)
     elif x < top:
-        idx = n_first + int((x - upper) / w[at + 4])
-        t = x - ((idx - n_first) * w[at + 4] + upper)
+        idx = n_upper + int((x - upper) / w[at + 4])
+        if idx > int(w[at + 6]):    # the last interval continues where a table is one short (se_e3's)
+            idx = int(w[at + 6])
+        t = x - ((idx - n_upper) * w[at + 4] + upper)
     else:
         idx = int(w[at + 6])
-        t = top - ((idx - n_first) * w[at + 4] + upper)
+        t = top - ((idx - n_upper) * w[at + 4] + upper)
         beyond = x - top
-    return at + 7 + idx * 6 * m_width, t, beyond
+    return at + 9 + idx * 6 * m_width, t, beyond
 
 
 def table_channel(w, row, m, t, beyond):

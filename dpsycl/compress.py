@@ -1,11 +1,11 @@
 """``dpsycl compress``: DeePMD-kit's model compression (`dp compress`) without TensorFlow.
 
-Each embedding net of a smooth descriptor (se_e2_a, se_e2_r; every member of a hybrid, with the
-same options) is tabulated on DeePMD-kit's grid (dpsycl/descriptors/tables.py: ``tabulate``); the
-model keeps its nets and gains the tables, which the reference and the kernels then evaluate
-instead of the nets.  The range of the first table needs the closest neighbour distance of the
-training data, which DeePMD-kit stores in the graph as ``train_attr/min_nbor_dist`` once a model
-was compressed or trained with neighbour statistics.
+Each embedding net of a smooth descriptor (se_e2_a, se_e2_r, se_e3; every member of a hybrid, with
+the same options) is tabulated on DeePMD-kit's grid (its params' ``tabulate``:
+dpsycl/descriptors/tables.py); the model keeps its nets and gains the tables, which the reference
+and the kernels then evaluate instead of the nets.  The range of the first table needs the closest
+neighbour distance of the training data, which DeePMD-kit stores in the graph as
+``train_attr/min_nbor_dist`` once a model was compressed or trained with neighbour statistics.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import dataclasses
 import os
 
 from .descriptors.hybrid import Hybrid
-from .descriptors.tables import tabulate
 from .model import Model, ModelError
 
 
@@ -35,10 +34,10 @@ def compress_descriptor(d, precision, min_nbor_dist: float, step: float, extrapo
     if isinstance(d, Hybrid):
         return dataclasses.replace(d, members=[compress_descriptor(m, precision, min_nbor_dist, step, extrapolate,
                                                                    frequency) for m in d.members])
-    if not hasattr(d, "embedding_nets") or getattr(d, "compressed", False):
-        raise ModelError(f"descriptor {d.kind} cannot be compressed" if not hasattr(d, "embedding_nets")
+    if not hasattr(d, "tabulate") or getattr(d, "compressed", False):
+        raise ModelError(f"descriptor {d.kind} cannot be compressed" if not hasattr(d, "tabulate")
                          else "the model is already compressed")
-    tables = tabulate(d, min_nbor_dist, step, extrapolate, frequency)
+    tables = d.tabulate(min_nbor_dist, step, extrapolate, frequency)
     return dataclasses.replace(d, tables={key: table.astype(precision) for key, table in tables.items()})
 
 
@@ -53,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="uncompressed model: frozen graph (.pb), .dp or dpsycl .h5")
     p.add_argument("-o", "--output", metavar="OUT.h5", required=True, help="compressed dpsycl model file to write")
     p.add_argument("-s", "--step", type=float, default=0.01, help="stride of the first table (default 0.01); the "
-                   "second table uses 10·step")
+                   "second table uses 10·step (se_e3: 10·step and 100·step, as dp compress)")
     p.add_argument("-e", "--extrapolate", type=float, default=5.0,
                    help="the second table reaches extrapolate·upper (default 5)")
     p.add_argument("-f", "--frequency", type=int, default=-1,

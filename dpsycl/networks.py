@@ -3,12 +3,22 @@
 Layer l maps x → h = φ(x W + b).  Which layers scale by ``idt`` and add a skip connection is the
 rule of device_kernels/layers.py (``embedding_skip``, ``fitting_residual``), called here too; the
 activation names and their meaning are the table of device_kernels/activations.py.
+
+φ and φ' are ``activate``; φ'' (``activate_twice``), which only model compression needs (the
+quintic tables match the net's curvature), is known for the activations DeePMD-kit tabulates:
+
+    tanh      φ'' = −2 φ φ'
+    gelu      φ'' = (1 − t²) u' (1 − z t u') + 3 a c z² (1 − t²),   t = tanh u, u = c (z + a z³), u' = c (1 + 3 a z²)
+              (gelu_tf: φ with TensorFlow's float32-rounded a, φ' and φ'' with a, as dp compress tabulates it)
+    relu      φ'' = 0           relu6  φ'' = 0
+    softplus  φ'' = σ(z)(1 − σ(z))
+    sigmoid   φ'' = φ' (1 − 2 φ)
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .device_kernels.activations import GELU_A, GELU_C, activation_argument, canonical_activation
+from .device_kernels.activations import GELU_A, GELU_A_TF, GELU_C, activation_argument, canonical_activation
 from .device_kernels.layers import embedding_skip, fitting_residual
 from .model import Layer
 
@@ -54,6 +64,37 @@ def activate(name: str, z: np.ndarray):
     if name == "linear":
         return z, np.ones_like(z)
     raise ValueError(f"unknown activation {name}")
+
+
+#: the activations whose second derivative ``activate_twice`` knows: those DeePMD-kit's `dp compress`
+#: tabulates (its functypes 1-6; gelu_tf is gelu)
+TABULATED_ACTIVATIONS = ("tanh", "gelu", "relu", "relu6", "softplus", "sigmoid")
+
+
+def activate_twice(name: str, z: np.ndarray):
+    """φ(z), φ'(z) and φ''(z) for an activation DeePMD-kit tabulates; ValueError for another."""
+    canonical = canonical_activation(name)
+    if canonical not in TABULATED_ACTIVATIONS:
+        raise ValueError(f"the second derivative of activation '{name}' is not known here "
+                         f"(known: {', '.join(TABULATED_ACTIVATIONS)}, as DeePMD-kit tabulates)")
+    y, dy = activate(name, z)
+    if (name or "").lower() == "gelu_tf":
+        # dp compress takes gelu_tf's values from TensorFlow (GELU_A_TF) and its derivatives from
+        # the gelu formula (its functype 2): the same mixture, so that the tables are its tables
+        y = 0.5 * z * (1.0 + np.tanh(GELU_C * (z + GELU_A_TF * z ** 3)))
+    if canonical == "tanh":
+        d2y = -2.0 * y * dy
+    elif canonical == "gelu":
+        t = np.tanh(GELU_C * (z + GELU_A * z ** 3))
+        du = GELU_C * (1.0 + 3.0 * GELU_A * z * z)
+        d2y = (1.0 - t * t) * du * (1.0 - z * t * du) + 3.0 * GELU_A * GELU_C * z * z * (1.0 - t * t)
+    elif canonical in ("relu", "relu6"):
+        d2y = np.zeros_like(z)
+    elif canonical == "softplus":
+        d2y = dy * (1.0 - dy)       # φ' = σ
+    else:                           # sigmoid
+        d2y = dy * (1.0 - 2.0 * y)
+    return y, dy, d2y
 
 
 def embedding_net(layers: list[Layer], activation: str, s: np.ndarray):

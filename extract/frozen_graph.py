@@ -34,7 +34,7 @@ from dpsycl import descriptors
 from dpsycl.model import EnergyFitting, Layer, Model, ModelError
 
 from . import type_embedding
-from .tables import TABLE_OPS
+from .tables import TABLE_OPS, THREE_BODY_OP
 from .graph import (ENV_MAT_OPS, Graph, activation_of, dense_layer, import_tf, read_graph_def, training_script,
                     used_const,
                     version_info)
@@ -100,8 +100,8 @@ def check_supported(g: Graph) -> str:
         raise ModelError(f"{g.path}: model type '{mtype}' is not supported; dpsycl reads energy "
                          "models (model type 'ener') only")
     kind = descriptor_kind(g)
-    # se_e2_a / se_e2_r tables are read by extract/tables.py; other descriptors' tables are not
-    compressed = [op for op in COMPRESSION_OPS if g.ops.get(op) and op not in TABLE_OPS]
+    # se_e2_a / se_e2_r / se_e3 tables are read by extract/tables.py; other descriptors' tables are not
+    compressed = [op for op in COMPRESSION_OPS if g.ops.get(op) and op not in (*TABLE_OPS, THREE_BODY_OP)]
     if compressed:
         what = f"{compressed[0]} op"
         raise ModelError(f"{g.path}: compressed models are not supported yet (found {what}, written by "

@@ -6,6 +6,8 @@ neighbour species a ≤ b, ``filter_type_all/{matrix,bias,idt}_{layer}_{a}_{b}``
 takes the embedding width as its input.  DeePMD-kit's TensorFlow se_t refuses exclude_types, so a
 graph has none.  As member k of a hybrid (extract/hybrid.py) its tensors carry the suffix ``_k``
 (``descrpt_attr_k/t_avg``, ``filter_type_all_k/matrix_1_0_1``) and its own environment op.
+A compressed graph (`dp compress`) has tables instead of the nets
+(extract/tables.py: ``read_three_body_tables``).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dpsycl.model import Layer, ModelError
 
 from .graph import Graph, activation_of, dense_layer
 from .smooth import Scope, read_smooth
+from .tables import read_three_body_tables
 
 SCOPE = "filter_type_all"
 
@@ -52,7 +55,8 @@ def read_descriptor(g: Graph, ntypes: int, sdesc: dict, fitting_input: int | Non
     if sdesc.get("exclude_types"):
         raise ModelError(f"{g.path}: se_e3 with exclude_types {sdesc['exclude_types']} is not supported")
     kwargs, dtype = read_smooth(g, ntypes, sdesc, "sel_a", "rcut_r", "rcut_r_smth", scope,
-                                read_nets=lambda g, ntypes: three_body_nets(g, ntypes, scope.suffix))
+                                read_nets=lambda g, ntypes: three_body_nets(g, ntypes, scope.suffix),
+                                read_table_ops=read_three_body_tables)
     if fitting_input is not None and fitting_input != kwargs["neuron"][-1]:
         raise ModelError(f"{g.path}: fitting input width {fitting_input} differs from the embedding width "
                          f"{kwargs['neuron'][-1]} (extra fitting inputs such as case embedding?)")

@@ -52,10 +52,12 @@ class Scope:
 
 
 def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_name: str,
-                rcut_smth_attr_name: str, scope: Scope = Scope(), read_nets=None) -> tuple[dict, np.dtype]:
+                rcut_smth_attr_name: str, scope: Scope = Scope(), read_nets=None,
+                read_table_ops=read_tables) -> tuple[dict, np.dtype]:
     """Keyword arguments of a SmoothDescriptor read from graph ``g`` and the dtype of its weights;
     the environment op's attribute names differ between descriptors (se_e2_a: sel_a, rcut_r, ...);
-    ``read_nets(g, ntypes)`` replaces embedding_nets for a descriptor whose nets are named otherwise."""
+    ``read_nets(g, ntypes)`` replaces embedding_nets for a descriptor whose nets are named otherwise,
+    ``read_table_ops(g, sel)`` read_tables for one whose compressed graph has other ops."""
     path = g.path
     env = scope.env_node(g)
     sel = [int(x) for x in env.attr[sel_attr].list.i]
@@ -88,7 +90,7 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
             raise ModelError(f"{path}: a compressed model with a type embedding is not supported yet; extract "
                              "the uncompressed graph")
         return compressed_smooth(g, sdesc, dict(rcut=rcut, rcut_smth=rcut_smth, sel=sel, t_avg=t_avg, t_std=t_std),
-                                 scope.suffix)
+                                 scope.suffix, read_table_ops)
     table = type_embedding_table(g) if feeds_embedding_net(g) else None
     if table is not None and scope.suffix:
         raise ModelError(f"{path}: a hybrid descriptor with a type embedding is not supported yet")
@@ -136,18 +138,19 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
     return kwargs, np.dtype(dtype)
 
 
-def compressed_smooth(g: Graph, sdesc: dict, common: dict, suffix: str = "") -> tuple[dict, np.dtype]:
+def compressed_smooth(g: Graph, sdesc: dict, common: dict, suffix: str = "",
+                      read_table_ops=read_tables) -> tuple[dict, np.dtype]:
     """The keyword arguments of a compressed graph: tables instead of nets (extract/tables.py);
     neuron and activation from the training script, which the graph must then carry (a hybrid's
     member, scope suffix ``_k``: its ``descriptor.list[k]``)."""
     ntypes = len(common["sel"])
-    type_one_side, tables, width = read_tables(g, common["sel"], suffix)
+    type_one_side, tables, width, missing = read_table_ops(g, common["sel"], suffix)
     neuron = sdesc.get("neuron")
     if not isinstance(neuron, list) or not neuron or int(neuron[-1]) != width:
         raise ModelError(f"{g.path}: a compressed graph needs its training script's neuron ending in the "
                          f"table width {width} (found {neuron!r})")
     if not type_one_side:       # per-pair graphs have no table for an excluded pair
-        pairs = [(i, j) for i in range(ntypes) for j in range(ntypes) if (i, j) not in tables]
+        pairs = missing
     elif isinstance(sdesc.get("exclude_types"), list):
         pairs = sdesc["exclude_types"]
     else:

@@ -10,6 +10,11 @@ graph has no op for an excluded pair;
 ``last_layer_size`` is the embedding width.  The nets themselves are no longer in the graph, so
 neuron and activation come from the training script.  Member k of a compressed hybrid has its ops in
 its own scopes, ``filter_type_all_k`` or ``filter_type_{centre}_k`` (the suffix of read_tables).
+
+A compressed se_e3 graph has one ``TabulateFusionSeT`` op per pair of neighbour species a ≤ b
+(scope ``filter_type_all``): input 3 is the Einsum of the direction columns of blocks a and b,
+each a Slice of the environment matrix starting at column 4·sel_offsets[a] (and b); its tables
+start at −upper_extrapolate (``low_tail``), as the op reads them.
 """
 from __future__ import annotations
 
@@ -19,19 +24,19 @@ from dpsycl.model import ModelError
 from .graph import Graph
 
 TABLE_OPS = ("TabulateFusionSeA", "TabulateFusionSeR")
+THREE_BODY_OP = "TabulateFusionSeT"
 
 
 def is_compressed(g: Graph) -> bool:
-    return any(g.ops.get(op) for op in TABLE_OPS)
+    return any(g.ops.get(op) for op in (*TABLE_OPS, THREE_BODY_OP))
 
 
-def _neighbour_block(g: Graph, node, sel_offsets: list[int]) -> int:
-    """The neighbour species whose slots the op reads: its environment input is, through Reshapes
-    and Slices inside the op's scope, a Slice of the environment matrix starting at column
-    sel_offsets[t]·columns (the outermost Slice of the chain)."""
-    columns = 4 if node.op == "TabulateFusionSeA" else 1
+def _block_of(g: Graph, node, start: str, sel_offsets: list[int], columns: int) -> int:
+    """The neighbour species whose slots tabulation op ``node`` reads through its input ``start``:
+    through Reshapes and Slices inside the op's scope, a Slice of the environment matrix starting
+    at column sel_offsets[t]·columns (the outermost Slice of the chain)."""
     scope = node.name.rsplit("/", 1)[0] + "/"
-    current, begin = g.nodes.get(node.input[2].split(":")[0]), None
+    current, begin = g.nodes.get(start.split(":")[0]), None
     while current is not None and current.name.startswith(scope) and current.op in ("Reshape", "Slice", "Identity"):
         if current.op == "Slice" and g.has_const(current.input[1].split(":")[0]):
             begin = g.const(current.input[1].split(":")[0]).ravel()
@@ -42,9 +47,26 @@ def _neighbour_block(g: Graph, node, sel_offsets: list[int]) -> int:
     return starts.index(int(begin[1]))
 
 
-def read_tables(g: Graph, sel: list[int], suffix: str = "") -> tuple[bool, dict, int]:
-    """(type_one_side, {(centre | −1, neighbour): EmbeddingTable}, embedding width) of the
-    descriptor whose scopes end in ``suffix`` ("" for the graph's one descriptor, "_k" for a hybrid's member k)."""
+def _table_of(g: Graph, node, low_tail: bool = False) -> EmbeddingTable:
+    """The op's table from its constant inputs 0 (coefficients) and 1 (table_info)."""
+    inputs = [name.split(":")[0] for name in node.input[:3]]
+    if len(inputs) != 3 or not all(g.has_const(name) for name in inputs[:2]):
+        raise ModelError(f"{g.path}: tabulation op {node.name} does not read its table and table_info "
+                         "from constants (not a graph written by `dp compress`)")
+    return EmbeddingTable.from_info(g.const(inputs[0]), g.const(inputs[1]), low_tail=low_tail)
+
+
+def _width(g: Graph, tables: dict, ops: list) -> int:
+    widths = {int(node.attr["last_layer_size"].i) for node in ops} | {t.width for t in tables.values()}
+    if len(widths) != 1:
+        raise ModelError(f"{g.path}: tables of widths {sorted(widths)} (last_layer_size)")
+    return widths.pop()
+
+
+def read_tables(g: Graph, sel: list[int], suffix: str = "") -> tuple[bool, dict, int, list]:
+    """(type_one_side, {(centre | −1, neighbour): EmbeddingTable}, embedding width, excluded pairs:
+    those of a per-pair graph that has no op for them) of the descriptor whose scopes end in
+    ``suffix`` ("" for the graph's one descriptor, "_k" for a hybrid's member k)."""
     ntypes = len(sel)
     sel_offsets = [sum(sel[:t]) for t in range(ntypes + 1)]
     ops = [n for op in TABLE_OPS for n in g.nodes_of_op(op)]
@@ -59,21 +81,42 @@ def read_tables(g: Graph, sel: list[int], suffix: str = "") -> tuple[bool, dict,
     if not type_one_side and not scopes <= {f"filter_type_{i}" for i in range(ntypes)}:
         raise ModelError(f"{g.path}: tabulation ops in scopes {sorted(scopes)}; expected filter_type_all or "
                          "filter_type_<centre species>")
-    tables, widths = {}, set()
+    tables = {}
     for node in ops:
-        inputs = [name.split(":")[0] for name in node.input[:3]]
-        if len(inputs) != 3 or not all(g.has_const(name) for name in inputs[:2]):
-            raise ModelError(f"{g.path}: tabulation op {node.name} does not read its table and table_info "
-                             "from constants (not a graph written by `dp compress`)")
+        table = _table_of(g, node)
         scope = node.name.rsplit("/", 1)[0].removesuffix(suffix)
         centre = -1 if type_one_side else int(scope.rsplit("_", 1)[1])
-        key = (centre, _neighbour_block(g, node, sel_offsets))
+        columns = 4 if node.op == "TabulateFusionSeA" else 1
+        key = (centre, _block_of(g, node, node.input[2], sel_offsets, columns))
         if key in tables:
             raise ModelError(f"{g.path}: two tabulation ops for the species pair {key}")
-        tables[key] = EmbeddingTable.from_info(g.const(inputs[0]), g.const(inputs[1]))
-        widths |= {int(node.attr["last_layer_size"].i), tables[key].width}
-    if len(widths) != 1:
-        raise ModelError(f"{g.path}: tables of widths {sorted(widths)} (last_layer_size)")
+        tables[key] = table
+    width = _width(g, tables, ops)
     if type_one_side and len(tables) != ntypes:
         raise ModelError(f"{g.path}: {len(tables)} tabulation ops for {ntypes} neighbour species")
-    return type_one_side, tables, widths.pop()
+    missing = [] if type_one_side else [(i, j) for i in range(ntypes) for j in range(ntypes) if (i, j) not in tables]
+    return type_one_side, tables, width, missing
+
+
+def read_three_body_tables(g: Graph, sel: list[int], suffix: str = "") -> tuple[bool, dict, int, list]:
+    """se_e3's (type_one_side False, {(a, b): EmbeddingTable} for a ≤ b, width, no exclusions):
+    each op's pair from the two blocks its Einsum (input 3) multiplies; a hybrid's member k has its
+    ops in scope ``filter_type_all_k``."""
+    ntypes = len(sel)
+    sel_offsets = [sum(sel[:t]) for t in range(ntypes + 1)]
+    ops = [n for n in g.nodes_of_op(THREE_BODY_OP) if n.name.rsplit("/", 1)[0] == f"filter_type_all{suffix}"]
+    tables = {}
+    for node in ops:
+        table = _table_of(g, node, low_tail=True)
+        product = g.nodes.get(node.input[3].split(":")[0]) if len(node.input) > 3 else None
+        if product is None or product.op != "Einsum" or len(product.input) != 2:
+            raise ModelError(f"{g.path}: tabulation op {node.name} does not read an Einsum of two "
+                             "neighbour blocks (not a se_e3 graph written by `dp compress`)")
+        a, b = sorted(_block_of(g, node, name, sel_offsets, 4) for name in product.input)
+        if (a, b) in tables:
+            raise ModelError(f"{g.path}: two tabulation ops for the neighbour-species pair {(a, b)}")
+        tables[(a, b)] = table
+    wanted = {(a, b) for a in range(ntypes) for b in range(a, ntypes)}
+    if set(tables) != wanted:
+        raise ModelError(f"{g.path}: {THREE_BODY_OP} ops for the pairs {sorted(tables)}; se_e3 needs {sorted(wanted)}")
+    return False, tables, _width(g, tables, ops), []

@@ -16,7 +16,8 @@ MODELS = ("cuag", "cuag_pair", "cuagau_f32", "tiny_se_r", "tiny_se_r_pair", "tin
           "tiny_act_softplus", "tiny_act_relu6", "tiny_fparam", "tiny_se_e3", "tiny_tebd", "tiny_tebd_pair",
           "tiny_davg_zero", "tiny_se_r_tebd", "tiny_compress", "tiny_se_r_compress",
           "tiny_hybrid", "tiny_hybrid_pair",
-          "tiny_hybrid_e3", "tiny_hybrid_compress")
+          "tiny_hybrid_e3", "tiny_hybrid_compress",
+          "tiny_se_e3_compress")
 CASES = ("bulk", "small_box", "triclinic", "unwrapped", "unsorted", "nopbc", "dense")
 
 # Tolerances of the issues: float64 models must agree to rounding; float32 models to float32 rounding.

@@ -309,6 +309,10 @@ def bad_inputs(tmp_path_factory, tf):
     node = gd.node.add()
     node.name, node.op = "filter_type_all/TabulateFusionSeA", "TabulateFusionSeA"
     (d / "compressed_real.pb").write_bytes(gd.SerializeToString())
+    gd = graph_def(tf, pb("tiny_se_e3"))      # and se_e3's op (tests/test_se_e3_compress.py: real ones)
+    node = gd.node.add()
+    node.name, node.op = "filter_type_all/TabulateFusionSeT", "TabulateFusionSeT"
+    (d / "se_e3_table.pb").write_bytes(gd.SerializeToString())
     cases = {
         "missing": (d / "does_not_exist.pb", "not found"),
         "empty": (d / "empty.pb", "empty"),
@@ -318,9 +322,7 @@ def bad_inputs(tmp_path_factory, tf):
         "hdf5": (d / "model.h5", "HDF5 file, not a TensorFlow frozen graph"),
         "se_atten": (make_graph(tf, d / "se_atten.pb", ["ProdEnvMatAMix"]), "descriptor 'se_atten'"),
         "hybrid": (make_graph(tf, d / "hybrid.pb", ["ProdEnvMatA", "ProdEnvMatR"]), "hybrid"),
-        # se_e3 is read (tests/test_se_e3.py); its compressed form (tabulated nets) is not
-        "se_e3": (make_graph(tf, d / "se_t.pb", ["ProdEnvMatA", "TabulateFusionSeT"],
-                             {"filter_type_all/matrix_1_0_0": np.zeros((1, 4))}), "compressed models are not supported yet"),
+        "se_e3_table": (d / "se_e3_table.pb", "does not read its table and table_info from constants"),
         "type_embedding": (make_graph(tf, d / "tebd.pb", ["ProdEnvMatA"],
                                       {"type_embed_net/matrix_1": np.zeros((2, 4))}), "type embedding"),
         "se_a_ebd": (make_graph(tf, d / "se_a_ebd.pb", ["ProdEnvMatA"],
@@ -339,7 +341,7 @@ def bad_inputs(tmp_path_factory, tf):
 
 
 BAD_CASES = ["missing", "empty", "text", "random", "truncated", "hdf5", "se_atten",
-             "hybrid", "se_e3", "type_embedding", "se_a_ebd", "tebd_strip", "compressed", "compressed_real",
+             "hybrid", "se_e3_table", "type_embedding", "se_a_ebd", "tebd_strip", "compressed", "compressed_real",
              "dipole", "no_descriptor"]
 
 

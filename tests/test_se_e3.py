@@ -4,7 +4,8 @@ Every backend against DeePMD-kit's outputs on the seven cases comes from MODELS 
 test_reference.py, test_device.py), the CUDA simulator from test_cuda_simulator.py and the .dp
 file from test_dp_files.py.  Here: the extracted weights are the graph's, bit for bit; forces and
 the virial are the derivatives of the energy (central finite differences of the NumPy reference,
-which the kernels match to 1e-13).
+which the kernels match to 1e-13), of the nets and of the compressed model's tables
+(tiny_se_e3_compress; its other tests: test_se_e3_compress.py).
 """
 from __future__ import annotations
 
@@ -21,15 +22,20 @@ from test_extract import assert_models_identical, bits_equal, graph_consts, tf  
 NAME = "tiny_se_e3"
 
 
-@pytest.fixture(scope="module")
-def model():
-    return dpsycl.load_model(model_path(NAME).with_name("model.h5"))
+@pytest.fixture(scope="module", params=[NAME, "tiny_se_e3_compress"])
+def name(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def perturbed():
+def model(name):
+    return dpsycl.load_model(model_path(name).with_name("model.h5"))
+
+
+@pytest.fixture(scope="module")
+def perturbed(name):
     """The 27-atom triclinic case with every atom moved by up to 0.1 Å (no symmetry left)."""
-    ref = dict(np.load(model_path(NAME).with_name("reference.npz")))
+    ref = dict(np.load(model_path(name).with_name("reference.npz")))
     coords, cells, atype, _ = reference_case(ref, "triclinic")
     rng = np.random.default_rng(3)
     x = coords[0].reshape(-1, 3) + rng.uniform(-0.1, 0.1, (len(atype), 3))

@@ -34,6 +34,12 @@
 #                     compressed graph (tables), uncompressed.pb the net it was made from
 #   tiny_se_r_compress se_e2_r, type_one_side, then `dp compress`
 #   tiny_pair_compress se_e2_a, type_one_side false, exclude_types [[0, 1]], then `dp compress`
+#   tiny_se_e3_compress se_e3 as tiny_se_e3 but without resnet_dt (dp compress refuses idt), then
+#                     `dp compress -s 0.1` (TabulateFusionSeT tables of the angular products q_ij·q_ik;
+#                     their range grows as 1/t_std², ±95 here: the default step would make a 3.5 MB graph)
+#   tiny_act_{gelu,gelu_tf,relu,relu6}_compress  se_e2_a, type_one_side, that embedding-net activation,
+#                     then `dp compress -s 0.1` (the activations DeePMD-kit tabulates besides tanh,
+#                     softplus and sigmoid; the coarse step keeps the tables small)
 #   tiny_hybrid       hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e2_r rcut 3.5 sel [16, 16]]
 #   tiny_hybrid_pair  hybrid [se_e2_a rcut 3.5 sel [16, 16] type_one_side false, se_e2_a rcut 4.5 sel [32, 32]]
 #   tiny_hybrid_e3    hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e3 rcut 3.5 sel [16, 16] neuron [3, 6] resnet_dt]
@@ -53,7 +59,8 @@ shift
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude
     tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_se_e3 tiny_tebd tiny_tebd_pair tiny_davg_zero tiny_se_r_tebd
-    tiny_compress tiny_se_r_compress tiny_pair_compress tiny_hybrid tiny_hybrid_pair
+    tiny_compress tiny_se_r_compress tiny_pair_compress tiny_hybrid tiny_hybrid_pair tiny_se_e3_compress
+    tiny_act_gelu_compress tiny_act_gelu_tf_compress tiny_act_relu_compress tiny_act_relu6_compress
     tiny_hybrid_e3 tiny_hybrid_compress)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
@@ -100,6 +107,11 @@ descriptor_for() {
         tiny_se_r_tebd)    echo "$SE_R"', "type_one_side": true, "resnet_dt": true, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_compress)     echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_pair_compress) echo "$SE_A"', "type_one_side": false, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
+        tiny_se_e3_compress) echo '"type": "se_e3", "seed": 1, "rcut": 3.5, "rcut_smth": 0.5, "sel": [12, 12], "neuron": [3, 6], "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_act_gelu_compress)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "gelu", "precision": "float64"' ;;
+        tiny_act_gelu_tf_compress) echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "gelu_tf", "precision": "float64"' ;;
+        tiny_act_relu_compress)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu", "precision": "float64"' ;;
+        tiny_act_relu6_compress)   echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu6", "precision": "float64"' ;;
         tiny_se_r_compress) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_hybrid)       echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_R"'}]' ;;
         tiny_hybrid_pair)  echo '"type": "hybrid", "list": [{'"$HYB_A_NEAR"', "type_one_side": false}, {'"$HYB_A"', "type_one_side": true}]' ;;
@@ -125,6 +137,15 @@ model_extra_for() {
         tiny_tebd|tiny_se_r_tebd) echo '"type_embedding": {"neuron": [4], "activation_function": "tanh", "precision": "float64", "seed": 1},' ;;
         tiny_tebd_pair) echo '"type_embedding": {"neuron": [2, 4], "activation_function": "tanh", "resnet_dt": true, "use_tebd_bias": true, "precision": "float64", "seed": 1},' ;;
         *)              echo '' ;;
+    esac
+}
+
+# options of `dp compress` for the *_compress variants (default step 0.01 otherwise)
+compress_options_for() {
+    case "$1" in
+        tiny_se_e3_compress|tiny_act_*_compress) echo '-s 0.1' ;;
+        tiny_hybrid_compress) echo '-s 0.05' ;;   # the hybrid's six tables: a 0.7 MB graph instead of 2.9 MB
+        *)                   echo '' ;;
     esac
 }
 
@@ -164,9 +185,8 @@ EOF
         # frozen_model.pb, what the tests and tools/make_reference.py read; the net stays as uncompressed.pb
         case "$v" in *_compress)
             mv frozen_model.pb uncompressed.pb
-            # the hybrid's six tables at step 0.05 (not 0.01): a 0.7 MB graph instead of 2.9 MB
-            steps=(); [ "$v" = tiny_hybrid_compress ] && steps=(-s 0.05)
-            "$DP" "${backend[@]}" compress -i uncompressed.pb -o frozen_model.pb -t input.json "${steps[@]}" > compress.log 2>&1 \
+            "$DP" "${backend[@]}" compress -i uncompressed.pb -o frozen_model.pb -t input.json $(compress_options_for "$v") \
+                > compress.log 2>&1 \
                 || { tail -n 30 compress.log >&2; exit 1; } ;;
         esac
         # keep only what a test needs

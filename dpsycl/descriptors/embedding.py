@@ -36,7 +36,7 @@ class EmbeddingPack(NamedTuple):
         blocks, offsets, pos = [], [], 0
         for table in tables:
             head = [table.lower, table.upper, table.upper_extrapolate, table.stride1, table.stride2,
-                    table.first_intervals(), table.last_interval()]
+                    table.upper_interval(), table.last_interval(), table.bottom, table.low_intervals()]
             block = np.concatenate([np.asarray(head, dtype=np.float64).astype(dtype),
                                     np.asarray(table.coefficients, dtype=dtype).ravel()])
             blocks.append(block)

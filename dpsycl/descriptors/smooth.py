@@ -22,7 +22,7 @@ from ..model_sections import SectionReader, write_layers
 from ..networks import embedding_net
 from .base import NeighborSpec
 from .embedding import EmbeddingPack
-from .tables import EmbeddingTable
+from .tables import EmbeddingTable, tabulate
 
 
 @dataclass(kw_only=True)
@@ -70,6 +70,10 @@ class SmoothDescriptor:
     def compressed(self) -> bool:
         """Whether G is evaluated from tables (dp compress) instead of the nets."""
         return bool(self.tables)
+
+    def tabulate(self, min_nbor_dist: float, step: float, extrapolate: float, frequency: int) -> dict:
+        """The tables `dp compress` makes of its nets (dpsycl/descriptors/tables.py), same keys."""
+        return tabulate(self, min_nbor_dist, step, extrapolate, frequency)
 
     def is_excluded(self, centre_type: int, neighbour_type: int) -> bool:
         return (centre_type, neighbour_type) in self.exclude_types or (
@@ -184,6 +188,7 @@ def write_common(group, d: SmoothDescriptor) -> None:
             g.attrs["centre_type"] = np.int64(key[0])
             g.attrs["neighbour_type"] = np.int64(key[1])
             g.attrs["table_info"] = d.tables[key].table_info
+            g.attrs["low_tail"] = np.int8(d.tables[key].low_tail)
             g.create_dataset("coefficients", data=d.tables[key].coefficients)
 
 
@@ -200,8 +205,10 @@ def read_common(r: SectionReader, group) -> dict:
         path = f"{group.name.lstrip('/')}/embedding_tables"
         for name in sorted(r.group(path).keys()):
             g = r.group(f"{path}/{name}")
+            # low_tail: optional (files written before se_e3 tables have none, and only tables without)
             tables[(int(r.attr(g, "centre_type")), int(r.attr(g, "neighbour_type")))] = EmbeddingTable.from_info(
-                r.array(g, "coefficients"), r.attr(g, "table_info"))
+                r.array(g, "coefficients"), r.attr(g, "table_info"),
+                low_tail=bool(r.attr(g, "low_tail")) if "low_tail" in g.attrs else False)
     exclude = r.array(group, "exclude_types").reshape(-1, 2)
     return dict(rcut=float(r.attr(group, "rcut")), rcut_smth=float(r.attr(group, "rcut_smth")),
                 sel=list(r.attr(group, "sel")), neuron=list(r.attr(group, "neuron")),

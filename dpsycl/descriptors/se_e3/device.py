@@ -24,7 +24,10 @@ class SeE3Device:
         self.dtype = dt = np.dtype(dtype)
         self.env = upload_environment(d, ws.keep, dt)
         # net of neighbour species (a, b), a ≤ b, at index a·ntypes + b (the others are never run)
-        self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, ws.keep, dt)
+        if d.compressed:    # tables (device_kernels/layers.py: embedding_forward reads them)
+            self.emb = EmbeddingPack.upload_tables(nets_in_kernel_order(d, d.tables), ws.keep, dt)
+        else:
+            self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, ws.keep, dt)
         if fitting is not None:         # None: a hybrid's member (the hybrid runs the one fitting net)
             self.fit = FittingPack.upload(fitting, ws.keep, dt)
             self.fit_inputs = fitting.input_width

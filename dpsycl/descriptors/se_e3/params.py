@@ -6,14 +6,22 @@ activation, t_avg/t_std with 4 columns per slot), except the embedding nets: se_
 unordered pair of *neighbour* species (a, b), a ≤ b, stored under the key (a, b).  DeePMD-kit
 has no type_one_side for se_e3 (always false here) and its TensorFlow backend refuses exclude_types,
 so dpsycl reads models without exclusions only.
+
+A compressed se_e3 (`dp compress`: DeePMD-kit's ``TabulateFusionSeT``) holds one table per pair
+(a, b) instead of the net, over the signed input e = q_j·q_k (dpsycl/descriptors/tables.py, tables
+with a low tail).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from ...model import ModelError, check_activation
+from ...networks import embedding_net
 from ..smooth import SmoothDescriptor
+from ..tables import tabulate_three_body
 
 
 @dataclass(kw_only=True)
@@ -36,6 +44,16 @@ class SeE3(SmoothDescriptor):
         """The embedding net of neighbour species a and b (either order)."""
         return self.embedding_nets[(min(a, b), max(a, b))]
 
+    def pair_embedding(self, a: int, b: int, e: np.ndarray):
+        """𝒩_ab(e) and d𝒩_ab/de (len(e), M): the net's, or its table's in a compressed model."""
+        if self.compressed:
+            return self.tables[(min(a, b), max(a, b))].evaluate(e)
+        return embedding_net(self.pair_net(a, b), self.activation, e)
+
+    def tabulate(self, min_nbor_dist: float, step: float, extrapolate: float, frequency: int) -> dict:
+        """The tables `dp compress` makes of its nets (dpsycl/descriptors/tables.py)."""
+        return tabulate_three_body(self, min_nbor_dist, step, extrapolate, frequency)
+
     def validate(self, ntypes: int) -> None:
         check_activation(self.activation, "embedding-net")
         if self.type_one_side:
@@ -53,12 +71,21 @@ class SeE3(SmoothDescriptor):
         if not 0 <= self.rcut_smth < self.rcut:
             raise ModelError(f"rcut_smth {self.rcut_smth} must lie in [0, rcut = {self.rcut})")
         wanted = self.serialised_nets_used(ntypes)
-        if set(self.embedding_nets) != wanted:
-            raise ModelError(f"se_e3 needs one embedding net per neighbour-species pair a <= b {sorted(wanted)}, "
-                             f"found {sorted(self.embedding_nets)}")
+        what, nets = ("table", self.tables) if self.compressed else ("net", self.embedding_nets)
+        if set(nets) != wanted:
+            raise ModelError(f"se_e3 needs one embedding {what} per neighbour-species pair a <= b {sorted(wanted)}, "
+                             f"found {sorted(nets)}")
+        for key, table in self.tables.items():
+            if table.width != self.embedding_width or not table.low_tail:
+                raise ModelError(f"se_e3 table {key}: {table.width} outputs for embedding width {self.embedding_width}"
+                                 f"{'' if table.low_tail else ', and no low tail (its input q_j·q_k is signed)'}")
 
     def summary(self) -> str:
         resnet = ", resnet_dt" if self.resnet_dt else ""
+        if self.compressed:
+            t = max(self.tables.values(), key=lambda table: table.upper)
+            resnet += (f", compressed: tables [{t.lower:g}, {t.upper:g}) step {t.stride1:g}, "
+                       f"from {t.bottom:g} to {t.upper_extrapolate:g} step {t.stride2:g}")
         return (f"{self.kind} rcut {self.rcut} (smooth from {self.rcut_smth}); sel {list(self.sel)}; "
                 f"three-body embedding {'-'.join(str(n) for n in self.neuron)} (per neighbour-species pair, "
                 f"{self.activation}{resnet})")

@@ -3,7 +3,8 @@
 For centre i, every slot j of its neighbour list (species block by species block) has the
 normalised environment row R_ij = (R̃_ij − t_avg[p]) / t_std[p] (dpsycl/env_matrix.py); only its
 last three columns enter, the smoothed direction  q_ij = R_ij[1:4]  (≈ s(r_ij) r_ij/r_ij scaled).
-For each unordered pair of neighbour species a ≤ b, with its embedding net 𝒩_ab (1 → M):
+For each unordered pair of neighbour species a ≤ b, with its embedding net 𝒩_ab (1 → M; in a
+compressed model its table, as DeePMD-kit's TabulateFusionSeT evaluates it):
 
     e_jk  = q_ij · q_ik                                  j in block a, k in block b
     D_i   = Σ_{a ≤ b} 1/(sel_a sel_b) Σ_{j ∈ a} Σ_{k ∈ b} e_jk 𝒩_ab(e_jk)        (M channels)
@@ -24,7 +25,6 @@ from __future__ import annotations
 import numpy as np
 
 from ...env_matrix import env_matrix, normalise, pair_gradients
-from ...networks import embedding_net
 from .params import SeE3
 
 
@@ -42,7 +42,7 @@ def forward(d: SeE3, atype: np.ndarray, lists: list):
         for b in range(a, ntypes):
             qa, qb = q[:, offs[a]:offs[a + 1]], q[:, offs[b]:offs[b + 1]]
             e = np.einsum("ijc,ikc->ijk", qa, qb)
-            G, dG = embedding_net(d.pair_net(a, b), d.activation, e.reshape(-1))
+            G, dG = d.pair_embedding(a, b, e.reshape(-1))
             G, dG = G.reshape(*e.shape, M), dG.reshape(*e.shape, M)
             scale = 1.0 / (d.sel[a] * d.sel[b])
             D += np.einsum("ijk,ijkm->im", e, G) * scale
