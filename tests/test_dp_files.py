@@ -252,6 +252,11 @@ EDITS = {
     "pair_exclusion": (lambda c: c["model"].update(pair_exclude_types=[[0, 1]]), "pair_exclude_types [[0, 1]]"),
     "atom_exclusion": (lambda c: c["model"].update(atom_exclude_types=[1]), "atom_exclude_types [1]"),
     "trained_with_pair_table": (lambda c: c["model_def_script"].update(use_srtab="table.txt"), "use_srtab"),
+    # what DeePMD-kit 3.2's convert-backend writes from a `dp compress`ed graph: no nets, no tables
+    "converted_from_compressed_graph": (lambda c: c["model_def_script"].update(
+        compress={"model_file": "uncompressed.pb", "min_nbor_dist": 2.0, "table_config": [5, 0.01, 0.1, -1]}),
+        "converted from a compressed graph, whose embedding nets and tables DeePMD-kit does not write to .dp; "
+        "give dpsycl the compressed .pb, or convert uncompressed.pb"),
     "spin": (_spin, "model type 'spin_ener' (a spin model)"),
     "zbl": (lambda c: c["model"].update(type="zbl"), "model type 'zbl' (DP with a ZBL pair potential)"),
     "linear": (lambda c: c["model"].update(type="linear_ener"), "model type 'linear_ener'"),

@@ -133,6 +133,12 @@ def check_training_input(script: dict, path: str) -> None:
         if script.get(key):
             raise ModelError(f"{path}: the model was trained with {key} {script[key]}; models with {key} are "
                              "not supported yet")
+    if isinstance(script.get("compress"), dict):
+        # DeePMD-kit's convert-backend of a `dp compress`ed graph writes neither its tables nor its nets
+        source = script["compress"].get("model_file", "the uncompressed graph")
+        raise ModelError(f"{path}: converted from a compressed graph, whose embedding nets and tables DeePMD-kit "
+                         f"does not write to .dp; give dpsycl the compressed .pb, or convert {source} and run "
+                         "`dpsycl compress` on it")
 
 
 def read_fitting(node: dict, ntypes: int, where: str) -> tuple[EnergyFitting, np.dtype]:
