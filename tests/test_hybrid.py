@@ -9,10 +9,13 @@ se_e2_r rcut 3.5 one-side] (each member's tables in its own scopes).  All are al
 conftest.MODELS, so tests/test_reference.py (DeePMD-kit's outputs on the seven cases, live DeePMD-kit
 on random structures), tests/test_device.py (every device against the reference on the seven cases)
 and tests/test_dp_files.py (their .dp files; not for the compressed graph) cover them like every other model.
+tiny_hybrid_e3_compress = `dp compress` of [se_e2_a rcut 4.5, se_e3 rcut 3.5] is tested here only (the
+compressed se_e2_a and se_e3 units have their own models in conftest.MODELS).
 """
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -20,11 +23,13 @@ import pytest
 import dpsycl
 from dpsycl.descriptors.hybrid import Hybrid
 from dpsycl.model_io import read_model, write_model
+from dpsycl.neighbors import SelTruncationWarning
 from conftest import DATA, TOL, model_file, model_path, random_structure
 from test_extract import assert_models_identical, bits_equal, graph_consts
 
 HYBRIDS = ("tiny_hybrid", "tiny_hybrid_pair", "tiny_hybrid_e3")
 COMPRESSED = "tiny_hybrid_compress"
+COMPRESSED_E3 = "tiny_hybrid_e3_compress"
 KERNEL_DEVICES = [d for d in dpsycl.devices() if d != "numpy"]
 
 
@@ -112,6 +117,63 @@ def test_dpsycl_compress_of_a_hybrid_gives_dp_compress_tables(tmp_path):
     for mine, member in zip(ours.descriptor.members, theirs.descriptor.members, strict=True):
         assert_same_tables(mine.tables, member.tables)
     assert_same_numbers(ours, theirs, dict(np.load(DATA / COMPRESSED / "reference.npz")))
+
+
+@pytest.mark.parametrize("device", ["numpy", *KERNEL_DEVICES])
+def test_compressed_hybrid_with_an_se_e3_member_gives_deepmd_outputs(device):
+    """Both members read their tables (TabulateFusionSeA in filter_type_all_0, TabulateFusionSeT in
+    filter_type_all_1) with no hybrid-specific code: DeePMD-kit's outputs of the compressed graph on
+    the seven cases, float64 tolerances, atomic terms included."""
+    from conftest import CASES, reference_case
+    model = dpsycl.load_model(model_file(COMPRESSED_E3))
+    assert [m.compressed for m in model.descriptor.members] == [True, True]
+    ref = dict(np.load(DATA / COMPRESSED_E3 / "reference.npz"))
+    dp, tol = dpsycl.DeepPot(model, device=device), TOL["float64"]
+    for case in CASES:
+        coords, cells, atype, out = reference_case(ref, case)
+        if case == "dense":     # more neighbours than sel, as DeePMD-kit truncates too
+            with pytest.warns(SelTruncationWarning):
+                e, f, v, ae, av = dp.eval(coords, cells, atype, atomic=True)
+        else:
+            e, f, v, ae, av = dp.eval(coords, cells, atype, atomic=True)
+        n = len(atype)
+        assert np.abs(e.ravel() - out["energy"].ravel()).max() / n <= tol["energy"], case
+        assert np.abs(ae.ravel() - out["atom_energy"].ravel()).max() <= tol["energy"], case
+        assert np.abs(f.ravel() - out["force"].ravel()).max() <= tol["force"], case
+        assert np.abs(v.ravel() - out["virial"].ravel()).max() / n <= tol["virial"], case
+        assert np.abs(av.ravel() - out["atom_virial"].ravel()).max() <= tol["virial"], case
+
+
+def test_dpsycl_compress_of_a_hybrid_with_an_se_e3_member(tmp_path):
+    """`dpsycl compress -s 0.1` of the uncompressed [se_e2_a, se_e3] hybrid: each member tabulated by its own
+    rule with the same options, the tables of `dp compress -s 0.1` (test_compress's and test_se_e3_compress's
+    comparisons), and the same energies, forces and virials.  Forces get 5e-9 eV/Å: DeePMD-kit builds the
+    se_t interval starting at upper for stride1 but it spans stride2 (test_se_e3_compress), so the rounding
+    of its a5 is multiplied by (stride2/stride1)⁵ = 1e5 wherever a pair's product falls there (1.6e-9 eV/Å
+    measured here, 3e-10 for tiny_se_e3_compress)."""
+    pytest.importorskip("tensorflow")
+    from dpsycl.cli import main
+    from dpsycl.compress import graph_min_nbor_dist
+    from conftest import CASES, reference_case
+    from test_compress import assert_same_tables
+    from test_se_e3_compress import assert_same_three_body_tables
+    assert main(["compress", str(DATA / COMPRESSED_E3 / "uncompressed.pb"), "-o", str(tmp_path / "c.h5"), "-s", "0.1",
+                 "--min-nbor-dist", repr(graph_min_nbor_dist(model_path(COMPRESSED_E3)))]) == 0
+    ours, theirs = dpsycl.load_model(tmp_path / "c.h5"), dpsycl.load_model(model_file(COMPRESSED_E3))
+    (a_ours, e3_ours), (a_theirs, e3_theirs) = ours.descriptor.members, theirs.descriptor.members
+    assert_same_tables(a_ours.tables, a_theirs.tables)
+    assert_same_three_body_tables(e3_ours.tables, e3_theirs.tables)
+    ref = dict(np.load(DATA / COMPRESSED_E3 / "reference.npz"))
+    ours_dp, theirs_dp = dpsycl.DeepPot(ours, device="numpy"), dpsycl.DeepPot(theirs, device="numpy")
+    for case in CASES:
+        coords, cells, atype, _ = reference_case(ref, case)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the dense case overfills sel (asserted above)
+            a = ours_dp.eval(coords, cells, atype)
+            b = theirs_dp.eval(coords, cells, atype)
+        assert np.abs(a[0] - b[0]).max() / len(atype) <= 1e-10
+        assert np.abs(a[1] - b[1]).max() <= 5e-9, case
+        assert np.abs(a[2] - b[2]).max() / len(atype) <= 1e-9, case
 
 
 @pytest.mark.parametrize("device", ["numpy", *KERNEL_DEVICES])

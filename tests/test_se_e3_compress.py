@@ -138,6 +138,20 @@ def _deepmd_build_widths(table) -> np.ndarray:
     return tt
 
 
+def assert_same_three_body_tables(ours: dict, theirs: dict) -> None:
+    """The same pairs, table_info and sizes; the polynomials term by term as a_k·t^k with t the width
+    DeePMD-kit built each with (a5 carries its rounding ×1/t⁵)."""
+    assert sorted(ours) == sorted(theirs)
+    for key, table in theirs.items():
+        mine = ours[key]
+        assert mine.low_tail and np.array_equal(mine.table_info, table.table_info)
+        assert mine.coefficients.shape == table.coefficients.shape
+        n = len(table.coefficients)
+        powers = _deepmd_build_widths(table)[:, None, None] ** np.arange(6)
+        diff = (mine.coefficients - table.coefficients).reshape(n, -1, 6) * powers
+        assert np.abs(diff).max() <= 1e-12, key
+
+
 def test_dpsycl_compress_gives_dp_compress_tables(model, tmp_path):
     """`dpsycl compress -s 0.1` of uncompressed.pb against `dp compress -s 0.1` of it: the same
     table_info and sizes, the polynomials term by term as a_k·t^k with t the width DeePMD-kit built
@@ -150,15 +164,7 @@ def test_dpsycl_compress_gives_dp_compress_tables(model, tmp_path):
     assert main(["compress", str(DATA / NAME / "uncompressed.pb"), "-o", str(tmp_path / "c.h5"), "-s", str(STEP),
                  "--min-nbor-dist", repr(graph_min_nbor_dist(model_path(NAME)))]) == 0
     ours = dpsycl.load_model(tmp_path / "c.h5")
-    assert sorted(ours.descriptor.tables) == sorted(model.descriptor.tables)
-    for key, table in model.descriptor.tables.items():
-        mine = ours.descriptor.tables[key]
-        assert mine.low_tail and np.array_equal(mine.table_info, table.table_info)
-        assert mine.coefficients.shape == table.coefficients.shape
-        n = len(table.coefficients)
-        powers = _deepmd_build_widths(table)[:, None, None] ** np.arange(6)
-        diff = (mine.coefficients - table.coefficients).reshape(n, -1, 6) * powers
-        assert np.abs(diff).max() <= 1e-12, key
+    assert_same_three_body_tables(ours.descriptor.tables, model.descriptor.tables)
     ref = dict(np.load(DATA / NAME / "reference.npz"))
     ours_dp, theirs_dp = dpsycl.DeepPot(ours, device="numpy"), dpsycl.DeepPot(model, device="numpy")
     for case in CASES:

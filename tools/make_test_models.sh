@@ -48,6 +48,7 @@
 #                     DeePMD-kit's)
 #   tiny_hybrid_compress hybrid [se_e2_a rcut 4.5 sel [32, 32] type_one_side false, se_e2_r rcut 3.5 sel [16, 16]
 #                     one-side], no resnet_dt (tabulation refuses it), then `dp compress -s 0.05`
+#   tiny_hybrid_e3_compress hybrid [se_e2_a as tiny_hybrid_e3's, se_e3 without resnet_dt], then `dp compress -s 0.1`
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -61,7 +62,7 @@ variants=("$@")
     tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_se_e3 tiny_tebd tiny_tebd_pair tiny_davg_zero tiny_se_r_tebd
     tiny_compress tiny_se_r_compress tiny_pair_compress tiny_hybrid tiny_hybrid_pair tiny_se_e3_compress
     tiny_act_gelu_compress tiny_act_gelu_tf_compress tiny_act_relu_compress tiny_act_relu6_compress
-    tiny_hybrid_e3 tiny_hybrid_compress)
+    tiny_hybrid_e3 tiny_hybrid_compress tiny_hybrid_e3_compress)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -117,6 +118,7 @@ descriptor_for() {
         tiny_hybrid_pair)  echo '"type": "hybrid", "list": [{'"$HYB_A_NEAR"', "type_one_side": false}, {'"$HYB_A"', "type_one_side": true}]' ;;
         tiny_hybrid_e3)    echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_E3"'}]' ;;
         tiny_hybrid_compress) echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": false}, {'"$HYB_R"'}]' ;;
+        tiny_hybrid_e3_compress) echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"${HYB_E3/'"resnet_dt": true'/'"resnet_dt": false'}"'}]' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
@@ -144,7 +146,8 @@ model_extra_for() {
 compress_options_for() {
     case "$1" in
         tiny_se_e3_compress|tiny_act_*_compress) echo '-s 0.1' ;;
-        tiny_hybrid_compress) echo '-s 0.05' ;;   # the hybrid's six tables: a 0.7 MB graph instead of 2.9 MB
+        tiny_hybrid_compress) echo '-s 0.05' ;;     # the hybrid's six tables: a 0.7 MB graph instead of 2.9 MB
+        tiny_hybrid_e3_compress) echo '-s 0.1' ;;   # se_e3's table range grows as 1/t_std² (see tiny_se_e3_compress)
         *)                   echo '' ;;
     esac
 }
