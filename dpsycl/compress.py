@@ -13,6 +13,8 @@ import argparse
 import dataclasses
 import os
 
+import numpy as np
+
 from .descriptors.hybrid import Hybrid
 from .model import Model, ModelError
 
@@ -48,6 +50,44 @@ def graph_min_nbor_dist(path: str) -> float | None:
     return None if value is None else float(value)
 
 
+def training_min_nbor_dist(script_path: str, type_map: list[str], rcut: float) -> float:
+    """The closest pair distance within ``rcut`` over every frame of the training data named by a
+    training script (``training.training_data.systems``: systems or folders of them, relative to the
+    working directory or else to the script), periodic images included (an atom's own images too),
+    which `dp compress -t` computes by DeePMD-kit's neighbour statistics."""
+    import json
+
+    from .frame_sources import read_sources
+    from .neighbors import pairs_within
+    try:
+        with open(script_path) as f:
+            script = json.load(f)
+        systems = script["training"]["training_data"]["systems"]
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"training script {script_path}: {exc}") from None
+    except (KeyError, TypeError):
+        raise ModelError(f"training script {script_path} names no training.training_data.systems") from None
+    systems = [systems] if isinstance(systems, str) else list(systems)
+    here = os.path.dirname(os.path.abspath(script_path))
+    paths = [p if os.path.exists(p) else os.path.join(here, p) for p in map(str, systems)]
+    closest = np.inf
+    for system in read_sources(paths, type_map, labels=False):
+        for run in system.runs:
+            for k in range(run.nframes):
+                cell = None if run.cells is None else run.cells[k]
+                _, _, dist = pairs_within(run.coords[k], cell, rcut)
+                if dist.size:
+                    closest = min(closest, float(dist.min()))
+                if cell is not None:        # an atom's nearest own image: the shortest lattice vector
+                    n = np.stack(np.meshgrid(*[np.arange(-2, 3)] * 3, indexing="ij"), -1).reshape(-1, 3)
+                    lengths = np.linalg.norm(n[np.any(n != 0, axis=1)] @ cell, axis=1)
+                    if lengths.min() < rcut:
+                        closest = min(closest, float(lengths.min()))
+    if not np.isfinite(closest):
+        raise ModelError(f"the training data of {script_path} have no pair of atoms within rcut {rcut} Å")
+    return closest
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="uncompressed model: frozen graph (.pb), .dp or dpsycl .h5")
     p.add_argument("-o", "--output", metavar="OUT.h5", required=True, help="compressed dpsycl model file to write")
@@ -57,9 +97,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the second table reaches extrapolate·upper (default 5)")
     p.add_argument("-f", "--frequency", type=int, default=-1,
                    help="overflow-check frequency, stored in table_info as dp compress does (default -1)")
+    p.add_argument("-t", "--training-script", metavar="INPUT.json", default=None,
+                   help="the model's training script: the closest neighbour distance is computed from its "
+                        "training data when the graph does not carry one (as dp compress -t)")
     p.add_argument("--min-nbor-dist", type=float, default=None,
                    help="closest neighbour distance of the training data (Å); default: the graph's "
-                        "train_attr/min_nbor_dist")
+                        "train_attr/min_nbor_dist, else from -t")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,9 +113,12 @@ def run(args: argparse.Namespace) -> int:
     dist = args.min_nbor_dist
     if dist is None and model_kind(args.model, ModelError) == OTHER:   # a frozen graph
         dist = graph_min_nbor_dist(args.model)
+    if dist is None and args.training_script is not None:
+        dist = training_min_nbor_dist(args.training_script, model.type_map, model.rcut)
     if dist is None:
-        raise ModelError(f"{args.model} carries no train_attr/min_nbor_dist; give --min-nbor-dist (Å), the "
-                         "closest neighbour distance of the training data (`dp neighbor-stat` prints it)")
+        raise ModelError(f"{args.model} carries no train_attr/min_nbor_dist; give -t INPUT.json (its training "
+                         "script) or --min-nbor-dist (Å), the closest neighbour distance of the training data "
+                         "(`dp neighbor-stat` prints it)")
     if os.path.abspath(args.output) == os.path.abspath(args.model):
         raise ValueError(f"output {args.output} would overwrite the input model")
     compressed = compress_model(model, dist, args.step, args.extrapolate, args.frequency)

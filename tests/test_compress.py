@@ -179,6 +179,33 @@ def test_compress_refuses_a_model_without_distance_or_with_resnet_dt(tmp_path, c
     h5 = tmp_path / "plain.h5"
     dpsycl.write_model(dpsycl.load_model(model_file("tiny_se_r")), h5)   # an .h5: no min_nbor_dist
     assert main(["compress", str(h5), "-o", str(tmp_path / "c.h5")]) == 2
-    assert "give --min-nbor-dist" in capsys.readouterr().err
+    assert "give -t INPUT.json (its training script) or --min-nbor-dist" in capsys.readouterr().err
     assert main(["compress", str(h5), "-o", str(tmp_path / "c.h5"), "--min-nbor-dist", "2.0"]) == 2
     assert "resnet_dt" in capsys.readouterr().err      # as dp compress refuses it
+
+
+def test_training_script_gives_dp_compress_distance_and_tables(tmp_path, capsys):
+    """`dpsycl compress -t INPUT.json` of a model file that carries no closest distance (an .h5 of
+    uncompressed.pb): the distance over the script's training systems (named relative to the script,
+    as a training folder holds them) is DeePMD-kit's train_attr/min_nbor_dist, which `dp compress -t`
+    computed by its neighbour statistics, and so the tables are dp compress's; a script without
+    training systems is refused in one line."""
+    import json
+    import os
+    from dpsycl.cli import main
+    from dpsycl.compress import training_min_nbor_dist
+    h5 = tmp_path / "plain.h5"
+    dpsycl.write_model(dpsycl.load_model(DATA / "tiny_compress" / "uncompressed.pb"), h5)
+    systems = [os.path.relpath(DATA / "cuag_emt" / f"sys00{k}", tmp_path) for k in range(3)]
+    script = tmp_path / "input.json"
+    script.write_text(json.dumps({"training": {"training_data": {"systems": systems, "batch_size": 1}}}))
+    theirs = dpsycl.load_model(model_file("tiny_compress"))
+    assert training_min_nbor_dist(str(script), theirs.type_map, theirs.rcut) == pytest.approx(
+        graph_min_nbor_dist(model_path("tiny_compress")), rel=1e-13)
+    assert main(["compress", str(h5), "-o", str(tmp_path / "c.h5"), "-t", str(script)]) == 0
+    assert_same_tables(dpsycl.load_model(tmp_path / "c.h5").descriptor.tables, theirs.descriptor.tables)
+    (tmp_path / "bad.json").write_text(json.dumps({"training": {}}))
+    capsys.readouterr()
+    assert main(["compress", str(h5), "-o", str(tmp_path / "d.h5"), "-t", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "names no training.training_data.systems" in err[0]
