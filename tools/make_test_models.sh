@@ -36,6 +36,14 @@
 #   tiny_pair_compress se_e2_a, type_one_side false, exclude_types [[0, 1]], then `dp compress`
 #   tiny_hybrid       hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e2_r rcut 3.5 sel [16, 16]]
 #   tiny_hybrid_pair  hybrid [se_e2_a rcut 3.5 sel [16, 16] type_one_side false, se_e2_a rcut 4.5 sel [32, 32]]
+#   float32 (descriptor, fitting net and type embedding all "precision": "float32"; tanh), one model per feature:
+#   tiny_f32_se_r     se_e2_r, type_one_side false, resnet_dt, exclude_types [[0, 1]], set_davg_zero,
+#                     trainable false
+#   tiny_f32_se_e3    se_e3 as tiny_se_e3
+#   tiny_f32_tebd     se_e2_a with a model-level type_embedding as tiny_tebd_pair
+#   tiny_f32_compress se_e2_a, type_one_side false, exclude_types [[0, 1]], then `dp compress`
+#   tiny_f32_se_r_compress se_e2_r, type_one_side, then `dp compress`
+#   tiny_f32_hybrid   hybrid as tiny_hybrid [se_e2_a, se_e2_r]
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -47,7 +55,8 @@ shift
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(tiny tiny_pair tiny_exclude tiny_f32_gelu tiny_se_r tiny_se_r_pair tiny_se_r_exclude
     tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_se_e3 tiny_tebd tiny_tebd_pair tiny_davg_zero tiny_se_r_tebd
-    tiny_compress tiny_se_r_compress tiny_pair_compress tiny_hybrid tiny_hybrid_pair)
+    tiny_compress tiny_se_r_compress tiny_pair_compress tiny_hybrid tiny_hybrid_pair
+    tiny_f32_se_r tiny_f32_se_e3 tiny_f32_tebd tiny_f32_compress tiny_f32_se_r_compress tiny_f32_hybrid)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -95,6 +104,12 @@ descriptor_for() {
         tiny_se_r_compress) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_hybrid)       echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_R"'}]' ;;
         tiny_hybrid_pair)  echo '"type": "hybrid", "list": [{'"$HYB_A_NEAR"', "type_one_side": false}, {'"$HYB_A"', "type_one_side": true}]' ;;
+        tiny_f32_se_r)     echo "$SE_R"', "type_one_side": false, "resnet_dt": true, "activation_function": "tanh", "precision": "float32", "exclude_types": [[0, 1]], "set_davg_zero": true, "trainable": false' ;;
+        tiny_f32_se_e3)    echo '"type": "se_e3", "seed": 1, "rcut": 3.5, "rcut_smth": 0.5, "sel": [12, 12], "neuron": [3, 6], "resnet_dt": true, "activation_function": "tanh", "precision": "float32"' ;;
+        tiny_f32_tebd)     echo "$SE_A"', "type_one_side": false, "resnet_dt": true, "activation_function": "tanh", "precision": "float32", "exclude_types": [[0, 1]]' ;;
+        tiny_f32_compress) echo "$SE_A"', "type_one_side": false, "resnet_dt": false, "activation_function": "tanh", "precision": "float32", "exclude_types": [[0, 1]]' ;;
+        tiny_f32_se_r_compress) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float32"' ;;
+        tiny_f32_hybrid)   echo '"type": "hybrid", "list": [{'"${HYB_A/float64/float32}"', "type_one_side": true}, {'"${HYB_R/float64/float32}"'}]' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
@@ -105,6 +120,7 @@ fitting_for() {
         tiny_act_softplus) echo '"activation_function": "sigmoid", "precision": "float64"' ;;
         tiny_act_relu6) echo '"activation_function": "relu", "precision": "float64"' ;;
         tiny_fparam) echo '"activation_function": "tanh", "precision": "float64", "numb_fparam": 2, "numb_aparam": 1' ;;
+        tiny_f32_*)  echo '"activation_function": "tanh", "precision": "float32"' ;;
         *)             echo '"activation_function": "tanh", "precision": "float64"' ;;
     esac
 }
@@ -114,6 +130,7 @@ model_extra_for() {
     case "$1" in
         tiny_tebd|tiny_se_r_tebd) echo '"type_embedding": {"neuron": [4], "activation_function": "tanh", "precision": "float64", "seed": 1},' ;;
         tiny_tebd_pair) echo '"type_embedding": {"neuron": [2, 4], "activation_function": "tanh", "resnet_dt": true, "use_tebd_bias": true, "precision": "float64", "seed": 1},' ;;
+        tiny_f32_tebd)  echo '"type_embedding": {"neuron": [2, 4], "activation_function": "tanh", "resnet_dt": true, "use_tebd_bias": true, "precision": "float32", "seed": 1},' ;;
         *)              echo '' ;;
     esac
 }
