@@ -17,7 +17,10 @@ MODELS = ("cuag", "cuag_pair", "cuagau_f32", "tiny_se_r", "tiny_se_r_pair", "tin
           "tiny_davg_zero", "tiny_se_r_tebd", "tiny_compress", "tiny_se_r_compress",
           "tiny_hybrid", "tiny_hybrid_pair",
           "tiny_hybrid_e3", "tiny_hybrid_compress",
-          "tiny_se_e3_compress")
+          "tiny_se_e3_compress",
+          # float32 (descriptor, type embedding, fitting net), checked at TOL["float32"]: one model per feature
+          "tiny_f32_se_r", "tiny_f32_se_e3", "tiny_f32_tebd", "tiny_f32_compress", "tiny_f32_se_r_compress",
+          "tiny_f32_hybrid")
 CASES = ("bulk", "small_box", "triclinic", "unwrapped", "unsorted", "nopbc", "dense")
 
 # Tolerances of the issues: float64 models must agree to rounding; float32 models to float32 rounding.
@@ -96,22 +99,22 @@ def random_structure(rng: np.random.Generator, natoms: int, ntypes: int, shear: 
     cell = np.diag(diag)
     cell[1, 0], cell[2, 0], cell[2, 1] = rng.uniform(-shear, shear, 3) * diag[[1, 2, 2]]
     inv_cell = np.linalg.inv(cell)        # once, not per pair: the same structures, ~10x faster
-    pos = []
-    tries = 0
-    while len(pos) < natoms and tries < 200000:
+    crowded = natoms * min_dist ** 3 > vol   # no room for min_dist: every try is taken
+    pos = np.empty((natoms, 3))
+    placed = tries = 0
+    while placed < natoms and tries < 200000:
         tries += 1
         p = rng.random(3) @ cell
-        ok = True
-        for q in pos:
-            d = p - q
-            frac = d @ inv_cell
+        if placed and not crowded:
+            # the minimum-image distance to every atom placed so far, at once (a Python loop over them
+            # took ~10 s per call of the live DeePMD-kit test, per model)
+            frac = (p - pos[:placed]) @ inv_cell
             frac -= np.round(frac)
-            if np.linalg.norm(frac @ cell) < min_dist:
-                ok = False
-                break
-        if ok or natoms * min_dist ** 3 > vol:
-            pos.append(p)
-    coords = np.asarray(pos)
+            if np.sqrt(np.sum((frac @ cell) ** 2, axis=1)).min() < min_dist:
+                continue
+        pos[placed] = p
+        placed += 1
+    coords = pos[:placed]
     atype = rng.integers(0, ntypes, natoms)
     return coords, cell, atype
 

@@ -17,7 +17,7 @@ import pytest
 import dpsycl
 from dpsycl.compress import graph_min_nbor_dist
 from dpsycl.env_matrix import env_matrix, normalise
-from dpsycl.neighbors import build_neighbor_list
+from dpsycl.neighbors import SelTruncationWarning, build_neighbor_list
 from conftest import CASES, DATA, TOL, model_file, model_path, reference_case
 
 COMPRESSED = ("tiny_compress", "tiny_se_r_compress", "tiny_pair_compress")
@@ -209,3 +209,53 @@ def test_training_script_gives_dp_compress_distance_and_tables(tmp_path, capsys)
     assert main(["compress", str(h5), "-o", str(tmp_path / "d.h5"), "-t", str(tmp_path / "bad.json")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "names no training.training_data.systems" in err[0]
+
+
+#: float32 models compressed by dp compress (their outputs on every backend come from MODELS)
+F32_COMPRESSED = ("tiny_f32_compress", "tiny_f32_se_r_compress")
+
+
+@pytest.mark.parametrize("name", F32_COMPRESSED)
+def test_float32_tables_stay_float32(name, tmp_path):
+    """dp compress gives a float32 model float32 tables (its table_info Consts, read here through
+    TensorFlow, are float32: strides float32(0.01) and float32(0.1)); the extracted model and its file
+    keep them float32, and `dpsycl compress` of the uncompressed graph writes float32 tables on the
+    same grid.  DeePMD-kit builds a float32 model's tables in float32 (its grid, its net's values and
+    derivatives), dpsycl compress in float64 rounded once: both give DeePMD-kit's compressed outputs
+    within TOL["float32"] (measured up to dF 8.9e-5 eV/Å, all of it DeePMD-kit's float32 tabulation),
+    and dpsycl's tables stay within 1e-6 of the uncompressed net (measured dF 5e-8)."""
+    pytest.importorskip("tensorflow")
+    from dpsycl.cli import main
+    from dpsycl.extract.graph import import_tf
+    tf = import_tf()
+    graph = tf.compat.v1.GraphDef()
+    graph.ParseFromString(model_path(name).read_bytes())
+    infos = [tf.make_ndarray(n.attr["value"].tensor) for n in graph.node
+             if n.op == "Const" and n.name.endswith("/table_info")]
+    assert infos and all(info.dtype == np.float32 for info in infos)
+    theirs = dpsycl.load_model(model_file(name))
+    assert theirs.precision == "float32"
+    for table in theirs.descriptor.tables.values():
+        assert table.coefficients.dtype == np.float32
+        assert any(np.array_equal(table.table_info, info) for info in infos)
+    assert main(["compress", str(DATA / name / "uncompressed.pb"), "-o", str(tmp_path / "c.h5"),
+                 "--min-nbor-dist", repr(graph_min_nbor_dist(model_path(name)))]) == 0
+    ours = dpsycl.load_model(tmp_path / "c.h5")
+    assert sorted(ours.descriptor.tables) == sorted(theirs.descriptor.tables)
+    for key, table in ours.descriptor.tables.items():
+        assert table.coefficients.dtype == np.float32
+        assert table.coefficients.shape == theirs.descriptor.tables[key].coefficients.shape
+        assert np.array_equal(table.table_info.astype(np.float32), theirs.descriptor.tables[key].table_info)
+    ref = dict(np.load(DATA / name / "reference.npz"))
+    ours_dp = dpsycl.DeepPot(ours, device="numpy")
+    net_dp = dpsycl.DeepPot(dpsycl.load_model(DATA / name / "uncompressed.pb"), device="numpy")
+    tol = TOL["float32"]
+    for case in CASES:
+        assert _within(_max_errors(ours_dp, ref, case), tol), case
+        coords, cells, atype, _ = reference_case(ref, case)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            a, b = ours_dp.eval(coords, cells, atype), net_dp.eval(coords, cells, atype)
+        # the dense case overfills sel, and both say so once per frame
+        assert [w.category for w in caught] == [SelTruncationWarning] * (2 * len(coords) if case == "dense" else 0)
+        assert np.abs(a[0] - b[0]).max() / len(atype) <= 1e-6 and np.abs(a[1] - b[1]).max() <= 1e-6, case

@@ -93,6 +93,8 @@ def _check_all_cases(dp, host, ref_data, name, device):
 def test_model_precision_is_honoured(pots, device):
     assert pots("cuag", device).evaluator.dtype == np.float64
     assert pots("cuagau_f32", device).evaluator.dtype == np.float32
+    for name in (m for m in MODELS if m.startswith("tiny_f32_")):   # float32 in their training input, every feature
+        assert pots(name, device).evaluator.dtype == np.float32, name
 
 
 @pytest.mark.parametrize("device", DEVICES)

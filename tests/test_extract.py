@@ -25,7 +25,8 @@ DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
 README_MODELS = ["cuag", "cuag_pair", "cuagau_f32"]          # trained with DeePMD-kit 3.2.0
 TINY_MODELS = ["dp22_tiny", "tiny_exclude", "tiny_pair_exclude", "tiny_se_r", "tiny_se_r_pair", "tiny_se_r_exclude",
-               "tiny_act_silu", "tiny_act_softplus", "tiny_act_relu6", "tiny_fparam", "tiny_davg_zero"]
+               "tiny_act_silu", "tiny_act_softplus", "tiny_act_relu6", "tiny_fparam", "tiny_davg_zero",
+               "tiny_f32_se_r"]   # float32 se_e2_r: per-pair, exclude_types, set_davg_zero, trainable false
 ALL_MODELS = README_MODELS + TINY_MODELS
 
 # what the graphs' training inputs leave to DeePMD-kit's defaults

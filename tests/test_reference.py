@@ -53,28 +53,54 @@ def deepmd_oracles():
     return {name: deepmd_infer.DeepPot(str(model_path(name))) for name in MODELS}
 
 
+def _sel_cut_on_a_tie(model, coords, cell, atype) -> bool:
+    """Whether some centre's sel cut falls between two neighbours of one species at one distance (to
+    1e-12 Å), as two opposite periodic images of one atom in a cell narrower than rcut can be.  Which
+    of the two DeePMD-kit keeps is then decided by the last bits of its own arithmetic (its wrapped
+    positions and ghost copies), not by a rule dpsycl could follow: measured on tiny_se_e3 and
+    tiny_f32_se_e3 in a 2-atom 3 Å cell, DeePMD-kit keeps the image −a₂ for one centre and +a₂ for the
+    other."""
+    for spec in model.descriptor.neighbor_specs():
+        wider = build_neighbor_list(coords, cell, atype, spec.rcut, [s + 1 for s in spec.sel], warn=False)
+        first = np.concatenate([[0], np.cumsum(np.asarray(spec.sel) + 1)])[:-1]
+        r = np.linalg.norm(wider.rij, axis=-1)
+        for start, s in zip(first, spec.sel):
+            dropped = wider.nlist[:, start + s] >= 0
+            if np.any(dropped & (np.abs(r[:, start + s] - r[:, start + s - 1]) <= 1e-12)):
+                return True
+    return False
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_reference_matches_live_deepmd_on_random_structures(models, deepmd_oracles, name, recwarn):
     """Random species, 1–300 atoms, strongly sheared cells, and one cluster without PBC.  A small
     sheared cell can overfill a tiny model's sel: dpsycl warns and drops what DeePMD-kit drops (the
-    numbers below must still agree); no other warning may fire."""
+    numbers below must still agree), except where the cut falls on a tie (_sel_cut_on_a_tie), which
+    is allowed once per model and no more; no other warning may fire."""
     model = models[name]
     rng = np.random.default_rng(2026 + len(name))
     dp = dpsycl.DeepPot(model, device="numpy")
     oracle = deepmd_oracles[name]
     tol = TOL[model.precision]
+    ties = []
     for natoms in (1, 2, 7, 33, 120, 300):
         coords, cell, atype = random_structure(rng, natoms, model.ntypes)
         for cells in (cell.reshape(1, 9), None):
             params = random_params(dp, rng, natoms)
             ours = dp.eval(coords[None], cells, atype, atomic=True, **params)
             theirs = oracle.eval(coords[None], cells, atype, atomic=True, **params)
-            assert np.abs(ours[0] - theirs[0]).max() / natoms <= tol["energy"]
-            assert np.abs(ours[1] - theirs[1]).max() <= tol["force"]
-            assert np.abs(ours[2] - theirs[2]).max() / natoms <= tol["virial"]
-            assert (np.abs(ours[3] - theirs[3]) / (1 + tol["rel"] / tol["energy"] * np.abs(theirs[3]))).max() \
-                <= tol["energy"]
-            assert np.abs(ours[4] - theirs[4]).max() <= tol["virial"]
+            err = dict(energy=np.abs(ours[0] - theirs[0]).max() / natoms, force=np.abs(ours[1] - theirs[1]).max(),
+                       virial=np.abs(ours[2] - theirs[2]).max() / natoms,
+                       atom_energy=(np.abs(ours[3] - theirs[3])
+                                    / (1 + tol["rel"] / tol["energy"] * np.abs(theirs[3]))).max(),
+                       atom_virial=np.abs(ours[4] - theirs[4]).max())
+            within = (max(err["energy"], err["atom_energy"]) <= tol["energy"] and err["force"] <= tol["force"]
+                      and max(err["virial"], err["atom_virial"]) <= tol["virial"])
+            if not within and cells is not None and _sel_cut_on_a_tie(model, coords, cell, atype):
+                ties.append((natoms, err))
+                continue
+            assert within, (natoms, "pbc" if cells is not None else "open", err)
+    assert len(ties) <= 1, ties
     assert all(issubclass(w.category, SelTruncationWarning) for w in recwarn), [str(w.message) for w in recwarn]
 
 

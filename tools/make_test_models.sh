@@ -49,6 +49,14 @@
 #   tiny_hybrid_compress hybrid [se_e2_a rcut 4.5 sel [32, 32] type_one_side false, se_e2_r rcut 3.5 sel [16, 16]
 #                     one-side], no resnet_dt (tabulation refuses it), then `dp compress -s 0.05`
 #   tiny_hybrid_e3_compress hybrid [se_e2_a as tiny_hybrid_e3's, se_e3 without resnet_dt], then `dp compress -s 0.1`
+#   float32 (descriptor, fitting net and type embedding all "precision": "float32"; tanh), one model per feature:
+#   tiny_f32_se_r     se_e2_r, type_one_side false, resnet_dt, exclude_types [[0, 1]], set_davg_zero,
+#                     trainable false
+#   tiny_f32_se_e3    se_e3 as tiny_se_e3
+#   tiny_f32_tebd     se_e2_a with a model-level type_embedding as tiny_tebd_pair
+#   tiny_f32_compress se_e2_a, type_one_side false, exclude_types [[0, 1]], then `dp compress`
+#   tiny_f32_se_r_compress se_e2_r, type_one_side, then `dp compress`
+#   tiny_f32_hybrid   hybrid as tiny_hybrid [se_e2_a, se_e2_r]
 #
 # Environment: DP (the dp executable; default: dp on PATH), STEPS (default 200),
 # DATA (default: tests/data/cuag_emt next to this script).
@@ -62,7 +70,8 @@ variants=("$@")
     tiny_act_silu tiny_act_softplus tiny_act_relu6 tiny_fparam tiny_se_e3 tiny_tebd tiny_tebd_pair tiny_davg_zero tiny_se_r_tebd
     tiny_compress tiny_se_r_compress tiny_pair_compress tiny_hybrid tiny_hybrid_pair tiny_se_e3_compress
     tiny_act_gelu_compress tiny_act_gelu_tf_compress tiny_act_relu_compress tiny_act_relu6_compress
-    tiny_hybrid_e3 tiny_hybrid_compress tiny_hybrid_e3_compress)
+    tiny_hybrid_e3 tiny_hybrid_compress tiny_hybrid_e3_compress
+    tiny_f32_se_r tiny_f32_se_e3 tiny_f32_tebd tiny_f32_compress tiny_f32_se_r_compress tiny_f32_hybrid)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -119,6 +128,12 @@ descriptor_for() {
         tiny_hybrid_e3)    echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_E3"'}]' ;;
         tiny_hybrid_compress) echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": false}, {'"$HYB_R"'}]' ;;
         tiny_hybrid_e3_compress) echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"${HYB_E3/'"resnet_dt": true'/'"resnet_dt": false'}"'}]' ;;
+        tiny_f32_se_r)     echo "$SE_R"', "type_one_side": false, "resnet_dt": true, "activation_function": "tanh", "precision": "float32", "exclude_types": [[0, 1]], "set_davg_zero": true, "trainable": false' ;;
+        tiny_f32_se_e3)    echo '"type": "se_e3", "seed": 1, "rcut": 3.5, "rcut_smth": 0.5, "sel": [12, 12], "neuron": [3, 6], "resnet_dt": true, "activation_function": "tanh", "precision": "float32"' ;;
+        tiny_f32_tebd)     echo "$SE_A"', "type_one_side": false, "resnet_dt": true, "activation_function": "tanh", "precision": "float32", "exclude_types": [[0, 1]]' ;;
+        tiny_f32_compress) echo "$SE_A"', "type_one_side": false, "resnet_dt": false, "activation_function": "tanh", "precision": "float32", "exclude_types": [[0, 1]]' ;;
+        tiny_f32_se_r_compress) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float32"' ;;
+        tiny_f32_hybrid)   echo '"type": "hybrid", "list": [{'"${HYB_A/float64/float32}"', "type_one_side": true}, {'"${HYB_R/float64/float32}"'}]' ;;
         *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
@@ -129,6 +144,7 @@ fitting_for() {
         tiny_act_softplus) echo '"activation_function": "sigmoid", "precision": "float64"' ;;
         tiny_act_relu6) echo '"activation_function": "relu", "precision": "float64"' ;;
         tiny_fparam) echo '"activation_function": "tanh", "precision": "float64", "numb_fparam": 2, "numb_aparam": 1' ;;
+        tiny_f32_*)  echo '"activation_function": "tanh", "precision": "float32"' ;;
         *)             echo '"activation_function": "tanh", "precision": "float64"' ;;
     esac
 }
@@ -138,6 +154,7 @@ model_extra_for() {
     case "$1" in
         tiny_tebd|tiny_se_r_tebd) echo '"type_embedding": {"neuron": [4], "activation_function": "tanh", "precision": "float64", "seed": 1},' ;;
         tiny_tebd_pair) echo '"type_embedding": {"neuron": [2, 4], "activation_function": "tanh", "resnet_dt": true, "use_tebd_bias": true, "precision": "float64", "seed": 1},' ;;
+        tiny_f32_tebd)  echo '"type_embedding": {"neuron": [2, 4], "activation_function": "tanh", "resnet_dt": true, "use_tebd_bias": true, "precision": "float32", "seed": 1},' ;;
         *)              echo '' ;;
     esac
 }
