@@ -11,6 +11,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/out}
 DEVIATION_TIMEOUT=${DEVIATION_TIMEOUT:-330}
 TEST_TIMEOUT=${TEST_TIMEOUT:-200}
+DEVIATION_MODELS=${DEVIATION_MODELS:-}     # comma-separated; default: coverage_deviations.py's list
 TESTS=${TESTS:-tests/test_hybrid.py tests/test_se_e3.py tests/test_se_e3_compress.py tests/test_compress.py}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
@@ -24,7 +25,7 @@ python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import 
 export PYTHONPATH="$STAGE:$SITE"
 python3 -P -c "import dpsycl, numpy, numba; print('dpsycl', dpsycl.__version__, dpsycl.devices(), 'numpy', numpy.__version__, 'numba', numba.__version__)" | tee -a "$OUT/gpu.txt"
 timeout -k 10 "$DEVIATION_TIMEOUT" python3 -P benchmarks/coverage_deviations.py --device cuda:0 \
-    --output "$OUT/deviations_cuda.json" 2>&1 | grep -v -i -E "warn" | tee "$OUT/deviations_cuda.md"
+    ${DEVIATION_MODELS:+--models "$DEVIATION_MODELS"} --output "$OUT/deviations_cuda.json" 2>&1 | grep -v -i -E "warn" | tee "$OUT/deviations_cuda.md"
 echo "coverage_deviations exit status ${PIPESTATUS[0]}" | tee -a "$OUT/deviations_cuda.md"
 # shellcheck disable=SC2086
 timeout -k 10 "$TEST_TIMEOUT" python3 -P -m pytest -q -p no:cacheprovider -rs $TESTS 2>&1 | tee "$OUT/pytest_cuda.txt" | tail -25
