@@ -192,6 +192,7 @@ def test_training_script_gives_dp_compress_distance_and_tables(tmp_path, capsys)
     training systems is refused in one line."""
     import json
     import os
+    pytest.importorskip("tensorflow")       # the uncompressed graph is read here
     from dpsycl.cli import main
     from dpsycl.compress import training_min_nbor_dist
     h5 = tmp_path / "plain.h5"
