@@ -9,14 +9,13 @@ tests/test_se_e3.py (both models).
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
 
 import dpsycl
 from dpsycl.compress import graph_min_nbor_dist
-from conftest import CASES, DATA, model_file, model_path, reference_case
+from conftest import DATA, model_file, model_path
 
 NAME = "tiny_se_e3_compress"
 STEP = 0.1      # the -s of its `dp compress` (tools/make_test_models.sh)
@@ -161,18 +160,9 @@ def test_dpsycl_compress_gives_dp_compress_tables(model, tmp_path):
     2e-11 eV/Å, dense: 3e-10 eV/Å measured): forces get 1e-9 eV/Å here."""
     pytest.importorskip("tensorflow")
     from dpsycl.cli import main
+    from test_compress import assert_same_numbers
     assert main(["compress", str(DATA / NAME / "uncompressed.pb"), "-o", str(tmp_path / "c.h5"), "-s", str(STEP),
                  "--min-nbor-dist", repr(graph_min_nbor_dist(model_path(NAME)))]) == 0
     ours = dpsycl.load_model(tmp_path / "c.h5")
     assert_same_three_body_tables(ours.descriptor.tables, model.descriptor.tables)
-    ref = dict(np.load(DATA / NAME / "reference.npz"))
-    ours_dp, theirs_dp = dpsycl.DeepPot(ours, device="numpy"), dpsycl.DeepPot(model, device="numpy")
-    for case in CASES:
-        coords, cells, atype, _ = reference_case(ref, case)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # the dense case overfills sel
-            a = ours_dp.eval(coords, cells, atype)
-            b = theirs_dp.eval(coords, cells, atype)
-        assert np.abs(a[0] - b[0]).max() / len(atype) <= 1e-10
-        assert np.abs(a[1] - b[1]).max() <= 1e-9
-        assert np.abs(a[2] - b[2]).max() / len(atype) <= 1e-9
+    assert_same_numbers(ours, model, dict(np.load(DATA / NAME / "reference.npz")), force=1e-9)
