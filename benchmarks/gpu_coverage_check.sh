@@ -13,17 +13,8 @@ DEVIATION_TIMEOUT=${DEVIATION_TIMEOUT:-330}
 TEST_TIMEOUT=${TEST_TIMEOUT:-200}
 DEVIATION_MODELS=${DEVIATION_MODELS:-}     # comma-separated; default: coverage_deviations.py's list
 TESTS=${TESTS:-tests/test_hybrid.py tests/test_se_e3.py tests/test_se_e3_compress.py tests/test_compress.py}
-mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-SITE=/tmp/gpu_site
-if [ -d benchmarks/gpu_wheels/py ]; then
-    python3 -m pip install --quiet --no-index --no-deps --target "$SITE" benchmarks/gpu_wheels/py/*.whl 2>&1 | tail -1
-fi
 STAGE=/tmp/stage_cov
-rm -rf "$STAGE"
-python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.', '$STAGE')"
-export PYTHONPATH="$STAGE:$SITE"
-python3 -P -c "import dpsycl, numpy, numba; print('dpsycl', dpsycl.__version__, dpsycl.devices(), 'numpy', numpy.__version__, 'numba', numba.__version__)" | tee -a "$OUT/gpu.txt"
+source benchmarks/gpu_stage.sh
 timeout -k 10 "$DEVIATION_TIMEOUT" python3 -P benchmarks/coverage_deviations.py --device cuda:0 \
     ${DEVIATION_MODELS:+--models "$DEVIATION_MODELS"} --output "$OUT/deviations_cuda.json" 2>&1 | grep -v -i -E "warn" | tee "$OUT/deviations_cuda.md"
 echo "coverage_deviations exit status ${PIPESTATUS[0]}" | tee -a "$OUT/deviations_cuda.md"

@@ -23,17 +23,8 @@ MEMORY_FRACTION=${MEMORY_FRACTION:-0.9}
 AB_TIMEOUT=${AB_TIMEOUT:-240}
 PROBE_TIMEOUT=${PROBE_TIMEOUT:-200}
 COMPRESS_TIMEOUT=${COMPRESS_TIMEOUT:-0}      # > 0: also time .ab/cuag_compressed.h5 against the cuag model
-mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-SITE=/tmp/gpu_site
-if [ -d benchmarks/gpu_wheels/py ]; then
-    python3 -m pip install --quiet --no-index --no-deps --target "$SITE" benchmarks/gpu_wheels/py/*.whl 2>&1 | tail -1
-fi
 STAGE=/tmp/stage_new
-rm -rf "$STAGE"
-python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.', '$STAGE')"
-export PYTHONPATH="$STAGE:$SITE"
-python3 -P -c "import dpsycl, numpy, numba; print('dpsycl', dpsycl.__version__, dpsycl.devices(), 'numpy', numpy.__version__, 'numba', numba.__version__)" | tee -a "$OUT/gpu.txt"
+source benchmarks/gpu_stage.sh
 if [ "$PROBE_TIMEOUT" -gt 0 ]; then
     timeout -k 10 "$PROBE_TIMEOUT" python3 -P benchmarks/gpu_launch_probe.py tests/data/cuag/model.h5 8 "$OUT/launch_probe.json" \
         2>&1 | grep -v -i -E "warn" | tee "$OUT/launch_probe.txt" | tail -45
