@@ -36,7 +36,7 @@ from .graph import Graph, activation_of, dense_layer
 
 TABLE_NODE = "t_typeebd"
 #: the descriptors whose type-embedding models are folded (and tested against DeePMD-kit)
-DESCRIPTORS = ("se_e2_a", "se_e2_r")
+DESCRIPTORS = ("se_e2_a", "se_e2_r", "se_e3")
 
 
 def has_type_embedding(g: Graph) -> bool:

@@ -30,6 +30,8 @@
 #   tiny_davg_zero    se_e2_a, set_davg_zero, descriptor trainable false (its nets stay as initialised)
 #   tiny_se_r_tebd    se_e2_r with a model-level type_embedding [4]: DeePMD-kit's se_e2_r ignores it, the
 #                     fitting net reads it
+#   tiny_se_e3_tebd   se_e3 (sel [16, 16]) with a model-level type_embedding [4]: as se_e2_r, only the
+#                     fitting net reads it
 #   tiny_compress     se_e2_a, type_one_side, then `dp compress`: frozen_model.pb is the
 #                     compressed graph (tables), uncompressed.pb the net it was made from
 #   tiny_se_r_compress se_e2_r, type_one_side, then `dp compress`
@@ -111,6 +113,7 @@ descriptor_for() {
         tiny_act_relu6)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu6", "precision": "float64"' ;;
         tiny_fparam)       echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_se_e3)        echo '"type": "se_e3", "seed": 1, "rcut": 3.5, "rcut_smth": 0.5, "sel": [12, 12], "neuron": [3, 6], "resnet_dt": true, "activation_function": "tanh", "precision": "float64"' ;;
+        tiny_se_e3_tebd)   echo '"type": "se_e3", "seed": 1, "rcut": 3.5, "rcut_smth": 0.5, "sel": [16, 16], "neuron": [3, 6], "resnet_dt": true, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_tebd)         echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_tebd_pair)    echo "$SE_A"', "type_one_side": false, "resnet_dt": true, "activation_function": "tanh", "precision": "float64", "exclude_types": [[0, 1]]' ;;
         tiny_davg_zero)    echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64", "set_davg_zero": true, "trainable": false' ;;
@@ -152,7 +155,7 @@ fitting_for() {
 # model-level sections other than the descriptor and the fitting net (with a trailing comma)
 model_extra_for() {
     case "$1" in
-        tiny_tebd|tiny_se_r_tebd) echo '"type_embedding": {"neuron": [4], "activation_function": "tanh", "precision": "float64", "seed": 1},' ;;
+        tiny_tebd|tiny_se_r_tebd|tiny_se_e3_tebd) echo '"type_embedding": {"neuron": [4], "activation_function": "tanh", "precision": "float64", "seed": 1},' ;;
         tiny_tebd_pair) echo '"type_embedding": {"neuron": [2, 4], "activation_function": "tanh", "resnet_dt": true, "use_tebd_bias": true, "precision": "float64", "seed": 1},' ;;
         tiny_f32_tebd)  echo '"type_embedding": {"neuron": [2, 4], "activation_function": "tanh", "resnet_dt": true, "use_tebd_bias": true, "precision": "float32", "seed": 1},' ;;
         *)              echo '' ;;
