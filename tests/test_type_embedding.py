@@ -29,12 +29,14 @@ from dpsycl.networks import embedding_net, fitting_net  # noqa: E402
 from test_extract import strip_train_attr  # noqa: E402
 
 TEBD_MODELS = ("tiny_tebd", "tiny_tebd_pair")            # se_e2_a: the table feeds both nets
+# hybrid [se_e2_a, se_e2_r]: member 0 reads the table through filter_type_all_0, member 1 ignores it
+HYBRID_MODEL = "tiny_hybrid_tebd"
 NEW_MODELS = (*TEBD_MODELS, "tiny_se_r_tebd", "tiny_davg_zero")
 
 
 @pytest.fixture(scope="module")
 def extracted():
-    return {name: extract_model(model_path(name)) for name in NEW_MODELS}
+    return {name: extract_model(model_path(name)) for name in (*NEW_MODELS, HYBRID_MODEL)}
 
 
 def graph(name: str) -> Graph:
@@ -75,15 +77,19 @@ def first_input(g: Graph, weight: str) -> str:
     return matmul.input[0].split(":")[0]
 
 
-@pytest.mark.parametrize("name", TEBD_MODELS)
-def test_folded_embedding_nets_equal_deepmd_shared_net(extracted, name):
-    """G of each folded net at sampled s equals the shared net TensorFlow runs on (s, e_j[, e_i])."""
+@pytest.mark.parametrize("name, member", [(name, None) for name in TEBD_MODELS] + [(HYBRID_MODEL, 0)])
+def test_folded_embedding_nets_equal_deepmd_shared_net(extracted, name, member):
+    """G of each folded net at sampled s equals the shared net TensorFlow runs on (s, e_j[, e_i])
+    (of hybrid member k: scope filter_type_all_k)."""
     g = graph(name)
     table = type_embedding_table(g)
     d = extracted[name].descriptor
-    feed = first_input(g, "filter_type_all/matrix_1")
+    scope = "filter_type_all"
+    if member is not None:
+        d, scope = d.members[member], f"{scope}_{member}"
+    feed = first_input(g, f"{scope}/matrix_1")
     # the net's output G, (slots, M), is reshaped to (atoms, nnei, M) for the product with R
-    product = [n for n in g.nodes.values() if n.name.startswith("filter_type_all/") and n.op == "BatchMatMulV2"][0]
+    product = [n for n in g.nodes.values() if n.name.startswith(f"{scope}/") and n.op == "BatchMatMulV2"][0]
     output = g.nodes[product.input[1]].input[0]
     s = np.linspace(-1.5, 3.0, 7)
     for (ti, tj), net in d.embedding_nets.items():
@@ -95,7 +101,7 @@ def test_folded_embedding_nets_equal_deepmd_shared_net(extracted, name):
         assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1e-13, (ti, tj)
 
 
-@pytest.mark.parametrize("name", (*TEBD_MODELS, "tiny_se_r_tebd"))
+@pytest.mark.parametrize("name", (*TEBD_MODELS, "tiny_se_r_tebd", HYBRID_MODEL))
 def test_folded_fitting_nets_equal_deepmd_shared_net(extracted, name):
     """Each species' folded fitting net at random D equals the shared net on (D, e_t)."""
     g = graph(name)
@@ -144,6 +150,35 @@ def test_hyper_parameters_and_model_file(extracted, name, tmp_path):
         for a_net, b_net in zip(model.fitting.nets, back.fitting.nets):
             for a, b in zip(a_net, b_net):
                 assert np.array_equal(a.matrix, b.matrix) and np.array_equal(a.bias, b.bias)
+
+
+def test_hybrid_members_and_model_file(extracted, tmp_path):
+    """The hybrid's se_e2_a member has folded one-side nets, its se_e2_r member the graph's own
+    per-species nets (DeePMD-kit's se_e2_r ignores the table); the bundled file equals the extraction."""
+    model = extracted[HYBRID_MODEL]
+    script = training_input(HYBRID_MODEL)["descriptor"]["list"]
+    a, r = model.descriptor.members
+    assert (a.kind, r.kind) == ("se_e2_a", "se_e2_r") and a.type_one_side and r.type_one_side
+    assert (a.rcut, r.rcut, a.sel, r.sel) == (script[0]["rcut"], script[1]["rcut"], script[0]["sel"], script[1]["sel"])
+    assert set(a.embedding_nets) == set(r.embedding_nets) == {(-1, 0), (-1, 1)}
+    assert a.embedding_nets[(-1, 0)][0].matrix.shape == (1, 4)
+    g = graph(HYBRID_MODEL)
+    for j in range(2):
+        for layer, net_layer in zip((1, 2), r.embedding_nets[(-1, j)]):
+            assert np.array_equal(net_layer.matrix, g.const(f"filter_type_all_1/matrix_{layer}_{j}"))
+    assert model.type_embedding == ("type_embedding width 4, folded into member 0's per-neighbour-species "
+                                    "embedding nets and per-species fitting nets")
+    assert model.type_embedding in model_summary(model)
+    write_model(model, tmp_path / "m.h5")
+    for back in (read_model(tmp_path / "m.h5"), read_model(model_file(HYBRID_MODEL))):   # the bundled file too
+        assert back.type_embedding == model.type_embedding
+        for ours, theirs in zip(model.descriptor.members, back.descriptor.members):
+            for key, net in ours.embedding_nets.items():
+                for x, y in zip(net, theirs.embedding_nets[key]):
+                    assert np.array_equal(x.matrix, y.matrix) and np.array_equal(x.bias, y.bias)
+        for a_net, b_net in zip(model.fitting.nets, back.fitting.nets):
+            for x, y in zip(a_net, b_net):
+                assert np.array_equal(x.matrix, y.matrix) and np.array_equal(x.bias, y.bias)
 
 
 def test_exclusions_without_training_script(extracted, tmp_path):
