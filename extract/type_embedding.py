@@ -10,7 +10,8 @@ the electronic configuration with ``use_econf_tebd``) and feeds it to two nets:
 * the one shared fitting net ``layer_{k}/...``, ``final_layer/...`` takes
   (D_i, e_{type_i}, fparam, aparam).
 
-(se_e2_r ignores the table: its embedding nets stay per species and only the fitting net reads it.)
+(se_e2_r ignores the table: its embedding nets stay per species and only the fitting net reads it.
+A hybrid hands the table to every member: member k's shared net is ``filter_type_all_k/*_{l}``.)
 
 Since e_t is a constant of the species, the first layer of either net is
 

@@ -1,4 +1,5 @@
-"""Models with a model-level type embedding (DeePMD-kit 2.x ``"type_embedding"`` with se_e2_a or se_e2_r) and
+"""Models with a model-level type embedding (DeePMD-kit 2.x ``"type_embedding"`` with se_e2_a, se_e2_r or a
+hybrid of them) and
 the se_e2_a variants set_davg_zero / trainable false: extraction, the model file, refusals.
 
 The numbers are checked elsewhere, as for every bundled model (``MODELS`` in conftest.py): the
