@@ -3,7 +3,7 @@
     python benchmarks/coverage_deviations.py --device cuda:0 [--models a,b,...] [--output out.json]
 
 For each model of tests/conftest.py's MODELS (and the models tested outside it: tiny_pair_compress,
-tiny_hybrid_e3_compress, tiny_act_relu6_compress, tiny_se_e3_tebd), each kernel layout the device offers for it, and
+tiny_hybrid_e3_compress, tiny_act_relu6_compress, tiny_se_e3_tebd, tiny_hybrid_e3_tebd), each kernel layout the device offers for it, and
 each of the seven cases of tests/data/<model>/reference.npz (DeePMD-kit's TensorFlow inference), the
 largest |ΔE|/atom, |ΔE_i|, |ΔF|, |ΔV|/atom and |ΔV_i| (eV, eV/Å), and whether they hold the issue's
 bounds for the model's precision (tests/conftest.py: TOL).  Prints a markdown table; exit status 1 if
@@ -23,7 +23,8 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-EXTRA = ("tiny_pair_compress", "tiny_hybrid_e3_compress", "tiny_act_relu6_compress", "tiny_se_e3_tebd")
+EXTRA = ("tiny_pair_compress", "tiny_hybrid_e3_compress", "tiny_act_relu6_compress", "tiny_se_e3_tebd",
+         "tiny_hybrid_e3_tebd")
 
 
 def deviations(dp, ref: dict, cases, tol: dict) -> dict:

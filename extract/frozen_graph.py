@@ -34,6 +34,7 @@ from dpsycl import descriptors
 from dpsycl.model import EnergyFitting, Layer, Model, ModelError
 
 from . import type_embedding
+from .hybrid import refuse_type_embedding_members
 from .tables import TABLE_OPS, THREE_BODY_OP
 from .graph import (ENV_MAT_OPS, Graph, activation_of, dense_layer, import_tf, read_graph_def, training_script,
                     used_const,
@@ -84,9 +85,11 @@ def descriptor_kind(g: Graph) -> str:
         kind = "se_e3"      # se_t: the nets of neighbour-species pairs, filter_type_all/matrix_L_A_B
         # (a hybrid's members are told apart by extract/hybrid.py: member_kind)
     type_embedding.refuse_other_forms(g, op, supported)
-    if type_embedding.has_type_embedding(g) and kind not in type_embedding.DESCRIPTORS:
+    if type_embedding.has_type_embedding(g) and kind not in (*type_embedding.DESCRIPTORS, "hybrid"):
         raise ModelError(f"{g.path}: a model-level type_embedding with descriptor '{kind}' is not supported yet "
-                         f"(read with {', '.join(type_embedding.DESCRIPTORS)})")
+                         f"(read with {', '.join(type_embedding.DESCRIPTORS)} and hybrids of them)")
+    if hybrid:      # a hybrid's members one by one
+        refuse_type_embedding_members(g)
     if any(nm.startswith("attention_layer_") for nm in names):
         raise ModelError(f"{g.path}: descriptor 'se_atten' ({op} with attention layers) is not "
                          f"supported yet; {supported}")
@@ -248,8 +251,7 @@ def extract_model(pb_path) -> Model:
         neuron=list(fit_sets.pop()), resnet_dt=any(layer.idt is not None for net in fit_nets for layer in net),
         activation=fitting_activation, nets=fit_nets, bias_atom_e=bias_atom_e, out_bias=out_bias, out_std=out_std,
         numb_fparam=numb_fparam, numb_aparam=numb_aparam, fparam_stats=fparam_stats, aparam_stats=aparam_stats)
-    folded = "" if not type_embedding.has_type_embedding(g) else type_embedding.describe(
-        table, descriptor.type_one_side if type_embedding.feeds_embedding_net(g) else None)
+    folded = "" if not type_embedding.has_type_embedding(g) else type_embedding.describe(table, descriptor)
     model = Model(type_map=type_map, descriptor=descriptor, fitting=fitting, precision=str(fit_dtype),
                   deepmd_version=version_info(g, script or None),
                   model_version=g.string("model_attr/model_version") or "unknown", source=os.path.basename(path),

@@ -9,6 +9,9 @@ that scope).  Each member is read by its own unit's rule with that scope; member
 numbered from 0 until ``descrpt_attr_k/t_avg`` is missing, and their descriptors, in that order,
 must fill the fitting net's input.  The member's training-script section is ``descriptor.list[k]``.
 A member that is itself a hybrid (its members' scopes ``descrpt_attr_k_j``) is refused.
+With a model-level type embedding DeePMD-kit hands the table to every member: an se_e2_a member reads it
+through its shared net ``filter_type_all_k/*_{layer}``, folded as a single descriptor's
+(extract/type_embedding.py), an se_e2_r member ignores it.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from dpsycl.model import ModelError
 
 from .graph import ENV_MAT_OPS, Graph
 from .smooth import Scope
+from .type_embedding import DESCRIPTORS as TYPE_EMBEDDING_DESCRIPTORS
+from .type_embedding import has_type_embedding
 
 
 def member_env_op(g: Graph, k: int):
@@ -44,6 +49,18 @@ def member_kind(g: Graph, k: int, env) -> str:
                                  for name, node in g.nodes.items()):
         return "se_e3"
     return kind
+
+
+def refuse_type_embedding_members(g: Graph) -> None:
+    """ModelError for a model-level type embedding with a member that dpsycl does not read with one
+    (checked before the fitting net is folded, so that the message names the member)."""
+    k = 0
+    while has_type_embedding(g) and g.has_const(f"descrpt_attr_{k}/t_avg"):
+        kind = member_kind(g, k, member_env_op(g, k))
+        if kind not in TYPE_EMBEDDING_DESCRIPTORS:
+            raise ModelError(f"{g.path}: hybrid member {k} is descriptor '{kind}' with a model-level type_embedding, "
+                             f"which is not supported yet (members read with it: {', '.join(TYPE_EMBEDDING_DESCRIPTORS)})")
+        k += 1
 
 
 def read_descriptor(g: Graph, ntypes: int, sdesc: dict, fitting_input: int | None,

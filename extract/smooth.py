@@ -14,7 +14,8 @@ or per species pair, ``filter_type_{centre}``), exclusions, and the checks on al
                                    training script, else the graph's type-exclusion mask constant
 * set_davg_zero                 -- the training script only (default false; t_avg is stored anyway)
 * a model-level type embedding  -- the shared net ``filter_type_all/*_{layer}`` folded into per-species
-                                   nets (extract/type_embedding.py); exclusions as with type_one_side
+                                   nets (extract/type_embedding.py); exclusions as with type_one_side;
+                                   a hybrid's se_e2_a member k has it as ``filter_type_all_k/*_{layer}``
 
 Member k of a hybrid descriptor (extract/hybrid.py) has the same tensors with the suffix ``_k`` on
 their scopes (``descrpt_attr_k/t_avg``, ``filter_type_all_k/matrix_1_0``, ``filter_type_0_k/...``)
@@ -91,14 +92,12 @@ def read_smooth(g: Graph, ntypes: int, sdesc: dict, sel_attr: str, rcut_attr_nam
                              "the uncompressed graph")
         return compressed_smooth(g, sdesc, dict(rcut=rcut, rcut_smth=rcut_smth, sel=sel, t_avg=t_avg, t_std=t_std),
                                  scope.suffix, read_table_ops)
-    table = type_embedding_table(g) if feeds_embedding_net(g) else None
-    if table is not None and scope.suffix:
-        raise ModelError(f"{path}: a hybrid descriptor with a type embedding is not supported yet")
+    table = type_embedding_table(g) if feeds_embedding_net(g, scope.suffix) else None
     if table is None:
         type_one_side, nets, activation, missing_pairs = (
             read_nets(g, ntypes) if read_nets else embedding_nets(g, ntypes, scope.suffix))
     else:   # one shared net reading (s, e_j[, e_i]): folded below, once the exclusions are known
-        shared, activation = shared_embedding_net(g)
+        shared, activation = shared_embedding_net(g, scope.suffix)
         type_one_side, nets = fold_embedding_net(g, table, shared, excluded=())
     neuron_sets = {tuple(int(layer.matrix.shape[1]) for layer in net) for net in nets.values()}
     if len(neuron_sets) != 1:

@@ -10,7 +10,8 @@ the electronic configuration with ``use_econf_tebd``) and feeds it to two nets:
 * the one shared fitting net ``layer_{k}/...``, ``final_layer/...`` takes
   (D_i, e_{type_i}, fparam, aparam).
 
-(se_e2_r ignores the table: its embedding nets stay per species and only the fitting net reads it.)
+(se_e2_r ignores the table: its embedding nets stay per species and only the fitting net reads it.
+A hybrid hands the table to every member: member k's shared net is ``filter_type_all_k/*_{l}``.)
 
 Since e_t is a constant of the species, the first layer of either net is
 
@@ -44,10 +45,10 @@ def has_type_embedding(g: Graph) -> bool:
     return TABLE_NODE in g.nodes
 
 
-def feeds_embedding_net(g: Graph) -> bool:
-    """Whether the descriptor reads the table through one shared embedding net (se_e2_a); DeePMD-kit's
-    se_e2_r ignores the table, which then reaches the fitting net only."""
-    return has_type_embedding(g) and g.has_const("filter_type_all/matrix_1")
+def feeds_embedding_net(g: Graph, suffix: str = "") -> bool:
+    """Whether the descriptor (hybrid member ``suffix`` "_k") reads the table through one shared embedding
+    net (se_e2_a); DeePMD-kit's se_e2_r and se_e3 ignore the table, which then reaches the fitting net only."""
+    return has_type_embedding(g) and g.has_const(f"filter_type_all{suffix}/matrix_1")
 
 
 def refuse_other_forms(g: Graph, op: str, supported: str) -> None:
@@ -91,17 +92,19 @@ def check_table(g: Graph, table: np.ndarray, ntypes: int) -> None:
                          "(a padding row: not a se_e2_a type embedding)")
 
 
-def shared_embedding_net(g: Graph) -> tuple[list[Layer], str]:
-    """The shared embedding net ``filter_type_all/*_{l}`` and its activation."""
+def shared_embedding_net(g: Graph, suffix: str = "") -> tuple[list[Layer], str]:
+    """The shared embedding net ``filter_type_all{suffix}/*_{l}`` (suffix "_k": hybrid member k) and its
+    activation."""
+    scope = f"filter_type_all{suffix}/"
     layers, acts = [], set()
     ll = 1
-    while g.has_const(f"filter_type_all/matrix_{ll}"):
-        layers.append(dense_layer(g, "filter_type_all/", f"_{ll}"))
-        acts.add(activation_of(g, f"filter_type_all/bias_{ll}"))
+    while g.has_const(f"{scope}matrix_{ll}"):
+        layers.append(dense_layer(g, scope, f"_{ll}"))
+        acts.add(activation_of(g, f"{scope}bias_{ll}"))
         ll += 1
     if not layers:
         raise ModelError(f"{g.path}: a type-embedding model without the shared embedding net "
-                         "'filter_type_all/matrix_1'")
+                         f"'{scope}matrix_1'")
     if len(acts) != 1:
         raise ModelError(f"{g.path}: embedding-net layers use different activations: {', '.join(sorted(acts))}")
     return layers, acts.pop()
@@ -175,8 +178,14 @@ def fold_fitting_nets(g: Graph, table: np.ndarray, numb_extra: int) -> tuple[lis
     return nets, acts
 
 
-def describe(table: np.ndarray, one_side: bool | None) -> str:
-    """What the model file records of the folded type embedding (``dpsycl extract`` prints it)."""
-    into = ("per-species fitting nets" if one_side is None else
-            f"per-{'neighbour-species' if one_side else 'pair'} embedding nets and per-species fitting nets")
+def describe(table: np.ndarray, descriptor) -> str:
+    """What the model file records of the folded type embedding (``dpsycl extract`` prints it): which
+    embedding nets (of which hybrid member) took it, besides the per-species fitting nets."""
+    members = getattr(descriptor, "members", None)
+    folded = []
+    for k, member in enumerate(members if members is not None else [descriptor]):
+        if getattr(member, "kind", "") == "se_e2_a":      # the one descriptor that reads the table
+            nets = f"per-{'neighbour-species' if member.type_one_side else 'pair'} embedding nets"
+            folded.append(nets if members is None else f"member {k}'s {nets}")
+    into = " and ".join(folded + ["per-species fitting nets"])
     return f"type_embedding width {table.shape[1]}, folded into {into}"

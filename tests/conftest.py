@@ -18,6 +18,7 @@ MODELS = ("cuag", "cuag_pair", "cuagau_f32", "tiny_se_r", "tiny_se_r_pair", "tin
           "tiny_hybrid", "tiny_hybrid_pair",
           "tiny_hybrid_e3", "tiny_hybrid_compress",
           "tiny_se_e3_compress",
+          "tiny_hybrid_tebd",
           # float32 (descriptor, type embedding, fitting net), checked at TOL["float32"]: one model per feature
           "tiny_f32_se_r", "tiny_f32_se_e3", "tiny_f32_tebd", "tiny_f32_compress", "tiny_f32_se_r_compress",
           "tiny_f32_hybrid")

@@ -236,9 +236,7 @@ def test_what_a_hybrid_graph_cannot_tell_is_refused_in_one_line(tf, tmp_path):
     """A member whose environment op is one no unit reads (here member 1's made ProdEnvMatAMix:
     se_atten), a graph without its training script (an se_e2_a member's axis_neuron is read
     there: the fitting input is the sum of all members' widths), a hybrid inside a hybrid (member 1's
-    scopes renamed descrpt_attr_1_0, DeePMD-kit's suffix for the first member of member 1) and a
-    model-level type embedding (its table t_typeebd; DeePMD-kit's TensorFlow hybrid hands it to
-    every member, which dpsycl does not fold)."""
+    scopes renamed descrpt_attr_1_0, DeePMD-kit's suffix for the first member of member 1)."""
     from dpsycl.extract import extract_model
     from dpsycl.model import ModelError
     from test_extract import graph_def
@@ -254,13 +252,9 @@ def test_what_a_hybrid_graph_cannot_tell_is_refused_in_one_line(tf, tmp_path):
     for node in nested.node:
         node.name = node.name.replace("descrpt_attr_1/", "descrpt_attr_1_0/")
         node.input[:] = [i.replace("descrpt_attr_1/", "descrpt_attr_1_0/") for i in node.input]
-    tebd = graph_def(tf, model_path("tiny_hybrid"))       # DeePMD-kit's model-level type embedding table
-    tebd.node.add().CopyFrom(next(n for n in tebd.node if n.name == "descrpt_attr_0/t_avg"))
-    tebd.node[-1].name = "t_typeebd"
     for gd, needle in ((atten, "hybrid member 1 is descriptor 'se_atten' (found ProdEnvMatAMix op)"),
                        (no_script, "axis_neuron of hybrid member 0 is read from the training script"),
-                       (nested, "hybrid member 1 is itself a hybrid (descrpt_attr_1_0/t_avg); a hybrid inside a hybrid"),
-                       (tebd, "a model-level type_embedding with descriptor 'hybrid' is not supported yet")):
+                       (nested, "hybrid member 1 is itself a hybrid (descrpt_attr_1_0/t_avg); a hybrid inside a hybrid")):
         path = tmp_path / f"{needle[:12].replace(' ', '_')}.pb"
         path.write_bytes(gd.SerializeToString())
         with pytest.raises(ModelError) as err:

@@ -1,4 +1,5 @@
-"""Models with a model-level type embedding (DeePMD-kit 2.x ``"type_embedding"`` with se_e2_a, se_e2_r or se_e3) and
+"""Models with a model-level type embedding (DeePMD-kit 2.x ``"type_embedding"`` with se_e2_a, se_e2_r, se_e3 or a
+hybrid of them) and
 the se_e2_a variants set_davg_zero / trainable false: extraction, the model file, refusals.
 
 The numbers are checked elsewhere, as for every bundled model (``MODELS`` in conftest.py): the
@@ -29,17 +30,21 @@ from dpsycl.networks import embedding_net, fitting_net  # noqa: E402
 from test_extract import strip_train_attr  # noqa: E402
 
 TEBD_MODELS = ("tiny_tebd", "tiny_tebd_pair")            # se_e2_a: the table feeds both nets
+# hybrid [se_e2_a, se_e2_r]: member 0 reads the table through filter_type_all_0, member 1 ignores it
+HYBRID_MODEL = "tiny_hybrid_tebd"
 NEW_MODELS = (*TEBD_MODELS, "tiny_se_r_tebd", "tiny_davg_zero")
 
 
 #: se_e3 ignores the table as se_e2_r does: only its fitting net is folded; tested here only (numbers
 #: included), not in conftest.MODELS
 SE_E3_TEBD = "tiny_se_e3_tebd"
+#: a hybrid [se_e2_a, se_e3] with the table: folded se_e2_a member, se_e3 member as it is; tested here only
+HYBRID_E3_MODEL = "tiny_hybrid_e3_tebd"
 
 
 @pytest.fixture(scope="module")
 def extracted():
-    return {name: extract_model(model_path(name)) for name in (*NEW_MODELS, SE_E3_TEBD)}
+    return {name: extract_model(model_path(name)) for name in (*NEW_MODELS, SE_E3_TEBD, HYBRID_MODEL, HYBRID_E3_MODEL)}
 
 
 def graph(name: str) -> Graph:
@@ -80,15 +85,19 @@ def first_input(g: Graph, weight: str) -> str:
     return matmul.input[0].split(":")[0]
 
 
-@pytest.mark.parametrize("name", TEBD_MODELS)
-def test_folded_embedding_nets_equal_deepmd_shared_net(extracted, name):
-    """G of each folded net at sampled s equals the shared net TensorFlow runs on (s, e_j[, e_i])."""
+@pytest.mark.parametrize("name, member", [(name, None) for name in TEBD_MODELS] + [(HYBRID_MODEL, 0)])
+def test_folded_embedding_nets_equal_deepmd_shared_net(extracted, name, member):
+    """G of each folded net at sampled s equals the shared net TensorFlow runs on (s, e_j[, e_i])
+    (of hybrid member k: scope filter_type_all_k)."""
     g = graph(name)
     table = type_embedding_table(g)
     d = extracted[name].descriptor
-    feed = first_input(g, "filter_type_all/matrix_1")
+    scope = "filter_type_all"
+    if member is not None:
+        d, scope = d.members[member], f"{scope}_{member}"
+    feed = first_input(g, f"{scope}/matrix_1")
     # the net's output G, (slots, M), is reshaped to (atoms, nnei, M) for the product with R
-    product = [n for n in g.nodes.values() if n.name.startswith("filter_type_all/") and n.op == "BatchMatMulV2"][0]
+    product = [n for n in g.nodes.values() if n.name.startswith(f"{scope}/") and n.op == "BatchMatMulV2"][0]
     output = g.nodes[product.input[1]].input[0]
     s = np.linspace(-1.5, 3.0, 7)
     for (ti, tj), net in d.embedding_nets.items():
@@ -100,7 +109,7 @@ def test_folded_embedding_nets_equal_deepmd_shared_net(extracted, name):
         assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1e-13, (ti, tj)
 
 
-@pytest.mark.parametrize("name", (*TEBD_MODELS, "tiny_se_r_tebd", SE_E3_TEBD))
+@pytest.mark.parametrize("name", (*TEBD_MODELS, "tiny_se_r_tebd", SE_E3_TEBD, HYBRID_MODEL, HYBRID_E3_MODEL))
 def test_folded_fitting_nets_equal_deepmd_shared_net(extracted, name):
     """Each species' folded fitting net at random D equals the shared net on (D, e_t)."""
     g = graph(name)
@@ -116,19 +125,22 @@ def test_folded_fitting_nets_equal_deepmd_shared_net(extracted, name):
         assert np.abs(ours.ravel() - theirs.ravel()).max() <= 1e-13, t
 
 
-def test_se_e3_with_a_type_embedding_gives_deepmd_outputs(extracted):
-    """se_e3 + type_embedding on every device here against DeePMD-kit's outputs on the seven cases
-    (float64 bounds, atomic terms included); its three-body nets are the graph's own, only the
-    fitting net is folded; the bundled model.h5 is the extraction."""
+@pytest.mark.parametrize("name, folded", [
+    (SE_E3_TEBD, "per-species fitting nets"),
+    (HYBRID_E3_MODEL, "member 0's per-neighbour-species embedding nets and per-species fitting nets")])
+def test_se_e3_with_a_type_embedding_gives_deepmd_outputs(extracted, name, folded):
+    """se_e3 + type_embedding, alone and as a hybrid member beside a folded se_e2_a, on every device
+    here against DeePMD-kit's outputs on the seven cases (float64 bounds, atomic terms included): the
+    three-body nets are the graph's own (DeePMD-kit's se_e3 ignores the table); the bundled model.h5
+    is the extraction."""
     import dpsycl
     from dpsycl.neighbors import SelTruncationWarning
     from conftest import CASES, TOL, reference_case
     from test_extract import assert_models_identical
-    model = extracted[SE_E3_TEBD]
-    assert model.descriptor_type == "se_e3"
-    assert model.type_embedding == "type_embedding width 4, folded into per-species fitting nets"
-    assert_models_identical(read_model(model_file(SE_E3_TEBD)), model)
-    ref, tol = dict(np.load(DATA / SE_E3_TEBD / "reference.npz")), TOL["float64"]
+    model = extracted[name]
+    assert model.type_embedding == f"type_embedding width 4, folded into {folded}"
+    assert_models_identical(read_model(model_file(name)), model)
+    ref, tol = dict(np.load(DATA / name / "reference.npz")), TOL["float64"]
     for device in dpsycl.devices():
         dp = dpsycl.DeepPot(model, device=device)
         for case in CASES:
@@ -179,6 +191,35 @@ def test_hyper_parameters_and_model_file(extracted, name, tmp_path):
         for a_net, b_net in zip(model.fitting.nets, back.fitting.nets):
             for a, b in zip(a_net, b_net):
                 assert np.array_equal(a.matrix, b.matrix) and np.array_equal(a.bias, b.bias)
+
+
+def test_hybrid_members_and_model_file(extracted, tmp_path):
+    """The hybrid's se_e2_a member has folded one-side nets, its se_e2_r member the graph's own
+    per-species nets (DeePMD-kit's se_e2_r ignores the table); the bundled file equals the extraction."""
+    model = extracted[HYBRID_MODEL]
+    script = training_input(HYBRID_MODEL)["descriptor"]["list"]
+    a, r = model.descriptor.members
+    assert (a.kind, r.kind) == ("se_e2_a", "se_e2_r") and a.type_one_side and r.type_one_side
+    assert (a.rcut, r.rcut, a.sel, r.sel) == (script[0]["rcut"], script[1]["rcut"], script[0]["sel"], script[1]["sel"])
+    assert set(a.embedding_nets) == set(r.embedding_nets) == {(-1, 0), (-1, 1)}
+    assert a.embedding_nets[(-1, 0)][0].matrix.shape == (1, 4)
+    g = graph(HYBRID_MODEL)
+    for j in range(2):
+        for layer, net_layer in zip((1, 2), r.embedding_nets[(-1, j)]):
+            assert np.array_equal(net_layer.matrix, g.const(f"filter_type_all_1/matrix_{layer}_{j}"))
+    assert model.type_embedding == ("type_embedding width 4, folded into member 0's per-neighbour-species "
+                                    "embedding nets and per-species fitting nets")
+    assert model.type_embedding in model_summary(model)
+    write_model(model, tmp_path / "m.h5")
+    for back in (read_model(tmp_path / "m.h5"), read_model(model_file(HYBRID_MODEL))):   # the bundled file too
+        assert back.type_embedding == model.type_embedding
+        for ours, theirs in zip(model.descriptor.members, back.descriptor.members):
+            for key, net in ours.embedding_nets.items():
+                for x, y in zip(net, theirs.embedding_nets[key]):
+                    assert np.array_equal(x.matrix, y.matrix) and np.array_equal(x.bias, y.bias)
+        for a_net, b_net in zip(model.fitting.nets, back.fitting.nets):
+            for x, y in zip(a_net, b_net):
+                assert np.array_equal(x.matrix, y.matrix) and np.array_equal(x.bias, y.bias)
 
 
 def test_exclusions_without_training_script(extracted, tmp_path):

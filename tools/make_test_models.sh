@@ -43,6 +43,9 @@
 #                     then `dp compress -s 0.1` (the activations DeePMD-kit tabulates besides tanh,
 #                     softplus and sigmoid; the coarse step keeps the tables small)
 #   tiny_hybrid       hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e2_r rcut 3.5 sel [16, 16]]
+#   tiny_hybrid_tebd  hybrid as tiny_hybrid with a model-level type_embedding [4]: DeePMD-kit's se_e2_a member
+#                     reads it (its shared embedding net scopes carry the member suffix _0), se_e2_r ignores it
+#   tiny_hybrid_e3_tebd hybrid as tiny_hybrid_e3 with a model-level type_embedding [4] (its se_e3 member ignores it)
 #   tiny_hybrid_pair  hybrid [se_e2_a rcut 3.5 sel [16, 16] type_one_side false, se_e2_a rcut 4.5 sel [32, 32]]
 #   tiny_hybrid_e3    hybrid [se_e2_a rcut 4.5 sel [32, 32], se_e3 rcut 3.5 sel [16, 16] neuron [3, 6] resnet_dt]
 #                     (sel 16, not tiny_se_e3's 12: the small random cells of tests/test_reference.py hold 14
@@ -73,7 +76,8 @@ variants=("$@")
     tiny_compress tiny_se_r_compress tiny_pair_compress tiny_hybrid tiny_hybrid_pair tiny_se_e3_compress
     tiny_act_gelu_compress tiny_act_gelu_tf_compress tiny_act_relu_compress tiny_act_relu6_compress
     tiny_hybrid_e3 tiny_hybrid_compress tiny_hybrid_e3_compress
-    tiny_f32_se_r tiny_f32_se_e3 tiny_f32_tebd tiny_f32_compress tiny_f32_se_r_compress tiny_f32_hybrid)
+    tiny_f32_se_r tiny_f32_se_e3 tiny_f32_tebd tiny_f32_compress tiny_f32_se_r_compress tiny_f32_hybrid
+    tiny_hybrid_tebd tiny_hybrid_e3_tebd tiny_se_e3_tebd)
 DP="${DP:-dp}"
 STEPS="${STEPS:-200}"
 DATA="$(cd "${DATA:-$here/../tests/data/cuag_emt}" && pwd)"
@@ -127,6 +131,8 @@ descriptor_for() {
         tiny_act_relu6_compress)   echo "$SE_A"', "type_one_side": true, "resnet_dt": false, "activation_function": "relu6", "precision": "float64"' ;;
         tiny_se_r_compress) echo "$SE_R"', "type_one_side": true, "resnet_dt": false, "activation_function": "tanh", "precision": "float64"' ;;
         tiny_hybrid)       echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_R"'}]' ;;
+        tiny_hybrid_tebd)  echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_R"'}]' ;;
+        tiny_hybrid_e3_tebd) echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_E3"'}]' ;;
         tiny_hybrid_pair)  echo '"type": "hybrid", "list": [{'"$HYB_A_NEAR"', "type_one_side": false}, {'"$HYB_A"', "type_one_side": true}]' ;;
         tiny_hybrid_e3)    echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": true}, {'"$HYB_E3"'}]' ;;
         tiny_hybrid_compress) echo '"type": "hybrid", "list": [{'"$HYB_A"', "type_one_side": false}, {'"$HYB_R"'}]' ;;
@@ -155,7 +161,7 @@ fitting_for() {
 # model-level sections other than the descriptor and the fitting net (with a trailing comma)
 model_extra_for() {
     case "$1" in
-        tiny_tebd|tiny_se_r_tebd|tiny_se_e3_tebd) echo '"type_embedding": {"neuron": [4], "activation_function": "tanh", "precision": "float64", "seed": 1},' ;;
+        tiny_tebd|tiny_se_r_tebd|tiny_se_e3_tebd|tiny_hybrid_tebd|tiny_hybrid_e3_tebd) echo '"type_embedding": {"neuron": [4], "activation_function": "tanh", "precision": "float64", "seed": 1},' ;;
         tiny_tebd_pair) echo '"type_embedding": {"neuron": [2, 4], "activation_function": "tanh", "resnet_dt": true, "use_tebd_bias": true, "precision": "float64", "seed": 1},' ;;
         tiny_f32_tebd)  echo '"type_embedding": {"neuron": [2, 4], "activation_function": "tanh", "resnet_dt": true, "use_tebd_bias": true, "precision": "float32", "seed": 1},' ;;
         *)              echo '' ;;
