@@ -28,7 +28,9 @@ def test_cuda_backend_under_simulator_matches_reference():
              "tiny_pair_compress:small_box:chunk",
              "tiny_hybrid:small_box:chunk", "tiny_hybrid_pair:small_box:chunk",
              "tiny_hybrid_e3:small_box:chunk", "tiny_hybrid_compress:small_box:chunk",
-             "tiny_se_e3_compress:triclinic:chunk",
+             "tiny_se_e3_compress:triclinic:chunk", "tiny_hybrid_tebd:small_box:chunk",
+             "tiny_se_e3_tebd:small_box:chunk", "tiny_hybrid_e3_tebd:small_box:chunk",
+             "tiny_hybrid_e3_compress:small_box:chunk",
              # float32 models (TOL["float32"]): the 4-atom box, each in its unit's GPU layout
              "tiny_f32_se_r:small_box:chunk", "tiny_f32_se_e3:small_box:chunk", "tiny_f32_tebd:small_box:group",
              "tiny_f32_compress:small_box:group", "tiny_f32_se_r_compress:small_box:chunk",
