@@ -31,7 +31,8 @@ from test_extract import assert_models_identical
 PT_DP = DATA / "tiny_pt" / "model.dp"
 # DeePMD-kit 3.2 cannot write a model-level type embedding to .dp ("type embedding for descriptors
 # without mixed types is not supported in other backends")
-NOT_CONVERTIBLE = {"tiny_tebd", "tiny_tebd_pair", "tiny_se_r_tebd"}
+NOT_CONVERTIBLE = {p.parent.name for p in DATA.glob("*/input.json")
+                   if "type_embedding" in json.loads(p.read_text()).get("model", {})}
 # compressed graphs (beside their uncompressed.pb) hold tables, no nets: no .dp to compare with
 GRAPHS = sorted(p.parent.name for p in DATA.glob("*/frozen_model.pb")
                 if p.parent.name not in NOT_CONVERTIBLE and not (p.parent / "uncompressed.pb").exists())
@@ -41,6 +42,7 @@ TENSORFLOW_ONLY = {
     "tiny_se_r_exclude": "exclude_types pair (0, 1)",
     "tiny_se_r": "layer 0 (8 -> 8) has resnet true",         # fitting input width = first hidden width
     "tiny_se_r_pair": "layer 0 (8 -> 8) has resnet true",
+    "tiny_f32_se_r": "layer 0 (8 -> 8) has resnet true",
 }
 READABLE = [name for name in GRAPHS if name not in TENSORFLOW_ONLY]
 # DeePMD-kit's NumPy backend on a .dp against its TensorFlow backend on the graph, for a case of each
