@@ -99,9 +99,9 @@ def group_wrapper_source(body_name: str, call_args: list[str], nlocal: int, nscr
     return "\n".join(lines) + "\n"
 
 
-def specialisation(names: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Positions of the arguments passed at launch, and of those compiled in (SPECIALISED)."""
-    const = tuple(k for k, name in enumerate(names) if name in SPECIALISED)
+def specialisation(names: tuple[str, ...], specialised=SPECIALISED) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Positions of the arguments passed at launch, and of those compiled in (``specialised``)."""
+    const = tuple(k for k, name in enumerate(names) if name in specialised)
     return tuple(k for k in range(len(names)) if k not in const), const
 
 
@@ -116,11 +116,12 @@ class KernelCache:
     ``item_template`` and ``group_template`` are the keyword arguments of wrapper_source and
     group_wrapper_source in the backend's dialect; ``scope(dtype)`` gives the names the wrapper
     source uses (scratch allocator, DT); ``jit_kernel`` compiles a wrapper into a kernel
-    (``jit_group_kernel`` a work-group wrapper, if the backend compiles those with other options).
+    (``jit_group_kernel`` a work-group wrapper, if the backend compiles those with other options);
+    ``specialised``: the argument names compiled in as constants (default SPECIALISED).
     """
 
     def __init__(self, python_bodies: dict, compiled_bodies: dict, jit_kernel, scope, item_template: dict,
-                 group_template: dict, jit_group_kernel=None):
+                 group_template: dict, jit_group_kernel=None, specialised=SPECIALISED):
         self.python_bodies = python_bodies
         self.compiled_bodies = compiled_bodies
         self.jit_kernel = jit_kernel
@@ -130,12 +131,13 @@ class KernelCache:
         self.group_template = group_template
         self.kernels: dict = {}
         self.splits: dict = {}
+        self.specialised = frozenset(specialised)
 
     def _split(self, names, values):
         """(constants, run-time values, wrapper argument names) of one launch."""
         split = self.splits.get(names)
         if split is None:
-            split = self.splits[names] = specialisation(names)
+            split = self.splits[names] = specialisation(names, self.specialised)
         keep, const = split
         if not const:
             return (), values, None
@@ -150,17 +152,19 @@ class KernelCache:
             ns[f"C{j}"] = value
         return names
 
-    def item_kernel(self, body_name: str, names, values, scratch: dict, dtype):
-        """(compiled kernel, the values to pass at launch)."""
+    def item_kernel(self, body_name: str, names, values, scratch: dict, dtype, template: dict | None = None):
+        """(compiled kernel, the values to pass at launch); ``template`` replaces item_template (a
+        backend's second launch form, e.g. with an explicit work-group size)."""
         constants, runtime, const = self._split(names, values)
-        key = (body_name, names, constants, tuple(scratch.items()), np.dtype(dtype).str)
+        key = (body_name, names, constants, tuple(scratch.items()), np.dtype(dtype).str,
+               None if template is None else tuple(template.items()))
         kern = self.kernels.get(key)
         if kern is None:
             check_signature(self.python_bodies[body_name], 1, names, (), tuple(scratch))
             ns = {**self.scope(dtype), body_name: self.compiled_bodies[body_name]}
             ns.update({f"S{k}": int(size) for k, size in enumerate(scratch.values())})
             call_args = self._call_args(len(names), const, constants, ns)
-            src = wrapper_source(body_name, call_args, len(scratch), **self.item_template)
+            src = wrapper_source(body_name, call_args, len(scratch), **(template or self.item_template))
             kern = self.kernels[key] = self.jit_kernel(_exec(src, f"<{body_name} wrapper>", ns))
         return kern, runtime
 

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from . import sycl_runtime
-from .launch import KernelCache, flatten
+from .launch import SPECIALISED, KernelCache, flatten
 from .protocol import DeviceMemory, allocation_failed
 
 sycl_runtime.prepare(mkl=True)
@@ -24,6 +24,20 @@ from numba_dpex import kernel_api  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
 
 _KERNELS = None
+#: compiled in on top of the activations: whether a descriptor has one embedding net per neighbour
+#: species (type_one_side).  The OpenCL CPU compiler runs 16 work-items (atoms) in the lanes of
+#: AVX-512 registers; with one_side a run-time value the net index (tj, or ti·ntypes + tj) differs
+#: between lanes, so every embedding weight is a gather; compiled in, the net is tj for all lanes
+#: and each weight one broadcast load (benchmarks/NOTES.md, session 6)
+SYCL_SPECIALISED = SPECIALISED | {"one_side"}
+#: bodies that the OpenCL CPU device runs faster as scalar code, one work-item after another, than
+#: vectorised across 16 work-items (measured on an AMD EPYC, benchmarks/NOTES.md session 6: the
+#: fitting net's weights differ per lane with the centre's species and its large private arrays are
+#: gathered lane by lane; the neighbour rows' sorted insertions diverge).  The CPU runtime runs its
+#: vectorised code only over whole vectors of a work-group, so a work-group of one work-item is
+#: scalar code whatever width its compiler picked.
+CPU_SCALAR_BODIES = frozenset({"fitting_atom", "neighbor_row", "reverse_row"})
+_ND_ITEM_TEMPLATE = dict(signature="item, ", index="item.get_global_id(0)", alloc="PrivateArray({size}, dtype=DT)")
 
 
 def _barrier(item):
@@ -51,7 +65,8 @@ def _kernel_cache() -> KernelCache:
             # numba-dpex 0.23 types local accessors on the default device's queue: they come first
             group_template=dict(signature="item, {locals}", local_args=False, group="item.get_group().get_group_id(0)",
                                 lane="item.get_local_id(0)", item="item", local_alloc="",
-                                alloc="PrivateArray({size}, dtype=DT)"))
+                                alloc="PrivateArray({size}, dtype=DT)"),
+            specialised=SYCL_SPECIALISED)
     return _KERNELS
 
 
@@ -71,6 +86,7 @@ class SyclBackend:
         self.parallel_width = int(self.device.max_compute_units) * (256 if self.is_gpu else 1)
         # local-memory kernels type their local arrays on the default device's queue (numba-dpex 0.23)
         self.supports_groups = self.queue == dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice())
+        self.scalar_bodies = CPU_SCALAR_BODIES if self.device.is_cpu else frozenset()
 
     def describe(self) -> str:
         return f"{self.name} ({self.device.name.strip()}, SYCL via numba-dpex)"
@@ -129,6 +145,13 @@ class SyclBackend:
     # -- kernels --------------------------------------------------------------------------
     def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64):
         names, values = flatten(packs)
+        if body_name in self.scalar_bodies:     # work-groups of one work-item: the CPU runs them as scalar code
+            kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype,
+                                                       _ND_ITEM_TEMPLATE)
+            if n > 0:
+                numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(n)), numba_dpex.Range(1)),
+                                       int(n), *values)
+            return
         kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype)
         if n > 0:
             numba_dpex.call_kernel(kern, numba_dpex.Range(int(n)), int(n), *values)
