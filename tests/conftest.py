@@ -76,6 +76,26 @@ def reference_case(ref: dict, case: str):
     return coords, cells, atype, out
 
 
+def assert_matches_deepmd_outputs(dp, ref: dict, label=None) -> None:
+    """``dp`` on every case of DeePMD-kit's outputs ``ref`` (its float64 bounds, atomic terms included);
+    the dense case overfills sel, so there the truncation warning must fire, as DeePMD-kit truncates too."""
+    from dpsycl.neighbors import SelTruncationWarning
+    tol = TOL["float64"]
+    for case in CASES:
+        coords, cells, atype, out = reference_case(ref, case)
+        if case == "dense":
+            with pytest.warns(SelTruncationWarning):
+                e, f, v, ae, av = dp.eval(coords, cells, atype, atomic=True)
+        else:
+            e, f, v, ae, av = dp.eval(coords, cells, atype, atomic=True)
+        n, where = len(atype), (label, case)
+        assert np.abs(e.ravel() - out["energy"].ravel()).max() / n <= tol["energy"], where
+        assert np.abs(ae.ravel() - out["atom_energy"].ravel()).max() <= tol["energy"], where
+        assert np.abs(f.ravel() - out["force"].ravel()).max() <= tol["force"], where
+        assert np.abs(v.ravel() - out["virial"].ravel()).max() / n <= tol["virial"], where
+        assert np.abs(av.ravel() - out["atom_virial"].ravel()).max() <= tol["virial"], where
+
+
 def case_params(ref: dict, case: str) -> dict:
     """The frame/atomic parameters DeePMD-kit was given for a case (models trained with them)."""
     return {name: ref[f"{case}_{name}"] for name in ("fparam", "aparam") if f"{case}_{name}" in ref}

@@ -22,7 +22,6 @@ import pytest
 import dpsycl
 from dpsycl.descriptors.hybrid import Hybrid
 from dpsycl.model_io import read_model, write_model
-from dpsycl.neighbors import SelTruncationWarning
 from conftest import DATA, TOL, model_file, model_path, random_structure
 from test_extract import assert_models_identical, bits_equal, graph_consts
 
@@ -123,24 +122,11 @@ def test_compressed_hybrid_with_an_se_e3_member_gives_deepmd_outputs(device):
     """Both members read their tables (TabulateFusionSeA in filter_type_all_0, TabulateFusionSeT in
     filter_type_all_1) with no hybrid-specific code: DeePMD-kit's outputs of the compressed graph on
     the seven cases, float64 tolerances, atomic terms included."""
-    from conftest import CASES, reference_case
+    from conftest import assert_matches_deepmd_outputs
     model = dpsycl.load_model(model_file(COMPRESSED_E3))
     assert [m.compressed for m in model.descriptor.members] == [True, True]
-    ref = dict(np.load(DATA / COMPRESSED_E3 / "reference.npz"))
-    dp, tol = dpsycl.DeepPot(model, device=device), TOL["float64"]
-    for case in CASES:
-        coords, cells, atype, out = reference_case(ref, case)
-        if case == "dense":     # more neighbours than sel, as DeePMD-kit truncates too
-            with pytest.warns(SelTruncationWarning):
-                e, f, v, ae, av = dp.eval(coords, cells, atype, atomic=True)
-        else:
-            e, f, v, ae, av = dp.eval(coords, cells, atype, atomic=True)
-        n = len(atype)
-        assert np.abs(e.ravel() - out["energy"].ravel()).max() / n <= tol["energy"], case
-        assert np.abs(ae.ravel() - out["atom_energy"].ravel()).max() <= tol["energy"], case
-        assert np.abs(f.ravel() - out["force"].ravel()).max() <= tol["force"], case
-        assert np.abs(v.ravel() - out["virial"].ravel()).max() / n <= tol["virial"], case
-        assert np.abs(av.ravel() - out["atom_virial"].ravel()).max() <= tol["virial"], case
+    assert_matches_deepmd_outputs(dpsycl.DeepPot(model, device=device),
+                                  dict(np.load(DATA / COMPRESSED_E3 / "reference.npz")), device)
 
 
 def test_dpsycl_compress_of_a_hybrid_with_an_se_e3_member(tmp_path):

@@ -134,28 +134,14 @@ def test_se_e3_with_a_type_embedding_gives_deepmd_outputs(extracted, name, folde
     three-body nets are the graph's own (DeePMD-kit's se_e3 ignores the table); the bundled model.h5
     is the extraction."""
     import dpsycl
-    from dpsycl.neighbors import SelTruncationWarning
-    from conftest import CASES, TOL, reference_case
+    from conftest import assert_matches_deepmd_outputs
     from test_extract import assert_models_identical
     model = extracted[name]
     assert model.type_embedding == f"type_embedding width 4, folded into {folded}"
     assert_models_identical(read_model(model_file(name)), model)
-    ref, tol = dict(np.load(DATA / name / "reference.npz")), TOL["float64"]
+    ref = dict(np.load(DATA / name / "reference.npz"))
     for device in dpsycl.devices():
-        dp = dpsycl.DeepPot(model, device=device)
-        for case in CASES:
-            coords, cells, atype, out = reference_case(ref, case)
-            if case == "dense":     # more neighbours than sel, as DeePMD-kit truncates too
-                with pytest.warns(SelTruncationWarning):
-                    e, f, v, ae, av = dp.eval(coords, cells, atype, atomic=True)
-            else:
-                e, f, v, ae, av = dp.eval(coords, cells, atype, atomic=True)
-            n = len(atype)
-            assert np.abs(e.ravel() - out["energy"].ravel()).max() / n <= tol["energy"], (device, case)
-            assert np.abs(ae.ravel() - out["atom_energy"].ravel()).max() <= tol["energy"], (device, case)
-            assert np.abs(f.ravel() - out["force"].ravel()).max() <= tol["force"], (device, case)
-            assert np.abs(v.ravel() - out["virial"].ravel()).max() / n <= tol["virial"], (device, case)
-            assert np.abs(av.ravel() - out["atom_virial"].ravel()).max() <= tol["virial"], (device, case)
+        assert_matches_deepmd_outputs(dpsycl.DeepPot(model, device=device), ref, device)
 
 
 @pytest.mark.parametrize("name", NEW_MODELS)
