@@ -70,6 +70,9 @@ def training_min_nbor_dist(script_path: str, type_map: list[str], rcut: float) -
     systems = [systems] if isinstance(systems, str) else list(systems)
     here = os.path.dirname(os.path.abspath(script_path))
     paths = [p if os.path.exists(p) else os.path.join(here, p) for p in map(str, systems)]
+    # lattice translations n ≠ 0 with |n_i| ≤ 2: an atom's nearest own image is the shortest n·cell
+    shifts = np.stack(np.meshgrid(*[np.arange(-2, 3)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    shifts = shifts[np.any(shifts != 0, axis=1)]
     closest = np.inf
     for system in read_sources(paths, type_map, labels=False):
         for run in system.runs:
@@ -78,9 +81,8 @@ def training_min_nbor_dist(script_path: str, type_map: list[str], rcut: float) -
                 _, _, dist = pairs_within(run.coords[k], cell, rcut)
                 if dist.size:
                     closest = min(closest, float(dist.min()))
-                if cell is not None:        # an atom's nearest own image: the shortest lattice vector
-                    n = np.stack(np.meshgrid(*[np.arange(-2, 3)] * 3, indexing="ij"), -1).reshape(-1, 3)
-                    lengths = np.linalg.norm(n[np.any(n != 0, axis=1)] @ cell, axis=1)
+                if cell is not None:
+                    lengths = np.linalg.norm(shifts @ cell, axis=1)
                     if lengths.min() < rcut:
                         closest = min(closest, float(lengths.min()))
     if not np.isfinite(closest):
