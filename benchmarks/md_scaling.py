@@ -4,7 +4,8 @@ targets 5 and 7; then the README table and the plot from the JSON files.
 
     python benchmarks/md_scaling.py run --device cuda:0 --models dpsycl/data/cuag.h5,.ab/cuag_compressed.h5 \\
         --sizes 2048,32000,1048576 --large-atoms 10000000 --budget 240 --output OUT/md_scaling.json
-    python benchmarks/md_scaling.py run --device opencl:cpu --sizes 2048 --large-atoms 0 --output cpu.json
+    python benchmarks/md_scaling.py run --device opencl:cpu --sizes 2048 --large-atoms 0 \\
+        --output benchmarks/results/md_scaling-cpu.json          # the CPU point: ~60 s, on a quiet machine
     python benchmarks/md_scaling.py report OUT/md_scaling.json [more.json ...] \\
         --readme benchmarks/README.md --plot benchmarks/results/md-throughput.png
 
@@ -40,16 +41,18 @@ from dpsycl_bench.results_files import write_run  # noqa: E402
 from dpsycl_bench.timing import log  # noqa: E402
 
 SCHEMA = "dpsycl-md-scaling/1"
-#: the time box of one point at N atoms (s): small systems many periods, 1 M one or two
+#: the time box of one GPU point at N atoms (s): small systems many periods, 1 M one or two
 DEFAULT_SECONDS = {2048: 10.0, 32000: 10.0, 1048576: 15.0}
+#: ... and of a CPU point (2,048 atoms: ~0.3 s a step on 2 cores, so ~10 periods)
+CPU_SECONDS = 30.0
 #: a large evaluation costs about this many times its estimate of one eval (allocation, a second eval)
 LARGE_FACTOR = 2.5
 
 
-def time_box(natoms: int, given: float | None) -> float:
+def time_box(natoms: int, given: float | None, cuda: bool) -> float:
     if given is not None:
         return given
-    return DEFAULT_SECONDS.get(natoms, 10.0)
+    return DEFAULT_SECONDS.get(natoms, 10.0) if cuda else CPU_SECONDS
 
 
 def predicted_seconds(previous: dict | None, natoms: int, seconds: float, every: int = 10) -> float:
@@ -94,10 +97,11 @@ def run_command(args) -> int:
         record(previous)
         previous = previous if previous["status"] == "ok" else None
         for natoms in sizes:
-            seconds = time_box(natoms, args.seconds)
+            seconds = time_box(natoms, args.seconds, cuda)
             need = predicted_seconds(previous, natoms, seconds)
             if need > left():
-                log(f"MD N={natoms:,} ({os.path.basename(path)}): skipped, needs ~{need:.0f} s, {left():.0f} s left", t0)
+                log(f"MD N={natoms:,} ({os.path.basename(path)}): skipped, needs ~{need:.0f} s, "
+                    f"{left():.0f} s left", t0)
                 record({"kind": "md", "model": path, "natoms": natoms, "status": "skipped",
                         "reason": f"budget: predicted {need:.0f} s, {left():.0f} s left"})
                 continue
@@ -136,8 +140,8 @@ def main(argv=None) -> int:
                                                 "a missing one is recorded as skipped")
     r.add_argument("--precision", default=None, help="float64 or float32 (default: the model's)")
     r.add_argument("--sizes", default="", help=f"comma-separated N (default GPU {GPU_SIZES}, else {CPU_SIZES})")
-    r.add_argument("--seconds", type=float, default=None, help="time box of every MD point "
-                                                                f"(default {DEFAULT_SECONDS}, else 10)")
+    r.add_argument("--seconds", type=float, default=None, help="time box of every MD point (default: GPU "
+                                                                f"{DEFAULT_SECONDS}, else 10; CPU {CPU_SECONDS})")
     r.add_argument("--compile-atoms", type=int, default=COMPILE_ATOMS, help="atoms of the compile point "
                                                                             "(the CUDA simulator: 4)")
     r.add_argument("--large-atoms", type=int, default=LARGE_ATOMS, help="0: no large evaluation")

@@ -86,6 +86,11 @@ def large_eval(model, device: str, natoms: int = LARGE_ATOMS, seconds: float = 1
             probe.read()
         timed = times[0] if times else record["first_eval_s"]
         peak = probe.peak()
+        if cuda and probe.known:
+            # everything in use on the device now, the CUDA context and the kernels' local-memory
+            # reservation included (the baseline above leaves them out): the figure nvidia-smi shows
+            after = ev.device_memory()
+            record["device_in_use_bytes"] = after.total - after.free
         record.update(status="ok", eval_s=timed, timed_eval_is_first=not times,
                       us_per_step_atom=1e6 * timed / natoms, energy_per_atom=float(e[0, 0]) / natoms,
                       forces_finite=bool(np.isfinite(f).all()), max_force=float(np.abs(f).max()),

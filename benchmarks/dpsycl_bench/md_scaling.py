@@ -72,9 +72,9 @@ class MemoryProbe:
 
 def md_point(model, device: str, natoms: int, seconds: float, *, precision: str | None = None,
              warmup_steps: int | None = None, t0: float | None = None) -> dict:
-    """One time-boxed NVE run of ``natoms`` atoms of ``model`` (a dpsycl.Model): {"status": "ok", "ns_per_day", "ms_per_step",
-    "peak_bytes", "bytes_per_atom", ...}; an MD or memory error is recorded (status "error") and
-    printed rather than raised, so that the other points of a run stand.
+    """One time-boxed NVE run of ``natoms`` atoms of ``model`` (a dpsycl.Model): {"status": "ok",
+    "ns_per_day", "ms_per_step", "peak_bytes", "bytes_per_atom", ...}; an MD or memory error is
+    recorded (status "error") and printed rather than raised, so that the other points of a run stand.
 
     ``warmup_steps`` None: one whole sampling period (the first point of a process)."""
     record = {"device": device, "natoms": natoms, "supercell": list(supercell_for(natoms)), "time_box_s": seconds}
