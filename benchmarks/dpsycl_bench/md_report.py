@@ -72,8 +72,8 @@ def md_rows(runs) -> list[str]:
             if r.get("kind") != "md":
                 continue
             if r.get("status") != "ok":
-                rows.append(f"| {run['device']} | {model_label(r)} | {r.get('natoms', 0):,} | {r.get('status')}: "
-                            f"{r.get('reason', '')} | | | | | | |")
+                rows.append(f"| {run['device']} | {model_label(r)} | {fmt(r.get('natoms'), ',') or '–'} | "
+                            f"{r.get('status')}: {r.get('reason', '')} | | | | | | |")
                 continue
             rows.append(f"| {device_label(r)} | {model_label(r)} | {r['natoms']:,} | {r['ms_per_step']:,.2f} | "
                         f"**{r['ns_per_day']:,.3f}** | {r['us_per_step_atom']:.3f} | "
@@ -93,8 +93,8 @@ def large_rows(runs) -> list[str]:
             if r.get("kind") != "large":
                 continue
             if r.get("status") != "ok":
-                rows.append(f"| {run['device']} | {model_label(r)} | {r.get('natoms', 0):,} | {r.get('status')}: "
-                            f"{r.get('reason', '')} | | | | | | | |")
+                rows.append(f"| {run['device']} | {model_label(r)} | {fmt(r.get('natoms'), ',') or '–'} | "
+                            f"{r.get('status')}: {r.get('reason', '')} | | | | | | | |")
                 continue
             first = " (first call)" if r["timed_eval_is_first"] else ""
             largest = r.get("largest_predicted")
@@ -119,7 +119,7 @@ def targets(runs) -> list[str]:
     five = (worst is not None and worst <= BOUND_BYTES_PER_ATOM and big is not None and big["natoms"] >= TARGET_ATOMS)
     lines = ["- Target 5 (≤ 10 KB/atom; 10 M atoms on one H200, evaluated and timed): "
              f"**{'met' if five else 'not met'}**"
-             f" — worst peak {fmt(None if worst is None else worst / 1e3, '.2f')} KB/atom over the GPU points above"
+             f" — worst peak {fmt(None if worst is None else worst / 1e3, '.2f') or 'n/a'} KB/atom over the GPU points above"
              + (f"; {big['natoms']:,} atoms in {big['eval_s']:.2f} s" if big else "; no large evaluation")
              + (f" ({big['device_in_use_bytes'] / big['natoms'] / 1e3:.2f} KB/atom counting everything in use on the "
                 "device, CUDA context included)" if big and big.get("device_in_use_bytes") else "")]
@@ -175,17 +175,22 @@ def plot(runs, path: str) -> None:
         for r in run["results"]:
             if r.get("status") == "ok" and r.get("kind") in ("md", "large"):
                 series.setdefault((device_label(r), model_label(r)), []).append(r)
-    for (device, model), points in sorted(series.items()):
+    for k, ((device, model), points) in enumerate(sorted(series.items())):
+        color, label = f"C{k}", f"{device}, {model}"
         md = sorted((r for r in points if r["kind"] == "md"), key=lambda r: r["natoms"])
-        label = f"{device}, {model}"
         if md:
-            left.plot([r["natoms"] for r in md], [r["ns_per_day"] for r in md], "o-", label=label)
+            left.plot([r["natoms"] for r in md], [r["ns_per_day"] for r in md], "o-", color=color, label=label)
             for r in md:
                 left.annotate(f"{r['ns_per_day']:.3g}", (r["natoms"], r["ns_per_day"]), fontsize=7,
                               textcoords="offset points", xytext=(4, 4))
-        mem = sorted((r for r in points if r.get("bytes_per_atom") is not None), key=lambda r: r["natoms"])
-        if mem:
-            right.plot([r["natoms"] for r in mem], [r["bytes_per_atom"] / 1e3 for r in mem], "s-", label=label)
+        md_mem = [r for r in md if r.get("bytes_per_atom") is not None]
+        if md_mem:
+            right.plot([r["natoms"] for r in md_mem], [r["bytes_per_atom"] / 1e3 for r in md_mem], "s-", color=color,
+                       label=f"{label}: MD")
+        big = [r for r in points if r["kind"] == "large" and r.get("bytes_per_atom") is not None]
+        if big:
+            right.plot([r["natoms"] for r in big], [r["bytes_per_atom"] / 1e3 for r in big], "*", color=color,
+                       markersize=12, label=f"{label}: one DeepPot.eval")
     right.axhline(BOUND_BYTES_PER_ATOM / 1e3, color="k", ls="--", lw=1, label="issue 14 bound: 10 KB/atom")
     left.set(xscale="log", yscale="log", xlabel="atoms", ylabel="ns/day (dt 1 fs, NVE)",
              title="MD throughput")
