@@ -114,3 +114,19 @@ def test_report_writes_the_readme_section_once_and_the_plot(simulator_run, tmp_p
     assert "| cuda:0 (numba CUDA simulator) | tiny_se_r (float64) | 4 |" in first
     assert "absent" in first and "skipped" in first
     assert (tmp_path / "md.png").stat().st_size > 10_000
+
+
+def _point(kind, natoms, bytes_per_atom, device="cuda:0"):
+    return {"kind": kind, "status": "ok", "device": device, "natoms": natoms, "bytes_per_atom": bytes_per_atom,
+            "eval_s": 1.0}
+
+
+@pytest.mark.parametrize("large_bytes,met", [(9_000, True), (10_500, False)])
+def test_target_5_is_judged_on_the_gpu_points_of_a_million_atoms_and_more(large_bytes, met):
+    """2,048 GPU atoms at 40 KB/atom (the model's constants, page granularity) and a CPU point's RSS do
+    not decide the bound; the 1 M MD point and the 10 M evaluation do."""
+    run = {"results": [_point("md", 2048, 40_000), _point("md", 2048, 20_000, device="opencl:cpu:0"),
+                       _point("md", 1_048_576, 8_700), _point("large", 10_000_000, large_bytes)]}
+    line = md_report.targets([run])[0]
+    assert ("**met**" in line) is met and ("**not met**" in line) is (not met)
+    assert f"{max(8_700, large_bytes) / 1e3:.2f} KB/atom" in line
