@@ -13,11 +13,14 @@ Modules, one job each; each imports only modules listed above it (no cycles):
     dpsycl_target   dpsycl on one device and precision: kernels compiled, phases timed
     timing          one benchmark point: energy check, repeats within the budget, timers, memory
     md_throughput   MD ns/day of the ``make run`` system
+    md_scaling      MD ns/day and peak memory per atom at given sizes (benchmarks/md_scaling.py)
+    large_system    one DeepPot.eval of 10 M atoms, and the largest N the library predicts
     analysis        scaling exponents, performance portability, the project's targets
     results_files   the JSON file of a run: schema, atomic writes, the newest runs read back
     report          benchmarks/README.md sections, plots, the console summary
     runner          BenchConfig and run_benchmark: the whole run, JSON checkpointed after each size
     cli             the options of benchmarks/bench.py
+    md_report       benchmarks/md_scaling.py's README section, plot and console table
 
 Nothing here is imported by dpsycl.
 """

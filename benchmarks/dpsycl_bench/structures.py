@@ -3,7 +3,9 @@
 Each size N is a multiple of 4 (four atoms per cubic fcc cell) laid out in the most cubic
 supercell with exactly N atoms (:func:`supercell_for`), lattice constant 3.85 Å, every atom
 displaced by 0.05 Å Gaussian noise and wrapped into the box.  The atoms themselves come from the
-library's one alloy builder, ``dpsycl.structures.random_alloy``.
+library's one alloy builder, ``dpsycl.structures.random_alloy``; :func:`lattice_alloy` builds the
+same structure with NumPy alone, for sizes (10 M atoms) where ASE's per-atom Python lists take
+minutes.
 """
 from __future__ import annotations
 
@@ -50,6 +52,39 @@ def alloy(natoms: int, seed: int = 0, type_map=TYPE_MAP):
     from dpsycl.structures import atoms_to_arrays, random_alloy
     atoms = random_alloy(COMPOSITION, seed=seed, repeats=supercell_for(natoms), lattice=LATTICE, noise=NOISE)
     return atoms_to_arrays(atoms, type_map)
+
+
+#: the conventional cubic fcc cell in fractional coordinates, in the order ASE's bulk(cubic=True) lists it
+FCC_BASIS = np.array([[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]])
+#: ASE's wrap moves fractional coordinates by this much first, so -1e-17 stays at 0 rather than 1
+WRAP_EPS = 1e-7
+
+
+def lattice_alloy(natoms: int, seed: int = 0, type_map=TYPE_MAP):
+    """:func:`alloy` with vectorised NumPy: the same positions (to rounding), cell and species.
+
+    It repeats what ``random_alloy`` does with ASE, array at a time: the 4-atom cubic cell repeated
+    over :func:`supercell_for` in ASE's order (cell index i, j, k outer, basis atom inner), the
+    species counts rounded as there, a permutation of them and then the Gaussian noise drawn from
+    one generator seeded with (seed, 0xA110), and ASE's wrap (fractional + eps, mod 1, − eps)."""
+    from dpsycl.structures import parse_composition, species_indices
+    repeats = supercell_for(natoms)
+    grid = np.stack(np.meshgrid(*[np.arange(r) for r in repeats], indexing="ij"), axis=-1).reshape(-1, 1, 3)
+    fractional = (grid + FCC_BASIS[None]).reshape(-1, 3)
+    comp = parse_composition(COMPOSITION)
+    raw = np.asarray([x * natoms for _, x in comp])
+    counts = np.floor(raw).astype(int)
+    for k in np.argsort(-(raw - counts))[: natoms - counts.sum()]:
+        counts[k] += 1
+    species = species_indices([s for s, _ in comp], type_map)
+    rng = np.random.default_rng([int(seed), 0xA110])
+    atype = species[rng.permutation(np.repeat(np.arange(len(comp)), counts))]
+    lengths = np.asarray(repeats, dtype=np.float64) * LATTICE
+    positions = fractional * LATTICE + rng.normal(0.0, NOISE, (natoms, 3))
+    scaled = positions / lengths + WRAP_EPS
+    scaled %= 1.0
+    scaled -= WRAP_EPS
+    return scaled * lengths, np.diag(lengths), atype
 
 
 def structure_record(natoms: int, seed: int, cell: np.ndarray, atype: np.ndarray, type_map) -> dict:
