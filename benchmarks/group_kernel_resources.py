@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     p.add_argument("--precision", choices=("float64", "float32"))
     p.add_argument("--max-registers", type=int, default=0, help="cap as DPSYCL_CUDA_GROUP_MAX_REGISTERS does")
     p.add_argument("--output", help="write the report as JSON")
+    p.add_argument("--ptx", help="also write each kernel's PTX to PTX.<body>.ptx")
     args = p.parse_args(argv)
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         p.error("the simulator compiles nothing: unset NUMBA_ENABLE_CUDASIM")
@@ -92,6 +93,9 @@ def main(argv=None) -> int:
             wrapper, runtime = cache.group_kernel(body_name, names, values, nlane, local or {}, scratch or {}, dtype)
             types = (typeof(int(ngroups)), *(typeof(v) for v in runtime))
             ptx, _ = cuda.compile_ptx(wrapper, types, cc=cc)
+            if args.ptx:
+                with open(f"{args.ptx}.{body_name}.ptx", "w") as fh:
+                    fh.write(ptx)
             shared = sum(int(n) for n in (local or {}).values()) * np.dtype(dtype).itemsize
             reports.append({"body": body_name, "block": int(nlane), "dtype": np.dtype(dtype).name,
                             "local_arrays": dict(local or {}), "shared_bytes_declared": shared,

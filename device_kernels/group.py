@@ -1,4 +1,5 @@
-"""Work-group helpers: lane sums (a tree, or partial sums of many terms at once) and dense layers spread over the lanes of a group.
+"""Work-group helpers: lane sums (a tree, or partial sums of many terms at once), a prefix count,
+and dense layers spread over the lanes of a group.
 
 A work-group of ``nlane`` work-items (a CUDA thread block) cooperates on one atom; ``barrier``
 is the backend's group barrier (device_kernels/primitives.py).  nlane is a power of two.
@@ -17,6 +18,28 @@ def group_reduce(item, lane, nlane, red, ncomp):
                 red[c * nlane + lane] += red[c * nlane + lane + stride]
         stride //= 2
     barrier(item)
+
+
+def group_prefix_count(item, lane, nlane, flag, buf):
+    """(Σ of flag over the lanes before this one, Σ over all lanes), by Hillis–Steele steps between the
+    two halves of buf (2·nlane values): log2(nlane) steps of one barrier each."""
+    buf[lane] = flag
+    barrier(item)
+    src = 0
+    offset = 1
+    while offset < nlane:
+        v = buf[src + lane]
+        if lane >= offset:
+            v += buf[src + lane - offset]
+        dst = nlane - src
+        buf[dst + lane] = v
+        barrier(item)
+        src = dst
+        offset *= 2
+    inclusive = int(buf[src + lane])
+    total = int(buf[src + nlane - 1])
+    barrier(item)       # every lane has read buf before the next call writes it
+    return inclusive - flag, total
 
 
 def group_partial_sums(item, lane, nlane, red, ncomp):
@@ -68,4 +91,4 @@ def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact
     barrier(item)
 
 
-BODIES = (group_reduce, group_partial_sums, group_dense, group_dense_backward)
+BODIES = (group_reduce, group_prefix_count, group_partial_sums, group_dense, group_dense_backward)

@@ -6,8 +6,9 @@ neighbour list, a layer's outputs are spread over the lanes and its inputs read 
 memory, so no lane keeps an embedding vector of its own.  T_i[:, m] stays in lane m's registers;
 the fitting net's layers are spread over lanes the same way.  ``barrier`` is the backend's (primitives.py).
 
-Neighbours go through the embedding net ``BATCH`` at a time (the live slots of one species block,
-collected in slot order): lane m keeps the BATCH values of its channel in scalars (registers), the
+Neighbours go through the embedding net ``BATCH`` at a time: the live slots of each species block are
+first compacted in slot order into group-local memory (one slot per lane, places by a prefix count), once
+for both passes; lane m keeps the BATCH values of its channel in scalars (registers), the
 layer inputs of the BATCH neighbours sit side by side in group-local memory, so each weight W[k, m]
 it loads feeds BATCH multiply-adds, BATCH independent chains hide each other's latency, and one
 barrier per layer serves BATCH neighbours.  In the gradient pass the 4·BATCH per-lane terms of
@@ -17,7 +18,7 @@ row (R = 0, s = 0), whose terms add exactly nothing to T and are never written o
 """
 from .activations import activation
 from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
-from .group import group_dense, group_dense_backward, group_partial_sums, group_reduce
+from .group import group_dense, group_dense_backward, group_partial_sums, group_prefix_count, group_reduce
 from .layers import TABULATED, embedding_skip, fitting_residual, table_channel, table_locate
 from .primitives import barrier
 
@@ -29,71 +30,40 @@ BATCH = 4
 ROW = 16
 
 
-def batch_slot(b, j0, j1, j2, j3):
-    """The slot of batch position b."""
-    if b == 0:
-        return j0
-    if b == 1:
-        return j1
-    if b == 2:
-        return j2
-    return j3
-
-
-def next_live_batch(i, jj, a1, nlist, nshift, nnei, pos, cell, rcut, lane, pair_grad, clear_dead):
-    """The next (up to) BATCH live slots of [jj, a1), in slot order (−1 where none).  Every lane walks
-    the same slots; with clear_dead, lane 0 zeroes the pair gradients of the empty slots it passes.
-    The walk goes on at the slot after the last one (a1 when fewer than BATCH were found).  The test
-    is slot_in_cutoff, not live_slot: with live_slot here the OpenCL CPU compiler (oneAPI 2024.2)
-    crashed (SimplifyCFG, segmentation fault while building the kernel)."""
-    nb = 0
-    j0 = -1
-    j1 = -1
-    j2 = -1
-    j3 = -1
-    while jj < a1:
-        if slot_in_cutoff(i, jj, nlist, nshift, nnei, pos, cell, rcut):
-            if nb == 0:
-                j0 = jj
-            elif nb == 1:
-                j1 = jj
-            elif nb == 2:
-                j2 = jj
+def compact_live_slots(item, lane, nlane, i, a0, a1, nlist, nshift, nnei, pos, cell, rcut, sh_live, sh_scan,
+                       pair_grad):
+    """The live slots of [a0, a1), in slot order, into sh_live[a0:] (as numbers); returns how many.  The
+    pair gradients of the other slots are zeroed here (the gradient pass writes only live ones).  nlane
+    slots at a time, one per lane, so their neighbour loads overlap; each live lane's place comes from a
+    prefix count (group.py).  The test is slot_in_cutoff: with live_slot in a helper like this one the
+    OpenCL CPU compiler (oneAPI 2024.2) crashed while building the kernel (SimplifyCFG, segfault)."""
+    count = 0
+    for c0 in range(a0, a1, nlane):
+        jj = c0 + lane
+        live = 0
+        if jj < a1:
+            if slot_in_cutoff(i, jj, nlist, nshift, nnei, pos, cell, rcut):
+                live = 1
             else:
-                j3 = jj
-            nb += 1
-            if nb == BATCH:
-                break
-        elif clear_dead != 0 and lane == 0:
-            q = 3 * (i * nnei + jj)
-            pair_grad[q] = 0.0 * pos[0]
-            pair_grad[q + 1] = 0.0 * pos[0]
-            pair_grad[q + 2] = 0.0 * pos[0]
-        jj += 1
-    return j0, j1, j2, j3
+                q = 3 * (i * nnei + jj)
+                pair_grad[q] = 0.0 * pos[0]
+                pair_grad[q + 1] = 0.0 * pos[0]
+                pair_grad[q + 2] = 0.0 * pos[0]
+        before, total = group_prefix_count(item, lane, nlane, live, sh_scan)
+        if live != 0:
+            sh_live[a0 + count + before] = jj + 0.0 * pos[0]
+        count += total
+    return count
 
 
-def batch_size(j0, j1, j2, j3):
-    """How many slots next_live_batch found."""
-    if j0 < 0:
-        return 0
-    if j1 < 0:
-        return 1
-    if j2 < 0:
-        return 2
-    if j3 < 0:
-        return 3
-    return 4
-
-
-def batch_env_rows(item, i, lane, nb, j0, j1, j2, j3, nlist, nshift, nnei, pos, cell, rcut, rcut_smth,
-                   blk_avg, blk_std, p, sh_env, row):
-    """sh_env[b·ROW : (b+1)·ROW] = the normalised environment row of batch slot b (lane b computes it;
-    zeros for b ≥ nb); barriers on both sides (the previous batch's readers, this batch's)."""
+def batch_env_rows(item, i, lane, nb, sh_live, at, nlist, nshift, nnei, pos, cell, rcut, rcut_smth, blk_avg, blk_std,
+                   p, sh_env, row):
+    """sh_env[b·ROW : (b+1)·ROW] = the normalised environment row of the live slot sh_live[at + b] (lane b
+    computes it; zeros for b ≥ nb); barriers on both sides (the previous batch's readers, this batch's)."""
     barrier(item)
     if lane < BATCH:
         if lane < nb:
-            jj = batch_slot(lane, j0, j1, j2, j3)
+            jj = int(sh_live[at + lane])
             rx, ry, rz = slot_vector(i, nlist[i * nnei + jj], nshift[i * nnei + jj], pos, cell)
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             for c in range(ROW):
@@ -257,10 +227,12 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                       sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
                       emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
                       fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
-                      fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_x, sh_env, sh_t, sh_f, sh_dact, sh_red,
-                      row):
-    """E_i and every g_ij of atom i, computed by the work-group's lanes together.  sh_f holds the
-    fitting net's layers, then the gradient pass's lane sums (group_partial_sums)."""
+                      fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_x, sh_env, sh_live, sh_t, sh_f, sh_dact,
+                      sh_red, row):
+    """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_x
+    the embedding layers of a batch, sh_env its environment rows, sh_live the live slots of every block
+    (then their counts), sh_t T_i, sh_f the fitting net's layers and later the gradient pass's lane sums
+    (group_partial_sums), sh_dact its activation slopes, sh_red the prefix counts and the energy sum."""
     m_width = emb_widths[n_emb]
     ti = atype[i]
     zero = 0.0 * pos[0]
@@ -268,22 +240,24 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     t1 = zero
     t2 = zero
     t3 = zero
-    # pass 1: T_i[:, lane] = Σ_j R_ij G_ij[lane] (+ the empty slots of each block)
+    # pass 1: T_i[:, lane] = Σ_j R_ij G_ij[lane] (+ the empty slots of each block); the live slots of each
+    # block are compacted into sh_live here, once for both passes (their count at sh_live[nnei + tj])
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
         if excluded[p] != 0:
+            for jj in range(a0 + lane, a1, nlane):
+                q = 3 * (i * nnei + jj)
+                pair_grad[q] = zero
+                pair_grad[q + 1] = zero
+                pair_grad[q + 2] = zero
             continue
-        n_empty = a1 - a0
-        jj = a0
-        while jj < a1:
-            j0, j1, j2, j3 = next_live_batch(i, jj, a1, nlist, nshift, nnei, pos, cell, rcut, lane, pair_grad, 0)
-            nb = batch_size(j0, j1, j2, j3)
-            if nb == 0:
-                break
-            jj = j3 + 1 if nb == BATCH else a1
-            n_empty -= nb
-            batch_env_rows(item, i, lane, nb, j0, j1, j2, j3, nlist, nshift, nnei, pos, cell, rcut, rcut_smth,
-                           blk_avg, blk_std, p, sh_env, row)
+        nlive = compact_live_slots(item, lane, nlane, i, a0, a1, nlist, nshift, nnei, pos, cell, rcut, sh_live, sh_red,
+                                   pair_grad)
+        if lane == 0:
+            sh_live[nnei + tj] = nlive + zero
+        for b0 in range(0, nlive, BATCH):
+            batch_env_rows(item, i, lane, nlive - b0, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
+                           rcut_smth, blk_avg, blk_std, p, sh_env, row)
             g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
                 item, lane, sh_env, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_x, ewmax, 0)
             # the rows of absent batch slots are zero: their terms add exactly nothing
@@ -303,6 +277,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
             t1 += sh_env[3 * ROW + 1] * g3
             t2 += sh_env[3 * ROW + 2] * g3
             t3 += sh_env[3 * ROW + 3] * g3
+        n_empty = a1 - a0 - nlive
         if n_empty > 0 and lane < m_width:
             gp = n_empty * pad_g[p * m_width + lane]
             t0 += -blk_avg[4 * p] / blk_std[4 * p] * gp
@@ -397,21 +372,11 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
         if excluded[p] != 0:
-            if lane == 0:
-                for jj in range(a0, a1):
-                    q = 3 * (i * nnei + jj)
-                    pair_grad[q] = zero
-                    pair_grad[q + 1] = zero
-                    pair_grad[q + 2] = zero
             continue
-        jj = a0
-        while jj < a1:
-            j0, j1, j2, j3 = next_live_batch(i, jj, a1, nlist, nshift, nnei, pos, cell, rcut, lane, pair_grad, 1)
-            nb = batch_size(j0, j1, j2, j3)
-            if nb == 0:
-                break
-            jj = j3 + 1 if nb == BATCH else a1
-            batch_env_rows(item, i, lane, nb, j0, j1, j2, j3, nlist, nshift, nnei, pos, cell, rcut, rcut_smth,
+        nlive = int(sh_live[nnei + tj])
+        for b0 in range(0, nlive, BATCH):
+            nb = nlive - b0
+            batch_env_rows(item, i, lane, nb, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut, rcut_smth,
                            blk_avg, blk_std, p, sh_env, row)
             g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
                 item, lane, sh_env, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_x, ewmax, 1)
@@ -436,8 +401,8 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
             sh_f[14 * stride + lane] = d3 * g2
             sh_f[15 * stride + lane] = d3 * g3
             nparts = group_partial_sums(item, lane, nlane, sh_f, 4 * BATCH)
-            if lane < nb:
-                jb = batch_slot(lane, j0, j1, j2, j3)
+            if lane < nb and lane < BATCH:
+                jb = int(sh_live[a0 + b0 + lane])
                 gx = zero
                 gy = zero
                 gz = zero
@@ -455,4 +420,4 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                 pair_grad[q + 2] = gz
 
 
-BODIES = (batch_slot, next_live_batch, batch_size, batch_env_rows, group_embedding_batch, group_atom_energy)
+BODIES = (compact_live_slots, batch_env_rows, group_embedding_batch, group_atom_energy)
