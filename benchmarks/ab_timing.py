@@ -71,6 +71,12 @@ for n in sizes:
     np.save(forces_to.format(n=n), f.reshape(-1, 3))
     out["sizes"][n] = {"times": times, "energy": float(e[0, 0]), "median": sorted(times)[len(times) // 2]}
 out["layout"] = getattr(dp.evaluator, "layout", None)
+if device.startswith("cuda"):          # registers and blocks per SM of the work-group kernels, where the tree says
+    try:
+        from dpsycl.backends.cuda import kernel_resources
+        out["resources"] = [r for r in kernel_resources() if r["layout"] == "group"]
+    except Exception as exc:
+        out["resources"] = f"unavailable ({type(exc).__name__}: {exc})"
 out["wall"] = time.perf_counter() - t0
 print("AB-RESULT " + json.dumps(out), flush=True)
 """
@@ -141,6 +147,10 @@ def main(argv=None) -> int:
         deviations[n] = {"energy_per_atom": de, "force": df}
         print(f"{n:>9} " + " ".join(f"{med[label] * 1e3:12.3f}" for label in labels)
               + f"   {med[labels[-1]] / med[labels[0]]:8.4f}            {de:.1e}     {df:.1e}")
+    for label in staged:
+        first = next(r for r in runs if r["label"] == label)
+        if "resources" in first:
+            print(f"{label}: {first['resources']}")
     if args.output:
         with open(args.output, "w") as fh:
             json.dump({"device": args.device, "trees": trees, "runs": runs, "deviations": deviations}, fh, indent=1)

@@ -1,8 +1,8 @@
 """The se_e2_a energy pipeline with one work-group per atom: lanes share the embedding and fitting nets.
 
 Same equations as se_e2_a.py (see its docstring and dpsycl/descriptors/se_e2_a/reference.py); only the work is laid
-out for wide devices.  Lane m of the group owns embedding channel m: every lane walks the same
-neighbour list, a layer's outputs are spread over the lanes and its inputs read from group-local
+out for wide devices.  Lane m of the group owns embedding channel m: the lanes walk the
+neighbour list together, a layer's outputs are spread over the lanes and its inputs read from group-local
 memory, so no lane keeps an embedding vector of its own.  T_i[:, m] stays in lane m's registers;
 the fitting net's layers are spread over lanes the same way.  ``barrier`` is the backend's (primitives.py).
 
@@ -14,7 +14,7 @@ it loads feeds BATCH multiply-adds, BATCH independent chains hide each other's l
 barrier per layer serves BATCH neighbours.  In the gradient pass the 4·BATCH per-lane terms of
 ∂E/∂R are summed over the lanes in one two-stage pass (group.py: group_partial_sums) instead of one
 tree per neighbour.  A block's last batch may hold fewer live slots: the missing ones get the zero
-row (R = 0, s = 0), whose terms add exactly nothing to T and are never written out.
+row (R = 0, s = 0), whose terms add exactly nothing to T and whose gradients are never written out.
 """
 from .activations import activation
 from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
@@ -35,8 +35,8 @@ def compact_live_slots(item, lane, nlane, i, a0, a1, nlist, nshift, nnei, pos, c
     """The live slots of [a0, a1), in slot order, into sh_live[a0:] (as numbers); returns how many.  The
     pair gradients of the other slots are zeroed here (the gradient pass writes only live ones).  nlane
     slots at a time, one per lane, so their neighbour loads overlap; each live lane's place comes from a
-    prefix count (group.py).  The test is slot_in_cutoff: with live_slot in a helper like this one the
-    OpenCL CPU compiler (oneAPI 2024.2) crashed while building the kernel (SimplifyCFG, segfault)."""
+    prefix count (group.py).  The test is slot_in_cutoff: a first version calling live_slot from a helper
+    walking the slots crashed the OpenCL CPU compiler (oneAPI 2024.2: SimplifyCFG, segfault)."""
     count = 0
     for c0 in range(a0, a1, nlane):
         jj = c0 + lane
