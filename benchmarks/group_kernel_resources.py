@@ -78,8 +78,7 @@ def main(argv=None) -> int:
         numba_dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
     except (ImportError, AttributeError) as exc:
         p.error(f"this numba has no numba.cuda.dispatcher.get_current_device to stand in for ({exc})")
-    cuda_backend._group_jit = lambda: (lambda wrapper: wrapper)   # keep the Python wrapper: compiled below
-    cache = cuda_backend._kernel_cache()
+    cache = cuda_backend.build_kernel_cache(lambda wrapper: wrapper)   # keep the Python wrappers: compiled below
     reports = []
 
     class CompilingBackend:
