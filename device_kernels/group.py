@@ -42,9 +42,9 @@ def group_prefix_count(item, lane, nlane, flag, buf):
     return inclusive - flag, total
 
 
-def group_partial_sums(item, lane, nlane, red, ncomp):
-    """Partial sums over the lanes of ncomp terms, term c of lane l at red[c·(nlane + 1) + l]: part k of
-    term c (lanes k·ncomp … (k+1)·ncomp − 1) lands at red[ncomp·(nlane + 1) + c·nparts + k], nparts =
+def group_partial_sums(item, lane, nlane, red, at, ncomp):
+    """Partial sums over the lanes of ncomp terms, term c of lane l at red[at + c·(nlane + 1) + l]: part k
+    of term c (lanes k·ncomp … (k+1)·ncomp − 1) lands at red[at + ncomp·(nlane + 1) + c·nparts + k], nparts =
     nlane // ncomp, which it returns (ncomp ≤ nlane, both powers of two).  Two barriers in all, where a
     tree costs one per halving; lane l sums part l // ncomp of term l mod ncomp, and the stride nlane + 1
     puts the terms a warp reads at once in different shared-memory banks."""
@@ -53,11 +53,11 @@ def group_partial_sums(item, lane, nlane, red, ncomp):
     barrier(item)
     c = lane % ncomp
     part = lane // ncomp
-    at = c * stride + part * ncomp
-    acc = 0.0 * red[at]
+    first = at + c * stride + part * ncomp
+    acc = 0.0 * red[first]
     for t in range(ncomp):
-        acc += red[at + t]
-    red[ncomp * stride + c * nparts + part] = acc
+        acc += red[first + t]
+    red[at + ncomp * stride + c * nparts + part] = acc
     barrier(item)
     return nparts
 

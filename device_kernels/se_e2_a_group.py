@@ -227,12 +227,16 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                       sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
                       emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
                       fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
-                      fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_x, sh_env, sh_live, sh_t, sh_f, sh_dact,
-                      sh_red, row):
-    """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_x
-    the embedding layers of a batch, sh_env its environment rows, sh_live the live slots of every block
-    (then their counts), sh_t T_i, sh_f the fitting net's layers and later the gradient pass's lane sums
-    (group_partial_sums), sh_dact its activation slopes, sh_red the prefix counts and the energy sum."""
+                      fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t, sh_f, sh_dact, sh_red,
+                      row):
+    """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_env
+    the environment rows of a batch, sh_live the live slots of every block (then their counts), sh_t T_i,
+    sh_dact the fitting net's activation slopes, sh_red the prefix counts and the energy sum, and sh_f
+    for what never lives at the same time: the embedding layers of a batch (group_embedding_batch's two
+    buffers, from 0) during the passes, with the gradient pass's lane sums after them (group_partial_sums,
+    from 4·BATCH·ewmax), and the fitting net's two halves between the passes.  One array for both keeps
+    the block under CUDA's 48 KB of static shared memory for DeePMD-kit's usual sizes (embedding 100 wide,
+    axis 16: 43 KB)."""
     m_width = emb_widths[n_emb]
     ti = atype[i]
     zero = 0.0 * pos[0]
@@ -259,7 +263,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
             batch_env_rows(item, i, lane, nlive - b0, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
                            rcut_smth, blk_avg, blk_std, p, sh_env, row)
             g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
-                item, lane, sh_env, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_x, ewmax, 0)
+                item, lane, sh_env, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 0)
             # the rows of absent batch slots are zero: their terms add exactly nothing
             t0 += sh_env[0] * g0
             t1 += sh_env[1] * g0
@@ -366,9 +370,10 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     d2 *= scale
     d3 *= scale
     # pass 2: g_ij from the lanes' shares of ∂E/∂R_ij and ∂E/∂s_ij, BATCH neighbours at a time; sh_f
-    # (read above, before the first batch's barriers) now takes the lane sums: term c = a·BATCH + b
-    # (component a of batch slot b) of lane l at c·(nlane + 1) + l
+    # (read above, before the first batch's barriers) now takes the embedding layers and, from red on, the
+    # lane sums: term c = a·BATCH + b (component a of batch slot b) of lane l at red + c·(nlane + 1) + l
     stride = nlane + 1
+    red = 4 * BATCH * ewmax
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
         if excluded[p] != 0:
@@ -379,28 +384,28 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
             batch_env_rows(item, i, lane, nb, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut, rcut_smth,
                            blk_avg, blk_std, p, sh_env, row)
             g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
-                item, lane, sh_env, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_x, ewmax, 1)
+                item, lane, sh_env, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 1)
             # ∂E/∂R[0] gets ∂E/∂G·dG/ds on top: Σ_a R_a d_a times the channel's tangent
-            sh_f[lane] = d0 * g0 + (sh_env[0] * d0 + sh_env[1] * d1 + sh_env[2] * d2 + sh_env[3] * d3) * dg0
-            sh_f[stride + lane] = d0 * g1 + (sh_env[ROW] * d0 + sh_env[ROW + 1] * d1 + sh_env[ROW + 2] * d2
+            sh_f[red + lane] = d0 * g0 + (sh_env[0] * d0 + sh_env[1] * d1 + sh_env[2] * d2 + sh_env[3] * d3) * dg0
+            sh_f[red + stride + lane] = d0 * g1 + (sh_env[ROW] * d0 + sh_env[ROW + 1] * d1 + sh_env[ROW + 2] * d2
                                             + sh_env[ROW + 3] * d3) * dg1
-            sh_f[2 * stride + lane] = d0 * g2 + (sh_env[2 * ROW] * d0 + sh_env[2 * ROW + 1] * d1
+            sh_f[red + 2 * stride + lane] = d0 * g2 + (sh_env[2 * ROW] * d0 + sh_env[2 * ROW + 1] * d1
                                                 + sh_env[2 * ROW + 2] * d2 + sh_env[2 * ROW + 3] * d3) * dg2
-            sh_f[3 * stride + lane] = d0 * g3 + (sh_env[3 * ROW] * d0 + sh_env[3 * ROW + 1] * d1
+            sh_f[red + 3 * stride + lane] = d0 * g3 + (sh_env[3 * ROW] * d0 + sh_env[3 * ROW + 1] * d1
                                                 + sh_env[3 * ROW + 2] * d2 + sh_env[3 * ROW + 3] * d3) * dg3
-            sh_f[4 * stride + lane] = d1 * g0
-            sh_f[5 * stride + lane] = d1 * g1
-            sh_f[6 * stride + lane] = d1 * g2
-            sh_f[7 * stride + lane] = d1 * g3
-            sh_f[8 * stride + lane] = d2 * g0
-            sh_f[9 * stride + lane] = d2 * g1
-            sh_f[10 * stride + lane] = d2 * g2
-            sh_f[11 * stride + lane] = d2 * g3
-            sh_f[12 * stride + lane] = d3 * g0
-            sh_f[13 * stride + lane] = d3 * g1
-            sh_f[14 * stride + lane] = d3 * g2
-            sh_f[15 * stride + lane] = d3 * g3
-            nparts = group_partial_sums(item, lane, nlane, sh_f, 4 * BATCH)
+            sh_f[red + 4 * stride + lane] = d1 * g0
+            sh_f[red + 5 * stride + lane] = d1 * g1
+            sh_f[red + 6 * stride + lane] = d1 * g2
+            sh_f[red + 7 * stride + lane] = d1 * g3
+            sh_f[red + 8 * stride + lane] = d2 * g0
+            sh_f[red + 9 * stride + lane] = d2 * g1
+            sh_f[red + 10 * stride + lane] = d2 * g2
+            sh_f[red + 11 * stride + lane] = d2 * g3
+            sh_f[red + 12 * stride + lane] = d3 * g0
+            sh_f[red + 13 * stride + lane] = d3 * g1
+            sh_f[red + 14 * stride + lane] = d3 * g2
+            sh_f[red + 15 * stride + lane] = d3 * g3
+            nparts = group_partial_sums(item, lane, nlane, sh_f, red, 4 * BATCH)
             if lane < nb and lane < BATCH:
                 jb = int(sh_live[a0 + b0 + lane])
                 gx = zero
@@ -409,7 +414,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                 for a in range(4):
                     de_dr = zero
                     for part in range(nparts):
-                        de_dr += sh_f[4 * BATCH * stride + (a * BATCH + lane) * nparts + part]
+                        de_dr += sh_f[red + 4 * BATCH * stride + (a * BATCH + lane) * nparts + part]
                     de_dr = de_dr / blk_std[4 * p + a]
                     gx += de_dr * sh_env[lane * ROW + 4 + 3 * a]
                     gy += de_dr * sh_env[lane * ROW + 5 + 3 * a]
