@@ -53,8 +53,11 @@ import json, sys, time
 import numpy as np
 import dpsycl
 model, device, sizes, repeats = sys.argv[1], sys.argv[2], [int(x) for x in sys.argv[3].split(",")], int(sys.argv[4])
+layout, forces_to = sys.argv[5], sys.argv[6]
 t0 = time.perf_counter()
 dp = dpsycl.DeepPot(model, device=device)
+if layout:
+    dp.evaluator.layout = layout
 out = {"dpsycl": dpsycl.__file__, "device": dp.device, "describe": dp.describe_device(), "sizes": {}}
 for n in sizes:
     x, cell, atype = alloy_structure(n)
@@ -63,9 +66,17 @@ for n in sizes:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        e = dp.eval(*args)[0]
+        e, f = dp.eval(*args)[:2]
         times.append(time.perf_counter() - t)
+    np.save(forces_to.format(n=n), f.reshape(-1, 3))
     out["sizes"][n] = {"times": times, "energy": float(e[0, 0]), "median": sorted(times)[len(times) // 2]}
+out["layout"] = getattr(dp.evaluator, "layout", None)
+if device.startswith("cuda"):          # registers and blocks per SM of the work-group kernels, where the tree says
+    try:
+        from dpsycl.backends.cuda import kernel_resources
+        out["resources"] = [r for r in kernel_resources() if r["layout"] == "group"]
+    except Exception as exc:
+        out["resources"] = f"unavailable ({type(exc).__name__}: {exc})"
 out["wall"] = time.perf_counter() - t0
 print("AB-RESULT " + json.dumps(out), flush=True)
 """
@@ -90,8 +101,10 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--model", required=True)
+    p.add_argument("--layout", default="", help="kernel layout for every tree (default: the device's own)")
     p.add_argument("--output")
     args = p.parse_args(argv)
+    import numpy as np                  # here, as in the worker: alloy_structure travels without the module
     trees = dict(t.split("=", 1) for t in args.tree)
     work = tempfile.mkdtemp(prefix="ab_")
     staged = {label: stage(os.path.abspath(path), os.path.join(work, label)) for label, path in trees.items()}
@@ -100,8 +113,10 @@ def main(argv=None) -> int:
         order = list(staged) if rnd % 2 == 0 else list(reversed(staged))
         for label in order:
             env = dict(os.environ, PYTHONPATH=staged[label], PYTHONWARNINGS="ignore")
+            forces_to = os.path.join(work, f"forces-{label}-{{n}}.npy")     # the last round's forces of each tree
             proc = subprocess.run([sys.executable, "-c", WORKER, os.path.abspath(args.model), args.device, args.sizes,
-                                   str(args.repeats)], env=env, cwd=work, capture_output=True, text=True)
+                                   str(args.repeats), args.layout, forces_to], env=env, cwd=work, capture_output=True,
+                                  text=True)
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("AB-RESULT ")]
             if proc.returncode or not line:
                 print(proc.stderr[-3000:], file=sys.stderr)
@@ -115,18 +130,30 @@ def main(argv=None) -> int:
     sizes = list(runs[0]["sizes"])
     print(f"\n{args.device} ({runs[0]['describe']}), median over {args.rounds} rounds of the per-process "
           f"medians of {args.repeats} evaluations")
-    header = f"{'N':>9} " + " ".join(f"{label + ' ms':>12}" for label in staged) + "   ratio (last/first)   |ΔE|"
+    print(f"layout: {', '.join(sorted({str(r.get('layout')) for r in runs}))}; |ΔE|/atom over every run, |ΔF| "
+          f"(eV/Å) of each tree's last forces against the first tree's")
+    header = (f"{'N':>9} " + " ".join(f"{label + ' ms':>12}" for label in staged)
+              + "   ratio (last/first)   |ΔE|/atom   |ΔF|")
     print(header)
+    deviations = {}
     for n in sizes:
         med = {label: statistics.median(r["sizes"][n]["median"] for r in runs if r["label"] == label)
                for label in staged}
         energies = [r["sizes"][n]["energy"] for r in runs]
         labels = list(staged)
+        forces = [np.load(os.path.join(work, f"forces-{label}-{n}.npy")) for label in labels]
+        df = max(float(np.abs(f - forces[0]).max()) for f in forces)
+        de = (max(energies) - min(energies)) / int(n)
+        deviations[n] = {"energy_per_atom": de, "force": df}
         print(f"{n:>9} " + " ".join(f"{med[label] * 1e3:12.3f}" for label in labels)
-              + f"   {med[labels[-1]] / med[labels[0]]:8.4f}            {max(energies) - min(energies):.1e}")
+              + f"   {med[labels[-1]] / med[labels[0]]:8.4f}            {de:.1e}     {df:.1e}")
+    for label in staged:
+        first = next(r for r in runs if r["label"] == label)
+        if "resources" in first:
+            print(f"{label}: {first['resources']}")
     if args.output:
         with open(args.output, "w") as fh:
-            json.dump({"device": args.device, "trees": trees, "runs": runs}, fh, indent=1)
+            json.dump({"device": args.device, "trees": trees, "runs": runs, "deviations": deviations}, fh, indent=1)
     return 0
 
 

@@ -5,7 +5,8 @@
 # check (benchmarks/gpu_memory_check.py: the largest N the
 # evaluator predicts, a refusal above it, an evaluation at MEMORY_FRACTION of it), then the
 # same-run A/B timing of the commit in .ab/old against this tree.  Each step has its own time limit
-# (TEST_TIMEOUT, MEMORY_TIMEOUT, AB_TIMEOUT seconds), so one slow step cannot take the others' results.
+# (TEST_TIMEOUT, MEMORY_TIMEOUT, AB_TIMEOUT seconds), so one slow step cannot take the others' results;
+# 0 skips the probe, the tests or the memory check.
 # COMPRESS_TIMEOUT > 0 adds benchmarks/gpu_compress_speed.py: .ab/cuag_compressed.h5 (dpsycl compress of the
 # cuag graph) against the cuag model, same run.
 #
@@ -29,11 +30,13 @@ if [ "$PROBE_TIMEOUT" -gt 0 ]; then
     timeout -k 10 "$PROBE_TIMEOUT" python3 -P benchmarks/gpu_launch_probe.py tests/data/cuag/model.h5 8 "$OUT/launch_probe.json" \
         2>&1 | grep -v -i -E "warn" | tee "$OUT/launch_probe.txt" | tail -45
 fi
-timeout -k 10 "$TEST_TIMEOUT" python3 -P -m pytest -q -p no:cacheprovider -rs tests/test_device.py tests/test_reference.py tests/test_architecture.py \
+[ "$TEST_TIMEOUT" -gt 0 ] && timeout -k 10 "$TEST_TIMEOUT" python3 -P -m pytest -q -p no:cacheprovider -rs tests/test_device.py tests/test_reference.py tests/test_architecture.py \
     tests/test_parameters.py tests/test_dp_files.py tests/test_ase_calc.py tests/test_se_e3.py tests/test_hybrid.py \
     tests/test_compress.py tests/test_type_embedding.py tests/test_cuda_launch.py 2>&1 | tee "$OUT/pytest_cuda.txt" | tail -25
-timeout -k 10 "$MEMORY_TIMEOUT" python3 -P benchmarks/gpu_memory_check.py --device cuda:0 --fraction "$MEMORY_FRACTION" \
-    --output "$OUT/memory_cuda.json" 2>&1 | grep -v -i -E "warn" | tail -30
+if [ "$MEMORY_TIMEOUT" -gt 0 ]; then
+    timeout -k 10 "$MEMORY_TIMEOUT" python3 -P benchmarks/gpu_memory_check.py --device cuda:0 --fraction "$MEMORY_FRACTION" \
+        --output "$OUT/memory_cuda.json" 2>&1 | grep -v -i -E "warn" | tail -30
+fi
 if [ "$COMPRESS_TIMEOUT" -gt 0 ] && [ -f .ab/cuag_compressed.h5 ]; then
     timeout -k 10 "$COMPRESS_TIMEOUT" python3 -P benchmarks/gpu_compress_speed.py tests/data/cuag/model.h5 .ab/cuag_compressed.h5 \
         --device cuda:0 --output "$OUT/compress_cuda.json" 2>&1 | grep -v -i -E "warn" | tee "$OUT/compress_cuda.txt" | tail -5

@@ -81,6 +81,15 @@ def live_slot(i, jj, nlist, nshift, nnei, pos, cell, rcut):
     return True, rx, ry, rz
 
 
+def slot_in_cutoff(i, jj, nlist, nshift, nnei, pos, cell, rcut):
+    """live_slot's test alone: whether slot jj of atom i holds a neighbour inside rcut."""
+    j = nlist[i * nnei + jj]
+    if j < 0:
+        return False
+    rx, ry, rz = slot_vector(i, j, nshift[i * nnei + jj], pos, cell)
+    return rx * rx + ry * ry + rz * rz < rcut * rcut
+
+
 def block_slots(ti, tj, ntypes, sel_off, lo, hi, one_side):
     """Slots [a0, a1) of neighbour species tj inside [lo, hi), their block p = (ti, tj) of t_avg/t_std
     and exclusions, and the embedding net that serves the block."""
@@ -91,4 +100,4 @@ def block_slots(ti, tj, ntypes, sel_off, lo, hi, one_side):
     return a0, a1, p, net
 
 
-BODIES = (env_row, normalised_env_row, chunk_slots, slot_vector, live_slot, block_slots)
+BODIES = (env_row, normalised_env_row, chunk_slots, slot_vector, live_slot, slot_in_cutoff, block_slots)

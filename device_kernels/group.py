@@ -1,4 +1,5 @@
-"""Work-group helpers: a tree reduction and dense layers spread over the lanes of a group.
+"""Work-group helpers: lane sums (a tree, or partial sums of many terms at once), a prefix count,
+and dense layers spread over the lanes of a group.
 
 A work-group of ``nlane`` work-items (a CUDA thread block) cooperates on one atom; ``barrier``
 is the backend's group barrier (device_kernels/primitives.py).  nlane is a power of two.
@@ -17,6 +18,48 @@ def group_reduce(item, lane, nlane, red, ncomp):
                 red[c * nlane + lane] += red[c * nlane + lane + stride]
         stride //= 2
     barrier(item)
+
+
+def group_prefix_count(item, lane, nlane, flag, buf):
+    """(Σ of flag over the lanes before this one, Σ over all lanes), by Hillis–Steele steps between the
+    two halves of buf (2·nlane values): log2(nlane) steps of one barrier each."""
+    buf[lane] = flag
+    barrier(item)
+    src = 0
+    offset = 1
+    while offset < nlane:
+        v = buf[src + lane]
+        if lane >= offset:
+            v += buf[src + lane - offset]
+        dst = nlane - src
+        buf[dst + lane] = v
+        barrier(item)
+        src = dst
+        offset *= 2
+    inclusive = int(buf[src + lane])
+    total = int(buf[src + nlane - 1])
+    barrier(item)       # every lane has read buf before the next call writes it
+    return inclusive - flag, total
+
+
+def group_partial_sums(item, lane, nlane, red, at, ncomp):
+    """Partial sums over the lanes of ncomp terms, term c of lane l at red[at + c·(nlane + 1) + l]: part k
+    of term c (lanes k·ncomp … (k+1)·ncomp − 1) lands at red[at + ncomp·(nlane + 1) + c·nparts + k], nparts =
+    nlane // ncomp, which it returns (ncomp ≤ nlane, both powers of two).  Two barriers in all, where a
+    tree costs one per halving; lane l sums part l // ncomp of term l mod ncomp, and the stride nlane + 1
+    puts the terms a warp reads at once in different shared-memory banks."""
+    stride = nlane + 1
+    nparts = nlane // ncomp
+    barrier(item)
+    c = lane % ncomp
+    part = lane // ncomp
+    first = at + c * stride + part * ncomp
+    acc = 0.0 * red[first]
+    for t in range(ncomp):
+        acc += red[first + t]
+    red[at + ncomp * stride + c * nparts + part] = acc
+    barrier(item)
+    return nparts
 
 
 def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, act_arg, residual):
@@ -48,4 +91,4 @@ def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact
     barrier(item)
 
 
-BODIES = (group_reduce, group_dense, group_dense_backward)
+BODIES = (group_reduce, group_prefix_count, group_partial_sums, group_dense, group_dense_backward)

@@ -1,87 +1,242 @@
 """The se_e2_a energy pipeline with one work-group per atom: lanes share the embedding and fitting nets.
 
 Same equations as se_e2_a.py (see its docstring and dpsycl/descriptors/se_e2_a/reference.py); only the work is laid
-out for wide devices.  Lane m of the group owns embedding channel m: every lane walks the same
-neighbour list, a layer's outputs are spread over the lanes and its inputs read from group-local
+out for wide devices.  Lane m of the group owns embedding channel m: the lanes walk the
+neighbour list together, a layer's outputs are spread over the lanes and its inputs read from group-local
 memory, so no lane keeps an embedding vector of its own.  T_i[:, m] stays in lane m's registers;
-the fitting net's layers are spread over lanes the same way; the per-neighbour contractions of the
-gradient pass are tree reductions in local memory.  ``barrier`` is the backend's (primitives.py).
+the fitting net's layers are spread over lanes the same way.  ``barrier`` is the backend's (primitives.py).
+
+Neighbours go through the embedding net ``BATCH`` at a time: the live slots of each species block are
+first compacted in slot order into group-local memory (one slot per lane, places by a prefix count), once
+for both passes; lane m keeps the BATCH values of its channel in scalars (registers), the
+layer inputs of the BATCH neighbours sit side by side in group-local memory, so each weight W[k, m]
+it loads feeds BATCH multiply-adds, BATCH independent chains hide each other's latency, and one
+barrier per layer serves BATCH neighbours.  In the gradient pass the 4·BATCH per-lane terms of
+∂E/∂R are summed over the lanes in one two-stage pass (group.py: group_partial_sums) instead of one
+tree per neighbour.  A block's last batch may hold fewer live slots: the missing ones get the zero
+row (R = 0, s = 0), whose terms add exactly nothing to T and whose gradients are never written out.
 """
 from .activations import activation
-from .environment import block_slots, live_slot, normalised_env_row
-from .group import group_dense, group_dense_backward, group_reduce
+from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
+from .group import group_dense, group_dense_backward, group_partial_sums, group_prefix_count, group_reduce
 from .layers import TABULATED, embedding_skip, fitting_residual, table_channel, table_locate
 from .primitives import barrier
 
+#: neighbours per pass through the embedding net; the bodies below hold one scalar per neighbour
+#: (numba keeps scalars in registers, a private array indexed in a loop could go to local memory),
+#: so they are written for exactly 4
+BATCH = 4
+#: values per neighbour in the batch's environment rows (environment.py: env_row)
+ROW = 16
 
-def group_embedding(item, lane, s, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent):
-    """Lane m's channel of G(s) and, if tangent, of dG/ds (zero for lanes beyond the net's width);
-    a compressed model's pack (act == TABULATED) reads the channel from its table instead."""
+
+def compact_live_slots(item, lane, nlane, i, a0, a1, nlist, nshift, nnei, pos, cell, rcut, sh_live, sh_scan,
+                       pair_grad):
+    """The live slots of [a0, a1), in slot order, into sh_live[a0:] (as numbers); returns how many.  The
+    pair gradients of the other slots are zeroed here (the gradient pass writes only live ones).  nlane
+    slots at a time, one per lane, so their neighbour loads overlap; each live lane's place comes from a
+    prefix count (group.py).  The test is slot_in_cutoff: a first version calling live_slot from a helper
+    walking the slots crashed the OpenCL CPU compiler (oneAPI 2024.2: SimplifyCFG, segfault)."""
+    count = 0
+    for c0 in range(a0, a1, nlane):
+        jj = c0 + lane
+        live = 0
+        if jj < a1:
+            if slot_in_cutoff(i, jj, nlist, nshift, nnei, pos, cell, rcut):
+                live = 1
+            else:
+                q = 3 * (i * nnei + jj)
+                pair_grad[q] = 0.0 * pos[0]
+                pair_grad[q + 1] = 0.0 * pos[0]
+                pair_grad[q + 2] = 0.0 * pos[0]
+        before, total = group_prefix_count(item, lane, nlane, live, sh_scan)
+        if live != 0:
+            sh_live[a0 + count + before] = jj + 0.0 * pos[0]
+        count += total
+    return count
+
+
+def batch_env_rows(item, i, lane, nb, sh_live, at, nlist, nshift, nnei, pos, cell, rcut, rcut_smth, blk_avg, blk_std,
+                   p, sh_env, row):
+    """sh_env[b·ROW : (b+1)·ROW] = the normalised environment row of the live slot sh_live[at + b] (lane b
+    computes it; zeros for b ≥ nb); barriers on both sides (the previous batch's readers, this batch's)."""
+    barrier(item)
+    if lane < BATCH:
+        if lane < nb:
+            jj = int(sh_live[at + lane])
+            rx, ry, rz = slot_vector(i, nlist[i * nnei + jj], nshift[i * nnei + jj], pos, cell)
+            normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
+            for c in range(ROW):
+                sh_env[lane * ROW + c] = row[c]
+        else:
+            for c in range(ROW):
+                sh_env[lane * ROW + c] = 0.0 * pos[0]
+    barrier(item)
+
+
+def group_embedding_batch(item, lane, sh_env, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent):
+    """Lane m's channel of G(s_b) and, if tangent, of dG/ds (zero for lanes beyond the net's width), for the
+    BATCH neighbours b whose s_b = sh_env[b·ROW]; a compressed model's pack (act == TABULATED) reads the
+    channel from its table instead.
+
+    sh_x holds two buffers of 2·BATCH·wmax values (outputs, then their tangents; value k of neighbour b
+    at k·BATCH + b): layer l reads buffer l mod 2 and writes the other, so one barrier per layer keeps
+    readers and writers apart.  The last layer's outputs stay in registers and no barrier follows it: the
+    caller's next batch_env_rows synchronises before layer 0 writes again."""
+    s0 = sh_env[0]
+    s1 = sh_env[ROW]
+    s2 = sh_env[2 * ROW]
+    s3 = sh_env[3 * ROW]
+    zero = 0.0 * s0
+    h0 = zero
+    h1 = zero
+    h2 = zero
+    h3 = zero
+    dh0 = zero
+    dh1 = zero
+    dh2 = zero
+    dh3 = zero
     if act == TABULATED:
-        g = 0.0 * s
-        dg = 0.0 * s
         if lane < widths[1]:
-            row, t, beyond = table_locate(s, net, w, off, widths[1])
-            g, dg = table_channel(w, row, lane, t, beyond)
-        barrier(item)    # one synchronisation point per slot, as the layers' path has
-        return g, dg
+            row, t, beyond = table_locate(s0, net, w, off, widths[1])
+            h0, dh0 = table_channel(w, row, lane, t, beyond)
+            row, t, beyond = table_locate(s1, net, w, off, widths[1])
+            h1, dh1 = table_channel(w, row, lane, t, beyond)
+            row, t, beyond = table_locate(s2, net, w, off, widths[1])
+            h2, dh2 = table_channel(w, row, lane, t, beyond)
+            row, t, beyond = table_locate(s3, net, w, off, widths[1])
+            h3, dh3 = table_channel(w, row, lane, t, beyond)
+        return h0, h1, h2, h3, dh0, dh1, dh2, dh3
+    half = BATCH * wmax
     n_in = 1
-    h = 0.0 * s
-    dh = 0.0 * s
     for layer in range(nlayer):
         n_out = widths[layer + 1]
         base = (net * nlayer + layer) * 3
         mo = off[base]
         io = off[base + 2]
-        hn = 0.0 * s
-        dhn = 0.0 * s
+        x_at = (layer % 2) * 2 * half       # layer ≥ 1 reads this buffer ...
+        y_at = 2 * half - x_at              # ... and writes that one
+        h0 = zero
+        h1 = zero
+        h2 = zero
+        h3 = zero
+        dh0 = zero
+        dh1 = zero
+        dh2 = zero
+        dh3 = zero
         if lane < n_out:
-            z = w[off[base + 1] + lane]
-            dz = 0.0 * s
+            bias = w[off[base + 1] + lane]
+            z0 = bias
+            z1 = bias
+            z2 = bias
+            z3 = bias
+            dz0 = zero
+            dz1 = zero
+            dz2 = zero
+            dz3 = zero
             if layer == 0:
-                z += s * w[mo + lane]
-                dz += w[mo + lane]
-            else:
+                wk = w[mo + lane]
+                z0 += s0 * wk
+                z1 += s1 * wk
+                z2 += s2 * wk
+                z3 += s3 * wk
+                dz0 += wk
+                dz1 += wk
+                dz2 += wk
+                dz3 += wk
+            elif tangent != 0:
                 # written out rather than calling pipeline.dense_unit: with the shared-memory input
                 # handed one call further down, this kernel measured 6.5% slower on an H100
                 # (benchmarks/NOTES.md, session 2)
-                if tangent != 0:
-                    for k in range(n_in):
-                        wk = w[mo + k * n_out + lane]
-                        z += sh_x[k] * wk
-                        dz += sh_x[wmax + k] * wk
-                else:
-                    for k in range(n_in):
-                        z += sh_x[k] * w[mo + k * n_out + lane]
-            hn, dhn = activation(act, z, act_arg)
-            dhn *= dz
+                for k in range(n_in):
+                    wk = w[mo + k * n_out + lane]
+                    xk = x_at + k * BATCH
+                    z0 += sh_x[xk] * wk
+                    z1 += sh_x[xk + 1] * wk
+                    z2 += sh_x[xk + 2] * wk
+                    z3 += sh_x[xk + 3] * wk
+                    dz0 += sh_x[half + xk] * wk
+                    dz1 += sh_x[half + xk + 1] * wk
+                    dz2 += sh_x[half + xk + 2] * wk
+                    dz3 += sh_x[half + xk + 3] * wk
+            else:
+                for k in range(n_in):
+                    wk = w[mo + k * n_out + lane]
+                    xk = x_at + k * BATCH
+                    z0 += sh_x[xk] * wk
+                    z1 += sh_x[xk + 1] * wk
+                    z2 += sh_x[xk + 2] * wk
+                    z3 += sh_x[xk + 3] * wk
+            h0, dh0 = activation(act, z0, act_arg)
+            h1, dh1 = activation(act, z1, act_arg)
+            h2, dh2 = activation(act, z2, act_arg)
+            h3, dh3 = activation(act, z3, act_arg)
+            dh0 *= dz0
+            dh1 *= dz1
+            dh2 *= dz2
+            dh3 *= dz3
             if embedding_skip(n_in, n_out) != 0:
                 if io >= 0:
-                    hn *= w[io + lane]
-                    dhn *= w[io + lane]
+                    idt = w[io + lane]
+                    h0 *= idt
+                    h1 *= idt
+                    h2 *= idt
+                    h3 *= idt
+                    dh0 *= idt
+                    dh1 *= idt
+                    dh2 *= idt
+                    dh3 *= idt
                 if layer == 0:
-                    hn += s
-                    dhn += 1.0
+                    h0 += s0
+                    h1 += s1
+                    h2 += s2
+                    h3 += s3
+                    dh0 += 1.0
+                    dh1 += 1.0
+                    dh2 += 1.0
+                    dh3 += 1.0
                 else:
-                    hn += sh_x[lane % n_in]
-                    dhn += sh_x[wmax + lane % n_in]
-        barrier(item)
-        if lane < n_out:
-            sh_x[lane] = hn
-            sh_x[wmax + lane] = dhn
-        barrier(item)
-        h = hn
-        dh = dhn
+                    xs = x_at + (lane % n_in) * BATCH
+                    h0 += sh_x[xs]
+                    h1 += sh_x[xs + 1]
+                    h2 += sh_x[xs + 2]
+                    h3 += sh_x[xs + 3]
+                    if tangent != 0:
+                        dh0 += sh_x[half + xs]
+                        dh1 += sh_x[half + xs + 1]
+                        dh2 += sh_x[half + xs + 2]
+                        dh3 += sh_x[half + xs + 3]
+            if layer + 1 < nlayer:
+                ys = y_at + lane * BATCH
+                sh_x[ys] = h0
+                sh_x[ys + 1] = h1
+                sh_x[ys + 2] = h2
+                sh_x[ys + 3] = h3
+                if tangent != 0:
+                    sh_x[half + ys] = dh0
+                    sh_x[half + ys + 1] = dh1
+                    sh_x[half + ys + 2] = dh2
+                    sh_x[half + ys + 3] = dh3
+        if layer + 1 < nlayer:
+            barrier(item)
         n_in = n_out
-    return h, dh
+    return h0, h1, h2, h3, dh0, dh1, dh2, dh3
 
 
 def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei,
                       sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
                       emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
                       fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
-                      fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_x, sh_t, sh_f, sh_dact, sh_red, row):
-    """E_i and every g_ij of atom i, computed by the work-group's lanes together."""
+                      fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t, sh_f, sh_dact, sh_red,
+                      row):
+    """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_env
+    the environment rows of a batch, sh_live the live slots of every block (then their counts), sh_t T_i,
+    sh_dact the fitting net's activation slopes, sh_red the prefix counts and the energy sum, and sh_f
+    for what never lives at the same time: the embedding layers of a batch (group_embedding_batch's two
+    buffers, from 0) during the passes, with the gradient pass's lane sums after them (group_partial_sums,
+    from 4·BATCH·ewmax), and the fitting net's two halves between the passes.  One array for both keeps
+    the block under CUDA's 48 KB of static shared memory for DeePMD-kit's usual sizes (embedding 100 wide,
+    axis 16: 43 KB)."""
     m_width = emb_widths[n_emb]
     ti = atype[i]
     zero = 0.0 * pos[0]
@@ -89,24 +244,44 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     t1 = zero
     t2 = zero
     t3 = zero
-    # pass 1: T_i[:, lane] = Σ_j R_ij G_ij[lane] (+ the empty slots of each block)
+    # pass 1: T_i[:, lane] = Σ_j R_ij G_ij[lane] (+ the empty slots of each block); the live slots of each
+    # block are compacted into sh_live here, once for both passes (their count at sh_live[nnei + tj])
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
         if excluded[p] != 0:
+            for jj in range(a0 + lane, a1, nlane):
+                q = 3 * (i * nnei + jj)
+                pair_grad[q] = zero
+                pair_grad[q + 1] = zero
+                pair_grad[q + 2] = zero
             continue
-        n_empty = a1 - a0
-        for jj in range(a0, a1):
-            live, rx, ry, rz = live_slot(i, jj, nlist, nshift, nnei, pos, cell, rcut)
-            if not live:
-                continue
-            n_empty -= 1
-            normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
-            g, dg = group_embedding(item, lane, row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                                    act_emb_arg, sh_x, ewmax, 0)
-            t0 += row[0] * g
-            t1 += row[1] * g
-            t2 += row[2] * g
-            t3 += row[3] * g
+        nlive = compact_live_slots(item, lane, nlane, i, a0, a1, nlist, nshift, nnei, pos, cell, rcut, sh_live, sh_red,
+                                   pair_grad)
+        if lane == 0:
+            sh_live[nnei + tj] = nlive + zero
+        for b0 in range(0, nlive, BATCH):
+            batch_env_rows(item, i, lane, nlive - b0, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
+                           rcut_smth, blk_avg, blk_std, p, sh_env, row)
+            g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
+                item, lane, sh_env, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 0)
+            # the rows of absent batch slots are zero: their terms add exactly nothing
+            t0 += sh_env[0] * g0
+            t1 += sh_env[1] * g0
+            t2 += sh_env[2] * g0
+            t3 += sh_env[3] * g0
+            t0 += sh_env[ROW] * g1
+            t1 += sh_env[ROW + 1] * g1
+            t2 += sh_env[ROW + 2] * g1
+            t3 += sh_env[ROW + 3] * g1
+            t0 += sh_env[2 * ROW] * g2
+            t1 += sh_env[2 * ROW + 1] * g2
+            t2 += sh_env[2 * ROW + 2] * g2
+            t3 += sh_env[2 * ROW + 3] * g2
+            t0 += sh_env[3 * ROW] * g3
+            t1 += sh_env[3 * ROW + 1] * g3
+            t2 += sh_env[3 * ROW + 2] * g3
+            t3 += sh_env[3 * ROW + 3] * g3
+        n_empty = a1 - a0 - nlive
         if n_empty > 0 and lane < m_width:
             gp = n_empty * pad_g[p * m_width + lane]
             t0 += -blk_avg[4 * p] / blk_std[4 * p] * gp
@@ -194,40 +369,60 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     d1 *= scale
     d2 *= scale
     d3 *= scale
-    # pass 2: g_ij from the lanes' shares of ∂E/∂R_ij and ∂E/∂s_ij
+    # pass 2: g_ij from the lanes' shares of ∂E/∂R_ij and ∂E/∂s_ij, BATCH neighbours at a time; sh_f
+    # (read above, before the first batch's barriers) now takes the embedding layers and, from red on, the
+    # lane sums: term c = a·BATCH + b (component a of batch slot b) of lane l at red + c·(nlane + 1) + l
+    stride = nlane + 1
+    red = 4 * BATCH * ewmax
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
-        skip_block = excluded[p] != 0
-        for jj in range(a0, a1):
-            q = 3 * (i * nnei + jj)
-            live, rx, ry, rz = live_slot(i, jj, nlist, nshift, nnei, pos, cell, rcut)
-            if skip_block or not live:
-                if lane == 0:
-                    pair_grad[q] = zero
-                    pair_grad[q + 1] = zero
-                    pair_grad[q + 2] = zero
-                continue
-            normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
-            g, dg = group_embedding(item, lane, row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                                    act_emb_arg, sh_x, ewmax, 1)
-            sh_red[lane] = d0 * g + (row[0] * d0 + row[1] * d1 + row[2] * d2 + row[3] * d3) * dg
-            sh_red[nlane + lane] = d1 * g
-            sh_red[2 * nlane + lane] = d2 * g
-            sh_red[3 * nlane + lane] = d3 * g
-            group_reduce(item, lane, nlane, sh_red, 4)
-            if lane == 0:
+        if excluded[p] != 0:
+            continue
+        nlive = int(sh_live[nnei + tj])
+        for b0 in range(0, nlive, BATCH):
+            nb = nlive - b0
+            batch_env_rows(item, i, lane, nb, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut, rcut_smth,
+                           blk_avg, blk_std, p, sh_env, row)
+            g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
+                item, lane, sh_env, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 1)
+            # ∂E/∂R[0] gets ∂E/∂G·dG/ds on top: Σ_a R_a d_a times the channel's tangent
+            sh_f[red + lane] = d0 * g0 + (sh_env[0] * d0 + sh_env[1] * d1 + sh_env[2] * d2 + sh_env[3] * d3) * dg0
+            sh_f[red + stride + lane] = d0 * g1 + (sh_env[ROW] * d0 + sh_env[ROW + 1] * d1 + sh_env[ROW + 2] * d2
+                                            + sh_env[ROW + 3] * d3) * dg1
+            sh_f[red + 2 * stride + lane] = d0 * g2 + (sh_env[2 * ROW] * d0 + sh_env[2 * ROW + 1] * d1
+                                                + sh_env[2 * ROW + 2] * d2 + sh_env[2 * ROW + 3] * d3) * dg2
+            sh_f[red + 3 * stride + lane] = d0 * g3 + (sh_env[3 * ROW] * d0 + sh_env[3 * ROW + 1] * d1
+                                                + sh_env[3 * ROW + 2] * d2 + sh_env[3 * ROW + 3] * d3) * dg3
+            sh_f[red + 4 * stride + lane] = d1 * g0
+            sh_f[red + 5 * stride + lane] = d1 * g1
+            sh_f[red + 6 * stride + lane] = d1 * g2
+            sh_f[red + 7 * stride + lane] = d1 * g3
+            sh_f[red + 8 * stride + lane] = d2 * g0
+            sh_f[red + 9 * stride + lane] = d2 * g1
+            sh_f[red + 10 * stride + lane] = d2 * g2
+            sh_f[red + 11 * stride + lane] = d2 * g3
+            sh_f[red + 12 * stride + lane] = d3 * g0
+            sh_f[red + 13 * stride + lane] = d3 * g1
+            sh_f[red + 14 * stride + lane] = d3 * g2
+            sh_f[red + 15 * stride + lane] = d3 * g3
+            nparts = group_partial_sums(item, lane, nlane, sh_f, red, 4 * BATCH)
+            if lane < nb and lane < BATCH:
+                jb = int(sh_live[a0 + b0 + lane])
                 gx = zero
                 gy = zero
                 gz = zero
                 for a in range(4):
-                    de_dr = sh_red[a * nlane] / blk_std[4 * p + a]
-                    gx += de_dr * row[4 + 3 * a]
-                    gy += de_dr * row[5 + 3 * a]
-                    gz += de_dr * row[6 + 3 * a]
+                    de_dr = zero
+                    for part in range(nparts):
+                        de_dr += sh_f[red + 4 * BATCH * stride + (a * BATCH + lane) * nparts + part]
+                    de_dr = de_dr / blk_std[4 * p + a]
+                    gx += de_dr * sh_env[lane * ROW + 4 + 3 * a]
+                    gy += de_dr * sh_env[lane * ROW + 5 + 3 * a]
+                    gz += de_dr * sh_env[lane * ROW + 6 + 3 * a]
+                q = 3 * (i * nnei + jb)
                 pair_grad[q] = gx
                 pair_grad[q + 1] = gy
                 pair_grad[q + 2] = gz
-            barrier(item)
 
 
-BODIES = (group_embedding, group_atom_energy)
+BODIES = (compact_live_slots, batch_env_rows, group_embedding_batch, group_atom_energy)

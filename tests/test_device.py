@@ -218,6 +218,44 @@ def test_slot_chunking_does_not_change_results(pots, references, device):
         assert np.abs(a - b).max() <= 1e-10 * max(1.0, np.abs(a).max())
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("device", DEVICES)
+def test_stale_skin_list_with_dead_slots_between_live_ones(models, host_pots, device, layout):
+    """A list built with a skin at earlier positions (as MD keeps it) holds slots beyond rcut, and once
+    the atoms have moved some of them sit between live slots: each layout must skip exactly those
+    (the group layout compacts the live slots of a block before batching them).  Reference: the host
+    evaluation of the moved positions with its own list."""
+    dp = dpsycl.DeepPot(models["cuag"], device=device)
+    ev = dp.evaluator
+    if layout not in ev.passes.layouts or (layout == "group" and not ev.backend.supports_groups):
+        pytest.skip(f"no {layout} layout on {device}")
+    ev.layout = layout
+    a, ncell = 3.85, 4                  # box 15.4 Å > 2·(rcut + skin): one image of each neighbour per slot
+    coords, cell, atype = _fcc(ncell, a=a, seed=5)
+    coords = np.mod(coords, a * ncell)
+    moved = coords + np.random.default_rng(6).normal(0.0, 0.12, coords.shape)
+    assert np.abs(moved - coords).max() < 0.5                 # inside skin/2: the list still holds every neighbour
+    b = ev.backend
+    atype_dev = b.asarray(atype, np.int64)
+    nb = ev.build_neighbors(b.asarray(coords.ravel(), ev.dtype), atype_dev, cell, skin=1.0)
+    out = ev.compute(b.asarray(moved.ravel(), ev.dtype), atype_dev, cell, nb)
+    ref = host_pots["cuag"].eval(moved.reshape(1, -1), cell.reshape(1, 9), atype, atomic=True)
+    tol = TOL["float64"]
+    n = len(atype)
+    assert abs(float(b.to_host(out["atom_energy"]).sum()) - ref[0][0, 0]) / n <= tol["energy"]
+    assert np.abs(b.to_host(out["force"]).reshape(-1, 3) - ref[1][0]).max() <= tol["force"]
+    # what makes the case: inside a species block, slots beyond rcut before live ones
+    nlist = b.to_host(nb.lists[0].nlist).reshape(n, -1)
+    d = moved[np.maximum(nlist, 0)] - moved[:, None, :]
+    d -= a * ncell * np.round(d / (a * ncell))
+    live = (nlist >= 0) & (np.linalg.norm(d, axis=-1) < models["cuag"].descriptor.rcut)
+    sel = models["cuag"].descriptor.sel
+    edges = np.cumsum([0, *sel])
+    dead_before_live = sum(int(np.any(~live[i, lo:hi][:np.flatnonzero(live[i, lo:hi]).max()]))
+                           for i in range(n) for lo, hi in zip(edges[:-1], edges[1:]) if live[i, lo:hi].any())
+    assert dead_before_live > 10, dead_before_live
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_clump_in_a_large_box_overflows_the_cell_guess(models, host_pots, device):
     """Grid cells are first sized from the mean density; a dense clump in a large empty box

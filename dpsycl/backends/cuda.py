@@ -50,17 +50,24 @@ def compiled_bodies() -> dict:
     return _kernel_cache().compiled_bodies
 
 
+def build_kernel_cache(jit_group_kernel) -> KernelCache:
+    """Every body compiled for numba's CUDA target, the work-group wrappers by ``jit_group_kernel``
+    (benchmarks/group_kernel_resources.py passes one that keeps them as Python functions, to compile
+    them to PTX without a GPU)."""
+    device = cuda.jit(device=True)
+    primitives = {"barrier": device(_barrier), "atomic_add": device(_atomic_add)}
+    return compile_kernels(
+        device, primitives, cuda.jit, jit_group_kernel=jit_group_kernel, scope=_scope,
+        item_template=dict(signature="", index="cuda.grid(1)", alloc="cuda.local.array({size}, DT)"),
+        group_template=dict(signature="", local_args=False, group="cuda.blockIdx.x", lane="cuda.threadIdx.x",
+                            item="0", local_alloc="cuda.shared.array({size}, DT)",
+                            alloc="cuda.local.array({size}, DT)"))
+
+
 def _kernel_cache() -> KernelCache:
     global _KERNELS
     if _KERNELS is None:
-        device = cuda.jit(device=True)
-        primitives = {"barrier": device(_barrier), "atomic_add": device(_atomic_add)}
-        _KERNELS = compile_kernels(
-            device, primitives, cuda.jit, jit_group_kernel=_group_jit(), scope=_scope,
-            item_template=dict(signature="", index="cuda.grid(1)", alloc="cuda.local.array({size}, DT)"),
-            group_template=dict(signature="", local_args=False, group="cuda.blockIdx.x", lane="cuda.threadIdx.x",
-                                item="0", local_alloc="cuda.shared.array({size}, DT)",
-                                alloc="cuda.local.array({size}, DT)"))
+        _KERNELS = build_kernel_cache(_group_jit())
     return _KERNELS
 
 

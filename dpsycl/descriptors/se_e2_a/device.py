@@ -12,6 +12,7 @@ around the hybrid's fitting net (base.py: MemberPasses).
 from __future__ import annotations
 
 from ...backends.launch import Args
+from ...device_kernels import se_e2_a_group as kernels_group
 from ...model import EnergyFitting
 from ..smooth import SmoothDevice
 from .params import SeE2A
@@ -30,7 +31,8 @@ class SeE2ADevice(SmoothDevice):
 
     @property
     def group_lanes(self) -> int:
-        """Work-group size of the cooperative kernel: a power of two ≥ the embedding width, ≥ 32."""
+        """Work-group size of the cooperative kernel: a power of two ≥ the embedding width, ≥ 32 (so ≥ the
+        4·BATCH lane sums of its gradient pass)."""
         width = max(32, int(self.emb.ewmax))
         return 1 << (width - 1).bit_length()
 
@@ -40,8 +42,14 @@ class SeE2ADevice(SmoothDevice):
         b, dt = self.ws.backend, self.dtype
         if layout == "group":
             nlane = self.group_lanes
-            local = {"sh_x": 2 * self.emb.ewmax, "sh_t": 4 * self.m_width, "sh_f": 2 * self.fit.fwmax,
-                     "sh_dact": self.n_hidden, "sh_red": 4 * nlane}
+            batch = kernels_group.BATCH
+            # sh_f: the fitting net's two halves between the passes; during them the batch's two buffers of
+            # layer values and tangents, then the gradient pass's lane sums (4·batch terms per lane, their
+            # parts); sh_live: the compacted live slots of every block, then one count per block
+            passes = 4 * batch * self.emb.ewmax + 4 * batch * (nlane + 1) + nlane
+            local = {"sh_env": batch * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes,
+                     "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax, passes), "sh_dact": self.n_hidden,
+                     "sh_red": 2 * nlane}
             b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb,
                             Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit, params,
                             Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local, scratch={"row": 16},

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Registers, stack (local memory) and spills of the CUDA work-group kernel, without a GPU.
+
+    CUDA_HOME=/usr/local/cuda python benchmarks/group_kernel_resources.py tests/data/cuag/model.h5 [--cc 9.0]
+
+numba's CUDA target compiles the very wrapper and bodies that ``dpsycl.backends.cuda`` launches (same
+templates, same compile-time constants, argument types from the arrays an evaluation passes) to PTX
+with libNVVM; ``ptxas -v`` then reports what the GPU would load: registers per thread, the stack frame
+(private arrays numba put in local memory) and spill bytes.  The launch itself is replaced: the
+descriptor unit's ``energies_and_pair_gradients`` runs against a workspace that allocates nothing
+(dpsycl.workspace.AllocationRecorder) with a backend that compiles instead of launching.
+No GPU needed, only the CUDA toolkit (libNVVM, ptxas).  The driver's JIT and a newer numba-cuda may
+allocate registers differently: a guide, not the measurement (dpsycl.backends.cuda.kernel_resources
+on the GPU is).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import types
+
+import numpy as np
+
+
+def ptxas_report(ptx: str, cc: str, max_registers: int = 0) -> dict:
+    """ptxas -v's resource line of the kernel in ``ptx`` for sm_<cc> (registers capped where > 0, as
+    DPSYCL_CUDA_GROUP_MAX_REGISTERS caps them)."""
+    ptxas = shutil.which("ptxas") or os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "ptxas")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "kernel.ptx")
+        with open(path, "w") as fh:
+            fh.write(ptx)
+        cap = [f"-maxrregcount={max_registers}"] if max_registers > 0 else []
+        proc = subprocess.run([ptxas, f"-arch=sm_{cc.replace('.', '')}", "-v", "-O3", *cap, path, "-o",
+                               os.path.join(tmp, "kernel.cubin")], capture_output=True, text=True)
+    text = proc.stdout + proc.stderr
+    if proc.returncode:
+        raise RuntimeError(f"ptxas failed: {text[-2000:]}")
+    out = {"ptxas": " | ".join(line.split("info    : ")[-1] for line in text.splitlines() if "info" in line)}
+    for key, pattern in (("registers", r"Used (\d+) registers"), ("stack_bytes", r"(\d+) bytes stack frame"),
+                         ("spill_store_bytes", r"(\d+) bytes spill stores"),
+                         ("spill_load_bytes", r"(\d+) bytes spill loads"), ("shared_bytes", r"(\d+) bytes smem")):
+        found = re.findall(pattern, text)
+        out[key] = int(found[-1]) if found else 0
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model")
+    p.add_argument("--cc", default="9.0", help="compute capability (H100/H200: 9.0)")
+    p.add_argument("--precision", choices=("float64", "float32"))
+    p.add_argument("--max-registers", type=int, default=0, help="cap as DPSYCL_CUDA_GROUP_MAX_REGISTERS does")
+    p.add_argument("--output", help="write the report as JSON")
+    p.add_argument("--ptx", help="also write each kernel's PTX to PTX.<body>.ptx")
+    args = p.parse_args(argv)
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        p.error("the simulator compiles nothing: unset NUMBA_ENABLE_CUDASIM")
+
+    from numba import cuda, typeof
+
+    import dpsycl
+    from dpsycl.backends import cuda as cuda_backend
+    from dpsycl.backends.launch import flatten
+    from dpsycl.descriptors import Geometry, unit_of
+    from dpsycl.fitting import ParameterPack
+    from dpsycl.workspace import AllocationRecorder
+
+    cc = tuple(int(x) for x in args.cc.split("."))
+    try:    # the device functions ask the current device for its compute capability: there is none
+        import numba.cuda.dispatcher as numba_dispatcher
+        numba_dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
+    except (ImportError, AttributeError) as exc:
+        p.error(f"this numba has no numba.cuda.dispatcher.get_current_device to stand in for ({exc})")
+    cache = cuda_backend.build_kernel_cache(lambda wrapper: wrapper)   # keep the Python wrappers: compiled below
+    reports = []
+
+    class CompilingBackend:
+        """Launches nothing; compiles each work-group kernel asked for to PTX and runs ptxas on it."""
+
+        def launch(self, *a, **k):
+            pass
+
+        def launch_groups(self, body_name, ngroups, nlane, *packs, local=None, scratch=None, dtype=np.float64):
+            names, values = flatten(packs)
+            wrapper, runtime = cache.group_kernel(body_name, names, values, nlane, local or {}, scratch or {}, dtype)
+            types = (typeof(int(ngroups)), *(typeof(v) for v in runtime))
+            ptx, _ = cuda.compile_ptx(wrapper, types, cc=cc)
+            if args.ptx:
+                with open(f"{args.ptx}.{body_name}.ptx", "w") as fh:
+                    fh.write(ptx)
+            shared = sum(int(n) for n in (local or {}).values()) * np.dtype(dtype).itemsize
+            reports.append({"body": body_name, "block": int(nlane), "dtype": np.dtype(dtype).name,
+                            "local_arrays": dict(local or {}), "shared_bytes_declared": shared,
+                            **ptxas_report(ptx, args.cc, args.max_registers)})
+
+    model = dpsycl.load_model(args.model)
+    dt = np.dtype(args.precision or model.precision)
+    ws = AllocationRecorder()
+    ws.backend = CompilingBackend()
+    passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, ws, dt)
+    if "group" not in passes.layouts:
+        p.error(f"{model.descriptor_type} has no work-group layout")
+    geometries = [Geometry(np.zeros(3, dt), np.zeros(9, dt), np.zeros(1, np.int64), np.zeros(1, np.int64),
+                           np.zeros(1, np.int64), int(sum(spec.sel))) for spec in model.descriptor.neighbor_specs()]
+    params = ParameterPack(np.zeros(1, dt), 0, np.zeros(1, dt), 0)
+    passes.energies_and_pair_gradients(geometries, 1, np.zeros(1, dt), [np.zeros(3, dt)] * len(geometries),
+                                       "group", 1, params)
+    for row in reports:
+        print(f"{row['body']} ({row['dtype']}, {row['block']} lanes, sm_{args.cc}): {row['registers']} registers, "
+              f"stack {row['stack_bytes']} B, spills {row['spill_store_bytes']}/{row['spill_load_bytes']} B, "
+              f"shared {row['shared_bytes_declared']} B")
+    if args.output:
+        with open(args.output, "w") as fh:
+            json.dump(reports, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
