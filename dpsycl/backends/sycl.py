@@ -22,6 +22,7 @@ import numba_dpex  # noqa: E402
 from numba_dpex import kernel_api  # noqa: E402
 
 from .kernels import compile_kernels  # noqa: E402
+from .sycl_indexing import direct_indexing  # noqa: E402
 
 _KERNELS = None
 #: compiled in on top of the activations: whether a descriptor has one embedding net per neighbour
@@ -149,12 +150,14 @@ class SyclBackend:
             kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype,
                                                        _ND_ITEM_TEMPLATE)
             if n > 0:
-                numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(n)), numba_dpex.Range(1)),
-                                       int(n), *values)
+                with direct_indexing():     # compiled at the first launch: sycl_indexing.py
+                    numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(n)), numba_dpex.Range(1)),
+                                           int(n), *values)
             return
         kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype)
         if n > 0:
-            numba_dpex.call_kernel(kern, numba_dpex.Range(int(n)), int(n), *values)
+            with direct_indexing():
+                numba_dpex.call_kernel(kern, numba_dpex.Range(int(n)), int(n), *values)
 
     def launch_groups(self, body_name: str, ngroups: int, nlane: int, *packs, local: dict | None = None,
                       scratch: dict | None = None, dtype=np.float64):
@@ -170,9 +173,10 @@ class SyclBackend:
             if not self.supports_groups:
                 raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
             accessors = [kernel_api.LocalAccessor(int(size), dtype=np.dtype(dtype).type) for size in local.values()]
-            numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(ngroups) * nlane),
-                                                            numba_dpex.Range(nlane)),
-                                   *accessors, int(ngroups), *values)
+            with direct_indexing():
+                numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(ngroups) * nlane),
+                                                                numba_dpex.Range(nlane)),
+                                       *accessors, int(ngroups), *values)
 
 
 def host_available_bytes() -> int:
