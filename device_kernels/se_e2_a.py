@@ -37,13 +37,20 @@ def padding_embeddings(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, em
 
 def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut,
                      rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
-                     act_emb, act_emb_arg, ewmax, pad_g, t_part, ebuf, row):
-    """Share of slots [c·len, (c+1)·len) of atom i = w // nchunk in T_i·nnei = Σ_j R_ij ⊗ G_ij."""
+                     act_emb, act_emb_arg, ewmax, pad_g, t_part, ebuf, row, t0, t1, t2, t3):
+    """Share of slots [c·len, (c+1)·len) of atom i = w // nchunk in T_i·nnei = Σ_j R_ij ⊗ G_ij.
+
+    Row a of the sums builds up in the private array t<a> (M each) and reaches t_part once: a CPU
+    runs 16 work-items in the lanes of its vector registers, and lane-strided t_part[w·4M + k]
+    would be a gather and a scatter per term, where a small private array is one lane-contiguous
+    load and store (four arrays of M: the OpenCL CPU compiler keeps one of 4·M per lane, strided)."""
     i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
     m_width = emb_widths[n_emb]
-    base = w * 4 * m_width
-    for k in range(4 * m_width):
-        t_part[base + k] = 0.0 * pos[0]
+    for m in range(m_width):
+        t0[m] = 0.0 * pos[0]
+        t1[m] = 0.0 * pos[0]
+        t2[m] = 0.0 * pos[0]
+        t3[m] = 0.0 * pos[0]
     ti = atype[i]
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, lo, hi, one_side)
@@ -57,15 +64,29 @@ def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len
             n_empty -= 1
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ebuf, ewmax, 0)
-            for a in range(4):
-                ra = row[a]
-                for m in range(m_width):
-                    t_part[base + a * m_width + m] += ra * ebuf[m]
+            for m in range(m_width):
+                g = ebuf[m]
+                t0[m] += row[0] * g
+                t1[m] += row[1] * g
+                t2[m] += row[2] * g
+                t3[m] += row[3] * g
         if n_empty > 0:
-            for a in range(4):
-                ra = n_empty * (-blk_avg[4 * p + a] / blk_std[4 * p + a])
-                for m in range(m_width):
-                    t_part[base + a * m_width + m] += ra * pad_g[p * m_width + m]
+            r0 = n_empty * (-blk_avg[4 * p] / blk_std[4 * p])
+            r1 = n_empty * (-blk_avg[4 * p + 1] / blk_std[4 * p + 1])
+            r2 = n_empty * (-blk_avg[4 * p + 2] / blk_std[4 * p + 2])
+            r3 = n_empty * (-blk_avg[4 * p + 3] / blk_std[4 * p + 3])
+            for m in range(m_width):
+                g = pad_g[p * m_width + m]
+                t0[m] += r0 * g
+                t1[m] += r1 * g
+                t2[m] += r2 * g
+                t3[m] += r3 * g
+    base = w * 4 * m_width
+    for m in range(m_width):
+        t_part[base + m] = t0[m]
+        t_part[base + m_width + m] = t1[m]
+        t_part[base + 2 * m_width + m] = t2[m]
+        t_part[base + 3 * m_width + m] = t3[m]
 
 
 def t_matrix(i, nchunk, t_part, m_width, inv_nnei, tmat):

@@ -62,7 +62,9 @@ class SeE2ADevice(SmoothDevice):
         """descriptor_chunk: the partial sums of T_i·nnei, (atom, chunk) by (atom, chunk)."""
         t_part = self.ws.buffer("t_part", natoms * nchunk * 4 * self.m_width, self.dtype)
         self.ws.backend.launch("descriptor_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env, self.emb,
-                               Args(pad_g=self.pad_g, t_part=t_part), scratch=self.slot_scratch, dtype=self.dtype)
+                               Args(pad_g=self.pad_g, t_part=t_part),
+                               scratch={**self.slot_scratch, **{f"t{a}": self.m_width for a in range(4)}},
+                               dtype=self.dtype)
         return t_part
 
     def pair_gradients(self, geo, natoms: int, nchunk: int, dt_mat, pair_grad) -> None:
