@@ -70,7 +70,8 @@ class SeE2ADevice(SmoothDevice):
     def pair_gradients(self, geo, natoms: int, nchunk: int, dt_mat, pair_grad) -> None:
         """pair_gradient_chunk: g_ij from dt_mat = ∂E_i/∂T_i / nnei."""
         self.ws.backend.launch("pair_gradient_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env,
-                               self.emb, Args(dt_mat=dt_mat, pair_grad=pair_grad), scratch=self.slot_scratch,
+                               self.emb, Args(dt_mat=dt_mat, pair_grad=pair_grad),
+                               scratch={**self.slot_scratch, **{f"d{a}": self.m_width for a in range(4)}},
                                dtype=self.dtype)
 
     def descriptor_into(self, geometries, natoms: int, nchunk: int, desc, desc_stride: int, desc_at: int) -> None:
