@@ -88,6 +88,8 @@ class SyclBackend:
         # local-memory kernels type their local arrays on the default device's queue (numba-dpex 0.23)
         self.supports_groups = self.queue == dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice())
         self.scalar_bodies = CPU_SCALAR_BODIES if self.device.is_cpu else frozenset()
+        # the fitting net as work-groups of one vector of lanes (se_e2_a: fitting_group_atom) on CPUs
+        self.group_fitting = bool(self.device.is_cpu and self.supports_groups)
 
     def describe(self) -> str:
         return f"{self.name} ({self.device.name.strip()}, SYCL via numba-dpex)"

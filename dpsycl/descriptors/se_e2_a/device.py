@@ -11,10 +11,19 @@ around the hybrid's fitting net (base.py: MemberPasses).
 """
 from __future__ import annotations
 
+import types
+
+import numpy as np
+
 from ...backends.launch import Args
+from ...fitting import pack_layers
 from ...model import EnergyFitting
 from ..smooth import SmoothDevice
 from .params import SeE2A
+
+
+#: lanes of the fitting net's work-groups on CPU devices: the OpenCL CPU compiler's vector width
+FITTING_LANES = 16
 
 
 class SeE2ADevice(SmoothDevice):
@@ -27,6 +36,13 @@ class SeE2ADevice(SmoothDevice):
         super().__init__(d, fitting, ws, dtype, "padding_embeddings", ("pad_g",))
         self.pad_g = self.padding["pad_g"]
         self.axis_m = int(d.axis_neuron)
+        # CPU devices run the fitting net as work-groups of FITTING_LANES lanes (one vector); its
+        # reverse pass reads the transposed matrices, packed at the same offsets as fit_w
+        self.group_fitting = fitting is not None and getattr(ws.backend, "group_fitting", False)
+        if self.group_fitting:
+            transposed = [[types.SimpleNamespace(matrix=np.asarray(layer.matrix).T, bias=layer.bias, idt=layer.idt)
+                           for layer in net] for net in fitting.nets]
+            self.fit_wt = ws.keep(pack_layers(transposed, dtype)[0], dtype)
 
     @property
     def group_lanes(self) -> int:
@@ -50,6 +66,14 @@ class SeE2ADevice(SmoothDevice):
         t_part = self.t_partials(geo, natoms, nchunk)
         m = self.m_width
         dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, dt)
+        if self.group_fitting:
+            local = {"sh_t": 4 * m, "sh_f": 2 * self.fit.fwmax, "sh_dact": self.n_hidden, "sh_red": FITTING_LANES}
+            b.launch_groups("fitting_group_atom", natoms, FITTING_LANES,
+                            Args(atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m,
+                                 axis_m=self.axis_m), self.fit, Args(fit_wt=self.fit_wt), params,
+                            Args(atom_energy=atom_energy, dt_mat=dt_mat), local=local, dtype=dt)
+            self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
+            return
         b.launch("fitting_atom", natoms,
                  Args(atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m, axis_m=self.axis_m),
                  self.fit, params, Args(atom_energy=atom_energy, dt_mat=dt_mat),
