@@ -9,7 +9,9 @@ the wheel puts them), so trees that predate a packaging change run too.  Every (
 fresh process: it compiles its kernels, warms up once per size, then times ``repeats``
 evaluations per size; the trees alternate within each round so that drifts of the machine (clock,
 other load) fall on both.  The structure is the same for every tree: a random 50/50 Cu–Ag fcc
-supercell (a = 3.85 Å, 0.05 Å noise), built here with NumPy from the seed alone.  Prints one
+supercell (a = 3.85 Å, 0.05 Å noise), built here with NumPy from the seed alone.  Besides wall time
+it records the process CPU time of each evaluation (all threads), which other jobs on a shared
+machine move less than the wall time.  Prints one
 table and writes the raw numbers as JSON (``--output``).
 """
 from __future__ import annotations
@@ -63,13 +65,15 @@ for n in sizes:
     x, cell, atype = alloy_structure(n)
     args = (x.reshape(1, -1), cell.reshape(1, 9), atype)
     e0 = dp.eval(*args)[0]                       # compiles (first size) and warms the workspace
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         e, f = dp.eval(*args)[:2]
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     np.save(forces_to.format(n=n), f.reshape(-1, 3))
-    out["sizes"][n] = {"times": times, "energy": float(e[0, 0]), "median": sorted(times)[len(times) // 2]}
+    out["sizes"][n] = {"times": times, "energy": float(e[0, 0]), "median": sorted(times)[len(times) // 2],
+                       "cpu_times": cpu, "cpu_median": sorted(cpu)[len(cpu) // 2]}
 out["layout"] = getattr(dp.evaluator, "layout", None)
 if device.startswith("cuda"):          # registers and blocks per SM of the work-group kernels, where the tree says
     try:
@@ -125,7 +129,8 @@ def main(argv=None) -> int:
             assert result["dpsycl"].startswith(staged[label]), result["dpsycl"]
             result.update(label=label, round=rnd)
             runs.append(result)
-            print(f"round {rnd} {label:>8}: " + ", ".join(f"N={n} {r['median'] * 1e3:.2f} ms"
+            print(f"round {rnd} {label:>8}: " + ", ".join(f"N={n} {r['median'] * 1e3:.2f} ms "
+                                                         f"(cpu {r['cpu_median'] * 1e3:.2f} ms)"
                                                          for n, r in result["sizes"].items()), flush=True)
     sizes = list(runs[0]["sizes"])
     print(f"\n{args.device} ({runs[0]['describe']}), median over {args.rounds} rounds of the per-process "
@@ -139,6 +144,8 @@ def main(argv=None) -> int:
     for n in sizes:
         med = {label: statistics.median(r["sizes"][n]["median"] for r in runs if r["label"] == label)
                for label in staged}
+        cpu = {label: statistics.median(r["sizes"][n]["cpu_median"] for r in runs if r["label"] == label)
+               for label in staged}
         energies = [r["sizes"][n]["energy"] for r in runs]
         labels = list(staged)
         forces = [np.load(os.path.join(work, f"forces-{label}-{n}.npy")) for label in labels]
@@ -147,6 +154,8 @@ def main(argv=None) -> int:
         deviations[n] = {"energy_per_atom": de, "force": df}
         print(f"{n:>9} " + " ".join(f"{med[label] * 1e3:12.3f}" for label in labels)
               + f"   {med[labels[-1]] / med[labels[0]]:8.4f}            {de:.1e}     {df:.1e}")
+        print(f"{'cpu':>9} " + " ".join(f"{cpu[label] * 1e3:12.3f}" for label in labels)
+              + f"   {cpu[labels[-1]] / cpu[labels[0]]:8.4f}   (process CPU time, all threads: less moved by other load)")
     for label in staged:
         first = next(r for r in runs if r["label"] == label)
         if "resources" in first:

@@ -8,7 +8,8 @@ Every ``backend.launch`` / ``launch_groups`` of the evaluator is wrapped: the qu
 before the launch and after it, so each launch's wall time is its own (the host's argument packing
 and dispatch included; on opencl:cpu that is tens of µs, see the "launches" column). The rest of
 the evaluation (input checks, uploads, the neighbour counters read back, result copies) is
-reported as "host". The FLOP model (benchmarks/dpsycl_bench/models.py, numbers in
+reported as "host". "cpu ms" is the process's CPU time (all threads) over the same launch: on a
+machine shared with other jobs it moves less than the wall time, so compare kernels by it. The FLOP model (benchmarks/dpsycl_bench/models.py, numbers in
 benchmarks/NOTES.md) is split over the kernels that do the work:
 
     descriptor_chunk              pass-1 real pairs + padded blocks (padding_embeddings' G(R_pad),
@@ -43,6 +44,7 @@ from dpsycl_bench import models  # noqa: E402
 STAGE_FLOPS = {
     "descriptor_chunk": ("pass1_real_pairs", "pass1_padded_blocks"),
     "fitting_atom": ("per_atom_descriptor_fitting", "partial_sums"),
+    "fitting_group_atom": ("per_atom_descriptor_fitting", "partial_sums"),   # the same work, lanes per atom (CPUs)
     "pair_gradient_chunk": ("pass2_real_pairs",),
     "gather_forces_and_virials": ("gather",),
 }
@@ -54,6 +56,7 @@ class LaunchTimer:
     def __init__(self, backend):
         self.backend = backend
         self.times: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self.on = False
         for name in ("launch", "launch_groups"):
@@ -64,17 +67,18 @@ class LaunchTimer:
             if not self.on:
                 return fn(body_name, *args, **kw)
             self.backend.synchronize()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = fn(body_name, *args, **kw)
             self.backend.synchronize()
             dt = time.perf_counter() - t0
             self.times[body_name] = self.times.get(body_name, 0.0) + dt
+            self.cpu[body_name] = self.cpu.get(body_name, 0.0) + time.process_time() - c0
             self.counts[body_name] = self.counts.get(body_name, 0) + 1
             return result
         return timed
 
     def reset(self):
-        self.times, self.counts = {}, {}
+        self.times, self.cpu, self.counts = {}, {}, {}
 
 
 def main(argv=None) -> int:
@@ -129,10 +133,11 @@ def main(argv=None) -> int:
         dp.eval(coords, cells, atype)
         totals.append(time.perf_counter() - t0)
         timer.on = False
-        per_stage.append((dict(timer.times), dict(timer.counts)))
+        per_stage.append((dict(timer.times), dict(timer.counts), dict(timer.cpu)))
 
     names = sorted(per_stage[0][0], key=lambda k: -per_stage[0][0][k])
     med = {k: statistics.median(s[0].get(k, 0.0) for s in per_stage) for k in names}
+    med_cpu = {k: statistics.median(s[2].get(k, 0.0) for s in per_stage) for k in names}
     total = statistics.median(totals)
     load1 = os.getloadavg()[0]
     rows = []
@@ -140,14 +145,14 @@ def main(argv=None) -> int:
           f"layout={traits['layout']}  repeats={args.repeats}  load1={load1:.2f}  first eval {first:.1f} s")
     print(f"real pairs/atom {stats['mean_real']:.1f}; FLOP model dpsycl {flops['dpsycl'] / args.natoms / 1e6:.3f} "
           f"MFLOP/atom, deepmd {flops['deepmd'] / args.natoms / 1e6:.3f}")
-    print(f"{'stage':28s} {'ms':>9s} {'%eval':>6s} {'launches':>8s} {'MFLOP':>9s} {'GFLOP/s':>8s} {'%peak':>6s}")
+    print(f"{'stage':28s} {'ms':>9s} {'%eval':>6s} {'launches':>8s} {'MFLOP':>9s} {'GFLOP/s':>8s} {'%peak':>6s} {'cpu ms':>9s}")
     for k in names:
         f = sum(parts[p] for p in STAGE_FLOPS.get(k, ()))
         gf = f / med[k] / 1e9 if f else 0.0
         rows.append({"stage": k, "ms": med[k] * 1e3, "launches": per_stage[0][1][k], "mflop": f / 1e6,
-                     "gflops": gf, "pct_peak": 100 * gf / args.peak})
+                     "gflops": gf, "pct_peak": 100 * gf / args.peak, "cpu_ms": med_cpu[k] * 1e3})
         print(f"{k:28s} {med[k] * 1e3:9.2f} {100 * med[k] / total:6.1f} {per_stage[0][1][k]:8d} {f / 1e6:9.1f} "
-              f"{gf:8.2f} {100 * gf / args.peak:6.2f}")
+              f"{gf:8.2f} {100 * gf / args.peak:6.2f} {med_cpu[k] * 1e3:9.2f}")
     host = total - sum(med.values())
     print(f"{'host (rest of eval)':28s} {host * 1e3:9.2f} {100 * host / total:6.1f}")
     gf_all = flops["dpsycl"] / statistics.median(plain) / 1e9

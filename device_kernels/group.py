@@ -91,4 +91,18 @@ def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact
     barrier(item)
 
 
-BODIES = (group_reduce, group_prefix_count, group_partial_sums, group_dense, group_dense_backward)
+def group_dense_backward_t(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact, da, wt, mo, residual):
+    """group_dense_backward over the transposed matrix, wt[mo + o·n_in + k] = W[k, o]: lane k's
+    weights sit next to lane k+1's, one vector load on a CPU (W itself is a gather there)."""
+    for k in range(lane, n_in, nlane):
+        acc = 0.0 * buf[g_at]
+        for o in range(n_out):
+            acc += buf[g_at + o] * dact[da + o] * wt[mo + o * n_in + k]
+        if residual:
+            acc += buf[g_at + k]
+        buf[gin_at + k] = acc
+    barrier(item)
+
+
+BODIES = (group_reduce, group_prefix_count, group_partial_sums, group_dense, group_dense_backward,
+          group_dense_backward_t)

@@ -148,6 +148,101 @@ def append_parameters(i, buf, at, fparam, nfp, aparam, nap):
         buf[at + nfp + k] = aparam[i * nap + k]
 
 
+def fitting_output(zz, o, w, io, act, act_arg, buf, wmax, dact, da):
+    """Output o of a hidden fitting layer from its pre-activation zz: φ(zz)·idt into buf[wmax+o],
+    φ'(zz)·idt into dact[da+o]."""
+    h, dh = activation(act, zz, act_arg)
+    if io >= 0:
+        h *= w[io + o]
+        dh *= w[io + o]
+    buf[wmax + o] = h
+    dact[da + o] = dh
+
+
+def fitting_layer_forward(buf, n_in, w, mo, bo, io, n_out, act, act_arg, wmax, dact, da):
+    """One hidden layer, input buf[0:n_in] → φ(x W + b)·idt into buf[wmax:] (fitting_output).
+    Four outputs per pass over the input: one load of x_k feeds four multiply-adds on four
+    independent add chains (one chain per output waits on the adder's latency); each output still
+    sums over k in ascending order from its bias, so the result is the one-output-at-a-time sum."""
+    for blk in range(n_out // 8):
+        o = 8 * blk
+        z0 = w[bo + o]
+        z1 = w[bo + o + 1]
+        z2 = w[bo + o + 2]
+        z3 = w[bo + o + 3]
+        z4 = w[bo + o + 4]
+        z5 = w[bo + o + 5]
+        z6 = w[bo + o + 6]
+        z7 = w[bo + o + 7]
+        for k in range(n_in):
+            x = buf[k]
+            at = mo + k * n_out + o
+            z0 += x * w[at]
+            z1 += x * w[at + 1]
+            z2 += x * w[at + 2]
+            z3 += x * w[at + 3]
+            z4 += x * w[at + 4]
+            z5 += x * w[at + 5]
+            z6 += x * w[at + 6]
+            z7 += x * w[at + 7]
+        fitting_output(z0, o, w, io, act, act_arg, buf, wmax, dact, da)
+        fitting_output(z1, o + 1, w, io, act, act_arg, buf, wmax, dact, da)
+        fitting_output(z2, o + 2, w, io, act, act_arg, buf, wmax, dact, da)
+        fitting_output(z3, o + 3, w, io, act, act_arg, buf, wmax, dact, da)
+        fitting_output(z4, o + 4, w, io, act, act_arg, buf, wmax, dact, da)
+        fitting_output(z5, o + 5, w, io, act, act_arg, buf, wmax, dact, da)
+        fitting_output(z6, o + 6, w, io, act, act_arg, buf, wmax, dact, da)
+        fitting_output(z7, o + 7, w, io, act, act_arg, buf, wmax, dact, da)
+    for o in range(n_out - n_out % 8, n_out):
+        zz = w[bo + o]
+        for k in range(n_in):
+            zz += buf[k] * w[mo + k * n_out + o]
+        fitting_output(zz, o, w, io, act, act_arg, buf, wmax, dact, da)
+
+
+def fitting_layer_backward(buf, n_prev, w, mo, n_out, dact, da, wmax):
+    """∂y/∂x_k = Σ_o ∂y/∂h_o · φ'_o · W[k, o] into buf[wmax+k] for the layer's input x, from
+    ∂y/∂h in buf[0:n_out]; dact[da:da+n_out] is overwritten with ∂y/∂h_o · φ'_o.  Four inputs k
+    per pass over o (one load of that product feeds four multiply-adds on four chains), each
+    summed over o in ascending order as one k at a time would be."""
+    for o in range(n_out):
+        dact[da + o] = buf[o] * dact[da + o]
+    for blk in range(n_prev // 8):
+        k = 8 * blk
+        r0 = mo + k * n_out
+        a0 = 0.0 * buf[0]
+        a1 = 0.0 * buf[0]
+        a2 = 0.0 * buf[0]
+        a3 = 0.0 * buf[0]
+        a4 = 0.0 * buf[0]
+        a5 = 0.0 * buf[0]
+        a6 = 0.0 * buf[0]
+        a7 = 0.0 * buf[0]
+        for o in range(n_out):
+            g = dact[da + o]
+            a0 += g * w[r0 + o]
+            a1 += g * w[r0 + n_out + o]
+            a2 += g * w[r0 + 2 * n_out + o]
+            a3 += g * w[r0 + 3 * n_out + o]
+            a4 += g * w[r0 + 4 * n_out + o]
+            a5 += g * w[r0 + 5 * n_out + o]
+            a6 += g * w[r0 + 6 * n_out + o]
+            a7 += g * w[r0 + 7 * n_out + o]
+        buf[wmax + k] = a0
+        buf[wmax + k + 1] = a1
+        buf[wmax + k + 2] = a2
+        buf[wmax + k + 3] = a3
+        buf[wmax + k + 4] = a4
+        buf[wmax + k + 5] = a5
+        buf[wmax + k + 6] = a6
+        buf[wmax + k + 7] = a7
+    for k in range(n_prev - n_prev % 8, n_prev):
+        acc = 0.0 * buf[0]
+        for o in range(n_out):
+            acc += dact[da + o] * w[mo + k * n_out + o]
+        buf[wmax + k] = acc
+
+
 def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wmax, dact):
     """Fitting-net output for species t from descriptor d; on return d holds ∂out/∂d."""
     n_in = widths[0]
@@ -157,19 +252,8 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
     for layer in range(nlayer):
         n_out = widths[layer + 1]
         base = (t * (nlayer + 1) + layer) * 3
-        mo = off[base]
-        bo = off[base + 1]
-        io = off[base + 2]
-        for o in range(n_out):
-            zz = w[bo + o]
-            for k in range(n_in):
-                zz += buf[k] * w[mo + k * n_out + o]
-            h, dh = activation(act, zz, act_arg)
-            if io >= 0:
-                h *= w[io + o]
-                dh *= w[io + o]
-            buf[wmax + o] = h
-            dact[da + o] = dh
+        fitting_layer_forward(buf, n_in, w, off[base], off[base + 1], off[base + 2], n_out, act, act_arg,
+                              wmax, dact, da)
         residual = fitting_residual(layer, n_in, n_out)
         for o in range(n_out):
             if residual:
@@ -191,12 +275,7 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
         n_out = widths[layer + 1]
         n_prev = widths[layer]
         da -= n_out
-        mo = off[(t * (nlayer + 1) + layer) * 3]
-        for k in range(n_prev):
-            acc = 0.0 * y
-            for o in range(n_out):
-                acc += buf[o] * dact[da + o] * w[mo + k * n_out + o]
-            buf[wmax + k] = acc
+        fitting_layer_backward(buf, n_prev, w, off[(t * (nlayer + 1) + layer) * 3], n_out, dact, da, wmax)
         residual = fitting_residual(layer, n_prev, n_out)
         for k in range(n_prev):
             if residual:
@@ -209,4 +288,5 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
 
 
 BODIES = (embedding_skip, fitting_residual, dense_unit, table_locate, table_channel, table_forward,
-          embedding_forward, append_parameters, fitting_forward_backward)
+          embedding_forward, append_parameters, fitting_output, fitting_layer_forward, fitting_layer_backward,
+          fitting_forward_backward)

@@ -37,13 +37,20 @@ def padding_embeddings(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, em
 
 def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut,
                      rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
-                     act_emb, act_emb_arg, ewmax, pad_g, t_part, ebuf, row):
-    """Share of slots [c·len, (c+1)·len) of atom i = w // nchunk in T_i·nnei = Σ_j R_ij ⊗ G_ij."""
+                     act_emb, act_emb_arg, ewmax, pad_g, t_part, ebuf, row, t0, t1, t2, t3):
+    """Share of slots [c·len, (c+1)·len) of atom i = w // nchunk in T_i·nnei = Σ_j R_ij ⊗ G_ij.
+
+    Row a of the sums builds up in the private array t<a> (M each) and reaches t_part once: a CPU
+    runs 16 work-items in the lanes of its vector registers, and lane-strided t_part[w·4M + k]
+    would be a gather and a scatter per term, where a small private array is one lane-contiguous
+    load and store (four arrays of M: the OpenCL CPU compiler keeps one of 4·M per lane, strided)."""
     i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
     m_width = emb_widths[n_emb]
-    base = w * 4 * m_width
-    for k in range(4 * m_width):
-        t_part[base + k] = 0.0 * pos[0]
+    for m in range(m_width):
+        t0[m] = 0.0 * pos[0]
+        t1[m] = 0.0 * pos[0]
+        t2[m] = 0.0 * pos[0]
+        t3[m] = 0.0 * pos[0]
     ti = atype[i]
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, lo, hi, one_side)
@@ -57,15 +64,29 @@ def descriptor_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len
             n_empty -= 1
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ebuf, ewmax, 0)
-            for a in range(4):
-                ra = row[a]
-                for m in range(m_width):
-                    t_part[base + a * m_width + m] += ra * ebuf[m]
+            for m in range(m_width):
+                g = ebuf[m]
+                t0[m] += row[0] * g
+                t1[m] += row[1] * g
+                t2[m] += row[2] * g
+                t3[m] += row[3] * g
         if n_empty > 0:
-            for a in range(4):
-                ra = n_empty * (-blk_avg[4 * p + a] / blk_std[4 * p + a])
-                for m in range(m_width):
-                    t_part[base + a * m_width + m] += ra * pad_g[p * m_width + m]
+            r0 = n_empty * (-blk_avg[4 * p] / blk_std[4 * p])
+            r1 = n_empty * (-blk_avg[4 * p + 1] / blk_std[4 * p + 1])
+            r2 = n_empty * (-blk_avg[4 * p + 2] / blk_std[4 * p + 2])
+            r3 = n_empty * (-blk_avg[4 * p + 3] / blk_std[4 * p + 3])
+            for m in range(m_width):
+                g = pad_g[p * m_width + m]
+                t0[m] += r0 * g
+                t1[m] += r1 * g
+                t2[m] += r2 * g
+                t3[m] += r3 * g
+    base = w * 4 * m_width
+    for m in range(m_width):
+        t_part[base + m] = t0[m]
+        t_part[base + m_width + m] = t1[m]
+        t_part[base + 2 * m_width + m] = t2[m]
+        t_part[base + 3 * m_width + m] = t3[m]
 
 
 def t_matrix(i, nchunk, t_part, m_width, inv_nnei, tmat):
@@ -129,11 +150,19 @@ def descriptor_gradient_atom(i, nnei, nchunk, t_part, m_width, axis_m, desc_grad
 
 def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, sel_off, ntypes, rcut,
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb,
-                        act_emb, act_emb_arg, ewmax, dt_mat, pair_grad, ebuf, row):
-    """g_ij = ∂E_i/∂r_ij for the slots of chunk w (zero for empty slots and excluded pairs)."""
+                        act_emb, act_emb_arg, ewmax, dt_mat, pair_grad, ebuf, row, d0, d1, d2, d3):
+    """g_ij = ∂E_i/∂r_ij for the slots of chunk w (zero for empty slots and excluded pairs).
+
+    Row a of ∂E_i/∂T_i is copied once into the private array d<a>: read per slot from the
+    lane-strided dt_mat[i·4M + …] it would be a gather per term on a CPU (descriptor_chunk)."""
     i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
     m_width = emb_widths[n_emb]
     dbase = i * 4 * m_width
+    for m in range(m_width):
+        d0[m] = dt_mat[dbase + m]
+        d1[m] = dt_mat[dbase + m_width + m]
+        d2[m] = dt_mat[dbase + 2 * m_width + m]
+        d3[m] = dt_mat[dbase + 3 * m_width + m]
     ti = atype[i]
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, lo, hi, one_side)
@@ -150,25 +179,43 @@ def pair_gradient_chunk(w, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_
                 continue
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             embedding_forward(row[0], net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ebuf, ewmax, 1)
+            # ∂E/∂s through G' (de_ds) and ∂E/∂R̃[a] through G (dr<a>), both summed over m in order
             de_ds = 0.0 * rx
+            dr0 = 0.0 * rx
+            dr1 = 0.0 * rx
+            dr2 = 0.0 * rx
+            dr3 = 0.0 * rx
             for m in range(m_width):
                 de_dg = 0.0 * rx
-                for a in range(4):
-                    de_dg += row[a] * dt_mat[dbase + a * m_width + m]
+                de_dg += row[0] * d0[m]
+                de_dg += row[1] * d1[m]
+                de_dg += row[2] * d2[m]
+                de_dg += row[3] * d3[m]
                 de_ds += de_dg * ebuf[ewmax + m]
+                g = ebuf[m]
+                dr0 += d0[m] * g
+                dr1 += d1[m] * g
+                dr2 += d2[m] * g
+                dr3 += d3[m] * g
+            dr0 = (dr0 + de_ds) / blk_std[4 * p]
+            dr1 = dr1 / blk_std[4 * p + 1]
+            dr2 = dr2 / blk_std[4 * p + 2]
+            dr3 = dr3 / blk_std[4 * p + 3]
             gx = 0.0 * rx
             gy = 0.0 * rx
             gz = 0.0 * rx
-            for a in range(4):
-                de_dr = 0.0 * rx
-                for m in range(m_width):
-                    de_dr += dt_mat[dbase + a * m_width + m] * ebuf[m]
-                if a == 0:
-                    de_dr += de_ds
-                de_dr /= blk_std[4 * p + a]
-                gx += de_dr * row[4 + 3 * a]
-                gy += de_dr * row[5 + 3 * a]
-                gz += de_dr * row[6 + 3 * a]
+            gx += dr0 * row[4]
+            gy += dr0 * row[5]
+            gz += dr0 * row[6]
+            gx += dr1 * row[7]
+            gy += dr1 * row[8]
+            gz += dr1 * row[9]
+            gx += dr2 * row[10]
+            gy += dr2 * row[11]
+            gz += dr2 * row[12]
+            gx += dr3 * row[13]
+            gy += dr3 * row[14]
+            gz += dr3 * row[15]
             pair_grad[q] = gx
             pair_grad[q + 1] = gy
             pair_grad[q + 2] = gz

@@ -18,7 +18,8 @@ row (R = 0, s = 0), whose terms add exactly nothing to T and whose gradients are
 """
 from .activations import activation
 from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
-from .group import group_dense, group_dense_backward, group_partial_sums, group_prefix_count, group_reduce
+from .group import (group_dense, group_dense_backward, group_dense_backward_t, group_partial_sums,
+                    group_prefix_count, group_reduce)
 from .layers import TABULATED, embedding_skip, fitting_residual, table_channel, table_locate
 from .primitives import barrier
 
@@ -425,4 +426,81 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                 pair_grad[q + 2] = gz
 
 
-BODIES = (compact_live_slots, batch_env_rows, group_embedding_batch, group_atom_energy)
+def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off, fit_widths,
+                       n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fparam, nfp, aparam,
+                       nap, atom_energy, dt_mat, sh_t, sh_f, sh_dact, sh_red):
+    """se_e2_a.fitting_atom with the lanes of a work-group sharing atom i: T_i from the chunk
+    partial sums, D_i, the fitting net (a layer's outputs over the lanes, its input in local
+    memory; the reverse pass over fit_wt, the transposed matrices at the same offsets) and
+    dt_mat[i] = ∂E_i/∂T_i / nnei.  For CPUs: 16 lanes are one vector, where the per-atom body is
+    scalar code (its weights differ per lane with the species, its buffers are too large to keep
+    lane-contiguous)."""
+    ti = atype[i]
+    zero = 0.0 * fit_w[0]
+    inv_nnei = 1.0 / nnei
+    for k in range(lane, 4 * m_width, nlane):
+        acc = zero
+        for c in range(nchunk):
+            acc += t_part[(i * nchunk + c) * 4 * m_width + k]
+        sh_t[k] = acc * inv_nnei
+    barrier(item)
+    for q in range(lane, m_width * axis_m, nlane):
+        m = q // axis_m
+        n = q % axis_m
+        acc = zero
+        for a in range(4):
+            acc += sh_t[a * m_width + m] * sh_t[a * m_width + n]
+        sh_f[q] = acc
+    for q in range(lane, nfp + nap, nlane):
+        if q < nfp:
+            sh_f[m_width * axis_m + q] = fparam[q]
+        else:
+            sh_f[m_width * axis_m + q] = aparam[i * nap + q - nfp]
+    barrier(item)
+    da = 0
+    x_at = 0
+    n_in = fit_widths[0]
+    for layer in range(n_fit):
+        n_out = fit_widths[layer + 1]
+        base = (ti * (n_fit + 1) + layer) * 3
+        group_dense(item, lane, nlane, sh_f, x_at, n_in, fwmax - x_at, sh_dact, da, n_out, fit_w, fit_off[base],
+                    fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg, fitting_residual(layer, n_in, n_out))
+        da += n_out
+        n_in = n_out
+        x_at = fwmax - x_at
+    base = (ti * (n_fit + 1) + n_fit) * 3
+    mo = fit_off[base]
+    part = zero
+    for k in range(lane, n_in, nlane):
+        part += sh_f[x_at + k] * fit_w[mo + k]
+    sh_red[lane] = part
+    group_reduce(item, lane, nlane, sh_red, 1)
+    if lane == 0:
+        atom_energy[i] = (sh_red[0] + fit_w[fit_off[base + 1]] + bias_e[ti]) * out_std[ti] + out_bias[ti]
+    g_at = fwmax - x_at
+    for k in range(lane, n_in, nlane):
+        sh_f[g_at + k] = fit_w[mo + k]
+    barrier(item)
+    for lr in range(n_fit):
+        layer = n_fit - 1 - lr
+        n_out = fit_widths[layer + 1]
+        n_prev = fit_widths[layer]
+        da -= n_out
+        group_dense_backward_t(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_wt,
+                               fit_off[(ti * (n_fit + 1) + layer) * 3], fitting_residual(layer, n_prev, n_out))
+        g_at = fwmax - g_at
+    # se_e2_a.t_gradient over the lanes: element (a, m) of ∂E/∂T_i, scaled
+    scale = out_std[ti] * inv_nnei
+    for q in range(lane, 4 * m_width, nlane):
+        a = q // m_width
+        m = q % m_width
+        acc = zero
+        for n in range(axis_m):
+            acc += sh_f[g_at + m * axis_m + n] * sh_t[a * m_width + n]
+        if m < axis_m:
+            for k in range(m_width):
+                acc += sh_f[g_at + k * axis_m + m] * sh_t[a * m_width + k]
+        dt_mat[i * 4 * m_width + q] = acc * scale
+
+
+BODIES = (compact_live_slots, batch_env_rows, group_embedding_batch, group_atom_energy, fitting_group_atom)

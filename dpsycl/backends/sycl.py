@@ -22,6 +22,7 @@ import numba_dpex  # noqa: E402
 from numba_dpex import kernel_api  # noqa: E402
 
 from .kernels import compile_kernels  # noqa: E402
+from .sycl_indexing import direct_indexing  # noqa: E402
 
 _KERNELS = None
 #: compiled in on top of the activations: whether a descriptor has one embedding net per neighbour
@@ -36,6 +37,7 @@ SYCL_SPECIALISED = SPECIALISED | {"one_side"}
 #: gathered lane by lane; the neighbour rows' sorted insertions diverge).  The CPU runtime runs its
 #: vectorised code only over whole vectors of a work-group, so a work-group of one work-item is
 #: scalar code whatever width its compiler picked.
+#: (se_e2_a's fitting net runs as fitting_group_atom where group kernels are available: group_fitting)
 CPU_SCALAR_BODIES = frozenset({"fitting_atom", "neighbor_row", "reverse_row"})
 _ND_ITEM_TEMPLATE = dict(signature="item, ", index="item.get_global_id(0)", alloc="PrivateArray({size}, dtype=DT)")
 
@@ -87,6 +89,8 @@ class SyclBackend:
         # local-memory kernels type their local arrays on the default device's queue (numba-dpex 0.23)
         self.supports_groups = self.queue == dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice())
         self.scalar_bodies = CPU_SCALAR_BODIES if self.device.is_cpu else frozenset()
+        # the fitting net as work-groups of one vector of lanes (se_e2_a: fitting_group_atom) on CPUs
+        self.group_fitting = bool(self.device.is_cpu and self.supports_groups)
 
     def describe(self) -> str:
         return f"{self.name} ({self.device.name.strip()}, SYCL via numba-dpex)"
@@ -149,12 +153,14 @@ class SyclBackend:
             kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype,
                                                        _ND_ITEM_TEMPLATE)
             if n > 0:
-                numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(n)), numba_dpex.Range(1)),
-                                       int(n), *values)
+                with direct_indexing():     # compiled at the first launch: sycl_indexing.py
+                    numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(n)), numba_dpex.Range(1)),
+                                           int(n), *values)
             return
         kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype)
         if n > 0:
-            numba_dpex.call_kernel(kern, numba_dpex.Range(int(n)), int(n), *values)
+            with direct_indexing():
+                numba_dpex.call_kernel(kern, numba_dpex.Range(int(n)), int(n), *values)
 
     def launch_groups(self, body_name: str, ngroups: int, nlane: int, *packs, local: dict | None = None,
                       scratch: dict | None = None, dtype=np.float64):
@@ -170,9 +176,10 @@ class SyclBackend:
             if not self.supports_groups:
                 raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
             accessors = [kernel_api.LocalAccessor(int(size), dtype=np.dtype(dtype).type) for size in local.values()]
-            numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(ngroups) * nlane),
-                                                            numba_dpex.Range(nlane)),
-                                   *accessors, int(ngroups), *values)
+            with direct_indexing():
+                numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(ngroups) * nlane),
+                                                                numba_dpex.Range(nlane)),
+                                       *accessors, int(ngroups), *values)
 
 
 def host_available_bytes() -> int:

@@ -11,11 +11,20 @@ around the hybrid's fitting net (base.py: MemberPasses).
 """
 from __future__ import annotations
 
+import types
+
+import numpy as np
+
 from ...backends.launch import Args
 from ...device_kernels import se_e2_a_group as kernels_group
+from ...fitting import pack_layers
 from ...model import EnergyFitting
 from ..smooth import SmoothDevice
 from .params import SeE2A
+
+
+#: lanes of the fitting net's work-groups on CPU devices: the OpenCL CPU compiler's vector width
+FITTING_LANES = 16
 
 
 class SeE2ADevice(SmoothDevice):
@@ -28,6 +37,13 @@ class SeE2ADevice(SmoothDevice):
         super().__init__(d, fitting, ws, dtype, "padding_embeddings", ("pad_g",))
         self.pad_g = self.padding["pad_g"]
         self.axis_m = int(d.axis_neuron)
+        # CPU devices run the fitting net as work-groups of FITTING_LANES lanes (one vector); its
+        # reverse pass reads the transposed matrices, packed at the same offsets as fit_w
+        self.group_fitting = fitting is not None and getattr(ws.backend, "group_fitting", False)
+        if self.group_fitting:
+            transposed = [[types.SimpleNamespace(matrix=np.asarray(layer.matrix).T, bias=layer.bias, idt=layer.idt)
+                           for layer in net] for net in fitting.nets]
+            self.fit_wt = ws.keep(pack_layers(transposed, dtype)[0], dtype)
 
     @property
     def group_lanes(self) -> int:
@@ -58,6 +74,14 @@ class SeE2ADevice(SmoothDevice):
         t_part = self.t_partials(geo, natoms, nchunk)
         m = self.m_width
         dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, dt)
+        if self.group_fitting:
+            local = {"sh_t": 4 * m, "sh_f": 2 * self.fit.fwmax, "sh_dact": self.n_hidden, "sh_red": FITTING_LANES}
+            b.launch_groups("fitting_group_atom", natoms, FITTING_LANES,
+                            Args(atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m,
+                                 axis_m=self.axis_m), self.fit, Args(fit_wt=self.fit_wt), params,
+                            Args(atom_energy=atom_energy, dt_mat=dt_mat), local=local, dtype=dt)
+            self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
+            return
         b.launch("fitting_atom", natoms,
                  Args(atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m, axis_m=self.axis_m),
                  self.fit, params, Args(atom_energy=atom_energy, dt_mat=dt_mat),
@@ -70,13 +94,16 @@ class SeE2ADevice(SmoothDevice):
         """descriptor_chunk: the partial sums of T_i·nnei, (atom, chunk) by (atom, chunk)."""
         t_part = self.ws.buffer("t_part", natoms * nchunk * 4 * self.m_width, self.dtype)
         self.ws.backend.launch("descriptor_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env, self.emb,
-                               Args(pad_g=self.pad_g, t_part=t_part), scratch=self.slot_scratch, dtype=self.dtype)
+                               Args(pad_g=self.pad_g, t_part=t_part),
+                               scratch={**self.slot_scratch, **{f"t{a}": self.m_width for a in range(4)}},
+                               dtype=self.dtype)
         return t_part
 
     def pair_gradients(self, geo, natoms: int, nchunk: int, dt_mat, pair_grad) -> None:
         """pair_gradient_chunk: g_ij from dt_mat = ∂E_i/∂T_i / nnei."""
         self.ws.backend.launch("pair_gradient_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env,
-                               self.emb, Args(dt_mat=dt_mat, pair_grad=pair_grad), scratch=self.slot_scratch,
+                               self.emb, Args(dt_mat=dt_mat, pair_grad=pair_grad),
+                               scratch={**self.slot_scratch, **{f"d{a}": self.m_width for a in range(4)}},
                                dtype=self.dtype)
 
     def descriptor_into(self, geometries, natoms: int, nchunk: int, desc, desc_stride: int, desc_at: int) -> None:
