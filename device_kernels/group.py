@@ -63,46 +63,65 @@ def group_partial_sums(item, lane, nlane, red, at, ncomp):
 
 
 def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, act_arg, residual):
-    """buf[y_at + o] = φ(x·W + b)[o]·idt (+ x[o] if residual) over lanes, x = buf[x_at:]; φ'·idt → dact."""
-    for o in range(lane, n_out, nlane):
+    """buf[y_at + o] = φ(x·W + b)[o]·idt (+ x[o] if residual) over lanes, x = buf[x_at:]; φ'·idt → dact.
+
+    A lane takes outputs o and o + nlane in one pass over the input: each x[k] read from local
+    memory feeds two multiply-adds on two independent chains (a 120-wide layer on 64 lanes is one
+    pass instead of two dependent ones); each output's sum keeps its order."""
+    for o in range(lane, n_out, 2 * nlane):
+        o2 = o + nlane
+        second = o2 < n_out
+        if not second:
+            o2 = o
         z = w[bo + o]
+        z2 = w[bo + o2]
         for k in range(n_in):
-            z += buf[x_at + k] * w[mo + k * n_out + o]
-        h, dh = activation(act, z, act_arg)
-        if io >= 0:
-            h *= w[io + o]
-            dh *= w[io + o]
-        if residual:
-            h += buf[x_at + o]
-        buf[y_at + o] = h
-        dact[da + o] = dh
+            x = buf[x_at + k]
+            z += x * w[mo + k * n_out + o]
+            z2 += x * w[mo + k * n_out + o2]
+        group_dense_unit(buf, x_at, y_at, dact, da, o, z, w, io, act, act_arg, residual)
+        if second:
+            group_dense_unit(buf, x_at, y_at, dact, da, o2, z2, w, io, act, act_arg, residual)
     barrier(item)
 
 
-def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact, da, w, mo, residual):
-    """buf[gin_at + k] = Σ_o g[o]·dact[o]·W[k, o] (+ g[k] if residual), g = buf[g_at:], over lanes."""
-    for k in range(lane, n_in, nlane):
+def group_dense_unit(buf, x_at, y_at, dact, da, o, z, w, io, act, act_arg, residual):
+    """Output o of group_dense from its pre-activation z."""
+    h, dh = activation(act, z, act_arg)
+    if io >= 0:
+        h *= w[io + o]
+        dh *= w[io + o]
+    if residual:
+        h += buf[x_at + o]
+    buf[y_at + o] = h
+    dact[da + o] = dh
+
+
+def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact, da, wt, mo, residual):
+    """buf[gin_at + k] = Σ_o g[o]·dact[o]·W[k, o] (+ g[k] if residual), g = buf[g_at:], over lanes,
+    reading the transposed matrix wt[mo + o·n_in + k] = W[k, o] (dpsycl/fitting.py: packed at fit_w's
+    offsets), so that neighbouring lanes read neighbouring weights: one coalesced load on a GPU, one
+    vector load on a CPU, where W itself would be n_in·8 bytes apart lane to lane.  A lane takes
+    inputs k and k + nlane in one pass over the outputs; each sum keeps its order."""
+    for k in range(lane, n_in, 2 * nlane):
+        k2 = k + nlane
+        second = k2 < n_in
+        if not second:
+            k2 = k
         acc = 0.0 * buf[g_at]
+        acc2 = 0.0 * buf[g_at]
         for o in range(n_out):
-            acc += buf[g_at + o] * dact[da + o] * w[mo + k * n_out + o]
+            go = buf[g_at + o] * dact[da + o]
+            acc += go * wt[mo + o * n_in + k]
+            acc2 += go * wt[mo + o * n_in + k2]
         if residual:
             acc += buf[g_at + k]
+            acc2 += buf[g_at + k2]
         buf[gin_at + k] = acc
+        if second:
+            buf[gin_at + k2] = acc2
     barrier(item)
 
 
-def group_dense_backward_t(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact, da, wt, mo, residual):
-    """group_dense_backward over the transposed matrix, wt[mo + o·n_in + k] = W[k, o]: lane k's
-    weights sit next to lane k+1's, one vector load on a CPU (W itself is a gather there)."""
-    for k in range(lane, n_in, nlane):
-        acc = 0.0 * buf[g_at]
-        for o in range(n_out):
-            acc += buf[g_at + o] * dact[da + o] * wt[mo + o * n_in + k]
-        if residual:
-            acc += buf[g_at + k]
-        buf[gin_at + k] = acc
-    barrier(item)
-
-
-BODIES = (group_reduce, group_prefix_count, group_partial_sums, group_dense, group_dense_backward,
-          group_dense_backward_t)
+BODIES = (group_reduce, group_prefix_count, group_partial_sums, group_dense_unit, group_dense,
+          group_dense_backward)

@@ -18,8 +18,7 @@ row (R = 0, s = 0), whose terms add exactly nothing to T and whose gradients are
 """
 from .activations import activation
 from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
-from .group import (group_dense, group_dense_backward, group_dense_backward_t, group_partial_sums,
-                    group_prefix_count, group_reduce)
+from .group import group_dense, group_dense_backward, group_partial_sums, group_prefix_count, group_reduce
 from .layers import TABULATED, embedding_skip, fitting_residual, table_channel, table_locate
 from .primitives import barrier
 
@@ -228,7 +227,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                       sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
                       emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
                       fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
-                      fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t, sh_f, sh_dact, sh_red,
+                      fit_wt, fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t, sh_f, sh_dact, sh_red,
                       row):
     """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_env
     the environment rows of a batch, sh_live the live slots of every block (then their counts), sh_t T_i,
@@ -343,7 +342,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         n_out = fit_widths[layer + 1]
         n_prev = fit_widths[layer]
         da -= n_out
-        group_dense_backward(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_w,
+        group_dense_backward(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_wt,
                              fit_off[(ti * (n_fit + 1) + layer) * 3], fitting_residual(layer, n_prev, n_out))
         g_at = fwmax - g_at
     # ∂E/∂T[:, lane] (divided by nnei), from ∂y/∂D = sh_f[g_at:]
@@ -486,7 +485,7 @@ def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_widt
         n_out = fit_widths[layer + 1]
         n_prev = fit_widths[layer]
         da -= n_out
-        group_dense_backward_t(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_wt,
+        group_dense_backward(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_wt,
                                fit_off[(ti * (n_fit + 1) + layer) * 3], fitting_residual(layer, n_prev, n_out))
         g_at = fwmax - g_at
     # se_e2_a.t_gradient over the lanes: element (a, m) of ∂E/∂T_i, scaled

@@ -37,10 +37,11 @@ class SeE2ADevice(SmoothDevice):
         super().__init__(d, fitting, ws, dtype, "padding_embeddings", ("pad_g",))
         self.pad_g = self.padding["pad_g"]
         self.axis_m = int(d.axis_neuron)
-        # CPU devices run the fitting net as work-groups of FITTING_LANES lanes (one vector); its
-        # reverse pass reads the transposed matrices, packed at the same offsets as fit_w
+        # CPU devices run the fitting net as work-groups of FITTING_LANES lanes (one vector), wide devices
+        # inside the work-group kernel; the reverse pass of both reads the transposed matrices, packed at
+        # the same offsets as fit_w (group.py: group_dense_backward)
         self.group_fitting = fitting is not None and getattr(ws.backend, "group_fitting", False)
-        if self.group_fitting:
+        if fitting is not None:
             transposed = [[types.SimpleNamespace(matrix=np.asarray(layer.matrix).T, bias=layer.bias, idt=layer.idt)
                            for layer in net] for net in fitting.nets]
             self.fit_wt = ws.keep(pack_layers(transposed, dtype)[0], dtype)
@@ -67,7 +68,7 @@ class SeE2ADevice(SmoothDevice):
                      "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax, passes), "sh_dact": self.n_hidden,
                      "sh_red": 2 * nlane}
             b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb,
-                            Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit, params,
+                            Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit, Args(fit_wt=self.fit_wt), params,
                             Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local, scratch={"row": 16},
                             dtype=dt)
             return
