@@ -62,15 +62,17 @@ def group_partial_sums(item, lane, nlane, red, at, ncomp):
     return nparts
 
 
-def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, act_arg, residual):
+def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, act_arg, residual,
+                per_pass):
     """buf[y_at + o] = φ(x·W + b)[o]·idt (+ x[o] if residual) over lanes, x = buf[x_at:]; φ'·idt → dact.
 
-    A lane takes outputs o and o + nlane in one pass over the input: each x[k] read from local
-    memory feeds two multiply-adds on two independent chains (a 120-wide layer on 64 lanes is one
-    pass instead of two dependent ones); each output's sum keeps its order."""
-    for o in range(lane, n_out, 2 * nlane):
+    With per_pass = 2 a lane takes outputs o and o + nlane in one pass over the input: each x[k]
+    read from local memory feeds two multiply-adds on two independent chains (a 120-wide layer on
+    64 lanes is one pass instead of two dependent ones).  per_pass is compiled in (backends/launch.py:
+    SPECIALISED); each output's sum keeps its order either way."""
+    for o in range(lane, n_out, per_pass * nlane):
         o2 = o + nlane
-        second = o2 < n_out
+        second = per_pass > 1 and o2 < n_out
         if not second:
             o2 = o
         z = w[bo + o]
@@ -78,7 +80,8 @@ def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo
         for k in range(n_in):
             x = buf[x_at + k]
             z += x * w[mo + k * n_out + o]
-            z2 += x * w[mo + k * n_out + o2]
+            if per_pass > 1:
+                z2 += x * w[mo + k * n_out + o2]
         group_dense_unit(buf, x_at, y_at, dact, da, o, z, w, io, act, act_arg, residual)
         if second:
             group_dense_unit(buf, x_at, y_at, dact, da, o2, z2, w, io, act, act_arg, residual)
@@ -97,15 +100,15 @@ def group_dense_unit(buf, x_at, y_at, dact, da, o, z, w, io, act, act_arg, resid
     dact[da + o] = dh
 
 
-def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact, da, wt, mo, residual):
+def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact, da, wt, mo, residual, per_pass):
     """buf[gin_at + k] = Σ_o g[o]·dact[o]·W[k, o] (+ g[k] if residual), g = buf[g_at:], over lanes,
-    reading the transposed matrix wt[mo + o·n_in + k] = W[k, o] (dpsycl/fitting.py: packed at fit_w's
-    offsets), so that neighbouring lanes read neighbouring weights: one coalesced load on a GPU, one
-    vector load on a CPU, where W itself would be n_in·8 bytes apart lane to lane.  A lane takes
-    inputs k and k + nlane in one pass over the outputs; each sum keeps its order."""
-    for k in range(lane, n_in, 2 * nlane):
+    reading the transposed matrix wt[mo + o·n_in + k] = W[k, o] (packed at fit_w's offsets), so that
+    neighbouring lanes read neighbouring weights: one coalesced load on a GPU, one vector load on a
+    CPU, where W itself would be n_in·8 bytes apart lane to lane.  With per_pass = 2 a lane takes
+    inputs k and k + nlane in one pass over the outputs (as group_dense); each sum keeps its order."""
+    for k in range(lane, n_in, per_pass * nlane):
         k2 = k + nlane
-        second = k2 < n_in
+        second = per_pass > 1 and k2 < n_in
         if not second:
             k2 = k
         acc = 0.0 * buf[g_at]
@@ -113,7 +116,8 @@ def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact
         for o in range(n_out):
             go = buf[g_at + o] * dact[da + o]
             acc += go * wt[mo + o * n_in + k]
-            acc2 += go * wt[mo + o * n_in + k2]
+            if per_pass > 1:
+                acc2 += go * wt[mo + o * n_in + k2]
         if residual:
             acc += buf[g_at + k]
             acc2 += buf[g_at + k2]

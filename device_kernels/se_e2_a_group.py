@@ -227,7 +227,8 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                       sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
                       emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
                       fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
-                      fit_wt, fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t, sh_f, sh_dact, sh_red,
+                      fit_wt, fit_per_pass, fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t,
+                      sh_f, sh_dact, sh_red,
                       row):
     """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_env
     the environment rows of a batch, sh_live the live slots of every block (then their counts), sh_t T_i,
@@ -319,7 +320,8 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         n_out = fit_widths[layer + 1]
         base = (ti * (n_fit + 1) + layer) * 3
         group_dense(item, lane, nlane, sh_f, x_at, n_in, fwmax - x_at, sh_dact, da, n_out, fit_w, fit_off[base],
-                    fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg, fitting_residual(layer, n_in, n_out))
+                    fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg, fitting_residual(layer, n_in, n_out),
+                    fit_per_pass)
         da += n_out
         n_in = n_out
         x_at = fwmax - x_at
@@ -343,7 +345,8 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         n_prev = fit_widths[layer]
         da -= n_out
         group_dense_backward(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_wt,
-                             fit_off[(ti * (n_fit + 1) + layer) * 3], fitting_residual(layer, n_prev, n_out))
+                             fit_off[(ti * (n_fit + 1) + layer) * 3], fitting_residual(layer, n_prev, n_out),
+                             fit_per_pass)
         g_at = fwmax - g_at
     # ∂E/∂T[:, lane] (divided by nnei), from ∂y/∂D = sh_f[g_at:]
     scale = out_std[ti] * inv_nnei
@@ -426,7 +429,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
 
 
 def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off, fit_widths,
-                       n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fparam, nfp, aparam,
+                       n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass, fparam, nfp, aparam,
                        nap, atom_energy, dt_mat, sh_t, sh_f, sh_dact, sh_red):
     """se_e2_a.fitting_atom with the lanes of a work-group sharing atom i: T_i from the chunk
     partial sums, D_i, the fitting net (a layer's outputs over the lanes, its input in local
@@ -463,7 +466,8 @@ def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_widt
         n_out = fit_widths[layer + 1]
         base = (ti * (n_fit + 1) + layer) * 3
         group_dense(item, lane, nlane, sh_f, x_at, n_in, fwmax - x_at, sh_dact, da, n_out, fit_w, fit_off[base],
-                    fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg, fitting_residual(layer, n_in, n_out))
+                    fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg, fitting_residual(layer, n_in, n_out),
+                    fit_per_pass)
         da += n_out
         n_in = n_out
         x_at = fwmax - x_at
@@ -486,7 +490,8 @@ def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_widt
         n_prev = fit_widths[layer]
         da -= n_out
         group_dense_backward(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_wt,
-                               fit_off[(ti * (n_fit + 1) + layer) * 3], fitting_residual(layer, n_prev, n_out))
+                               fit_off[(ti * (n_fit + 1) + layer) * 3], fitting_residual(layer, n_prev, n_out),
+                             fit_per_pass)
         g_at = fwmax - g_at
     # se_e2_a.t_gradient over the lanes: element (a, m) of ∂E/∂T_i, scaled
     scale = out_std[ti] * inv_nnei

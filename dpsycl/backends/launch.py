@@ -36,7 +36,7 @@ class Args:
         return f"Args({', '.join(self._fields)})"
 
 
-SPECIALISED = frozenset({"act_emb", "act_emb_arg", "act_fit", "act_fit_arg"})
+SPECIALISED = frozenset({"act_emb", "act_emb_arg", "act_fit", "act_fit_arg", "fit_per_pass"})
 
 
 def flatten(packs) -> tuple[tuple[str, ...], tuple]:

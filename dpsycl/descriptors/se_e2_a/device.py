@@ -25,6 +25,11 @@ from .params import SeE2A
 
 #: lanes of the fitting net's work-groups on CPU devices: the OpenCL CPU compiler's vector width
 FITTING_LANES = 16
+#: outputs a lane takes per pass over a fitting layer (group.py: group_dense), measured per kernel
+#: (benchmarks/NOTES.md, session 7): two in the work-group kernel of wide devices (H200: −7.5% at
+#: 131,072 atoms), one in the CPU's 16-lane fitting kernel (two were 41% slower on opencl:cpu)
+GROUP_KERNEL_FIT_PER_PASS = 2
+CPU_FITTING_FIT_PER_PASS = 1
 
 
 class SeE2ADevice(SmoothDevice):
@@ -68,9 +73,10 @@ class SeE2ADevice(SmoothDevice):
                      "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax, passes), "sh_dact": self.n_hidden,
                      "sh_red": 2 * nlane}
             b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb,
-                            Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit, Args(fit_wt=self.fit_wt), params,
-                            Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local, scratch={"row": 16},
-                            dtype=dt)
+                            Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit,
+                            Args(fit_wt=self.fit_wt, fit_per_pass=GROUP_KERNEL_FIT_PER_PASS),
+                            params, Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local,
+                            scratch={"row": 16}, dtype=dt)
             return
         t_part = self.t_partials(geo, natoms, nchunk)
         m = self.m_width
@@ -79,7 +85,8 @@ class SeE2ADevice(SmoothDevice):
             local = {"sh_t": 4 * m, "sh_f": 2 * self.fit.fwmax, "sh_dact": self.n_hidden, "sh_red": FITTING_LANES}
             b.launch_groups("fitting_group_atom", natoms, FITTING_LANES,
                             Args(atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m,
-                                 axis_m=self.axis_m), self.fit, Args(fit_wt=self.fit_wt), params,
+                                 axis_m=self.axis_m), self.fit,
+                            Args(fit_wt=self.fit_wt, fit_per_pass=CPU_FITTING_FIT_PER_PASS), params,
                             Args(atom_energy=atom_energy, dt_mat=dt_mat), local=local, dtype=dt)
             self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
             return
