@@ -223,6 +223,67 @@ def group_embedding_batch(item, lane, sh_env, net, w, off, widths, nlayer, act, 
     return h0, h1, h2, h3, dh0, dh1, dh2, dh3
 
 
+def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit, act_fit,
+                      act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass, fparam, nfp, aparam, nap,
+                      atom_energy, sh_f, sh_dact, sh_red):
+    """From T_i in sh_t (4 × M, barrier passed): D_i = Tᵀ T[:, :M<] and the parameters into sh_f, the
+    fitting net of species ti over the lanes (layer l reads one half of sh_f and writes the other),
+    E_i into atom_energy[i], then the reverse pass (over fit_wt, the transposed matrices at fit_w's
+    offsets) down to ∂y/∂D; returns where in sh_f ∂y/∂D starts.  Shared by the work-group kernel and
+    the CPU's fitting kernel, which differ only in where T comes from and where ∂E/∂T goes."""
+    zero = 0.0 * fit_w[0]
+    for q in range(lane, m_width * axis_m, nlane):
+        m = q // axis_m
+        n = q % axis_m
+        acc = zero
+        for a in range(4):
+            acc += sh_t[a * m_width + m] * sh_t[a * m_width + n]
+        sh_f[q] = acc
+    # the frame's and the atom's parameters after D, spread over the lanes (layers.py: append_parameters)
+    for q in range(lane, nfp + nap, nlane):
+        if q < nfp:
+            sh_f[m_width * axis_m + q] = fparam[q]
+        else:
+            sh_f[m_width * axis_m + q] = aparam[i * nap + q - nfp]
+    barrier(item)
+    da = 0
+    x_at = 0
+    n_in = fit_widths[0]
+    for layer in range(n_fit):
+        n_out = fit_widths[layer + 1]
+        base = (ti * (n_fit + 1) + layer) * 3
+        group_dense(item, lane, nlane, sh_f, x_at, n_in, fwmax - x_at, sh_dact, da, n_out, fit_w, fit_off[base],
+                    fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg, fitting_residual(layer, n_in, n_out),
+                    fit_per_pass)
+        da += n_out
+        n_in = n_out
+        x_at = fwmax - x_at
+    base = (ti * (n_fit + 1) + n_fit) * 3
+    mo = fit_off[base]
+    part = zero
+    for k in range(lane, n_in, nlane):
+        part += sh_f[x_at + k] * fit_w[mo + k]
+    sh_red[lane] = part
+    group_reduce(item, lane, nlane, sh_red, 1)
+    if lane == 0:
+        atom_energy[i] = (sh_red[0] + fit_w[fit_off[base + 1]] + bias_e[ti]) * out_std[ti] + out_bias[ti]
+    # reverse pass: ∂y/∂(last hidden) = W_final, then layer by layer down to ∂y/∂D
+    g_at = fwmax - x_at
+    for k in range(lane, n_in, nlane):
+        sh_f[g_at + k] = fit_w[mo + k]
+    barrier(item)
+    for lr in range(n_fit):
+        layer = n_fit - 1 - lr
+        n_out = fit_widths[layer + 1]
+        n_prev = fit_widths[layer]
+        da -= n_out
+        group_dense_backward(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_wt,
+                             fit_off[(ti * (n_fit + 1) + layer) * 3], fitting_residual(layer, n_prev, n_out),
+                             fit_per_pass)
+        g_at = fwmax - g_at
+    return g_at
+
+
 def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei,
                       sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
                       emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
@@ -296,58 +357,9 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         sh_t[2 * m_width + lane] = t2 * inv_nnei
         sh_t[3 * m_width + lane] = t3 * inv_nnei
     barrier(item)
-    # descriptor D = Tᵀ T[:, :M<] into sh_f[0:], then the fitting net; layer l reads one half of
-    # sh_f and writes the other
-    for q in range(lane, m_width * axis_m, nlane):
-        m = q // axis_m
-        n = q % axis_m
-        acc = zero
-        for a in range(4):
-            acc += sh_t[a * m_width + m] * sh_t[a * m_width + n]
-        sh_f[q] = acc
-    # the frame's and the atom's parameters after D (layers.py: append_parameters), written out:
-    # handing a shared-memory array to a device function measured 6.5% slower (benchmarks/NOTES.md)
-    for q in range(lane, nfp + nap, nlane):
-        if q < nfp:
-            sh_f[m_width * axis_m + q] = fparam[q]
-        else:
-            sh_f[m_width * axis_m + q] = aparam[i * nap + q - nfp]
-    barrier(item)
-    da = 0
-    x_at = 0
-    n_in = fit_widths[0]
-    for layer in range(n_fit):
-        n_out = fit_widths[layer + 1]
-        base = (ti * (n_fit + 1) + layer) * 3
-        group_dense(item, lane, nlane, sh_f, x_at, n_in, fwmax - x_at, sh_dact, da, n_out, fit_w, fit_off[base],
-                    fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg, fitting_residual(layer, n_in, n_out),
-                    fit_per_pass)
-        da += n_out
-        n_in = n_out
-        x_at = fwmax - x_at
-    base = (ti * (n_fit + 1) + n_fit) * 3
-    mo = fit_off[base]
-    part = zero
-    for k in range(lane, n_in, nlane):
-        part += sh_f[x_at + k] * fit_w[mo + k]
-    sh_red[lane] = part
-    group_reduce(item, lane, nlane, sh_red, 1)
-    if lane == 0:
-        atom_energy[i] = (sh_red[0] + fit_w[fit_off[base + 1]] + bias_e[ti]) * out_std[ti] + out_bias[ti]
-    # reverse pass: ∂y/∂(last hidden) = W_final, then layer by layer down to ∂y/∂D
-    g_at = fwmax - x_at
-    for k in range(lane, n_in, nlane):
-        sh_f[g_at + k] = fit_w[mo + k]
-    barrier(item)
-    for lr in range(n_fit):
-        layer = n_fit - 1 - lr
-        n_out = fit_widths[layer + 1]
-        n_prev = fit_widths[layer]
-        da -= n_out
-        group_dense_backward(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_wt,
-                             fit_off[(ti * (n_fit + 1) + layer) * 3], fitting_residual(layer, n_prev, n_out),
-                             fit_per_pass)
-        g_at = fwmax - g_at
+    g_at = group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
+                             act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass,
+                             fparam, nfp, aparam, nap, atom_energy, sh_f, sh_dact, sh_red)
     # ∂E/∂T[:, lane] (divided by nnei), from ∂y/∂D = sh_f[g_at:]
     scale = out_std[ti] * inv_nnei
     d0 = zero
@@ -429,8 +441,8 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
 
 
 def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off, fit_widths,
-                       n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass, fparam, nfp, aparam,
-                       nap, atom_energy, dt_mat, sh_t, sh_f, sh_dact, sh_red):
+                       n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass, fparam,
+                       nfp, aparam, nap, atom_energy, dt_mat, sh_t, sh_f, sh_dact, sh_red):
     """se_e2_a.fitting_atom with the lanes of a work-group sharing atom i: T_i from the chunk
     partial sums, D_i, the fitting net (a layer's outputs over the lanes, its input in local
     memory; the reverse pass over fit_wt, the transposed matrices at the same offsets) and
@@ -446,53 +458,9 @@ def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_widt
             acc += t_part[(i * nchunk + c) * 4 * m_width + k]
         sh_t[k] = acc * inv_nnei
     barrier(item)
-    for q in range(lane, m_width * axis_m, nlane):
-        m = q // axis_m
-        n = q % axis_m
-        acc = zero
-        for a in range(4):
-            acc += sh_t[a * m_width + m] * sh_t[a * m_width + n]
-        sh_f[q] = acc
-    for q in range(lane, nfp + nap, nlane):
-        if q < nfp:
-            sh_f[m_width * axis_m + q] = fparam[q]
-        else:
-            sh_f[m_width * axis_m + q] = aparam[i * nap + q - nfp]
-    barrier(item)
-    da = 0
-    x_at = 0
-    n_in = fit_widths[0]
-    for layer in range(n_fit):
-        n_out = fit_widths[layer + 1]
-        base = (ti * (n_fit + 1) + layer) * 3
-        group_dense(item, lane, nlane, sh_f, x_at, n_in, fwmax - x_at, sh_dact, da, n_out, fit_w, fit_off[base],
-                    fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg, fitting_residual(layer, n_in, n_out),
-                    fit_per_pass)
-        da += n_out
-        n_in = n_out
-        x_at = fwmax - x_at
-    base = (ti * (n_fit + 1) + n_fit) * 3
-    mo = fit_off[base]
-    part = zero
-    for k in range(lane, n_in, nlane):
-        part += sh_f[x_at + k] * fit_w[mo + k]
-    sh_red[lane] = part
-    group_reduce(item, lane, nlane, sh_red, 1)
-    if lane == 0:
-        atom_energy[i] = (sh_red[0] + fit_w[fit_off[base + 1]] + bias_e[ti]) * out_std[ti] + out_bias[ti]
-    g_at = fwmax - x_at
-    for k in range(lane, n_in, nlane):
-        sh_f[g_at + k] = fit_w[mo + k]
-    barrier(item)
-    for lr in range(n_fit):
-        layer = n_fit - 1 - lr
-        n_out = fit_widths[layer + 1]
-        n_prev = fit_widths[layer]
-        da -= n_out
-        group_dense_backward(item, lane, nlane, sh_f, g_at, n_out, fwmax - g_at, n_prev, sh_dact, da, fit_wt,
-                               fit_off[(ti * (n_fit + 1) + layer) * 3], fitting_residual(layer, n_prev, n_out),
-                             fit_per_pass)
-        g_at = fwmax - g_at
+    g_at = group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
+                             act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass,
+                             fparam, nfp, aparam, nap, atom_energy, sh_f, sh_dact, sh_red)
     # se_e2_a.t_gradient over the lanes: element (a, m) of ∂E/∂T_i, scaled
     scale = out_std[ti] * inv_nnei
     for q in range(lane, 4 * m_width, nlane):
@@ -507,4 +475,5 @@ def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_widt
         dt_mat[i * 4 * m_width + q] = acc * scale
 
 
-BODIES = (compact_live_slots, batch_env_rows, group_embedding_batch, group_atom_energy, fitting_group_atom)
+BODIES = (compact_live_slots, batch_env_rows, group_embedding_batch, group_fitting_net, group_atom_energy,
+          fitting_group_atom)
