@@ -4,7 +4,7 @@ and dense layers spread over the lanes of a group.
 A work-group of ``nlane`` work-items (a CUDA thread block) cooperates on one atom; ``barrier``
 is the backend's group barrier (device_kernels/primitives.py).  nlane is a power of two.
 """
-from .activations import activation
+from .layers import fitting_output
 from .primitives import barrier
 
 
@@ -82,22 +82,10 @@ def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo
             z += x * w[mo + k * n_out + o]
             if per_pass > 1:
                 z2 += x * w[mo + k * n_out + o2]
-        group_dense_unit(buf, x_at, y_at, dact, da, o, z, w, io, act, act_arg, residual)
+        fitting_output(z, o, w, io, act, act_arg, buf, y_at, dact, da, residual, x_at)
         if second:
-            group_dense_unit(buf, x_at, y_at, dact, da, o2, z2, w, io, act, act_arg, residual)
+            fitting_output(z2, o2, w, io, act, act_arg, buf, y_at, dact, da, residual, x_at)
     barrier(item)
-
-
-def group_dense_unit(buf, x_at, y_at, dact, da, o, z, w, io, act, act_arg, residual):
-    """Output o of group_dense from its pre-activation z."""
-    h, dh = activation(act, z, act_arg)
-    if io >= 0:
-        h *= w[io + o]
-        dh *= w[io + o]
-    if residual:
-        h += buf[x_at + o]
-    buf[y_at + o] = h
-    dact[da + o] = dh
 
 
 def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact, da, wt, mo, residual, per_pass):
@@ -127,5 +115,4 @@ def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact
     barrier(item)
 
 
-BODIES = (group_reduce, group_prefix_count, group_partial_sums, group_dense_unit, group_dense,
-          group_dense_backward)
+BODIES = (group_reduce, group_prefix_count, group_partial_sums, group_dense, group_dense_backward)

@@ -148,20 +148,22 @@ def append_parameters(i, buf, at, fparam, nfp, aparam, nap):
         buf[at + nfp + k] = aparam[i * nap + k]
 
 
-def fitting_output(zz, o, w, io, act, act_arg, buf, wmax, dact, da):
-    """Output o of a hidden fitting layer from its pre-activation zz: φ(zz)·idt into buf[wmax+o],
-    φ'(zz)·idt into dact[da+o]."""
+def fitting_output(zz, o, w, io, act, act_arg, buf, at, dact, da, residual, x_at):
+    """Output o of a hidden fitting layer from its pre-activation zz: φ(zz)·idt (+ x[o] = buf[x_at+o]
+    if residual) into buf[at+o], φ'(zz)·idt into dact[da+o]."""
     h, dh = activation(act, zz, act_arg)
     if io >= 0:
         h *= w[io + o]
         dh *= w[io + o]
-    buf[wmax + o] = h
+    if residual:
+        h += buf[x_at + o]
+    buf[at + o] = h
     dact[da + o] = dh
 
 
 def fitting_layer_forward(buf, n_in, w, mo, bo, io, n_out, act, act_arg, wmax, dact, da):
     """One hidden layer, input buf[0:n_in] → φ(x W + b)·idt into buf[wmax:] (fitting_output).
-    Four outputs per pass over the input: one load of x_k feeds four multiply-adds on four
+    Eight outputs per pass over the input: one load of x_k feeds eight multiply-adds on eight
     independent add chains (one chain per output waits on the adder's latency); each output still
     sums over k in ascending order from its bias, so the result is the one-output-at-a-time sum."""
     for blk in range(n_out // 8):
@@ -185,25 +187,25 @@ def fitting_layer_forward(buf, n_in, w, mo, bo, io, n_out, act, act_arg, wmax, d
             z5 += x * w[at + 5]
             z6 += x * w[at + 6]
             z7 += x * w[at + 7]
-        fitting_output(z0, o, w, io, act, act_arg, buf, wmax, dact, da)
-        fitting_output(z1, o + 1, w, io, act, act_arg, buf, wmax, dact, da)
-        fitting_output(z2, o + 2, w, io, act, act_arg, buf, wmax, dact, da)
-        fitting_output(z3, o + 3, w, io, act, act_arg, buf, wmax, dact, da)
-        fitting_output(z4, o + 4, w, io, act, act_arg, buf, wmax, dact, da)
-        fitting_output(z5, o + 5, w, io, act, act_arg, buf, wmax, dact, da)
-        fitting_output(z6, o + 6, w, io, act, act_arg, buf, wmax, dact, da)
-        fitting_output(z7, o + 7, w, io, act, act_arg, buf, wmax, dact, da)
+        fitting_output(z0, o, w, io, act, act_arg, buf, wmax, dact, da, False, 0)
+        fitting_output(z1, o + 1, w, io, act, act_arg, buf, wmax, dact, da, False, 0)
+        fitting_output(z2, o + 2, w, io, act, act_arg, buf, wmax, dact, da, False, 0)
+        fitting_output(z3, o + 3, w, io, act, act_arg, buf, wmax, dact, da, False, 0)
+        fitting_output(z4, o + 4, w, io, act, act_arg, buf, wmax, dact, da, False, 0)
+        fitting_output(z5, o + 5, w, io, act, act_arg, buf, wmax, dact, da, False, 0)
+        fitting_output(z6, o + 6, w, io, act, act_arg, buf, wmax, dact, da, False, 0)
+        fitting_output(z7, o + 7, w, io, act, act_arg, buf, wmax, dact, da, False, 0)
     for o in range(n_out - n_out % 8, n_out):
         zz = w[bo + o]
         for k in range(n_in):
             zz += buf[k] * w[mo + k * n_out + o]
-        fitting_output(zz, o, w, io, act, act_arg, buf, wmax, dact, da)
+        fitting_output(zz, o, w, io, act, act_arg, buf, wmax, dact, da, False, 0)
 
 
 def fitting_layer_backward(buf, n_prev, w, mo, n_out, dact, da, wmax):
     """∂y/∂x_k = Σ_o ∂y/∂h_o · φ'_o · W[k, o] into buf[wmax+k] for the layer's input x, from
-    ∂y/∂h in buf[0:n_out]; dact[da:da+n_out] is overwritten with ∂y/∂h_o · φ'_o.  Four inputs k
-    per pass over o (one load of that product feeds four multiply-adds on four chains), each
+    ∂y/∂h in buf[0:n_out]; dact[da:da+n_out] is overwritten with ∂y/∂h_o · φ'_o.  Eight inputs k
+    per pass over o (one load of that product feeds eight multiply-adds on eight chains), each
     summed over o in ascending order as one k at a time would be."""
     for o in range(n_out):
         dact[da + o] = buf[o] * dact[da + o]

@@ -149,18 +149,14 @@ class SyclBackend:
     # -- kernels --------------------------------------------------------------------------
     def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64):
         names, values = flatten(packs)
-        if body_name in self.scalar_bodies:     # work-groups of one work-item: the CPU runs them as scalar code
-            kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype,
-                                                       _ND_ITEM_TEMPLATE)
-            if n > 0:
-                with direct_indexing():     # compiled at the first launch: sycl_indexing.py
-                    numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(n)), numba_dpex.Range(1)),
-                                           int(n), *values)
-            return
-        kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype)
+        scalar = body_name in self.scalar_bodies    # work-groups of one work-item: the CPU runs them as scalar code
+        kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype,
+                                                   _ND_ITEM_TEMPLATE if scalar else None)
         if n > 0:
-            with direct_indexing():
-                numba_dpex.call_kernel(kern, numba_dpex.Range(int(n)), int(n), *values)
+            extent = (numba_dpex.NdRange(numba_dpex.Range(int(n)), numba_dpex.Range(1)) if scalar
+                      else numba_dpex.Range(int(n)))
+            with direct_indexing():     # compiled at the first launch: sycl_indexing.py
+                numba_dpex.call_kernel(kern, extent, int(n), *values)
 
     def launch_groups(self, body_name: str, ngroups: int, nlane: int, *packs, local: dict | None = None,
                       scratch: dict | None = None, dtype=np.float64):
