@@ -55,9 +55,9 @@ import json, sys, time
 import numpy as np
 import dpsycl
 model, device, sizes, repeats = sys.argv[1], sys.argv[2], [int(x) for x in sys.argv[3].split(",")], int(sys.argv[4])
-layout, forces_to = sys.argv[5], sys.argv[6]
+layout, forces_to, precision = sys.argv[5], sys.argv[6], sys.argv[7] or None
 t0 = time.perf_counter()
-dp = dpsycl.DeepPot(model, device=device)
+dp = dpsycl.DeepPot(model, device=device, precision=precision)
 if layout:
     dp.evaluator.layout = layout
 out = {"dpsycl": dpsycl.__file__, "device": dp.device, "describe": dp.describe_device(), "sizes": {}}
@@ -106,6 +106,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--model", required=True)
     p.add_argument("--layout", default="", help="kernel layout for every tree (default: the device's own)")
+    p.add_argument("--precision", default="", help="float64, float32 (default: the model's)")
     p.add_argument("--output")
     args = p.parse_args(argv)
     import numpy as np                  # here, as in the worker: alloy_structure travels without the module
@@ -119,7 +120,7 @@ def main(argv=None) -> int:
             env = dict(os.environ, PYTHONPATH=staged[label], PYTHONWARNINGS="ignore")
             forces_to = os.path.join(work, f"forces-{label}-{{n}}.npy")     # the last round's forces of each tree
             proc = subprocess.run([sys.executable, "-c", WORKER, os.path.abspath(args.model), args.device, args.sizes,
-                                   str(args.repeats), args.layout, forces_to], env=env, cwd=work, capture_output=True,
+                                   str(args.repeats), args.layout, forces_to, args.precision], env=env, cwd=work, capture_output=True,
                                   text=True)
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("AB-RESULT ")]
             if proc.returncode or not line:

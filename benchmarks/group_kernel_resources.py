@@ -67,6 +67,7 @@ def main(argv=None) -> int:
 
     import dpsycl
     from dpsycl.backends import cuda as cuda_backend
+    from dpsycl.backends.compile_rules import kernel_rules
     from dpsycl.backends.launch import flatten
     from dpsycl.descriptors import Geometry, unit_of
     from dpsycl.fitting import ParameterPack
@@ -91,7 +92,8 @@ def main(argv=None) -> int:
             names, values = flatten(packs)
             wrapper, runtime = cache.group_kernel(body_name, names, values, nlane, local or {}, scratch or {}, dtype)
             types = (typeof(int(ngroups)), *(typeof(v) for v in runtime))
-            ptx, _ = cuda.compile_ptx(wrapper, types, cc=cc)
+            with kernel_rules(dtype):     # as the backend compiles its launches
+                ptx, _ = cuda.compile_ptx(wrapper, types, cc=cc)
             if args.ptx:
                 with open(f"{args.ptx}.{body_name}.ptx", "w") as fh:
                     fh.write(ptx)

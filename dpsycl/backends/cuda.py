@@ -17,12 +17,30 @@ from numba import cuda  # noqa: E402  (module global: the simulator swaps it ins
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
 from .cuda_launch import Launcher  # noqa: E402
+from .compile_rules import install, install_literals, kernel_rules  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
 from .launch import KernelCache, flatten  # noqa: E402
 from .protocol import UNKNOWN_BYTES, DeviceMemory, allocation_failed  # noqa: E402
 
 THREADS = 128
-_KERNELS = None
+#: one kernel cache per precision (compile_rules.py: float literals follow the kernel's precision)
+_KERNELS: dict = {}
+
+
+def _install_compile_rules() -> None:
+    """numba-cuda ≥ 0.2x lowers arrays with its vendored numba.cuda.np.arrayobj, older ones with numba's."""
+    if SIMULATOR:
+        return
+    try:
+        from numba.cuda.np import arrayobj
+    except ImportError:
+        from numba.np import arrayobj
+    from numba.cuda.target import CUDATargetContext, CUDATypingContext
+    install(arrayobj, CUDATargetContext)
+    install_literals(CUDATypingContext)
+
+
+_install_compile_rules()
 
 
 def _barrier(item):
@@ -45,9 +63,9 @@ def _group_jit():
     return cuda.jit(max_registers=cap) if cap > 0 and not SIMULATOR else cuda.jit
 
 
-def compiled_bodies() -> dict:
+def compiled_bodies(dtype=np.float64) -> dict:
     """Every kernel body compiled as a numba CUDA device function (compiled on first use)."""
-    return _kernel_cache().compiled_bodies
+    return _kernel_cache(dtype).compiled_bodies
 
 
 def build_kernel_cache(jit_group_kernel) -> KernelCache:
@@ -64,11 +82,11 @@ def build_kernel_cache(jit_group_kernel) -> KernelCache:
                             alloc="cuda.local.array({size}, DT)"))
 
 
-def _kernel_cache() -> KernelCache:
-    global _KERNELS
-    if _KERNELS is None:
-        _KERNELS = build_kernel_cache(_group_jit())
-    return _KERNELS
+def _kernel_cache(dtype=np.float64) -> KernelCache:
+    key = np.dtype(dtype).str
+    if key not in _KERNELS:
+        _KERNELS[key] = build_kernel_cache(_group_jit())
+    return _KERNELS[key]
 
 
 def _numba_cuda_configs() -> list:
@@ -168,19 +186,21 @@ class CudaBackend:
     # -- kernels --------------------------------------------------------------------------
     def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64):
         names, values = flatten(packs)
-        kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype)
+        kern, values = _kernel_cache(dtype).item_kernel(body_name, names, values, scratch or {}, dtype)
         if n > 0:
             threads = self.threads_for(n)
-            self.launcher.launch(kern, (int(n) + threads - 1) // threads, threads, (int(n), *values))
+            with kernel_rules(dtype):       # compiled at the first launch: compile_rules.py
+                self.launcher.launch(kern, (int(n) + threads - 1) // threads, threads, (int(n), *values))
 
     def launch_groups(self, body_name: str, ngroups: int, nlane: int, *packs, local: dict | None = None,
                       scratch: dict | None = None, dtype=np.float64):
         """One thread block of nlane threads per group id; local arrays in shared memory."""
         names, values = flatten(packs)
-        kern, values = _kernel_cache().group_kernel(body_name, names, values, nlane, local or {}, scratch or {},
+        kern, values = _kernel_cache(dtype).group_kernel(body_name, names, values, nlane, local or {}, scratch or {},
                                                     dtype)
         if ngroups > 0:
-            self.launcher.launch(kern, int(ngroups), int(nlane), (int(ngroups), *values))
+            with kernel_rules(dtype):
+                self.launcher.launch(kern, int(ngroups), int(nlane), (int(ngroups), *values))
 
 
 def kernel_resources() -> list[dict]:
@@ -190,7 +210,7 @@ def kernel_resources() -> list[dict]:
     bound a latency-limited kernel (benchmarks/gpu_launch_probe.py prints them)."""
     out = []
     ctx = None if SIMULATOR else cuda.current_context()
-    for key, kern in _kernel_cache().kernels.items():
+    for key, kern in ((k, v) for cache in _KERNELS.values() for k, v in cache.kernels.items()):
         group = key[0] == "group"
         body, block = (key[1], int(key[4])) if group else (key[0], THREADS)
         for compiled in kern.overloads.values():

@@ -36,6 +36,9 @@ class Args:
         return f"Args({', '.join(self._fields)})"
 
 
+#: a wrapper is named after its body, so that profilers (ncu, VTune) list kernels by body
+KERNEL_PREFIX = "kernel_"
+
 SPECIALISED = frozenset({"act_emb", "act_emb_arg", "act_fit", "act_fit_arg", "fit_per_pass"})
 
 
@@ -74,7 +77,7 @@ def wrapper_source(body_name: str, call_args: list[str], nscratch: int, *, signa
     params = ", ".join(a for a in call_args if a.startswith("a"))
     scratch = "".join(f"    s{k} = {alloc.format(size=f'S{k}')}\n" for k in range(nscratch))
     call = ", ".join(call_args + [f"s{k}" for k in range(nscratch)])
-    return (f"def kernel({signature}n, {params}):\n"
+    return (f"def {KERNEL_PREFIX}{body_name}({signature}n, {params}):\n"
             f"    i = {index}\n"
             f"{scratch}"
             f"    if i < n:\n"
@@ -88,7 +91,7 @@ def group_wrapper_source(body_name: str, call_args: list[str], nlocal: int, nscr
     signature = signature.format(locals="".join(f"l{k}, " for k in range(nlocal)))
     local = [f"l{k}" for k in range(nlocal)]
     params = [a for a in call_args if a.startswith("a")] + (local if local_args else [])
-    lines = [f"def kernel({signature}n, {', '.join(params)}):",
+    lines = [f"def {KERNEL_PREFIX}{body_name}({signature}n, {', '.join(params)}):",
              f"    g = {group}",
              f"    lane = {lane}"]
     if not local_args and local_alloc:
@@ -105,9 +108,9 @@ def specialisation(names: tuple[str, ...], specialised=SPECIALISED) -> tuple[tup
     return tuple(k for k in range(len(names)) if k not in const), const
 
 
-def _exec(src: str, filename: str, ns: dict):
+def _exec(src: str, body_name: str, filename: str, ns: dict):
     exec(compile(src, filename, "exec"), ns)
-    return ns["kernel"]
+    return ns[KERNEL_PREFIX + body_name]
 
 
 class KernelCache:
@@ -165,7 +168,7 @@ class KernelCache:
             ns.update({f"S{k}": int(size) for k, size in enumerate(scratch.values())})
             call_args = self._call_args(len(names), const, constants, ns)
             src = wrapper_source(body_name, call_args, len(scratch), **(template or self.item_template))
-            kern = self.kernels[key] = self.jit_kernel(_exec(src, f"<{body_name} wrapper>", ns))
+            kern = self.kernels[key] = self.jit_kernel(_exec(src, body_name, f"<{body_name} wrapper>", ns))
         return kern, runtime
 
     def group_kernel(self, body_name: str, names, values, nlane: int, local: dict, scratch: dict, dtype):
@@ -181,5 +184,5 @@ class KernelCache:
             ns.update({f"L{k}": int(size) for k, size in enumerate(local.values())})
             call_args = self._call_args(len(names), const, constants, ns)
             src = group_wrapper_source(body_name, call_args, len(local), len(scratch), **self.group_template)
-            kern = self.kernels[key] = self.jit_group_kernel(_exec(src, f"<{body_name} group wrapper>", ns))
+            kern = self.kernels[key] = self.jit_group_kernel(_exec(src, body_name, f"<{body_name} group wrapper>", ns))
         return kern, runtime

@@ -22,9 +22,16 @@ import numba_dpex  # noqa: E402
 from numba_dpex import kernel_api  # noqa: E402
 
 from .kernels import compile_kernels  # noqa: E402
-from .sycl_indexing import direct_indexing  # noqa: E402
+from numba.np import arrayobj as _numba_arrayobj  # noqa: E402
+from numba_dpex.kernel_api_impl.spirv.target import SPIRVTargetContext, SPIRVTypingContext  # noqa: E402
 
-_KERNELS = None
+from .compile_rules import install, install_literals, kernel_rules  # noqa: E402
+
+install(_numba_arrayobj, SPIRVTargetContext)  # numba-dpex lowers arrays with numba's own module
+install_literals(SPIRVTypingContext)
+
+#: one kernel cache per precision (compile_rules.py: float literals follow the kernel's precision)
+_KERNELS: dict = {}
 #: compiled in on top of the activations: whether a descriptor has one embedding net per neighbour
 #: species (type_one_side).  The OpenCL CPU compiler runs 16 work-items (atoms) in the lanes of
 #: AVX-512 registers; with one_side a run-time value the net index (tj, or ti·ntypes + tj) differs
@@ -50,17 +57,17 @@ def _atomic_add(arr, index, value):
     return kernel_api.AtomicRef(arr, index=index).fetch_add(value)
 
 
-def compiled_bodies() -> dict:
+def compiled_bodies(dtype=np.float64) -> dict:
     """Every kernel body compiled as a numba-dpex device function (compiled on first use)."""
-    return _kernel_cache().compiled_bodies
+    return _kernel_cache(dtype).compiled_bodies
 
 
-def _kernel_cache() -> KernelCache:
-    global _KERNELS
-    if _KERNELS is None:
+def _kernel_cache(dtype=np.float64) -> KernelCache:
+    key = np.dtype(dtype).str
+    if key not in _KERNELS:
         primitives = {"barrier": numba_dpex.device_func(_barrier),
                       "atomic_add": numba_dpex.device_func(_atomic_add)}
-        _KERNELS = compile_kernels(
+        _KERNELS[key] = compile_kernels(
             numba_dpex.device_func, primitives, numba_dpex.kernel,
             scope=lambda dtype: {"PrivateArray": kernel_api.PrivateArray, "DT": np.dtype(dtype).type},
             item_template=dict(signature="item, ", index="item.get_id(0)", alloc="PrivateArray({size}, dtype=DT)"),
@@ -69,7 +76,7 @@ def _kernel_cache() -> KernelCache:
                                 lane="item.get_local_id(0)", item="item", local_alloc="",
                                 alloc="PrivateArray({size}, dtype=DT)"),
             specialised=SYCL_SPECIALISED)
-    return _KERNELS
+    return _KERNELS[key]
 
 
 class SyclBackend:
@@ -150,12 +157,12 @@ class SyclBackend:
     def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64):
         names, values = flatten(packs)
         scalar = body_name in self.scalar_bodies    # work-groups of one work-item: the CPU runs them as scalar code
-        kern, values = _kernel_cache().item_kernel(body_name, names, values, scratch or {}, dtype,
+        kern, values = _kernel_cache(dtype).item_kernel(body_name, names, values, scratch or {}, dtype,
                                                    _ND_ITEM_TEMPLATE if scalar else None)
         if n > 0:
             extent = (numba_dpex.NdRange(numba_dpex.Range(int(n)), numba_dpex.Range(1)) if scalar
                       else numba_dpex.Range(int(n)))
-            with direct_indexing():     # compiled at the first launch: sycl_indexing.py
+            with kernel_rules(dtype):       # compiled at the first launch: compile_rules.py
                 numba_dpex.call_kernel(kern, extent, int(n), *values)
 
     def launch_groups(self, body_name: str, ngroups: int, nlane: int, *packs, local: dict | None = None,
@@ -167,12 +174,12 @@ class SyclBackend:
         """
         local = local or {}
         names, values = flatten(packs)
-        kern, values = _kernel_cache().group_kernel(body_name, names, values, nlane, local, scratch or {}, dtype)
+        kern, values = _kernel_cache(dtype).group_kernel(body_name, names, values, nlane, local, scratch or {}, dtype)
         if ngroups > 0:
             if not self.supports_groups:
                 raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
             accessors = [kernel_api.LocalAccessor(int(size), dtype=np.dtype(dtype).type) for size in local.values()]
-            with direct_indexing():
+            with kernel_rules(dtype):
                 numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(ngroups) * nlane),
                                                                 numba_dpex.Range(nlane)),
                                        *accessors, int(ngroups), *values)

@@ -1,0 +1,102 @@
+"""Two rules numba applies to every Python function that dpsycl's kernels change, for its kernels only.
+
+Both are installed into a target's numba modules once and act only while ``kernel_rules(dtype)``
+is active, which each backend holds around its kernel launches (the kernels are compiled at their
+first launch), and only for the target context they were installed for: every other numba target,
+and kernels that other code launches, keep numba's semantics.
+
+**Direct indexing.**
+numba lowers ``a[i]`` for a signed integer ``i`` as ``a[i + len(a) if i < 0 else i]`` (Python's
+meaning of a negative index) unless LLVM proves ``i >= 0``, which it cannot for an offset into a
+flat array such as ``w[mo + k * n_out + o]`` (numba's integer arithmetic carries no no-overflow
+flags).  That select sits in every inner loop of every kernel, and it also keeps the compiler from
+turning ``mo + k * n_out + o`` into a pointer that steps by ``n_out``.  On the OpenCL CPU device it
+was 33 of 62 instructions per pass of the fitting net's register-blocked loop; on an H200 the
+work-group kernel's executed instructions were 73% integer (ISETP and SEL alone 18%) against 6% of
+floating point (Nsight Compute, benchmarks/NOTES.md, session 8).  dpsycl's kernel bodies never
+index with a negative number (their arrays are laid out from 0, and empty neighbour slots (−1)
+are tested before they are used), so inside dpsycl's launches ``a[i]`` is element ``i``.
+
+The ``fix_integer_index`` that a target's array lowering looks up at each compilation (numba's own
+for numba-dpex's SPIR-V target, numba-cuda's vendored copy for the CUDA target) is wrapped.
+``DPSYCL_WRAPAROUND=1`` in the environment keeps the wraparound for dpsycl's kernels too (to check
+that a body does not rely on a negative index: the results must not change).
+
+**Float literals in the kernel's precision.**  numba types a Python float constant (``1.0 - y * y``,
+``0.5 * z``, a module constant such as GELU_C) as float64, and float64 with float32 gives float64,
+so a float32 kernel ran much of its arithmetic in float64 with a conversion at each load: on an
+H200, 3% of its executed instructions were F2F conversions and its FP64 instructions outnumbered
+what a float32 kernel needs (Nsight Compute, session 8).  In a float32 kernel's compilation a float
+constant is typed float32, as C's ``1.0f`` would be; float64 kernels are unchanged.  A float32
+kernel thereby computes in float32 throughout, except where a body mixes in an integer (numba
+gives float32 with int64 float64) or a float64 array.  Device functions are compiled once per
+argument types, so each precision keeps its own compiled bodies (the backends' kernel caches are
+per precision): a body with integer arguments only must not be shared between the two.
+``DPSYCL_FLOAT_LITERALS=float64`` keeps numba's typing in float32 kernels too.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+import numpy as np
+from numba.core import types
+
+_STATE = threading.local()
+#: the environment's choices, read once: compiled kernels are cached for the process
+KEEP_WRAPAROUND = os.environ.get("DPSYCL_WRAPAROUND", "0") not in ("", "0")
+FLOAT64_LITERALS = os.environ.get("DPSYCL_FLOAT_LITERALS", "") == "float64"
+
+
+def install(arrayobj, context_class) -> None:
+    """Wrap ``arrayobj.fix_integer_index`` (a numba array-lowering module) so that kernels of
+    ``context_class`` compiled inside ``kernel_rules()`` index directly; once per module."""
+    original = arrayobj.fix_integer_index
+    if getattr(original, "dpsycl_direct", None) is not None:
+        original.dpsycl_direct.add(context_class)
+        return
+    contexts = {context_class}
+
+    def fix_integer_index(context, builder, idxty, idx, size):
+        if idxty.signed and getattr(_STATE, "direct", False) and isinstance(context, tuple(contexts)):
+            return context.cast(builder, idx, idxty, types.intp)
+        return original(context, builder, idxty, idx, size)
+
+    fix_integer_index.dpsycl_direct = contexts
+    # the lowering looks fix_integer_index up in its module's globals at each compilation
+    arrayobj.fix_integer_index = fix_integer_index
+
+
+def install_literals(typing_context_class) -> None:
+    """Wrap ``typing_context_class.resolve_value_type`` (the typing of a constant, inherited by the
+    target's typing context) so that float constants follow ``kernel_rules``; once per class."""
+    original = typing_context_class.resolve_value_type
+    if getattr(original, "dpsycl_literals", False):
+        return
+
+    def resolve_value_type(self, val):
+        if type(val) is float and getattr(_STATE, "float32", False):
+            return types.float32
+        return original(self, val)
+
+    resolve_value_type.dpsycl_literals = True
+    typing_context_class.resolve_value_type = resolve_value_type
+
+
+def active_rules() -> tuple[bool, bool]:
+    """(direct indexing, float32 literals): what a compilation on this thread would get now."""
+    return getattr(_STATE, "direct", False), getattr(_STATE, "float32", False)
+
+
+@contextlib.contextmanager
+def kernel_rules(dtype=np.float64):
+    """Kernels compiled inside this block (on this thread) index arrays without wraparound and, for a
+    float32 ``dtype``, type float constants as float32."""
+    before = getattr(_STATE, "direct", False), getattr(_STATE, "float32", False)
+    _STATE.direct = not KEEP_WRAPAROUND
+    _STATE.float32 = np.dtype(dtype) == np.float32 and not FLOAT64_LITERALS
+    try:
+        yield
+    finally:
+        _STATE.direct, _STATE.float32 = before
