@@ -3,7 +3,7 @@
     F_i = Σ_j g_ij − Σ_k g_ki          w_i = −Σ_k g_ki ⊗ r_ki   (DeePMD-kit's atomic virial)
 
 ``rev`` lists, per atom i, the slots (k·nnei + kk) of other rows that hold i (device_kernels/
-neighbors.py: reverse_row), so each atom sums its own terms in a fixed order: results do not
+neighbors.py: scatter_reverse, sort_reverse_row), so each atom sums its own terms in a fixed order: results do not
 depend on scheduling.  Atoms from ``ncentres`` on (the ghosts of a domain decomposition) have no
 rows of their own: their forces and virials come from the centres' rows only, DeePMD-kit's
 nloc/nall split.  The NumPy form is dpsycl/forces.py.

@@ -181,41 +181,25 @@ def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
             dist[start + p] = d
 
 
-def reverse_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
-                cell_count, cell_atoms, cell_cap, rc, sel_off, nnei, ncentres, nlist, nshift,
-                rev, rev_count, rev_cap):
-    """Slots (k·nnei + kk) of the rows of centres k < ncentres that hold atom i, ascending: what
-    gather_forces sums.  rev_count[i] may exceed rev_cap: the host then rebuilds with more room."""
-    xi = pos[3 * i]
-    yi = pos[3 * i + 1]
-    zi = pos[3 * i + 2]
-    ti = atype[i]
-    n = 0
-    ci = cell_of(i, pos, grid_inv, origin, ncell)
-    zero = pack_shift(0, 0, 0)
-    n_stencil = (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
-    for q_cell in range(n_stencil):
-        g, sx, sy, sz, ox, oy, oz, n_in_cell = stencil_image(q_cell, ci, ncell, reach, periodic, cell,
-                                                             cell_count, cell_cap)
-        # atom k in image S sees i in image −S
-        back = pack_shift(-sx, -sy, -sz)
-        for q in range(n_in_cell):
-            k = cell_atoms[g * cell_cap + q]
-            if k >= ncentres or (k == i and back == zero):
-                continue
-            rx = pos[3 * k] + ox - xi
-            ry = pos[3 * k + 1] + oy - yi
-            rz = pos[3 * k + 2] + oz - zi
-            if rx * rx + ry * ry + rz * rz >= rc * rc:
-                continue
-            for kk in range(sel_off[ti], sel_off[ti + 1]):
-                if nlist[k * nnei + kk] == i and nshift[k * nnei + kk] == back:
-                    if n < rev_cap:
-                        rev[i * rev_cap + n] = k * nnei + kk
-                    n += 1
-                    break
-    rev_count[i] = n
-    m = n if n < rev_cap else rev_cap
+def scatter_reverse(q, nlist, rev, rev_count, rev_cap):
+    """Slot q (= k·nnei + kk) of the centres' rows into the reverse row of the atom it holds: the
+    slots that hold atom i, in the order the atomic count hands out places (sort_reverse_row then
+    orders them).  rev_count[i] may exceed rev_cap: the host then rebuilds with more room.  One work
+    item per slot reads its own entry, where a search from atom i's side read every slot of every
+    candidate's row (benchmarks/NOTES.md, session 8)."""
+    j = nlist[q]
+    if j >= 0:
+        n = atomic_add(rev_count, j, 1)
+        if n < rev_cap:
+            rev[j * rev_cap + n] = q
+
+
+def sort_reverse_row(i, rev, rev_count, rev_cap):
+    """The reverse row of atom i ascending (insertion sort), so that gather_forces sums its terms in
+    the same order whatever order the atomics took."""
+    m = rev_count[i]
+    if m > rev_cap:
+        m = rev_cap
     for a in range(1, m):
         v = rev[i * rev_cap + a]
         b = a
@@ -226,4 +210,4 @@ def reverse_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
 
 
 BODIES = (pack_shift, unpack_shift, fill, wrap_atom, cell_of, bin_atom, pair_before, stencil_cell,
-          image_offset, stencil_image, neighbor_row, reverse_row)
+          image_offset, stencil_image, neighbor_row, scatter_reverse, sort_reverse_row)

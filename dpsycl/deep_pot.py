@@ -16,7 +16,7 @@ import numpy as np
 
 from .backends import make_backend, resolve_device
 from .evaluation import Evaluator
-from .evaluator import DeviceEvaluator
+from .evaluator import DeviceEvaluator, column_sums
 from .errors import InputError
 from .input_checks import check_cell, check_positions
 from .model import Model
@@ -88,13 +88,13 @@ class DeepPot:
                                         aparam=aparams[k])
                 for k in range(len(coords))]
         e = np.array([[o[0]] for o in outs])
-        f = np.stack([o[1] for o in outs])
-        v = np.stack([o[2] for o in outs])
+        f = frames_stacked([o[1] for o in outs])
+        v = frames_stacked([o[2] for o in outs])
         check_finite_result(e, f)
         if not atomic:
             return e, f, v
-        ae = np.stack([o[3] for o in outs])[..., None]
-        av = np.stack([o[4] for o in outs])
+        ae = frames_stacked([o[3] for o in outs])[..., None]
+        av = frames_stacked([o[4] for o in outs])
         return e, f, v, ae, av
 
     def _check_types(self, atom_types, mixed_type):
@@ -179,11 +179,17 @@ class DeepPot:
         out = ev.evaluate_device(pos, atype, cell, fparam, aparam)
         ae, f, av = out["atom_energy"], out["force"], out["atom_virial"]
         e = np.array([[float(b.to_host(ae).sum())]])
-        v = b.to_host(av).reshape(-1, 9).sum(axis=0)[None, :]
+        v = column_sums(b.to_host(av).reshape(-1, 9))[None, :]
         check_finite_result(e, None)        # the forces stay on the device: a NaN in them makes e NaN too
         if atomic:
             return e, f, v, ae, av
         return e, f, v
+
+
+def frames_stacked(arrays: list) -> np.ndarray:
+    """Per-frame results along a new first axis; one frame's array is a view, not a copy (each
+    evaluation's results are fresh host arrays)."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
 
 
 def _real_array(values, name: str) -> np.ndarray:

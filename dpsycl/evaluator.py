@@ -2,7 +2,7 @@
 
 One evaluation, all on the device (docs/architecture.md draws it):
 
-    positions ─ wrap_atom ─> cell list (fill, bin_atom) ─> neighbor_row ─> reverse_row    per neighbour list
+    positions ─ wrap_atom ─> cell list (fill, bin_atom) ─> neighbor_row ─> scatter_reverse, sort_reverse_row
               ─> the descriptor unit's passes: E_i and g_ij = ∂E/∂r_ij                      (dpsycl.descriptors)
               ─> gather_forces_and_virials: F_i, w_i                                         per neighbour list
 
@@ -346,15 +346,16 @@ class DeviceEvaluator:
         while True:
             rev = ws.buffer(f"rev:{k}", natoms * rev_cap, np.int64)
             rev_count = ws.buffer(f"rev_count:{k}", natoms, np.int64)
-            b.launch("reverse_row", natoms, search,
-                     Args(nnei=nnei, ncentres=ncentres, nlist=nlist, nshift=nshift, rev=rev, rev_count=rev_count,
-                          rev_cap=rev_cap), dtype=dt)
+            b.launch("fill", natoms, Args(arr=rev_count, value=0), dtype=dt)
+            b.launch("scatter_reverse", ncentres * nnei,
+                     Args(nlist=nlist, rev=rev, rev_count=rev_count, rev_cap=rev_cap), dtype=dt)
             if ncentres == natoms:
                 break
             most = int(b.to_host(rev_count).max()) if natoms else 0
             if most <= rev_cap:
                 break
             rev_cap = most
+        b.launch("sort_reverse_row", natoms, Args(rev=rev, rev_count=rev_count, rev_cap=rev_cap), dtype=dt)
         return NeighborState(spec, float(rc), nlist, nshift, rev, rev_count, rev_cap, n_truncated, max_candidates,
                              ncentres)
 
@@ -424,7 +425,7 @@ class DeviceEvaluator:
             coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
             if self.dtype != np.float64:
                 coords = positions_near_origin(coords, cell)
-            bounds = (coords.min(axis=0), coords.max(axis=0))
+            bounds = None if cell is not None else position_bounds(coords)     # a periodic grid needs none
             natoms = len(atype)
             self.check_memory(natoms, cell, bounds, ncentres=ncentres)
             pos = ws.upload("positions", coords, self.dtype)
@@ -435,10 +436,11 @@ class DeviceEvaluator:
                    "atom_virial": ws.buffer("out:atom_virial", 9 * natoms, self.dtype)}
             self.run(pos, atype_dev, cell, bounds, out, ncentres, self.parameters(fparam, aparam, natoms))
             b = self.backend
-            ae = b.to_host(out["atom_energy"]).astype(np.float64)
-            av = b.to_host(out["atom_virial"]).astype(np.float64).reshape(-1, 9)
-            f = b.to_host(out["force"]).astype(np.float64).reshape(-1, 3)
-        return FrameResult(float(ae.sum()), f, av.sum(axis=0), ae, av)
+            # fresh host arrays: no second copy for float64
+            ae = b.to_host(out["atom_energy"]).astype(np.float64, copy=False)
+            av = b.to_host(out["atom_virial"]).astype(np.float64, copy=False).reshape(-1, 9)
+            f = b.to_host(out["force"]).astype(np.float64, copy=False).reshape(-1, 3)
+        return FrameResult(float(ae.sum()), f, column_sums(av), ae, av)
 
     def evaluate_device(self, pos, atype: np.ndarray, cell: np.ndarray | None, fparam=None, aparam=None) -> dict:
         """One frame of device positions (3N, copied first); results are new device arrays."""
@@ -447,7 +449,7 @@ class DeviceEvaluator:
             bounds = None
             if cell is None:
                 host = b.to_host(pos).reshape(-1, 3).astype(np.float64)
-                bounds = (host.min(axis=0), host.max(axis=0))
+                bounds = position_bounds(host)
             self.check_memory(len(atype), cell, bounds)
             return self.run(b.copy(pos), b.asarray(atype, np.int64), cell, bounds,
                             params=self.parameters(fparam, aparam, len(atype)))
@@ -455,6 +457,19 @@ class DeviceEvaluator:
 
 def len_of(a) -> int:
     return int(a.shape[0]) if hasattr(a, "shape") else len(a)
+
+
+# NumPy reduces an (N, k) C-ordered array along axis 0 a row at a time: at N = 131,072 its min over
+# axis 0 took 3.2 ms where the three strided columns take 0.13 ms (benchmarks/NOTES.md, session 8)
+def position_bounds(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lowest, highest) coordinate along each axis of (N, 3) positions."""
+    return (np.array([coords[:, k].min() for k in range(coords.shape[1])]),
+            np.array([coords[:, k].max() for k in range(coords.shape[1])]))
+
+
+def column_sums(values: np.ndarray) -> np.ndarray:
+    """Σ over the rows of (N, k) values, column by column (pairwise sums of each column)."""
+    return np.array([values[:, k].sum() for k in range(values.shape[1])])
 
 
 def size_text(nbytes: float) -> str:

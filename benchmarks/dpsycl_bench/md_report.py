@@ -106,7 +106,10 @@ def large_rows(runs) -> list[str]:
                         f"{fmt(None if r['bytes_per_atom'] is None else r['bytes_per_atom'] / 1e3, '.2f')} | "
                         f"{r['estimate_bytes_per_atom'] / 1e3:.2f} | {in_use_text} | {fmt(largest, ',')} | "
                         f"{fmt(r.get('fraction_of_largest'), '.2f')} |")
-    return rows
+    # a point carried over from an earlier run says so (e.g. a 10 M-atom evaluation not re-run)
+    notes = [f"- {r['natoms']:,} atoms: {r['note']}" for run in runs for r in run["results"]
+             if r.get("kind") == "large" and r.get("note")]
+    return rows + ([""] + notes if notes else [])
 
 
 def targets(runs) -> list[str]:

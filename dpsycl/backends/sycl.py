@@ -45,7 +45,7 @@ SYCL_SPECIALISED = SPECIALISED | {"one_side"}
 #: vectorised code only over whole vectors of a work-group, so a work-group of one work-item is
 #: scalar code whatever width its compiler picked.
 #: (se_e2_a's fitting net runs as fitting_group_atom where group kernels are available: group_fitting)
-CPU_SCALAR_BODIES = frozenset({"fitting_atom", "neighbor_row", "reverse_row"})
+CPU_SCALAR_BODIES = frozenset({"fitting_atom", "neighbor_row", "sort_reverse_row"})
 _ND_ITEM_TEMPLATE = dict(signature="item, ", index="item.get_global_id(0)", alloc="PrivateArray({size}, dtype=DT)")
 
 
