@@ -497,6 +497,8 @@ def positions_near_origin(coords: np.ndarray, cell: np.ndarray | None) -> np.nda
     if cell is None:
         return coords - coords.min(axis=0)
     shift = np.floor(coords @ np.linalg.inv(cell))
+    if not shift.any():         # already in the cell (a wrapped frame): no copy, no arithmetic
+        return coords
     moved = coords.copy()
     for k in range(3):        # in the order the device's wrap_atom subtracts them
         moved -= shift[:, k:k + 1] * cell[k]
