@@ -384,6 +384,29 @@ def test_centres_and_ghosts_reproduce_the_periodic_frame(models, references, dev
     assert abs(got.energy - ref["energy"][0, 0]) <= 1e-10 * n
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_ghost_in_more_rows_than_any_centre_has_neighbours(pots, host_pots, device):
+    """The reverse rows get room for as many slots as the fullest centre row has candidates; a ghost
+    that sits in more rows than that (here: at the middle of a shell of 24 centres, each of which sees
+    only its nearest shell-mates) makes the device build again with room for it.  Forces, atomic
+    energies and virials against the NumPy reference."""
+    rng = np.random.default_rng(5)
+    u = rng.normal(size=(24, 3))
+    shell = 5.5 * u / np.linalg.norm(u, axis=1)[:, None]
+    coords = np.vstack([shell, np.zeros((1, 3))])
+    atype = np.array([0, 1] * 12 + [1])
+    dp, host = pots("cuag", device), host_pots["cuag"]
+    got = dp.evaluator.evaluate(coords, None, atype, ncentres=24)
+    want = host.evaluator.evaluate(coords, None, atype, ncentres=24)
+    within = np.linalg.norm(shell[:, None] - shell[None], axis=2) < dp.get_rcut()
+    # a centre's candidates are its shell-mates and the ghost (within counts the centre itself instead)
+    assert within.sum(axis=1).max() < 24
+    np.testing.assert_allclose(got.atom_energy, want.atom_energy, atol=1e-12)
+    np.testing.assert_allclose(got.force, want.force, atol=1e-12)
+    np.testing.assert_allclose(got.atom_virial, want.atom_virial, atol=1e-12)
+    assert np.abs(got.force[24]).max() > 1e-3               # the ghost's force: every row's term
+
+
 @pytest.mark.parametrize("device", ["numpy", *DEVICES])
 def test_atoms_at_one_place_are_refused(pots, device):
     """r = 0 makes the reference NaN but the device kernels give finite, wrong numbers: two atoms at
