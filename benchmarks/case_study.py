@@ -45,6 +45,8 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default=None, help="float64, float32 or mixed (default: the model's)")
+    p.add_argument("--nve-only", action="store_true", help="only the energy-conservation runs")
     p.add_argument("--alloy", default="Cu0.5Ag0.5")
     p.add_argument("--atoms", type=int, default=108, help="at least this many atoms (default 108)")
     p.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 1000.0])
@@ -303,7 +305,7 @@ def main(argv=None) -> int:
             emt_reference(atoms, *nvt_protocol(args, temp), args.emt_cache or args.out)
         print(f"  EMT references of {len(atoms)} atoms in {time.perf_counter() - t0:.0f} s")
         return 0
-    dp = dpsycl.DeepPot(args.model, device=args.device)
+    dp = dpsycl.DeepPot(args.model, device=args.device, precision=args.precision)
     atoms = random_alloy(args.alloy, args.atoms, seed=args.seed)
     natoms = len(atoms)
     if args.force_check:
@@ -311,16 +313,20 @@ def main(argv=None) -> int:
         with open(os.path.join(args.out, "force_check.json"), "w") as fh:
             json.dump(out, fh, indent=1)
         return 0
-    print(f"case study: {natoms} atoms {args.alloy}, model {os.path.basename(args.model)}, device {dp.device}",
-          flush=True)
-    summary = {"natoms": natoms, "alloy": args.alloy, "device": dp.device, "model": os.path.abspath(args.model),
-               "args": vars(args)}
+    print(f"case study: {natoms} atoms {args.alloy}, model {os.path.basename(args.model)}, device {dp.device}, "
+          f"precision {dp.evaluator.precision if dp.on_device else 'float64'}", flush=True)
+    summary = {"natoms": natoms, "alloy": args.alloy, "device": dp.device,
+               "precision": dp.evaluator.precision if dp.on_device else "float64",
+               "model": os.path.abspath(args.model), "args": vars(args)}
     summary["nve"] = nve_study(dp, atoms, args, natoms)
     with open(os.path.join(args.out, "summary.json"), "w") as fh:     # kept if the NVT part is cut short
         json.dump(summary, fh, indent=1, default=float)
     for k, v in summary["nve"].items():
         print(f"  NVE dt {k}: drift {v['drift_meV_atom_ps']:+.3g} meV/atom/ps, RMS {v['rms_meV_atom']:.3g} meV/atom, "
               f"{v['s_per_step']:.3g} s/step", flush=True)
+    if args.nve_only:
+        print(f"  wrote {args.out}/summary.json and nve_drift.png in {time.perf_counter() - t0:.0f} s", flush=True)
+        return 0
     summary["nvt"] = structure_study(dp, atoms, args, natoms)
     for k, v in summary["nvt"].items():
         line = (f"  {k}: <T> DP {v['mean_T_dp']:.0f} K, MSD plateau DP {v.get('msd_plateau_A2_dp', math.nan):.3g} Å², "

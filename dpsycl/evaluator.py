@@ -105,7 +105,11 @@ class DeviceEvaluator:
     def __init__(self, model: Model, backend, dtype=None, chunks: int | None = None):
         self.model = model
         self.backend = backend
-        self.dtype = np.dtype(dtype or model.precision)
+        self.precision = precision_name(dtype or model.precision)
+        # dtype: positions, the neighbour search, the force and virial gather and the results;
+        # kernel_dtype: the descriptor's and fitting net's kernels (their constants and buffers)
+        self.dtype = np.dtype(np.float64 if self.precision == "mixed" else self.precision)
+        self.kernel_dtype = np.dtype(np.float32 if self.precision == "mixed" else self.precision)
         if self.dtype == np.float64 and not backend.fp64:
             raise ModelError(f"device {backend.name} has no float64 support and the model is float64; "
                              "pass precision='float32' to DeepPot (or --precision float32) to run it in "
@@ -114,17 +118,19 @@ class DeviceEvaluator:
         self.specs = model.descriptor.neighbor_specs()
         self.sel_offsets = [self.workspace.keep(np.concatenate([[0], np.cumsum(spec.sel)]), np.int64)
                             for spec in self.specs]
-        self.passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, self.workspace, self.dtype)
+        self.passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, self.workspace,
+                                                       self.kernel_dtype)
         self.takes_parameters = bool(model.fitting.numb_fparam or model.fitting.numb_aparam)
-        self.no_parameters = ParameterPack(self.workspace.keep(np.zeros(1), self.dtype), 0,
-                                           self.workspace.keep(np.zeros(1), self.dtype), 0)
+        self.no_parameters = ParameterPack(self.workspace.keep(np.zeros(1), self.kernel_dtype), 0,
+                                           self.workspace.keep(np.zeros(1), self.kernel_dtype), 0)
         self.chunks = chunks
         wide = getattr(backend, "supports_groups", False) and backend.is_gpu
         self._layout = "group" if wide and "group" in self.passes.layouts else "chunk"
         self.lock = threading.RLock()
         self.constant_bytes = self.workspace.nbytes()
         self.dry_run = AllocationRecorder()       # the descriptor's passes again, allocating nothing
-        self.dry_passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, self.dry_run, self.dtype)
+        self.dry_passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, self.dry_run,
+                                                           self.kernel_dtype)
         self.memory_fits: set = set()          # sizes already checked (check_memory)
         self._memory_limit: int | None = None
 
@@ -375,7 +381,7 @@ class DeviceEvaluator:
         if not self.takes_parameters:
             return self.no_parameters
         return ParameterPack.upload(self.model.fitting, fparam, aparam, natoms, to_device or self.workspace.upload,
-                                    self.dtype)
+                                    self.kernel_dtype)
 
     def compute(self, pos, atype, cell: np.ndarray | None, nb: Neighbors, out: dict | None = None,
                 params: ParameterPack | None = None) -> dict:
@@ -394,7 +400,7 @@ class DeviceEvaluator:
         for k, lst in enumerate(nb.lists):
             nnei = int(sum(lst.spec.sel))
             geometries.append(Geometry(pos, cell_dev, atype, lst.nlist, lst.nshift, nnei))
-            pair_grads.append(ws.buffer(f"pair_grad:{k}", ncentres * nnei * 3, dt))
+            pair_grads.append(ws.buffer(f"pair_grad:{k}", ncentres * nnei * 3, self.kernel_dtype))
         if ncentres < natoms:          # neighbour-only atoms carry no energy
             b.launch("fill", natoms, Args(arr=out["atom_energy"], value=0.0), dtype=dt)
         self.passes.energies_and_pair_gradients(geometries, ncentres, out["atom_energy"], pair_grads, self.layout,
@@ -453,6 +459,25 @@ class DeviceEvaluator:
             self.check_memory(len(atype), cell, bounds)
             return self.run(b.copy(pos), b.asarray(atype, np.int64), cell, bounds,
                             params=self.parameters(fparam, aparam, len(atype)))
+
+
+#: what ``precision`` may name: a dtype for every kernel, or "mixed" (the descriptor's and fitting
+#: net's kernels in float32; positions, the neighbour search, the force and virial gather and the
+#: results in float64, as the mixed modes of GPU MD engines)
+PRECISIONS = ("float64", "float32", "mixed")
+
+
+def precision_name(precision) -> str:
+    """"float64", "float32" or "mixed" for a precision given as a name or a NumPy dtype."""
+    if isinstance(precision, str) and precision.lower() == "mixed":
+        return "mixed"
+    try:
+        name = np.dtype(precision).name
+    except TypeError:
+        name = None
+    if name not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    return name
 
 
 def len_of(a) -> int:

@@ -89,6 +89,39 @@ def _check_all_cases(dp, host, ref_data, name, device):
     print(f"\n{name} on {device} ({dp.evaluator.layout}): " + "; ".join(f"{c} dF={e['force']:.1e}" for c, e in worst.items()))
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("device", DEVICES)
+def test_mixed_precision_against_deepmd_kit(models, references, device, layout):
+    """precision="mixed": the descriptor's and fitting net's kernels in float32, positions, the neighbour
+    search, forces and virials in float64.  Against DeePMD-kit's float64 outputs within float32's bounds;
+    the forces closer to them than precision float32's (whose positions are float32 as well); and not
+    float64's numbers (the networks did run in float32)."""
+    coords, cells, atype, ref = reference_case(references["cuag"], "bulk")
+    n = len(atype)
+    errors = {}
+    for precision in ("mixed", "float32"):
+        dp = dpsycl.DeepPot(models["cuag"], device=device, precision=precision)
+        if layout == "group" and not dp.evaluator.backend.supports_groups:
+            pytest.skip(f"{device} is not the default SYCL device: numba-dpex 0.23 local memory unavailable")
+        dp.evaluator.layout = layout
+        e, f, v = dp.eval(coords, cells, atype)
+        assert f.dtype == np.float64
+        errors[precision] = (np.abs(e - ref["energy"]).max() / n, np.abs(f - ref["force"].reshape(f.shape)).max(),
+                             np.abs(v - ref["virial"].reshape(v.shape)).max() / n)
+    assert dp.evaluator.kernel_dtype == np.float32
+    tol = TOL["float32"]
+    de, df, dv = errors["mixed"]
+    assert de <= tol["energy"] and df <= tol["force"] and dv <= tol["virial"], errors
+    assert df < 0.5 * errors["float32"][1], errors
+    assert df > 1e-9, errors            # float64 gives ≤ 1e-13 here
+
+
+@pytest.mark.skipif(not DEVICES, reason="no kernel device")
+def test_precision_names_are_checked(models):
+    with pytest.raises(ValueError, match="precision 'float16' is not one of float64, float32, mixed"):
+        dpsycl.DeepPot(models["cuag"], device=DEVICES[0], precision="float16")
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_model_precision_is_honoured(pots, device):
     assert pots("cuag", device).evaluator.dtype == np.float64

@@ -26,7 +26,7 @@ def add_lammps_arguments(p: argparse.ArgumentParser) -> None:
                    help="LAMMPS index variable, as lmp -var NAME VALUE (repeatable)")
     p.add_argument("--log", default="log.lammps", help="LAMMPS log file ('none' for no log)")
     p.add_argument("--quiet", action="store_true", help="no LAMMPS screen output")
-    p.add_argument("--precision", choices=("float32", "float64"), help="evaluate in this precision")
+    p.add_argument("--precision", choices=("float32", "float64", "mixed"), help="evaluate in this precision")
 
 
 def cmd_lammps(args: argparse.Namespace) -> int:
