@@ -111,7 +111,9 @@ class DeviceEvaluator:
         self.dtype = np.dtype(np.float64 if self.precision == "mixed" else self.precision)
         self.kernel_dtype = np.dtype(np.float32 if self.precision == "mixed" else self.precision)
         if self.dtype == np.float64 and not backend.fp64:
-            raise ModelError(f"device {backend.name} has no float64 support and the model is float64; "
+            needs = ("the model is float64" if self.precision == "float64" else
+                     "precision 'mixed' keeps positions and forces in float64")
+            raise ModelError(f"device {backend.name} has no float64 support and {needs}; "
                              "pass precision='float32' to DeepPot (or --precision float32) to run it in "
                              "float32 deliberately")
         self.workspace = Workspace(backend)

@@ -163,6 +163,8 @@ def test_float64_model_on_device_without_fp64_names_the_device(models):
     from dpsycl.evaluator import DeviceEvaluator
     with pytest.raises(ModelError, match="opencl:gpu:0.*precision='float32'"):
         DeviceEvaluator(models["cuag"], NoFp64())
+    with pytest.raises(ModelError, match="opencl:gpu:0.*'mixed' keeps positions and forces in float64"):
+        DeviceEvaluator(models["cuagau_f32"], NoFp64(), "mixed")
 
 
 def test_single_source_bodies_are_shared_between_backends():
