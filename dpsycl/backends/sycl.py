@@ -19,13 +19,12 @@ import dpctl.utils  # noqa: E402
 import dpnp  # noqa: E402
 from dpctl.memory import USMAllocationError  # noqa: E402
 import numba_dpex  # noqa: E402
-from numba_dpex import kernel_api  # noqa: E402
-
-from .kernels import compile_kernels  # noqa: E402
 from numba.np import arrayobj as _numba_arrayobj  # noqa: E402
+from numba_dpex import kernel_api  # noqa: E402
 from numba_dpex.kernel_api_impl.spirv.target import SPIRVTargetContext, SPIRVTypingContext  # noqa: E402
 
 from .compile_rules import install, install_literals, kernel_rules  # noqa: E402
+from .kernels import compile_kernels  # noqa: E402
 
 install(_numba_arrayobj, SPIRVTargetContext)  # numba-dpex lowers arrays with numba's own module
 install_literals(SPIRVTypingContext)
