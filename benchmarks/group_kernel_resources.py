@@ -2,6 +2,7 @@
 """Registers, stack (local memory) and spills of the CUDA work-group kernel, without a GPU.
 
     CUDA_HOME=/usr/local/cuda python benchmarks/group_kernel_resources.py tests/data/cuag/model.h5 [--cc 9.0]
+        [--precision float32] [--sass /tmp/k]     # then: python benchmarks/sass_loops.py /tmp/k.group_atom_energy.sass
 
 numba's CUDA target compiles the very wrapper and bodies that ``dpsycl.backends.cuda`` launches (same
 templates, same compile-time constants, argument types from the arrays an evaluation passes) to PTX
@@ -28,9 +29,10 @@ import types
 import numpy as np
 
 
-def ptxas_report(ptx: str, cc: str, max_registers: int = 0) -> dict:
+def ptxas_report(ptx: str, cc: str, max_registers: int = 0, sass: str | None = None) -> dict:
     """ptxas -v's resource line of the kernel in ``ptx`` for sm_<cc> (registers capped where > 0, as
-    DPSYCL_CUDA_GROUP_MAX_REGISTERS caps them)."""
+    DPSYCL_CUDA_GROUP_MAX_REGISTERS caps them); with ``sass``, the cubin's SASS listing is written there
+    (cuobjdump: the CUDA toolkit's, or the nvidia-cuda-cuobjdump wheel's on PATH)."""
     ptxas = shutil.which("ptxas") or os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "ptxas")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "kernel.ptx")
@@ -39,9 +41,14 @@ def ptxas_report(ptx: str, cc: str, max_registers: int = 0) -> dict:
         cap = [f"-maxrregcount={max_registers}"] if max_registers > 0 else []
         proc = subprocess.run([ptxas, f"-arch=sm_{cc.replace('.', '')}", "-v", "-O3", *cap, path, "-o",
                                os.path.join(tmp, "kernel.cubin")], capture_output=True, text=True)
-    text = proc.stdout + proc.stderr
-    if proc.returncode:
-        raise RuntimeError(f"ptxas failed: {text[-2000:]}")
+        text = proc.stdout + proc.stderr
+        if proc.returncode:
+            raise RuntimeError(f"ptxas failed: {text[-2000:]}")
+        if sass:
+            cuobjdump = shutil.which("cuobjdump") or os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"),
+                                                                  "bin", "cuobjdump")
+            with open(sass, "w") as fh:
+                subprocess.run([cuobjdump, "-sass", os.path.join(tmp, "kernel.cubin")], stdout=fh, check=True)
     out = {"ptxas": " | ".join(line.split("info    : ")[-1] for line in text.splitlines() if "info" in line)}
     for key, pattern in (("registers", r"Used (\d+) registers"), ("stack_bytes", r"(\d+) bytes stack frame"),
                          ("spill_store_bytes", r"(\d+) bytes spill stores"),
@@ -59,6 +66,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-registers", type=int, default=0, help="cap as DPSYCL_CUDA_GROUP_MAX_REGISTERS does")
     p.add_argument("--output", help="write the report as JSON")
     p.add_argument("--ptx", help="also write each kernel's PTX to PTX.<body>.ptx")
+    p.add_argument("--sass", help="also write each kernel's SASS to SASS.<body>.sass (benchmarks/sass_loops.py "
+                                  "reads it)")
     args = p.parse_args(argv)
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         p.error("the simulator compiles nothing: unset NUMBA_ENABLE_CUDASIM")
@@ -100,7 +109,8 @@ def main(argv=None) -> int:
             shared = sum(int(n) for n in (local or {}).values()) * np.dtype(dtype).itemsize
             reports.append({"body": body_name, "block": int(nlane), "dtype": np.dtype(dtype).name,
                             "local_arrays": dict(local or {}), "shared_bytes_declared": shared,
-                            **ptxas_report(ptx, args.cc, args.max_registers)})
+                            **ptxas_report(ptx, args.cc, args.max_registers,
+                                           f"{args.sass}.{body_name}.sass" if args.sass else None)})
 
     model = dpsycl.load_model(args.model)
     dt = np.dtype(args.precision or model.precision)

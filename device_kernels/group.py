@@ -77,11 +77,19 @@ def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo
             o2 = o
         z = w[bo + o]
         z2 = w[bo + o2]
-        for k in range(n_in):
-            x = buf[x_at + k]
-            z += x * w[mo + k * n_out + o]
+        # a while loop over running indices: numba's range() left selects and a 64-bit multiply
+        # in every unrolled step of this loop on CUDA (benchmarks/NOTES.md, session 9)
+        xk = x_at
+        wk = mo + o
+        wk2 = mo + o2
+        while xk < x_at + n_in:
+            x = buf[xk]
+            z += x * w[wk]
             if per_pass > 1:
-                z2 += x * w[mo + k * n_out + o2]
+                z2 += x * w[wk2]
+            xk += 1
+            wk += n_out
+            wk2 += n_out
         fitting_output(z, o, w, io, act, act_arg, buf, y_at, dact, da, residual, x_at)
         if second:
             fitting_output(z2, o2, w, io, act, act_arg, buf, y_at, dact, da, residual, x_at)
@@ -101,11 +109,17 @@ def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact
             k2 = k
         acc = 0.0 * buf[g_at]
         acc2 = 0.0 * buf[g_at]
-        for o in range(n_out):
-            go = buf[g_at + o] * dact[da + o]
-            acc += go * wt[mo + o * n_in + k]
+        go_at = g_at
+        wo = mo + k
+        wo2 = mo + k2
+        while go_at < g_at + n_out:
+            go = buf[go_at] * dact[da + go_at - g_at]
+            acc += go * wt[wo]
             if per_pass > 1:
-                acc2 += go * wt[mo + o * n_in + k2]
+                acc2 += go * wt[wo2]
+            go_at += 1
+            wo += n_in
+            wo2 += n_in
         if residual:
             acc += buf[g_at + k]
             acc2 += buf[g_at + k2]

@@ -116,6 +116,7 @@ def group_embedding_batch(item, lane, sh_env, net, w, off, widths, nlayer, act, 
         io = off[base + 2]
         x_at = (layer % 2) * 2 * half       # layer ≥ 1 reads this buffer ...
         y_at = 2 * half - x_at              # ... and writes that one
+        x_end = x_at + n_in * BATCH
         h0 = zero
         h1 = zero
         h2 = zero
@@ -148,9 +149,10 @@ def group_embedding_batch(item, lane, sh_env, net, w, off, widths, nlayer, act, 
                 # written out rather than calling pipeline.dense_unit: with the shared-memory input
                 # handed one call further down, this kernel measured 6.5% slower on an H100
                 # (benchmarks/NOTES.md, session 2)
-                for k in range(n_in):
-                    wk = w[mo + k * n_out + lane]
-                    xk = x_at + k * BATCH
+                wk_at = mo + lane
+                xk = x_at
+                while xk < x_end:
+                    wk = w[wk_at]
                     z0 += sh_x[xk] * wk
                     z1 += sh_x[xk + 1] * wk
                     z2 += sh_x[xk + 2] * wk
@@ -159,14 +161,19 @@ def group_embedding_batch(item, lane, sh_env, net, w, off, widths, nlayer, act, 
                     dz1 += sh_x[half + xk + 1] * wk
                     dz2 += sh_x[half + xk + 2] * wk
                     dz3 += sh_x[half + xk + 3] * wk
+                    wk_at += n_out
+                    xk += BATCH
             else:
-                for k in range(n_in):
-                    wk = w[mo + k * n_out + lane]
-                    xk = x_at + k * BATCH
+                wk_at = mo + lane
+                xk = x_at
+                while xk < x_end:
+                    wk = w[wk_at]
                     z0 += sh_x[xk] * wk
                     z1 += sh_x[xk + 1] * wk
                     z2 += sh_x[xk + 2] * wk
                     z3 += sh_x[xk + 3] * wk
+                    wk_at += n_out
+                    xk += BATCH
             h0, dh0 = activation(act, z0, act_arg)
             h1, dh1 = activation(act, z1, act_arg)
             h2, dh2 = activation(act, z2, act_arg)
