@@ -88,7 +88,9 @@ def main(argv=None) -> int:
         numba_dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
     except (ImportError, AttributeError) as exc:
         p.error(f"this numba has no numba.cuda.dispatcher.get_current_device to stand in for ({exc})")
-    cache = cuda_backend.build_kernel_cache(lambda wrapper: wrapper)   # keep the Python wrappers: compiled below
+    model = dpsycl.load_model(args.model)
+    dt = np.dtype(args.precision or model.precision)
+    cache = cuda_backend.build_kernel_cache(lambda wrapper: wrapper, dt)   # keep the Python wrappers: compiled below
     reports = []
 
     class CompilingBackend:
@@ -112,8 +114,6 @@ def main(argv=None) -> int:
                             **ptxas_report(ptx, args.cc, args.max_registers,
                                            f"{args.sass}.{body_name}.sass" if args.sass else None)})
 
-    model = dpsycl.load_model(args.model)
-    dt = np.dtype(args.precision or model.precision)
     ws = AllocationRecorder()
     ws.backend = CompilingBackend()
     passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, ws, dt)

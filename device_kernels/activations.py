@@ -17,6 +17,11 @@ written after a colon as DeePMD-kit does: the threshold T of "silut:T" (default 
     silu      φ = z σ(z)
     silut     φ = z σ(z) for z < T, else tanh(s (z − T)) + T σ(T),  s = σ(T) + T σ(T)(1 − σ(T))
               (continuous with a continuous first derivative at T)
+
+Every tanh of the bodies goes through ``tanh`` (the body below: ``math.tanh``).  A backend may bind
+``tanh_branch_free`` in its place (device_kernels.bind_bodies, as it binds its primitives): the CUDA
+backend does so in float64, where libdevice's tanh takes one of two paths by |z| and a warp whose
+lanes straddle |z| ≈ 0.65 runs both (benchmarks/NOTES.md, session 9).
 """
 import math
 
@@ -58,13 +63,53 @@ def activation_code(name):
     return ACTIVATIONS.index(canonical)
 
 
+#: log2(e), and ln 2 split in two (Cody and Waite): k·LN2_HI is exact for the k of tanh_branch_free
+LOG2E = 1.4426950408889634
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+
+
+def tanh(z):
+    """tanh z (math.tanh; see the module docstring for tanh_branch_free)."""
+    return math.tanh(z)
+
+
+def tanh_branch_free(z):
+    """tanh z = sign(z)·(eʸ − 1)/(eʸ + 1), y = 2|z|, on one path for every z (within 2.4 ulp of the true
+    value; glibc's tanh: 2.0; 70,000 points against 40-digit mpmath, session 9): y = k ln2 + r with |r| ≤ ln2/2, eʳ − 1 by its Taylor series to r¹³ (the first
+    term left out is < 1.2e-17 relative), eʸ − 1 = 2ᵏ(eʳ − 1) + (2ᵏ − 1), which has no cancellation for
+    small |z| (k = 0 there).  |z| is capped at 22, where tanh is 1 in float64; a NaN stays NaN."""
+    a = abs(z)
+    if a > 22.0:
+        a = 22.0
+    y = a + a if a == a else 0.0     # a NaN: computed as 0, given back at the end
+    k = math.floor(y * LOG2E + 0.5)
+    r = (y - k * LN2_HI) - k * LN2_LO
+    q = 2.08767569878681e-09 + r * 1.6059043836821613e-10
+    q = 2.505210838544172e-08 + r * q
+    q = 2.755731922398589e-07 + r * q
+    q = 2.7557319223985893e-06 + r * q
+    q = 2.48015873015873e-05 + r * q
+    q = 0.0001984126984126984 + r * q
+    q = 0.001388888888888889 + r * q
+    q = 0.008333333333333333 + r * q
+    q = 0.041666666666666664 + r * q
+    q = 0.16666666666666666 + r * q
+    q = 0.5 + r * q
+    expm1_r = r + r * r * q
+    scale = 1.0 * (1 << int(k))
+    expm1_y = scale * expm1_r + (scale - 1.0)
+    t = expm1_y / (expm1_y + 2.0) + 0.0 * a
+    return t if z >= 0.0 else -t
+
+
 def activation(code, z, arg):
     """φ(z) and φ'(z) for the activation with table code ``code`` and argument ``arg``."""
     if code == 0:
-        y = math.tanh(z)
+        y = tanh(z)
         return y, 1.0 - y * y
     if code == 1:
-        t = math.tanh(GELU_C * (z + GELU_A * z * z * z))
+        t = tanh(GELU_C * (z + GELU_A * z * z * z))
         return 0.5 * z * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * z * z)
     if code == 2:
         return (z, 1.0) if z > 0.0 else (0.0 * z, 0.0 * z)
@@ -86,9 +131,9 @@ def activation(code, z, arg):
     if code == 8:
         sg = 1.0 / (1.0 + math.exp(-arg))
         slope = sg + arg * sg * (1.0 - sg)
-        t = math.tanh(slope * (z - arg))
+        t = tanh(slope * (z - arg))
         return t + arg * sg, slope * (1.0 - t * t)
     return z, 1.0 + 0.0 * z
 
 
-BODIES = (activation,)
+BODIES = (tanh, tanh_branch_free, activation)

@@ -16,6 +16,7 @@ from numba import cuda  # noqa: E402  (module global: the simulator swaps it ins
 
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
+from ..device_kernels import activations  # noqa: E402
 from .cuda_launch import Launcher  # noqa: E402
 from .compile_rules import install, install_literals, kernel_rules  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
@@ -68,12 +69,15 @@ def compiled_bodies(dtype=np.float64) -> dict:
     return _kernel_cache(dtype).compiled_bodies
 
 
-def build_kernel_cache(jit_group_kernel) -> KernelCache:
+def build_kernel_cache(jit_group_kernel, dtype=np.float64) -> KernelCache:
     """Every body compiled for numba's CUDA target, the work-group wrappers by ``jit_group_kernel``
     (benchmarks/group_kernel_resources.py passes one that keeps them as Python functions, to compile
-    them to PTX without a GPU)."""
+    them to PTX without a GPU).  float64 kernels take the branch-free tanh (activations.py): libdevice's
+    runs two paths in a warp whose lanes straddle |z| ≈ 0.65; DPSYCL_CUDA_TANH=libdevice keeps it."""
     device = cuda.jit(device=True)
     primitives = {"barrier": device(_barrier), "atomic_add": device(_atomic_add)}
+    if np.dtype(dtype) == np.float64 and os.environ.get("DPSYCL_CUDA_TANH", "") != "libdevice":
+        primitives["tanh"] = device(activations.tanh_branch_free)
     return compile_kernels(
         device, primitives, cuda.jit, jit_group_kernel=jit_group_kernel, scope=_scope,
         item_template=dict(signature="", index="cuda.grid(1)", alloc="cuda.local.array({size}, DT)"),
@@ -85,7 +89,7 @@ def build_kernel_cache(jit_group_kernel) -> KernelCache:
 def _kernel_cache(dtype=np.float64) -> KernelCache:
     key = np.dtype(dtype).str
     if key not in _KERNELS:
-        _KERNELS[key] = build_kernel_cache(_group_jit())
+        _KERNELS[key] = build_kernel_cache(_group_jit(), dtype)
     return _KERNELS[key]
 
 
