@@ -15,6 +15,7 @@ barrier per layer serves BATCH neighbours.  In the gradient pass the 4·BATCH pe
 ∂E/∂R are summed over the lanes in one two-stage pass (group.py: group_partial_sums) instead of one
 tree per neighbour.  A block's last batch may hold fewer live slots: the missing ones get the zero
 row (R = 0, s = 0), whose terms add exactly nothing to T and whose gradients are never written out.
+The environment rows are computed ENV_ROWS at a time (one lane each) for the next ENV_ROWS / BATCH batches.
 """
 from .activations import activation
 from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
@@ -28,6 +29,9 @@ from .primitives import barrier
 BATCH = 4
 #: values per neighbour in the batch's environment rows (environment.py: env_row)
 ROW = 16
+#: environment rows computed at once (one lane each), for ENV_ROWS / BATCH batches: their loads and square
+#: roots overlap, where one batch's 4 lanes left the rest of the group waiting at the barrier behind them
+ENV_ROWS = 16
 
 
 def compact_live_slots(item, lane, nlane, i, a0, a1, nlist, nshift, nnei, pos, cell, rcut, sh_live, sh_scan,
@@ -58,10 +62,11 @@ def compact_live_slots(item, lane, nlane, i, a0, a1, nlist, nshift, nnei, pos, c
 
 def batch_env_rows(item, i, lane, nb, sh_live, at, nlist, nshift, nnei, pos, cell, rcut, rcut_smth, blk_avg, blk_std,
                    p, sh_env, row):
-    """sh_env[b·ROW : (b+1)·ROW] = the normalised environment row of the live slot sh_live[at + b] (lane b
-    computes it; zeros for b ≥ nb); barriers on both sides (the previous batch's readers, this batch's)."""
+    """sh_env[b·ROW : (b+1)·ROW] = the normalised environment row of the live slot sh_live[at + b] for
+    b < ENV_ROWS (lane b computes it; zeros for b ≥ nb); barriers on both sides (the previous batches'
+    readers, the next ones')."""
     barrier(item)
-    if lane < BATCH:
+    if lane < ENV_ROWS:
         if lane < nb:
             jj = int(sh_live[at + lane])
             rx, ry, rz = slot_vector(i, nlist[i * nnei + jj], nshift[i * nnei + jj], pos, cell)
@@ -74,19 +79,27 @@ def batch_env_rows(item, i, lane, nb, sh_live, at, nlist, nshift, nnei, pos, cel
     barrier(item)
 
 
-def group_embedding_batch(item, lane, sh_env, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent):
+def batch_barrier(item, b0, nlayer):
+    """Before a batch that computes no environment rows (b0 not a multiple of ENV_ROWS): a barrier when
+    the previous batch's last layer read the buffer this batch's layer 0 writes (nlayer even)."""
+    if b0 % ENV_ROWS != 0 and nlayer % 2 == 0:
+        barrier(item)
+
+
+def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent):
     """Lane m's channel of G(s_b) and, if tangent, of dG/ds (zero for lanes beyond the net's width), for the
-    BATCH neighbours b whose s_b = sh_env[b·ROW]; a compressed model's pack (act == TABULATED) reads the
-    channel from its table instead.
+    BATCH neighbours b whose s_b = sh_env[e_at + b·ROW]; a compressed model's pack (act == TABULATED) reads
+    the channel from its table instead.
 
     sh_x holds two buffers of 2·BATCH·wmax values (outputs, then their tangents; value k of neighbour b
     at k·BATCH + b): layer l reads buffer l mod 2 and writes the other, so one barrier per layer keeps
     readers and writers apart.  The last layer's outputs stay in registers and no barrier follows it: the
-    caller's next batch_env_rows synchronises before layer 0 writes again."""
-    s0 = sh_env[0]
-    s1 = sh_env[ROW]
-    s2 = sh_env[2 * ROW]
-    s3 = sh_env[3 * ROW]
+    caller's next batch_env_rows synchronises before layer 0 writes again, or, in a batch without one,
+    batch_barrier."""
+    s0 = sh_env[e_at]
+    s1 = sh_env[e_at + ROW]
+    s2 = sh_env[e_at + 2 * ROW]
+    s3 = sh_env[e_at + 3 * ROW]
     zero = 0.0 * s0
     h0 = zero
     h1 = zero
@@ -329,27 +342,30 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         if lane == 0:
             sh_live[nnei + tj] = nlive + zero
         for b0 in range(0, nlive, BATCH):
-            batch_env_rows(item, i, lane, nlive - b0, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
-                           rcut_smth, blk_avg, blk_std, p, sh_env, row)
+            e = (b0 % ENV_ROWS) * ROW
+            if e == 0:
+                batch_env_rows(item, i, lane, nlive - b0, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
+                               rcut_smth, blk_avg, blk_std, p, sh_env, row)
+            batch_barrier(item, b0, n_emb)
             g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
-                item, lane, sh_env, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 0)
+                item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 0)
             # the rows of absent batch slots are zero: their terms add exactly nothing
-            t0 += sh_env[0] * g0
-            t1 += sh_env[1] * g0
-            t2 += sh_env[2] * g0
-            t3 += sh_env[3] * g0
-            t0 += sh_env[ROW] * g1
-            t1 += sh_env[ROW + 1] * g1
-            t2 += sh_env[ROW + 2] * g1
-            t3 += sh_env[ROW + 3] * g1
-            t0 += sh_env[2 * ROW] * g2
-            t1 += sh_env[2 * ROW + 1] * g2
-            t2 += sh_env[2 * ROW + 2] * g2
-            t3 += sh_env[2 * ROW + 3] * g2
-            t0 += sh_env[3 * ROW] * g3
-            t1 += sh_env[3 * ROW + 1] * g3
-            t2 += sh_env[3 * ROW + 2] * g3
-            t3 += sh_env[3 * ROW + 3] * g3
+            t0 += sh_env[e] * g0
+            t1 += sh_env[e + 1] * g0
+            t2 += sh_env[e + 2] * g0
+            t3 += sh_env[e + 3] * g0
+            t0 += sh_env[e + ROW] * g1
+            t1 += sh_env[e + ROW + 1] * g1
+            t2 += sh_env[e + ROW + 2] * g1
+            t3 += sh_env[e + ROW + 3] * g1
+            t0 += sh_env[e + 2 * ROW] * g2
+            t1 += sh_env[e + 2 * ROW + 1] * g2
+            t2 += sh_env[e + 2 * ROW + 2] * g2
+            t3 += sh_env[e + 2 * ROW + 3] * g2
+            t0 += sh_env[e + 3 * ROW] * g3
+            t1 += sh_env[e + 3 * ROW + 1] * g3
+            t2 += sh_env[e + 3 * ROW + 2] * g3
+            t3 += sh_env[e + 3 * ROW + 3] * g3
         n_empty = a1 - a0 - nlive
         if n_empty > 0 and lane < m_width:
             gp = n_empty * pad_g[p * m_width + lane]
@@ -403,18 +419,22 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         nlive = int(sh_live[nnei + tj])
         for b0 in range(0, nlive, BATCH):
             nb = nlive - b0
-            batch_env_rows(item, i, lane, nb, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut, rcut_smth,
-                           blk_avg, blk_std, p, sh_env, row)
+            e = (b0 % ENV_ROWS) * ROW
+            if e == 0:
+                batch_env_rows(item, i, lane, nb, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut, rcut_smth,
+                               blk_avg, blk_std, p, sh_env, row)
+            batch_barrier(item, b0, n_emb)
             g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
-                item, lane, sh_env, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 1)
+                item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 1)
             # ∂E/∂R[0] gets ∂E/∂G·dG/ds on top: Σ_a R_a d_a times the channel's tangent
-            sh_f[red + lane] = d0 * g0 + (sh_env[0] * d0 + sh_env[1] * d1 + sh_env[2] * d2 + sh_env[3] * d3) * dg0
-            sh_f[red + stride + lane] = d0 * g1 + (sh_env[ROW] * d0 + sh_env[ROW + 1] * d1 + sh_env[ROW + 2] * d2
-                                            + sh_env[ROW + 3] * d3) * dg1
-            sh_f[red + 2 * stride + lane] = d0 * g2 + (sh_env[2 * ROW] * d0 + sh_env[2 * ROW + 1] * d1
-                                                + sh_env[2 * ROW + 2] * d2 + sh_env[2 * ROW + 3] * d3) * dg2
-            sh_f[red + 3 * stride + lane] = d0 * g3 + (sh_env[3 * ROW] * d0 + sh_env[3 * ROW + 1] * d1
-                                                + sh_env[3 * ROW + 2] * d2 + sh_env[3 * ROW + 3] * d3) * dg3
+            sh_f[red + lane] = d0 * g0 + (sh_env[e] * d0 + sh_env[e + 1] * d1 + sh_env[e + 2] * d2
+                                          + sh_env[e + 3] * d3) * dg0
+            sh_f[red + stride + lane] = d0 * g1 + (sh_env[e + ROW] * d0 + sh_env[e + ROW + 1] * d1
+                                                   + sh_env[e + ROW + 2] * d2 + sh_env[e + ROW + 3] * d3) * dg1
+            sh_f[red + 2 * stride + lane] = d0 * g2 + (sh_env[e + 2 * ROW] * d0 + sh_env[e + 2 * ROW + 1] * d1
+                                                + sh_env[e + 2 * ROW + 2] * d2 + sh_env[e + 2 * ROW + 3] * d3) * dg2
+            sh_f[red + 3 * stride + lane] = d0 * g3 + (sh_env[e + 3 * ROW] * d0 + sh_env[e + 3 * ROW + 1] * d1
+                                                + sh_env[e + 3 * ROW + 2] * d2 + sh_env[e + 3 * ROW + 3] * d3) * dg3
             sh_f[red + 4 * stride + lane] = d1 * g0
             sh_f[red + 5 * stride + lane] = d1 * g1
             sh_f[red + 6 * stride + lane] = d1 * g2
@@ -438,9 +458,9 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                     for part in range(nparts):
                         de_dr += sh_f[red + 4 * BATCH * stride + (a * BATCH + lane) * nparts + part]
                     de_dr = de_dr / blk_std[4 * p + a]
-                    gx += de_dr * sh_env[lane * ROW + 4 + 3 * a]
-                    gy += de_dr * sh_env[lane * ROW + 5 + 3 * a]
-                    gz += de_dr * sh_env[lane * ROW + 6 + 3 * a]
+                    gx += de_dr * sh_env[e + lane * ROW + 4 + 3 * a]
+                    gy += de_dr * sh_env[e + lane * ROW + 5 + 3 * a]
+                    gz += de_dr * sh_env[e + lane * ROW + 6 + 3 * a]
                 q = 3 * (i * nnei + jb)
                 pair_grad[q] = gx
                 pair_grad[q + 1] = gy
@@ -482,5 +502,5 @@ def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_widt
         dt_mat[i * 4 * m_width + q] = acc * scale
 
 
-BODIES = (compact_live_slots, batch_env_rows, group_embedding_batch, group_fitting_net, group_atom_energy,
-          fitting_group_atom)
+BODIES = (compact_live_slots, batch_env_rows, batch_barrier, group_embedding_batch, group_fitting_net,
+          group_atom_energy, fitting_group_atom)

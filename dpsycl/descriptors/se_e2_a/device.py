@@ -69,7 +69,7 @@ class SeE2ADevice(SmoothDevice):
             # layer values and tangents, then the gradient pass's lane sums (4·batch terms per lane, their
             # parts); sh_live: the compacted live slots of every block, then one count per block
             passes = 4 * batch * self.emb.ewmax + 4 * batch * (nlane + 1) + nlane
-            local = {"sh_env": batch * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes,
+            local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes,
                      "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax, passes), "sh_dact": self.n_hidden,
                      "sh_red": 2 * nlane}
             b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb,
