@@ -1,26 +1,246 @@
 """The se_e2_a energy pipeline with one work-group per atom: lanes share the embedding and fitting nets.
 
 Same equations as se_e2_a.py (see its docstring and dpsycl/descriptors/se_e2_a/reference.py); only the work is laid
-out for wide devices.  Lane l of the group owns embedding channels l and l + nlane: the lanes walk the
+out for wide devices.  Lane m of the group owns embedding channel m: the lanes walk the
 neighbour list together, a layer's outputs are spread over the lanes and its inputs read from group-local
-memory, so no lane keeps an embedding vector of its own.  T_i[:, c] of its two channels stays in lane l's
-registers; the fitting net's layers are spread over lanes the same way.  ``barrier`` is the backend's
-(primitives.py).
+memory, so no lane keeps an embedding vector of its own.  T_i[:, m] stays in lane m's registers;
+the fitting net's layers are spread over lanes the same way.  ``barrier`` is the backend's (primitives.py).
 
-Neighbours go through the embedding net ``BATCH`` at a time (se_e2_a_batch.py): the live slots of each species
-block are first compacted in slot order into group-local memory (one slot per lane, places by a prefix count),
-once for both passes; their environment rows are computed ENV_ROWS at a time.  In the gradient pass the
-4·BATCH per-lane terms of ∂E/∂R are summed over the lanes in one two-stage pass (group.py:
-group_partial_sums) instead of one tree per neighbour.  A block's last batch may hold fewer live slots: the
-missing ones get the zero row (R = 0, s = 0), whose terms add exactly nothing to T and whose gradients are
-never written out.
+Neighbours go through the embedding net ``BATCH`` at a time: the live slots of each species block are
+first compacted in slot order into group-local memory (one slot per lane, places by a prefix count), once
+for both passes; lane m keeps the BATCH values of its channel in scalars (registers), the
+layer inputs of the BATCH neighbours sit side by side in group-local memory, so each weight W[k, m]
+it loads feeds BATCH multiply-adds, BATCH independent chains hide each other's latency, and one
+barrier per layer serves BATCH neighbours.  In the gradient pass the 4·BATCH per-lane terms of
+∂E/∂R are summed over the lanes in one two-stage pass (group.py: group_partial_sums) instead of one
+tree per neighbour.  A block's last batch may hold fewer live slots: the missing ones get the zero
+row (R = 0, s = 0), whose terms add exactly nothing to T and whose gradients are never written out.
+The environment rows are computed ENV_ROWS at a time (one lane each) for the next ENV_ROWS / BATCH batches.
 """
-from .environment import block_slots
-from .group import group_dense, group_dense_backward, group_partial_sums, group_reduce
-from .layers import fitting_residual
+from .activations import activation
+from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
+from .group import group_dense, group_dense_backward, group_partial_sums, group_prefix_count, group_reduce
+from .layers import TABULATED, embedding_skip, fitting_residual, table_channel, table_locate
 from .primitives import barrier
-from .se_e2_a_batch import (BATCH, ENV_ROWS, ROW, batch_barrier, batch_env_rows, compact_live_slots,  # noqa: F401
-                            group_embedding_batch)
+
+#: neighbours per pass through the embedding net; the bodies below hold one scalar per neighbour
+#: (numba keeps scalars in registers, a private array indexed in a loop could go to local memory),
+#: so they are written for exactly 4
+BATCH = 4
+#: values per neighbour in the batch's environment rows (environment.py: env_row)
+ROW = 16
+#: environment rows computed at once (one lane each), for ENV_ROWS / BATCH batches: their loads and square
+#: roots overlap, where one batch's 4 lanes left the rest of the group waiting at the barrier behind them
+ENV_ROWS = 16
+
+
+def compact_live_slots(item, lane, nlane, i, a0, a1, nlist, nshift, nnei, pos, cell, rcut, sh_live, sh_scan,
+                       pair_grad):
+    """The live slots of [a0, a1), in slot order, into sh_live[a0:] (as numbers); returns how many.  The
+    pair gradients of the other slots are zeroed here (the gradient pass writes only live ones).  nlane
+    slots at a time, one per lane, so their neighbour loads overlap; each live lane's place comes from a
+    prefix count (group.py).  The test is slot_in_cutoff: a first version calling live_slot from a helper
+    walking the slots crashed the OpenCL CPU compiler (oneAPI 2024.2: SimplifyCFG, segfault)."""
+    count = 0
+    for c0 in range(a0, a1, nlane):
+        jj = c0 + lane
+        live = 0
+        if jj < a1:
+            if slot_in_cutoff(i, jj, nlist, nshift, nnei, pos, cell, rcut):
+                live = 1
+            else:
+                q = 3 * (i * nnei + jj)
+                pair_grad[q] = 0.0 * pos[0]
+                pair_grad[q + 1] = 0.0 * pos[0]
+                pair_grad[q + 2] = 0.0 * pos[0]
+        before, total = group_prefix_count(item, lane, nlane, live, sh_scan)
+        if live != 0:
+            sh_live[a0 + count + before] = jj + 0.0 * pos[0]
+        count += total
+    return count
+
+
+def batch_env_rows(item, i, lane, nb, sh_live, at, nlist, nshift, nnei, pos, cell, rcut, rcut_smth, blk_avg, blk_std,
+                   p, sh_env, row):
+    """sh_env[b·ROW : (b+1)·ROW] = the normalised environment row of the live slot sh_live[at + b] for
+    b < ENV_ROWS (lane b computes it; zeros for b ≥ nb); barriers on both sides (the previous batches'
+    readers, the next ones')."""
+    barrier(item)
+    if lane < ENV_ROWS:
+        if lane < nb:
+            jj = int(sh_live[at + lane])
+            rx, ry, rz = slot_vector(i, nlist[i * nnei + jj], nshift[i * nnei + jj], pos, cell)
+            normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
+            for c in range(ROW):
+                sh_env[lane * ROW + c] = row[c]
+        else:
+            for c in range(ROW):
+                sh_env[lane * ROW + c] = 0.0 * pos[0]
+    barrier(item)
+
+
+def batch_barrier(item, b0, nlayer):
+    """Before a batch that computes no environment rows (b0 not a multiple of ENV_ROWS): a barrier when
+    the previous batch's last layer read the buffer this batch's layer 0 writes (nlayer even)."""
+    if b0 % ENV_ROWS != 0 and nlayer % 2 == 0:
+        barrier(item)
+
+
+def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent):
+    """Lane m's channel of G(s_b) and, if tangent, of dG/ds (zero for lanes beyond the net's width), for the
+    BATCH neighbours b whose s_b = sh_env[e_at + b·ROW]; a compressed model's pack (act == TABULATED) reads
+    the channel from its table instead.
+
+    sh_x holds two buffers of 2·BATCH·wmax values (outputs, then their tangents; value k of neighbour b
+    at k·BATCH + b): layer l reads buffer l mod 2 and writes the other, so one barrier per layer keeps
+    readers and writers apart.  The last layer's outputs stay in registers and no barrier follows it: the
+    caller's next batch_env_rows synchronises before layer 0 writes again, or, in a batch without one,
+    batch_barrier."""
+    s0 = sh_env[e_at]
+    s1 = sh_env[e_at + ROW]
+    s2 = sh_env[e_at + 2 * ROW]
+    s3 = sh_env[e_at + 3 * ROW]
+    zero = 0.0 * s0
+    h0 = zero
+    h1 = zero
+    h2 = zero
+    h3 = zero
+    dh0 = zero
+    dh1 = zero
+    dh2 = zero
+    dh3 = zero
+    if act == TABULATED:
+        if lane < widths[1]:
+            row, t, beyond = table_locate(s0, net, w, off, widths[1])
+            h0, dh0 = table_channel(w, row, lane, t, beyond)
+            row, t, beyond = table_locate(s1, net, w, off, widths[1])
+            h1, dh1 = table_channel(w, row, lane, t, beyond)
+            row, t, beyond = table_locate(s2, net, w, off, widths[1])
+            h2, dh2 = table_channel(w, row, lane, t, beyond)
+            row, t, beyond = table_locate(s3, net, w, off, widths[1])
+            h3, dh3 = table_channel(w, row, lane, t, beyond)
+        return h0, h1, h2, h3, dh0, dh1, dh2, dh3
+    half = BATCH * wmax
+    n_in = 1
+    for layer in range(nlayer):
+        n_out = widths[layer + 1]
+        base = (net * nlayer + layer) * 3
+        mo = off[base]
+        io = off[base + 2]
+        x_at = (layer % 2) * 2 * half       # layer ≥ 1 reads this buffer ...
+        y_at = 2 * half - x_at              # ... and writes that one
+        x_end = x_at + n_in * BATCH
+        h0 = zero
+        h1 = zero
+        h2 = zero
+        h3 = zero
+        dh0 = zero
+        dh1 = zero
+        dh2 = zero
+        dh3 = zero
+        if lane < n_out:
+            bias = w[off[base + 1] + lane]
+            z0 = bias
+            z1 = bias
+            z2 = bias
+            z3 = bias
+            dz0 = zero
+            dz1 = zero
+            dz2 = zero
+            dz3 = zero
+            if layer == 0:
+                wk = w[mo + lane]
+                z0 += s0 * wk
+                z1 += s1 * wk
+                z2 += s2 * wk
+                z3 += s3 * wk
+                dz0 += wk
+                dz1 += wk
+                dz2 += wk
+                dz3 += wk
+            elif tangent != 0:
+                # written out rather than calling pipeline.dense_unit: with the shared-memory input
+                # handed one call further down, this kernel measured 6.5% slower on an H100
+                # (benchmarks/NOTES.md, session 2)
+                wk_at = mo + lane
+                xk = x_at
+                while xk < x_end:
+                    wk = w[wk_at]
+                    z0 += sh_x[xk] * wk
+                    z1 += sh_x[xk + 1] * wk
+                    z2 += sh_x[xk + 2] * wk
+                    z3 += sh_x[xk + 3] * wk
+                    dz0 += sh_x[half + xk] * wk
+                    dz1 += sh_x[half + xk + 1] * wk
+                    dz2 += sh_x[half + xk + 2] * wk
+                    dz3 += sh_x[half + xk + 3] * wk
+                    wk_at += n_out
+                    xk += BATCH
+            else:
+                wk_at = mo + lane
+                xk = x_at
+                while xk < x_end:
+                    wk = w[wk_at]
+                    z0 += sh_x[xk] * wk
+                    z1 += sh_x[xk + 1] * wk
+                    z2 += sh_x[xk + 2] * wk
+                    z3 += sh_x[xk + 3] * wk
+                    wk_at += n_out
+                    xk += BATCH
+            h0, dh0 = activation(act, z0, act_arg)
+            h1, dh1 = activation(act, z1, act_arg)
+            h2, dh2 = activation(act, z2, act_arg)
+            h3, dh3 = activation(act, z3, act_arg)
+            dh0 *= dz0
+            dh1 *= dz1
+            dh2 *= dz2
+            dh3 *= dz3
+            if embedding_skip(n_in, n_out) != 0:
+                if io >= 0:
+                    idt = w[io + lane]
+                    h0 *= idt
+                    h1 *= idt
+                    h2 *= idt
+                    h3 *= idt
+                    dh0 *= idt
+                    dh1 *= idt
+                    dh2 *= idt
+                    dh3 *= idt
+                if layer == 0:
+                    h0 += s0
+                    h1 += s1
+                    h2 += s2
+                    h3 += s3
+                    dh0 += 1.0
+                    dh1 += 1.0
+                    dh2 += 1.0
+                    dh3 += 1.0
+                else:
+                    xs = x_at + (lane % n_in) * BATCH
+                    h0 += sh_x[xs]
+                    h1 += sh_x[xs + 1]
+                    h2 += sh_x[xs + 2]
+                    h3 += sh_x[xs + 3]
+                    if tangent != 0:
+                        dh0 += sh_x[half + xs]
+                        dh1 += sh_x[half + xs + 1]
+                        dh2 += sh_x[half + xs + 2]
+                        dh3 += sh_x[half + xs + 3]
+            if layer + 1 < nlayer:
+                ys = y_at + lane * BATCH
+                sh_x[ys] = h0
+                sh_x[ys + 1] = h1
+                sh_x[ys + 2] = h2
+                sh_x[ys + 3] = h3
+                if tangent != 0:
+                    sh_x[half + ys] = dh0
+                    sh_x[half + ys + 1] = dh1
+                    sh_x[half + ys + 2] = dh2
+                    sh_x[half + ys + 3] = dh3
+        if layer + 1 < nlayer:
+            barrier(item)
+        n_in = n_out
+    return h0, h1, h2, h3, dh0, dh1, dh2, dh3
 
 
 def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit, act_fit,
@@ -84,66 +304,6 @@ def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fi
     return g_at
 
 
-def t_add_batch(sh_env, e, g0, g1, g2, g3, t0, t1, t2, t3):
-    """One channel of T += Σ_b R_b G_b over the batch's rows at sh_env[e:] (absent slots: zero rows)."""
-    t0 += sh_env[e] * g0 + sh_env[e + ROW] * g1 + sh_env[e + 2 * ROW] * g2 + sh_env[e + 3 * ROW] * g3
-    t1 += sh_env[e + 1] * g0 + sh_env[e + ROW + 1] * g1 + sh_env[e + 2 * ROW + 1] * g2 + sh_env[e + 3 * ROW + 1] * g3
-    t2 += sh_env[e + 2] * g0 + sh_env[e + ROW + 2] * g1 + sh_env[e + 2 * ROW + 2] * g2 + sh_env[e + 3 * ROW + 2] * g3
-    t3 += sh_env[e + 3] * g0 + sh_env[e + ROW + 3] * g1 + sh_env[e + 2 * ROW + 3] * g2 + sh_env[e + 3 * ROW + 3] * g3
-    return t0, t1, t2, t3
-
-
-def t_add_padding(c, n_empty, m_width, pad_g, p, blk_avg, blk_std, t0, t1, t2, t3):
-    """Channel c of T += the n_empty empty slots of block p (their row is −avg/std, their G is pad_g)."""
-    if n_empty > 0 and c < m_width:
-        gp = n_empty * pad_g[p * m_width + c]
-        t0 += -blk_avg[4 * p] / blk_std[4 * p] * gp
-        t1 += -blk_avg[4 * p + 1] / blk_std[4 * p + 1] * gp
-        t2 += -blk_avg[4 * p + 2] / blk_std[4 * p + 2] * gp
-        t3 += -blk_avg[4 * p + 3] / blk_std[4 * p + 3] * gp
-    return t0, t1, t2, t3
-
-
-def t_gradient_channel(c, m_width, axis_m, g_at, sh_f, sh_t, scale):
-    """Column c of ∂E/∂T·scale from ∂y/∂D = sh_f[g_at:] (D = Tᵀ T[:, :axis_m]); zero beyond the width."""
-    zero = 0.0 * scale
-    d0 = zero
-    d1 = zero
-    d2 = zero
-    d3 = zero
-    if c < m_width:
-        for n in range(axis_m):
-            dd = sh_f[g_at + c * axis_m + n]
-            d0 += dd * sh_t[n]
-            d1 += dd * sh_t[m_width + n]
-            d2 += dd * sh_t[2 * m_width + n]
-            d3 += dd * sh_t[3 * m_width + n]
-        if c < axis_m:
-            for k in range(m_width):
-                dd = sh_f[g_at + k * axis_m + c]
-                d0 += dd * sh_t[k]
-                d1 += dd * sh_t[m_width + k]
-                d2 += dd * sh_t[2 * m_width + k]
-                d3 += dd * sh_t[3 * m_width + k]
-    return d0 * scale, d1 * scale, d2 * scale, d3 * scale
-
-
-def lane_terms(sh_f, red, stride, lane, b, sh_env, e, d0, d1, d2, d3, f0, f1, f2, f3, g, dg, u, du):
-    """The lane's share of ∂E/∂R_a of batch slot b (a = 0…3), summed over its two channels (∂E/∂T columns
-    d and f, G values g and u, tangents dg and du) into term a·BATCH + b of red; ∂E/∂R[0] gets ∂E/∂G·dG/ds
-    on top: Σ_a R_a d_a times the channel's tangent."""
-    r0 = sh_env[e + b * ROW]
-    r1 = sh_env[e + b * ROW + 1]
-    r2 = sh_env[e + b * ROW + 2]
-    r3 = sh_env[e + b * ROW + 3]
-    rd = r0 * d0 + r1 * d1 + r2 * d2 + r3 * d3
-    rf = r0 * f0 + r1 * f1 + r2 * f2 + r3 * f3
-    sh_f[red + b * stride + lane] = d0 * g + rd * dg + f0 * u + rf * du
-    sh_f[red + (BATCH + b) * stride + lane] = d1 * g + f1 * u
-    sh_f[red + (2 * BATCH + b) * stride + lane] = d2 * g + f2 * u
-    sh_f[red + (3 * BATCH + b) * stride + lane] = d3 * g + f3 * u
-
-
 def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei,
                       sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
                       emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
@@ -151,29 +311,23 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                       fit_wt, fit_per_pass, fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t,
                       sh_f, sh_dact, sh_red,
                       row):
-    """E_i and every g_ij of atom i, computed by the work-group's lanes together (lane l: embedding channels
-    l and l + nlane).  Group-local arrays: sh_env the environment rows of the next batches, sh_live the live
-    slots of every block (then their counts), sh_t T_i, sh_dact the fitting net's activation slopes, sh_red
-    the prefix counts and the energy sum, and sh_f for what never lives at the same time: the embedding
-    layers of a batch (group_embedding_batch's two buffers, from 0) during the passes, with the gradient
-    pass's lane sums after them (group_partial_sums, from 4·BATCH·ewmax), and the fitting net's two halves
-    between the passes.  One array for both keeps the block under CUDA's 48 KB of static shared memory for
-    DeePMD-kit's usual sizes."""
+    """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_env
+    the environment rows of a batch, sh_live the live slots of every block (then their counts), sh_t T_i,
+    sh_dact the fitting net's activation slopes, sh_red the prefix counts and the energy sum, and sh_f
+    for what never lives at the same time: the embedding layers of a batch (group_embedding_batch's two
+    buffers, from 0) during the passes, with the gradient pass's lane sums after them (group_partial_sums,
+    from 4·BATCH·ewmax), and the fitting net's two halves between the passes.  One array for both keeps
+    the block under CUDA's 48 KB of static shared memory for DeePMD-kit's usual sizes (embedding 100 wide,
+    axis 16: 43 KB)."""
     m_width = emb_widths[n_emb]
     ti = atype[i]
     zero = 0.0 * pos[0]
-    c2 = lane + nlane
     t0 = zero
     t1 = zero
     t2 = zero
     t3 = zero
-    v0 = zero
-    v1 = zero
-    v2 = zero
-    v3 = zero
-    # pass 1: T_i[:, c] = Σ_j R_ij G_ij[c] (+ the empty slots of each block) for c = lane (t) and lane + nlane
-    # (v); the live slots of each block are compacted into sh_live here, once for both passes (their count
-    # at sh_live[nnei + tj])
+    # pass 1: T_i[:, lane] = Σ_j R_ij G_ij[lane] (+ the empty slots of each block); the live slots of each
+    # block are compacted into sh_live here, once for both passes (their count at sh_live[nnei + tj])
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
         if excluded[p] != 0:
@@ -193,37 +347,69 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                 batch_env_rows(item, i, lane, nlive - b0, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
                                rcut_smth, blk_avg, blk_std, p, sh_env, row)
             batch_barrier(item, b0, n_emb)
-            g0, g1, g2, g3, dg0, dg1, dg2, dg3, u0, u1, u2, u3, du0, du1, du2, du3 = group_embedding_batch(
-                item, lane, nlane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f,
-                ewmax, 0)
-            t0, t1, t2, t3 = t_add_batch(sh_env, e, g0, g1, g2, g3, t0, t1, t2, t3)
-            v0, v1, v2, v3 = t_add_batch(sh_env, e, u0, u1, u2, u3, v0, v1, v2, v3)
+            g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
+                item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 0)
+            # the rows of absent batch slots are zero: their terms add exactly nothing
+            t0 += sh_env[e] * g0
+            t1 += sh_env[e + 1] * g0
+            t2 += sh_env[e + 2] * g0
+            t3 += sh_env[e + 3] * g0
+            t0 += sh_env[e + ROW] * g1
+            t1 += sh_env[e + ROW + 1] * g1
+            t2 += sh_env[e + ROW + 2] * g1
+            t3 += sh_env[e + ROW + 3] * g1
+            t0 += sh_env[e + 2 * ROW] * g2
+            t1 += sh_env[e + 2 * ROW + 1] * g2
+            t2 += sh_env[e + 2 * ROW + 2] * g2
+            t3 += sh_env[e + 2 * ROW + 3] * g2
+            t0 += sh_env[e + 3 * ROW] * g3
+            t1 += sh_env[e + 3 * ROW + 1] * g3
+            t2 += sh_env[e + 3 * ROW + 2] * g3
+            t3 += sh_env[e + 3 * ROW + 3] * g3
         n_empty = a1 - a0 - nlive
-        t0, t1, t2, t3 = t_add_padding(lane, n_empty, m_width, pad_g, p, blk_avg, blk_std, t0, t1, t2, t3)
-        v0, v1, v2, v3 = t_add_padding(c2, n_empty, m_width, pad_g, p, blk_avg, blk_std, v0, v1, v2, v3)
+        if n_empty > 0 and lane < m_width:
+            gp = n_empty * pad_g[p * m_width + lane]
+            t0 += -blk_avg[4 * p] / blk_std[4 * p] * gp
+            t1 += -blk_avg[4 * p + 1] / blk_std[4 * p + 1] * gp
+            t2 += -blk_avg[4 * p + 2] / blk_std[4 * p + 2] * gp
+            t3 += -blk_avg[4 * p + 3] / blk_std[4 * p + 3] * gp
     inv_nnei = 1.0 / nnei
     if lane < m_width:
         sh_t[lane] = t0 * inv_nnei
         sh_t[m_width + lane] = t1 * inv_nnei
         sh_t[2 * m_width + lane] = t2 * inv_nnei
         sh_t[3 * m_width + lane] = t3 * inv_nnei
-    if c2 < m_width:
-        sh_t[c2] = v0 * inv_nnei
-        sh_t[m_width + c2] = v1 * inv_nnei
-        sh_t[2 * m_width + c2] = v2 * inv_nnei
-        sh_t[3 * m_width + c2] = v3 * inv_nnei
     barrier(item)
     g_at = group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
                              act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass,
                              fparam, nfp, aparam, nap, atom_energy, sh_f, sh_dact, sh_red)
-    # ∂E/∂T[:, c] divided by nnei, from ∂y/∂D = sh_f[g_at:]: d for c = lane, f for c = lane + nlane
+    # ∂E/∂T[:, lane] (divided by nnei), from ∂y/∂D = sh_f[g_at:]
     scale = out_std[ti] * inv_nnei
-    d0, d1, d2, d3 = t_gradient_channel(lane, m_width, axis_m, g_at, sh_f, sh_t, scale)
-    f0, f1, f2, f3 = t_gradient_channel(c2, m_width, axis_m, g_at, sh_f, sh_t, scale)
+    d0 = zero
+    d1 = zero
+    d2 = zero
+    d3 = zero
+    if lane < m_width:
+        for n in range(axis_m):
+            dd = sh_f[g_at + lane * axis_m + n]
+            d0 += dd * sh_t[n]
+            d1 += dd * sh_t[m_width + n]
+            d2 += dd * sh_t[2 * m_width + n]
+            d3 += dd * sh_t[3 * m_width + n]
+        if lane < axis_m:
+            for k in range(m_width):
+                dd = sh_f[g_at + k * axis_m + lane]
+                d0 += dd * sh_t[k]
+                d1 += dd * sh_t[m_width + k]
+                d2 += dd * sh_t[2 * m_width + k]
+                d3 += dd * sh_t[3 * m_width + k]
+    d0 *= scale
+    d1 *= scale
+    d2 *= scale
+    d3 *= scale
     # pass 2: g_ij from the lanes' shares of ∂E/∂R_ij and ∂E/∂s_ij, BATCH neighbours at a time; sh_f
     # (read above, before the first batch's barriers) now takes the embedding layers and, from red on, the
-    # lane sums: term c = a·BATCH + b (component a of batch slot b, both channels of the lane) of lane l at
-    # red + c·(nlane + 1) + l
+    # lane sums: term c = a·BATCH + b (component a of batch slot b) of lane l at red + c·(nlane + 1) + l
     stride = nlane + 1
     red = 4 * BATCH * ewmax
     for tj in range(ntypes):
@@ -238,13 +424,29 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                 batch_env_rows(item, i, lane, nb, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut, rcut_smth,
                                blk_avg, blk_std, p, sh_env, row)
             batch_barrier(item, b0, n_emb)
-            g0, g1, g2, g3, dg0, dg1, dg2, dg3, u0, u1, u2, u3, du0, du1, du2, du3 = group_embedding_batch(
-                item, lane, nlane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f,
-                ewmax, 1)
-            lane_terms(sh_f, red, stride, lane, 0, sh_env, e, d0, d1, d2, d3, f0, f1, f2, f3, g0, dg0, u0, du0)
-            lane_terms(sh_f, red, stride, lane, 1, sh_env, e, d0, d1, d2, d3, f0, f1, f2, f3, g1, dg1, u1, du1)
-            lane_terms(sh_f, red, stride, lane, 2, sh_env, e, d0, d1, d2, d3, f0, f1, f2, f3, g2, dg2, u2, du2)
-            lane_terms(sh_f, red, stride, lane, 3, sh_env, e, d0, d1, d2, d3, f0, f1, f2, f3, g3, dg3, u3, du3)
+            g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
+                item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 1)
+            # ∂E/∂R[0] gets ∂E/∂G·dG/ds on top: Σ_a R_a d_a times the channel's tangent
+            sh_f[red + lane] = d0 * g0 + (sh_env[e] * d0 + sh_env[e + 1] * d1 + sh_env[e + 2] * d2
+                                          + sh_env[e + 3] * d3) * dg0
+            sh_f[red + stride + lane] = d0 * g1 + (sh_env[e + ROW] * d0 + sh_env[e + ROW + 1] * d1
+                                                   + sh_env[e + ROW + 2] * d2 + sh_env[e + ROW + 3] * d3) * dg1
+            sh_f[red + 2 * stride + lane] = d0 * g2 + (sh_env[e + 2 * ROW] * d0 + sh_env[e + 2 * ROW + 1] * d1
+                                                + sh_env[e + 2 * ROW + 2] * d2 + sh_env[e + 2 * ROW + 3] * d3) * dg2
+            sh_f[red + 3 * stride + lane] = d0 * g3 + (sh_env[e + 3 * ROW] * d0 + sh_env[e + 3 * ROW + 1] * d1
+                                                + sh_env[e + 3 * ROW + 2] * d2 + sh_env[e + 3 * ROW + 3] * d3) * dg3
+            sh_f[red + 4 * stride + lane] = d1 * g0
+            sh_f[red + 5 * stride + lane] = d1 * g1
+            sh_f[red + 6 * stride + lane] = d1 * g2
+            sh_f[red + 7 * stride + lane] = d1 * g3
+            sh_f[red + 8 * stride + lane] = d2 * g0
+            sh_f[red + 9 * stride + lane] = d2 * g1
+            sh_f[red + 10 * stride + lane] = d2 * g2
+            sh_f[red + 11 * stride + lane] = d2 * g3
+            sh_f[red + 12 * stride + lane] = d3 * g0
+            sh_f[red + 13 * stride + lane] = d3 * g1
+            sh_f[red + 14 * stride + lane] = d3 * g2
+            sh_f[red + 15 * stride + lane] = d3 * g3
             nparts = group_partial_sums(item, lane, nlane, sh_f, red, 4 * BATCH)
             if lane < nb and lane < BATCH:
                 jb = int(sh_live[a0 + b0 + lane])
@@ -300,5 +502,5 @@ def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_widt
         dt_mat[i * 4 * m_width + q] = acc * scale
 
 
-BODIES = (group_fitting_net, t_add_batch, t_add_padding, t_gradient_channel, lane_terms, group_atom_energy,
-          fitting_group_atom)
+BODIES = (compact_live_slots, batch_env_rows, batch_barrier, group_embedding_batch, group_fitting_net,
+          group_atom_energy, fitting_group_atom)

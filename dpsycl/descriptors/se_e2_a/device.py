@@ -53,10 +53,9 @@ class SeE2ADevice(SmoothDevice):
 
     @property
     def group_lanes(self) -> int:
-        """Work-group size of the cooperative kernel: a power of two ≥ half the embedding width (each lane
-        takes two channels: se_e2_a_batch.py), ≥ 32 (so ≥ the 4·BATCH lane sums of its gradient pass and the
-        ENV_ROWS environment rows)."""
-        width = max(32, (int(self.emb.ewmax) + 1) // 2)
+        """Work-group size of the cooperative kernel: a power of two ≥ the embedding width, ≥ 32 (so ≥ the
+        4·BATCH lane sums of its gradient pass)."""
+        width = max(32, int(self.emb.ewmax))
         return 1 << (width - 1).bit_length()
 
     def energies_and_pair_gradients(self, geometries, natoms: int, atom_energy, pair_grads, layout: str,
