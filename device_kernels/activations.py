@@ -76,9 +76,10 @@ def tanh(z):
 
 def tanh_branch_free(z):
     """tanh z = sign(z)·(eʸ − 1)/(eʸ + 1), y = 2|z|, on one path for every z (within 2.4 ulp of the true
-    value; glibc's tanh: 2.0; 70,000 points against 40-digit mpmath, session 9): y = k ln2 + r with |r| ≤ ln2/2, eʳ − 1 by its Taylor series to r¹³ (the first
-    term left out is < 1.2e-17 relative), eʸ − 1 = 2ᵏ(eʳ − 1) + (2ᵏ − 1), which has no cancellation for
-    small |z| (k = 0 there).  |z| is capped at 22, where tanh is 1 in float64; a NaN stays NaN."""
+    value; glibc's tanh: 2.0; 70,000 points against 40-digit mpmath, session 9): y = k ln2 + r with
+    |r| ≤ ln2/2, eʳ − 1 by its Taylor series to r¹³ (the first term left out is < 1.2e-17 relative),
+    eʸ − 1 = 2ᵏ(eʳ − 1) + (2ᵏ − 1), which has no cancellation for small |z| (k = 0 there).  |z| is capped
+    at 22, where tanh is 1 in float64; a NaN stays NaN."""
     a = abs(z)
     if a > 22.0:
         a = 22.0
