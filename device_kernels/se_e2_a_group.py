@@ -245,9 +245,10 @@ def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer,
 
 def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit, act_fit,
                       act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass, fparam, nfp, aparam, nap,
-                      atom_energy, sh_f, sh_dact, sh_red):
+                      atom_energy, sh_f, sh_dact, dact_at, sh_red):
     """From T_i in sh_t (4 × M, barrier passed): D_i = Tᵀ T[:, :M<] and the parameters into sh_f, the
-    fitting net of species ti over the lanes (layer l reads one half of sh_f and writes the other),
+    fitting net of species ti over the lanes (layer l reads one half of sh_f[0:2·fwmax] and writes the
+    other; the activation slopes go to sh_dact from dact_at on, which may be sh_f itself past 2·fwmax),
     E_i into atom_energy[i], then the reverse pass (over fit_wt, the transposed matrices at fit_w's
     offsets) down to ∂y/∂D; returns where in sh_f ∂y/∂D starts.  Shared by the work-group kernel and
     the CPU's fitting kernel, which differ only in where T comes from and where ∂E/∂T goes."""
@@ -266,7 +267,7 @@ def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fi
         else:
             sh_f[m_width * axis_m + q] = aparam[i * nap + q - nfp]
     barrier(item)
-    da = 0
+    da = dact_at
     x_at = 0
     n_in = fit_widths[0]
     for layer in range(n_fit):
@@ -309,16 +310,17 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                       emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
                       fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
                       fit_wt, fit_per_pass, fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t,
-                      sh_f, sh_dact, sh_red,
+                      sh_f, sh_red,
                       row):
     """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_env
-    the environment rows of a batch, sh_live the live slots of every block (then their counts), sh_t T_i,
-    sh_dact the fitting net's activation slopes, sh_red the prefix counts and the energy sum, and sh_f
-    for what never lives at the same time: the embedding layers of a batch (group_embedding_batch's two
-    buffers, from 0) during the passes, with the gradient pass's lane sums after them (group_partial_sums,
-    from 4·BATCH·ewmax), and the fitting net's two halves between the passes.  One array for both keeps
-    the block under CUDA's 48 KB of static shared memory for DeePMD-kit's usual sizes (embedding 100 wide,
-    axis 16: 43 KB)."""
+    the environment rows of the next batches, sh_live the live slots of every block (then their counts),
+    sh_t T_i, sh_red the prefix counts and the energy sum, and sh_f for what never lives at the same time:
+    the embedding layers of a batch (group_embedding_batch's two buffers, from 0) during the passes, with
+    the gradient pass's lane sums after them (group_partial_sums, from 4·BATCH·ewmax), and between the
+    passes the fitting net's two halves (from 0) and its activation slopes (from 2·fwmax).  One array for
+    all keeps the block small: 8 → 9 blocks per H200 multiprocessor for cuag in float64 (shared memory
+    bounds them), and under CUDA's 48 KB of static shared memory for DeePMD-kit's usual sizes (embedding
+    100 wide, axis 16: 43 KB)."""
     m_width = emb_widths[n_emb]
     ti = atype[i]
     zero = 0.0 * pos[0]
@@ -382,7 +384,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     barrier(item)
     g_at = group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
                              act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass,
-                             fparam, nfp, aparam, nap, atom_energy, sh_f, sh_dact, sh_red)
+                             fparam, nfp, aparam, nap, atom_energy, sh_f, sh_f, 2 * fwmax, sh_red)
     # ∂E/∂T[:, lane] (divided by nnei), from ∂y/∂D = sh_f[g_at:]
     scale = out_std[ti] * inv_nnei
     d0 = zero
@@ -487,7 +489,7 @@ def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_widt
     barrier(item)
     g_at = group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
                              act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass,
-                             fparam, nfp, aparam, nap, atom_energy, sh_f, sh_dact, sh_red)
+                             fparam, nfp, aparam, nap, atom_energy, sh_f, sh_dact, 0, sh_red)
     # se_e2_a.t_gradient over the lanes: element (a, m) of ∂E/∂T_i, scaled
     scale = out_std[ti] * inv_nnei
     for q in range(lane, 4 * m_width, nlane):

@@ -65,12 +65,13 @@ class SeE2ADevice(SmoothDevice):
         if layout == "group":
             nlane = self.group_lanes
             batch = kernels_group.BATCH
-            # sh_f: the fitting net's two halves between the passes; during them the batch's two buffers of
-            # layer values and tangents, then the gradient pass's lane sums (4·batch terms per lane, their
-            # parts); sh_live: the compacted live slots of every block, then one count per block
+            # sh_f: the fitting net's two halves and its activation slopes between the passes; during them
+            # the batch's two buffers of layer values and tangents, then the gradient pass's lane sums
+            # (4·batch terms per lane, their parts); sh_live: the compacted live slots of every block, then
+            # one count per block
             passes = 4 * batch * self.emb.ewmax + 4 * batch * (nlane + 1) + nlane
             local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes,
-                     "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax, passes), "sh_dact": self.n_hidden,
+                     "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax + self.n_hidden, passes),
                      "sh_red": 2 * nlane}
             b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb,
                             Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit,
