@@ -4,7 +4,8 @@ Every other kernel body is plain Python shared by all backends.  The versions he
 sequential meaning of each primitive (what one work-item running alone observes); they let the
 bodies run as ordinary Python, and each backend binds its own in their place
 (``device_kernels.bind_bodies``): numba-dpex ``group_barrier`` / ``AtomicRef.fetch_add``, numba
-CUDA ``syncthreads`` / ``atomic.add``.
+CUDA ``syncthreads`` / ``atomic.add``.  The same binding lets a backend replace one numerical body, the
+``tanh`` of activations.py (the CUDA backend's float64 kernels take its branch-free version).
 """
 
 
