@@ -169,7 +169,8 @@ def test_float64_model_on_device_without_fp64_names_the_device(models):
 
 def test_single_source_bodies_are_shared_between_backends():
     """Each backend compiles the very code objects defined once in device_kernels/ (the descriptor
-    units' modules included); only the primitives (barrier, atomic add) are the backend's own."""
+    units' modules included); only the primitives (barrier, atomic add) are the backend's own, and the one
+    numerical body a backend may replace (CUDA float64: tanh_branch_free for tanh)."""
     from dpsycl.descriptors import kernel_modules
     modules = device_kernels.COMMON_MODULES + kernel_modules()
     seen = []
@@ -188,12 +189,16 @@ def test_single_source_bodies_are_shared_between_backends():
         backends.append(sycl)
     from dpsycl.backends import cuda
     backends.append(cuda)
+    from dpsycl.device_kernels import activations
     for backend in backends:
         table = backend.compiled_bodies()
+        # the one numerical body a backend may replace: CUDA's float64 kernels take the branch-free tanh
+        rebound = {"tanh": activations.tanh_branch_free} if backend is cuda else {}
         for body in bodies:
-            assert table[body.__name__].py_func.__code__ is body.__code__
+            assert table[body.__name__].py_func.__code__ is rebound.get(body.__name__, body).__code__
         for name in device_kernels.PRIMITIVES:
             assert table[name].py_func.__module__ == backend.__name__
+    assert cuda.compiled_bodies(np.float32)["tanh"].py_func.__code__ is activations.tanh.__code__
 
 
 def _device_bytes_reachable_from(root) -> int:
