@@ -79,11 +79,19 @@ def batch_env_rows(item, i, lane, nb, sh_live, at, nlist, nshift, nnei, pos, cel
     barrier(item)
 
 
-def batch_barrier(item, b0, nlayer):
-    """Before a batch that computes no environment rows (b0 not a multiple of ENV_ROWS): a barrier when
-    the previous batch's last layer read the buffer this batch's layer 0 writes (nlayer even)."""
-    if b0 % ENV_ROWS != 0 and nlayer % 2 == 0:
+def batch_rows(item, i, lane, b0, nb, sh_live, at, nlist, nshift, nnei, pos, cell, rcut, rcut_smth, blk_avg,
+               blk_std, p, sh_env, row, nlayer):
+    """Where in sh_env the rows of the batch starting at live slot b0 of its block lie.  A batch whose b0 is
+    a multiple of ENV_ROWS computes the rows of the next ENV_ROWS slots first (batch_env_rows, at = the
+    block's slot b0, nb slots left); any other batch only needs a barrier when the previous batch's last
+    layer read the buffer this batch's layer 0 writes (nlayer even)."""
+    e = (b0 % ENV_ROWS) * ROW
+    if e == 0:
+        batch_env_rows(item, i, lane, nb, sh_live, at, nlist, nshift, nnei, pos, cell, rcut, rcut_smth, blk_avg,
+                       blk_std, p, sh_env, row)
+    elif nlayer % 2 == 0:
         barrier(item)
+    return e
 
 
 def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent):
@@ -94,8 +102,7 @@ def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer,
     sh_x holds two buffers of 2·BATCH·wmax values (outputs, then their tangents; value k of neighbour b
     at k·BATCH + b): layer l reads buffer l mod 2 and writes the other, so one barrier per layer keeps
     readers and writers apart.  The last layer's outputs stay in registers and no barrier follows it: the
-    caller's next batch_env_rows synchronises before layer 0 writes again, or, in a batch without one,
-    batch_barrier."""
+    caller's next batch_rows synchronises before layer 0 writes again."""
     s0 = sh_env[e_at]
     s1 = sh_env[e_at + ROW]
     s2 = sh_env[e_at + 2 * ROW]
@@ -318,9 +325,8 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     the embedding layers of a batch (group_embedding_batch's two buffers, from 0) during the passes, with
     the gradient pass's lane sums after them (group_partial_sums, from 4·BATCH·ewmax), and between the
     passes the fitting net's two halves (from 0) and its activation slopes (from 2·fwmax).  One array for
-    all keeps the block small: 8 → 9 blocks per H200 multiprocessor for cuag in float64 (shared memory
-    bounds them), and under CUDA's 48 KB of static shared memory for DeePMD-kit's usual sizes (embedding
-    100 wide, axis 16: 43 KB)."""
+    all keeps the block small (cuag in float64: 23.6 KB) and under CUDA's 48 KB of static shared memory
+    for DeePMD-kit's usual sizes (embedding 100 wide, axis 16: 43 KB)."""
     m_width = emb_widths[n_emb]
     ti = atype[i]
     zero = 0.0 * pos[0]
@@ -344,11 +350,8 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         if lane == 0:
             sh_live[nnei + tj] = nlive + zero
         for b0 in range(0, nlive, BATCH):
-            e = (b0 % ENV_ROWS) * ROW
-            if e == 0:
-                batch_env_rows(item, i, lane, nlive - b0, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
-                               rcut_smth, blk_avg, blk_std, p, sh_env, row)
-            batch_barrier(item, b0, n_emb)
+            e = batch_rows(item, i, lane, b0, nlive - b0, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
+                           rcut_smth, blk_avg, blk_std, p, sh_env, row, n_emb)
             g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
                 item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 0)
             # the rows of absent batch slots are zero: their terms add exactly nothing
@@ -421,11 +424,8 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
         nlive = int(sh_live[nnei + tj])
         for b0 in range(0, nlive, BATCH):
             nb = nlive - b0
-            e = (b0 % ENV_ROWS) * ROW
-            if e == 0:
-                batch_env_rows(item, i, lane, nb, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut, rcut_smth,
-                               blk_avg, blk_std, p, sh_env, row)
-            batch_barrier(item, b0, n_emb)
+            e = batch_rows(item, i, lane, b0, nb, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
+                           rcut_smth, blk_avg, blk_std, p, sh_env, row, n_emb)
             g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
                 item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 1)
             # ∂E/∂R[0] gets ∂E/∂G·dG/ds on top: Σ_a R_a d_a times the channel's tangent
@@ -504,5 +504,5 @@ def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_widt
         dt_mat[i * 4 * m_width + q] = acc * scale
 
 
-BODIES = (compact_live_slots, batch_env_rows, batch_barrier, group_embedding_batch, group_fitting_net,
+BODIES = (compact_live_slots, batch_env_rows, batch_rows, group_embedding_batch, group_fitting_net,
           group_atom_energy, fitting_group_atom)
