@@ -29,7 +29,10 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+try:                    # installed, or staged on PYTHONPATH (benchmarks/gpu_stage.sh)
+    import dpsycl  # noqa: F401
+except ImportError:     # a checkout without an install
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from dpsycl import analysis  # noqa: E402
 from dpsycl.md import MDSettings, initial_state, maxwell_boltzmann, run, sample, schedule  # noqa: E402

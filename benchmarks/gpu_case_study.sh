@@ -15,7 +15,7 @@ WORK=${WORK:-/tmp/dpsycl_cs}
 mkdir -p "$OUT/case_study" "$WORK/site"
 export PYTHONWARNINGS=ignore
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/case_study/gpu.txt"
-python3 -m pip install --quiet --no-index --no-deps --target "$WORK/site" benchmarks/gpu_wheels/ase-*.whl 2>&1 | tail -1
+python3 -m pip install --quiet --no-index --no-deps --target "$WORK/site" benchmarks/gpu_wheels/py/ase-*.whl 2>&1 | tail -1
 export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
 python3 -m pip install --quiet --no-deps --no-index --no-build-isolation -e . 2>&1 | tail -1
 timeout --signal=INT ${CS_TIMEOUT:-540} python3 -u benchmarks/case_study.py --out "$OUT/case_study" \

@@ -28,9 +28,28 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
             fx += pair_grad[p]
             fy += pair_grad[p + 1]
             fz += pair_grad[p + 2]
-    if accumulate == 0:
-        for k in range(9):
-            atom_virial[9 * i + k] = 0.0 * fx
+    # the virial in nine registers, written once: the same sums in the same order as adding into
+    # atom_virial term by term, without a store and a dependent load per term (the compiler cannot
+    # tell atom_virial from the arrays read in the loop)
+    w0 = 0.0 * fx
+    w1 = 0.0 * fx
+    w2 = 0.0 * fx
+    w3 = 0.0 * fx
+    w4 = 0.0 * fx
+    w5 = 0.0 * fx
+    w6 = 0.0 * fx
+    w7 = 0.0 * fx
+    w8 = 0.0 * fx
+    if accumulate != 0:
+        w0 = atom_virial[9 * i]
+        w1 = atom_virial[9 * i + 1]
+        w2 = atom_virial[9 * i + 2]
+        w3 = atom_virial[9 * i + 3]
+        w4 = atom_virial[9 * i + 4]
+        w5 = atom_virial[9 * i + 5]
+        w6 = atom_virial[9 * i + 6]
+        w7 = atom_virial[9 * i + 7]
+        w8 = atom_virial[9 * i + 8]
     for r in range(rev_count[i]):
         slot = rev[i * rev_cap + r]
         k = slot // nnei
@@ -41,15 +60,24 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
         fy -= gy
         fz -= gz
         rx, ry, rz = slot_vector(k, i, nshift[slot], pos, cell)
-        atom_virial[9 * i] -= gx * rx
-        atom_virial[9 * i + 1] -= gx * ry
-        atom_virial[9 * i + 2] -= gx * rz
-        atom_virial[9 * i + 3] -= gy * rx
-        atom_virial[9 * i + 4] -= gy * ry
-        atom_virial[9 * i + 5] -= gy * rz
-        atom_virial[9 * i + 6] -= gz * rx
-        atom_virial[9 * i + 7] -= gz * ry
-        atom_virial[9 * i + 8] -= gz * rz
+        w0 -= gx * rx
+        w1 -= gx * ry
+        w2 -= gx * rz
+        w3 -= gy * rx
+        w4 -= gy * ry
+        w5 -= gy * rz
+        w6 -= gz * rx
+        w7 -= gz * ry
+        w8 -= gz * rz
+    atom_virial[9 * i] = w0
+    atom_virial[9 * i + 1] = w1
+    atom_virial[9 * i + 2] = w2
+    atom_virial[9 * i + 3] = w3
+    atom_virial[9 * i + 4] = w4
+    atom_virial[9 * i + 5] = w5
+    atom_virial[9 * i + 6] = w6
+    atom_virial[9 * i + 7] = w7
+    atom_virial[9 * i + 8] = w8
     force[3 * i] = fx
     force[3 * i + 1] = fy
     force[3 * i + 2] = fz

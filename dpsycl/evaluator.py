@@ -38,6 +38,8 @@ from .workspace import AllocationRecorder, Workspace
 #: or far apart in an open one -- gets fewer, larger cells instead of up to 1024³ empty ones
 CELLS_PER_ATOM = 2
 MIN_CELLS = 64
+#: lanes of a neighbour row's work-group (neighbor_row_group): one warp
+NEIGHBOR_LANES = 32
 #: periodic images searched on each side are packed into ±(SHIFT_BIAS − 1) (device_kernels/neighbors.py)
 MAX_REACH = SHIFT_BIAS - 1
 #: device memory left to what the estimate does not count: kernels, private memory, the runtime
@@ -96,8 +98,9 @@ class Neighbors:
 class DeviceEvaluator:
     """Energy, forces and virials of one model on one device backend; arrays stay on the device.
 
-    Public knobs: ``layout`` ("chunk" or "group", picked for the device) and ``chunks`` (slot
-    chunks per atom in the chunk layout; None sizes them to fill the device).  One evaluation at
+    Public knobs: ``layout`` ("chunk" or "group", picked for the device), ``chunks`` (slot
+    chunks per atom in the chunk layout; None sizes them to fill the device) and
+    ``neighbor_groups`` (neighbour rows by work-groups, as on wide devices, or one work-item per centre).  One evaluation at
     a time runs on an evaluator: concurrent callers queue on its lock (its buffers are shared).
     ``memory_limit`` (bytes; for tests) makes the evaluator see a device of that size.
     """
@@ -128,6 +131,10 @@ class DeviceEvaluator:
         self.chunks = chunks
         wide = getattr(backend, "supports_groups", False) and backend.is_gpu
         self._layout = "group" if wide and "group" in self.passes.layouts else "chunk"
+        # neighbour rows by work-groups of NEIGHBOR_LANES lanes (neighbor_row_group) on wide devices; not
+        # under numba's CUDA simulator, where their ≈ 200 barriers per centre take minutes (the bodies
+        # are tested on every device with work-groups: tests/test_neighbor_groups.py)
+        self.neighbor_groups = bool(wide) and not getattr(backend, "simulated", False)
         self.lock = threading.RLock()
         self.constant_bytes = self.workspace.nbytes()
         self.dry_run = AllocationRecorder()       # the descriptor's passes again, allocating nothing
@@ -337,10 +344,15 @@ class DeviceEvaluator:
                       reach=ws.constant("reach", reach, np.int64),
                       periodic=periodic, cell_count=cell_count, cell_atoms=cell_atoms, cell_cap=cap, rc=float(rc),
                       sel_off=sel_off)
-        b.launch("neighbor_row", ncentres, search,
-                 Args(ntypes=ntypes, nnei=nnei, nlist=nlist, nshift=nshift, type_count=type_count,
-                      coincident=coincident, coincident_r2=COINCIDENT * COINCIDENT),
-                 scratch={"dist": nnei}, dtype=dt)
+        row = Args(ntypes=ntypes, nnei=nnei, nlist=nlist, nshift=nshift, type_count=type_count,
+                   coincident=coincident, coincident_r2=COINCIDENT * COINCIDENT)
+        if self.rows_by_groups(natoms):
+            b.launch_groups("neighbor_row_group", ncentres, NEIGHBOR_LANES, search, row,
+                            local={"sh_d": nnei, "sh_j": nnei, "sh_q": nnei, "sh_t": nnei,
+                                   "sh_scan": 2 * NEIGHBOR_LANES},
+                            scratch={"dist": nnei}, dtype=dt)
+        else:
+            b.launch("neighbor_row", ncentres, search, row, scratch={"dist": nnei}, dtype=dt)
         same_place = b.to_host(coincident)
         if (same_place >= 0).any():     # r = 0 would enter the descriptor: no answer, not a wrong one
             i = int(np.argmax(same_place >= 0))
@@ -363,9 +375,20 @@ class DeviceEvaluator:
             if most <= rev_cap:
                 break
             rev_cap = most
-        b.launch("sort_reverse_row", natoms, Args(rev=rev, rev_count=rev_count, rev_cap=rev_cap), dtype=dt)
+        if self.rows_by_groups(natoms):
+            b.launch_groups("sort_reverse_row_group", natoms, NEIGHBOR_LANES,
+                            Args(rev=rev, rev_count=rev_count, rev_cap=rev_cap, nnei=nnei),
+                            local={"sh_hi": nnei, "sh_lo": nnei}, dtype=dt)
+        else:
+            b.launch("sort_reverse_row", natoms, Args(rev=rev, rev_count=rev_count, rev_cap=rev_cap), dtype=dt)
         return NeighborState(spec, float(rc), nlist, nshift, rev, rev_count, rev_cap, n_truncated, max_candidates,
                              ncentres)
+
+    def rows_by_groups(self, natoms: int) -> bool:
+        """Whether the neighbour rows are built by work-groups (neighbor_row_group: wide devices),
+        whose local list holds atom indices in the kernel's precision (exact below 2^24 in float32)."""
+        return (self.neighbor_groups and bool(getattr(self.backend, "supports_groups", False))
+                and (self.dtype == np.float64 or natoms < 2 ** 24))
 
     # -- energy and forces --------------------------------------------------------------------
     def outputs(self, natoms: int, out: dict | None = None) -> dict:

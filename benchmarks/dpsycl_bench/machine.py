@@ -282,6 +282,17 @@ class HostPeak:
         return max(0, _proc_status()["VmHWM"] - self.baseline)
 
 
+def cuda_allocated_bytes() -> int:
+    """Bytes of the device arrays numba holds live on the current CUDA context (its memory manager's
+    table of allocations; pending frees excluded): the program's own arrays, without what the driver
+    keeps for the context (local memory of the launched kernels, modules).  0 where numba keeps no
+    table (the simulator, an external memory manager)."""
+    from numba import cuda
+    manager = getattr(cuda.current_context(), "memory_manager", None)
+    table = getattr(manager, "allocations", None)
+    return 0 if table is None else int(sum(getattr(m, "size", 0) for m in list(table.values())))
+
+
 def cuda_used_bytes() -> int:
     """Device memory in use on the current CUDA context (0 under numba's CUDA simulator)."""
     from numba import cuda

@@ -14,7 +14,8 @@ sampling period (``warmup_steps=None``).
 
 Memory: on a CUDA device, device bytes in use (numba's pending frees flushed) above what was in
 use before the point's DeepPot was made, the maximum of the readings after ``init``, the warm-up
-and the timed periods; elsewhere the process's peak resident memory above the same baseline (the
+and every timed period; beside it the same maximum of the arrays numba holds live (``peak_arrays_bytes``:
+the rest of the bytes in use is the driver's, e.g. the local memory it reserves for the kernels); elsewhere the process's peak resident memory above the same baseline (the
 device is the host).  Each point makes its own DeepPot and drops it after, so a point's memory is
 its own; compiled kernels are kept by the backend, so only the first point compiles.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 import gc
 import time
 
-from .machine import HostPeak, cuda_used_bytes
+from .machine import HostPeak, cuda_allocated_bytes, cuda_used_bytes
 from .structures import lattice_alloy, structure_record, supercell_for
 from .timing import log
 
@@ -52,7 +53,9 @@ class MemoryProbe:
             from numba import config
             self.known = not config.ENABLE_CUDASIM
             self.baseline = cuda_used_bytes()
+            self.arrays_baseline = cuda_allocated_bytes()
             self.readings: list[int] = []
+            self.array_readings: list[int] = []
             self.source = ("CUDA device memory in use (cuMemGetInfo, numba's pending frees flushed) above the baseline"
                            if self.known else "unknown (numba's CUDA simulator)")
         else:
@@ -63,6 +66,11 @@ class MemoryProbe:
     def read(self) -> None:
         if self.cuda and self.known:
             self.readings.append(cuda_used_bytes() - self.baseline)
+            self.array_readings.append(cuda_allocated_bytes() - self.arrays_baseline)
+
+    def peak_arrays(self) -> int | None:
+        """The largest reading of numba's live arrays above the baseline (CUDA only)."""
+        return max(self.array_readings, default=0) if self.cuda and self.known else None
 
     def peak(self) -> int | None:
         if not self.known:
@@ -105,15 +113,17 @@ def md_point(model, device: str, natoms: int, seconds: float, *, precision: str 
         probe.read()
         first = sample(state).observables["total_energy"]
         start, rebuilds_before, time_before = state.step, state.n_rebuilds, state.time
-        tw = time.perf_counter()
+        tw, reading_s = time.perf_counter(), 0.0
         while True:
             state = run(step, state, state.step + settings.every, every=settings.every)
             synchronize()
-            elapsed = time.perf_counter() - tw
+            tr = time.perf_counter()
+            elapsed = tr - tw - reading_s
+            probe.read()                   # a memory reading per period, its time left out of the timing
+            reading_s += time.perf_counter() - tr
             if elapsed >= seconds:
                 break
         steps = state.step - start
-        probe.read()
         last = sample(state).observables["total_energy"]
         peak = probe.peak()
         record.update(status="ok", dt_fs=settings.dt, ensemble=settings.ensemble, skin=settings.skin,
@@ -122,6 +132,7 @@ def md_point(model, device: str, natoms: int, seconds: float, *, precision: str 
                       ms_per_step=1e3 * elapsed / steps, ns_per_day=ns_per_day(steps, settings.dt, elapsed),
                       us_per_step_atom=1e6 * elapsed / steps / natoms,
                       rebuilds=state.n_rebuilds - rebuilds_before, peak_bytes=peak,
+                      peak_arrays_bytes=probe.peak_arrays(), memory_readings=len(probe.readings),
                       bytes_per_atom=None if peak is None else peak / natoms,
                       workspace_bytes=dp.evaluator.workspace_bytes(),
                       total_energy_drift_per_atom=(last - first) / natoms)

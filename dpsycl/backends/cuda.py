@@ -116,6 +116,8 @@ class CudaBackend:
         self.parallel_width = 512 * self.sm_count
         self.supports_groups = True
         self.is_gpu = True  # the simulator too: it runs the GPU code path, for CI
+        # interpreted kernels: one Python thread per lane and a thread barrier per group barrier
+        self.simulated = SIMULATOR
         self.launcher = Launcher(enabled=not SIMULATOR)
         if "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS" not in os.environ:
             # small grids are by design here (a reduction's last pass, a 108-atom frame); numba's

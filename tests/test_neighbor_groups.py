@@ -1,0 +1,118 @@
+"""Neighbour rows and sorted reverse rows built by work-groups (device_kernels/neighbors_group.py, the
+GPUs' default) against those of one work-item per centre (neighbors.neighbor_row, sort_reverse_row) and against the NumPy reference's
+energies, forces and virials, on every device that runs work-group kernels: each reference case of
+a model with several neighbour lists and one of a plain model, an image of the centre itself in a
+small box, sel truncation, a centre with more atoms within rc than its whole row holds (lane 0 then
+runs neighbor_row itself) and two atoms at one place."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dpsycl
+from dpsycl.errors import InputError
+from dpsycl.evaluator import position_bounds
+from conftest import CASES, TOL, reference_case
+
+DEVICES = [d for d in dpsycl.devices() if d != "numpy"]
+
+
+def group_device_pot(models, name, device):
+    dp = dpsycl.DeepPot(models[name], device=device)
+    if not dp.evaluator.backend.supports_groups:
+        pytest.skip(f"{device} runs no work-group kernels here")
+    return dp
+
+
+def rows(ev, coords, cell, atype, by_groups: bool):
+    """(nlist, nshift, type counts, truncated rows) of every list, built one way."""
+    ev.neighbor_groups = by_groups
+    b = ev.backend
+    pos = b.asarray(np.asarray(coords, dtype=np.float64).ravel(), ev.dtype)
+    if cell is not None:
+        ev.wrap(pos, cell, ev.workspace.buffer("image", len(coords) * 3, np.int64))
+    bounds = None if cell is not None else position_bounds(np.asarray(coords, dtype=np.float64).reshape(-1, 3))
+    nb = ev.build_neighbors(pos, b.asarray(atype, np.int64), cell, bounds=bounds, warn=False)
+    out = []
+    for lst in nb.lists:
+        count = np.minimum(b.to_host(lst.rev_count), lst.rev_cap)
+        rev = b.to_host(lst.rev)[:len(atype) * lst.rev_cap].reshape(len(atype), lst.rev_cap)
+        reverse = [tuple(rev[k, :count[k]]) for k in range(len(atype))]
+        out.append((b.to_host(lst.nlist).copy(), b.to_host(lst.nshift).copy(),
+                    b.to_host(ev.workspace.buffer("type_count", len(atype) * len(lst.spec.sel), np.int64)).copy(),
+                    lst.n_truncated, reverse))
+    return out
+
+
+def assert_same_rows(ev, coords, cell, atype):
+    by_item = rows(ev, coords, cell, atype, False)
+    by_group = rows(ev, coords, cell, atype, True)
+    assert ev.rows_by_groups(len(atype))
+    for (nl_a, ns_a, tc_a, tr_a, rev_a), (nl_b, ns_b, tc_b, tr_b, rev_b) in zip(by_item, by_group):
+        assert rev_b == rev_a                                   # reverse rows sorted the same
+        assert all(list(r) == sorted(r) for r in rev_b)
+        np.testing.assert_array_equal(nl_b, nl_a)
+        np.testing.assert_array_equal(ns_b, ns_a)
+        np.testing.assert_array_equal(tc_b, tc_a)
+        assert tr_b == tr_a
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["cuag", "tiny_hybrid"])
+def test_group_rows_equal_item_rows_and_match_the_reference(models, references, name, device):
+    dp = group_device_pot(models, name, device)
+    host = dpsycl.DeepPot(models[name], device="numpy")
+    tol = TOL[dp.model.precision]
+    for case in CASES:
+        coords, cells, atype, _ = reference_case(references[name], case)
+        cell = None if cells is None else cells[0].reshape(3, 3)
+        assert_same_rows(dp.evaluator, coords[0].reshape(-1, 3), cell, atype)
+        dp.evaluator.neighbor_groups = True
+        with pytest.warns(dpsycl.neighbors.SelTruncationWarning) if case == "dense" else _no_warning():
+            got = dp.eval(coords[:1], None if cells is None else cells[:1], atype)
+        with pytest.warns(dpsycl.neighbors.SelTruncationWarning) if case == "dense" else _no_warning():
+            want = host.eval(coords[:1], None if cells is None else cells[:1], atype)
+        n = len(atype)
+        assert np.abs(got[0] - want[0]).max() / n <= tol["energy"], case
+        assert np.abs(got[1] - want[1]).max() <= tol["force"], case
+        assert np.abs(got[2] - want[2]).max() / n <= tol["virial"], case
+
+
+class _no_warning:
+    def __enter__(self):
+        import warnings
+        self.ctx = warnings.catch_warnings()
+        self.ctx.__enter__()
+        warnings.simplefilter("error", dpsycl.neighbors.SelTruncationWarning)
+
+    def __exit__(self, *exc):
+        return self.ctx.__exit__(*exc)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_centre_with_more_atoms_within_rc_than_its_row_falls_back(models, device):
+    """A dense clump: some centre has more atoms within rc than Σ sel (its local list would
+    overflow), so lane 0 builds that row with neighbor_row; the rows still equal the per-centre
+    kernel's, and the count of atoms within rc says the fallback was needed."""
+    dp = group_device_pot(models, "cuag", device)
+    ev = dp.evaluator
+    rng = np.random.default_rng(3)
+    nnei = int(sum(ev.specs[0].sel))
+    # fcc squeezed to a = 2 Å (nearest neighbours 1.41 Å apart), 6³ cells in a 40 Å box
+    g = np.arange(6)
+    sites = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
+    basis = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
+    coords = ((sites[:, None, :] + basis[None]).reshape(-1, 3) * 2.0 + 14.0 + rng.normal(0, 0.02, (864, 3)))
+    atype = rng.integers(0, 2, len(coords))
+    within = (np.linalg.norm(coords[:, None] - coords[None], axis=2) < dp.get_rcut()).sum(axis=1) - 1
+    assert within.max() > nnei > within.min(), (within.max(), nnei)
+    assert_same_rows(ev, coords, 40.0 * np.eye(3), atype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_group_rows_find_atoms_at_one_place(models, device):
+    dp = group_device_pot(models, "cuag", device)
+    dp.evaluator.neighbor_groups = True
+    coords = np.array([[1.0, 1.0, 1.0], [3.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    with pytest.raises(InputError, match="atoms 0 and 2 are at the same place"):
+        dp.eval(coords.reshape(1, -1), (12.0 * np.eye(3)).reshape(1, 9), np.array([0, 1, 0]))
