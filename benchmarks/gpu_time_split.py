@@ -91,6 +91,8 @@ def main() -> int:
     ap.add_argument("--model", default=str(ROOT / "dpsycl" / "data" / "cuag.h5"))
     ap.add_argument("--compressed", default="")
     ap.add_argument("--output", default="")
+    ap.add_argument("--profile-top", type=int, default=15, help="entries of the profile, by own and by cumulative time")
+    ap.add_argument("--profile-calls", type=int, default=3, help="evaluations profiled at the last size")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     base = load_model(args.model)
@@ -112,11 +114,12 @@ def main() -> int:
     dp.eval(x[None], cell.reshape(1, 9), atype)
     prof = cProfile.Profile()
     prof.enable()
-    for _ in range(3):
+    for _ in range(args.profile_calls):
         dp.eval(x[None], cell.reshape(1, 9), atype)
     prof.disable()
     text = io.StringIO()
-    pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(15)
+    for order in ("tottime", "cumulative"):
+        pstats.Stats(prof, stream=text).sort_stats(order).print_stats(args.profile_top)
     results["profile_eval_largest"] = text.getvalue()
     print(text.getvalue())
     if args.output:
