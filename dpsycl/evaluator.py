@@ -3,6 +3,7 @@
 One evaluation, all on the device (docs/architecture.md draws it):
 
     positions ─ wrap_atom ─> cell list (fill, bin_atom) ─> neighbor_row ─> scatter_reverse, sort_reverse_row
+              (on wide devices the rows and their sort by work-groups: neighbor_row_group, sort_reverse_row_group)
               ─> the descriptor unit's passes: E_i and g_ij = ∂E/∂r_ij                      (dpsycl.descriptors)
               ─> gather_forces_and_virials: F_i, w_i                                         per neighbour list
 
