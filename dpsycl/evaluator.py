@@ -101,8 +101,9 @@ class DeviceEvaluator:
 
     Public knobs: ``layout`` ("chunk" or "group", picked for the device), ``chunks`` (slot
     chunks per atom in the chunk layout; None sizes them to fill the device) and
-    ``neighbor_groups`` (neighbour rows by work-groups, as on wide devices, or one work-item per centre).  One evaluation at
-    a time runs on an evaluator: concurrent callers queue on its lock (its buffers are shared).
+    ``neighbor_groups`` (neighbour rows by work-groups, as on wide devices, or one work-item per
+    centre).  One evaluation at a time runs on an evaluator: concurrent callers queue on its lock
+    (its buffers are shared).
     ``memory_limit`` (bytes; for tests) makes the evaluator see a device of that size.
     """
 
