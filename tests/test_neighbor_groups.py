@@ -17,11 +17,22 @@ from conftest import CASES, TOL, reference_case
 DEVICES = [d for d in dpsycl.devices() if d != "numpy"]
 
 
+_POTS: dict = {}
+
+
 def group_device_pot(models, name, device):
-    dp = dpsycl.DeepPot(models[name], device=device)
+    """One DeepPot per model and device for the whole module (its kernels compile once)."""
+    if (name, device) not in _POTS:
+        _POTS[name, device] = dpsycl.DeepPot(models[name], device=device)
+    dp = _POTS[name, device]
     if not dp.evaluator.backend.supports_groups:
         pytest.skip(f"{device} runs no work-group kernels here")
     return dp
+
+
+#: every reference case for the plain model; for the hybrid (two lists) the periodic images of a
+#: small box and sel truncation
+CASES_OF = {"cuag": CASES, "tiny_hybrid": ("small_box", "dense")}
 
 
 def rows(ev, coords, cell, atype, by_groups: bool):
@@ -63,7 +74,7 @@ def test_group_rows_equal_item_rows_and_match_the_reference(models, references, 
     dp = group_device_pot(models, name, device)
     host = dpsycl.DeepPot(models[name], device="numpy")
     tol = TOL[dp.model.precision]
-    for case in CASES:
+    for case in CASES_OF[name]:
         coords, cells, atype, _ = reference_case(references[name], case)
         cell = None if cells is None else cells[0].reshape(3, 3)
         assert_same_rows(dp.evaluator, coords[0].reshape(-1, 3), cell, atype)
