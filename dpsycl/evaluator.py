@@ -348,7 +348,8 @@ class DeviceEvaluator:
                       sel_off=sel_off)
         row = Args(ntypes=ntypes, nnei=nnei, nlist=nlist, nshift=nshift, type_count=type_count,
                    coincident=coincident, coincident_r2=COINCIDENT * COINCIDENT)
-        if self.rows_by_groups(natoms):
+        by_groups = self.rows_by_groups(natoms)
+        if by_groups:
             b.launch_groups("neighbor_row_group", ncentres, NEIGHBOR_LANES, search, row,
                             local={"sh_d": nnei, "sh_j": nnei, "sh_q": nnei, "sh_t": nnei,
                                    "sh_scan": 2 * NEIGHBOR_LANES},
@@ -377,7 +378,7 @@ class DeviceEvaluator:
             if most <= rev_cap:
                 break
             rev_cap = most
-        if self.rows_by_groups(natoms):
+        if by_groups:
             b.launch_groups("sort_reverse_row_group", natoms, NEIGHBOR_LANES,
                             Args(rev=rev, rev_count=rev_count, rev_cap=rev_cap, nnei=nnei),
                             local={"sh_hi": nnei, "sh_lo": nnei}, dtype=dt)
