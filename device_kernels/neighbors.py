@@ -5,6 +5,12 @@ periodic boundaries, over a box around the cluster).  Centre i scans the cells w
 of its own; a scanned cell outside the grid is a periodic image, its shift S carried with every
 neighbour.  Inside each species block neighbours are ordered by (|r_ij|, in-cell before image, j, S)
 — a total order, so the list does not depend on the order atoms were binned — and cut at sel.
+
+What the host must know of a build (a cell or reverse row that overflowed its room, rows cut at
+sel, atoms at one place, the longest row) is counted into one small ``status`` array by atomic
+adds, so that a build needs one device-to-host read of a few hundred bytes, not of per-atom arrays:
+slots ``STATUS_*`` below, then from ``STATUS_LENGTHS`` a histogram of the centres' numbers of atoms
+within rc (the last bin: more than a whole row, nnei).
 """
 import math
 
@@ -12,6 +18,18 @@ from .primitives import atomic_add
 
 SHIFT_BIAS = 512
 SHIFT_BASE = 1024
+
+#: slots of a build's status array (the evaluator reads it once per neighbour list)
+STATUS_CELL_OVERFLOW = 0       # atoms binned beyond their cell's room (cell_cap)
+STATUS_TRUNCATED = 1           # centres with more atoms of a species within rc than its sel
+STATUS_COINCIDENT = 2          # centres with another atom (or an image) at their place
+STATUS_REVERSE_OVERFLOW = 3    # reverse entries beyond an atom's room (rev_cap)
+STATUS_LENGTHS = 4             # then nnei + 2 bins: centres with 0, 1, ..., nnei, more atoms within rc
+
+
+def status_size(nnei):
+    """Length of a build's status array for rows of nnei entries."""
+    return STATUS_LENGTHS + nnei + 2
 
 
 def pack_shift(sx, sy, sz):
@@ -60,13 +78,34 @@ def cell_of(i, pos, grid_inv, origin, ncell):
     return c
 
 
-def bin_atom(i, pos, grid_inv, origin, ncell, cell_count, cell_atoms, cell_cap):
+def bin_atom(i, pos, grid_inv, origin, ncell, cell_count, cell_atoms, cell_cap, status):
     """Atom i into the list of its grid cell.  The cell's count grows even when its list is full,
-    so the host sees the largest count and bins again with room for it."""
+    and the status counts the atom, so the host bins again with room for the largest count."""
     c = cell_of(i, pos, grid_inv, origin, ncell)
     slot = atomic_add(cell_count, c, 1)
     if slot < cell_cap:
         cell_atoms[c * cell_cap + slot] = i
+    else:
+        atomic_add(status, STATUS_CELL_OVERFLOW, 1)
+
+
+def row_status(i, ntypes, sel_off, nnei, type_count, coincident, status):
+    """Centre i's row counted into the build's status: cut at sel, an atom at its place, and its
+    number of atoms within rc in the histogram (the host's longest row and reverse-row room)."""
+    total = 0
+    cut = 0
+    for t in range(ntypes):
+        n_t = type_count[i * ntypes + t]
+        total += n_t
+        if n_t > sel_off[t + 1] - sel_off[t]:
+            cut = 1
+    if cut != 0:
+        atomic_add(status, STATUS_TRUNCATED, 1)
+    if coincident[i] >= 0:
+        atomic_add(status, STATUS_COINCIDENT, 1)
+    if total > nnei:
+        total = nnei + 1
+    atomic_add(status, STATUS_LENGTHS + total, 1)
 
 
 def pair_before(d_a, img_a, j_a, s_a, d_b, img_b, j_b, s_b):
@@ -118,9 +157,10 @@ def stencil_image(q_cell, ci, ncell, reach, periodic, cell, cell_count, cell_cap
 
 def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
                  cell_count, cell_atoms, cell_cap, rc, sel_off, ntypes, nnei,
-                 nlist, nshift, type_count, coincident, coincident_r2, dist):
+                 nlist, nshift, type_count, coincident, coincident_r2, status, dist):
     """Row i of the neighbour list: the sel[t] nearest of each species t within rc, sorted;
-    coincident[i]: an atom at i's place (r² < coincident_r2, an image included), else −1."""
+    coincident[i]: an atom at i's place (r² < coincident_r2, an image included), else −1; the row
+    counted into the status (row_status)."""
     xi = pos[3 * i]
     yi = pos[3 * i + 1]
     zi = pos[3 * i + 2]
@@ -179,12 +219,14 @@ def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
             nlist[i * nnei + start + p] = j
             nshift[i * nnei + start + p] = code
             dist[start + p] = d
+    row_status(i, ntypes, sel_off, nnei, type_count, coincident, status)
 
 
-def scatter_reverse(q, nlist, rev, rev_count, rev_cap):
+def scatter_reverse(q, nlist, rev, rev_count, rev_cap, status):
     """Slot q (= k·nnei + kk) of the centres' rows into the reverse row of the atom it holds: the
     slots that hold atom i, in the order the atomic count hands out places (sort_reverse_row then
-    orders them).  rev_count[i] may exceed rev_cap: the host then rebuilds with more room.  One work
+    orders them).  rev_count[i] may exceed rev_cap (counted in the status): the host then rebuilds
+    with more room.  One work
     item per slot reads its own entry, where a search from atom i's side read every slot of every
     candidate's row (benchmarks/NOTES.md, session 8)."""
     j = nlist[q]
@@ -192,6 +234,8 @@ def scatter_reverse(q, nlist, rev, rev_count, rev_cap):
         n = atomic_add(rev_count, j, 1)
         if n < rev_cap:
             rev[j * rev_cap + n] = q
+        else:
+            atomic_add(status, STATUS_REVERSE_OVERFLOW, 1)
 
 
 def sort_reverse_row(i, rev, rev_count, rev_cap):
@@ -210,4 +254,4 @@ def sort_reverse_row(i, rev, rev_count, rev_cap):
 
 
 BODIES = (pack_shift, unpack_shift, fill, wrap_atom, cell_of, bin_atom, pair_before, stencil_cell,
-          image_offset, stencil_image, neighbor_row, scatter_reverse, sort_reverse_row)
+          image_offset, stencil_image, row_status, neighbor_row, scatter_reverse, sort_reverse_row)

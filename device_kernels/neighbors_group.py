@@ -13,7 +13,8 @@ float64, and for float32 below 2²⁴ atoms (the evaluator's rule for choosing t
 import math
 
 from .group import group_prefix_count
-from .neighbors import cell_of, neighbor_row, pack_shift, pair_before, sort_reverse_row, stencil_cell, stencil_image
+from .neighbors import (cell_of, neighbor_row, pack_shift, pair_before, row_status, sort_reverse_row, stencil_cell,
+                        stencil_image)
 from .primitives import barrier
 
 
@@ -26,7 +27,7 @@ def entry_shift(q_cell, ci, ncell, reach):
 
 def neighbor_row_group(item, i, lane, nlane, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
                        cell_count, cell_atoms, cell_cap, rc, sel_off, ntypes, nnei, nlist, nshift, type_count,
-                       coincident, coincident_r2, sh_d, sh_j, sh_q, sh_t, sh_scan, dist):
+                       coincident, coincident_r2, status, sh_d, sh_j, sh_q, sh_t, sh_scan, dist):
     """neighbor_row(i, ...) by the nlane lanes of a group.  The local list holds up to nnei atoms
     within rc (distance, index, stencil cell, species: four arrays, so that the placement loop
     compares numbers without integer divisions); a centre with more (its rows truncated beyond the
@@ -74,7 +75,7 @@ def neighbor_row_group(item, i, lane, nlane, pos, atype, cell, grid_inv, origin,
         if lane == 0:
             neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic, cell_count, cell_atoms,
                          cell_cap, rc, sel_off, ntypes, nnei, nlist, nshift, type_count, coincident,
-                         coincident_r2, dist)
+                         coincident_r2, status, dist)
         return
     if lane == 0:                      # the last atom at i's place in scan order, as neighbor_row keeps
         coincident[i] = -1
@@ -108,6 +109,9 @@ def neighbor_row_group(item, i, lane, nlane, pos, atype, cell, grid_inv, origin,
         if rank < sel_off[t + 1] - start:
             nlist[i * nnei + start + rank] = j
             nshift[i * nnei + start + rank] = code
+    barrier(item)                      # every lane's type counts written before lane 0 reads them
+    if lane == 0:
+        row_status(i, ntypes, sel_off, nnei, type_count, coincident, status)
 
 
 #: a reverse-row entry (a slot number, up to ncentres·nnei) is kept in two numbers below 2²⁰ and

@@ -110,11 +110,11 @@ class DeepPot:
             raise InputError(f"atom_types must be a 1-D list of species indices, got shape {atype.shape}")
         if not np.issubdtype(atype.dtype, np.integer) or atype.dtype == np.bool_:
             raise InputError(f"atom_types must be integers, got {atype.dtype}")
-        bad = (atype < 0) | (atype >= self.model.ntypes)
-        if bad.any():
+        if atype.min() < 0 or atype.max() >= self.model.ntypes:
+            bad = (atype < 0) | (atype >= self.model.ntypes)
             raise InputError(f"atom type {int(atype[bad][0])} is outside the model's type_map "
                              f"{self.model.type_map} (valid: 0..{self.model.ntypes - 1})")
-        return atype.astype(np.int64)
+        return atype.astype(np.int64, copy=False)
 
     def parameters_per_frame(self, fparam, aparam, nframes: int, natoms: int):
         """Per-frame fparam (nfp,) and aparam (natoms, nap) with DeePMD-kit's broadcasting: fparam
@@ -207,6 +207,8 @@ def _real_array(values, name: str) -> np.ndarray:
 def check_finite_result(energies, forces) -> None:
     """A NaN or infinite result is an error, never an answer (input checks should make it
     unreachable; a model with non-finite parameters or atoms almost on top of each other could)."""
-    if not np.all(np.isfinite(energies)) or (forces is not None and not np.all(np.isfinite(forces))):
+    # a NaN or ±inf anywhere makes the sum one; a finite sum needs no look at each value
+    if not np.isfinite(np.sum(energies)) and not np.all(np.isfinite(energies)) or (
+            forces is not None and not np.isfinite(np.sum(forces)) and not np.all(np.isfinite(forces))):
         raise InputError("the evaluation gave non-finite energies or forces (atoms almost on top of each other, "
                          "or a damaged model)")

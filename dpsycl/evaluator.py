@@ -27,12 +27,13 @@ import numpy as np
 from .backends.launch import Args
 from .backends.protocol import DeviceMemory, DeviceMemoryError
 from .descriptors import Geometry, NeighborSpec, unit_of
-from .device_kernels.neighbors import SHIFT_BIAS
+from .device_kernels.neighbors import (SHIFT_BIAS, STATUS_CELL_OVERFLOW, STATUS_COINCIDENT, STATUS_LENGTHS,
+                                       STATUS_REVERSE_OVERFLOW, STATUS_TRUNCATED, status_size)
 from .errors import COINCIDENT, InputError, coincident_atoms
 from .evaluation import FrameResult
 from .fitting import ParameterPack
 from .model import Model, ModelError
-from .neighbors import perpendicular_widths, warn_sel_truncation
+from .neighbors import cell_inverse, perpendicular_widths, warn_sel_truncation
 from .workspace import AllocationRecorder, Workspace
 
 #: most cells of a cell list per atom (at least MIN_CELLS): a sparse system -- a few atoms in a huge box,
@@ -230,10 +231,9 @@ class DeviceEvaluator:
         within the cutoff, known after the list is built), and a cell list that overflows its capacity."""
         natoms, centres = int(natoms), int(natoms if ncentres is None else ncentres)
         i8, d = 8, self.dtype.itemsize
-        buffers = {"positions": 3 * natoms * d, "atype": natoms * i8, "out:atom_energy": natoms * d,
-                   "out:force": 3 * natoms * d, "out:atom_virial": 9 * natoms * d,
+        buffers = {"positions": 3 * natoms * d, "atype": natoms * i8, "out": 13 * natoms * d,
                    "cell": 9 * d, "grid_inv": 9 * d, "origin": 3 * d, "ncell": 3 * i8, "reach": 3 * i8,
-                   "type_count": centres * self.model.ntypes * i8, "coincident": centres * i8}
+                   "coincident": centres * i8}
         if cell is not None:
             buffers.update({"image": 3 * natoms * i8, "inv_cell": 9 * d})
         elif bounds is None:     # a cluster at the density of a metal (0.085 atoms/Å³)
@@ -244,6 +244,7 @@ class DeviceEvaluator:
         for k, spec in enumerate(self.specs):
             nnei = int(sum(spec.sel))
             buffers.update({f"nlist:{k}": centres * nnei * i8, f"nshift:{k}": centres * nnei * i8,
+                            f"type_count:{k}": centres * len(spec.sel) * i8, f"status:{k}": status_size(nnei) * i8,
                             f"rev:{k}": natoms * max(nnei, 1) * i8, f"rev_count:{k}": natoms * i8,
                             f"pair_grad:{k}": 3 * centres * nnei * d})
         if self.takes_parameters:
@@ -294,7 +295,7 @@ class DeviceEvaluator:
         ws = self.workspace
         self.backend.launch("wrap_atom", len_of(pos) // 3,
                             Args(pos=pos, cell=ws.constant("cell", cell, self.dtype),
-                                 inv_cell=ws.constant("inv_cell", np.linalg.inv(cell), self.dtype), image=image),
+                                 inv_cell=ws.constant("inv_cell", cell_inverse(cell), self.dtype), image=image),
                             dtype=self.dtype)
 
     def build_neighbors(self, pos, atype, cell: np.ndarray | None, skin: float = 0.0, bounds=None,
@@ -320,71 +321,76 @@ class DeviceEvaluator:
             raise ValueError(f"ncentres {ncentres} outside 0..{natoms}")
         ntypes = len(spec.sel)
         gmat, origin, ncell, reach, periodic = self.grid(cell, bounds, rc, natoms)
-        grid_inv = ws.constant("grid_inv", np.linalg.inv(gmat), dt)
+        grid_inv = ws.constant("grid_inv", cell_inverse(gmat), dt)
         origin_d = ws.constant("origin", origin, dt)
         ncell_d = ws.constant("ncell", ncell, np.int64)
         cell_dev = ws.constant("cell", cell if cell is not None else np.zeros((3, 3)), dt)
         sel_off = self.sel_offsets[k]
         ncells = int(np.prod(ncell))
+        nnei = int(sum(spec.sel))
+        nlist = ws.buffer(f"nlist:{k}", ncentres * nnei, np.int64)
+        nshift = ws.buffer(f"nshift:{k}", ncentres * nnei, np.int64)
+        type_count = ws.buffer(f"type_count:{k}", ncentres * ntypes, np.int64)
+        coincident = ws.buffer("coincident", ncentres, np.int64)
+        status = ws.buffer(f"status:{k}", status_size(nnei), np.int64)
+        row = Args(ntypes=ntypes, nnei=nnei, nlist=nlist, nshift=nshift, type_count=type_count,
+                   coincident=coincident, coincident_r2=COINCIDENT * COINCIDENT, status=status)
+        by_groups = self.rows_by_groups(natoms)
         cap = self.cell_capacity(natoms, ncells)
+        # bin, rows, one read of the status: a cell that overflowed its room (rare: the first
+        # capacity is twice the mean) is binned again with room for the fullest, and its rows redone
         while True:
+            b.launch("fill", len_of(status), Args(arr=status, value=0), dtype=dt)
             cell_count = ws.buffer("cell_count", ncells, np.int64)
             b.launch("fill", ncells, Args(arr=cell_count, value=0), dtype=dt)
             cell_atoms = ws.buffer("cell_atoms", ncells * cap, np.int64)
             b.launch("bin_atom", natoms, Args(pos=pos, grid_inv=grid_inv, origin=origin_d, ncell=ncell_d,
-                                              cell_count=cell_count, cell_atoms=cell_atoms, cell_cap=cap), dtype=dt)
-            fullest = int(b.to_host(cell_count).max()) if ncells else 0
-            if fullest <= cap:
+                                              cell_count=cell_count, cell_atoms=cell_atoms, cell_cap=cap,
+                                              status=status), dtype=dt)
+            search = Args(pos=pos, atype=atype, cell=cell_dev, grid_inv=grid_inv, origin=origin_d, ncell=ncell_d,
+                          reach=ws.constant("reach", reach, np.int64), periodic=periodic, cell_count=cell_count,
+                          cell_atoms=cell_atoms, cell_cap=cap, rc=float(rc), sel_off=sel_off)
+            if by_groups:
+                b.launch_groups("neighbor_row_group", ncentres, NEIGHBOR_LANES, search, row,
+                                local={"sh_d": nnei, "sh_j": nnei, "sh_q": nnei, "sh_t": nnei,
+                                       "sh_scan": 2 * NEIGHBOR_LANES},
+                                scratch={"dist": nnei}, dtype=dt)
+            else:
+                b.launch("neighbor_row", ncentres, search, row, scratch={"dist": nnei}, dtype=dt)
+            counts = b.to_host(status)
+            if counts[STATUS_CELL_OVERFLOW] == 0:
                 break
-            cap = fullest
-        nnei = int(sum(spec.sel))
-        nlist = ws.buffer(f"nlist:{k}", ncentres * nnei, np.int64)
-        nshift = ws.buffer(f"nshift:{k}", ncentres * nnei, np.int64)
-        type_count = ws.buffer("type_count", ncentres * ntypes, np.int64)
-        coincident = ws.buffer("coincident", ncentres, np.int64)
-        search = Args(pos=pos, atype=atype, cell=cell_dev, grid_inv=grid_inv, origin=origin_d, ncell=ncell_d,
-                      reach=ws.constant("reach", reach, np.int64),
-                      periodic=periodic, cell_count=cell_count, cell_atoms=cell_atoms, cell_cap=cap, rc=float(rc),
-                      sel_off=sel_off)
-        row = Args(ntypes=ntypes, nnei=nnei, nlist=nlist, nshift=nshift, type_count=type_count,
-                   coincident=coincident, coincident_r2=COINCIDENT * COINCIDENT)
-        by_groups = self.rows_by_groups(natoms)
-        if by_groups:
-            b.launch_groups("neighbor_row_group", ncentres, NEIGHBOR_LANES, search, row,
-                            local={"sh_d": nnei, "sh_j": nnei, "sh_q": nnei, "sh_t": nnei,
-                                   "sh_scan": 2 * NEIGHBOR_LANES},
-                            scratch={"dist": nnei}, dtype=dt)
-        else:
-            b.launch("neighbor_row", ncentres, search, row, scratch={"dist": nnei}, dtype=dt)
-        same_place = b.to_host(coincident)
-        if (same_place >= 0).any():     # r = 0 would enter the descriptor: no answer, not a wrong one
+            cap = int(b.to_host(cell_count).max())
+        if counts[STATUS_COINCIDENT]:   # r = 0 would enter the descriptor: no answer, not a wrong one
+            same_place = b.to_host(coincident)
             i = int(np.argmax(same_place >= 0))
             raise InputError(coincident_atoms(i, int(same_place[i]), cell is not None))
-        counts = b.to_host(type_count).reshape(ncentres, ntypes)
-        n_truncated = int(np.any(counts > np.asarray(spec.sel)[None, :], axis=1).sum())
-        max_candidates = int(counts.sum(axis=1).max()) if ncentres else 0
+        n_truncated = int(counts[STATUS_TRUNCATED])
+        lengths = counts[STATUS_LENGTHS:]
+        filled = np.flatnonzero(lengths)
+        longest = int(filled[-1]) if filled.size else 0
+        if longest > nnei:              # the histogram's last bin: more than a whole row, counted exactly
+            longest = int(b.to_host(type_count).reshape(ncentres, ntypes).sum(axis=1).max())
         # with every atom a centre, no atom is in more rows than the longest row has neighbours;
-        # a neighbour-only atom can be (a dense ghost region), so its count is read back
-        rev_cap = max(1, max_candidates)
+        # a neighbour-only atom can be (a dense ghost region): the status counts what did not fit
+        rev_cap = max(1, longest)
         while True:
             rev = ws.buffer(f"rev:{k}", natoms * rev_cap, np.int64)
             rev_count = ws.buffer(f"rev_count:{k}", natoms, np.int64)
             b.launch("fill", natoms, Args(arr=rev_count, value=0), dtype=dt)
             b.launch("scatter_reverse", ncentres * nnei,
-                     Args(nlist=nlist, rev=rev, rev_count=rev_count, rev_cap=rev_cap), dtype=dt)
-            if ncentres == natoms:
+                     Args(nlist=nlist, rev=rev, rev_count=rev_count, rev_cap=rev_cap, status=status), dtype=dt)
+            if ncentres == natoms or b.to_host(status)[STATUS_REVERSE_OVERFLOW] == 0:
                 break
-            most = int(b.to_host(rev_count).max()) if natoms else 0
-            if most <= rev_cap:
-                break
-            rev_cap = most
+            rev_cap = int(b.to_host(rev_count).max())
+            b.launch("fill", len_of(status), Args(arr=status, value=0), dtype=dt)
         if by_groups:
             b.launch_groups("sort_reverse_row_group", natoms, NEIGHBOR_LANES,
                             Args(rev=rev, rev_count=rev_count, rev_cap=rev_cap, nnei=nnei),
                             local={"sh_hi": nnei, "sh_lo": nnei}, dtype=dt)
         else:
             b.launch("sort_reverse_row", natoms, Args(rev=rev, rev_count=rev_count, rev_cap=rev_cap), dtype=dt)
-        return NeighborState(spec, float(rc), nlist, nshift, rev, rev_count, rev_cap, n_truncated, max_candidates,
+        return NeighborState(spec, float(rc), nlist, nshift, rev, rev_count, rev_cap, n_truncated, longest,
                              ncentres)
 
     def rows_by_groups(self, natoms: int) -> bool:
@@ -464,16 +470,16 @@ class DeviceEvaluator:
             self.check_memory(natoms, cell, bounds, ncentres=ncentres)
             pos = ws.upload("positions", coords, self.dtype)
             atype_dev = ws.constant("atype", atype, np.int64)
-            # results are copied to the host at once, so the output arrays are the workspace's
-            out = {"natoms": natoms, "atom_energy": ws.buffer("out:atom_energy", natoms, self.dtype),
-                   "force": ws.buffer("out:force", 3 * natoms, self.dtype),
-                   "atom_virial": ws.buffer("out:atom_virial", 9 * natoms, self.dtype)}
+            # results are copied to the host at once, so the output arrays are the workspace's: three
+            # sections of one buffer, read back by one copy
+            whole, (ae_d, f_d, av_d) = ws.sections("out", (natoms, 3 * natoms, 9 * natoms), self.dtype)
+            out = {"natoms": natoms, "atom_energy": ae_d, "force": f_d, "atom_virial": av_d}
             self.run(pos, atype_dev, cell, bounds, out, ncentres, self.parameters(fparam, aparam, natoms))
-            b = self.backend
-            # fresh host arrays: no second copy for float64
-            ae = b.to_host(out["atom_energy"]).astype(np.float64, copy=False)
-            av = b.to_host(out["atom_virial"]).astype(np.float64, copy=False).reshape(-1, 9)
-            f = b.to_host(out["force"]).astype(np.float64, copy=False).reshape(-1, 3)
+            # a fresh host array (no second copy for float64), its sections the results
+            host = self.backend.to_host(whole).astype(np.float64, copy=False)
+            ae = host[:natoms]
+            f = host[natoms:4 * natoms].reshape(-1, 3)
+            av = host[4 * natoms:].reshape(-1, 9)
         return FrameResult(float(ae.sum()), f, column_sums(av), ae, av)
 
     def evaluate_device(self, pos, atype: np.ndarray, cell: np.ndarray | None, fparam=None, aparam=None) -> dict:
@@ -520,9 +526,20 @@ def position_bounds(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.array([coords[:, k].max() for k in range(coords.shape[1])]))
 
 
+#: rows summed side by side in column_sums: a (N/ROW_BLOCK, ROW_BLOCK·k) view's sum over axis 0 runs
+#: along contiguous rows of ROW_BLOCK·k numbers; nine strided column sums took 3.6× as long at
+#: N = 131,072 (benchmarks/NOTES.md, session 11)
+ROW_BLOCK = 64
+
+
 def column_sums(values: np.ndarray) -> np.ndarray:
-    """Σ over the rows of (N, k) values, column by column (pairwise sums of each column)."""
-    return np.array([values[:, k].sum() for k in range(values.shape[1])])
+    """Σ over the rows of (N, k) values: ROW_BLOCK interleaved partial sums of each column (each
+    over N/ROW_BLOCK rows), then their sum, then the rows left over."""
+    values = np.ascontiguousarray(values)
+    n, k = values.shape
+    whole = n - n % ROW_BLOCK
+    total = values[:whole].reshape(-1, ROW_BLOCK * k).sum(axis=0).reshape(ROW_BLOCK, k).sum(axis=0)
+    return total + values[whole:].sum(axis=0)
 
 
 def size_text(nbytes: float) -> str:

@@ -26,9 +26,17 @@ MAX_PERIODIC_IMAGES = 100_000
 CLOSE_FRACTION = 0.5
 
 
+#: (cell bytes, rcut) of the cells that passed check_cell last: an MD run or a trajectory checks one
+#: cell at every evaluation
+_GOOD_CELLS: set = set()
+
+
 def check_cell(cell: np.ndarray, rcut: float | None = None, error=ValueError, where: str = "cell") -> None:
     """A usable periodic cell (rows are the box vectors); left-handed cells are fine."""
     cell = np.asarray(cell, dtype=np.float64).reshape(3, 3)
+    key = (cell.tobytes(), rcut)
+    if key in _GOOD_CELLS:
+        return
     if not np.all(np.isfinite(cell)):
         raise error(f"{where} contains NaN or infinite values")
     if np.any(np.abs(cell) > MAX_COORDINATE):
@@ -42,12 +50,18 @@ def check_cell(cell: np.ndarray, rcut: float | None = None, error=ValueError, wh
         if images > MAX_PERIODIC_IMAGES:
             raise error(f"{where} is too thin for the cutoff {rcut:g} Å (widths {' '.join(f'{w:.3g}' for w in widths)} Å: "
                         f"{images} periodic images of each atom, at most {MAX_PERIODIC_IMAGES})")
+    if len(_GOOD_CELLS) >= 256:
+        _GOOD_CELLS.clear()
+    _GOOD_CELLS.add(key)
 
 
 def check_positions(coords: np.ndarray, cell: np.ndarray | None, error=ValueError, where: str = "") -> None:
     """Finite and not too far out; O(N).  Two atoms at one place are found by the neighbour search
     (host and device), which has the pairs anyway."""
     coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
+    # both rules in two passes without temporaries: NaN fails every comparison, ±inf the bound
+    if coords.size and coords.min() >= -MAX_COORDINATE and coords.max() <= MAX_COORDINATE:
+        return
     prefix = f"{where}: " if where else ""
     if not np.all(np.isfinite(coords)):
         raise error(f"{prefix}coords contain NaN or infinite values")

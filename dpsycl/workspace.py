@@ -20,6 +20,7 @@ class Workspace:
         self._kept: list = []              # model constants, uploaded once
         self._buffers: dict = {}           # name -> (whole array, {n: view of its first n elements})
         self._constants: dict = {}         # name -> (host bytes, device array)
+        self._sections: dict = {}          # (name, sizes) -> (whole, its views)
 
     def keep(self, values, dtype):
         """A device array of host ``values`` held for the workspace's lifetime (model constants)."""
@@ -38,6 +39,17 @@ class Workspace:
         if n not in views:  # a device-array view costs ~0.1 ms in numba-cuda: keep them
             views[n] = held[0][:n]
         return views[n]
+
+    def sections(self, name: str, sizes, dtype) -> tuple:
+        """(whole, views): the buffer ``name`` cut into consecutive views of ``sizes`` elements, kept
+        between calls, so that arrays filled by different kernels come back in one copy."""
+        sizes = tuple(int(n) for n in sizes)
+        whole = self.buffer(name, sum(sizes), dtype)
+        held = self._sections.get((name, sizes))
+        if held is None or held[0] is not whole:
+            ends = np.cumsum(sizes)
+            held = self._sections[name, sizes] = (whole, tuple(whole[e - n:e] for n, e in zip(sizes, ends)))
+        return held
 
     def upload(self, name: str, values, dtype):
         """Host values copied into the buffer ``name``: no device allocation per evaluation."""

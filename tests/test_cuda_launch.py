@@ -13,7 +13,7 @@ import ctypes
 import numpy as np
 import pytest
 
-from dpsycl.backends.cuda_launch import Launcher
+from dpsycl.backends.cuda_launch import DirectCopies, Launcher
 
 
 class FakeArray:
@@ -70,9 +70,10 @@ class FakeDriver:
         return int(handle)
 
     def cuLaunchKernel(self, function, gx, gy, gz, bx, by, bz, shared, stream, params, extra):
-        # read back the scalar the block holds in its last field
+        # read back the scalar the block holds in its last field, and the first array's data pointer
         pointers = (ctypes.c_void_p * 8).from_address(params)
-        self.launches.append((function, gx, bx, ctypes.c_int64.from_address(pointers[7]).value))
+        self.launches.append((function, gx, bx, ctypes.c_int64.from_address(pointers[7]).value,
+                              ctypes.c_ssize_t.from_address(pointers[4]).value))
         return self.status
 
 
@@ -97,6 +98,20 @@ def test_repeats_go_direct_and_changes_go_through_the_dispatcher():
     launcher.launch(kernel, 5, 32, (a, 9.0))                           # a float where an int was
     assert len(kernel.calls) == 4 and len(driver.launches) == 2
     assert (launcher.fast_launches, launcher.dispatched_launches) == (2, 4)
+
+
+def test_one_kernel_on_several_arrays_in_turn_goes_direct_for_each():
+    """fill on a build's status, cell counts and reverse counts, build after build: after the first
+    launch on each array, every launch reuses that array's block."""
+    kernel, driver = FakeKernel(), FakeDriver()
+    launcher = launcher_with(driver)
+    arrays = [FakeArray(n, address=0x1000 * (n + 1)) for n in (3, 5, 7)]
+    for _ in range(4):
+        for a in arrays:
+            launcher.launch(kernel, 1, 32, (a, 0))
+    assert (launcher.dispatched_launches, launcher.fast_launches) == (3, 9)
+    # each direct launch passed its own array's pointer (the data field of the array's block)
+    assert [entry[4] for entry in driver.launches] == [0x4000, 0x6000, 0x8000] * 3
 
 
 def test_a_refused_direct_launch_is_redone_by_the_dispatcher():
@@ -135,3 +150,69 @@ def test_arguments_it_cannot_pack_stay_on_the_dispatcher(value):
     launcher.launch(kernel, 4, 32, (a, value))
     launcher.launch(kernel, 4, 32, (a, value))
     assert len(kernel.calls) == 2 and driver.launches == [] and launcher.enabled
+
+
+class CopyArray(FakeArray):
+    """A device array for DirectCopies: its memory is a NumPy array, its address that array's."""
+
+    def __init__(self, values, contiguous=True):
+        self.memory = values
+        super().__init__(values.size, values.dtype, address=values.ctypes.data)
+        self.contiguous = contiguous
+
+    def is_c_contiguous(self):
+        return self.contiguous
+
+
+class CopyDriver:
+    """cuMemcpyDtoH / cuMemcpyHtoD on host memory by ctypes.memmove, each call recorded."""
+
+    def __init__(self, status=0):
+        self.status = status
+        self.calls = []
+
+    def cuMemcpyDtoH(self, dst, src, nbytes):
+        self.calls.append(("DtoH", dst, src, nbytes))
+        if self.status == 0:
+            ctypes.memmove(dst, src, nbytes)
+        return self.status
+
+    def cuMemcpyHtoD(self, dst, src, nbytes):
+        self.calls.append(("HtoD", dst, src, nbytes))
+        if self.status == 0:
+            ctypes.memmove(dst, src, nbytes)
+        return self.status
+
+
+def copies_with(driver) -> DirectCopies:
+    copies = DirectCopies(enabled=True)
+    copies.driver = driver
+    return copies
+
+
+def test_direct_copies_move_the_bytes_of_the_array_they_are_given():
+    driver = CopyDriver()
+    copies = copies_with(driver)
+    device = CopyArray(np.arange(7.0))
+    out = np.empty(7)
+    assert copies.to_host(out, device)
+    np.testing.assert_array_equal(out, np.arange(7.0))
+    assert copies.to_device(device, np.full(7, 2.5))
+    np.testing.assert_array_equal(device.memory, np.full(7, 2.5))
+    assert [(kind, nbytes) for kind, _, _, nbytes in driver.calls] == [("DtoH", 56), ("HtoD", 56)]
+
+
+def test_copies_the_driver_cannot_do_are_left_to_numba(monkeypatch):
+    """A refused copy (no context in this thread), a strided array, a host array of another dtype or
+    size: False, and the backend copies numba's way; DPSYCL_CUDA_COPY=numba never copies directly."""
+    refused = copies_with(CopyDriver(status=201))
+    assert not refused.to_host(np.empty(3), CopyArray(np.zeros(3)))
+    copies = copies_with(CopyDriver())
+    assert not copies.to_host(np.empty(3), CopyArray(np.zeros(3), contiguous=False))
+    assert not copies.to_device(CopyArray(np.zeros(3)), np.zeros(3, dtype=np.float32))
+    assert not copies.to_device(CopyArray(np.zeros(3)), np.zeros(4))
+    assert not copies.to_device(CopyArray(np.zeros(3)), np.zeros(6)[::2])
+    assert copies.driver.calls == []
+    monkeypatch.setenv("DPSYCL_CUDA_COPY", "numba")
+    off = DirectCopies(enabled=True)
+    assert not off.to_host(np.empty(3), CopyArray(np.zeros(3))) and off.driver is None

@@ -14,7 +14,7 @@ import pytest
 import dpsycl
 from dpsycl.errors import InputError
 from dpsycl.evaluator import position_bounds
-from dpsycl.neighbors import SelTruncationWarning
+from dpsycl.neighbors import SelTruncationWarning, perpendicular_widths
 from conftest import CASES, TOL, reference_case
 
 DEVICES = [d for d in dpsycl.devices() if d != "numpy"]
@@ -38,8 +38,31 @@ def group_device_pot(models, name, device):
 CASES_OF = {"cuag": CASES, "tiny_hybrid": ("small_box", "dense")}
 
 
+def counts_within(coords, cell, atype, rc: float, ntypes: int) -> np.ndarray:
+    """(N, ntypes): atoms of each species within rc of each atom, periodic images (an atom's own
+    included) counted one by one: brute force over every image within reach, independent of the
+    cell lists."""
+    x = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
+    shifts = np.zeros((1, 3))
+    if cell is not None:
+        frac = x @ np.linalg.inv(cell)
+        x = (frac - np.floor(frac)) @ cell         # into the cell: every neighbour within the images below
+        reach = np.ceil(rc / perpendicular_widths(cell)).astype(int)
+        grid = np.stack(np.meshgrid(*[np.arange(-n, n + 1) for n in reach], indexing="ij"), -1).reshape(-1, 3)
+        shifts = grid @ cell
+    counts = np.zeros((len(x), ntypes), dtype=np.int64)
+    for i in range(len(x)):
+        r = np.linalg.norm(x[None, :, :] + shifts[:, None, :] - x[i], axis=2)     # (images, N)
+        within = r < rc
+        within[np.all(shifts == 0, axis=1), i] = False
+        for t in range(ntypes):
+            counts[i, t] = within[:, atype == t].sum()
+    return counts
+
+
 def rows(ev, coords, cell, atype, by_groups: bool):
-    """(nlist, nshift, type counts, truncated rows) of every list, built one way."""
+    """(nlist, nshift, type counts, truncated rows, longest row, reverse rows) of every list, built
+    one way."""
     ev.neighbor_groups = by_groups
     b = ev.backend
     pos = b.asarray(np.asarray(coords, dtype=np.float64).ravel(), ev.dtype)
@@ -48,27 +71,33 @@ def rows(ev, coords, cell, atype, by_groups: bool):
     bounds = None if cell is not None else position_bounds(np.asarray(coords, dtype=np.float64).reshape(-1, 3))
     nb = ev.build_neighbors(pos, b.asarray(atype, np.int64), cell, bounds=bounds, warn=False)
     out = []
-    for lst in nb.lists:
+    for k, lst in enumerate(nb.lists):
         count = np.minimum(b.to_host(lst.rev_count), lst.rev_cap)
         rev = b.to_host(lst.rev)[:len(atype) * lst.rev_cap].reshape(len(atype), lst.rev_cap)
         reverse = [tuple(rev[k, :count[k]]) for k in range(len(atype))]
-        out.append((b.to_host(lst.nlist).copy(), b.to_host(lst.nshift).copy(),
-                    b.to_host(ev.workspace.buffer("type_count", len(atype) * len(lst.spec.sel), np.int64)).copy(),
-                    lst.n_truncated, reverse))
+        type_count = ev.workspace.buffer(f"type_count:{k}", len(atype) * len(lst.spec.sel), np.int64)
+        out.append((b.to_host(lst.nlist).copy(), b.to_host(lst.nshift).copy(), b.to_host(type_count).copy(),
+                    lst.n_truncated, lst.max_candidates, reverse))
     return out
 
 
 def assert_same_rows(ev, coords, cell, atype):
+    """Rows by work-groups equal rows by work-items; the counts of both (per species, rows cut at
+    sel, the longest row) equal a brute-force count."""
     by_item = rows(ev, coords, cell, atype, False)
     by_group = rows(ev, coords, cell, atype, True)
     assert ev.rows_by_groups(len(atype))
-    for (nl_a, ns_a, tc_a, tr_a, rev_a), (nl_b, ns_b, tc_b, tr_b, rev_b) in zip(by_item, by_group):
+    for spec, item, group in zip(ev.specs, by_item, by_group):
+        (nl_a, ns_a, tc_a, tr_a, long_a, rev_a), (nl_b, ns_b, tc_b, tr_b, long_b, rev_b) = item, group
         assert rev_b == rev_a                                   # reverse rows sorted the same
         assert all(list(r) == sorted(r) for r in rev_b)
         np.testing.assert_array_equal(nl_b, nl_a)
         np.testing.assert_array_equal(ns_b, ns_a)
+        want = counts_within(coords, cell, np.asarray(atype), spec.rcut, len(spec.sel))
+        np.testing.assert_array_equal(tc_a.reshape(want.shape), want)
         np.testing.assert_array_equal(tc_b, tc_a)
-        assert tr_b == tr_a
+        assert tr_a == tr_b == int(np.any(want > np.asarray(spec.sel), axis=1).sum())
+        assert long_a == long_b == int(want.sum(axis=1).max())
 
 
 @pytest.mark.parametrize("device", DEVICES)

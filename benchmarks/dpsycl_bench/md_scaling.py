@@ -78,6 +78,38 @@ class MemoryProbe:
         return max(self.readings, default=0) if self.cuda else self.host.peak()
 
 
+def kernel_local_memory(device: str) -> dict | None:
+    """On a CUDA device: the largest local (private) memory per thread of the kernels compiled so far,
+    and the bytes the driver reserves for it at full occupancy (that many bytes for every thread the
+    GPU can hold: multiprocessors × maximum threads per multiprocessor), beside which kernel."""
+    if not device.startswith("cuda"):
+        return None
+    from numba import config
+    if config.ENABLE_CUDASIM:
+        return None
+    from numba import cuda
+
+    from dpsycl.backends.cuda import kernel_resources
+    rows = kernel_resources()
+    if not rows:
+        return None
+    worst = max(rows, key=lambda r: r["local_bytes_per_thread"])
+    dev = cuda.get_current_device()
+    per_sm = None
+    for name in ("MAX_THREADS_PER_MULTIPROCESSOR", "MAX_THREADS_PER_MULTI_PROCESSOR"):  # cuda-bindings, numba
+        try:
+            per_sm = int(getattr(dev, name))
+            break
+        except AttributeError:
+            continue
+    if per_sm is None:
+        return {"body": worst["body"], "local_bytes_per_thread": worst["local_bytes_per_thread"],
+                "resident_threads": None, "reserved_bytes": None}
+    threads = int(dev.MULTIPROCESSOR_COUNT) * per_sm
+    return {"body": worst["body"], "layout": worst["layout"], "local_bytes_per_thread": worst["local_bytes_per_thread"],
+            "resident_threads": threads, "reserved_bytes": worst["local_bytes_per_thread"] * threads}
+
+
 def md_point(model, device: str, natoms: int, seconds: float, *, precision: str | None = None,
              warmup_steps: int | None = None, t0: float | None = None) -> dict:
     """One time-boxed NVE run of ``natoms`` atoms of ``model`` (a dpsycl.Model): {"status": "ok",
@@ -133,6 +165,9 @@ def md_point(model, device: str, natoms: int, seconds: float, *, precision: str 
                       us_per_step_atom=1e6 * elapsed / steps / natoms,
                       rebuilds=state.n_rebuilds - rebuilds_before, peak_bytes=peak,
                       peak_arrays_bytes=probe.peak_arrays(), memory_readings=len(probe.readings),
+                      readings_bytes=probe.readings if probe.cuda else None,
+                      array_readings_bytes=probe.array_readings if probe.cuda else None,
+                      kernel_local_memory=kernel_local_memory(device),
                       bytes_per_atom=None if peak is None else peak / natoms,
                       workspace_bytes=dp.evaluator.workspace_bytes(),
                       total_energy_drift_per_atom=(last - first) / natoms)

@@ -17,7 +17,7 @@ from numba import cuda  # noqa: E402  (module global: the simulator swaps it ins
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
 from ..device_kernels import activations  # noqa: E402
-from .cuda_launch import Launcher  # noqa: E402
+from .cuda_launch import DirectCopies, Launcher  # noqa: E402
 from .compile_rules import install, install_literals, kernel_rules  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
 from .launch import KernelCache, flatten  # noqa: E402
@@ -119,6 +119,7 @@ class CudaBackend:
         # interpreted kernels: one Python thread per lane and a thread barrier per group barrier
         self.simulated = SIMULATOR
         self.launcher = Launcher(enabled=not SIMULATOR)
+        self.copies = DirectCopies(enabled=not SIMULATOR)
         if "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS" not in os.environ:
             # small grids are by design here (a reduction's last pass, a 108-atom frame); numba's
             # warning for each would bury dpsycl's own lines.  Setting the variable keeps numba's choice.
@@ -152,10 +153,14 @@ class CudaBackend:
         return cuda.to_device(np.zeros(int(n), dtype=dtype))
 
     def to_host(self, a) -> np.ndarray:
-        return a.copy_to_host()
+        out = np.empty(a.shape, dtype=a.dtype)
+        if self.copies.to_host(out, a):
+            return out
+        return a.copy_to_host(out)
 
     def copy_from_host(self, dst, host: np.ndarray):
-        dst.copy_to_device(host)
+        if not self.copies.to_device(dst, host):
+            dst.copy_to_device(host)
 
     def copy(self, a):
         out = cuda.device_array_like(a)
