@@ -88,11 +88,12 @@ def main() -> int:
     ap.add_argument("--sizes", default="2048,131072")
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--model", default=str(ROOT / "dpsycl" / "data" / "cuag.h5"))
+    ap.add_argument("--precision", default=None, help="float64, float32 or mixed (default: the model's)")
     ap.add_argument("--profile", type=int, default=0, help="cProfile entries to print (own time), last size")
     args = ap.parse_args()
     model = load_model(args.model)
     dp = dpsycl.DeepPot(model, device="numpy")
-    dp.evaluator = DeviceEvaluator(model, NullBackend())
+    dp.evaluator = DeviceEvaluator(model, NullBackend(), args.precision)
     for n in (int(s) for s in args.sizes.split(",")):
         x, cell, atype = alloy_structure(n)
         coords, cells = x[None], cell.reshape(1, 9)

@@ -50,7 +50,10 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
         w6 = atom_virial[9 * i + 6]
         w7 = atom_virial[9 * i + 7]
         w8 = atom_virial[9 * i + 8]
-    for r in range(rev_count[i]):
+    m = rev_count[i]
+    if m > rev_cap:                    # a deferred build that overflowed: flagged, redone, never read past the row
+        m = rev_cap
+    for r in range(m):
         slot = rev[i * rev_cap + r]
         k = slot // nnei
         gx = pair_grad[3 * slot]

@@ -2,14 +2,14 @@
 
 One evaluation, all on the device (docs/architecture.md draws it):
 
-    positions ─ wrap_atom ─> cell list (fill, bin_atom) ─> neighbor_row ─> scatter_reverse, sort_reverse_row
-              (on wide devices the rows and their sort by work-groups: neighbor_row_group, sort_reverse_row_group)
+    positions ─ wrap_atom ─> neighbour lists: cell list, rows, reverse rows      (dpsycl/device_neighbors.py)
               ─> the descriptor unit's passes: E_i and g_ij = ∂E/∂r_ij                      (dpsycl.descriptors)
               ─> gather_forces_and_virials: F_i, w_i                                         per neighbour list
 
 Nothing here knows the descriptor's equations or which backend runs the kernels: the unit's
 ``device`` passes launch its bodies, the backend (dpsycl/backends/protocol.py) supplies arrays and
-launches.  The host reads back only a few counters after a neighbour-list build.
+launches.  The host reads back only a few counters of a neighbour-list build, and inside
+``evaluate`` only after the results (one wait per frame).
 
 Before the buffers of a system are allocated, their size is estimated (:meth:`DeviceEvaluator.
 memory_estimate`: the evaluator's own buffers counted here, the descriptor's by a dry run of its
@@ -18,7 +18,6 @@ does not fit is refused with one line saying how many atoms of this model do.
 """
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 
@@ -26,44 +25,20 @@ import numpy as np
 
 from .backends.launch import Args
 from .backends.protocol import DeviceMemory, DeviceMemoryError
-from .descriptors import Geometry, NeighborSpec, unit_of
-from .device_kernels.neighbors import (SHIFT_BIAS, STATUS_CELL_OVERFLOW, STATUS_COINCIDENT, STATUS_LENGTHS,
-                                       STATUS_REVERSE_OVERFLOW, STATUS_TRUNCATED, status_size)
-from .errors import COINCIDENT, InputError, coincident_atoms
+from .descriptors import Geometry, unit_of
+from .device_kernels.neighbors import status_size
+from .device_neighbors import Neighbors, NeighborBuilder, cell_capacity, grid
 from .evaluation import FrameResult
 from .fitting import ParameterPack
 from .model import Model, ModelError
-from .neighbors import cell_inverse, perpendicular_widths, warn_sel_truncation
+from .neighbors import cell_inverse, warn_sel_truncation
 from .workspace import AllocationRecorder, Workspace
 
-#: most cells of a cell list per atom (at least MIN_CELLS): a sparse system -- a few atoms in a huge box,
-#: or far apart in an open one -- gets fewer, larger cells instead of up to 1024³ empty ones
-CELLS_PER_ATOM = 2
-MIN_CELLS = 64
-#: lanes of a neighbour row's work-group (neighbor_row_group): one warp
-NEIGHBOR_LANES = 32
-#: periodic images searched on each side are packed into ±(SHIFT_BIAS − 1) (device_kernels/neighbors.py)
-MAX_REACH = SHIFT_BIAS - 1
 #: device memory left to what the estimate does not count: kernels, private memory, the runtime
 MEMORY_RESERVE = 64 << 20
 #: and the share of the free memory kept back for what it counts approximately (a cell list re-binned
 #: with more room, a reverse list longer than sel)
 MEMORY_MARGIN = 0.05
-
-
-@dataclass
-class NeighborState:
-    """One neighbour list on the device and what it was built for."""
-    spec: NeighborSpec
-    rc: float               # cutoff it was built with (rcut + skin)
-    nlist: object
-    nshift: object
-    rev: object
-    rev_count: object
-    rev_cap: int
-    n_truncated: int        # centre atoms whose row was cut at sel
-    max_candidates: int     # most neighbours of any atom within rc (before truncation)
-    ncentres: int           # atoms 0..ncentres-1 have rows; the others are only neighbours
 
 
 @dataclass(frozen=True)
@@ -85,16 +60,6 @@ class MemoryEstimate:
     def per_atom(self) -> float:
         """Buffer bytes per atom (cell list and small constants included)."""
         return sum(self.buffers.values()) / max(self.natoms, 1)
-
-
-@dataclass
-class Neighbors:
-    """Every neighbour list a model reads, built from one set of positions."""
-    lists: list[NeighborState]
-
-    @property
-    def n_truncated(self) -> int:
-        return max((nb.n_truncated for nb in self.lists), default=0)
 
 
 class DeviceEvaluator:
@@ -124,8 +89,7 @@ class DeviceEvaluator:
                              "float32 deliberately")
         self.workspace = Workspace(backend)
         self.specs = model.descriptor.neighbor_specs()
-        self.sel_offsets = [self.workspace.keep(np.concatenate([[0], np.cumsum(spec.sel)]), np.int64)
-                            for spec in self.specs]
+        self.neighbor_builder = NeighborBuilder(backend, self.workspace, self.dtype, self.specs)
         self.passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, self.workspace,
                                                        self.kernel_dtype)
         self.takes_parameters = bool(model.fitting.numb_fparam or model.fitting.numb_aparam)
@@ -180,28 +144,8 @@ class DeviceEvaluator:
         return int(min(32, max(1, -(-width // max(natoms, 1)))))
 
     # -- geometry ---------------------------------------------------------------------------
-    @staticmethod
-    def grid(cell: np.ndarray | None, pos_host_bounds, rc: float, natoms: int | None = None):
-        """Cell-list grid: (grid matrix, origin, ncell, reach, periodic); with ``natoms``, at most
-        max(MIN_CELLS, CELLS_PER_ATOM·natoms) cells (the list is the same, only the search differs)."""
-        if cell is not None:
-            widths = perpendicular_widths(cell)
-            ncell = limit_cells(np.maximum(np.floor(widths / rc).astype(np.int64), 1), natoms)
-            reach = np.maximum(np.ceil(rc * ncell / widths - 1e-12).astype(np.int64), 1)
-            if reach.max() > MAX_REACH:
-                raise ValueError(f"the cell is {widths.min():.3g} Å thick between two faces: within the cutoff "
-                                 f"{rc:g} Å an atom has more than {MAX_REACH} periodic images on each side")
-            return cell, np.zeros(3), ncell, reach, 1
-        lo, hi = pos_host_bounds
-        ext = np.maximum(hi - lo, 1e-6) * (1 + 1e-9) + 1e-9
-        ncell = limit_cells(np.maximum(np.floor(ext / rc).astype(np.int64), 1), natoms)
-        reach = np.ceil(rc * ncell / ext - 1e-12).astype(np.int64)
-        return np.diag(ext), lo, ncell, np.minimum(np.maximum(reach, 1), ncell), 0
-
-    @staticmethod
-    def cell_capacity(natoms: int, ncells: int) -> int:
-        """Atoms a cell of the cell list has room for at first (re-binned with more if one overflows)."""
-        return max(8, 2 * int(math.ceil(natoms / ncells)) + 8)
+    grid = staticmethod(grid)
+    cell_capacity = staticmethod(cell_capacity)
 
     # -- device memory --------------------------------------------------------------------------
     @property
@@ -299,99 +243,37 @@ class DeviceEvaluator:
                             dtype=self.dtype)
 
     def build_neighbors(self, pos, atype, cell: np.ndarray | None, skin: float = 0.0, bounds=None,
-                        warn: bool = True, ncentres: int | None = None) -> Neighbors:
+                        warn: bool = True, ncentres: int | None = None, deferred: bool = False) -> Neighbors:
         """Every list the descriptor reads, built with cutoff rcut + skin: cell list → sorted,
-        sel-truncated rows → reverse slots, all on the device.  Rows only for the first
-        ``ncentres`` atoms (default all): the others are neighbours (ghosts) without energies."""
-        self.check_memory(len_of(pos) // 3, cell, bounds, skin, ncentres)
-        lists = [self._build_list(k, spec, pos, atype, cell, spec.rcut + skin, bounds, ncentres)
-                 for k, spec in enumerate(self.specs)]
-        nb = Neighbors(lists)
-        if nb.n_truncated and warn:
-            warn_sel_truncation(nb.n_truncated, self.specs[0].sel if len(self.specs) == 1 else
-                                [s for spec in self.specs for s in spec.sel])
+        sel-truncated rows → reverse slots, all on the device (dpsycl/device_neighbors.py).  Rows only
+        for the first ``ncentres`` atoms (default all): the others are neighbours (ghosts) without
+        energies.  ``deferred``: no status read where a build of this size gave the rooms (the caller
+        then calls :meth:`settle_neighbors` after using the lists)."""
+        natoms = len_of(pos) // 3
+        self.check_memory(natoms, cell, bounds, skin, ncentres)
+        deferred = deferred and self.neighbor_builder.can_defer(natoms, ncentres, cell, bounds, skin)
+        by_groups = self.rows_by_groups(natoms)
+        nb = Neighbors([self.neighbor_builder.build(k, pos, atype, cell, spec.rcut + skin, bounds, ncentres, by_groups,
+                                             deferred)
+                        for k, spec in enumerate(self.specs)])
+        if warn and not deferred:
+            self.warn_truncation(nb)
         return nb
 
-    def _build_list(self, k: int, spec: NeighborSpec, pos, atype, cell, rc: float, bounds,
-                    ncentres: int | None) -> NeighborState:
-        b, ws, dt = self.backend, self.workspace, self.dtype
-        natoms = len_of(pos) // 3
-        ncentres = natoms if ncentres is None else int(ncentres)
-        if not 0 <= ncentres <= natoms:
-            raise ValueError(f"ncentres {ncentres} outside 0..{natoms}")
-        ntypes = len(spec.sel)
-        gmat, origin, ncell, reach, periodic = self.grid(cell, bounds, rc, natoms)
-        grid_inv = ws.constant("grid_inv", cell_inverse(gmat), dt)
-        origin_d = ws.constant("origin", origin, dt)
-        ncell_d = ws.constant("ncell", ncell, np.int64)
-        cell_dev = ws.constant("cell", cell if cell is not None else np.zeros((3, 3)), dt)
-        sel_off = self.sel_offsets[k]
-        ncells = int(np.prod(ncell))
-        nnei = int(sum(spec.sel))
-        nlist = ws.buffer(f"nlist:{k}", ncentres * nnei, np.int64)
-        nshift = ws.buffer(f"nshift:{k}", ncentres * nnei, np.int64)
-        type_count = ws.buffer(f"type_count:{k}", ncentres * ntypes, np.int64)
-        coincident = ws.buffer("coincident", ncentres, np.int64)
-        status = ws.buffer(f"status:{k}", status_size(nnei), np.int64)
-        row = Args(ntypes=ntypes, nnei=nnei, nlist=nlist, nshift=nshift, type_count=type_count,
-                   coincident=coincident, coincident_r2=COINCIDENT * COINCIDENT, status=status)
-        by_groups = self.rows_by_groups(natoms)
-        cap = self.cell_capacity(natoms, ncells)
-        # bin, rows, one read of the status: a cell that overflowed its room (rare: the first
-        # capacity is twice the mean) is binned again with room for the fullest, and its rows redone
-        while True:
-            b.launch("fill", len_of(status), Args(arr=status, value=0), dtype=dt)
-            cell_count = ws.buffer("cell_count", ncells, np.int64)
-            b.launch("fill", ncells, Args(arr=cell_count, value=0), dtype=dt)
-            cell_atoms = ws.buffer("cell_atoms", ncells * cap, np.int64)
-            b.launch("bin_atom", natoms, Args(pos=pos, grid_inv=grid_inv, origin=origin_d, ncell=ncell_d,
-                                              cell_count=cell_count, cell_atoms=cell_atoms, cell_cap=cap,
-                                              status=status), dtype=dt)
-            search = Args(pos=pos, atype=atype, cell=cell_dev, grid_inv=grid_inv, origin=origin_d, ncell=ncell_d,
-                          reach=ws.constant("reach", reach, np.int64), periodic=periodic, cell_count=cell_count,
-                          cell_atoms=cell_atoms, cell_cap=cap, rc=float(rc), sel_off=sel_off)
-            if by_groups:
-                b.launch_groups("neighbor_row_group", ncentres, NEIGHBOR_LANES, search, row,
-                                local={"sh_d": nnei, "sh_j": nnei, "sh_q": nnei, "sh_t": nnei,
-                                       "sh_scan": 2 * NEIGHBOR_LANES},
-                                scratch={"dist": nnei}, dtype=dt)
-            else:
-                b.launch("neighbor_row", ncentres, search, row, scratch={"dist": nnei}, dtype=dt)
-            counts = b.to_host(status)
-            if counts[STATUS_CELL_OVERFLOW] == 0:
-                break
-            cap = int(b.to_host(cell_count).max())
-        if counts[STATUS_COINCIDENT]:   # r = 0 would enter the descriptor: no answer, not a wrong one
-            same_place = b.to_host(coincident)
-            i = int(np.argmax(same_place >= 0))
-            raise InputError(coincident_atoms(i, int(same_place[i]), cell is not None))
-        n_truncated = int(counts[STATUS_TRUNCATED])
-        lengths = counts[STATUS_LENGTHS:]
-        filled = np.flatnonzero(lengths)
-        longest = int(filled[-1]) if filled.size else 0
-        if longest > nnei:              # the histogram's last bin: more than a whole row, counted exactly
-            longest = int(b.to_host(type_count).reshape(ncentres, ntypes).sum(axis=1).max())
-        # with every atom a centre, no atom is in more rows than the longest row has neighbours;
-        # a neighbour-only atom can be (a dense ghost region): the status counts what did not fit
-        rev_cap = max(1, longest)
-        while True:
-            rev = ws.buffer(f"rev:{k}", natoms * rev_cap, np.int64)
-            rev_count = ws.buffer(f"rev_count:{k}", natoms, np.int64)
-            b.launch("fill", natoms, Args(arr=rev_count, value=0), dtype=dt)
-            b.launch("scatter_reverse", ncentres * nnei,
-                     Args(nlist=nlist, rev=rev, rev_count=rev_count, rev_cap=rev_cap, status=status), dtype=dt)
-            if ncentres == natoms or b.to_host(status)[STATUS_REVERSE_OVERFLOW] == 0:
-                break
-            rev_cap = int(b.to_host(rev_count).max())
-            b.launch("fill", len_of(status), Args(arr=status, value=0), dtype=dt)
-        if by_groups:
-            b.launch_groups("sort_reverse_row_group", natoms, NEIGHBOR_LANES,
-                            Args(rev=rev, rev_count=rev_count, rev_cap=rev_cap, nnei=nnei),
-                            local={"sh_hi": nnei, "sh_lo": nnei}, dtype=dt)
-        else:
-            b.launch("sort_reverse_row", natoms, Args(rev=rev, rev_count=rev_count, rev_cap=rev_cap), dtype=dt)
-        return NeighborState(spec, float(rc), nlist, nshift, rev, rev_count, rev_cap, n_truncated, longest,
-                             ncentres)
+    def settle_neighbors(self, nb: Neighbors, cell: np.ndarray | None, warn: bool = True) -> bool:
+        """After using deferred lists: False if one overflowed its room (build again, settled, and
+        discard what was computed from it); InputError for atoms at one place; else True, with the
+        sel-truncation warning."""
+        if not self.neighbor_builder.settle(nb, cell):
+            return False
+        if warn:
+            self.warn_truncation(nb)
+        return True
+
+    def warn_truncation(self, nb: Neighbors) -> None:
+        if nb.n_truncated:
+            warn_sel_truncation(nb.n_truncated, self.specs[0].sel if len(self.specs) == 1 else
+                                [s for spec in self.specs for s in spec.sel])
 
     def rows_by_groups(self, natoms: int) -> bool:
         """Whether the neighbour rows are built by work-groups (neighbor_row_group: wide devices),
@@ -459,9 +341,14 @@ class DeviceEvaluator:
         """One frame from the host to the host (float64 results), through the workspace.  With
         ``ncentres``, only the first ncentres atoms are centres (DeePMD-kit's nloc; the rest are
         ghosts of a domain decomposition): energies are theirs, forces and virials fall on all atoms.
-        ``fparam`` (numb_fparam,) and ``aparam`` (natoms, numb_aparam) for models that take them."""
+        ``fparam`` (numb_fparam,) and ``aparam`` (natoms, numb_aparam) for models that take them.
+
+        The neighbour lists are deferred (dpsycl/device_neighbors.py) once a frame of this size was
+        evaluated: every kernel is queued before the one wait, for the results, and the lists'
+        status is read after it; a list that overflowed its room is built again and the frame
+        computed again."""
         with self.lock:
-            ws = self.workspace
+            ws, b = self.workspace, self.backend
             coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
             if self.dtype != np.float64:
                 coords = positions_near_origin(coords, cell)
@@ -470,13 +357,21 @@ class DeviceEvaluator:
             self.check_memory(natoms, cell, bounds, ncentres=ncentres)
             pos = ws.upload("positions", coords, self.dtype)
             atype_dev = ws.constant("atype", atype, np.int64)
+            params = self.parameters(fparam, aparam, natoms)
             # results are copied to the host at once, so the output arrays are the workspace's: three
             # sections of one buffer, read back by one copy
             whole, (ae_d, f_d, av_d) = ws.sections("out", (natoms, 3 * natoms, 9 * natoms), self.dtype)
             out = {"natoms": natoms, "atom_energy": ae_d, "force": f_d, "atom_virial": av_d}
-            self.run(pos, atype_dev, cell, bounds, out, ncentres, self.parameters(fparam, aparam, natoms))
+            if cell is not None:
+                self.wrap(pos, cell, ws.buffer("image", len_of(pos), np.int64))
+            nb = self.build_neighbors(pos, atype_dev, cell, bounds=bounds, ncentres=ncentres, deferred=True)
+            self.compute(pos, atype_dev, cell, nb, out, params)
             # a fresh host array (no second copy for float64), its sections the results
-            host = self.backend.to_host(whole).astype(np.float64, copy=False)
+            host = b.to_host(whole).astype(np.float64, copy=False)
+            if not self.settle_neighbors(nb, cell):
+                nb = self.build_neighbors(pos, atype_dev, cell, bounds=bounds, ncentres=ncentres)
+                self.compute(pos, atype_dev, cell, nb, out, params)
+                host = b.to_host(whole).astype(np.float64, copy=False)
             ae = host[:natoms]
             f = host[natoms:4 * natoms].reshape(-1, 3)
             av = host[4 * natoms:].reshape(-1, 9)
@@ -547,28 +442,19 @@ def size_text(nbytes: float) -> str:
     return f"{nbytes / 2 ** 20:.3g} MiB" if nbytes < 2 ** 30 else f"{nbytes / 2 ** 30:.3g} GiB"
 
 
-def limit_cells(ncell: np.ndarray, natoms: int | None) -> np.ndarray:
-    """At most 1024 cells a side and, with ``natoms``, max(MIN_CELLS, CELLS_PER_ATOM·natoms) in all:
-    the longest side is halved until they fit."""
-    ncell = np.minimum(np.asarray(ncell, dtype=np.int64), 1024)
-    if natoms is not None:
-        most = max(MIN_CELLS, CELLS_PER_ATOM * int(natoms))
-        while int(np.prod(ncell)) > most:
-            k = int(np.argmax(ncell))
-            ncell[k] = max(1, ncell[k] // 2)
-    return ncell
-
-
 def positions_near_origin(coords: np.ndarray, cell: np.ndarray | None) -> np.ndarray:
     """The same structure with every position moved, in float64, into the cell by whole lattice vectors
     (periodic) or the whole system moved next to the origin (open): what a float32 model then sees
     does not depend on how far from the origin the coordinates were (DeePMD-kit's does not either).
     Positions already in the cell are left bit for bit."""
     if cell is None:
-        return coords - coords.min(axis=0)
-    shift = np.floor(coords @ np.linalg.inv(cell))
-    if not shift.any():         # already in the cell (a wrapped frame): no copy, no arithmetic
+        return coords - position_bounds(coords)[0]
+    # np.dot, not @: NumPy's matmul loops over (N, 3)·(3, 3) itself, 4.8 ms against BLAS's 1.0 ms at
+    # N = 131,072 (benchmarks/NOTES.md, session 11)
+    frac = np.dot(coords, cell_inverse(cell))
+    if frac.min() >= 0.0 and frac.max() < 1.0:  # already in the cell (a wrapped frame): no copy, no arithmetic
         return coords
+    shift = np.floor(frac)
     moved = coords.copy()
     for k in range(3):        # in the order the device's wrap_atom subtracts them
         moved -= shift[:, k:k + 1] * cell[k]
