@@ -10,8 +10,8 @@ cut at sel, whether two atoms sit at one place, and a histogram of the rows' len
 bin is the room the reverse rows need.
 
 A build is either **settled** at once (the status read before the reverse rows: their room is the
-longest row) or **deferred**: the room of both the cell list and the reverse rows is taken from the
-previous build of the same size with a margin, every kernel is queued without a read, and
+longest row and a margin) or **deferred**: the rooms of the cell list and of the reverse rows are
+taken from the last settled build of the same size, every kernel is queued without a read, and
 :meth:`NeighborBuilder.settle` reads the status after the evaluation.  A deferred build that
 overflowed is not used (its rows may miss atoms; no kernel reads out of bounds, as every count is
 clamped to its room), and the caller builds again, settled.  The evaluator defers only inside
@@ -39,8 +39,11 @@ MIN_CELLS = 64
 NEIGHBOR_LANES = 32
 #: periodic images searched on each side are packed into ±(SHIFT_BIAS − 1) (device_kernels/neighbors.py)
 MAX_REACH = SHIFT_BIAS - 1
-#: room a deferred build gives the reverse rows beyond the previous build's longest row: atoms move
-#: little between the frames of a trajectory or the steps of a relaxation
+#: room the reverse rows get beyond the longest row: atoms move little between the frames of a
+#: trajectory or the steps of a relaxation, so deferred builds, which take the room of the last
+#: settled one, rarely overflow.  Given at the settled build itself, so that the deferred ones
+#: reuse its buffer: a larger one allocated while the last was still held raised the peak device
+#: memory by 0.3–0.8 KB/atom (benchmarks/NOTES.md, session 11)
 REVERSE_MARGIN = 8
 
 
@@ -116,7 +119,7 @@ class NeighborBuilder:
         self.dtype = dtype
         self.specs = specs
         self.sel_offsets = [workspace.keep(np.concatenate([[0], np.cumsum(spec.sel)]), np.int64) for spec in specs]
-        # (list, natoms, ncentres, ncells) -> (cell room, longest row) of the last settled build
+        # (list, natoms, ncentres, ncells) -> (cell room, reverse-row room) of the last settled build
         self.rooms: dict = {}
         self.overflows = 0      # deferred builds that overflowed a room (and were built again)
 
@@ -197,7 +200,7 @@ class NeighborBuilder:
 
         if deferred:
             rows(cap)
-            rev_cap = self.rooms[key][1] + REVERSE_MARGIN
+            rev_cap = self.rooms[key][1]
             rev, rev_count = reverse_rows(rev_cap)
             sort(rev, rev_count, rev_cap)
             return NeighborState(spec, float(rc), nlist, nshift, rev, rev_count, rev_cap, 0, 0, ncentres, status,
@@ -215,7 +218,7 @@ class NeighborBuilder:
         longest = longest_row(counts, nnei, lambda: b.to_host(type_count).reshape(ncentres, ntypes))
         # with every atom a centre, no atom is in more rows than the longest row has neighbours;
         # a neighbour-only atom can be (a dense ghost region): the status counts what did not fit
-        rev_cap = max(1, longest)
+        rev_cap = max(1, longest) + REVERSE_MARGIN
         while True:
             rev, rev_count = reverse_rows(rev_cap)
             if ncentres == natoms or b.to_host(status)[STATUS_REVERSE_OVERFLOW] == 0:

@@ -66,23 +66,28 @@ def fmt(value, spec: str) -> str:
 
 def md_rows(runs) -> list[str]:
     rows = ["| device | model | N | ms/step | **ns/day** | µs/step/atom | steps timed (list builds) | peak memory "
-            "| KB/atom | \\|ΔE_tot\\|/N over the timed steps (eV) |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| KB/atom | \\|ΔE_tot\\|/N over the timed steps (eV) | run (file, start) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for run in runs:
         for r in run["results"]:
             if r.get("kind") != "md":
                 continue
             if r.get("status") != "ok":
                 rows.append(f"| {run['device']} | {model_label(r)} | {fmt(r.get('natoms'), ',') or '–'} | "
-                            f"{r.get('status')}: {r.get('reason', '')} | | | | | | |")
+                            f"{r.get('status')}: {r.get('reason', '')} | | | | | | | {run_label(run)} |")
                 continue
             rows.append(f"| {device_label(r)} | {model_label(r)} | {r['natoms']:,} | {r['ms_per_step']:,.2f} | "
                         f"**{r['ns_per_day']:,.3f}** | {r['us_per_step_atom']:.3f} | "
                         f"{r['steps']:,} ({r['rebuilds']}) | "
                         f"{size_text(r['peak_bytes']) or 'n/a'} | "
                         f"{fmt(None if r['bytes_per_atom'] is None else r['bytes_per_atom'] / 1e3, '.2f') or 'n/a'} | "
-                        f"{abs(r['total_energy_drift_per_atom']):.1e} |")
+                        f"{abs(r['total_energy_drift_per_atom']):.1e} | {run_label(run)} |")
     return rows
+
+
+def run_label(run: dict) -> str:
+    """Which run a row comes from: its file and when it started (several runs share one table)."""
+    return f"{run.get('file', '?')}, {run.get('started', '?')}"
 
 
 def large_rows(runs) -> list[str]:
