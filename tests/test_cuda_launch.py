@@ -77,15 +77,16 @@ class FakeDriver:
         return self.status
 
 
-def launcher_with(driver) -> Launcher:
-    launcher = Launcher(enabled=True)
-    launcher.driver = driver
-    return launcher
+def with_driver(kind, driver):
+    """A Launcher or DirectCopies, enabled, on a stand-in driver."""
+    made = kind(enabled=True)
+    made.driver = driver
+    return made
 
 
 def test_repeats_go_direct_and_changes_go_through_the_dispatcher():
     kernel, driver = FakeKernel(), FakeDriver()
-    launcher = launcher_with(driver)
+    launcher = with_driver(Launcher, driver)
     a = FakeArray(10)
     launcher.launch(kernel, 4, 32, (a, 7))
     assert len(kernel.calls) == 1 and driver.launches == []           # first launch: the dispatcher
@@ -104,7 +105,7 @@ def test_one_kernel_on_several_arrays_in_turn_goes_direct_for_each():
     """fill on a build's status, cell counts and reverse counts, build after build: after the first
     launch on each array, every launch reuses that array's block."""
     kernel, driver = FakeKernel(), FakeDriver()
-    launcher = launcher_with(driver)
+    launcher = with_driver(Launcher, driver)
     arrays = [FakeArray(n, address=0x1000 * (n + 1)) for n in (3, 5, 7)]
     for _ in range(4):
         for a in arrays:
@@ -116,7 +117,7 @@ def test_one_kernel_on_several_arrays_in_turn_goes_direct_for_each():
 
 def test_a_refused_direct_launch_is_redone_by_the_dispatcher():
     kernel, driver = FakeKernel(), FakeDriver(status=201)             # CUDA_ERROR_INVALID_CONTEXT
-    launcher = launcher_with(driver)
+    launcher = with_driver(Launcher, driver)
     a = FakeArray(10)
     launcher.launch(kernel, 4, 32, (a, 1))
     launcher.launch(kernel, 4, 32, (a, 1))
@@ -125,7 +126,7 @@ def test_a_refused_direct_launch_is_redone_by_the_dispatcher():
 
 def test_a_freed_array_is_never_mistaken_for_a_new_one():
     kernel, driver = FakeKernel(), FakeDriver()
-    launcher = launcher_with(driver)
+    launcher = with_driver(Launcher, driver)
     launcher.launch(kernel, 4, 32, (FakeArray(10), 1))
     # the first array is gone (only a weak reference was kept); a new one may reuse its id
     launcher.launch(kernel, 4, 32, (FakeArray(10), 1))
@@ -145,7 +146,7 @@ def test_the_environment_switch_keeps_every_launch_on_the_dispatcher(monkeypatch
 @pytest.mark.parametrize("value", ["text", None])
 def test_arguments_it_cannot_pack_stay_on_the_dispatcher(value):
     kernel, driver = FakeKernel(), FakeDriver()
-    launcher = launcher_with(driver)
+    launcher = with_driver(Launcher, driver)
     a = FakeArray(10)
     launcher.launch(kernel, 4, 32, (a, value))
     launcher.launch(kernel, 4, 32, (a, value))
@@ -184,15 +185,9 @@ class CopyDriver:
         return self.status
 
 
-def copies_with(driver) -> DirectCopies:
-    copies = DirectCopies(enabled=True)
-    copies.driver = driver
-    return copies
-
-
 def test_direct_copies_move_the_bytes_of_the_array_they_are_given():
     driver = CopyDriver()
-    copies = copies_with(driver)
+    copies = with_driver(DirectCopies, driver)
     device = CopyArray(np.arange(7.0))
     out = np.empty(7)
     assert copies.to_host(out, device)
@@ -205,9 +200,9 @@ def test_direct_copies_move_the_bytes_of_the_array_they_are_given():
 def test_copies_the_driver_cannot_do_are_left_to_numba(monkeypatch):
     """A refused copy (no context in this thread), a strided array, a host array of another dtype or
     size: False, and the backend copies numba's way; DPSYCL_CUDA_COPY=numba never copies directly."""
-    refused = copies_with(CopyDriver(status=201))
+    refused = with_driver(DirectCopies, CopyDriver(status=201))
     assert not refused.to_host(np.empty(3), CopyArray(np.zeros(3)))
-    copies = copies_with(CopyDriver())
+    copies = with_driver(DirectCopies, CopyDriver())
     assert not copies.to_host(np.empty(3), CopyArray(np.zeros(3), contiguous=False))
     assert not copies.to_device(CopyArray(np.zeros(3)), np.zeros(3, dtype=np.float32))
     assert not copies.to_device(CopyArray(np.zeros(3)), np.zeros(4))
