@@ -264,9 +264,10 @@ class DeviceEvaluator:
         """After using deferred lists: False if one overflowed its room (build again, settled, and
         discard what was computed from it); InputError for atoms at one place; else True, with the
         sel-truncation warning."""
+        deferred = any(not lst.settled for lst in nb.lists)   # a settled build has warned already
         if not self.neighbor_builder.settle(nb, cell):
             return False
-        if warn:
+        if warn and deferred:
             self.warn_truncation(nb)
         return True
 
