@@ -207,8 +207,12 @@ def _real_array(values, name: str) -> np.ndarray:
 def check_finite_result(energies, forces) -> None:
     """A NaN or infinite result is an error, never an answer (input checks should make it
     unreachable; a model with non-finite parameters or atoms almost on top of each other could)."""
-    # a NaN or ±inf anywhere makes the sum one; a finite sum needs no look at each value
-    if not np.isfinite(np.sum(energies)) and not np.all(np.isfinite(energies)) or (
-            forces is not None and not np.isfinite(np.sum(forces)) and not np.all(np.isfinite(forces))):
+    if not all_finite(energies) or (forces is not None and not all_finite(forces)):
         raise InputError("the evaluation gave non-finite energies or forces (atoms almost on top of each other, "
                          "or a damaged model)")
+
+
+def all_finite(values) -> bool:
+    """Every value finite.  A NaN or ±inf anywhere makes the sum one, so a finite sum needs no look
+    at each value (the look is only for finite values whose sum overflowed)."""
+    return bool(np.isfinite(np.sum(values)) or np.all(np.isfinite(values)))

@@ -124,7 +124,8 @@ class NeighborBuilder:
         self.overflows = 0      # deferred builds that overflowed a room (and were built again)
 
     def can_defer(self, natoms: int, ncentres: int | None, cell, bounds, skin: float = 0.0) -> bool:
-        """Whether every list has a settled build of this size to take its rooms from."""
+        """Whether every list has a settled build of this size to take its rooms from (``build``
+        decides the same per list)."""
         ncentres = natoms if ncentres is None else int(ncentres)
         return all(self._room_key(k, spec, natoms, ncentres, cell, bounds, spec.rcut + skin) in self.rooms
                    for k, spec in enumerate(self.specs))
@@ -250,14 +251,13 @@ class NeighborBuilder:
                 self.overflows += 1
                 return False
             read.append(counts)
-        for lst, counts in zip(nb.lists, read):
+        for k, (lst, counts) in enumerate(zip(nb.lists, read)):     # lists in the order of the specs
             if counts is None:
                 continue
             if counts[STATUS_COINCIDENT]:
                 raise_coincident(b.to_host(self.workspace.buffer("coincident", lst.ncentres, np.int64)),
                                  cell is not None)
             ntypes = len(lst.spec.sel)
-            k = next(k for k, spec in enumerate(self.specs) if spec is lst.spec)
             type_count = self.workspace.buffer(f"type_count:{k}", lst.ncentres * ntypes, np.int64)
             lst.max_candidates = longest_row(counts, int(sum(lst.spec.sel)),
                                              lambda: b.to_host(type_count).reshape(lst.ncentres, ntypes))

@@ -251,12 +251,11 @@ class DeviceEvaluator:
         then calls :meth:`settle_neighbors` after using the lists)."""
         natoms = len_of(pos) // 3
         self.check_memory(natoms, cell, bounds, skin, ncentres)
-        deferred = deferred and self.neighbor_builder.can_defer(natoms, ncentres, cell, bounds, skin)
         by_groups = self.rows_by_groups(natoms)
         nb = Neighbors([self.neighbor_builder.build(k, pos, atype, cell, spec.rcut + skin, bounds, ncentres, by_groups,
                                              deferred)
                         for k, spec in enumerate(self.specs)])
-        if warn and not deferred:
+        if warn and all(lst.settled for lst in nb.lists):    # else settle_neighbors warns, once
             self.warn_truncation(nb)
         return nb
 
