@@ -153,7 +153,7 @@ class NeighborBuilder:
         nnei = int(sum(spec.sel))
         key = (k, natoms, ncentres, ncells)
         nlist = ws.buffer(f"nlist:{k}", ncentres * nnei, np.int64)
-        nshift = ws.buffer(f"nshift:{k}", ncentres * nnei, np.int64)
+        nshift = ws.buffer(f"nshift:{k}", ncentres * nnei, np.int32)   # codes below 2^30 (neighbors.py: pack_shift)
         type_count = ws.buffer(f"type_count:{k}", ncentres * ntypes, np.int64)
         coincident = ws.buffer("coincident", ncentres, np.int64)
         status = ws.buffer(f"status:{k}", status_size(nnei), np.int64)

@@ -187,7 +187,7 @@ class DeviceEvaluator:
         buffers.update({"cell_count": ncells * i8, "cell_atoms": ncells * self.cell_capacity(natoms, ncells) * i8})
         for k, spec in enumerate(self.specs):
             nnei = int(sum(spec.sel))
-            buffers.update({f"nlist:{k}": centres * nnei * i8, f"nshift:{k}": centres * nnei * i8,
+            buffers.update({f"nlist:{k}": centres * nnei * i8, f"nshift:{k}": centres * nnei * 4,
                             f"type_count:{k}": centres * len(spec.sel) * i8, f"status:{k}": status_size(nnei) * i8,
                             f"rev:{k}": natoms * max(nnei, 1) * i8, f"rev_count:{k}": natoms * i8,
                             f"pair_grad:{k}": 3 * centres * nnei * d})

@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+#: a buffer that has to grow gets 1/REGROWTH more than asked: in an MD run the longest reverse row
+#: creeps up by one or two entries every few list builds, and each regrowth of the reverse rows
+#: (0.9 GB at 1 M atoms) held the old and the new array at once (benchmarks/NOTES.md, session 12)
+REGROWTH = 8
+
 
 class Workspace:
     def __init__(self, backend):
@@ -29,12 +34,17 @@ class Workspace:
         return arr
 
     def buffer(self, name: str, n: int, dtype):
-        """A device array of n elements kept between calls (reallocated only to grow)."""
+        """A device array of n elements kept between calls (reallocated only to grow; a buffer that
+        grows gets 1/REGROWTH more than asked, see REGROWTH)."""
         n = max(int(n), 1)
         held = self._buffers.get(name)
         if held is None or held[0].shape[0] < n or held[0].dtype != np.dtype(dtype):
-            whole = self.backend.empty(n, dtype)
-            held = self._buffers[name] = (whole, {n: whole})
+            size = n
+            if held is not None and held[0].dtype == np.dtype(dtype):
+                size = max(n, held[0].shape[0] + held[0].shape[0] // REGROWTH)
+                del self._buffers[name]      # the backend may reuse its memory for the new array
+            whole = self.backend.empty(size, dtype)
+            held = self._buffers[name] = (whole, {size: whole})
         views = held[1]
         if n not in views:  # a device-array view costs ~0.1 ms in numba-cuda: keep them
             views[n] = held[0][:n]

@@ -103,6 +103,22 @@ def _numba_cuda_configs() -> list:
     return configs + [cuda_config]
 
 
+#: allocations from this size on first hand numba's pending frees back to the driver
+RELEASE_BEFORE_BYTES = 64 << 20
+
+
+def release_pending_frees() -> None:
+    """numba frees device arrays lazily, ten at a time or once they hold a fifth of the device's
+    memory: the arrays a large system drops (a regrown neighbour buffer: 0.9 GB at 1 M atoms) stayed
+    allocated beside their successors, growing the memory in use by 0.9 GB per list build of an MD
+    run (benchmarks/NOTES.md, session 12)."""
+    if SIMULATOR:
+        return
+    pending = getattr(cuda.current_context(), "deallocations", None)
+    if pending is not None:
+        pending.clear()
+
+
 class CudaBackend:
     kind = "cuda"
 
@@ -142,6 +158,8 @@ class CudaBackend:
         return cuda.to_device(np.ascontiguousarray(a, dtype=dtype).ravel())
 
     def empty(self, n, dtype):
+        if int(n) * np.dtype(dtype).itemsize >= RELEASE_BEFORE_BYTES:
+            release_pending_frees()
         try:
             return cuda.device_array(int(n), dtype=dtype)
         except Exception as exc:  # numba's CudaAPIError "[2] ... CUDA_ERROR_OUT_OF_MEMORY"
