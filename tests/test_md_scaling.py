@@ -130,3 +130,16 @@ def test_target_5_is_judged_on_the_gpu_points_of_a_million_atoms_and_more(large_
     line = md_report.targets([run])[0]
     assert ("**met**" in line) is met and ("**not met**" in line) is (not met)
     assert f"{max(8_700, large_bytes) / 1e3:.2f} KB/atom" in line
+
+
+def test_target_5_judges_the_latest_run_of_a_point_measured_twice():
+    """A point measured again (the same device, model and N) replaces the earlier run's in the target line,
+    whichever order the files come in; the tables keep both."""
+    old = {"started": "20261202T085746Z", "results": [_point("md", 1_048_576, 10_800),
+                                                      _point("large", 10_000_000, 8_000)]}
+    new = {"started": "20261202T193939Z", "results": [_point("md", 1_048_576, 8_600),
+                                                      _point("large", 10_000_000, 7_300)]}
+    for runs in ([old, new], [new, old]):
+        line = md_report.targets(runs)[0]
+        assert "**met**" in line and "8.60 KB/atom" in line
+    assert "10.80 KB/atom" in md_report.targets([old])[0]
