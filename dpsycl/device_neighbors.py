@@ -47,6 +47,13 @@ MAX_REACH = SHIFT_BIAS - 1
 REVERSE_MARGIN = 8
 
 
+def slot_index_dtype(natoms: int, ncentres: int, nnei: int):
+    """dtype of the neighbour rows (atom numbers, −1 for an empty slot) and of the reverse rows (slot
+    numbers i·nnei + s): int32 while both fit, which halves the two largest index arrays (1.1 KB/atom
+    for cuag's 180 slots and ~105 reverse entries), int64 beyond (12 M atoms at 180 slots)."""
+    return np.int32 if max(natoms, ncentres * max(nnei, 1)) < 2 ** 31 else np.int64
+
+
 @dataclass
 class NeighborState:
     """One neighbour list on the device and what it was built for."""
@@ -152,7 +159,8 @@ class NeighborBuilder:
         ncells = int(np.prod(ncell))
         nnei = int(sum(spec.sel))
         key = (k, natoms, ncentres, ncells)
-        nlist = ws.buffer(f"nlist:{k}", ncentres * nnei, np.int64)
+        index = slot_index_dtype(natoms, ncentres, nnei)
+        nlist = ws.buffer(f"nlist:{k}", ncentres * nnei, index)
         nshift = ws.buffer(f"nshift:{k}", ncentres * nnei, np.int32)   # codes below 2^30 (neighbors.py: pack_shift)
         type_count = ws.buffer(f"type_count:{k}", ncentres * ntypes, np.int64)
         coincident = ws.buffer("coincident", ncentres, np.int64)
@@ -184,7 +192,7 @@ class NeighborBuilder:
             return cell_count
 
         def reverse_rows(rev_cap: int):
-            rev = ws.buffer(f"rev:{k}", natoms * rev_cap, np.int64)
+            rev = ws.buffer(f"rev:{k}", natoms * rev_cap, index)
             rev_count = ws.buffer(f"rev_count:{k}", natoms, np.int64)
             b.launch("fill", natoms, Args(arr=rev_count, value=0), dtype=dt)
             b.launch("scatter_reverse", ncentres * nnei,

@@ -27,7 +27,7 @@ from .backends.launch import Args
 from .backends.protocol import DeviceMemory, DeviceMemoryError
 from .descriptors import Geometry, unit_of
 from .device_kernels.neighbors import status_size
-from .device_neighbors import Neighbors, NeighborBuilder, cell_capacity, grid
+from .device_neighbors import Neighbors, NeighborBuilder, cell_capacity, grid, slot_index_dtype
 from .evaluation import FrameResult
 from .fitting import ParameterPack
 from .model import Model, ModelError
@@ -187,9 +187,10 @@ class DeviceEvaluator:
         buffers.update({"cell_count": ncells * i8, "cell_atoms": ncells * self.cell_capacity(natoms, ncells) * i8})
         for k, spec in enumerate(self.specs):
             nnei = int(sum(spec.sel))
-            buffers.update({f"nlist:{k}": centres * nnei * i8, f"nshift:{k}": centres * nnei * 4,
+            index = np.dtype(slot_index_dtype(natoms, centres, nnei)).itemsize
+            buffers.update({f"nlist:{k}": centres * nnei * index, f"nshift:{k}": centres * nnei * 4,
                             f"type_count:{k}": centres * len(spec.sel) * i8, f"status:{k}": status_size(nnei) * i8,
-                            f"rev:{k}": natoms * max(nnei, 1) * i8, f"rev_count:{k}": natoms * i8,
+                            f"rev:{k}": natoms * max(nnei, 1) * index, f"rev_count:{k}": natoms * i8,
                             f"pair_grad:{k}": 3 * centres * nnei * d})
         if self.takes_parameters:
             fit = self.model.fitting

@@ -36,7 +36,8 @@ def reverse_list_slack(ev, coords, cell, atype) -> int:
     b = ev.backend
     nb = ev.build_neighbors(b.asarray(coords.ravel(), ev.dtype), b.asarray(atype, np.int64), cell,
                             bounds=(coords.min(axis=0), coords.max(axis=0)))
-    return sum(len(atype) * (max(int(sum(lst.spec.sel)), 1) - lst.rev_cap) * 8 for lst in nb.lists)
+    return sum(len(atype) * (max(int(sum(lst.spec.sel)), 1) - lst.rev_cap) * np.dtype(lst.rev.dtype).itemsize
+               for lst in nb.lists)
 
 
 @pytest.mark.parametrize("name, periodic, layout", [

@@ -151,3 +151,26 @@ def test_group_rows_find_atoms_at_one_place(models, device):
     coords = np.array([[1.0, 1.0, 1.0], [3.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
     with pytest.raises(InputError, match="atoms 0 and 2 are at the same place"):
         dp.eval(coords.reshape(1, -1), (12.0 * np.eye(3)).reshape(1, 9), np.array([0, 1, 0]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_int64_index_rows_equal_the_int32_ones(models, references, device, monkeypatch):
+    """Beyond 2³¹ slots (12 M atoms at cuag's 180) the rows and reverse rows are int64
+    (device_neighbors.slot_index_dtype); that path, forced here on a small case, builds the same lists and
+    the same energies and forces as the int32 one every smaller system takes."""
+    from dpsycl import device_neighbors
+    dp = group_device_pot(models, "cuag", device)
+    coords, cells, atype, _ = reference_case(references["cuag"], "bulk")
+    cell = cells[0].reshape(3, 3)
+    narrow = rows(dp.evaluator, coords[0].reshape(-1, 3), cell, atype, True)
+    got32 = dp.eval(coords[:1], cells[:1], atype)
+    monkeypatch.setattr(device_neighbors, "slot_index_dtype", lambda natoms, ncentres, nnei: np.int64)
+    wide = rows(dp.evaluator, coords[0].reshape(-1, 3), cell, atype, True)
+    got64 = dp.eval(coords[:1], cells[:1], atype)
+    for (nl_a, ns_a, _, _, _, rev_a), (nl_b, ns_b, _, _, _, rev_b) in zip(narrow, wide):
+        assert nl_a.dtype == np.int32 and nl_b.dtype == np.int64
+        np.testing.assert_array_equal(nl_b, nl_a)
+        np.testing.assert_array_equal(ns_b, ns_a)
+        assert rev_b == rev_a
+    for a, b in zip(got32, got64):
+        np.testing.assert_array_equal(a, b)
