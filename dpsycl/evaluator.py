@@ -47,6 +47,7 @@ class MemoryEstimate:
     natoms: int
     constants: int          # bytes held since the evaluator was made (weights, statistics, padding)
     buffers: dict           # name -> bytes of each buffer the evaluation asks for
+    narrower: float = 0.0   # bytes per atom the index rows lose in int32 (a smaller system; slot_index_dtype)
 
     @property
     def total(self) -> int:
@@ -185,9 +186,11 @@ class DeviceEvaluator:
             bounds = (np.zeros(3), np.full(3, side))
         ncells = max(int(np.prod(self.grid(cell, bounds, spec.rcut + skin, natoms)[2])) for spec in self.specs)
         buffers.update({"cell_count": ncells * i8, "cell_atoms": ncells * self.cell_capacity(natoms, ncells) * i8})
+        narrower = 0.0
         for k, spec in enumerate(self.specs):
             nnei = int(sum(spec.sel))
             index = np.dtype(slot_index_dtype(natoms, centres, nnei)).itemsize
+            narrower += (index - 4) * (centres * nnei + natoms * max(nnei, 1)) / max(natoms, 1)
             buffers.update({f"nlist:{k}": centres * nnei * index, f"nshift:{k}": centres * nnei * 4,
                             f"type_count:{k}": centres * len(spec.sel) * i8, f"status:{k}": status_size(nnei) * i8,
                             f"rev:{k}": natoms * max(nnei, 1) * index, f"rev_count:{k}": natoms * i8,
@@ -200,7 +203,7 @@ class DeviceEvaluator:
         self.dry_passes.energies_and_pair_gradients(geometries, centres, None, [None] * len(self.specs),
                                                     self.layout, self.chunks_for(centres), self.no_parameters)
         buffers.update(self.dry_run.sizes)
-        return MemoryEstimate(natoms, self.constant_bytes, {k: max(v, 8) for k, v in buffers.items()})
+        return MemoryEstimate(natoms, self.constant_bytes, {k: max(v, 8) for k, v in buffers.items()}, narrower)
 
     def check_memory(self, natoms: int, cell: np.ndarray | None = None, bounds=None, skin: float = 0.0,
                      ncentres: int | None = None) -> None:
@@ -223,7 +226,12 @@ class DeviceEvaluator:
         self.memory_fits.add(key)
 
     def memory_message(self, estimate: MemoryEstimate, memory: DeviceMemory, held: int, budget: float) -> str:
-        fit = int(max(0.0, budget + held - estimate.constants) // max(estimate.per_atom, 1.0))
+        room = max(0.0, budget + held - estimate.constants)
+        fit = int(room // max(estimate.per_atom, 1.0))
+        if estimate.narrower:            # the most atoms that fit may take int32 index rows (slot_index_dtype)
+            narrow = int(room // max(estimate.per_atom - estimate.narrower, 1.0))
+            if all(slot_index_dtype(narrow, narrow, int(sum(spec.sel))) == np.int32 for spec in self.specs):
+                fit = narrow
         largest_per_atom = estimate.largest / max(estimate.natoms, 1)
         fit = min(fit, int(memory.max_allocation // max(largest_per_atom, 1.0)))
         limit = (f"; its largest array ({size_text(estimate.largest)}) is more than the device allocates at once "
