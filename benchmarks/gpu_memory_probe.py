@@ -8,7 +8,7 @@ md_scaling.py reads the device's memory in use once per 10-step period; at 1 M a
 grew by ≈ 0.9 GB steps while numba's table of live arrays stayed flat (benchmarks/NOTES.md, session 12).
 This probe runs the same NVE schedule with every public method of the evaluator's backend wrapped:
 the queue is drained before and after the call and cuMemGetInfo read both times, *without* flushing
-numba's pending frees (their bytes are read from numba's queue and reported beside).  Every call that
+numba's pending frees.  Every call that
 moves the memory in use by ≥ ``--threshold`` MB is recorded with its step, method, kernel body and the
 change of numba's live arrays, so a growth the arrays do not explain is pinned to one call.  Slow (a
 drain around every launch): a probe, not a timing.
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dpsycl_bench.machine import cuda_allocated_bytes  # noqa: E402
+from dpsycl_bench.machine import cuda_allocated_bytes, cuda_used_bytes  # noqa: E402
 from dpsycl_bench.md_scaling import SEED, TEMPERATURE  # noqa: E402
 from dpsycl_bench.structures import lattice_alloy  # noqa: E402
 
@@ -35,15 +35,8 @@ WRAPPED = ("launch", "launch_groups", "empty", "zeros", "asarray", "to_host", "c
 
 
 def memory_state() -> dict:
-    """In use (total − free), numba's live arrays and its pending frees, in bytes; nothing flushed."""
-    from numba import cuda
-    context = cuda.current_context()
-    free, total = context.get_memory_info()
-    if free == float("inf"):                 # numba's CUDA simulator
-        free, total = 0, 0
-    pending = getattr(context, "deallocations", None)
-    return {"used": int(total - free), "arrays": cuda_allocated_bytes(),
-            "pending": int(getattr(pending, "_size", 0) or 0)}
+    """In use (total − free) and numba's live arrays, in bytes; numba's pending frees not flushed."""
+    return {"used": cuda_used_bytes(flush=False), "arrays": cuda_allocated_bytes()}
 
 
 def main() -> None:
@@ -79,12 +72,10 @@ def main() -> None:
             if abs(moved) >= threshold:
                 body = a[0] if name.startswith("launch") and a and isinstance(a[0], str) else None
                 events.append({**where, "method": name, "body": body, "used_change": moved,
-                               "arrays_change": after["arrays"] - before["arrays"],
-                               "pending_change": after["pending"] - before["pending"], "used_after": after["used"],
-                               "arrays_after": after["arrays"], "pending_after": after["pending"]})
+                               "arrays_change": after["arrays"] - before["arrays"], "used_after": after["used"],
+                               "arrays_after": after["arrays"]})
                 print(f"[{where['phase']} step {where['step']}] {name} {body or ''}: in use {moved / 1e6:+,.0f} MB "
-                      f"(arrays {(after['arrays'] - before['arrays']) / 1e6:+,.0f}, pending "
-                      f"{(after['pending'] - before['pending']) / 1e6:+,.0f}) -> {after['used'] / 1e6:,.0f} MB",
+                      f"(arrays {(after['arrays'] - before['arrays']) / 1e6:+,.0f}) -> {after['used'] / 1e6:,.0f} MB",
                       flush=True)
             return out
         setattr(backend, name, probed)
@@ -104,8 +95,8 @@ def main() -> None:
         backend.synchronize()
         readings.append({"phase": where["phase"], "step": state.step, **memory_state()})
         r = readings[-1]
-        print(f"after step {state.step}: in use {r['used'] / 1e6:,.0f} MB, arrays {r['arrays'] / 1e6:,.0f} MB, "
-              f"pending {r['pending'] / 1e6:,.0f} MB", flush=True)
+        print(f"after step {state.step}: in use {r['used'] / 1e6:,.0f} MB, arrays {r['arrays'] / 1e6:,.0f} MB",
+              flush=True)
     Path(args.output).write_text(json.dumps({
         "natoms": args.natoms, "model": args.model, "device": dp.describe_device(), "start": start,
         "readings": readings, "events": events, "threshold_mb": args.threshold,

@@ -47,6 +47,10 @@ MAX_REACH = SHIFT_BIAS - 1
 REVERSE_MARGIN = 8
 
 
+#: dtype of the packed image shifts: their codes are below 2^30 (device_kernels/neighbors.py: pack_shift)
+SHIFT_DTYPE = np.int32
+
+
 def slot_index_dtype(natoms: int, ncentres: int, nnei: int):
     """dtype of the neighbour rows (atom numbers, −1 for an empty slot) and of the reverse rows (slot
     numbers i·nnei + s): int32 while both fit, which halves the two largest index arrays (1.1 KB/atom
@@ -161,7 +165,7 @@ class NeighborBuilder:
         key = (k, natoms, ncentres, ncells)
         index = slot_index_dtype(natoms, ncentres, nnei)
         nlist = ws.buffer(f"nlist:{k}", ncentres * nnei, index)
-        nshift = ws.buffer(f"nshift:{k}", ncentres * nnei, np.int32)   # codes below 2^30 (neighbors.py: pack_shift)
+        nshift = ws.buffer(f"nshift:{k}", ncentres * nnei, SHIFT_DTYPE)
         type_count = ws.buffer(f"type_count:{k}", ncentres * ntypes, np.int64)
         coincident = ws.buffer("coincident", ncentres, np.int64)
         status = ws.buffer(f"status:{k}", status_size(nnei), np.int64)

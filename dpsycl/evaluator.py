@@ -27,7 +27,7 @@ from .backends.launch import Args
 from .backends.protocol import DeviceMemory, DeviceMemoryError
 from .descriptors import Geometry, unit_of
 from .device_kernels.neighbors import status_size
-from .device_neighbors import Neighbors, NeighborBuilder, cell_capacity, grid, slot_index_dtype
+from .device_neighbors import SHIFT_DTYPE, Neighbors, NeighborBuilder, cell_capacity, grid, slot_index_dtype
 from .evaluation import FrameResult
 from .fitting import ParameterPack
 from .model import Model, ModelError
@@ -191,7 +191,7 @@ class DeviceEvaluator:
             nnei = int(sum(spec.sel))
             index = np.dtype(slot_index_dtype(natoms, centres, nnei)).itemsize
             narrower += (index - 4) * (centres * nnei + natoms * max(nnei, 1)) / max(natoms, 1)
-            buffers.update({f"nlist:{k}": centres * nnei * index, f"nshift:{k}": centres * nnei * 4,
+            buffers.update({f"nlist:{k}": centres * nnei * index, f"nshift:{k}": centres * nnei * np.dtype(SHIFT_DTYPE).itemsize,
                             f"type_count:{k}": centres * len(spec.sel) * i8, f"status:{k}": status_size(nnei) * i8,
                             f"rev:{k}": natoms * max(nnei, 1) * index, f"rev_count:{k}": natoms * i8,
                             f"pair_grad:{k}": 3 * centres * nnei * d})

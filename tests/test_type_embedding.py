@@ -25,10 +25,9 @@ from dpsycl.extract import extract_model  # noqa: E402
 from dpsycl.extract.graph import Graph, import_tf, read_graph_def  # noqa: E402
 from dpsycl.extract.type_embedding import fold_embedding_net, type_embedding_table  # noqa: E402
 from dpsycl.model import Layer, ModelError  # noqa: E402
-from test_extract import folded_close  # noqa: E402
 from dpsycl.model_io import read_model, write_model  # noqa: E402
 from dpsycl.networks import embedding_net, fitting_net  # noqa: E402
-from test_extract import strip_train_attr  # noqa: E402
+from test_extract import folded_close, strip_train_attr  # noqa: E402
 
 TEBD_MODELS = ("tiny_tebd", "tiny_tebd_pair")            # se_e2_a: the table feeds both nets
 # hybrid [se_e2_a, se_e2_r]: member 0 reads the table through filter_type_all_0, member 1 ignores it

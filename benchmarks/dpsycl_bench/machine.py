@@ -293,13 +293,13 @@ def cuda_allocated_bytes() -> int:
     return 0 if table is None else int(sum(getattr(m, "size", 0) for m in list(table.values())))
 
 
-def cuda_used_bytes() -> int:
-    """Device memory in use on the current CUDA context (0 under numba's CUDA simulator)."""
+def cuda_used_bytes(flush: bool = True) -> int:
+    """Device memory in use on the current CUDA context (0 under numba's CUDA simulator); ``flush``:
+    numba's pending deallocations handed back first (numba frees device arrays lazily)."""
     from numba import cuda
     context = cuda.current_context()
-    # numba frees device arrays lazily: flush its pending deallocations first (the simulator has none)
     pending = getattr(context, "deallocations", None)
-    if pending is not None:
+    if flush and pending is not None:
         pending.clear()
     free, total = context.get_memory_info()
     if not (math.isfinite(free) and math.isfinite(total)):   # the simulator reports (inf, inf)
