@@ -21,7 +21,11 @@ written after a colon as DeePMD-kit does: the threshold T of "silut:T" (default 
 Every tanh of the bodies goes through ``tanh`` (the body below: ``math.tanh``).  A backend may bind
 ``tanh_branch_free`` in its place (device_kernels.bind_bodies, as it binds its primitives): the CUDA
 backend does so in float64, where libdevice's tanh takes one of two paths by |z| and a warp whose
-lanes straddle |z| ≈ 0.65 runs both (benchmarks/NOTES.md, session 9).
+lanes straddle |z| ≈ 0.65 runs both (benchmarks/NOTES.md, session 9).  The per-pair embedding nets
+call ``pair_activation``, whose tanh is ``pair_tanh`` (by default ``tanh``): the SYCL backend binds
+``tanh_expm1`` there on CPU devices, where the OpenCL compiler's vector tanh costs a third of the
+embedding passes and expm1 plus a division half as much; its fitting kernels keep ``tanh``, which
+they run faster with the library call (benchmarks/NOTES.md, session 13).
 """
 import math
 
@@ -104,6 +108,20 @@ def tanh_branch_free(z):
     return t if z >= 0.0 else -t
 
 
+def tanh_expm1(z):
+    """tanh z = (e²ᶻ − 1)/(e²ᶻ + 1) by expm1, which has no cancellation for small |z| (a few ulp from
+    the true value: expm1's error and two roundings).  From z = 20 on tanh is 1 in float64 and float32,
+    so e²ᶻ is capped at e⁴⁰ (below float32's largest number); a NaN stays NaN (the comparison is false)."""
+    capped = 20.0 if z > 20.0 else z
+    e = math.expm1(capped + capped)
+    return e / (e + 2.0)
+
+
+def pair_tanh(z):
+    """The tanh of the per-pair embedding nets (``tanh`` unless a backend binds another)."""
+    return tanh(z)
+
+
 def activation(code, z, arg):
     """φ(z) and φ'(z) for the activation with table code ``code`` and argument ``arg``."""
     if code == 0:
@@ -137,4 +155,12 @@ def activation(code, z, arg):
     return z, 1.0 + 0.0 * z
 
 
-BODIES = (tanh, tanh_branch_free, activation)
+def pair_activation(code, z, arg):
+    """``activation`` for the per-pair embedding nets: the same table, its tanh through ``pair_tanh``."""
+    if code == 0:
+        y = pair_tanh(z)
+        return y, 1.0 - y * y
+    return activation(code, z, arg)
+
+
+BODIES = (tanh, tanh_branch_free, tanh_expm1, pair_tanh, activation, pair_activation)

@@ -13,7 +13,7 @@ Weights of all nets of one kind sit in one flat array; ``off[(net·nlayer + laye
 is where layer ``layer`` of net ``net`` keeps its matrix (row-major, n_in × n_out), bias and
 idt (−1: no idt).
 """
-from .activations import activation
+from .activations import activation, pair_activation
 
 #: activation code of an embedding pack holding tables (dp compress) instead of layers
 TABULATED = -1
@@ -119,7 +119,7 @@ def embedding_forward(s, net, w, off, widths, nlayer, act, act_arg, buf, wmax, t
         io = off[base + 2]
         for o in range(n_out):
             zz, dz = dense_unit(buf, 0, wmax, n_in, w, mo, n_out, o, w[bo + o], tangent)
-            h, dh = activation(act, zz, act_arg)
+            h, dh = pair_activation(act, zz, act_arg)
             buf[2 * wmax + o] = h
             buf[3 * wmax + o] = dh * dz
         skip = embedding_skip(n_in, n_out)

@@ -359,3 +359,19 @@ def test_branch_free_tanh_is_within_four_ulp_of_math_tanh():
         assert got * want >= 0.0, zk
     assert tanh_branch_free(math.inf) == 1.0 and tanh_branch_free(-math.inf) == -1.0
     assert math.isnan(tanh_branch_free(math.nan))      # a NaN reaching a layer is not hidden as ±1
+
+
+def test_expm1_tanh_is_within_four_ulp_of_math_tanh():
+    """The tanh that SYCL CPU devices bind in the per-pair embedding nets (expm1 and one division),
+    against libm's over the same points as the branch-free one, its cap at z = 20 included."""
+    from dpsycl.device_kernels.activations import tanh_expm1
+    rng = np.random.default_rng(8)
+    z = np.concatenate([rng.uniform(-25.0, 25.0, 4000), rng.uniform(-1.0, 1.0, 4000), 10.0 ** rng.uniform(-300, 0, 2000),
+                        [0.0, 1e-8, 0.5, 19.99, 20.0, 20.01, 22.0, 700.0]])
+    z = np.concatenate([z, -z])
+    for zk in z:
+        got, want = tanh_expm1(float(zk)), math.tanh(float(zk))
+        assert abs(got - want) <= 4 * np.spacing(abs(want)), (zk, got, want)
+        assert got * want >= 0.0, zk
+    assert tanh_expm1(math.inf) == 1.0 and tanh_expm1(-math.inf) == -1.0
+    assert math.isnan(tanh_expm1(math.nan))

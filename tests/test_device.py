@@ -199,6 +199,11 @@ def test_single_source_bodies_are_shared_between_backends():
         for name in device_kernels.PRIMITIVES:
             assert table[name].py_func.__module__ == backend.__name__
     assert cuda.compiled_bodies(np.float32)["tanh"].py_func.__code__ is activations.tanh.__code__
+    if sycl_available():
+        # and SYCL's CPU kernels the expm1 tanh in the per-pair embedding nets only
+        cpu_table = sycl.compiled_bodies(np.float64, cpu=True)
+        assert cpu_table["pair_tanh"].py_func.__code__ is activations.tanh_expm1.__code__
+        assert cpu_table["tanh"].py_func.__code__ is activations.tanh.__code__
 
 
 def _device_bytes_reachable_from(root) -> int:

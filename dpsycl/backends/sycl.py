@@ -25,6 +25,7 @@ from numba_dpex.kernel_api_impl.spirv.target import SPIRVTargetContext, SPIRVTyp
 
 from .compile_rules import install, install_literals, kernel_rules  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
+from ..device_kernels import activations  # noqa: E402
 
 install(_numba_arrayobj, SPIRVTargetContext)  # numba-dpex lowers arrays with numba's own module
 install_literals(SPIRVTypingContext)
@@ -56,16 +57,20 @@ def _atomic_add(arr, index, value):
     return kernel_api.AtomicRef(arr, index=index).fetch_add(value)
 
 
-def compiled_bodies(dtype=np.float64) -> dict:
+def compiled_bodies(dtype=np.float64, cpu: bool = False) -> dict:
     """Every kernel body compiled as a numba-dpex device function (compiled on first use)."""
-    return _kernel_cache(dtype).compiled_bodies
+    return _kernel_cache(dtype, cpu).compiled_bodies
 
 
-def _kernel_cache(dtype=np.float64) -> KernelCache:
-    key = np.dtype(dtype).str
+def _kernel_cache(dtype=np.float64, cpu: bool = False) -> KernelCache:
+    """One cache per precision and kind of device: CPU devices take ``tanh_expm1`` in the per-pair
+    embedding nets (device_kernels/activations.py)."""
+    key = (np.dtype(dtype).str, bool(cpu))
     if key not in _KERNELS:
         primitives = {"barrier": numba_dpex.device_func(_barrier),
                       "atomic_add": numba_dpex.device_func(_atomic_add)}
+        if cpu:
+            primitives["pair_tanh"] = numba_dpex.device_func(activations.tanh_expm1)
         _KERNELS[key] = compile_kernels(
             numba_dpex.device_func, primitives, numba_dpex.kernel,
             scope=lambda dtype: {"PrivateArray": kernel_api.PrivateArray, "DT": np.dtype(dtype).type},
@@ -156,7 +161,7 @@ class SyclBackend:
     def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64):
         names, values = flatten(packs)
         scalar = body_name in self.scalar_bodies    # work-groups of one work-item: the CPU runs them as scalar code
-        kern, values = _kernel_cache(dtype).item_kernel(body_name, names, values, scratch or {}, dtype,
+        kern, values = _kernel_cache(dtype, self.device.is_cpu).item_kernel(body_name, names, values, scratch or {}, dtype,
                                                    _ND_ITEM_TEMPLATE if scalar else None)
         if n > 0:
             extent = (numba_dpex.NdRange(numba_dpex.Range(int(n)), numba_dpex.Range(1)) if scalar
@@ -173,7 +178,7 @@ class SyclBackend:
         """
         local = local or {}
         names, values = flatten(packs)
-        kern, values = _kernel_cache(dtype).group_kernel(body_name, names, values, nlane, local, scratch or {}, dtype)
+        kern, values = _kernel_cache(dtype, self.device.is_cpu).group_kernel(body_name, names, values, nlane, local, scratch or {}, dtype)
         if ngroups > 0:
             if not self.supports_groups:
                 raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
