@@ -62,6 +62,23 @@ def group_partial_sums(item, lane, nlane, red, at, ncomp):
     return nparts
 
 
+def lane_element(q, width):
+    """(row, column) of element q of a row-major matrix ``width`` wide: the one division of a loop
+    that steps its elements by the lane count (next_element)."""
+    row = q // width
+    return row, q - row * width
+
+
+def next_element(row, col, drow, dcol, width):
+    """(row, column) after stepping by lane_element(step, width) = (drow, dcol), dcol < width."""
+    col += dcol
+    row += drow
+    if col >= width:
+        col -= width
+        row += 1
+    return row, col
+
+
 def group_dense(item, lane, nlane, buf, x_at, n_in, y_at, dact, da, n_out, w, mo, bo, io, act, act_arg, residual,
                 per_pass):
     """buf[y_at + o] = φ(x·W + b)[o]·idt (+ x[o] if residual) over lanes, x = buf[x_at:]; φ'·idt → dact.
@@ -129,4 +146,4 @@ def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact
     barrier(item)
 
 
-BODIES = (group_reduce, group_prefix_count, group_partial_sums, group_dense, group_dense_backward)
+BODIES = (lane_element, next_element, group_reduce, group_prefix_count, group_partial_sums, group_dense, group_dense_backward)

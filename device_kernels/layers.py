@@ -33,19 +33,56 @@ def fitting_residual(layer, n_in, n_out):
     return layer >= 1 and n_out == n_in
 
 
-def dense_unit(x, x_at, dx_at, n_in, w, mo, n_out, o, z, tangent):
-    """Pre-activation z + Σ_k x[x_at+k]·W[k, o] of output o of a layer and, if tangent, its
-    derivative Σ_k x[dx_at+k]·W[k, o] along the tangent stored beside the inputs."""
-    dz = 0.0 * z
+def dense_block(x, x_at, dx_at, n_in, w, mo, bo, n_out, o, tangent):
+    """Pre-activations z of outputs o … o+3 of a layer, z[o] = b[o] + Σ_k x[x_at+k]·W[k, o], and, if
+    tangent, their derivatives Σ_k x[dx_at+k]·W[k, o] along the tangent stored beside the inputs, in
+    one pass over the input: each x[k] read feeds four independent multiply-add chains, where one
+    output per pass waits on its add's latency at every k (NOTES.md, session 13).  Each sum keeps the
+    order of k.  Outputs past n_out repeat output o; the caller does not store them."""
+    o1 = o + 1 if o + 1 < n_out else o
+    o2 = o + 2 if o + 2 < n_out else o
+    o3 = o + 3 if o + 3 < n_out else o
+    z0 = w[bo + o]
+    z1 = w[bo + o1]
+    z2 = w[bo + o2]
+    z3 = w[bo + o3]
+    d0 = 0.0 * z0
+    d1 = 0.0 * z0
+    d2 = 0.0 * z0
+    d3 = 0.0 * z0
     if tangent != 0:
         for k in range(n_in):
-            wk = w[mo + k * n_out + o]
-            z += x[x_at + k] * wk
-            dz += x[dx_at + k] * wk
+            row = mo + k * n_out
+            w0 = w[row + o]
+            w1 = w[row + o1]
+            w2 = w[row + o2]
+            w3 = w[row + o3]
+            xk = x[x_at + k]
+            dk = x[dx_at + k]
+            z0 += xk * w0
+            z1 += xk * w1
+            z2 += xk * w2
+            z3 += xk * w3
+            d0 += dk * w0
+            d1 += dk * w1
+            d2 += dk * w2
+            d3 += dk * w3
     else:
         for k in range(n_in):
-            z += x[x_at + k] * w[mo + k * n_out + o]
-    return z, dz
+            row = mo + k * n_out
+            xk = x[x_at + k]
+            z0 += xk * w[row + o]
+            z1 += xk * w[row + o1]
+            z2 += xk * w[row + o2]
+            z3 += xk * w[row + o3]
+    return z0, z1, z2, z3, d0, d1, d2, d3
+
+
+def activate_into(buf, wmax, o, act, act_arg, z, dz):
+    """h = φ(z) into buf[2·wmax + o] and the tangent φ'(z)·dz into buf[3·wmax + o]."""
+    h, dh = pair_activation(act, z, act_arg)
+    buf[2 * wmax + o] = h
+    buf[3 * wmax + o] = dh * dz
 
 
 def table_locate(x, net, w, off, m_width):
@@ -117,13 +154,19 @@ def embedding_forward(s, net, w, off, widths, nlayer, act, act_arg, buf, wmax, t
         mo = off[base]
         bo = off[base + 1]
         io = off[base + 2]
-        for o in range(n_out):
-            zz, dz = dense_unit(buf, 0, wmax, n_in, w, mo, n_out, o, w[bo + o], tangent)
-            h, dh = pair_activation(act, zz, act_arg)
-            buf[2 * wmax + o] = h
-            buf[3 * wmax + o] = dh * dz
+        for o in range(0, n_out, 4):
+            z0, z1, z2, z3, d0, d1, d2, d3 = dense_block(buf, 0, wmax, n_in, w, mo, bo, n_out, o, tangent)
+            activate_into(buf, wmax, o, act, act_arg, z0, d0)
+            if o + 1 < n_out:
+                activate_into(buf, wmax, o + 1, act, act_arg, z1, d1)
+            if o + 2 < n_out:
+                activate_into(buf, wmax, o + 2, act, act_arg, z2, d2)
+            if o + 3 < n_out:
+                activate_into(buf, wmax, o + 3, act, act_arg, z3, d3)
         skip = embedding_skip(n_in, n_out)
-        # descending o: the skip reads x[o mod n_in] <= o before x[o] is overwritten
+        # descending o: the skip reads x[o mod n_in] <= o before x[o] is overwritten; o < 2·n_in
+        # wherever there is a skip, so o mod n_in is one subtraction (a division per output was
+        # an integer divide per output on a CPU: NOTES.md, session 13)
         for oo in range(n_out):
             o = n_out - 1 - oo
             h = buf[2 * wmax + o]
@@ -132,8 +175,9 @@ def embedding_forward(s, net, w, off, widths, nlayer, act, act_arg, buf, wmax, t
                 if io >= 0:
                     h *= w[io + o]
                     dh *= w[io + o]
-                h += buf[o % n_in]
-                dh += buf[wmax + o % n_in]
+                src = o - n_in if o >= n_in else o
+                h += buf[src]
+                dh += buf[wmax + src]
             buf[o] = h
             buf[wmax + o] = dh
         n_in = n_out
@@ -289,6 +333,6 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
     return y
 
 
-BODIES = (embedding_skip, fitting_residual, dense_unit, table_locate, table_channel, table_forward,
+BODIES = (embedding_skip, fitting_residual, dense_block, activate_into, table_locate, table_channel, table_forward,
           embedding_forward, append_parameters, fitting_output, fitting_layer_forward, fitting_layer_backward,
           fitting_forward_backward)

@@ -19,7 +19,7 @@ The environment rows are computed ENV_ROWS at a time (one lane each) for the nex
 """
 from .activations import activation
 from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
-from .group import group_dense, group_dense_backward, group_partial_sums, group_prefix_count, group_reduce
+from .group import group_dense, group_dense_backward, lane_element, next_element, group_partial_sums, group_prefix_count, group_reduce
 from .layers import TABULATED, embedding_skip, fitting_residual, table_channel, table_locate
 from .primitives import barrier
 
@@ -260,13 +260,16 @@ def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fi
     offsets) down to ∂y/∂D; returns where in sh_f ∂y/∂D starts.  Shared by the work-group kernel and
     the CPU's fitting kernel, which differ only in where T comes from and where ∂E/∂T goes."""
     zero = 0.0 * fit_w[0]
+    # element q = m·axis_m + n, stepped by nlane with a carry: a division per element is a
+    # scalar idiv per lane on a CPU and a ~100-instruction sequence on a GPU (NOTES.md, session 13)
+    m, n = lane_element(lane, axis_m)
+    step_m, step_n = lane_element(nlane, axis_m)
     for q in range(lane, m_width * axis_m, nlane):
-        m = q // axis_m
-        n = q % axis_m
         acc = zero
         for a in range(4):
             acc += sh_t[a * m_width + m] * sh_t[a * m_width + n]
         sh_f[q] = acc
+        m, n = next_element(m, n, step_m, step_n, axis_m)
     # the frame's and the atom's parameters after D, spread over the lanes (layers.py: append_parameters)
     for q in range(lane, nfp + nap, nlane):
         if q < nfp:
@@ -492,9 +495,9 @@ def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_widt
                              fparam, nfp, aparam, nap, atom_energy, sh_f, sh_dact, 0, sh_red)
     # se_e2_a.t_gradient over the lanes: element (a, m) of ∂E/∂T_i, scaled
     scale = out_std[ti] * inv_nnei
+    a, m = lane_element(lane, m_width)
+    step_a, step_m = lane_element(nlane, m_width)
     for q in range(lane, 4 * m_width, nlane):
-        a = q // m_width
-        m = q % m_width
         acc = zero
         for n in range(axis_m):
             acc += sh_f[g_at + m * axis_m + n] * sh_t[a * m_width + n]
@@ -502,6 +505,7 @@ def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_widt
             for k in range(m_width):
                 acc += sh_f[g_at + k * axis_m + m] * sh_t[a * m_width + k]
         dt_mat[i * 4 * m_width + q] = acc * scale
+        a, m = next_element(a, m, step_a, step_m, m_width)
 
 
 BODIES = (compact_live_slots, batch_env_rows, batch_rows, group_embedding_batch, group_fitting_net,
