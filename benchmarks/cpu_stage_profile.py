@@ -45,6 +45,7 @@ STAGE_FLOPS = {
     "descriptor_chunk": ("pass1_real_pairs", "pass1_padded_blocks"),
     "fitting_atom": ("per_atom_descriptor_fitting", "partial_sums"),
     "fitting_group_atom": ("per_atom_descriptor_fitting", "partial_sums"),   # the same work, lanes per atom (CPUs)
+    "fitting_group_atoms": ("per_atom_descriptor_fitting", "partial_sums"),  # and four atoms per work-group
     "pair_gradient_chunk": ("pass2_real_pairs",),
     "gather_forces_and_virials": ("gather",),
 }

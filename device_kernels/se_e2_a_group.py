@@ -19,7 +19,8 @@ The environment rows are computed ENV_ROWS at a time (one lane each) for the nex
 """
 from .activations import activation
 from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
-from .group import group_dense, group_dense_backward, lane_element, next_element, group_partial_sums, group_prefix_count, group_reduce
+from .group import (group_dense, group_dense_backward, group_partial_sums, group_prefix_count, group_reduce, lane_element,
+                    next_element)
 from .layers import TABULATED, embedding_skip, fitting_residual, table_channel, table_locate
 from .primitives import barrier
 
@@ -257,8 +258,8 @@ def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fi
     fitting net of species ti over the lanes (layer l reads one half of sh_f[0:2·fwmax] and writes the
     other; the activation slopes go to sh_dact from dact_at on, which may be sh_f itself past 2·fwmax),
     E_i into atom_energy[i], then the reverse pass (over fit_wt, the transposed matrices at fit_w's
-    offsets) down to ∂y/∂D; returns where in sh_f ∂y/∂D starts.  Shared by the work-group kernel and
-    the CPU's fitting kernel, which differ only in where T comes from and where ∂E/∂T goes."""
+    offsets) down to ∂y/∂D; returns where in sh_f ∂y/∂D starts.  The CPU's fitting kernel runs the
+    same sums for four atoms at a time (se_e2_a_fitting.py)."""
     zero = 0.0 * fit_w[0]
     # element q = m·axis_m + n, stepped by nlane with a carry: a division per element is a
     # scalar idiv per lane on a CPU and a ~100-instruction sequence on a GPU (NOTES.md, session 13)
@@ -472,41 +473,5 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                 pair_grad[q + 2] = gz
 
 
-def fitting_group_atom(item, i, lane, nlane, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off, fit_widths,
-                       n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass, fparam,
-                       nfp, aparam, nap, atom_energy, dt_mat, sh_t, sh_f, sh_dact, sh_red):
-    """se_e2_a.fitting_atom with the lanes of a work-group sharing atom i: T_i from the chunk
-    partial sums, D_i, the fitting net (a layer's outputs over the lanes, its input in local
-    memory; the reverse pass over fit_wt, the transposed matrices at the same offsets) and
-    dt_mat[i] = ∂E_i/∂T_i / nnei.  For CPUs: 16 lanes are one vector, where the per-atom body is
-    scalar code (its weights differ per lane with the species, its buffers are too large to keep
-    lane-contiguous)."""
-    ti = atype[i]
-    zero = 0.0 * fit_w[0]
-    inv_nnei = 1.0 / nnei
-    for k in range(lane, 4 * m_width, nlane):
-        acc = zero
-        for c in range(nchunk):
-            acc += t_part[(i * nchunk + c) * 4 * m_width + k]
-        sh_t[k] = acc * inv_nnei
-    barrier(item)
-    g_at = group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
-                             act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass,
-                             fparam, nfp, aparam, nap, atom_energy, sh_f, sh_dact, 0, sh_red)
-    # se_e2_a.t_gradient over the lanes: element (a, m) of ∂E/∂T_i, scaled
-    scale = out_std[ti] * inv_nnei
-    a, m = lane_element(lane, m_width)
-    step_a, step_m = lane_element(nlane, m_width)
-    for q in range(lane, 4 * m_width, nlane):
-        acc = zero
-        for n in range(axis_m):
-            acc += sh_f[g_at + m * axis_m + n] * sh_t[a * m_width + n]
-        if m < axis_m:
-            for k in range(m_width):
-                acc += sh_f[g_at + k * axis_m + m] * sh_t[a * m_width + k]
-        dt_mat[i * 4 * m_width + q] = acc * scale
-        a, m = next_element(a, m, step_a, step_m, m_width)
-
-
 BODIES = (compact_live_slots, batch_env_rows, batch_rows, group_embedding_batch, group_fitting_net,
-          group_atom_energy, fitting_group_atom)
+          group_atom_energy)

@@ -105,7 +105,7 @@ class DeviceEvaluator:
         self.neighbor_groups = bool(wide) and not getattr(backend, "simulated", False)
         self.lock = threading.RLock()
         self.constant_bytes = self.workspace.nbytes()
-        self.dry_run = AllocationRecorder()       # the descriptor's passes again, allocating nothing
+        self.dry_run = AllocationRecorder(self.backend)   # the descriptor's passes again, allocating nothing
         self.dry_passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, self.dry_run,
                                                            self.kernel_dtype)
         self.memory_fits: set = set()          # sizes already checked (check_memory)

@@ -88,11 +88,12 @@ class AllocationRecorder:
     """A Workspace that allocates nothing: it records the bytes of every buffer asked for (name ->
     bytes) and its ``backend`` launches nothing.  Model constants (``keep``) stay host arrays and are
     not recorded: the real workspace already holds them.  Anything else a backend offers is missing,
-    on purpose: the passes run against it must only ask for buffers and launch."""
+    on purpose: the passes run against it must only ask for buffers and launch, and read only the
+    kernel choice ``group_fitting`` of the backend it stands for (``like``)."""
 
-    def __init__(self):
+    def __init__(self, like=None):
         self.sizes: dict[str, int] = {}
-        self.backend = NoLaunches()
+        self.backend = NoLaunches(like)
 
     def keep(self, values, dtype):
         return np.ascontiguousarray(values, dtype=dtype).ravel()
@@ -113,6 +114,10 @@ class AllocationRecorder:
 
 class NoLaunches:
     """The backend of an AllocationRecorder: launches are accepted and not run."""
+
+    def __init__(self, like=None):
+        # the passes pick their kernels (and so their buffers) by it: se_e2_a's fitting on CPU devices
+        self.group_fitting = bool(getattr(like, "group_fitting", False))
 
     def launch(self, *args, **kwargs) -> None:
         pass

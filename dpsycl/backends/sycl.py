@@ -44,7 +44,7 @@ SYCL_SPECIALISED = SPECIALISED | {"one_side"}
 #: gathered lane by lane; the neighbour rows' sorted insertions diverge).  The CPU runtime runs its
 #: vectorised code only over whole vectors of a work-group, so a work-group of one work-item is
 #: scalar code whatever width its compiler picked.
-#: (se_e2_a's fitting net runs as fitting_group_atom where group kernels are available: group_fitting)
+#: (se_e2_a's fitting net runs as fitting_group_atoms where group kernels are available: group_fitting)
 CPU_SCALAR_BODIES = frozenset({"fitting_atom", "neighbor_row", "sort_reverse_row"})
 _ND_ITEM_TEMPLATE = dict(signature="item, ", index="item.get_global_id(0)", alloc="PrivateArray({size}, dtype=DT)")
 
@@ -98,9 +98,10 @@ class SyclBackend:
         self.is_gpu = bool(self.device.is_gpu)
         self.parallel_width = int(self.device.max_compute_units) * (256 if self.is_gpu else 1)
         # local-memory kernels type their local arrays on the default device's queue (numba-dpex 0.23)
+        self.local_memory_bytes = int(self.device.local_mem_size)
         self.supports_groups = self.queue == dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice())
         self.scalar_bodies = CPU_SCALAR_BODIES if self.device.is_cpu else frozenset()
-        # the fitting net as work-groups of one vector of lanes (se_e2_a: fitting_group_atom) on CPUs
+        # the fitting net as work-groups of one vector of lanes (se_e2_a: fitting_group_atoms) on CPUs
         self.group_fitting = bool(self.device.is_cpu and self.supports_groups)
 
     def describe(self) -> str:
@@ -177,6 +178,12 @@ class SyclBackend:
         on the default device's queue, so the accessors come first and only that device qualifies.
         """
         local = local or {}
+        need = sum(int(size) for size in local.values()) * np.dtype(dtype).itemsize
+        if need > self.local_memory_bytes:
+            # past the device's local memory a CPU work-group silently reads and writes out of bounds
+            raise RuntimeError(f"work-group kernel '{body_name}' needs {need} bytes of local memory per work-group; "
+                               f"{self.name} offers {self.local_memory_bytes} (on OpenCL CPU devices "
+                               "CL_CONFIG_CPU_FORCE_LOCAL_MEM_SIZE sets it, e.g. 1MB, before the runtime starts)")
         names, values = flatten(packs)
         kern, values = _kernel_cache(dtype, self.device.is_cpu).group_kernel(body_name, names, values, nlane, local, scratch or {}, dtype)
         if ngroups > 0:

@@ -61,6 +61,10 @@ def _lib_dirs() -> list[str]:
     return [d for d in dict.fromkeys(found) if os.path.isdir(d)]
 
 
+#: work-group local memory asked of the OpenCL CPU runtime (CL_CONFIG_CPU_FORCE_LOCAL_MEM_SIZE)
+CPU_LOCAL_MEMORY = "1MB"
+
+
 def cpu_target_arch(cpuinfo: str = "/proc/cpuinfo") -> str | None:
     """Instruction set to name for the OpenCL CPU compiler on a non-Intel x86 CPU, else None."""
     try:
@@ -93,6 +97,10 @@ def prepare(mkl: bool = False) -> None:
     arch = cpu_target_arch()
     if arch and "CL_CONFIG_CPU_TARGET_ARCH" not in os.environ:
         os.environ["CL_CONFIG_CPU_TARGET_ARCH"] = arch   # read by the CPU runtime when it starts
+    # the CPU runtime offers 32 KB of work-group local memory unless told more; local memory is ordinary
+    # memory there, and the fitting kernel of four atoms needs ~52 KB for cuag, more for wider nets
+    # (SyclBackend.launch_groups refuses a launch that asks more than the device offers)
+    os.environ.setdefault("CL_CONFIG_CPU_FORCE_LOCAL_MEM_SIZE", CPU_LOCAL_MEMORY)
     wanted = []
     for d in dirs:
         names = _MKL_LIBS if mkl else _RUNTIME_LIBS

@@ -12,11 +12,13 @@ around the hybrid's fitting net (base.py: MemberPasses).
 from __future__ import annotations
 
 import types
+import weakref
 
 import numpy as np
 
 from ...backends.launch import Args
 from ...device_kernels import se_e2_a_group as kernels_group
+from ...device_kernels.se_e2_a_fitting import FIT_ATOMS
 from ...fitting import pack_layers
 from ...model import EnergyFitting
 from ..smooth import SmoothDevice
@@ -25,11 +27,9 @@ from .params import SeE2A
 
 #: lanes of the fitting net's work-groups on CPU devices: the OpenCL CPU compiler's vector width
 FITTING_LANES = 16
-#: outputs a lane takes per pass over a fitting layer (group.py: group_dense), measured per kernel
-#: (benchmarks/NOTES.md, session 7): two in the work-group kernel of wide devices (H200: −7.5% at
-#: 131,072 atoms), one in the CPU's 16-lane fitting kernel (two were 41% slower on opencl:cpu)
+#: outputs a lane takes per pass over a fitting layer in the work-group kernel of wide devices
+#: (group.py: group_dense; benchmarks/NOTES.md, session 7: −7.5% at 131,072 atoms on an H200)
 GROUP_KERNEL_FIT_PER_PASS = 2
-CPU_FITTING_FIT_PER_PASS = 1
 
 
 class SeE2ADevice(SmoothDevice):
@@ -46,6 +46,7 @@ class SeE2ADevice(SmoothDevice):
         # inside the work-group kernel; the reverse pass of both reads the transposed matrices, packed at
         # the same offsets as fit_w (group.py: group_dense_backward)
         self.group_fitting = fitting is not None and getattr(ws.backend, "group_fitting", False)
+        self._species_groups = None
         if fitting is not None:
             transposed = [[types.SimpleNamespace(matrix=np.asarray(layer.matrix).T, bias=layer.bias, idt=layer.idt)
                            for layer in net] for net in fitting.nets]
@@ -83,11 +84,13 @@ class SeE2ADevice(SmoothDevice):
         m = self.m_width
         dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, dt)
         if self.group_fitting:
-            local = {"sh_t": 4 * m, "sh_f": 2 * self.fit.fwmax, "sh_dact": self.n_hidden, "sh_red": FITTING_LANES}
-            b.launch_groups("fitting_group_atom", natoms, FITTING_LANES,
-                            Args(atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m,
-                                 axis_m=self.axis_m), self.fit,
-                            Args(fit_wt=self.fit_wt, fit_per_pass=CPU_FITTING_FIT_PER_PASS), params,
+            fit_atoms, ngroups = self.species_groups(geo.atype, natoms)
+            local = {"sh_t": FIT_ATOMS * 4 * m, "sh_f": FIT_ATOMS * 2 * self.fit.fwmax,
+                     "sh_dact": FIT_ATOMS * max(self.n_hidden, 1), "sh_red": FIT_ATOMS * FITTING_LANES}
+            b.launch_groups("fitting_group_atoms", ngroups, FITTING_LANES,
+                            Args(fit_atoms=fit_atoms, atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part,
+                                 m_width=m, axis_m=self.axis_m), self.fit,
+                            Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1)), params,
                             Args(atom_energy=atom_energy, dt_mat=dt_mat), local=local, dtype=dt)
             self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
             return
@@ -97,6 +100,32 @@ class SeE2ADevice(SmoothDevice):
                  scratch={"tmat": 4 * m, "dbuf": self.fit_inputs, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden},
                  dtype=dt)
         self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
+
+    def species_groups(self, atype, natoms: int):
+        """(fit_atoms, number of groups): atoms 0 … natoms−1 in groups of FIT_ATOMS of one species, each
+        species' last group padded with −1, for the CPU's fitting kernel (se_e2_a_fitting.py).  Read
+        back and grouped on the host once per species array (MD and repeated frames pass the same
+        device array; the workspace uploads a changed one as a new array)."""
+        capacity = (natoms // FIT_ATOMS + self.env.ntypes) * FIT_ATOMS
+        if atype is None:                       # the memory estimate's dry run: the buffer's size only
+            return self.ws.buffer("fit_atoms", capacity, np.int64), 0
+        held = self._species_groups
+        if held is not None and held[0]() is atype and held[1] == natoms:
+            return held[2], held[3]
+        host = np.asarray(self.ws.backend.to_host(atype))[:natoms]
+        order = np.argsort(host, kind="stable")
+        counts = np.bincount(host, minlength=self.env.ntypes)
+        groups = []
+        for start, count in zip(np.cumsum(counts) - counts, counts):
+            padded = np.full(-(-count // FIT_ATOMS) * FIT_ATOMS, -1, dtype=np.int64)
+            padded[:count] = order[start:start + count]
+            groups.append(padded)
+        grouped = np.full(capacity, -1, dtype=np.int64)     # Σ ⌈n_s/4⌉ ≤ ⌊N/4⌋ + ntypes groups
+        used = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+        grouped[:used.size] = used
+        fit_atoms = self.ws.upload("fit_atoms", grouped, np.int64)     # the estimate's size: capacity
+        self._species_groups = (weakref.ref(atype), natoms, fit_atoms, used.size // FIT_ATOMS)
+        return fit_atoms, used.size // FIT_ATOMS
 
     # -- the chunk passes, also run as a member of a hybrid (dpsycl/descriptors/hybrid/device.py) --------
     def t_partials(self, geo, natoms: int, nchunk: int):

@@ -1,0 +1,185 @@
+"""se_e2_a's fitting net on CPU devices: E_i = F_tᵢ(D_i), D_i = T_iᵀ T_i[:, :M<], and ∂E_i/∂T_i.
+
+A work-group of 16 lanes (one vector of the OpenCL CPU compiler) takes FIT_ATOMS atoms of one
+species: a layer's outputs over the lanes, the atoms' inputs side by side in local memory, so each
+weight loaded feeds FIT_ATOMS multiply-adds.  One atom per work-group streamed the whole net from
+cache for every atom (cuag: 1.4 MB of weights and transposed weights per atom, larger than a Zen 4
+core's L2) and waited on one add chain per output (benchmarks/NOTES.md, session 13).  Each atom's
+sums run in the order of se_e2_a_group.group_fitting_net with one output per lane, so its energy
+and ∂E/∂T are those of the one-atom body bit for bit.
+
+``fit_atoms[g·FIT_ATOMS + j]`` is atom j of group g (the host groups the atoms by species,
+SeE2ADevice.species_groups); −1 pads a species' last group, whose padding runs on the group's first
+atom and stores nothing.
+"""
+from .group import group_reduce, lane_element, next_element
+from .layers import fitting_output, fitting_residual
+from .primitives import barrier
+
+#: atoms of one species per work-group
+FIT_ATOMS = 4
+
+
+def group_atom(fit_atoms, g, j):
+    """Atom j of group g, or the group's first atom where j pads the group."""
+    i = fit_atoms[g * FIT_ATOMS + j]
+    return fit_atoms[g * FIT_ATOMS] if i < 0 else i
+
+
+def dense_four_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dstride, da, n_out, w, mo, bo, io, act,
+                     act_arg, residual):
+    """group.group_dense (one output per lane and pass) for four atoms whose buffers are ``stride``
+    apart in buf and whose activation slopes are ``dstride`` apart in dact."""
+    for o in range(lane, n_out, nlane):
+        z0 = w[bo + o]
+        z1 = z0
+        z2 = z0
+        z3 = z0
+        xk = x_at
+        wk = mo + o
+        while xk < x_at + n_in:
+            wv = w[wk]
+            z0 += buf[xk] * wv
+            z1 += buf[stride + xk] * wv
+            z2 += buf[2 * stride + xk] * wv
+            z3 += buf[3 * stride + xk] * wv
+            xk += 1
+            wk += n_out
+        fitting_output(z0, o, w, io, act, act_arg, buf, y_at, dact, da, residual, x_at)
+        fitting_output(z1, o, w, io, act, act_arg, buf, stride + y_at, dact, dstride + da, residual, stride + x_at)
+        fitting_output(z2, o, w, io, act, act_arg, buf, 2 * stride + y_at, dact, 2 * dstride + da, residual,
+                       2 * stride + x_at)
+        fitting_output(z3, o, w, io, act, act_arg, buf, 3 * stride + y_at, dact, 3 * dstride + da, residual,
+                       3 * stride + x_at)
+    barrier(item)
+
+
+def dense_backward_four_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_at, n_in, dact, dstride, da, wt, mo,
+                              residual):
+    """group.group_dense_backward (one input per lane and pass, over the transposed matrix wt) for
+    four atoms laid out as in dense_four_atoms."""
+    for k in range(lane, n_in, nlane):
+        a0 = 0.0 * buf[g_at]
+        a1 = a0
+        a2 = a0
+        a3 = a0
+        go_at = g_at
+        d_at = da
+        wo = mo + k
+        while go_at < g_at + n_out:
+            wv = wt[wo]
+            a0 += (buf[go_at] * dact[d_at]) * wv
+            a1 += (buf[stride + go_at] * dact[dstride + d_at]) * wv
+            a2 += (buf[2 * stride + go_at] * dact[2 * dstride + d_at]) * wv
+            a3 += (buf[3 * stride + go_at] * dact[3 * dstride + d_at]) * wv
+            go_at += 1
+            d_at += 1
+            wo += n_in
+        if residual:
+            a0 += buf[g_at + k]
+            a1 += buf[stride + g_at + k]
+            a2 += buf[2 * stride + g_at + k]
+            a3 += buf[3 * stride + g_at + k]
+        buf[gin_at + k] = a0
+        buf[stride + gin_at + k] = a1
+        buf[2 * stride + gin_at + k] = a2
+        buf[3 * stride + gin_at + k] = a3
+    barrier(item)
+
+
+def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off,
+                        fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, n_hidden,
+                        fparam, nfp, aparam, nap, atom_energy, dt_mat, sh_t, sh_f, sh_dact, sh_red):
+    """E_i and dt_mat[i] = ∂E_i/∂T_i / nnei of the FIT_ATOMS atoms of group g.  Local arrays per atom j:
+    sh_t[j·4M:] its T, sh_f[j·2·fwmax:] its two layer buffers (D first), sh_dact[j·n_hidden:] its
+    activation slopes, sh_red[j·nlane:] its lanes' parts of the last layer."""
+    ti = atype[fit_atoms[g * FIT_ATOMS]]
+    zero = 0.0 * fit_w[0]
+    inv_nnei = 1.0 / nnei
+    tw = 4 * m_width
+    half = 2 * fwmax
+    for j in range(FIT_ATOMS):
+        i = group_atom(fit_atoms, g, j)
+        for k in range(lane, tw, nlane):
+            acc = zero
+            for c in range(nchunk):
+                acc += t_part[(i * nchunk + c) * tw + k]
+            sh_t[j * tw + k] = acc * inv_nnei
+    barrier(item)
+    step_m, step_n = lane_element(nlane, axis_m)
+    for j in range(FIT_ATOMS):
+        m, n = lane_element(lane, axis_m)
+        for q in range(lane, m_width * axis_m, nlane):
+            acc = zero
+            for a in range(4):
+                acc += sh_t[j * tw + a * m_width + m] * sh_t[j * tw + a * m_width + n]
+            sh_f[j * half + q] = acc
+            m, n = next_element(m, n, step_m, step_n, axis_m)
+        i = group_atom(fit_atoms, g, j)
+        for q in range(lane, nfp + nap, nlane):
+            if q < nfp:
+                sh_f[j * half + m_width * axis_m + q] = fparam[q]
+            else:
+                sh_f[j * half + m_width * axis_m + q] = aparam[i * nap + q - nfp]
+    barrier(item)
+    da = 0
+    x_at = 0
+    n_in = fit_widths[0]
+    for layer in range(n_fit):
+        n_out = fit_widths[layer + 1]
+        base = (ti * (n_fit + 1) + layer) * 3
+        dense_four_atoms(item, lane, nlane, sh_f, half, x_at, n_in, fwmax - x_at, sh_dact, n_hidden, da, n_out, fit_w,
+                         fit_off[base], fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg,
+                         fitting_residual(layer, n_in, n_out))
+        da += n_out
+        n_in = n_out
+        x_at = fwmax - x_at
+    base = (ti * (n_fit + 1) + n_fit) * 3
+    mo = fit_off[base]
+    for j in range(FIT_ATOMS):
+        part = zero
+        for k in range(lane, n_in, nlane):
+            part += sh_f[j * half + x_at + k] * fit_w[mo + k]
+        sh_red[j * nlane + lane] = part
+    group_reduce(item, lane, nlane, sh_red, FIT_ATOMS)
+    if lane == 0:
+        for j in range(FIT_ATOMS):
+            i = fit_atoms[g * FIT_ATOMS + j]
+            if i >= 0:
+                atom_energy[i] = (sh_red[j * nlane] + fit_w[fit_off[base + 1]] + bias_e[ti]) * out_std[ti] + out_bias[ti]
+    # reverse pass: ∂y/∂(last hidden) = W_final, then layer by layer down to ∂y/∂D
+    g_at = fwmax - x_at
+    for j in range(FIT_ATOMS):
+        for k in range(lane, n_in, nlane):
+            sh_f[j * half + g_at + k] = fit_w[mo + k]
+    barrier(item)
+    for lr in range(n_fit):
+        layer = n_fit - 1 - lr
+        n_out = fit_widths[layer + 1]
+        n_prev = fit_widths[layer]
+        da -= n_out
+        dense_backward_four_atoms(item, lane, nlane, sh_f, half, g_at, n_out, fwmax - g_at, n_prev, sh_dact, n_hidden,
+                                  da, fit_wt, fit_off[(ti * (n_fit + 1) + layer) * 3],
+                                  fitting_residual(layer, n_prev, n_out))
+        g_at = fwmax - g_at
+    # se_e2_a.t_gradient over the lanes, atom by atom: element (a, m) of ∂E/∂T_i, scaled
+    scale = out_std[ti] * inv_nnei
+    step_a, step_m = lane_element(nlane, m_width)
+    for j in range(FIT_ATOMS):
+        i = fit_atoms[g * FIT_ATOMS + j]
+        if i < 0:
+            continue
+        gj = j * half + g_at
+        a, m = lane_element(lane, m_width)
+        for q in range(lane, tw, nlane):
+            acc = zero
+            for n in range(axis_m):
+                acc += sh_f[gj + m * axis_m + n] * sh_t[j * tw + a * m_width + n]
+            if m < axis_m:
+                for k in range(m_width):
+                    acc += sh_f[gj + k * axis_m + m] * sh_t[j * tw + a * m_width + k]
+            dt_mat[i * tw + q] = acc * scale
+            a, m = next_element(a, m, step_a, step_m, m_width)
+
+
+BODIES = (group_atom, dense_four_atoms, dense_backward_four_atoms, fitting_group_atoms)
