@@ -12,7 +12,7 @@ and ∂E/∂T are those of the one-atom body bit for bit.
 SeE2ADevice.species_groups); −1 pads a species' last group, whose padding runs on the group's first
 atom and stores nothing.
 """
-from .group import group_reduce, lane_element, next_element
+from .group import group_reduce
 from .layers import fitting_output, fitting_residual
 from .primitives import barrier
 
@@ -106,15 +106,22 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
                 acc += t_part[(i * nchunk + c) * tw + k]
             sh_t[j * tw + k] = acc * inv_nnei
     barrier(item)
-    step_m, step_n = lane_element(nlane, axis_m)
+    # D[m, n] = Σ_a T[a, m]·T[a, n] with the lanes over m: T[a, m] in four vector loads and T[a, n] broadcast,
+    # where lanes over the elements (m, n) gathered both (NOTES.md, session 13); the same sums in the same order
     for j in range(FIT_ATOMS):
-        m, n = lane_element(lane, axis_m)
-        for q in range(lane, m_width * axis_m, nlane):
-            acc = zero
-            for a in range(4):
-                acc += sh_t[j * tw + a * m_width + m] * sh_t[j * tw + a * m_width + n]
-            sh_f[j * half + q] = acc
-            m, n = next_element(m, n, step_m, step_n, axis_m)
+        tj = j * tw
+        for m in range(lane, m_width, nlane):
+            t0 = sh_t[tj + m]
+            t1 = sh_t[tj + m_width + m]
+            t2 = sh_t[tj + 2 * m_width + m]
+            t3 = sh_t[tj + 3 * m_width + m]
+            for n in range(axis_m):
+                acc = zero
+                acc += t0 * sh_t[tj + n]
+                acc += t1 * sh_t[tj + m_width + n]
+                acc += t2 * sh_t[tj + 2 * m_width + n]
+                acc += t3 * sh_t[tj + 3 * m_width + n]
+                sh_f[j * half + m * axis_m + n] = acc
         i = group_atom(fit_atoms, g, j)
         for q in range(lane, nfp + nap, nlane):
             if q < nfp:
@@ -146,7 +153,8 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
         for j in range(FIT_ATOMS):
             i = fit_atoms[g * FIT_ATOMS + j]
             if i >= 0:
-                atom_energy[i] = (sh_red[j * nlane] + fit_w[fit_off[base + 1]] + bias_e[ti]) * out_std[ti] + out_bias[ti]
+                energy = sh_red[j * nlane] + fit_w[fit_off[base + 1]] + bias_e[ti]
+                atom_energy[i] = energy * out_std[ti] + out_bias[ti]
     # reverse pass: ∂y/∂(last hidden) = W_final, then layer by layer down to ∂y/∂D
     g_at = fwmax - x_at
     for j in range(FIT_ATOMS):
@@ -162,24 +170,39 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
                                   da, fit_wt, fit_off[(ti * (n_fit + 1) + layer) * 3],
                                   fitting_residual(layer, n_prev, n_out))
         g_at = fwmax - g_at
-    # se_e2_a.t_gradient over the lanes, atom by atom: element (a, m) of ∂E/∂T_i, scaled
+    # se_e2_a.t_gradient, atom by atom, the lanes over m and the four rows a of ∂E/∂T_i[a, m] together: each
+    # ∂y/∂D[m, n] read once for the four (a gather over the lanes), ∂y/∂D[k, m] contiguous over them, T
+    # broadcast; lanes over the elements (a, m) gathered every term (≈ 1,500 gathers an atom, the hottest
+    # instructions of the kernel under perf: NOTES.md, session 13).  Each element's sum in se_e2_a's order.
     scale = out_std[ti] * inv_nnei
-    step_a, step_m = lane_element(nlane, m_width)
     for j in range(FIT_ATOMS):
         i = fit_atoms[g * FIT_ATOMS + j]
         if i < 0:
             continue
         gj = j * half + g_at
-        a, m = lane_element(lane, m_width)
-        for q in range(lane, tw, nlane):
-            acc = zero
+        tj = j * tw
+        for m in range(lane, m_width, nlane):
+            e0 = zero
+            e1 = zero
+            e2 = zero
+            e3 = zero
             for n in range(axis_m):
-                acc += sh_f[gj + m * axis_m + n] * sh_t[j * tw + a * m_width + n]
+                gmn = sh_f[gj + m * axis_m + n]
+                e0 += gmn * sh_t[tj + n]
+                e1 += gmn * sh_t[tj + m_width + n]
+                e2 += gmn * sh_t[tj + 2 * m_width + n]
+                e3 += gmn * sh_t[tj + 3 * m_width + n]
             if m < axis_m:
                 for k in range(m_width):
-                    acc += sh_f[gj + k * axis_m + m] * sh_t[j * tw + a * m_width + k]
-            dt_mat[i * tw + q] = acc * scale
-            a, m = next_element(a, m, step_a, step_m, m_width)
+                    gkm = sh_f[gj + k * axis_m + m]
+                    e0 += gkm * sh_t[tj + k]
+                    e1 += gkm * sh_t[tj + m_width + k]
+                    e2 += gkm * sh_t[tj + 2 * m_width + k]
+                    e3 += gkm * sh_t[tj + 3 * m_width + k]
+            dt_mat[i * tw + m] = e0 * scale
+            dt_mat[i * tw + m_width + m] = e1 * scale
+            dt_mat[i * tw + 2 * m_width + m] = e2 * scale
+            dt_mat[i * tw + 3 * m_width + m] = e3 * scale
 
 
 BODIES = (group_atom, dense_four_atoms, dense_backward_four_atoms, fitting_group_atoms)
