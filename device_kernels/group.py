@@ -146,4 +146,5 @@ def group_dense_backward(item, lane, nlane, buf, g_at, n_out, gin_at, n_in, dact
     barrier(item)
 
 
-BODIES = (lane_element, next_element, group_reduce, group_prefix_count, group_partial_sums, group_dense, group_dense_backward)
+BODIES = (lane_element, next_element, group_reduce, group_prefix_count, group_partial_sums, group_dense,
+          group_dense_backward)

@@ -9,7 +9,7 @@ launched by dpsycl/descriptors/hybrid/device.py; the NumPy form is descriptors/h
 A member whose D_i is the plain sum of its chunk partials (se_e3) moves it in and out of its columns
 with the two copies below; the others scale on the way (their own ``*_descriptor_atom`` bodies).
 """
-from .layers import append_parameters, fitting_forward_backward
+from .layers import append_parameters, fitting_energy, fitting_forward_backward
 
 
 def hybrid_fitting_atom(i, atype, desc, desc_stride, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e,
@@ -21,7 +21,7 @@ def hybrid_fitting_atom(i, atype, desc, desc_stride, fit_w, fit_off, fit_widths,
         dbuf[k] = desc[row + k]
     append_parameters(i, dbuf, desc_stride, fparam, nfp, aparam, nap)
     y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, fbuf, fwmax, dact)
-    atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
+    atom_energy[i] = fitting_energy(y, ti, bias_e, out_std, out_bias)
     for k in range(desc_stride):
         desc_grad[row + k] = dbuf[k] * out_std[ti]
 

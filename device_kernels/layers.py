@@ -192,6 +192,12 @@ def append_parameters(i, buf, at, fparam, nfp, aparam, nap):
         buf[at + nfp + k] = aparam[i * nap + k]
 
 
+def fitting_energy(y, ti, bias_e, out_std, out_bias):
+    """E_i from the fitting net's output y for species ti: (y + bias_atom_e)·std + mean, DeePMD-kit's
+    output scaling; every fitting kernel stores its energies through it."""
+    return (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
+
+
 def fitting_output(zz, o, w, io, act, act_arg, buf, at, dact, da, residual, x_at):
     """Output o of a hidden fitting layer from its pre-activation zz: φ(zz)·idt (+ x[o] = buf[x_at+o]
     if residual) into buf[at+o], φ'(zz)·idt into dact[da+o]."""
@@ -334,5 +340,5 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
 
 
 BODIES = (embedding_skip, fitting_residual, dense_block, activate_into, table_locate, table_channel, table_forward,
-          embedding_forward, append_parameters, fitting_output, fitting_layer_forward, fitting_layer_backward,
-          fitting_forward_backward)
+          embedding_forward, append_parameters, fitting_energy, fitting_output, fitting_layer_forward,
+          fitting_layer_backward, fitting_forward_backward)

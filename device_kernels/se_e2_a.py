@@ -21,7 +21,7 @@ share of T is n_pad · R_pad ⊗ G(R_pad[0]), with G(R_pad[0]) evaluated once pe
 se_e2_a_group.py; the NumPy form is dpsycl/descriptors/se_e2_a/reference.py.
 """
 from .environment import block_slots, chunk_slots, live_slot, normalised_env_row
-from .layers import append_parameters, embedding_forward, fitting_forward_backward
+from .layers import append_parameters, fitting_energy, embedding_forward, fitting_forward_backward
 
 
 def padding_embeddings(p, ntypes, blk_avg, blk_std, one_side, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
@@ -131,7 +131,7 @@ def fitting_atom(i, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off
     descriptor_of_t(tmat, m_width, axis_m, dbuf, 0)
     append_parameters(i, dbuf, m_width * axis_m, fparam, nfp, aparam, nap)
     y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, fbuf, fwmax, dact)
-    atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
+    atom_energy[i] = fitting_energy(y, ti, bias_e, out_std, out_bias)
     t_gradient(dbuf, 0, tmat, m_width, axis_m, out_std[ti] * inv_nnei, dt_mat, i * 4 * m_width)
 
 

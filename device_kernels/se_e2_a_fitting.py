@@ -13,7 +13,7 @@ SeE2ADevice.species_groups); −1 pads a species' last group, whose padding runs
 atom and stores nothing.
 """
 from .group import group_reduce
-from .layers import fitting_output, fitting_residual
+from .layers import fitting_energy, fitting_output, fitting_residual
 from .primitives import barrier
 
 #: atoms of one species per work-group
@@ -153,8 +153,8 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
         for j in range(FIT_ATOMS):
             i = fit_atoms[g * FIT_ATOMS + j]
             if i >= 0:
-                energy = sh_red[j * nlane] + fit_w[fit_off[base + 1]] + bias_e[ti]
-                atom_energy[i] = energy * out_std[ti] + out_bias[ti]
+                atom_energy[i] = fitting_energy(sh_red[j * nlane] + fit_w[fit_off[base + 1]], ti, bias_e, out_std,
+                                                out_bias)
     # reverse pass: ∂y/∂(last hidden) = W_final, then layer by layer down to ∂y/∂D
     g_at = fwmax - x_at
     for j in range(FIT_ATOMS):

@@ -19,9 +19,9 @@ The environment rows are computed ENV_ROWS at a time (one lane each) for the nex
 """
 from .activations import activation
 from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
-from .group import (group_dense, group_dense_backward, group_partial_sums, group_prefix_count, group_reduce, lane_element,
-                    next_element)
-from .layers import TABULATED, embedding_skip, fitting_residual, table_channel, table_locate
+from .group import (group_dense, group_dense_backward, group_partial_sums, group_prefix_count, group_reduce,
+                    lane_element, next_element)
+from .layers import TABULATED, embedding_skip, fitting_energy, fitting_residual, table_channel, table_locate
 from .primitives import barrier
 
 #: neighbours per pass through the embedding net; the bodies below hold one scalar per neighbour
@@ -298,7 +298,7 @@ def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fi
     sh_red[lane] = part
     group_reduce(item, lane, nlane, sh_red, 1)
     if lane == 0:
-        atom_energy[i] = (sh_red[0] + fit_w[fit_off[base + 1]] + bias_e[ti]) * out_std[ti] + out_bias[ti]
+        atom_energy[i] = fitting_energy(sh_red[0] + fit_w[fit_off[base + 1]], ti, bias_e, out_std, out_bias)
     # reverse pass: ∂y/∂(last hidden) = W_final, then layer by layer down to ∂y/∂D
     g_at = fwmax - x_at
     for k in range(lane, n_in, nlane):

@@ -19,7 +19,7 @@ slots adds G(0) (also evaluated once per pair).  Neither has a gradient.  The Nu
 dpsycl/descriptors/se_e2_r/reference.py.
 """
 from .environment import block_slots, chunk_slots, env_row, live_slot
-from .layers import append_parameters, embedding_forward, fitting_forward_backward
+from .layers import append_parameters, fitting_energy, embedding_forward, fitting_forward_backward
 
 RESCALE = 0.2        # DeePMD-kit's res_rescale of se_e2_r
 
@@ -102,7 +102,7 @@ def radial_fitting_atom(i, atype, nnei, nchunk, g_part, m_width, fit_w, fit_off,
     radial_descriptor(i, nchunk, g_part, m_width, scale, dbuf, 0)
     append_parameters(i, dbuf, m_width, fparam, nfp, aparam, nap)
     y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, fbuf, fwmax, dact)
-    atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
+    atom_energy[i] = fitting_energy(y, ti, bias_e, out_std, out_bias)
     for m in range(m_width):
         de_dd[i * m_width + m] = dbuf[m] * out_std[ti] * scale
 

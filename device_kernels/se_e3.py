@@ -18,7 +18,7 @@ skipped, which leaves O(neighbours²) embedding evaluations per atom instead of 
 form is dpsycl/descriptors/se_e3/reference.py.
 """
 from .environment import chunk_slots, env_row, live_slot
-from .layers import append_parameters, embedding_forward, fitting_forward_backward
+from .layers import append_parameters, fitting_energy, embedding_forward, fitting_forward_backward
 
 
 def slot_direction(i, jj, nlist, nshift, nnei, pos, cell, rcut, rcut_smth, blk_avg, blk_std, p, row):
@@ -87,7 +87,7 @@ def three_body_fitting_atom(i, atype, nchunk, d_part, m_width, fit_w, fit_off, f
         dbuf[m] = acc
     append_parameters(i, dbuf, m_width, fparam, nfp, aparam, nap)
     y = fitting_forward_backward(ti, dbuf, fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, fbuf, fwmax, dact)
-    atom_energy[i] = (y + bias_e[ti]) * out_std[ti] + out_bias[ti]
+    atom_energy[i] = fitting_energy(y, ti, bias_e, out_std, out_bias)
     for m in range(m_width):
         de_dd[i * m_width + m] = dbuf[m] * out_std[ti]
 

@@ -162,8 +162,8 @@ class SyclBackend:
     def launch(self, body_name: str, n: int, *packs, scratch: dict | None = None, dtype=np.float64):
         names, values = flatten(packs)
         scalar = body_name in self.scalar_bodies    # work-groups of one work-item: the CPU runs them as scalar code
-        kern, values = _kernel_cache(dtype, self.device.is_cpu).item_kernel(body_name, names, values, scratch or {}, dtype,
-                                                   _ND_ITEM_TEMPLATE if scalar else None)
+        kern, values = _kernel_cache(dtype, self.device.is_cpu).item_kernel(
+            body_name, names, values, scratch or {}, dtype, _ND_ITEM_TEMPLATE if scalar else None)
         if n > 0:
             extent = (numba_dpex.NdRange(numba_dpex.Range(int(n)), numba_dpex.Range(1)) if scalar
                       else numba_dpex.Range(int(n)))
@@ -185,7 +185,8 @@ class SyclBackend:
                                f"{self.name} offers {self.local_memory_bytes} (on OpenCL CPU devices "
                                "CL_CONFIG_CPU_FORCE_LOCAL_MEM_SIZE sets it, e.g. 1MB, before the runtime starts)")
         names, values = flatten(packs)
-        kern, values = _kernel_cache(dtype, self.device.is_cpu).group_kernel(body_name, names, values, nlane, local, scratch or {}, dtype)
+        kern, values = _kernel_cache(dtype, self.device.is_cpu).group_kernel(
+            body_name, names, values, nlane, local, scratch or {}, dtype)
         if ngroups > 0:
             if not self.supports_groups:
                 raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")

@@ -115,17 +115,14 @@ class SeE2ADevice(SmoothDevice):
         host = np.asarray(self.ws.backend.to_host(atype))[:natoms]
         order = np.argsort(host, kind="stable")
         counts = np.bincount(host, minlength=self.env.ntypes)
-        groups = []
-        for start, count in zip(np.cumsum(counts) - counts, counts):
-            padded = np.full(-(-count // FIT_ATOMS) * FIT_ATOMS, -1, dtype=np.int64)
-            padded[:count] = order[start:start + count]
-            groups.append(padded)
         grouped = np.full(capacity, -1, dtype=np.int64)     # Σ ⌈n_s/4⌉ ≤ ⌊N/4⌋ + ntypes groups
-        used = np.concatenate(groups) if groups else np.zeros(0, np.int64)
-        grouped[:used.size] = used
+        at = 0
+        for start, count in zip(np.cumsum(counts) - counts, counts):
+            grouped[at:at + count] = order[start:start + count]
+            at += -(-count // FIT_ATOMS) * FIT_ATOMS
         fit_atoms = self.ws.upload("fit_atoms", grouped, np.int64)     # the estimate's size: capacity
-        self._species_groups = (weakref.ref(atype), natoms, fit_atoms, used.size // FIT_ATOMS)
-        return fit_atoms, used.size // FIT_ATOMS
+        self._species_groups = (weakref.ref(atype), natoms, fit_atoms, at // FIT_ATOMS)
+        return fit_atoms, at // FIT_ATOMS
 
     # -- the chunk passes, also run as a member of a hybrid (dpsycl/descriptors/hybrid/device.py) --------
     def t_partials(self, geo, natoms: int, nchunk: int):
