@@ -57,23 +57,22 @@ def dense_four_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dst
 def dense_backward_four_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_at, n_in, dact, dstride, da, wt, mo,
                               residual):
     """group.group_dense_backward (one input per lane and pass, over the transposed matrix wt) for
-    four atoms laid out as in dense_four_atoms."""
+    four atoms laid out as in dense_four_atoms.  The loop over the outputs is a range: written as
+    group_dense_backward's while loop over running indices, the OpenCL CPU compiler ran it as a
+    divergent loop (a lane mask kept in memory per step) and gathered wt[wo] where it is one vector
+    load: the kernel took 31 ms instead of 20 at 2,048 atoms (benchmarks/NOTES.md, session 14)."""
     for k in range(lane, n_in, nlane):
         a0 = 0.0 * buf[g_at]
         a1 = a0
         a2 = a0
         a3 = a0
-        go_at = g_at
-        d_at = da
         wo = mo + k
-        while go_at < g_at + n_out:
+        for o in range(n_out):
             wv = wt[wo]
-            a0 += (buf[go_at] * dact[d_at]) * wv
-            a1 += (buf[stride + go_at] * dact[dstride + d_at]) * wv
-            a2 += (buf[2 * stride + go_at] * dact[2 * dstride + d_at]) * wv
-            a3 += (buf[3 * stride + go_at] * dact[3 * dstride + d_at]) * wv
-            go_at += 1
-            d_at += 1
+            a0 += (buf[g_at + o] * dact[da + o]) * wv
+            a1 += (buf[stride + g_at + o] * dact[dstride + da + o]) * wv
+            a2 += (buf[2 * stride + g_at + o] * dact[2 * dstride + da + o]) * wv
+            a3 += (buf[3 * stride + g_at + o] * dact[3 * dstride + da + o]) * wv
             wo += n_in
         if residual:
             a0 += buf[g_at + k]
