@@ -122,28 +122,43 @@ def table_locate(x, net, w, off, m_width):
     return at + 9 + idx * 6 * m_width, t, beyond
 
 
+def table_value(w, row, m, t):
+    """Channel m of G inside the table, from the interval's coefficients at ``row`` (Horner, as DeePMD-kit)."""
+    a = row + 6 * m
+    return w[a] + (w[a + 1] + (w[a + 2] + (w[a + 3] + (w[a + 4] + w[a + 5] * t) * t) * t) * t) * t
+
+
 def table_channel(w, row, m, t, beyond):
     """Channel m of G and dG/dx from the interval's coefficients at ``row`` (Horner, as DeePMD-kit)."""
     a = row + 6 * m
-    value = w[a] + (w[a + 1] + (w[a + 2] + (w[a + 3] + (w[a + 4] + w[a + 5] * t) * t) * t) * t) * t
+    value = table_value(w, row, m, t)
     slope = w[a + 1] + (2.0 * w[a + 2] + (3.0 * w[a + 3] + (4.0 * w[a + 4] + 5.0 * w[a + 5] * t) * t) * t) * t
     return value + slope * beyond, slope
 
 
-def table_forward(x, net, w, off, m_width, buf, wmax):
-    """G(x) into buf[0:M] and dG/dx into buf[wmax:wmax+M] from the table of a compressed net."""
+def table_forward(x, net, w, off, m_width, buf, wmax, tangent):
+    """G(x) into buf[0:M] and, if tangent, dG/dx into buf[wmax:wmax+M] from the table of a compressed net
+    (without it the slope counts only beyond the table)."""
     row, t, beyond = table_locate(x, net, w, off, m_width)
-    for m in range(m_width):
-        g, dg = table_channel(w, row, m, t, beyond)
-        buf[m] = g
-        buf[wmax + m] = dg
+    if tangent != 0:
+        for m in range(m_width):
+            g, dg = table_channel(w, row, m, t, beyond)
+            buf[m] = g
+            buf[wmax + m] = dg
+    elif beyond != 0.0:
+        for m in range(m_width):
+            g, dg = table_channel(w, row, m, t, beyond)
+            buf[m] = g
+    else:
+        for m in range(m_width):
+            buf[m] = table_value(w, row, m, t)
 
 
 def embedding_forward(s, net, w, off, widths, nlayer, act, act_arg, buf, wmax, tangent):
     """G(s) into buf[0:M] and, if tangent, dG/ds into buf[wmax:wmax+M] (forward mode); a
     compressed model's pack (act == TABULATED) reads G from its table instead."""
     if act == TABULATED:
-        table_forward(s, net, w, off, widths[1], buf, wmax)
+        table_forward(s, net, w, off, widths[1], buf, wmax, tangent)
         return
     buf[0] = s
     buf[wmax] = 1.0 + 0.0 * s
@@ -339,6 +354,6 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
     return y
 
 
-BODIES = (embedding_skip, fitting_residual, dense_block, activate_into, table_locate, table_channel, table_forward,
-          embedding_forward, append_parameters, fitting_energy, fitting_output, fitting_layer_forward,
+BODIES = (embedding_skip, fitting_residual, dense_block, activate_into, table_locate, table_value, table_channel,
+          table_forward, embedding_forward, append_parameters, fitting_energy, fitting_output, fitting_layer_forward,
           fitting_layer_backward, fitting_forward_backward)
