@@ -117,9 +117,13 @@ def test_kernel_lookup_is_the_references_past_the_short_tables_end(model):
                             np.linspace(bottom - 20.0, top + 20.0, 301), np.linspace(top - 12.0, top, 50)])
         g, dg = table.evaluate(x)
         for k, xk in enumerate(x):
-            table_forward(xk, a * ntypes + b, pack.emb_w, pack.emb_off, m, buf, pack.ewmax)
+            table_forward(xk, a * ntypes + b, pack.emb_w, pack.emb_off, m, buf, pack.ewmax, 1)
             np.testing.assert_allclose(buf[:m], g[k], rtol=1e-14, atol=1e-14)
             np.testing.assert_allclose(buf[pack.ewmax:pack.ewmax + m], dg[k], rtol=1e-14, atol=1e-14)
+            # without the tangent (a descriptor pass) G alone, its slope only counted beyond the table
+            buf[:] = np.nan
+            table_forward(xk, a * ntypes + b, pack.emb_w, pack.emb_off, m, buf, pack.ewmax, 0)
+            np.testing.assert_allclose(buf[:m], g[k], rtol=1e-14, atol=1e-14)
         assert np.all(np.isfinite(g)) and np.all(np.isfinite(dg))
         below, at = table.evaluate(np.array([np.nextafter(top, lo), top]))
         np.testing.assert_allclose(below[0], below[1], rtol=1e-12, atol=1e-12)
