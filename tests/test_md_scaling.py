@@ -62,6 +62,26 @@ def test_md_point_counts_whole_periods_on_the_states_clock(simulator_run):
     assert md["peak_bytes"] is None                               # the simulator reports no memory
 
 
+
+def test_md_point_on_a_cpu_device_reports_host_memory(tmp_path):
+    """The CPU path of the memory probe (host peak RSS, no per-period device readings): a point on
+    opencl:cpu completes with a peak above zero (a CPU run once stopped at the probe's missing readings)."""
+    import dpsycl
+    from dpsycl.backends import sycl_available
+    if not sycl_available() or not any(d.startswith("opencl:cpu") for d in dpsycl.devices()):
+        pytest.skip("needs the OpenCL CPU device")
+    out = tmp_path / "cpu.json"
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "md_scaling.py"), "run", "--device", "opencl:cpu",
+                           "--models", str(TINY), "--compile-atoms", "4", "--sizes", "4", "--seconds", "0",
+                           "--large-atoms", "0", "--output", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run = json.loads(out.read_text())
+    assert [(r["kind"], r["status"]) for r in run["results"]] == [("compile", "ok"), ("md", "ok")]
+    md = run["results"][1]
+    assert md["peak_bytes"] > 0 and md["memory_readings"] == 0 and md["readings_bytes"] is None
+    assert md["memory_source"].startswith("host peak resident set size")
+
 def test_large_eval_energy_matches_the_numpy_reference(simulator_run):
     import dpsycl
     _, run = simulator_run

@@ -48,14 +48,15 @@ class MemoryProbe:
 
     def __init__(self, cuda: bool):
         self.cuda = cuda
+        # per-period readings: CUDA only, but every point's record lists them (empty on a CPU)
+        self.readings: list[int] = []
+        self.array_readings: list[int] = []
         gc.collect()
         if cuda:
             from numba import config
             self.known = not config.ENABLE_CUDASIM
             self.baseline = cuda_used_bytes()
             self.arrays_baseline = cuda_allocated_bytes()
-            self.readings: list[int] = []
-            self.array_readings: list[int] = []
             self.source = ("CUDA device memory in use (cuMemGetInfo, numba's pending frees flushed) above the baseline"
                            if self.known else "unknown (numba's CUDA simulator)")
         else:
