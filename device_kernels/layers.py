@@ -137,18 +137,14 @@ def table_channel(w, row, m, t, beyond):
 
 
 def table_forward(x, net, w, off, m_width, buf, wmax, tangent):
-    """G(x) into buf[0:M] and, if tangent, dG/dx into buf[wmax:wmax+M] from the table of a compressed net
-    (without it the slope counts only beyond the table)."""
+    """G(x) into buf[0:M] and dG/dx into buf[wmax:wmax+M] from the table of a compressed net; without
+    tangent, inside the table, G alone (the slope is only needed there for the tangent)."""
     row, t, beyond = table_locate(x, net, w, off, m_width)
-    if tangent != 0:
+    if tangent != 0 or beyond != 0.0:
         for m in range(m_width):
             g, dg = table_channel(w, row, m, t, beyond)
             buf[m] = g
             buf[wmax + m] = dg
-    elif beyond != 0.0:
-        for m in range(m_width):
-            g, dg = table_channel(w, row, m, t, beyond)
-            buf[m] = g
     else:
         for m in range(m_width):
             buf[m] = table_value(w, row, m, t)

@@ -62,7 +62,6 @@ def test_md_point_counts_whole_periods_on_the_states_clock(simulator_run):
     assert md["peak_bytes"] is None                               # the simulator reports no memory
 
 
-
 def test_md_point_on_a_cpu_device_reports_host_memory(tmp_path):
     """The CPU path of the memory probe (host peak RSS, no per-period device readings): a point on
     opencl:cpu completes with a peak above zero (a CPU run once stopped at the probe's missing readings)."""
@@ -81,6 +80,7 @@ def test_md_point_on_a_cpu_device_reports_host_memory(tmp_path):
     md = run["results"][1]
     assert md["peak_bytes"] > 0 and md["memory_readings"] == 0 and md["readings_bytes"] is None
     assert md["memory_source"].startswith("host peak resident set size")
+
 
 def test_large_eval_energy_matches_the_numpy_reference(simulator_run):
     import dpsycl

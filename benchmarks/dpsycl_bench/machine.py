@@ -124,8 +124,8 @@ def machine_info() -> dict:
     cpu = cpu_info()
     # family and model number: virtual machines often report only "AMD EPYC", which says nothing of Zen 4 or 5
     return {"hostname": socket.gethostname(), "platform": platform.platform(), "cpu": cpu["model"],
-            "cpu_family": cpu["family"], "cpu_model_id": cpu["model_id"], "cores": core_count(), "memory_bytes": memory, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "loadavg_start": loadavg()}
+            "cpu_family": cpu["family"], "cpu_model_id": cpu["model_id"], "cores": core_count(), "memory_bytes": memory,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "loadavg_start": loadavg()}
 
 
 # -- peaks -------------------------------------------------------------------------------------
