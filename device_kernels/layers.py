@@ -122,17 +122,28 @@ def table_locate(x, net, w, off, m_width):
     return at + 9 + idx * 6 * m_width, t, beyond
 
 
+def quintic(w, a, step, t):
+    """Σ_k c_k t^k with c_k = w[a + k·step], k = 0 … 5 (Horner, as DeePMD-kit): one channel of a table
+    interval, its coefficients side by side (step 1) or, in the CPU's channel-minor copy, M apart."""
+    return w[a] + (w[a + step] + (w[a + 2 * step] + (w[a + 3 * step] + (w[a + 4 * step] + w[a + 5 * step] * t) * t)
+                                  * t) * t) * t
+
+
+def quintic_slope(w, a, step, t):
+    """d/dt of quintic(w, a, step, t)."""
+    return w[a + step] + (2.0 * w[a + 2 * step] + (3.0 * w[a + 3 * step] + (4.0 * w[a + 4 * step]
+                                                                            + 5.0 * w[a + 5 * step] * t) * t) * t) * t
+
+
 def table_value(w, row, m, t):
-    """Channel m of G inside the table, from the interval's coefficients at ``row`` (Horner, as DeePMD-kit)."""
-    a = row + 6 * m
-    return w[a] + (w[a + 1] + (w[a + 2] + (w[a + 3] + (w[a + 4] + w[a + 5] * t) * t) * t) * t) * t
+    """Channel m of G inside the table, from the interval's coefficients at ``row``."""
+    return quintic(w, row + 6 * m, 1, t)
 
 
 def table_channel(w, row, m, t, beyond):
-    """Channel m of G and dG/dx from the interval's coefficients at ``row`` (Horner, as DeePMD-kit)."""
-    a = row + 6 * m
-    value = table_value(w, row, m, t)
-    slope = w[a + 1] + (2.0 * w[a + 2] + (3.0 * w[a + 3] + (4.0 * w[a + 4] + 5.0 * w[a + 5] * t) * t) * t) * t
+    """Channel m of G and dG/dx from the interval's coefficients at ``row``."""
+    value = quintic(w, row + 6 * m, 1, t)
+    slope = quintic_slope(w, row + 6 * m, 1, t)
     return value + slope * beyond, slope
 
 
@@ -350,6 +361,6 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
     return y
 
 
-BODIES = (embedding_skip, fitting_residual, dense_block, activate_into, table_locate, table_value, table_channel,
-          table_forward, embedding_forward, append_parameters, fitting_energy, fitting_output, fitting_layer_forward,
-          fitting_layer_backward, fitting_forward_backward)
+BODIES = (embedding_skip, fitting_residual, dense_block, activate_into, table_locate, quintic, quintic_slope,
+          table_value, table_channel, table_forward, embedding_forward, append_parameters, fitting_energy,
+          fitting_output, fitting_layer_forward, fitting_layer_backward, fitting_forward_backward)

@@ -30,15 +30,21 @@ class EmbeddingPack(NamedTuple):
                    activation_code(activation), activation_argument(activation), max(widths))
 
     @classmethod
-    def upload_tables(cls, tables: list, to_device, dtype) -> "EmbeddingPack":
+    def upload_tables(cls, tables: list, to_device, dtype, channel_minor: bool = False) -> "EmbeddingPack":
         """The tables of a compressed model (dpsycl/descriptors/tables.py) in the kernels' order,
-        as one pseudo-layer per net (device_kernels/layers.py: table_forward reads the block)."""
+        as one pseudo-layer per net (device_kernels/layers.py: table_forward reads the block).
+        An interval's 6·M coefficients are stored channel by channel (c_0 … c_5 of channel 0, then of
+        channel 1, ...) or, ``channel_minor``, coefficient by coefficient (c_k of channels 0 … M−1 side by
+        side: the CPU's table kernels, device_kernels/se_e2_a_tables.py), at the same offsets."""
         blocks, offsets, pos = [], [], 0
         for table in tables:
             head = [table.lower, table.upper, table.upper_extrapolate, table.stride1, table.stride2,
                     table.upper_interval(), table.last_interval(), table.bottom, table.low_intervals()]
-            block = np.concatenate([np.asarray(head, dtype=np.float64).astype(dtype),
-                                    np.asarray(table.coefficients, dtype=dtype).ravel()])
+            coefficients = np.asarray(table.coefficients, dtype=dtype)
+            if channel_minor:
+                n = coefficients.shape[0]
+                coefficients = coefficients.reshape(n, table.width, 6).transpose(0, 2, 1)
+            block = np.concatenate([np.asarray(head, dtype=np.float64).astype(dtype), coefficients.ravel()])
             blocks.append(block)
             offsets += [pos, -1, -1]
             pos += block.size

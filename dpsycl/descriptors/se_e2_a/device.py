@@ -17,11 +17,12 @@ import weakref
 import numpy as np
 
 from ...backends.launch import Args
-from ...device_kernels import se_e2_a_group as kernels_group
+from ...device_kernels import se_e2_a_group as kernels_group, se_e2_a_tables as kernels_tables
 from ...device_kernels.se_e2_a_fitting import FIT_ATOMS
 from ...fitting import pack_layers
 from ...model import EnergyFitting
-from ..smooth import SmoothDevice
+from ..embedding import EmbeddingPack
+from ..smooth import SmoothDevice, nets_in_kernel_order
 from .params import SeE2A
 
 
@@ -47,6 +48,13 @@ class SeE2ADevice(SmoothDevice):
         # the same offsets as fit_w (group.py: group_dense_backward)
         self.group_fitting = fitting is not None and getattr(ws.backend, "group_fitting", False)
         self._species_groups = None
+        # compressed models on CPU devices: the pair passes as work-groups of one vector that read a
+        # channel-minor copy of the tables (se_e2_a_tables.py); its offsets within a net travel as floats
+        self.tab_minor = None
+        if d.compressed and getattr(ws.backend, "group_fitting", False):
+            tables = nets_in_kernel_order(d, d.tables)
+            if max(t.coefficients.size for t in tables) + 9 < 2 ** np.finfo(self.dtype).nmant:
+                self.tab_minor = EmbeddingPack.upload_tables(tables, ws.keep, self.dtype, channel_minor=True).emb_w
         if fitting is not None:
             transposed = [[types.SimpleNamespace(matrix=np.asarray(layer.matrix).T, bias=layer.bias, idt=layer.idt)
                            for layer in net] for net in fitting.nets]
@@ -128,6 +136,15 @@ class SeE2ADevice(SmoothDevice):
     def t_partials(self, geo, natoms: int, nchunk: int):
         """descriptor_chunk: the partial sums of T_i·nnei, (atom, chunk) by (atom, chunk)."""
         t_part = self.ws.buffer("t_part", natoms * nchunk * 4 * self.m_width, self.dtype)
+        if self.tab_minor is not None:
+            nlane = FITTING_LANES
+            local = {"sh_pair": kernels_tables.SLOTS * nlane * kernels_tables.PAIR, "sh_t": nlane * 4 * self.m_width,
+                     "sh_empty": nlane * self.env.ntypes}
+            self.ws.backend.launch_groups("descriptor_tables_group", -(-natoms * nchunk // nlane), nlane, geo,
+                                          self.chunks(geo, nchunk), Args(nwork=natoms * nchunk), self.env,
+                                          self.table_args(), Args(pad_g=self.pad_g, t_part=t_part), local=local,
+                                          scratch={"row": 16}, dtype=self.dtype)
+            return t_part
         self.ws.backend.launch("descriptor_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env, self.emb,
                                Args(pad_g=self.pad_g, t_part=t_part),
                                scratch={**self.slot_scratch, **{f"t{a}": self.m_width for a in range(4)}},
@@ -136,10 +153,24 @@ class SeE2ADevice(SmoothDevice):
 
     def pair_gradients(self, geo, natoms: int, nchunk: int, dt_mat, pair_grad) -> None:
         """pair_gradient_chunk: g_ij from dt_mat = ∂E_i/∂T_i / nnei."""
+        if self.tab_minor is not None:
+            nlane = FITTING_LANES
+            local = {"sh_pair": kernels_tables.SLOTS * nlane * kernels_tables.PAIR_GRAD,
+                     "sh_sum": nlane * kernels_tables.SLOTS * kernels_tables.SUMS * nlane}
+            self.ws.backend.launch_groups("pair_gradient_tables_group", -(-natoms * nchunk // nlane), nlane, geo,
+                                          self.chunks(geo, nchunk), Args(nwork=natoms * nchunk), self.env,
+                                          self.table_args(), Args(dt_mat=dt_mat, pair_grad=pair_grad), local=local,
+                                          scratch={"row": 16}, dtype=self.dtype)
+            return
         self.ws.backend.launch("pair_gradient_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env,
                                self.emb, Args(dt_mat=dt_mat, pair_grad=pair_grad),
                                scratch={**self.slot_scratch, **{f"d{a}": self.m_width for a in range(4)}},
                                dtype=self.dtype)
+
+    def table_args(self) -> Args:
+        """The table kernels' view of the embedding pack, with the channel-minor copy."""
+        return Args(emb_w=self.emb.emb_w, emb_off=self.emb.emb_off, emb_widths=self.emb.emb_widths,
+                    tab_minor=self.tab_minor)
 
     def descriptor_into(self, geometries, natoms: int, nchunk: int, desc, desc_stride: int, desc_at: int) -> None:
         (geo,) = geometries
