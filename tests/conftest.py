@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import warnings
 
 import numpy as np
 import pytest
@@ -94,6 +95,26 @@ def assert_matches_deepmd_outputs(dp, ref: dict, label=None) -> None:
         assert np.abs(f.ravel() - out["force"].ravel()).max() <= tol["force"], where
         assert np.abs(v.ravel() - out["virial"].ravel()).max() / n <= tol["virial"], where
         assert np.abs(av.ravel() - out["atom_virial"].ravel()).max() <= tol["virial"], where
+
+
+def case_errors(dp, ref: dict, case: str) -> dict:
+    """Largest deviations of dp.eval from DeePMD-kit's outputs in case ``case`` of reference ``ref``
+    (energies and virials per atom)."""
+    coords, cells, atype, out = reference_case(ref, case)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the dense case overfills sel (tests/test_reference.py checks the warning)
+        e, f, v, ae, av = dp.eval(coords, cells, atype, atomic=True)
+    n = len(atype)
+    return dict(energy=np.abs(e.ravel() - out["energy"].ravel()).max() / n,
+                atom_energy=np.abs(ae.ravel() - out["atom_energy"].ravel()).max(),
+                force=np.abs(f.ravel() - out["force"].ravel()).max(),
+                virial=np.abs(v.ravel() - out["virial"].ravel()).max() / n,
+                atom_virial=np.abs(av.ravel() - out["atom_virial"].ravel()).max())
+
+
+def within_tolerance(err: dict, tol: dict) -> bool:
+    return (max(err["energy"], err["atom_energy"]) <= tol["energy"] and err["force"] <= tol["force"]
+            and max(err["virial"], err["atom_virial"]) <= tol["virial"])
 
 
 def case_params(ref: dict, case: str) -> dict:

@@ -18,7 +18,7 @@ import dpsycl
 from dpsycl.compress import graph_min_nbor_dist
 from dpsycl.env_matrix import env_matrix, normalise
 from dpsycl.neighbors import SelTruncationWarning, build_neighbor_list
-from conftest import CASES, DATA, TOL, model_file, model_path, reference_case
+from conftest import CASES, DATA, TOL, case_errors, model_file, model_path, reference_case, within_tolerance
 
 COMPRESSED = ("tiny_compress", "tiny_se_r_compress", "tiny_pair_compress")
 #: per-pair nets with an excluded pair: only here (numpy on all cases, opencl:cpu on the dense one,
@@ -31,30 +31,12 @@ def compressed_models():
     return {name: dpsycl.load_model(model_file(name)) for name in COMPRESSED}
 
 
-def _max_errors(dp, ref, case):
-    coords, cells, atype, out = reference_case(ref, case)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # the dense case overfills sel (tests/test_reference.py checks the warning)
-        e, f, v, ae, av = dp.eval(coords, cells, atype, atomic=True)
-    n = len(atype)
-    return dict(energy=np.abs(e.ravel() - out["energy"].ravel()).max() / n,
-                atom_energy=np.abs(ae.ravel() - out["atom_energy"].ravel()).max(),
-                force=np.abs(f.ravel() - out["force"].ravel()).max(),
-                virial=np.abs(v.ravel() - out["virial"].ravel()).max() / n,
-                atom_virial=np.abs(av.ravel() - out["atom_virial"].ravel()).max())
-
-
-def _within(err, tol) -> bool:
-    return (max(err["energy"], err["atom_energy"]) <= tol["energy"] and err["force"] <= tol["force"]
-            and max(err["virial"], err["atom_virial"]) <= tol["virial"])
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_per_pair_compressed_reference_matches_deepmd(compressed_models, case):
     model = compressed_models[PER_PAIR]
     assert sorted(model.descriptor.tables) == [(0, 0), (1, 1)] and model.descriptor.exclude_types == [(0, 1)]
-    err = _max_errors(dpsycl.DeepPot(model, device="numpy"), dict(np.load(DATA / PER_PAIR / "reference.npz")), case)
-    assert _within(err, TOL[model.precision]), err
+    err = case_errors(dpsycl.DeepPot(model, device="numpy"), dict(np.load(DATA / PER_PAIR / "reference.npz")), case)
+    assert within_tolerance(err, TOL[model.precision]), err
 
 
 @pytest.mark.parametrize("layout", ["chunk", "group"])
@@ -66,8 +48,8 @@ def test_per_pair_compressed_on_opencl_cpu(compressed_models, layout):
     if layout == "group" and not dp.evaluator.backend.supports_groups:
         pytest.skip("this device runs no work-group kernels")
     dp.evaluator.layout = layout
-    err = _max_errors(dp, dict(np.load(DATA / PER_PAIR / "reference.npz")), "dense")
-    assert _within(err, TOL["float64"]), err
+    err = case_errors(dp, dict(np.load(DATA / PER_PAIR / "reference.npz")), "dense")
+    assert within_tolerance(err, TOL["float64"]), err
 
 
 def test_dense_case_reaches_the_second_table(compressed_models):
@@ -252,7 +234,7 @@ def test_float32_tables_stay_float32(name, tmp_path):
     net_dp = dpsycl.DeepPot(dpsycl.load_model(DATA / name / "uncompressed.pb"), device="numpy")
     tol = TOL["float32"]
     for case in CASES:
-        assert _within(_max_errors(ours_dp, ref, case), tol), case
+        assert within_tolerance(case_errors(ours_dp, ref, case), tol), case
         coords, cells, atype, _ = reference_case(ref, case)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

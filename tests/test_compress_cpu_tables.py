@@ -16,8 +16,7 @@ import pytest
 
 import dpsycl
 from crystals import fcc
-from conftest import CASES, TOL, model_file
-from test_compress import _max_errors, _within
+from conftest import CASES, TOL, case_errors, model_file, within_tolerance
 
 TABLE_MODELS = ("tiny_compress", "tiny_pair_compress", "tiny_f32_compress")
 
@@ -43,10 +42,10 @@ def test_table_kernels_match_deepmd(cpu_pots, name, case, chunks):
     ev.layout = "chunk"
     ev.chunks = chunks
     try:
-        err = _max_errors(dp, dict(np.load(model_file(name).parent / "reference.npz")), case)
+        err = case_errors(dp, dict(np.load(model_file(name).parent / "reference.npz")), case)
     finally:
         ev.chunks = None
-    assert _within(err, TOL[dp.model.precision]), err
+    assert within_tolerance(err, TOL[dp.model.precision]), err
 
 
 def test_channel_minor_copy_holds_the_tables_coefficients(cpu_pots):

@@ -1,4 +1,4 @@
-"""The fitting kernel of OpenCL CPU devices: four atoms of one species per work-group, and the local
+"""The fitting kernel of OpenCL CPU devices: FIT_ATOMS atoms of one species per work-group, and the local
 memory it needs (device_kernels/se_e2_a_fitting.py, dpsycl/backends/sycl.py)."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def cpu_pot(models):
 
 
 def test_species_groups_hold_every_atom_once_and_one_species_each(cpu_pot):
-    """Counts of 9 and 23 atoms: groups of four of one species, a species' last group padded by −1."""
+    """Counts of 9 and 23 atoms: groups of FIT_ATOMS of one species, a species' last group padded by −1."""
     from dpsycl.device_kernels.se_e2_a_fitting import FIT_ATOMS
     ev = cpu_pot.evaluator
     atype = np.array([1] * 23 + [0] * 9)
@@ -28,7 +28,7 @@ def test_species_groups_hold_every_atom_once_and_one_species_each(cpu_pot):
     device_atype = ev.backend.asarray(atype, np.int64)
     fit_atoms, ngroups = passes.species_groups(device_atype, atype.size)
     groups = np.asarray(ev.backend.to_host(fit_atoms))[:ngroups * FIT_ATOMS].reshape(ngroups, FIT_ATOMS)
-    assert ngroups == 3 + 6                                  # ceil(9/4) + ceil(23/4)
+    assert ngroups == -(-9 // FIT_ATOMS) - (-23 // FIT_ATOMS)
     real = groups[groups >= 0]
     assert sorted(real.tolist()) == list(range(atype.size))  # each atom once
     for row in groups:
@@ -39,13 +39,14 @@ def test_species_groups_hold_every_atom_once_and_one_species_each(cpu_pot):
 
 
 def test_uneven_species_counts_match_the_host_reference(cpu_pot, models):
-    """A cell whose species counts are not multiples of four (padded groups) against the NumPy reference:
+    """A cell whose species counts are not multiples of FIT_ATOMS (padded groups) against the NumPy reference:
     atomic energies, forces and virials."""
+    from dpsycl.device_kernels.se_e2_a_fitting import FIT_ATOMS
     coords, cell, _ = fcc(3, a=3.85, seed=6)
     natoms = len(coords)
     atype = np.zeros(natoms, dtype=np.int64)
     atype[np.random.default_rng(5).permutation(natoms)[:natoms // 3 + 1]] = 1     # 37 and 71 atoms
-    assert (np.bincount(atype) % 4 != 0).all()
+    assert (np.bincount(atype) % FIT_ATOMS != 0).all()
     host = dpsycl.DeepPot(models["cuag"], device="numpy")
     want = host.eval(coords.reshape(1, -1), cell.reshape(1, -1), atype, atomic=True)
     got = cpu_pot.eval(coords.reshape(1, -1), cell.reshape(1, -1), atype, atomic=True)
