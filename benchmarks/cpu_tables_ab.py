@@ -73,7 +73,8 @@ def main() -> int:
               "ms_all": times, "tables_over_chunk": med["tables"] / med["chunk"],
               "cpu_ms_median": cpu_med, "cpu_tables_over_chunk": cpu_med["tables"] / cpu_med["chunk"], "deviation": dev}
     print(f"N={args.natoms}: table kernels {med['tables']:.1f} ms, chunk kernels {med['chunk']:.1f} ms "
-          f"(ratio {result['tables_over_chunk']:.3f}; process CPU time {result['cpu_tables_over_chunk']:.3f}); |dE|/atom {dev['energy_per_atom']:.1e}, |dF| {dev['force']:.1e}")
+          f"(ratio {result['tables_over_chunk']:.3f}; process CPU time {result['cpu_tables_over_chunk']:.3f}); "
+          f"|dE|/atom {dev['energy_per_atom']:.1e}, |dF| {dev['force']:.1e}")
     if args.output:
         with open(args.output, "w") as fh:
             json.dump(result, fh, indent=1)

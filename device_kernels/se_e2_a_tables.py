@@ -49,6 +49,22 @@ def slot_species(jj, sel_off, ntypes):
     return tj
 
 
+def lane_slots(g, lane, nlane, nwork, nchunk, chunk_len, nnei):
+    """(atom, first slot, end slot) of the work-item of lane ``lane`` in work-group g; no slots past nwork."""
+    w = g * nlane + lane
+    if w < nwork:
+        return chunk_slots(w, nchunk, chunk_len, nnei)
+    return 0, 0, 0
+
+
+def dead_slot(sh, at, nlane, zero):
+    """The zero row of a slot past its lane's chunk (table_slot's row of a dead slot): R = 0 at the first
+    interval of net 0, whose terms add exactly nothing."""
+    for v in range(PAIR):
+        sh[at + v * nlane] = zero
+    sh[at + 5 * nlane] = 9 + zero
+
+
 def table_slot(i, ti, jj, nlist, nshift, nnei, pos, cell, sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std,
                one_side, excluded, emb_w, emb_off, m_width, row, sh, at, nlane):
     """Slot jj of atom i (centre species ti) into the local row whose value v is sh[at + v·nlane] (PAIR
@@ -144,16 +160,11 @@ def descriptor_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, nshif
                             emb_widths, tab_minor, pad_g, t_part, sh_pair, sh_t, sh_empty, row):
     """t_part of work-items g·nlane … g·nlane + nlane − 1 (descriptor_chunk's sums).  Local arrays: sh_pair
     the round's slot rows, sh_t the lanes' T·nnei (4·M each), sh_empty the lanes' empty-slot counts (species
-    tj of lane l at tj·nlane + l).  Written for SLOTS = 4."""
+    tj of lane l at tj·nlane + l)."""
     m_width = emb_widths[1]
     tw = 4 * m_width
     zero = 0.0 * pos[0]
-    w = g * nlane + lane
-    i = 0
-    lo = 0
-    hi = 0
-    if w < nwork:
-        i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
+    i, lo, hi = lane_slots(g, lane, nlane, nwork, nchunk, chunk_len, nnei)
     ti = atype[i]
     for k in range(lane * tw, (lane + 1) * tw):
         sh_t[k] = zero
@@ -171,15 +182,7 @@ def descriptor_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, nshif
                                        blk_avg, blk_std, one_side, excluded, emb_w, emb_off, m_width, row, sh_pair,
                                        at, nlane)
             else:
-                sh_pair[at] = zero
-                sh_pair[at + nlane] = zero
-                sh_pair[at + 2 * nlane] = zero
-                sh_pair[at + 3 * nlane] = zero
-                sh_pair[at + 4 * nlane] = zero
-                sh_pair[at + 5 * nlane] = 9 + zero
-                sh_pair[at + 6 * nlane] = zero
-                sh_pair[at + 7 * nlane] = zero
-                sh_pair[at + 8 * nlane] = zero
+                dead_slot(sh_pair, at, nlane, zero)
             if state == 0:
                 sh_empty[tj * nlane + lane] += 1.0
         barrier(item)
@@ -293,16 +296,11 @@ def pair_gradient_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, ns
                                emb_widths, tab_minor, dt_mat, pair_grad, sh_pair, sh_sum, row):
     """g_ij of the slots of work-items g·nlane … (pair_gradient_chunk's sums; zero for empty slots and
     excluded pairs).  Local arrays: sh_pair the round's slot rows (PAIR_GRAD values each), sh_sum lane l's
-    share of sum v of slot q of lane p at ((p·SLOTS + q)·SUMS + v)·nlane + l.  Written for SLOTS = 4."""
+    share of sum v of slot q of lane p at ((p·SLOTS + q)·SUMS + v)·nlane + l."""
     m_width = emb_widths[1]
     tw = 4 * m_width
     zero = 0.0 * pos[0]
-    w = g * nlane + lane
-    i = 0
-    lo = 0
-    hi = 0
-    if w < nwork:
-        i, lo, hi = chunk_slots(w, nchunk, chunk_len, nnei)
+    i, lo, hi = lane_slots(g, lane, nlane, nwork, nchunk, chunk_len, nnei)
     ti = atype[i]
     qs = PAIR_GRAD * nlane
     for s0 in range(0, chunk_len, SLOTS):
@@ -323,14 +321,7 @@ def pair_gradient_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, ns
                         sh_pair[at + (PAIR + v) * nlane] = row[4 + v]
                     sh_pair[at + (PAIR + 12) * nlane] = ti * ntypes + tj + zero
             else:
-                sh_pair[at + nlane] = zero
-                sh_pair[at + 2 * nlane] = zero
-                sh_pair[at + 3 * nlane] = zero
-                sh_pair[at + 4 * nlane] = zero
-                sh_pair[at + 5 * nlane] = 9 + zero
-                sh_pair[at + 6 * nlane] = zero
-                sh_pair[at + 7 * nlane] = zero
-                sh_pair[at + 8 * nlane] = zero
+                dead_slot(sh_pair, at, nlane, zero)
         barrier(item)
         for p in range(nlane):
             db = ((g * nlane + p) // nchunk) * tw
@@ -368,5 +359,5 @@ def pair_gradient_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, ns
         barrier(item)
 
 
-BODIES = (slot_species, table_slot, slot_start, slot_g, four_slots_into_t, descriptor_tables_group, two_slot_sums,
-          pair_gradient_tables_group)
+BODIES = (slot_species, lane_slots, dead_slot, table_slot, slot_start, slot_g, four_slots_into_t,
+          descriptor_tables_group, two_slot_sums, pair_gradient_tables_group)
