@@ -157,7 +157,7 @@ def four_slots_into_t(tab, emb_off, sh_pair, x0, qs, nlane, lane, m_width, sh_t,
 
 def descriptor_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, nwork,
                             sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off,
-                            emb_widths, tab_minor, pad_g, t_part, sh_pair, sh_t, sh_empty, row):
+                            emb_widths, tab_minor, pad_g, t_part, live_list, live_count, sh_pair, sh_t, sh_empty, row):
     """t_part of work-items g·nlane … g·nlane + nlane − 1 (descriptor_chunk's sums).  Local arrays: sh_pair
     the round's slot rows, sh_t the lanes' T·nnei (4·M each), sh_empty the lanes' empty-slot counts (species
     tj of lane l at tj·nlane + l)."""
@@ -171,6 +171,8 @@ def descriptor_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, nshif
     for tj in range(ntypes):
         sh_empty[tj * nlane + lane] = zero
     qs = PAIR * nlane
+    w = g * nlane + lane
+    nlive = 0
     for s0 in range(0, chunk_len, SLOTS):
         for q in range(SLOTS):
             at = q * qs + lane
@@ -181,6 +183,9 @@ def descriptor_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, nshif
                 state, tj = table_slot(i, ti, jj, nlist, nshift, nnei, pos, cell, sel_off, ntypes, rcut, rcut_smth,
                                        blk_avg, blk_std, one_side, excluded, emb_w, emb_off, m_width, row, sh_pair,
                                        at, nlane)
+                if state == 1:
+                    live_list[w * chunk_len + nlive] = jj
+                    nlive += 1
             else:
                 dead_slot(sh_pair, at, nlane, zero)
             if state == 0:
@@ -190,6 +195,8 @@ def descriptor_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, nshif
             for q0 in range(0, SLOTS, 4):
                 four_slots_into_t(tab_minor, emb_off, sh_pair, q0 * qs + p, qs, nlane, lane, m_width, sh_t, p * tw)
         barrier(item)
+    if w < nwork:
+        live_count[w] = nlive
     # the empty slots of each lane's blocks, then the lanes' T to t_part, the lanes over the channels
     for p in range(nlane):
         wp = g * nlane + p
@@ -293,7 +300,8 @@ def two_slot_sums(tab, emb_off, sh_pair, qa, qs, p, nlane, lane, m_width, dt_mat
 
 def pair_gradient_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, nshift, nnei, nchunk, chunk_len, nwork,
                                sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off,
-                               emb_widths, tab_minor, dt_mat, pair_grad, sh_pair, sh_sum, row):
+                               emb_widths, tab_minor, live_list, live_count, dt_mat, pair_grad, sh_pair, sh_sum,
+                               row):
     """g_ij of the slots of work-items g·nlane … (pair_gradient_chunk's sums; zero for empty slots and
     excluded pairs).  Local arrays: sh_pair the round's slot rows (PAIR_GRAD values each), sh_sum lane l's
     share of sum v of slot q of lane p at ((p·SLOTS + q)·SUMS + v)·nlane + l."""
@@ -303,16 +311,30 @@ def pair_gradient_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, ns
     i, lo, hi = lane_slots(g, lane, nlane, nwork, nchunk, chunk_len, nnei)
     ti = atype[i]
     qs = PAIR_GRAD * nlane
-    for s0 in range(0, chunk_len, SLOTS):
+    # the live slots the descriptor pass listed, in slot order (every other slot's gradient is zero); the
+    # group walks them up to its lanes' largest count
+    w = g * nlane + lane
+    nlive = 0
+    if w < nwork:
+        nlive = live_count[w]
+    for jj in range(lo, hi):
+        pg = 3 * (i * nnei + jj)
+        pair_grad[pg] = zero
+        pair_grad[pg + 1] = zero
+        pair_grad[pg + 2] = zero
+    sh_sum[lane] = nlive + zero
+    barrier(item)
+    rounds = 0
+    for p in range(nlane):
+        if sh_sum[p] > rounds:
+            rounds = int(sh_sum[p])
+    barrier(item)
+    for s0 in range(0, rounds, SLOTS):
         for q in range(SLOTS):
             at = q * qs + lane
-            jj = lo + s0 + q
             sh_pair[at] = zero
-            if jj < hi:
-                pg = 3 * (i * nnei + jj)
-                pair_grad[pg] = zero
-                pair_grad[pg + 1] = zero
-                pair_grad[pg + 2] = zero
+            if s0 + q < nlive:
+                jj = live_list[w * chunk_len + s0 + q]
                 state, tj = table_slot(i, ti, jj, nlist, nshift, nnei, pos, cell, sel_off, ntypes, rcut, rcut_smth,
                                        blk_avg, blk_std, one_side, excluded, emb_w, emb_off, m_width, row, sh_pair,
                                        at, nlane)
@@ -352,7 +374,7 @@ def pair_gradient_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, ns
                 dr2 = dr2 / blk_std[4 * blk + 2]
                 dr3 = dr3 / blk_std[4 * blk + 3]
                 d = at + PAIR * nlane
-                pg = 3 * (i * nnei + lo + s0 + q)
+                pg = 3 * (i * nnei + live_list[w * chunk_len + s0 + q])
                 for x in range(3):
                     pair_grad[pg + x] = (dr0 * sh_pair[d + x * nlane] + dr1 * sh_pair[d + (3 + x) * nlane]
                                          + dr2 * sh_pair[d + (6 + x) * nlane] + dr3 * sh_pair[d + (9 + x) * nlane])

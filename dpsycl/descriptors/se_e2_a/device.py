@@ -142,8 +142,9 @@ class SeE2ADevice(SmoothDevice):
                      "sh_empty": nlane * self.env.ntypes}
             self.ws.backend.launch_groups("descriptor_tables_group", -(-natoms * nchunk // nlane), nlane, geo,
                                           self.chunks(geo, nchunk), Args(nwork=natoms * nchunk), self.env,
-                                          self.table_args(), Args(pad_g=self.pad_g, t_part=t_part), local=local,
-                                          scratch={"row": 16}, dtype=self.dtype)
+                                          self.table_args(), Args(pad_g=self.pad_g, t_part=t_part),
+                                          self.live_slots(geo, natoms, nchunk), local=local, scratch={"row": 16},
+                                          dtype=self.dtype)
             return t_part
         self.ws.backend.launch("descriptor_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env, self.emb,
                                Args(pad_g=self.pad_g, t_part=t_part),
@@ -159,13 +160,21 @@ class SeE2ADevice(SmoothDevice):
                      "sh_sum": nlane * kernels_tables.SLOTS * kernels_tables.SUMS * nlane}
             self.ws.backend.launch_groups("pair_gradient_tables_group", -(-natoms * nchunk // nlane), nlane, geo,
                                           self.chunks(geo, nchunk), Args(nwork=natoms * nchunk), self.env,
-                                          self.table_args(), Args(dt_mat=dt_mat, pair_grad=pair_grad), local=local,
+                                          self.table_args(), self.live_slots(geo, natoms, nchunk),
+                                          Args(dt_mat=dt_mat, pair_grad=pair_grad), local=local,
                                           scratch={"row": 16}, dtype=self.dtype)
             return
         self.ws.backend.launch("pair_gradient_chunk", natoms * nchunk, geo, self.chunks(geo, nchunk), self.env,
                                self.emb, Args(dt_mat=dt_mat, pair_grad=pair_grad),
                                scratch={**self.slot_scratch, **{f"d{a}": self.m_width for a in range(4)}},
                                dtype=self.dtype)
+
+    def live_slots(self, geo, natoms: int, nchunk: int) -> Args:
+        """The table kernels' list of each work-item's live slots (written by the descriptor pass, walked by
+        the gradient pass) and their counts."""
+        nwork, chunk_len = natoms * nchunk, -(-geo.nnei // nchunk)
+        return Args(live_list=self.ws.buffer("live_list", nwork * chunk_len, np.int32),
+                    live_count=self.ws.buffer("live_count", nwork, np.int32))
 
     def table_args(self) -> Args:
         """The table kernels' view of the embedding pack, with the channel-minor copy."""
