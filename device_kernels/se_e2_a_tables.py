@@ -20,6 +20,10 @@ work-items, and every round of SLOTS slots runs in phases:
      first interval), whose terms add exactly nothing;
   3. gradient pass: each lane sums its own pairs' shares and writes g_ij.
 
+The descriptor pass lists each work-item's live slots; the gradient pass walks only those, up to the
+largest count of its group's lanes, in rounds of SLOTS (a uniform loop: the chunk kernels walking a
+per-lane count measured 43–52% slower, benchmarks/NOTES.md, session 15).
+
 A block's empty slots are counted per lane and added at the end, n_empty·R_pad ⊗ G(R_pad), after all
 live slots (the chunk kernel adds them block by block: the sums differ in rounding only).
 """
