@@ -17,6 +17,8 @@ from .activations import activation, pair_activation
 
 #: activation code of an embedding pack holding tables (dp compress) instead of layers
 TABULATED = -1
+#: values before a table's coefficients in its net's block (table_locate lists them)
+TABLE_HEAD = 9
 
 
 def embedding_skip(n_in, n_out):
@@ -119,7 +121,7 @@ def table_locate(x, net, w, off, m_width):
         idx = int(w[at + 6])
         t = top - ((idx - n_upper) * w[at + 4] + upper)
         beyond = x - top
-    return at + 9 + idx * 6 * m_width, t, beyond
+    return at + TABLE_HEAD + idx * 6 * m_width, t, beyond
 
 
 def quintic(w, a, step, t):

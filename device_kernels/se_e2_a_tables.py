@@ -28,7 +28,7 @@ A block's empty slots are counted per lane and added at the end, n_empty·R_pad 
 live slots (the chunk kernel adds them block by block: the sums differ in rounding only).
 """
 from .environment import chunk_slots, live_slot, normalised_env_row
-from .layers import quintic, quintic_slope, table_locate
+from .layers import TABLE_HEAD, quintic, quintic_slope, table_locate
 from .primitives import barrier
 
 #: slots per lane and round (a round: two barriers in the descriptor pass, three in the gradient pass),
@@ -66,7 +66,7 @@ def dead_slot(sh, at, nlane, zero):
     interval of net 0, whose terms add exactly nothing."""
     for v in range(PAIR):
         sh[at + v * nlane] = zero
-    sh[at + 5 * nlane] = 9 + zero
+    sh[at + 5 * nlane] = TABLE_HEAD + zero
 
 
 def table_slot(i, ti, jj, nlist, nshift, nnei, pos, cell, sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std,
@@ -83,7 +83,7 @@ def table_slot(i, ti, jj, nlist, nshift, nnei, pos, cell, sel_off, ntypes, rcut,
     r1 = zero
     r2 = zero
     r3 = zero
-    offset = 9 + zero
+    offset = TABLE_HEAD + zero
     net = zero
     t = zero
     beyond = zero

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..device_kernels.activations import activation_argument, activation_code
-from ..device_kernels.layers import TABULATED
+from ..device_kernels.layers import TABLE_HEAD, TABULATED
 from ..fitting import pack_layers
 
 
@@ -40,6 +40,7 @@ class EmbeddingPack(NamedTuple):
         for table in tables:
             head = [table.lower, table.upper, table.upper_extrapolate, table.stride1, table.stride2,
                     table.upper_interval(), table.last_interval(), table.bottom, table.low_intervals()]
+            assert len(head) == TABLE_HEAD
             coefficients = np.asarray(table.coefficients, dtype=dtype)
             if channel_minor:
                 n = coefficients.shape[0]

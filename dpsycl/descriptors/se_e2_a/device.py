@@ -18,6 +18,7 @@ import numpy as np
 
 from ...backends.launch import Args
 from ...device_kernels import se_e2_a_group as kernels_group, se_e2_a_tables as kernels_tables
+from ...device_kernels.layers import TABLE_HEAD
 from ...device_kernels.se_e2_a_fitting import FIT_ATOMS
 from ...fitting import pack_layers
 from ...model import EnergyFitting
@@ -53,7 +54,7 @@ class SeE2ADevice(SmoothDevice):
         self.tab_minor = None
         if d.compressed and getattr(ws.backend, "group_fitting", False):
             tables = nets_in_kernel_order(d, d.tables)
-            if max(t.coefficients.size for t in tables) + 9 < 2 ** np.finfo(self.dtype).nmant:
+            if max(t.coefficients.size for t in tables) + TABLE_HEAD < 2 ** np.finfo(self.dtype).nmant:
                 self.tab_minor = EmbeddingPack.upload_tables(tables, ws.keep, self.dtype, channel_minor=True).emb_w
         if fitting is not None:
             transposed = [[types.SimpleNamespace(matrix=np.asarray(layer.matrix).T, bias=layer.bias, idt=layer.idt)
