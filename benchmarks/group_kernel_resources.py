@@ -64,6 +64,8 @@ def main(argv=None) -> int:
     p.add_argument("--cc", default="9.0", help="compute capability (H100/H200: 9.0)")
     p.add_argument("--precision", choices=("float64", "float32"))
     p.add_argument("--max-registers", type=int, default=0, help="cap as DPSYCL_CUDA_GROUP_MAX_REGISTERS does")
+    p.add_argument("--layout", default="group", choices=("group", "split"),
+                   help="the one work-group kernel, or the split layout's three kernels")
     p.add_argument("--output", help="write the report as JSON")
     p.add_argument("--ptx", help="also write each kernel's PTX to PTX.<body>.ptx")
     p.add_argument("--sass", help="also write each kernel's SASS to SASS.<body>.sass (benchmarks/sass_loops.py "
@@ -95,9 +97,13 @@ def main(argv=None) -> int:
 
     class CompilingBackend:
         """Launches nothing; compiles each work-group kernel asked for to PTX and runs ptxas on it."""
+        local_memory_bytes = cuda_backend.STATIC_SHARED_BYTES
 
         def launch(self, *a, **k):
             pass
+
+        def to_host(self, a):
+            return np.asarray(a)
 
         def launch_groups(self, body_name, ngroups, nlane, *packs, local=None, scratch=None, dtype=np.float64):
             names, values = flatten(packs)
@@ -123,7 +129,7 @@ def main(argv=None) -> int:
                            np.zeros(1, np.int64), int(sum(spec.sel))) for spec in model.descriptor.neighbor_specs()]
     params = ParameterPack(np.zeros(1, dt), 0, np.zeros(1, dt), 0)
     passes.energies_and_pair_gradients(geometries, 1, np.zeros(1, dt), [np.zeros(3, dt)] * len(geometries),
-                                       "group", 1, params)
+                                       args.layout, 1, params)
     for row in reports:
         print(f"{row['body']} ({row['dtype']}, {row['block']} lanes, sm_{args.cc}): {row['registers']} registers, "
               f"stack {row['stack_bytes']} B, spills {row['spill_store_bytes']}/{row['spill_load_bytes']} B, "

@@ -27,106 +27,189 @@ def group_atom(fit_atoms, g, j):
 
 
 def dense_four_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dstride, da, n_out, w, mo, bo, io, act,
-                     act_arg, residual):
-    """group.group_dense (one output per lane and pass) for four atoms whose buffers are ``stride``
-    apart in buf and whose activation slopes are ``dstride`` apart in dact."""
-    for o in range(lane, n_out, nlane):
+                     act_arg, residual, per_pass):
+    """group.group_dense for four atoms whose buffers are ``stride`` apart in buf and whose activation
+    slopes are ``dstride`` apart in dact: with per_pass = 2 a lane takes outputs o and o + nlane in one
+    pass over the input (the wide devices' work-groups: a 120-wide layer on 64 lanes in one pass, each
+    input read from local memory feeding eight multiply-add chains); per_pass is compiled in."""
+    for o in range(lane, n_out, per_pass * nlane):
+        o2 = o + nlane
+        second = per_pass > 1 and o2 < n_out
+        if not second:
+            o2 = o
         z0 = w[bo + o]
         z1 = z0
         z2 = z0
         z3 = z0
+        y0 = w[bo + o2]
+        y1 = y0
+        y2 = y0
+        y3 = y0
         xk = x_at
         wk = mo + o
+        wk2 = mo + o2
         while xk < x_at + n_in:
             wv = w[wk]
-            z0 += buf[xk] * wv
-            z1 += buf[stride + xk] * wv
-            z2 += buf[2 * stride + xk] * wv
-            z3 += buf[3 * stride + xk] * wv
+            x0 = buf[xk]
+            x1 = buf[stride + xk]
+            x2 = buf[2 * stride + xk]
+            x3 = buf[3 * stride + xk]
+            z0 += x0 * wv
+            z1 += x1 * wv
+            z2 += x2 * wv
+            z3 += x3 * wv
+            if per_pass > 1:
+                wv2 = w[wk2]
+                y0 += x0 * wv2
+                y1 += x1 * wv2
+                y2 += x2 * wv2
+                y3 += x3 * wv2
             xk += 1
             wk += n_out
+            wk2 += n_out
         fitting_output(z0, o, w, io, act, act_arg, buf, y_at, dact, da, residual, x_at)
         fitting_output(z1, o, w, io, act, act_arg, buf, stride + y_at, dact, dstride + da, residual, stride + x_at)
         fitting_output(z2, o, w, io, act, act_arg, buf, 2 * stride + y_at, dact, 2 * dstride + da, residual,
                        2 * stride + x_at)
         fitting_output(z3, o, w, io, act, act_arg, buf, 3 * stride + y_at, dact, 3 * dstride + da, residual,
                        3 * stride + x_at)
+        if second:
+            fitting_output(y0, o2, w, io, act, act_arg, buf, y_at, dact, da, residual, x_at)
+            fitting_output(y1, o2, w, io, act, act_arg, buf, stride + y_at, dact, dstride + da, residual,
+                           stride + x_at)
+            fitting_output(y2, o2, w, io, act, act_arg, buf, 2 * stride + y_at, dact, 2 * dstride + da, residual,
+                           2 * stride + x_at)
+            fitting_output(y3, o2, w, io, act, act_arg, buf, 3 * stride + y_at, dact, 3 * dstride + da, residual,
+                           3 * stride + x_at)
     barrier(item)
 
 
 def dense_backward_four_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_at, n_in, dact, dstride, da, wt, mo,
-                              residual):
-    """group.group_dense_backward (one input per lane and pass, over the transposed matrix wt) for
-    four atoms laid out as in dense_four_atoms.  The loop over the outputs is a range: written as
-    group_dense_backward's while loop over running indices, the OpenCL CPU compiler ran it as a
-    divergent loop (a lane mask kept in memory per step) and gathered wt[wo] where it is one vector
+                              residual, per_pass):
+    """group.group_dense_backward (over the transposed matrix wt) for four atoms laid out as in
+    dense_four_atoms, per_pass inputs k, k + nlane per lane and pass.  ∂y/∂z = g·φ' is formed once per
+    output and atom, in place of the slopes (no later layer reads them), where the loop over the inputs
+    formed it again for every input (two local loads and a multiply per multiply-add).  The loop over
+    the outputs is a range: written as a while loop over running indices, the OpenCL CPU compiler ran it
+    as a divergent loop (a lane mask kept in memory per step) and gathered wt[wo] where it is one vector
     load: the kernel took 31 ms instead of 20 at 2,048 atoms (benchmarks/NOTES.md, session 14)."""
-    for k in range(lane, n_in, nlane):
-        a0 = 0.0 * buf[g_at]
+    for o in range(lane, n_out, nlane):
+        dact[da + o] = buf[g_at + o] * dact[da + o]
+        dact[dstride + da + o] = buf[stride + g_at + o] * dact[dstride + da + o]
+        dact[2 * dstride + da + o] = buf[2 * stride + g_at + o] * dact[2 * dstride + da + o]
+        dact[3 * dstride + da + o] = buf[3 * stride + g_at + o] * dact[3 * dstride + da + o]
+    barrier(item)
+    for k in range(lane, n_in, per_pass * nlane):
+        k2 = k + nlane
+        second = per_pass > 1 and k2 < n_in
+        if not second:
+            k2 = k
+        a0 = 0.0 * wt[mo]
         a1 = a0
         a2 = a0
         a3 = a0
+        b0 = a0
+        b1 = a0
+        b2 = a0
+        b3 = a0
         wo = mo + k
+        wo2 = mo + k2
         for o in range(n_out):
             wv = wt[wo]
-            a0 += (buf[g_at + o] * dact[da + o]) * wv
-            a1 += (buf[stride + g_at + o] * dact[dstride + da + o]) * wv
-            a2 += (buf[2 * stride + g_at + o] * dact[2 * dstride + da + o]) * wv
-            a3 += (buf[3 * stride + g_at + o] * dact[3 * dstride + da + o]) * wv
+            g0 = dact[da + o]
+            g1 = dact[dstride + da + o]
+            g2 = dact[2 * dstride + da + o]
+            g3 = dact[3 * dstride + da + o]
+            a0 += g0 * wv
+            a1 += g1 * wv
+            a2 += g2 * wv
+            a3 += g3 * wv
+            if per_pass > 1:
+                wv2 = wt[wo2]
+                b0 += g0 * wv2
+                b1 += g1 * wv2
+                b2 += g2 * wv2
+                b3 += g3 * wv2
             wo += n_in
+            wo2 += n_in
         if residual:
             a0 += buf[g_at + k]
             a1 += buf[stride + g_at + k]
             a2 += buf[2 * stride + g_at + k]
             a3 += buf[3 * stride + g_at + k]
+            b0 += buf[g_at + k2]
+            b1 += buf[stride + g_at + k2]
+            b2 += buf[2 * stride + g_at + k2]
+            b3 += buf[3 * stride + g_at + k2]
         buf[gin_at + k] = a0
         buf[stride + gin_at + k] = a1
         buf[2 * stride + gin_at + k] = a2
         buf[3 * stride + gin_at + k] = a3
+        if second:
+            buf[gin_at + k2] = b0
+            buf[stride + gin_at + k2] = b1
+            buf[2 * stride + gin_at + k2] = b2
+            buf[3 * stride + gin_at + k2] = b3
+    barrier(item)
+
+
+def atom_stride(fwmax, m_width):
+    """Values of sh_f per atom: the fitting net's two layer buffers (fwmax each: D, its gradient ∂y/∂D, and
+    the hidden layers), which also hold T_i (4·M) while it is read; one more T's room where the net's input
+    is narrower than T (axis_neuron < 4)."""
+    return 2 * fwmax if 4 * m_width <= fwmax else 2 * fwmax + 4 * m_width
+
+
+def load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, at):
+    """T_i of the group's atoms (the sums of their chunks' parts, over nnei) into sh_f[j·stride + at:], then a
+    barrier: where dt_mat is t_part itself (one chunk) every read is done before the first write."""
+    for j in range(FIT_ATOMS):
+        i = group_atom(fit_atoms, g, j)
+        for k in range(lane, tw, nlane):
+            acc = 0.0 * t_part[0]
+            for c in range(nchunk):
+                acc += t_part[(i * nchunk + c) * tw + k]
+            sh_f[j * stride + at + k] = acc * inv_nnei
     barrier(item)
 
 
 def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off,
                         fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, n_hidden,
-                        fparam, nfp, aparam, nap, atom_energy, dt_mat, sh_t, sh_f, sh_dact, sh_red):
+                        fit_per_pass, fparam, nfp, aparam, nap, atom_energy, dt_mat, sh_f, sh_dact, sh_red):
     """E_i and dt_mat[i] = ∂E_i/∂T_i / nnei of the FIT_ATOMS atoms of group g.  Local arrays per atom j:
-    sh_t[j·4M:] its T, sh_f[j·2·fwmax:] its two layer buffers (D first), sh_dact[j·n_hidden:] its
-    activation slopes, sh_red[j·nlane:] its lanes' parts of the last layer."""
+    sh_f[j·stride:] its two layer buffers (D first; T beside them while it is read, atom_stride),
+    sh_dact[j·n_hidden:] its activation slopes, sh_red[j·nlane:] its lanes' parts of the last layer.
+    dt_mat may be t_part itself where each atom has one chunk (the work-group kernels of wide devices:
+    T_i's row is then overwritten by ∂E_i/∂T_i), since every read of an atom's row precedes a barrier
+    and its writes follow it; T is read twice so that no array of its own takes shared memory."""
     ti = atype[fit_atoms[g * FIT_ATOMS]]
     zero = 0.0 * fit_w[0]
     inv_nnei = 1.0 / nnei
     tw = 4 * m_width
-    half = 2 * fwmax
-    for j in range(FIT_ATOMS):
-        i = group_atom(fit_atoms, g, j)
-        for k in range(lane, tw, nlane):
-            acc = zero
-            for c in range(nchunk):
-                acc += t_part[(i * nchunk + c) * tw + k]
-            sh_t[j * tw + k] = acc * inv_nnei
-    barrier(item)
+    stride = atom_stride(fwmax, m_width)
+    load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, fwmax)
     # D[m, n] = Σ_a T[a, m]·T[a, n] with the lanes over m: T[a, m] in four vector loads and T[a, n] broadcast,
     # where lanes over the elements (m, n) gathered both (NOTES.md, session 13); the same sums in the same order
     for j in range(FIT_ATOMS):
-        tj = j * tw
+        tj = j * stride + fwmax
         for m in range(lane, m_width, nlane):
-            t0 = sh_t[tj + m]
-            t1 = sh_t[tj + m_width + m]
-            t2 = sh_t[tj + 2 * m_width + m]
-            t3 = sh_t[tj + 3 * m_width + m]
+            t0 = sh_f[tj + m]
+            t1 = sh_f[tj + m_width + m]
+            t2 = sh_f[tj + 2 * m_width + m]
+            t3 = sh_f[tj + 3 * m_width + m]
             for n in range(axis_m):
                 acc = zero
-                acc += t0 * sh_t[tj + n]
-                acc += t1 * sh_t[tj + m_width + n]
-                acc += t2 * sh_t[tj + 2 * m_width + n]
-                acc += t3 * sh_t[tj + 3 * m_width + n]
-                sh_f[j * half + m * axis_m + n] = acc
+                acc += t0 * sh_f[tj + n]
+                acc += t1 * sh_f[tj + m_width + n]
+                acc += t2 * sh_f[tj + 2 * m_width + n]
+                acc += t3 * sh_f[tj + 3 * m_width + n]
+                sh_f[j * stride + m * axis_m + n] = acc
         i = group_atom(fit_atoms, g, j)
         for q in range(lane, nfp + nap, nlane):
             if q < nfp:
-                sh_f[j * half + m_width * axis_m + q] = fparam[q]
+                sh_f[j * stride + m_width * axis_m + q] = fparam[q]
             else:
-                sh_f[j * half + m_width * axis_m + q] = aparam[i * nap + q - nfp]
+                sh_f[j * stride + m_width * axis_m + q] = aparam[i * nap + q - nfp]
     barrier(item)
     da = 0
     x_at = 0
@@ -134,9 +217,9 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     for layer in range(n_fit):
         n_out = fit_widths[layer + 1]
         base = (ti * (n_fit + 1) + layer) * 3
-        dense_four_atoms(item, lane, nlane, sh_f, half, x_at, n_in, fwmax - x_at, sh_dact, n_hidden, da, n_out, fit_w,
+        dense_four_atoms(item, lane, nlane, sh_f, stride, x_at, n_in, fwmax - x_at, sh_dact, n_hidden, da, n_out, fit_w,
                          fit_off[base], fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg,
-                         fitting_residual(layer, n_in, n_out))
+                         fitting_residual(layer, n_in, n_out), fit_per_pass)
         da += n_out
         n_in = n_out
         x_at = fwmax - x_at
@@ -145,7 +228,7 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     for j in range(FIT_ATOMS):
         part = zero
         for k in range(lane, n_in, nlane):
-            part += sh_f[j * half + x_at + k] * fit_w[mo + k]
+            part += sh_f[j * stride + x_at + k] * fit_w[mo + k]
         sh_red[j * nlane + lane] = part
     group_reduce(item, lane, nlane, sh_red, FIT_ATOMS)
     if lane == 0:
@@ -158,28 +241,30 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     g_at = fwmax - x_at
     for j in range(FIT_ATOMS):
         for k in range(lane, n_in, nlane):
-            sh_f[j * half + g_at + k] = fit_w[mo + k]
+            sh_f[j * stride + g_at + k] = fit_w[mo + k]
     barrier(item)
     for lr in range(n_fit):
         layer = n_fit - 1 - lr
         n_out = fit_widths[layer + 1]
         n_prev = fit_widths[layer]
         da -= n_out
-        dense_backward_four_atoms(item, lane, nlane, sh_f, half, g_at, n_out, fwmax - g_at, n_prev, sh_dact, n_hidden,
+        dense_backward_four_atoms(item, lane, nlane, sh_f, stride, g_at, n_out, fwmax - g_at, n_prev, sh_dact, n_hidden,
                                   da, fit_wt, fit_off[(ti * (n_fit + 1) + layer) * 3],
-                                  fitting_residual(layer, n_prev, n_out))
+                                  fitting_residual(layer, n_prev, n_out), fit_per_pass)
         g_at = fwmax - g_at
     # se_e2_a.t_gradient, atom by atom, the lanes over m and the four rows a of ∂E/∂T_i[a, m] together: each
     # ∂y/∂D[m, n] read once for the four (a gather over the lanes), ∂y/∂D[k, m] contiguous over them, T
     # broadcast; lanes over the elements (a, m) gathered every term (≈ 1,500 gathers an atom, the hottest
     # instructions of the kernel under perf: NOTES.md, session 13).  Each element's sum in se_e2_a's order.
     scale = out_std[ti] * inv_nnei
+    t_at = fwmax - g_at if 4 * m_width <= fwmax else 2 * fwmax     # beside ∂y/∂D
+    load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, t_at)
     for j in range(FIT_ATOMS):
         i = fit_atoms[g * FIT_ATOMS + j]
         if i < 0:
             continue
-        gj = j * half + g_at
-        tj = j * tw
+        gj = j * stride + g_at
+        tj = j * stride + t_at
         for m in range(lane, m_width, nlane):
             e0 = zero
             e1 = zero
@@ -187,21 +272,21 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
             e3 = zero
             for n in range(axis_m):
                 gmn = sh_f[gj + m * axis_m + n]
-                e0 += gmn * sh_t[tj + n]
-                e1 += gmn * sh_t[tj + m_width + n]
-                e2 += gmn * sh_t[tj + 2 * m_width + n]
-                e3 += gmn * sh_t[tj + 3 * m_width + n]
+                e0 += gmn * sh_f[tj + n]
+                e1 += gmn * sh_f[tj + m_width + n]
+                e2 += gmn * sh_f[tj + 2 * m_width + n]
+                e3 += gmn * sh_f[tj + 3 * m_width + n]
             if m < axis_m:
                 for k in range(m_width):
                     gkm = sh_f[gj + k * axis_m + m]
-                    e0 += gkm * sh_t[tj + k]
-                    e1 += gkm * sh_t[tj + m_width + k]
-                    e2 += gkm * sh_t[tj + 2 * m_width + k]
-                    e3 += gkm * sh_t[tj + 3 * m_width + k]
+                    e0 += gkm * sh_f[tj + k]
+                    e1 += gkm * sh_f[tj + m_width + k]
+                    e2 += gkm * sh_f[tj + 2 * m_width + k]
+                    e3 += gkm * sh_f[tj + 3 * m_width + k]
             dt_mat[i * tw + m] = e0 * scale
             dt_mat[i * tw + m_width + m] = e1 * scale
             dt_mat[i * tw + 2 * m_width + m] = e2 * scale
             dt_mat[i * tw + 3 * m_width + m] = e3 * scale
 
 
-BODIES = (group_atom, dense_four_atoms, dense_backward_four_atoms, fitting_group_atoms)
+BODIES = (group_atom, dense_four_atoms, dense_backward_four_atoms, atom_stride, load_t, fitting_group_atoms)

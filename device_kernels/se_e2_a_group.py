@@ -316,30 +316,19 @@ def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fi
     return g_at
 
 
-def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei,
-                      sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
-                      emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
-                      fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
-                      fit_wt, fit_per_pass, fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t,
-                      sh_f, sh_red,
-                      row):
-    """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_env
-    the environment rows of the next batches, sh_live the live slots of every block (then their counts),
-    sh_t T_i, sh_red the prefix counts and the energy sum, and sh_f for what never lives at the same time:
-    the embedding layers of a batch (group_embedding_batch's two buffers, from 0) during the passes, with
-    the gradient pass's lane sums after them (group_partial_sums, from 4·BATCH·ewmax), and between the
-    passes the fitting net's two halves (from 0) and its activation slopes (from 2·fwmax).  One array for
-    all keeps the block small (cuag in float64: 23.6 KB) and under CUDA's 48 KB of static shared memory
-    for DeePMD-kit's usual sizes (embedding 100 wide, axis 16: 43 KB)."""
+def group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
+                          blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
+                          ewmax, pad_g, pair_grad, sh_env, sh_live, sh_f, sh_red, row):
+    """Lane m's column of T_i·nnei = Σ_j R_ij G_ij[m] (+ the empty slots of each block), as four values (zero
+    for lanes beyond the embedding width).  The live slots of each block are compacted into sh_live on the
+    way, once for both passes (their count at sh_live[nnei + tj]), and the pair gradients of every other
+    slot are zeroed."""
     m_width = emb_widths[n_emb]
-    ti = atype[i]
     zero = 0.0 * pos[0]
     t0 = zero
     t1 = zero
     t2 = zero
     t3 = zero
-    # pass 1: T_i[:, lane] = Σ_j R_ij G_ij[lane] (+ the empty slots of each block); the live slots of each
-    # block are compacted into sh_live here, once for both passes (their count at sh_live[nnei + tj])
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
         if excluded[p] != 0:
@@ -382,43 +371,17 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
             t1 += -blk_avg[4 * p + 1] / blk_std[4 * p + 1] * gp
             t2 += -blk_avg[4 * p + 2] / blk_std[4 * p + 2] * gp
             t3 += -blk_avg[4 * p + 3] / blk_std[4 * p + 3] * gp
-    inv_nnei = 1.0 / nnei
-    if lane < m_width:
-        sh_t[lane] = t0 * inv_nnei
-        sh_t[m_width + lane] = t1 * inv_nnei
-        sh_t[2 * m_width + lane] = t2 * inv_nnei
-        sh_t[3 * m_width + lane] = t3 * inv_nnei
-    barrier(item)
-    g_at = group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
-                             act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass,
-                             fparam, nfp, aparam, nap, atom_energy, sh_f, sh_f, 2 * fwmax, sh_red)
-    # ∂E/∂T[:, lane] (divided by nnei), from ∂y/∂D = sh_f[g_at:]
-    scale = out_std[ti] * inv_nnei
-    d0 = zero
-    d1 = zero
-    d2 = zero
-    d3 = zero
-    if lane < m_width:
-        for n in range(axis_m):
-            dd = sh_f[g_at + lane * axis_m + n]
-            d0 += dd * sh_t[n]
-            d1 += dd * sh_t[m_width + n]
-            d2 += dd * sh_t[2 * m_width + n]
-            d3 += dd * sh_t[3 * m_width + n]
-        if lane < axis_m:
-            for k in range(m_width):
-                dd = sh_f[g_at + k * axis_m + lane]
-                d0 += dd * sh_t[k]
-                d1 += dd * sh_t[m_width + k]
-                d2 += dd * sh_t[2 * m_width + k]
-                d3 += dd * sh_t[3 * m_width + k]
-    d0 *= scale
-    d1 *= scale
-    d2 *= scale
-    d3 *= scale
-    # pass 2: g_ij from the lanes' shares of ∂E/∂R_ij and ∂E/∂s_ij, BATCH neighbours at a time; sh_f
-    # (read above, before the first batch's barriers) now takes the embedding layers and, from red on, the
-    # lane sums: term c = a·BATCH + b (component a of batch slot b) of lane l at red + c·(nlane + 1) + l
+    return t0, t1, t2, t3
+
+
+def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
+                        rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
+                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row):
+    """g_ij of the live slots in sh_live from lane m's column d0 … d3 of ∂E/∂T_i (divided by nnei), BATCH
+    neighbours at a time: each lane's shares of ∂E/∂R_ij and ∂E/∂s_ij summed over the lanes.  sh_f takes the
+    embedding layers and, from red on, the lane sums: term c = a·BATCH + b (component a of batch slot b) of
+    lane l at red + c·(nlane + 1) + l."""
+    zero = 0.0 * pos[0]
     stride = nlane + 1
     red = 4 * BATCH * ewmax
     for tj in range(ntypes):
@@ -473,5 +436,128 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                 pair_grad[q + 2] = gz
 
 
+def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei,
+                      sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
+                      emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
+                      fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
+                      fit_wt, fit_per_pass, fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t,
+                      sh_f, sh_red,
+                      row):
+    """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_env
+    the environment rows of the next batches, sh_live the live slots of every block (then their counts),
+    sh_t T_i, sh_red the prefix counts and the energy sum, and sh_f for what never lives at the same time:
+    the embedding layers of a batch (group_embedding_batch's two buffers, from 0) during the passes, with
+    the gradient pass's lane sums after them (group_partial_sums, from 4·BATCH·ewmax), and between the
+    passes the fitting net's two halves (from 0) and its activation slopes (from 2·fwmax).  One array for
+    all keeps the block small (cuag in float64: 23.6 KB) and under CUDA's 48 KB of static shared memory
+    for DeePMD-kit's usual sizes (embedding 100 wide, axis 16: 43 KB)."""
+    m_width = emb_widths[n_emb]
+    ti = atype[i]
+    zero = 0.0 * pos[0]
+    t0, t1, t2, t3 = group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nnei, sel_off, ntypes,
+                                           rcut, rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off,
+                                           emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, pair_grad, sh_env,
+                                           sh_live, sh_f, sh_red, row)
+    inv_nnei = 1.0 / nnei
+    if lane < m_width:
+        sh_t[lane] = t0 * inv_nnei
+        sh_t[m_width + lane] = t1 * inv_nnei
+        sh_t[2 * m_width + lane] = t2 * inv_nnei
+        sh_t[3 * m_width + lane] = t3 * inv_nnei
+    barrier(item)
+    g_at = group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit,
+                             act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, fit_per_pass,
+                             fparam, nfp, aparam, nap, atom_energy, sh_f, sh_f, 2 * fwmax, sh_red)
+    # ∂E/∂T[:, lane] (divided by nnei), from ∂y/∂D = sh_f[g_at:]
+    scale = out_std[ti] * inv_nnei
+    d0 = zero
+    d1 = zero
+    d2 = zero
+    d3 = zero
+    if lane < m_width:
+        for n in range(axis_m):
+            dd = sh_f[g_at + lane * axis_m + n]
+            d0 += dd * sh_t[n]
+            d1 += dd * sh_t[m_width + n]
+            d2 += dd * sh_t[2 * m_width + n]
+            d3 += dd * sh_t[3 * m_width + n]
+        if lane < axis_m:
+            for k in range(m_width):
+                dd = sh_f[g_at + k * axis_m + lane]
+                d0 += dd * sh_t[k]
+                d1 += dd * sh_t[m_width + k]
+                d2 += dd * sh_t[2 * m_width + k]
+                d3 += dd * sh_t[3 * m_width + k]
+    d0 *= scale
+    d1 *= scale
+    d2 *= scale
+    d3 *= scale
+    # sh_f was read above, before the gradient pass's first barriers
+    group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
+                        rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
+                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row)
+
+
+def group_descriptor(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
+                     blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
+                     ewmax, pad_g, t_part, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, sh_red, row):
+    """The first pass of group_atom_energy as a kernel of its own, for the split layout (the fitting net in
+    between runs over atoms of one species: se_e2_a_fitting.py): T_i·nnei into t_part[i·4M:], the live
+    slots of each block into live_list[i·nnei + slot] and their counts into live_count[i·ntypes + tj]."""
+    m_width = emb_widths[n_emb]
+    ti = atype[i]
+    t0, t1, t2, t3 = group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nnei, sel_off, ntypes,
+                                           rcut, rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off,
+                                           emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, pair_grad, sh_env,
+                                           sh_live, sh_f, sh_red, row)
+    tw = 4 * m_width
+    if lane < m_width:
+        t_part[i * tw + lane] = t0
+        t_part[i * tw + m_width + lane] = t1
+        t_part[i * tw + 2 * m_width + lane] = t2
+        t_part[i * tw + 3 * m_width + lane] = t3
+    barrier(item)       # lane 0 wrote the counts
+    for tj in range(ntypes):
+        a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
+        if excluded[p] == 0:
+            nlive = int(sh_live[nnei + tj])
+            for q in range(a0 + lane, a0 + nlive, nlane):
+                live_list[i * nnei + q] = int(sh_live[q])
+            if lane == 0:
+                live_count[i * ntypes + tj] = nlive
+
+
+def group_pair_gradient(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
+                        blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
+                        ewmax, dt_mat, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, row):
+    """The second pass of group_atom_energy as a kernel of its own (the split layout): g_ij of the live slots
+    group_descriptor listed, from dt_mat[i·4M:] = ∂E_i/∂T_i / nnei."""
+    m_width = emb_widths[n_emb]
+    ti = atype[i]
+    zero = 0.0 * pos[0]
+    for tj in range(ntypes):
+        a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
+        if excluded[p] == 0:
+            nlive = live_count[i * ntypes + tj]
+            for q in range(a0 + lane, a0 + nlive, nlane):
+                sh_live[q] = live_list[i * nnei + q] + zero
+            if lane == 0:
+                sh_live[nnei + tj] = nlive + zero
+    tw = 4 * m_width
+    d0 = zero
+    d1 = zero
+    d2 = zero
+    d3 = zero
+    if lane < m_width:
+        d0 = dt_mat[i * tw + lane]
+        d1 = dt_mat[i * tw + m_width + lane]
+        d2 = dt_mat[i * tw + 2 * m_width + lane]
+        d3 = dt_mat[i * tw + 3 * m_width + lane]
+    barrier(item)
+    group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
+                        rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
+                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row)
+
+
 BODIES = (compact_live_slots, batch_env_rows, batch_rows, group_embedding_batch, group_fitting_net,
-          group_atom_energy)
+          group_descriptor_pass, group_gradient_pass, group_atom_energy, group_descriptor, group_pair_gradient)

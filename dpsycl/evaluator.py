@@ -66,7 +66,7 @@ class MemoryEstimate:
 class DeviceEvaluator:
     """Energy, forces and virials of one model on one device backend; arrays stay on the device.
 
-    Public knobs: ``layout`` ("chunk" or "group", picked for the device), ``chunks`` (slot
+    Public knobs: ``layout`` ("chunk", "group" or "split", picked for the device), ``chunks`` (slot
     chunks per atom in the chunk layout; None sizes them to fill the device) and
     ``neighbor_groups`` (neighbour rows by work-groups, as on wide devices, or one work-item per
     centre).  One evaluation at a time runs on an evaluator: concurrent callers queue on its lock
@@ -114,7 +114,8 @@ class DeviceEvaluator:
     @property
     def layout(self) -> str:
         """How the descriptor's passes lay out the work: "chunk" (work-item per atom and chunk of
-        slots) or "group" (work-group per atom), of those its unit offers."""
+        slots), "group" (work-group per atom) or "split" (se_e2_a: the work-group passes around a
+        fitting kernel over atoms of one species), of those its unit offers."""
         return self._layout
 
     @layout.setter
@@ -122,7 +123,7 @@ class DeviceEvaluator:
         if value not in self.passes.layouts:
             raise ValueError(f"layout '{value}' is not one of {self.model.descriptor_type}'s: "
                              f"{', '.join(self.passes.layouts)}")
-        if value == "group" and not getattr(self.backend, "supports_groups", False):
+        if value in ("group", "split") and not getattr(self.backend, "supports_groups", False):
             raise ValueError(f"work-group kernels cannot run on {self.backend.name}")
         self._layout = value
 

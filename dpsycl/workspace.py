@@ -89,7 +89,7 @@ class AllocationRecorder:
     bytes) and its ``backend`` launches nothing.  Model constants (``keep``) stay host arrays and are
     not recorded: the real workspace already holds them.  Anything else a backend offers is missing,
     on purpose: the passes run against it must only ask for buffers and launch, and read only the
-    kernel choice ``group_fitting`` of the backend it stands for (``like``)."""
+    kernel choices ``group_fitting`` and ``local_memory_bytes`` of the backend it stands for (``like``)."""
 
     def __init__(self, like=None):
         self.sizes: dict[str, int] = {}
@@ -118,6 +118,8 @@ class NoLaunches:
     def __init__(self, like=None):
         # the passes pick their kernels (and so their buffers) by it: se_e2_a's fitting on CPU devices
         self.group_fitting = bool(getattr(like, "group_fitting", False))
+        # and se_e2_a's group layout by whether its fitting kernel's local arrays fit the device
+        self.local_memory_bytes = int(getattr(like, "local_memory_bytes", 0))
 
     def launch(self, *args, **kwargs) -> None:
         pass

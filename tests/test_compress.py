@@ -45,7 +45,7 @@ def test_per_pair_compressed_on_opencl_cpu(compressed_models, layout):
     if not sycl_available():
         pytest.skip("the SYCL stack (dpctl, numba-dpex) is not installed")
     dp = dpsycl.DeepPot(compressed_models[PER_PAIR], device="opencl:cpu")
-    if layout == "group" and not dp.evaluator.backend.supports_groups:
+    if layout in ("group", "split") and not dp.evaluator.backend.supports_groups:
         pytest.skip("this device runs no work-group kernels")
     dp.evaluator.layout = layout
     err = case_errors(dp, dict(np.load(DATA / PER_PAIR / "reference.npz")), "dense")

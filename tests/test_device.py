@@ -43,7 +43,7 @@ def host_pots(models):
     return {name: dpsycl.DeepPot(models[name], device="numpy") for name in MODELS}
 
 
-LAYOUTS = ("chunk", "group")
+LAYOUTS = ("chunk", "group", "split")
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -54,7 +54,7 @@ def test_device_matches_reference_on_all_cases(pots, host_pots, references, name
     dp = pots(name, device)
     if layout not in dp.evaluator.passes.layouts:
         pytest.skip(f"{dp.model.descriptor_type} has no {layout} layout")
-    if layout == "group" and not dp.evaluator.backend.supports_groups:
+    if layout in ("group", "split") and not dp.evaluator.backend.supports_groups:
         pytest.skip(f"{device} is not the default SYCL device: numba-dpex 0.23 local memory unavailable")
     default_layout = dp.evaluator.layout
     dp.evaluator.layout = layout
@@ -101,7 +101,7 @@ def test_mixed_precision_against_deepmd_kit(models, references, device, layout):
     errors = {}
     for precision in ("mixed", "float32"):
         dp = dpsycl.DeepPot(models["cuag"], device=device, precision=precision)
-        if layout == "group" and not dp.evaluator.backend.supports_groups:
+        if layout in ("group", "split") and not dp.evaluator.backend.supports_groups:
             pytest.skip(f"{device} is not the default SYCL device: numba-dpex 0.23 local memory unavailable")
         dp.evaluator.layout = layout
         e, f, v = dp.eval(coords, cells, atype)
@@ -272,7 +272,7 @@ def test_stale_skin_list_with_dead_slots_between_live_ones(models, host_pots, de
     evaluation of the moved positions with its own list."""
     dp = dpsycl.DeepPot(models["cuag"], device=device)
     ev = dp.evaluator
-    if layout not in ev.passes.layouts or (layout == "group" and not ev.backend.supports_groups):
+    if layout not in ev.passes.layouts or (layout in ("group", "split") and not ev.backend.supports_groups):
         pytest.skip(f"no {layout} layout on {device}")
     ev.layout = layout
     a, ncell = 3.85, 4                  # box 15.4 Å > 2·(rcut + skin): one image of each neighbour per slot

@@ -41,7 +41,8 @@ def reverse_list_slack(ev, coords, cell, atype) -> int:
 
 
 @pytest.mark.parametrize("name, periodic, layout", [
-    ("cuag", True, "chunk"), ("cuag", False, "chunk"), ("cuag", True, "group"),
+    ("cuag", True, "chunk"), ("cuag", False, "chunk"), ("cuag", True, "group"), ("cuag", True, "split"),
+    ("tiny_fparam", True, "split"),
     ("tiny_se_r", True, "chunk"), ("tiny_fparam", True, "chunk"), ("cuagau_f32", False, "chunk")])
 def test_estimate_is_the_memory_an_evaluation_holds(models, name, periodic, layout):
     """The estimate before a first evaluation against workspace_bytes() after it (itself checked
@@ -49,7 +50,7 @@ def test_estimate_is_the_memory_an_evaluation_holds(models, name, periodic, layo
     once the reverse lists' real length is put in."""
     dp = dpsycl.DeepPot(models[name], device=DEVICE)
     ev = dp.evaluator
-    if layout not in ev.passes.layouts or (layout == "group" and not ev.backend.supports_groups):
+    if layout not in ev.passes.layouts or (layout in ("group", "split") and not ev.backend.supports_groups):
         pytest.skip(f"no {layout} layout here")
     ev.layout = layout
     coords, cell, atype = fcc(3)

@@ -119,6 +119,10 @@ def release_pending_frees() -> None:
         pending.clear()
 
 
+#: CUDA's limit on a block's static shared memory (more needs dynamic shared memory and an opt-in)
+STATIC_SHARED_BYTES = 48 * 1024
+
+
 class CudaBackend:
     kind = "cuda"
 
@@ -131,6 +135,8 @@ class CudaBackend:
         self.sm_count = 1 if SIMULATOR else int(cuda.current_context().device.MULTIPROCESSOR_COUNT)
         self.parallel_width = 512 * self.sm_count
         self.supports_groups = True
+        # group-local arrays are static shared memory (cuda.shared.array), which CUDA caps at 48 KB a block
+        self.local_memory_bytes = STATIC_SHARED_BYTES
         self.is_gpu = True  # the simulator too: it runs the GPU code path, for CI
         # interpreted kernels: one Python thread per lane and a thread barrier per group barrier
         self.simulated = SIMULATOR
@@ -224,6 +230,10 @@ class CudaBackend:
     def launch_groups(self, body_name: str, ngroups: int, nlane: int, *packs, local: dict | None = None,
                       scratch: dict | None = None, dtype=np.float64):
         """One thread block of nlane threads per group id; local arrays in shared memory."""
+        need = sum(int(size) for size in (local or {}).values()) * np.dtype(dtype).itemsize
+        if need > self.local_memory_bytes:
+            raise RuntimeError(f"work-group kernel '{body_name}' needs {need} bytes of shared memory per block; "
+                               f"static shared memory is limited to {self.local_memory_bytes}")
         names, values = flatten(packs)
         kern, values = _kernel_cache(dtype).group_kernel(body_name, names, values, nlane, local or {}, scratch or {},
                                                     dtype)

@@ -69,7 +69,7 @@ class DescriptorParams(Protocol):
 
 class DevicePasses(Protocol):
     """The device side of a unit: ``Device(params, fitting, workspace, dtype)``."""
-    layouts: tuple[str, ...]    # "chunk" (work-item per atom and slot chunk), "group" (work-group per atom)
+    layouts: tuple[str, ...]    # "chunk" (work-item per atom and slot chunk), "group" (work-group per atom), "split"
 
     def energies_and_pair_gradients(self, geometries: list[Geometry], natoms: int, atom_energy, pair_grads: list,
                                     layout: str, nchunk: int, params) -> None:

@@ -1,10 +1,13 @@
 """se_e2_a on a device: its constants uploaded once, and the launches of its kernel bodies.
 
-Two layouts of the same passes (device_kernels/se_e2_a.py and se_e2_a_group.py):
+Three layouts of the same passes (device_kernels/se_e2_a.py, se_e2_a_group.py, se_e2_a_fitting.py):
 
 * ``chunk``: one work-item per (atom, chunk of slots) for T_i, one per atom for the fitting net,
   again per (atom, chunk) for the pair gradients (CPUs: measured 1.5× faster there);
-* ``group``: one work-group per atom, lanes sharing each net (GPUs).
+* ``group``: one work-group per atom, lanes sharing each net (GPUs); from SPLIT_FROM atoms on, where
+  the fitting kernel's local arrays fit the device, the ``split`` passes;
+* ``split``: the group kernel's two passes as two kernels, and between them the fitting net as
+  work-groups over FIT_ATOMS atoms of one species, so each weight loaded serves FIT_ATOMS atoms.
 
 As a member of a hybrid, ``descriptor_into`` and ``pair_gradients_from`` run the chunk passes
 around the hybrid's fitting net (base.py: MemberPasses).
@@ -19,7 +22,7 @@ import numpy as np
 from ...backends.launch import Args
 from ...device_kernels import se_e2_a_group as kernels_group, se_e2_a_tables as kernels_tables
 from ...device_kernels.layers import TABLE_HEAD
-from ...device_kernels.se_e2_a_fitting import FIT_ATOMS
+from ...device_kernels.se_e2_a_fitting import FIT_ATOMS, atom_stride
 from ...fitting import pack_layers
 from ...model import EnergyFitting
 from ..embedding import EmbeddingPack
@@ -32,12 +35,14 @@ FITTING_LANES = 16
 #: outputs a lane takes per pass over a fitting layer in the work-group kernel of wide devices
 #: (group.py: group_dense; benchmarks/NOTES.md, session 7: −7.5% at 131,072 atoms on an H200)
 GROUP_KERNEL_FIT_PER_PASS = 2
+#: atoms from which the group layout runs the split passes (three launches instead of one)
+SPLIT_FROM = 16384
 
 
 class SeE2ADevice(SmoothDevice):
     """The device passes of se_e2_a for one model on one workspace (dpsycl.workspace.Workspace)."""
 
-    layouts = ("chunk", "group")
+    layouts = ("chunk", "group", "split")
 
     def __init__(self, d: SeE2A, fitting: EnergyFitting, ws, dtype):
         # G at the empty-slot row of each (centre, neighbour) species block: a model constant
@@ -49,6 +54,8 @@ class SeE2ADevice(SmoothDevice):
         # the same offsets as fit_w (group.py: group_dense_backward)
         self.group_fitting = fitting is not None and getattr(ws.backend, "group_fitting", False)
         self._species_groups = None
+        # the group layout's switch to the split passes (an attribute, so that a benchmark can time both)
+        self.split_from = SPLIT_FROM
         # compressed models on CPU devices: the pair passes as work-groups of one vector that read a
         # channel-minor copy of the tables (se_e2_a_tables.py); its offsets within a net travel as floats
         self.tab_minor = None
@@ -72,16 +79,13 @@ class SeE2ADevice(SmoothDevice):
                                     nchunk: int, params) -> None:
         (geo,), (pair_grad,) = geometries, pair_grads
         b, dt = self.ws.backend, self.dtype
+        if layout == "split" or (layout == "group" and natoms >= self.split_from and self.split_fits(self.group_lanes)):
+            self.split_passes(geo, natoms, atom_energy, pair_grad, params)
+            return
         if layout == "group":
             nlane = self.group_lanes
-            batch = kernels_group.BATCH
-            # sh_f: the fitting net's two halves and its activation slopes between the passes; during them
-            # the batch's two buffers of layer values and tangents, then the gradient pass's lane sums
-            # (4·batch terms per lane, their parts); sh_live: the compacted live slots of every block, then
-            # one count per block
-            passes = 4 * batch * self.emb.ewmax + 4 * batch * (nlane + 1) + nlane
             local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes,
-                     "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax + self.n_hidden, passes),
+                     "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax + self.n_hidden, self.pass_values),
                      "sh_red": 2 * nlane}
             b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb,
                             Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit,
@@ -94,13 +98,12 @@ class SeE2ADevice(SmoothDevice):
         dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, dt)
         if self.group_fitting:
             fit_atoms, ngroups = self.species_groups(geo.atype, natoms)
-            local = {"sh_t": FIT_ATOMS * 4 * m, "sh_f": FIT_ATOMS * 2 * self.fit.fwmax,
-                     "sh_dact": FIT_ATOMS * max(self.n_hidden, 1), "sh_red": FIT_ATOMS * FITTING_LANES}
             b.launch_groups("fitting_group_atoms", ngroups, FITTING_LANES,
                             Args(fit_atoms=fit_atoms, atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part,
                                  m_width=m, axis_m=self.axis_m), self.fit,
-                            Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1)), params,
-                            Args(atom_energy=atom_energy, dt_mat=dt_mat), local=local, dtype=dt)
+                            Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1), fit_per_pass=1), params,
+                            Args(atom_energy=atom_energy, dt_mat=dt_mat), local=self.fitting_local(FITTING_LANES),
+                            dtype=dt)
             self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
             return
         b.launch("fitting_atom", natoms,
@@ -109,6 +112,51 @@ class SeE2ADevice(SmoothDevice):
                  scratch={"tmat": 4 * m, "dbuf": self.fit_inputs, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden},
                  dtype=dt)
         self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
+
+    @property
+    def pass_values(self) -> int:
+        """sh_f of the work-group passes: a batch's two buffers of layer values and tangents, then the
+        gradient pass's lane sums (4·BATCH terms per lane, their parts)."""
+        nlane, batch = self.group_lanes, kernels_group.BATCH
+        return 4 * batch * self.emb.ewmax + 4 * batch * (nlane + 1) + nlane
+
+    def fitting_local(self, nlane: int) -> dict:
+        """Local arrays of fitting_group_atoms: per atom its layer buffers (T while read), activation slopes
+        and lane parts of the last layer."""
+        return {"sh_f": FIT_ATOMS * atom_stride(self.fit.fwmax, self.m_width),
+                "sh_dact": FIT_ATOMS * max(self.n_hidden, 1), "sh_red": FIT_ATOMS * nlane}
+
+    def split_fits(self, nlane: int) -> bool:
+        """Whether the fitting kernel's local arrays fit the device's work-group memory (CUDA's 48 KB of static
+        shared memory: cuag in float64 needs 46 KB; DeePMD-kit's usual sizes, embedding 100 wide, axis 16,
+        fitting 240, would need 128 KB, and keep the one-kernel group layout)."""
+        need = sum(self.fitting_local(nlane).values()) * np.dtype(self.dtype).itemsize
+        return need <= getattr(self.ws.backend, "local_memory_bytes", 0)
+
+    def split_passes(self, geo, natoms: int, atom_energy, pair_grad, params) -> None:
+        """The split layout: group_descriptor, fitting_group_atoms over atoms of one species, group_pair_gradient.
+        T_i·nnei and then ∂E_i/∂T_i / nnei share one buffer (4·M values per atom); with the live-slot lists
+        the layout holds 4·M values and 2·nnei + 4·ntypes bytes per atom more than the one-kernel group layout."""
+        b, dt, nlane = self.ws.backend, self.dtype, self.group_lanes
+        t_mat = self.ws.buffer("t_part", natoms * 4 * self.m_width, dt)
+        # slot numbers in 2 bytes where they fit (cuag: 360 bytes per atom, not 720)
+        slots = np.int16 if geo.nnei < 2 ** 15 else np.int32
+        live = Args(live_list=self.ws.buffer("group_live", natoms * geo.nnei, slots),
+                    live_count=self.ws.buffer("group_live_count", natoms * self.env.ntypes, np.int32))
+        local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes,
+                 "sh_f": self.pass_values}
+        b.launch_groups("group_descriptor", natoms, nlane, geo, self.env, self.emb, Args(pad_g=self.pad_g, t_part=t_mat),
+                        live, Args(pair_grad=pair_grad), local={**local, "sh_red": 2 * nlane}, scratch={"row": 16},
+                        dtype=dt)
+        fit_atoms, ngroups = self.species_groups(geo.atype, natoms)
+        b.launch_groups("fitting_group_atoms", ngroups, nlane,
+                        Args(fit_atoms=fit_atoms, atype=geo.atype, nnei=geo.nnei, nchunk=1, t_part=t_mat,
+                             m_width=self.m_width, axis_m=self.axis_m), self.fit,
+                        Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1),
+                             fit_per_pass=GROUP_KERNEL_FIT_PER_PASS), params,
+                        Args(atom_energy=atom_energy, dt_mat=t_mat), local=self.fitting_local(nlane), dtype=dt)
+        b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb, Args(dt_mat=t_mat), live,
+                        Args(pair_grad=pair_grad), local=local, scratch={"row": 16}, dtype=dt)
 
     def species_groups(self, atype, natoms: int):
         """(fit_atoms, number of groups): atoms 0 … natoms−1 in groups of FIT_ATOMS of one species, each

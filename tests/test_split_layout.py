@@ -1,0 +1,80 @@
+"""se_e2_a's split layout (issue 14): the work-group passes as two kernels around the fitting kernel over
+atoms of one species.  Its numbers against DeePMD-kit's are in tests/test_device.py (every model, every
+case, layout "split"); here: the group layout hands over to it from ``split_from`` atoms on, with the same
+numbers as its one kernel, and keeps the one kernel where the fitting kernel's local arrays would not fit.
+
+Runs on opencl:cpu (skipped without the SYCL stack): the bodies are the GPU's.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dpsycl
+from conftest import DATA
+from crystals import fcc
+from dpsycl.backends import sycl_available
+
+pytestmark = pytest.mark.skipif(not sycl_available(), reason="the SYCL stack (dpctl, numba-dpex) is not installed")
+SPLIT_KERNELS = ["group_descriptor", "fitting_group_atoms", "group_pair_gradient"]
+
+
+@pytest.fixture(scope="module")
+def pot():
+    dp = dpsycl.DeepPot(DATA / "cuag" / "model.h5", device="opencl:cpu")
+    if not dp.evaluator.backend.supports_groups:
+        pytest.skip("opencl:cpu is not the default SYCL device: no work-group kernels")
+    return dp
+
+
+def descriptor_launches(dp, monkeypatch) -> list[str]:
+    """The names of the work-group kernels the evaluations launch from now on, in order."""
+    backend, names = dp.evaluator.backend, []
+    launch = backend.launch_groups
+
+    def record(body_name, *args, **kwargs):
+        names.append(body_name)
+        return launch(body_name, *args, **kwargs)
+    monkeypatch.setattr(backend, "launch_groups", record)
+    return names
+
+
+def evaluate(dp):
+    coords, cell, atype = fcc(3, seed=5)
+    return dp.evaluator.evaluate(coords, cell, atype)
+
+
+def test_the_group_layout_splits_from_split_from_atoms_with_the_same_numbers(pot, monkeypatch):
+    ev = pot.evaluator
+    ev.layout = "group"
+    names = descriptor_launches(pot, monkeypatch)
+    monkeypatch.setattr(ev.passes, "split_from", 1 << 40)
+    one_kernel = evaluate(pot)
+    assert [n for n in names if n != "neighbor_row_group"] == ["group_atom_energy"]
+    names.clear()
+    monkeypatch.setattr(ev.passes, "split_from", 1)
+    split = evaluate(pot)
+    assert [n for n in names if n in SPLIT_KERNELS or n == "group_atom_energy"] == SPLIT_KERNELS
+    # the same sums in the same order: identical to the last bit
+    for got, want in zip(split, one_kernel):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_the_one_kernel_stays_where_the_fitting_kernel_does_not_fit(pot, monkeypatch):
+    """A device with less work-group memory than the fitting kernel needs (cuag float64: 46 KB) but enough
+    for the one kernel: the group layout keeps the one kernel at any size, the split layout is refused
+    with the kernel's name and both byte counts."""
+    ev = pot.evaluator
+    need = sum(ev.passes.fitting_local(ev.passes.group_lanes).values()) * 8
+    monkeypatch.setattr(ev.backend, "local_memory_bytes", need - 8)
+    monkeypatch.setattr(ev.passes, "split_from", 1)
+    names = descriptor_launches(pot, monkeypatch)
+    ev.layout = "group"
+    try:
+        evaluate(pot)
+        assert "group_atom_energy" in names and not set(SPLIT_KERNELS) & set(names)
+        ev.layout = "split"
+        with pytest.raises(RuntimeError, match=f"'fitting_group_atoms' needs {need} bytes.* offers {need - 8}"):
+            evaluate(pot)
+    finally:
+        ev.layout = "group"
