@@ -10,6 +10,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/out}
 SIZES=${SIZES:-2048,32768,131072}
 ROUNDS=${ROUNDS:-3}
+LAYOUTS=${LAYOUTS:-fused,split}
 TEST_TIMEOUT=${TEST_TIMEOUT:-240}
 TEST_FILTER=${TEST_FILTER:-}                 # e.g. "split": only the tests whose names contain it
 AB_TIMEOUT=${AB_TIMEOUT:-240}
@@ -22,7 +23,7 @@ source benchmarks/gpu_stage.sh
 MODELS="cuag=tests/data/cuag/model.h5"
 [ -f .ab/cuag_compressed.h5 ] && MODELS="$MODELS,compressed=.ab/cuag_compressed.h5"
 timeout -k 10 "$AB_TIMEOUT" python3 -P benchmarks/split_ab.py --device cuda:0 --models "$MODELS" \
-    --precisions float64,float32 --sizes "$SIZES" --rounds "$ROUNDS" --repeats 5 --output "$OUT/split_ab.json" \
+    --precisions float64,float32 --sizes "$SIZES" --rounds "$ROUNDS" --repeats 5 --layouts "$LAYOUTS" --output "$OUT/split_ab.json" \
     2>&1 | grep -v -i warn | tee "$OUT/split_ab.txt"
 [ "$NCU_TIMEOUT" -gt 0 ] && timeout -k 10 "$NCU_TIMEOUT" python3 -P benchmarks/gpu_kernel_times.py --natoms "$SPLIT_NCU_ATOMS" \
     --precision float64 --output "$OUT/kernel_times.json" 2>&1 | grep -v -i warn | tee "$OUT/kernel_times.txt" | tail -20

@@ -56,6 +56,8 @@ class SeE2ADevice(SmoothDevice):
         self._species_groups = None
         # the group layout's switch to the split passes (an attribute, so that a benchmark can time both)
         self.split_from = SPLIT_FROM
+        # lanes of the split layout's fitting kernel (None: the work-group kernels' group_lanes)
+        self.fit_lanes = None
         # compressed models on CPU devices: the pair passes as work-groups of one vector that read a
         # channel-minor copy of the tables (se_e2_a_tables.py); its offsets within a net travel as floats
         self.tab_minor = None
@@ -79,7 +81,8 @@ class SeE2ADevice(SmoothDevice):
                                     nchunk: int, params) -> None:
         (geo,), (pair_grad,) = geometries, pair_grads
         b, dt = self.ws.backend, self.dtype
-        if layout == "split" or (layout == "group" and natoms >= self.split_from and self.split_fits(self.group_lanes)):
+        if layout == "split" or (layout == "group" and natoms >= self.split_from
+                                  and self.split_fits(self.fit_lanes or self.group_lanes)):
             self.split_passes(geo, natoms, atom_energy, pair_grad, params)
             return
         if layout == "group":
@@ -138,6 +141,7 @@ class SeE2ADevice(SmoothDevice):
         T_i·nnei and then ∂E_i/∂T_i / nnei share one buffer (4·M values per atom); with the live-slot lists
         the layout holds 4·M values and 2·nnei + 4·ntypes bytes per atom more than the one-kernel group layout."""
         b, dt, nlane = self.ws.backend, self.dtype, self.group_lanes
+        fit_lanes = self.fit_lanes or nlane
         t_mat = self.ws.buffer("t_part", natoms * 4 * self.m_width, dt)
         # slot numbers in 2 bytes where they fit (cuag: 360 bytes per atom, not 720)
         slots = np.int16 if geo.nnei < 2 ** 15 else np.int32
@@ -149,12 +153,12 @@ class SeE2ADevice(SmoothDevice):
                         live, Args(pair_grad=pair_grad), local={**local, "sh_red": 2 * nlane}, scratch={"row": 16},
                         dtype=dt)
         fit_atoms, ngroups = self.species_groups(geo.atype, natoms)
-        b.launch_groups("fitting_group_atoms", ngroups, nlane,
+        b.launch_groups("fitting_group_atoms", ngroups, fit_lanes,
                         Args(fit_atoms=fit_atoms, atype=geo.atype, nnei=geo.nnei, nchunk=1, t_part=t_mat,
                              m_width=self.m_width, axis_m=self.axis_m), self.fit,
                         Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1),
                              fit_per_pass=GROUP_KERNEL_FIT_PER_PASS), params,
-                        Args(atom_energy=atom_energy, dt_mat=t_mat), local=self.fitting_local(nlane), dtype=dt)
+                        Args(atom_energy=atom_energy, dt_mat=t_mat), local=self.fitting_local(fit_lanes), dtype=dt)
         b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb, Args(dt_mat=t_mat), live,
                         Args(pair_grad=pair_grad), local=local, scratch={"row": 16}, dtype=dt)
 
