@@ -164,7 +164,7 @@ class SeE2ADevice(SmoothDevice):
 
     def species_groups(self, atype, natoms: int):
         """(fit_atoms, number of groups): atoms 0 … natoms−1 in groups of FIT_ATOMS of one species, each
-        species' last group padded with −1, for the CPU's fitting kernel (se_e2_a_fitting.py).  Read
+        species' last group padded with −1, for the fitting kernel (se_e2_a_fitting.py: CPUs, and the split layout).  Read
         back and grouped on the host once per species array (MD and repeated frames pass the same
         device array; the workspace uploads a changed one as a new array)."""
         capacity = (natoms // FIT_ATOMS + self.env.ntypes) * FIT_ATOMS
