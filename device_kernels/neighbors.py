@@ -142,17 +142,60 @@ def image_offset(sx, sy, sz, cell):
             sx * cell[2] + sy * cell[5] + sz * cell[8])
 
 
-def stencil_image(q_cell, ci, ncell, reach, periodic, cell, cell_count, cell_cap):
-    """Stencil entry q_cell around cell ci: its cell g, image shift S, offset S·h and the number of
-    its atoms to visit (none for a periodic image of an open box)."""
-    g, sx, sy, sz = stencil_cell(q_cell, ci, ncell, reach)
+def grid_coordinates(ci, ncell):
+    """(x, y, z) grid coordinates of grid cell ci."""
+    return ci // (ncell[1] * ncell[2]), (ci // ncell[2]) % ncell[1], ci % ncell[2]
+
+
+def wrapped(g, n):
+    """(g mod n, ⌊g / n⌋) of a stencil coordinate g by whole steps of n: the stencil reaches at most a few
+    grid lengths past the grid, and a 64-bit integer division is a subroutine of some 70 instructions on a
+    GPU, which stencil_cell's thirteen per scanned cell made the neighbour rows' largest cost
+    (benchmarks/NOTES.md, session 17)."""
+    s = 0
+    while g < 0:
+        g += n
+        s -= 1
+    while g >= n:
+        g -= n
+        s += 1
+    return g, s
+
+
+def stencil_image(gx, sx, gy, sy, gz, sz, ncell, periodic, cell, cell_count, cell_cap):
+    """A scanned cell at wrapped grid coordinates (gx, gy, gz) and image shift S = (sx, sy, sz): its
+    index g, offset S·h and the number of its atoms to visit (none for a periodic image of an open box)."""
+    g = (gx * ncell[1] + gy) * ncell[2] + gz
     ox, oy, oz = image_offset(sx, sy, sz, cell)
     n_in_cell = cell_count[g]
     if n_in_cell > cell_cap:
         n_in_cell = cell_cap
     if periodic == 0 and (sx != 0 or sy != 0 or sz != 0):
         n_in_cell = 0
-    return g, sx, sy, sz, ox, oy, oz, n_in_cell
+    return g, ox, oy, oz, n_in_cell
+
+
+def insert_in_block(row_at, start, kept, size, d, img, j, code, zero, nlist, nshift, dist):
+    """Candidate (d, img, j, code) into the sorted species block of ``kept`` entries at nlist[row_at:]
+    (room ``size``; distances in dist[start:]), the farthest dropped when it is full."""
+    p = kept
+    while p > 0:
+        sb = nshift[row_at + p - 1]
+        if pair_before(d, img, j, code, dist[start + p - 1], 0 if sb == zero else 1, nlist[row_at + p - 1], sb):
+            p -= 1
+        else:
+            break
+    if p >= size:
+        return
+    q = kept if kept < size else size - 1
+    while q > p:
+        nlist[row_at + q] = nlist[row_at + q - 1]
+        nshift[row_at + q] = nshift[row_at + q - 1]
+        dist[start + q] = dist[start + q - 1]
+        q -= 1
+    nlist[row_at + p] = j
+    nshift[row_at + p] = code
+    dist[start + p] = d
 
 
 def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
@@ -171,54 +214,38 @@ def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
         nshift[i * nnei + jj] = 0
     coincident[i] = -1
     zero = pack_shift(0, 0, 0)
-    ci = cell_of(i, pos, grid_inv, origin, ncell)
-    n_stencil = (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
-    for q_cell in range(n_stencil):
-        g, sx, sy, sz, ox, oy, oz, n_in_cell = stencil_image(q_cell, ci, ncell, reach, periodic, cell,
-                                                             cell_count, cell_cap)
-        code = pack_shift(sx, sy, sz)
-        img = 0 if code == zero else 1
-        for q in range(n_in_cell):
-            j = cell_atoms[g * cell_cap + q]
-            if j == i and img == 0:
-                continue
-            rx = pos[3 * j] + ox - xi
-            ry = pos[3 * j + 1] + oy - yi
-            rz = pos[3 * j + 2] + oz - zi
-            r2 = rx * rx + ry * ry + rz * rz
-            if r2 >= rc * rc:
-                continue
-            if r2 < coincident_r2:
-                coincident[i] = j
-            d = math.sqrt(r2)
-            t = atype[j]
-            n_t = type_count[i * ntypes + t]
-            type_count[i * ntypes + t] = n_t + 1
-            start = sel_off[t]
-            size = sel_off[t + 1] - start
-            kept = n_t if n_t < size else size
-            # insertion into the sorted block, dropping the farthest when full
-            p = kept
-            while p > 0:
-                b = i * nnei + start + p - 1
-                jb = nlist[b]
-                sb = nshift[b]
-                if pair_before(d, img, j, code, dist[start + p - 1], 0 if sb == zero else 1, jb, sb):
-                    p -= 1
-                else:
-                    break
-            if p >= size:
-                continue
-            last = kept if kept < size else size - 1
-            q2 = last
-            while q2 > p:
-                nlist[i * nnei + start + q2] = nlist[i * nnei + start + q2 - 1]
-                nshift[i * nnei + start + q2] = nshift[i * nnei + start + q2 - 1]
-                dist[start + q2] = dist[start + q2 - 1]
-                q2 -= 1
-            nlist[i * nnei + start + p] = j
-            nshift[i * nnei + start + p] = code
-            dist[start + p] = d
+    cx, cy, cz = grid_coordinates(cell_of(i, pos, grid_inv, origin, ncell), ncell)
+    # the stencil in stencil_cell's order (z fastest), coordinates stepped rather than divided out
+    for dx in range(-reach[0], reach[0] + 1):
+        gx, sx = wrapped(cx + dx, ncell[0])
+        for dy in range(-reach[1], reach[1] + 1):
+            gy, sy = wrapped(cy + dy, ncell[1])
+            for dz in range(-reach[2], reach[2] + 1):
+                gz, sz = wrapped(cz + dz, ncell[2])
+                g, ox, oy, oz, n_in_cell = stencil_image(gx, sx, gy, sy, gz, sz, ncell, periodic, cell, cell_count,
+                                                         cell_cap)
+                code = pack_shift(sx, sy, sz)
+                img = 0 if code == zero else 1
+                for q in range(n_in_cell):
+                    j = cell_atoms[g * cell_cap + q]
+                    if j == i and img == 0:
+                        continue
+                    rx = pos[3 * j] + ox - xi
+                    ry = pos[3 * j + 1] + oy - yi
+                    rz = pos[3 * j + 2] + oz - zi
+                    r2 = rx * rx + ry * ry + rz * rz
+                    if r2 >= rc * rc:
+                        continue
+                    if r2 < coincident_r2:
+                        coincident[i] = j
+                    d = math.sqrt(r2)
+                    t = atype[j]
+                    n_t = type_count[i * ntypes + t]
+                    type_count[i * ntypes + t] = n_t + 1
+                    start = sel_off[t]
+                    size = sel_off[t + 1] - start
+                    kept = n_t if n_t < size else size
+                    insert_in_block(i * nnei + start, start, kept, size, d, img, j, code, zero, nlist, nshift, dist)
     row_status(i, ntypes, sel_off, nnei, type_count, coincident, status)
 
 
@@ -254,4 +281,5 @@ def sort_reverse_row(i, rev, rev_count, rev_cap):
 
 
 BODIES = (pack_shift, unpack_shift, fill, wrap_atom, cell_of, bin_atom, pair_before, stencil_cell,
-          image_offset, stencil_image, row_status, neighbor_row, scatter_reverse, sort_reverse_row)
+          grid_coordinates, wrapped, image_offset, stencil_image, row_status, insert_in_block, neighbor_row,
+          scatter_reverse, sort_reverse_row)

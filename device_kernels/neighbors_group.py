@@ -13,8 +13,8 @@ float64, and for float32 below 2²⁴ atoms (the evaluator's rule for choosing t
 import math
 
 from .group import group_prefix_count
-from .neighbors import (cell_of, neighbor_row, pack_shift, pair_before, row_status, sort_reverse_row, stencil_cell,
-                        stencil_image)
+from .neighbors import (cell_of, grid_coordinates, neighbor_row, pack_shift, pair_before, row_status, sort_reverse_row,
+                        stencil_cell, stencil_image, wrapped)
 from .primitives import barrier
 
 
@@ -23,6 +23,40 @@ def entry_shift(q_cell, ci, ncell, reach):
     _, sx, sy, sz = stencil_cell(q_cell, ci, ncell, reach)
     code = pack_shift(sx, sy, sz)
     return code, 0 if code == pack_shift(0, 0, 0) else 1
+
+
+def scan_cell(item, i, lane, nlane, q_cell, gx, sx, gy, sy, gz, sz, xi, yi, zi, pos, atype, cell, ncell, periodic,
+              cell_count, cell_atoms, cell_cap, rc, nnei, count, sh_d, sh_j, sh_q, sh_t, sh_scan):
+    """The atoms within rc of i in stencil cell q_cell appended, in cell order, to the local list of
+    ``count`` entries (at most nnei kept); returns the new count (entries beyond nnei counted too)."""
+    g, ox, oy, oz, n_in_cell = stencil_image(gx, sx, gy, sy, gz, sz, ncell, periodic, cell, cell_count, cell_cap)
+    img = 0 if sx == 0 and sy == 0 and sz == 0 else 1
+    base = 0
+    while base < n_in_cell:        # the same bound for every lane: the prefix count's barriers match
+        q = base + lane
+        found = 0
+        j = 0
+        d = 0.0 * rc
+        if q < n_in_cell:
+            j = cell_atoms[g * cell_cap + q]
+            if j != i or img != 0:
+                rx = pos[3 * j] + ox - xi
+                ry = pos[3 * j + 1] + oy - yi
+                rz = pos[3 * j + 2] + oz - zi
+                r2 = rx * rx + ry * ry + rz * rz
+                if r2 < rc * rc:
+                    found = 1
+                    d = math.sqrt(r2)
+        before, total = group_prefix_count(item, lane, nlane, found, sh_scan)
+        slot = count + before
+        if found == 1 and slot < nnei:
+            sh_d[slot] = d
+            sh_j[slot] = j
+            sh_q[slot] = q_cell
+            sh_t[slot] = atype[j]
+        count += total
+        base += nlane
+    return count
 
 
 def neighbor_row_group(item, i, lane, nlane, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
@@ -39,37 +73,19 @@ def neighbor_row_group(item, i, lane, nlane, pos, atype, cell, grid_inv, origin,
         nlist[i * nnei + s] = -1
         nshift[i * nnei + s] = 0
     ci = cell_of(i, pos, grid_inv, origin, ncell)
-    n_stencil = (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
+    cx, cy, cz = grid_coordinates(ci, ncell)
     count = 0
-    for q_cell in range(n_stencil):
-        g, sx, sy, sz, ox, oy, oz, n_in_cell = stencil_image(q_cell, ci, ncell, reach, periodic, cell,
-                                                             cell_count, cell_cap)
-        img = 0 if sx == 0 and sy == 0 and sz == 0 else 1
-        base = 0
-        while base < n_in_cell:        # the same bound for every lane: the prefix count's barriers match
-            q = base + lane
-            found = 0
-            j = 0
-            d = 0.0 * rc
-            if q < n_in_cell:
-                j = cell_atoms[g * cell_cap + q]
-                if j != i or img != 0:
-                    rx = pos[3 * j] + ox - xi
-                    ry = pos[3 * j + 1] + oy - yi
-                    rz = pos[3 * j + 2] + oz - zi
-                    r2 = rx * rx + ry * ry + rz * rz
-                    if r2 < rc * rc:
-                        found = 1
-                        d = math.sqrt(r2)
-            before, total = group_prefix_count(item, lane, nlane, found, sh_scan)
-            slot = count + before
-            if found == 1 and slot < nnei:
-                sh_d[slot] = d
-                sh_j[slot] = j
-                sh_q[slot] = q_cell
-                sh_t[slot] = atype[j]
-            count += total
-            base += nlane
+    q_cell = 0          # the stencil in stencil_cell's order, coordinates stepped (neighbors.wrapped)
+    for dx in range(-reach[0], reach[0] + 1):
+        gx, sx = wrapped(cx + dx, ncell[0])
+        for dy in range(-reach[1], reach[1] + 1):
+            gy, sy = wrapped(cy + dy, ncell[1])
+            for dz in range(-reach[2], reach[2] + 1):
+                gz, sz = wrapped(cz + dz, ncell[2])
+                count = scan_cell(item, i, lane, nlane, q_cell, gx, sx, gy, sy, gz, sz, xi, yi, zi, pos, atype, cell,
+                                  ncell, periodic, cell_count, cell_atoms, cell_cap, rc, nnei, count, sh_d, sh_j, sh_q,
+                                  sh_t, sh_scan)
+                q_cell += 1
     barrier(item)
     if count > nnei:
         if lane == 0:
@@ -145,4 +161,4 @@ def sort_reverse_row_group(item, i, lane, nlane, rev, rev_count, rev_cap, nnei, 
         rev[i * rev_cap + rank] = int(hi) * SLOT_SPLIT + int(lo)
 
 
-BODIES = (entry_shift, neighbor_row_group, sort_reverse_row_group)
+BODIES = (entry_shift, scan_cell, neighbor_row_group, sort_reverse_row_group)
