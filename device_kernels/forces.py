@@ -6,7 +6,8 @@
 neighbors.py: scatter_reverse, sort_reverse_row), so each atom sums its own terms in a fixed order: results do not
 depend on scheduling.  Atoms from ``ncentres`` on (the ghosts of a domain decomposition) have no
 rows of their own: their forces and virials come from the centres' rows only, DeePMD-kit's
-nloc/nall split.  The NumPy form is dpsycl/forces.py.
+nloc/nall split.  The NumPy form is dpsycl/forces.py.  row_block_sums gives the frame's totals
+E = Σ_i E_i and W = Σ_i w_i in blocks of rows, added up on the host.
 """
 from .environment import slot_vector
 
@@ -90,4 +91,22 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
     force[3 * i + 2] = fz
 
 
-BODIES = (gather_forces_and_virials,)
+def row_block_sums(w, values, ncols, nrows, block, partial, at):
+    """partial[at + w] = Σ of column c = w mod ncols of the (nrows, ncols) row-major values over the rows
+    [g·block, (g+1)·block), g = w ÷ ncols, summed in partial's precision (float64 whatever the values'):
+    the host adds the blocks' sums, so a frame's energy and virial come back as a few kilobytes where
+    the atomic values were 10·N numbers (dpsycl/evaluator.py: frame_totals)."""
+    g = w // ncols
+    c = w - g * ncols
+    r = g * block
+    end = r + block
+    if end > nrows:
+        end = nrows
+    total = 0.0 * partial[0]
+    while r < end:
+        total += values[r * ncols + c]
+        r += 1
+    partial[at + w] = total
+
+
+BODIES = (gather_forces_and_virials, row_block_sums)

@@ -3,18 +3,19 @@
 neighbors.neighbor_row gives each centre one work-item that scans the stencil's cells and inserts
 every atom within rc into its sorted species block: a chain of dependent loads and stores that a
 GPU cannot hide when there are few centres (0.94 ms at 2,048 atoms on an H200, the longest kernel
-of the evaluation; benchmarks/NOTES.md, session 10).  Here the lanes test a cell's atoms together
-and append those within rc to a group-local list (a prefix count over the lanes keeps the scan
-order), then each lane places its entries by their rank in the same total order as neighbor_row
+of the evaluation; benchmarks/NOTES.md, session 10).  Here the lanes place nlane stencil cells at
+once, then test their atoms together as one run of candidates, one per lane, and append those within
+rc to a group-local list (a prefix count over the lanes keeps the scan order), then each lane places its entries by their rank in the same total order as neighbor_row
 (pair_before: distance, in-cell before image, index, shift), so the row is the same, entry for
-entry.  The list holds the atoms and stencil cells as numbers of the kernel's precision: exact for
-float64, and for float32 below 2²⁴ atoms (the evaluator's rule for choosing this body).
+entry.  The list holds the atoms, grid cells and stencil cells as numbers of the kernel's precision:
+exact for float64, and for float32 below 2²³ atoms (2²⁴ grid cells: the evaluator's rule for choosing
+this body).
 """
 import math
 
 from .group import group_prefix_count
-from .neighbors import (cell_of, grid_coordinates, neighbor_row, pack_shift, pair_before, row_status, sort_reverse_row,
-                        stencil_cell, stencil_image, wrapped)
+from .neighbors import (cell_of, grid_coordinates, image_offset, neighbor_row, pack_shift, pair_before, row_status,
+                        sort_reverse_row, stencil_cell, stencil_image, wrapped)
 from .primitives import barrier
 
 
@@ -25,43 +26,48 @@ def entry_shift(q_cell, ci, ncell, reach):
     return code, 0 if code == pack_shift(0, 0, 0) else 1
 
 
-def scan_cell(item, i, lane, nlane, q_cell, gx, sx, gy, sy, gz, sz, xi, yi, zi, pos, atype, cell, ncell, periodic,
-              cell_count, cell_atoms, cell_cap, rc, nnei, count, sh_d, sh_j, sh_q, sh_t, sh_scan):
-    """The atoms within rc of i in stencil cell q_cell appended, in cell order, to the local list of
-    ``count`` entries (at most nnei kept); returns the new count (entries beyond nnei counted too)."""
-    g, ox, oy, oz, n_in_cell = stencil_image(gx, sx, gy, sy, gz, sz, ncell, periodic, cell, cell_count, cell_cap)
-    img = 0 if sx == 0 and sy == 0 and sz == 0 else 1
-    base = 0
-    while base < n_in_cell:        # the same bound for every lane: the prefix count's barriers match
-        q = base + lane
-        found = 0
-        j = 0
-        d = 0.0 * rc
-        if q < n_in_cell:
-            j = cell_atoms[g * cell_cap + q]
-            if j != i or img != 0:
-                rx = pos[3 * j] + ox - xi
-                ry = pos[3 * j + 1] + oy - yi
-                rz = pos[3 * j + 2] + oz - zi
-                r2 = rx * rx + ry * ry + rz * rz
-                if r2 < rc * rc:
-                    found = 1
-                    d = math.sqrt(r2)
-        before, total = group_prefix_count(item, lane, nlane, found, sh_scan)
-        slot = count + before
-        if found == 1 and slot < nnei:
-            sh_d[slot] = d
-            sh_j[slot] = j
-            sh_q[slot] = q_cell
-            sh_t[slot] = atype[j]
-        count += total
-        base += nlane
-    return count
+def stencil_chunk(item, lane, nlane, c0, n_stencil, cx, cy, cz, ncell, reach, periodic, cell, cell_count, cell_cap,
+                  sh_cell, sh_scan):
+    """Stencil cells c0 … c0 + nlane − 1 of centre cell (cx, cy, cz), lane l taking c0 + l: its grid cell, image
+    shift and the number of its first atom among the chunk's candidates into sh_cell[5·l:] (g, sx, sy, sz,
+    first), then a barrier; returns the chunk's number of candidates.  One cell per lane, so the integer
+    divisions that place a cell are paid once per lane, not by every lane for every cell."""
+    q = c0 + lane
+    n_in_cell = 0
+    if q < n_stencil:
+        nz = 2 * reach[2] + 1
+        ny = 2 * reach[1] + 1
+        gx, sx = wrapped(cx + q // (nz * ny) - reach[0], ncell[0])
+        gy, sy = wrapped(cy + (q // nz) % ny - reach[1], ncell[1])
+        gz, sz = wrapped(cz + q % nz - reach[2], ncell[2])
+        g, ox, oy, oz, n_in_cell = stencil_image(gx, sx, gy, sy, gz, sz, ncell, periodic, cell, cell_count, cell_cap)
+        sh_cell[5 * lane] = g
+        sh_cell[5 * lane + 1] = sx
+        sh_cell[5 * lane + 2] = sy
+        sh_cell[5 * lane + 3] = sz
+    before, total = group_prefix_count(item, lane, nlane, n_in_cell, sh_scan)
+    sh_cell[5 * lane + 4] = before
+    barrier(item)
+    return total
+
+
+def chunk_cell(nlane, k, sh_cell):
+    """The chunk's cell (its lane) holding candidate k: the last whose first candidate is ≤ k (cells
+    without atoms share their first with the next cell, so the last one is the cell that has k)."""
+    c = 0
+    step = 1
+    while 2 * step < nlane:
+        step *= 2
+    while step > 0:
+        if c + step < nlane and sh_cell[5 * (c + step) + 4] <= k:
+            c += step
+        step = step // 2
+    return c
 
 
 def neighbor_row_group(item, i, lane, nlane, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
                        cell_count, cell_atoms, cell_cap, rc, sel_off, ntypes, nnei, nlist, nshift, type_count,
-                       coincident, coincident_r2, status, sh_d, sh_j, sh_q, sh_t, sh_scan, dist):
+                       coincident, coincident_r2, status, sh_d, sh_j, sh_q, sh_t, sh_scan, sh_cell, dist):
     """neighbor_row(i, ...) by the nlane lanes of a group.  The local list holds up to nnei atoms
     within rc (distance, index, stencil cell, species: four arrays, so that the placement loop
     compares numbers without integer divisions); a centre with more (its rows truncated beyond the
@@ -74,18 +80,45 @@ def neighbor_row_group(item, i, lane, nlane, pos, atype, cell, grid_inv, origin,
         nshift[i * nnei + s] = 0
     ci = cell_of(i, pos, grid_inv, origin, ncell)
     cx, cy, cz = grid_coordinates(ci, ncell)
+    n_stencil = (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
     count = 0
-    q_cell = 0          # the stencil in stencil_cell's order, coordinates stepped (neighbors.wrapped)
-    for dx in range(-reach[0], reach[0] + 1):
-        gx, sx = wrapped(cx + dx, ncell[0])
-        for dy in range(-reach[1], reach[1] + 1):
-            gy, sy = wrapped(cy + dy, ncell[1])
-            for dz in range(-reach[2], reach[2] + 1):
-                gz, sz = wrapped(cz + dz, ncell[2])
-                count = scan_cell(item, i, lane, nlane, q_cell, gx, sx, gy, sy, gz, sz, xi, yi, zi, pos, atype, cell,
-                                  ncell, periodic, cell_count, cell_atoms, cell_cap, rc, nnei, count, sh_d, sh_j, sh_q,
-                                  sh_t, sh_scan)
-                q_cell += 1
+    # the stencil nlane cells at a time and their atoms as one run of candidates, one per lane: a cell holds
+    # fewer atoms than a group has lanes, and a pass per cell left most lanes idle behind its barriers
+    for c0 in range(0, n_stencil, nlane):
+        n_cand = stencil_chunk(item, lane, nlane, c0, n_stencil, cx, cy, cz, ncell, reach, periodic, cell, cell_count,
+                               cell_cap, sh_cell, sh_scan)
+        base = 0
+        while base < n_cand:        # the same bound for every lane: the prefix count's barriers match
+            k = base + lane
+            found = 0
+            j = 0
+            c = 0
+            d = 0.0 * rc
+            if k < n_cand:
+                c = chunk_cell(nlane, k, sh_cell)
+                sx = int(sh_cell[5 * c + 1])
+                sy = int(sh_cell[5 * c + 2])
+                sz = int(sh_cell[5 * c + 3])
+                j = cell_atoms[int(sh_cell[5 * c]) * cell_cap + k - int(sh_cell[5 * c + 4])]
+                if j != i or sx != 0 or sy != 0 or sz != 0:
+                    ox, oy, oz = image_offset(sx, sy, sz, cell)
+                    rx = pos[3 * j] + ox - xi
+                    ry = pos[3 * j + 1] + oy - yi
+                    rz = pos[3 * j + 2] + oz - zi
+                    r2 = rx * rx + ry * ry + rz * rz
+                    if r2 < rc * rc:
+                        found = 1
+                        d = math.sqrt(r2)
+            before, total = group_prefix_count(item, lane, nlane, found, sh_scan)
+            slot = count + before
+            if found == 1 and slot < nnei:
+                sh_d[slot] = d
+                sh_j[slot] = j
+                sh_q[slot] = c0 + c
+                sh_t[slot] = atype[j]
+            count += total
+            base += nlane
+        barrier(item)               # every lane has read sh_cell before the next chunk writes it
     barrier(item)
     if count > nnei:
         if lane == 0:
@@ -161,4 +194,4 @@ def sort_reverse_row_group(item, i, lane, nlane, rev, rev_count, rev_cap, nnei, 
         rev[i * rev_cap + rank] = int(hi) * SLOT_SPLIT + int(lo)
 
 
-BODIES = (entry_shift, scan_cell, neighbor_row_group, sort_reverse_row_group)
+BODIES = (entry_shift, stencil_chunk, chunk_cell, neighbor_row_group, sort_reverse_row_group)

@@ -85,7 +85,7 @@ class DeepPot:
         coords, cells = self._check_frames(coords, cells, natoms)
         fparams, aparams = self.parameters_per_frame(fparam, aparam, len(coords), natoms)
         outs = [self.evaluator.evaluate(coords[k], None if cells is None else cells[k], atype, fparam=fparams[k],
-                                        aparam=aparams[k])
+                                        aparam=aparams[k], atomic=atomic)
                 for k in range(len(coords))]
         e = np.array([[o[0]] for o in outs])
         f = frames_stacked([o[1] for o in outs])

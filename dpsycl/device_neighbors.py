@@ -189,7 +189,7 @@ class NeighborBuilder:
             if by_groups:
                 b.launch_groups("neighbor_row_group", ncentres, NEIGHBOR_LANES, search, row,
                                 local={"sh_d": nnei, "sh_j": nnei, "sh_q": nnei, "sh_t": nnei,
-                                       "sh_scan": 2 * NEIGHBOR_LANES},
+                                       "sh_scan": 2 * NEIGHBOR_LANES, "sh_cell": 5 * NEIGHBOR_LANES},
                                 scratch={"dist": nnei}, dtype=dt)
             else:
                 b.launch("neighbor_row", ncentres, search, row, scratch={"dist": nnei}, dtype=dt)

@@ -16,8 +16,8 @@ class FrameResult(NamedTuple):
     energy: float
     force: np.ndarray          # (N, 3) eV/Å
     virial: np.ndarray         # (9,) eV
-    atom_energy: np.ndarray    # (N,) eV
-    atom_virial: np.ndarray    # (N, 9) eV
+    atom_energy: np.ndarray | None    # (N,) eV; None where the caller asked for no atomic values
+    atom_virial: np.ndarray | None    # (N, 9) eV; likewise
 
 
 @runtime_checkable
@@ -29,7 +29,8 @@ class Evaluator(Protocol):
         """One line naming the device and how it computes."""
 
     def evaluate(self, coords: np.ndarray, cell: np.ndarray | None, atype: np.ndarray,
-                 ncentres: int | None = None, fparam=None, aparam=None) -> FrameResult:
+                 ncentres: int | None = None, fparam=None, aparam=None, atomic: bool = True) -> FrameResult:
         """coords (N, 3) Å, cell (3, 3) rows or None (no PBC), atype (N,) species indices; with
         ``ncentres``, only the first ncentres atoms are centres (DeePMD-kit's nloc of nall);
-        ``fparam`` (numb_fparam,) and ``aparam`` (N, numb_aparam) for models that take them."""
+        ``fparam`` (numb_fparam,) and ``aparam`` (N, numb_aparam) for models that take them.
+        ``atomic=False`` allows an implementation to leave atom_energy and atom_virial out (None)."""

@@ -34,6 +34,9 @@ from .model import Model, ModelError
 from .neighbors import cell_inverse, warn_sel_truncation
 from .workspace import AllocationRecorder, Workspace
 
+#: atoms per block of the device's sums of E_i and w_i (device_kernels/forces.py: row_block_sums): a few
+#: thousand work-items at 10⁵ atoms, and a few kilobytes of block sums to copy back
+TOTAL_ROWS = 128
 #: device memory left to what the estimate does not count: kernels, private memory, the runtime
 MEMORY_RESERVE = 64 << 20
 #: and the share of the free memory kept back for what it counts approximately (a cell list re-binned
@@ -180,6 +183,8 @@ class DeviceEvaluator:
         buffers = {"positions": 3 * natoms * d, "atype": natoms * i8, "out": 13 * natoms * d,
                    "cell": 9 * d, "grid_inv": 9 * d, "origin": 3 * d, "ncell": 3 * i8, "reach": 3 * i8,
                    "coincident": centres * i8}
+        if self.backend.fp64:
+            buffers["totals"] = 10 * -(-natoms // TOTAL_ROWS) * 8
         if cell is not None:
             buffers.update({"image": 3 * natoms * i8, "inv_cell": 9 * d})
         elif bounds is None:     # a cluster at the density of a metal (0.085 atoms/Å³)
@@ -287,9 +292,10 @@ class DeviceEvaluator:
 
     def rows_by_groups(self, natoms: int) -> bool:
         """Whether the neighbour rows are built by work-groups (neighbor_row_group: wide devices),
-        whose local list holds atom indices in the kernel's precision (exact below 2^24 in float32)."""
+        whose local arrays hold atom and grid-cell indices in the kernel's precision (exact below 2^24
+        in float32; a grid has up to CELLS_PER_ATOM = 2 cells per atom)."""
         return (self.neighbor_groups and bool(getattr(self.backend, "supports_groups", False))
-                and (self.dtype == np.float64 or natoms < 2 ** 24))
+                and (self.dtype == np.float64 or natoms < 2 ** 23))
 
     # -- energy and forces --------------------------------------------------------------------
     def outputs(self, natoms: int, out: dict | None = None) -> dict:
@@ -347,18 +353,20 @@ class DeviceEvaluator:
         return self.compute(pos, atype, cell, nb, out, params)
 
     def evaluate(self, coords: np.ndarray, cell: np.ndarray | None, atype: np.ndarray,
-                 ncentres: int | None = None, fparam=None, aparam=None) -> FrameResult:
+                 ncentres: int | None = None, fparam=None, aparam=None, atomic: bool = True) -> FrameResult:
         """One frame from the host to the host (float64 results), through the workspace.  With
         ``ncentres``, only the first ncentres atoms are centres (DeePMD-kit's nloc; the rest are
         ghosts of a domain decomposition): energies are theirs, forces and virials fall on all atoms.
         ``fparam`` (numb_fparam,) and ``aparam`` (natoms, numb_aparam) for models that take them.
+        Without ``atomic`` only the forces and the totals are copied back (atom_energy and
+        atom_virial are None): 3·N numbers and a few kilobytes instead of 13·N.
 
         The neighbour lists are deferred (dpsycl/device_neighbors.py) once a frame of this size was
         evaluated: every kernel is queued before the one wait, for the results, and the lists'
         status is read after it; a list that overflowed its room is built again and the frame
         computed again."""
         with self.lock:
-            ws, b = self.workspace, self.backend
+            ws = self.workspace
             coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
             if self.dtype != np.float64:
                 coords = positions_near_origin(coords, cell)
@@ -376,16 +384,42 @@ class DeviceEvaluator:
                 self.wrap(pos, cell, ws.buffer("image", len_of(pos), np.int64))
             nb = self.build_neighbors(pos, atype_dev, cell, bounds=bounds, ncentres=ncentres, deferred=True)
             self.compute(pos, atype_dev, cell, nb, out, params)
-            # a fresh host array (no second copy for float64), its sections the results
-            host = b.to_host(whole).astype(np.float64, copy=False)
+            result = self.frame_results(out, atomic)
             if not self.settle_neighbors(nb, cell):
                 nb = self.build_neighbors(pos, atype_dev, cell, bounds=bounds, ncentres=ncentres)
                 self.compute(pos, atype_dev, cell, nb, out, params)
-                host = b.to_host(whole).astype(np.float64, copy=False)
+                result = self.frame_results(out, atomic)
+        return result
+
+    def frame_results(self, out: dict, atomic: bool) -> FrameResult:
+        """The results of ``out`` (the workspace's sections of "out") on the host.  E and W are summed on
+        the device in blocks of TOTAL_ROWS atoms (row_block_sums, in float64) where the device has
+        float64; the host adds the blocks."""
+        b, natoms = self.backend, out["natoms"]
+        partial = None
+        if b.fp64:
+            nblocks = -(-natoms // TOTAL_ROWS)
+            partial = self.workspace.buffer("totals", 10 * nblocks, np.float64)
+            for at, values, ncols in ((0, out["atom_energy"], 1), (nblocks, out["atom_virial"], 9)):
+                b.launch("row_block_sums", ncols * nblocks, Args(values=values, ncols=ncols, nrows=natoms,
+                                                                block=TOTAL_ROWS, partial=partial, at=at),
+                         dtype=self.dtype)
+        if atomic or partial is None:
+            # a fresh host array (no second copy for float64), its sections the results
+            host = b.to_host(self.workspace.sections("out", (natoms, 3 * natoms, 9 * natoms), self.dtype)[0])
+            host = host.astype(np.float64, copy=False)
             ae = host[:natoms]
             f = host[natoms:4 * natoms].reshape(-1, 3)
             av = host[4 * natoms:].reshape(-1, 9)
-        return FrameResult(float(ae.sum()), f, column_sums(av), ae, av)
+        else:
+            f = b.to_host(out["force"]).astype(np.float64, copy=False).reshape(-1, 3)
+            ae = av = None
+        if partial is None:
+            energy, virial = float(ae.sum()), column_sums(av)
+            return FrameResult(energy, f, virial, ae, av) if atomic else FrameResult(energy, f, virial, None, None)
+        sums = b.to_host(partial)
+        nblocks = len(sums) // 10
+        return FrameResult(float(sums[:nblocks].sum()), f, sums[nblocks:].reshape(nblocks, 9).sum(axis=0), ae, av)
 
     def evaluate_device(self, pos, atype: np.ndarray, cell: np.ndarray | None, fparam=None, aparam=None) -> dict:
         """One frame of device positions (3N, copied first); results are new device arrays."""

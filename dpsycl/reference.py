@@ -61,5 +61,7 @@ class ReferenceEvaluator:
     def describe(self) -> str:
         return "numpy (float64 host reference)"
 
-    def evaluate(self, coords, cell, atype, ncentres: int | None = None, fparam=None, aparam=None) -> FrameResult:
+    def evaluate(self, coords, cell, atype, ncentres: int | None = None, fparam=None, aparam=None,
+                 atomic: bool = True) -> FrameResult:
+        """evaluate_frame; the atomic values are computed anyway, so ``atomic`` changes nothing here."""
         return evaluate_frame(self.model, coords, cell, atype, ncentres, fparam, aparam)
