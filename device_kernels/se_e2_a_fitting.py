@@ -153,11 +153,23 @@ def dense_backward_four_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_a
     barrier(item)
 
 
-def atom_stride(fwmax, m_width):
-    """Values of sh_f per atom: the fitting net's two layer buffers (fwmax each: D, its gradient ∂y/∂D, and
-    the hidden layers), which also hold T_i (4·M) while it is read; one more T's room where the net's input
-    is narrower than T (axis_neuron < 4)."""
-    return 2 * fwmax if 4 * m_width <= fwmax else 2 * fwmax + 4 * m_width
+def widest_hidden(fit_widths, n_fit):
+    """The widest hidden layer of the fitting net (0 without one)."""
+    widest = 0
+    for layer in range(n_fit):
+        if fit_widths[layer + 1] > widest:
+            widest = fit_widths[layer + 1]
+    return widest
+
+
+def atom_stride(fwmax, hidden, m_width):
+    """Values of sh_f per atom: buffer A (fwmax values, from 0) holds D, later ∂y/∂D, and the hidden layers of
+    one parity; buffer B (from fwmax) holds T_i while it is read (4·M values, at the start and again beside
+    ∂y/∂D at the end) and the other hidden layers.  The reverse pass starts in the buffer the forward pass
+    ended in, so ∂y/∂D lands in A whatever the depth, and B needs only max(4·M, the widest hidden layer):
+    cuag's 512 + 256 where two buffers of fwmax took 1,024 (46 KB of shared memory per float64 block, four
+    blocks per H100 SM; now 38 KB, five)."""
+    return fwmax + max(4 * m_width, hidden)
 
 
 def load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, at):
@@ -186,7 +198,7 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     zero = 0.0 * fit_w[0]
     inv_nnei = 1.0 / nnei
     tw = 4 * m_width
-    stride = atom_stride(fwmax, m_width)
+    stride = atom_stride(fwmax, widest_hidden(fit_widths, n_fit), m_width)
     load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, fwmax)
     # D[m, n] = Σ_a T[a, m]·T[a, n] with the lanes over m: T[a, m] in four vector loads and T[a, n] broadcast,
     # where lanes over the elements (m, n) gathered both (NOTES.md, session 13); the same sums in the same order
@@ -237,8 +249,9 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
             if i >= 0:
                 atom_energy[i] = fitting_energy(sh_red[j * nlane] + fit_w[fit_off[base + 1]], ti, bias_e, out_std,
                                                 out_bias)
-    # reverse pass: ∂y/∂(last hidden) = W_final, then layer by layer down to ∂y/∂D
-    g_at = fwmax - x_at
+    # reverse pass: ∂y/∂(last hidden) = W_final over the last hidden layer's values (read above, before
+    # group_reduce's barriers), then layer by layer down to ∂y/∂D, which lands in buffer A (atom_stride)
+    g_at = x_at
     for j in range(FIT_ATOMS):
         for k in range(lane, n_in, nlane):
             sh_f[j * stride + g_at + k] = fit_w[mo + k]
@@ -257,7 +270,7 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     # broadcast; lanes over the elements (a, m) gathered every term (≈ 1,500 gathers an atom, the hottest
     # instructions of the kernel under perf: NOTES.md, session 13).  Each element's sum in se_e2_a's order.
     scale = out_std[ti] * inv_nnei
-    t_at = fwmax - g_at if 4 * m_width <= fwmax else 2 * fwmax     # beside ∂y/∂D
+    t_at = fwmax - g_at             # buffer B, beside ∂y/∂D
     load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, t_at)
     for j in range(FIT_ATOMS):
         i = fit_atoms[g * FIT_ATOMS + j]
@@ -289,4 +302,5 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
             dt_mat[i * tw + 3 * m_width + m] = e3 * scale
 
 
-BODIES = (group_atom, dense_four_atoms, dense_backward_four_atoms, atom_stride, load_t, fitting_group_atoms)
+BODIES = (group_atom, dense_four_atoms, dense_backward_four_atoms, widest_hidden, atom_stride, load_t,
+          fitting_group_atoms)

@@ -22,7 +22,7 @@ import numpy as np
 from ...backends.launch import Args
 from ...device_kernels import se_e2_a_group as kernels_group, se_e2_a_tables as kernels_tables
 from ...device_kernels.layers import TABLE_HEAD
-from ...device_kernels.se_e2_a_fitting import FIT_ATOMS, atom_stride
+from ...device_kernels.se_e2_a_fitting import FIT_ATOMS, atom_stride, widest_hidden
 from ...fitting import pack_layers
 from ...model import EnergyFitting
 from ..embedding import EmbeddingPack
@@ -53,6 +53,8 @@ class SeE2ADevice(SmoothDevice):
         # inside the work-group kernel; the reverse pass of both reads the transposed matrices, packed at
         # the same offsets as fit_w (group.py: group_dense_backward)
         self.group_fitting = fitting is not None and getattr(ws.backend, "group_fitting", False)
+        neurons = list(fitting.neuron) if fitting is not None else []
+        self.widest_hidden = widest_hidden([0, *neurons, 1], len(neurons))
         self._species_groups = None
         # the group layout's switch to the split passes (an attribute, so that a benchmark can time both)
         self.split_from = SPLIT_FROM
@@ -126,7 +128,7 @@ class SeE2ADevice(SmoothDevice):
     def fitting_local(self, nlane: int) -> dict:
         """Local arrays of fitting_group_atoms: per atom its layer buffers (T while read), activation slopes
         and lane parts of the last layer."""
-        return {"sh_f": FIT_ATOMS * atom_stride(self.fit.fwmax, self.m_width),
+        return {"sh_f": FIT_ATOMS * atom_stride(self.fit.fwmax, self.widest_hidden, self.m_width),
                 "sh_dact": FIT_ATOMS * max(self.n_hidden, 1), "sh_red": FIT_ATOMS * nlane}
 
     def split_fits(self, nlane: int) -> bool:
