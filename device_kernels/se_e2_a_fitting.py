@@ -185,12 +185,21 @@ def load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, 
     barrier(item)
 
 
+def last_layer_part(lane, nlane, n_in, sh_f, x_at, fit_w, mo, zero):
+    """Lane's part of the last layer's sum Σ_k x_k·w_k (k = lane, lane + nlane, ...)."""
+    part = zero
+    for k in range(lane, n_in, nlane):
+        part += sh_f[x_at + k] * fit_w[mo + k]
+    return part
+
+
 def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off,
                         fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, n_hidden,
                         fit_per_pass, fparam, nfp, aparam, nap, atom_energy, dt_mat, sh_f, sh_dact, sh_red):
     """E_i and dt_mat[i] = ∂E_i/∂T_i / nnei of the FIT_ATOMS atoms of group g.  Local arrays per atom j:
     sh_f[j·stride:] its two layer buffers (D first; T beside them while it is read, atom_stride),
-    sh_dact[j·n_hidden:] its activation slopes, sh_red[j·nlane:] its lanes' parts of the last layer.
+    sh_dact[j·n_hidden:] its activation slopes, sh_red[j·nlane/2:] its lanes' parts of the last layer (nlane
+    a power of two ≥ 2).
     dt_mat may be t_part itself where each atom has one chunk (the work-group kernels of wide devices:
     T_i's row is then overwritten by ∂E_i/∂T_i), since every read of an atom's row precedes a barrier
     and its writes follow it; T is read twice so that no array of its own takes shared memory."""
@@ -237,17 +246,24 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
         x_at = fwmax - x_at
     base = (ti * (n_fit + 1) + n_fit) * 3
     mo = fit_off[base]
+    # the lanes' parts of the last layer, the upper half's added into the lower half's places (the first step
+    # of group_reduce's tree, so the same sums), which lets sh_red hold half the lanes: 1 KB less per float64
+    # block, six blocks per H200 SM where five fitted (benchmarks/NOTES.md, session 17)
+    half = nlane // 2
     for j in range(FIT_ATOMS):
-        part = zero
-        for k in range(lane, n_in, nlane):
-            part += sh_f[j * stride + x_at + k] * fit_w[mo + k]
-        sh_red[j * nlane + lane] = part
-    group_reduce(item, lane, nlane, sh_red, FIT_ATOMS)
+        if lane < half:
+            sh_red[j * half + lane] = last_layer_part(lane, nlane, n_in, sh_f, j * stride + x_at, fit_w, mo, zero)
+    barrier(item)
+    for j in range(FIT_ATOMS):
+        if lane >= half:
+            sh_red[j * half + lane - half] += last_layer_part(lane, nlane, n_in, sh_f, j * stride + x_at, fit_w, mo,
+                                                               zero)
+    group_reduce(item, lane, half, sh_red, FIT_ATOMS)
     if lane == 0:
         for j in range(FIT_ATOMS):
             i = fit_atoms[g * FIT_ATOMS + j]
             if i >= 0:
-                atom_energy[i] = fitting_energy(sh_red[j * nlane] + fit_w[fit_off[base + 1]], ti, bias_e, out_std,
+                atom_energy[i] = fitting_energy(sh_red[j * half] + fit_w[fit_off[base + 1]], ti, bias_e, out_std,
                                                 out_bias)
     # reverse pass: ∂y/∂(last hidden) = W_final over the last hidden layer's values (read above, before
     # group_reduce's barriers), then layer by layer down to ∂y/∂D, which lands in buffer A (atom_stride)
@@ -303,4 +319,4 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
 
 
 BODIES = (group_atom, dense_four_atoms, dense_backward_four_atoms, widest_hidden, atom_stride, load_t,
-          fitting_group_atoms)
+          last_layer_part, fitting_group_atoms)

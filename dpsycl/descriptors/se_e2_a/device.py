@@ -129,7 +129,7 @@ class SeE2ADevice(SmoothDevice):
         """Local arrays of fitting_group_atoms: per atom its layer buffers (T while read), activation slopes
         and lane parts of the last layer."""
         return {"sh_f": FIT_ATOMS * atom_stride(self.fit.fwmax, self.widest_hidden, self.m_width),
-                "sh_dact": FIT_ATOMS * max(self.n_hidden, 1), "sh_red": FIT_ATOMS * nlane}
+                "sh_dact": FIT_ATOMS * max(self.n_hidden, 1), "sh_red": FIT_ATOMS * (nlane // 2)}
 
     def split_fits(self, nlane: int) -> bool:
         """Whether the fitting kernel's local arrays fit the device's work-group memory (CUDA's 48 KB of static
