@@ -123,7 +123,13 @@ class SeE2ADevice(SmoothDevice):
         """sh_f of the work-group passes: a batch's two buffers of layer values and tangents, then the
         gradient pass's lane sums (4·BATCH terms per lane, their parts)."""
         nlane, batch = self.group_lanes, kernels_group.BATCH
-        return 4 * batch * self.emb.ewmax + 4 * batch * (nlane + 1) + nlane
+        return self.embedding_values + 4 * batch * (nlane + 1) + nlane
+
+    @property
+    def embedding_values(self) -> int:
+        """sh_f of the descriptor pass alone: a batch's two buffers of layer values and tangents
+        (se_e2_a_group.group_embedding_batch), without the gradient pass's lane sums."""
+        return 4 * kernels_group.BATCH * self.emb.ewmax
 
     def fitting_local(self, nlane: int) -> dict:
         """Local arrays of fitting_group_atoms: per atom its layer buffers (T while read), activation slopes
@@ -149,10 +155,12 @@ class SeE2ADevice(SmoothDevice):
         slots = np.int16 if geo.nnei < 2 ** 15 else np.int32
         live = Args(live_list=self.ws.buffer("group_live", natoms * geo.nnei, slots),
                     live_count=self.ws.buffer("group_live_count", natoms * self.env.ntypes, np.int32))
-        local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes,
-                 "sh_f": self.pass_values}
+        local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes}
+        # the descriptor pass without the gradient pass's lane sums: 12.7 KB per float64 block for cuag, not
+        # 21.6, so that registers, not shared memory, bound its blocks per SM (12, not 10)
         b.launch_groups("group_descriptor", natoms, nlane, geo, self.env, self.emb, Args(pad_g=self.pad_g, t_part=t_mat),
-                        live, Args(pair_grad=pair_grad), local={**local, "sh_red": 2 * nlane}, scratch={"row": 16},
+                        live, Args(pair_grad=pair_grad),
+                        local={**local, "sh_f": self.embedding_values, "sh_red": 2 * nlane}, scratch={"row": 16},
                         dtype=dt)
         fit_atoms, ngroups = self.species_groups(geo.atype, natoms)
         b.launch_groups("fitting_group_atoms", ngroups, fit_lanes,
@@ -162,7 +170,8 @@ class SeE2ADevice(SmoothDevice):
                              fit_per_pass=GROUP_KERNEL_FIT_PER_PASS), params,
                         Args(atom_energy=atom_energy, dt_mat=t_mat), local=self.fitting_local(fit_lanes), dtype=dt)
         b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb, Args(dt_mat=t_mat), live,
-                        Args(pair_grad=pair_grad), local=local, scratch={"row": 16}, dtype=dt)
+                        Args(pair_grad=pair_grad), local={**local, "sh_f": self.pass_values}, scratch={"row": 16},
+                        dtype=dt)
 
     def species_groups(self, atype, natoms: int):
         """(fit_atoms, number of groups): atoms 0 … natoms−1 in groups of FIT_ATOMS of one species, each
