@@ -63,7 +63,8 @@ def main(argv=None) -> int:
     p.add_argument("model")
     p.add_argument("--cc", default="9.0", help="compute capability (H100/H200: 9.0)")
     p.add_argument("--precision", choices=("float64", "float32"))
-    p.add_argument("--max-registers", type=int, default=0, help="cap as DPSYCL_CUDA_GROUP_MAX_REGISTERS does")
+    p.add_argument("--max-registers", type=int, default=0,
+                   help="cap every kernel as DPSYCL_CUDA_GROUP_MAX_REGISTERS does (default: cuda.register_cap)")
     p.add_argument("--layout", default="group", choices=("group", "split"),
                    help="the one work-group kernel, or the split layout's three kernels")
     p.add_argument("--output", help="write the report as JSON")
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
             shared = sum(int(n) for n in (local or {}).values()) * np.dtype(dtype).itemsize
             reports.append({"body": body_name, "block": int(nlane), "dtype": np.dtype(dtype).name,
                             "local_arrays": dict(local or {}), "shared_bytes_declared": shared,
-                            **ptxas_report(ptx, args.cc, args.max_registers,
+                            **ptxas_report(ptx, args.cc, args.max_registers or cuda_backend.register_cap(body_name),
                                            f"{args.sass}.{body_name}.sass" if args.sass else None)})
 
     ws = AllocationRecorder()

@@ -20,7 +20,7 @@ from ..device_kernels import activations  # noqa: E402
 from .cuda_launch import DirectCopies, Launcher  # noqa: E402
 from .compile_rules import install, install_literals, kernel_rules  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
-from .launch import KernelCache, flatten  # noqa: E402
+from .launch import KERNEL_PREFIX, KernelCache, flatten  # noqa: E402
 from .protocol import UNKNOWN_BYTES, DeviceMemory, allocation_failed  # noqa: E402
 
 THREADS = 128
@@ -57,11 +57,25 @@ def _scope(dtype):
     return {"cuda": cuda, "DT": float64 if np.dtype(dtype) == np.float64 else float32}
 
 
-def _group_jit():
-    """cuda.jit for the work-group kernels; DPSYCL_CUDA_GROUP_MAX_REGISTERS=N caps their registers per
-    thread (more resident blocks, possibly spills: benchmarks/NOTES.md measures it)."""
+#: registers per thread a work-group kernel is compiled with, where numba's choice is not the fastest:
+#: group_pair_gradient takes 106, eight 64-lane blocks per H200 SM; at 96 (12 bytes spilled) ten, and
+#: 16.7 -> 16.2 ms at 131,072 atoms (benchmarks/NOTES.md, session 17)
+GROUP_MAX_REGISTERS = {"group_pair_gradient": 96}
+
+
+def register_cap(body_name: str) -> int:
+    """Registers per thread for a work-group kernel (0: numba's choice): DPSYCL_CUDA_GROUP_MAX_REGISTERS=N
+    caps every one (benchmarks/gpu_register_cap.py measures a cap), else GROUP_MAX_REGISTERS."""
     cap = int(os.environ.get("DPSYCL_CUDA_GROUP_MAX_REGISTERS", "0") or 0)
-    return cuda.jit(max_registers=cap) if cap > 0 and not SIMULATOR else cuda.jit
+    return cap if cap > 0 else GROUP_MAX_REGISTERS.get(body_name, 0)
+
+
+def _group_jit():
+    """cuda.jit for the work-group kernels, each with its register_cap (more resident blocks, possibly spills)."""
+    def jit(wrapper):
+        cap = register_cap(wrapper.__name__.removeprefix(KERNEL_PREFIX))
+        return cuda.jit(max_registers=cap)(wrapper) if cap > 0 and not SIMULATOR else cuda.jit(wrapper)
+    return jit
 
 
 def compiled_bodies(dtype=np.float64) -> dict:
