@@ -53,13 +53,17 @@ class DPSyclCalculator(Calculator):
         periodic = cell is not None
         fparam = atoms.info.get("fparam", self.fparam)
         aparam = atoms.arrays.get("aparam", self.aparam)
-        e, f, v, ae, av = self.dp.eval(coords.reshape(1, -1), None if cell is None else cell.reshape(1, 9), atype,
-                                       atomic=True, fparam=fparam, aparam=aparam)
+        # per-atom energies only when asked for: without them the device copies back the forces and the
+        # totals alone (DeepPot.eval's atomic=False)
+        atomic = "energies" in properties
+        e, f, v, *per_atom = self.dp.eval(coords.reshape(1, -1), None if cell is None else cell.reshape(1, 9), atype,
+                                          atomic=atomic, fparam=fparam, aparam=aparam)
         energy = float(e[0, 0])
         self.results["energy"] = energy
         self.results["free_energy"] = energy
         self.results["forces"] = np.asarray(f[0], dtype=np.float64).reshape(-1, 3)
-        self.results["energies"] = np.asarray(ae[0], dtype=np.float64).reshape(-1)
+        if atomic:
+            self.results["energies"] = np.asarray(per_atom[0][0], dtype=np.float64).reshape(-1)
         if periodic:
             w = np.asarray(v[0], dtype=np.float64).reshape(3, 3)
             stress = -0.5 * (w + w.T) / atoms.get_volume()

@@ -197,3 +197,25 @@ def test_two_models_side_by_side_in_threads(dp):
             for got, want in zip(repeat, alone[k]):
                 for a, b in zip(got, want):
                     np.testing.assert_array_equal(a, b)
+
+
+def test_per_atom_energies_are_computed_only_when_asked_for(dp, monkeypatch):
+    """Energy, forces and stress evaluate without atomic values (the device then copies back only the forces
+    and the totals); get_potential_energies asks for them."""
+    from dpsycl.ase import DPSyclCalculator
+    calls = []
+    evaluate = dp.eval
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("atomic", False))
+        return evaluate(*args, **kwargs)
+    monkeypatch.setattr(dp, "eval", spy)
+    atoms = _atoms()
+    atoms.calc = DPSyclCalculator(dp)
+    atoms.get_potential_energy()
+    atoms.get_forces()
+    atoms.get_stress()
+    assert calls == [False]
+    energies = atoms.get_potential_energies()
+    assert calls == [False, True]
+    assert energies.sum() == pytest.approx(atoms.get_potential_energy(), abs=1e-9)
