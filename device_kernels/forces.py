@@ -102,7 +102,10 @@ def row_block_sums(w, values, ncols, nrows, block, partial, at):
     end = r + block
     if end > nrows:
         end = nrows
-    total = 0.0 * partial[0]
+    # a float64 zero whatever the values' precision, from the slot this item writes: partial is not cleared
+    # beforehand, so a product with any value read from it could be NaN (0·NaN)
+    partial[at + w] = 0
+    total = partial[at + w]
     while r < end:
         total += values[r * ncols + c]
         r += 1

@@ -101,3 +101,20 @@ def test_a_device_without_float64_sums_on_the_host_with_the_same_numbers(monkeyp
     np.testing.assert_array_equal(on_host[1], on_device[1])
     np.testing.assert_allclose(on_host[0], on_device[0], rtol=1e-14)
     np.testing.assert_allclose(on_host[2], on_device[2], rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_block_sums_do_not_read_what_the_buffer_held_before(monkeypatch, device):
+    """The block-sum buffer is reused and never cleared: whatever it held (NaN here) must not reach the totals.
+    A first version started each sum from 0·partial[0], and a NaN left there by earlier use made E NaN."""
+    dp = pot("cuag", device)
+    if not dp.evaluator.backend.fp64:
+        pytest.skip("the device has no float64: the host sums the totals")
+    coords, cell, atype = fcc(3, seed=11)
+    want = eval_quietly(dp, coords[None], cell.reshape(1, 9), atype, atomic=False)
+    ws, backend = dp.evaluator.workspace, dp.evaluator.backend
+    totals = ws.buffer("totals", 10 * -(-len(atype) // 128), np.float64)
+    backend.copy_from_host(totals, np.full(int(totals.shape[0]), np.nan))
+    got = eval_quietly(dp, coords[None], cell.reshape(1, 9), atype, atomic=False)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
