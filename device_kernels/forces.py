@@ -95,7 +95,7 @@ def row_block_sums(w, values, ncols, nrows, block, partial, at):
     """partial[at + w] = Σ of column c = w mod ncols of the (nrows, ncols) row-major values over the rows
     [g·block, (g+1)·block), g = w ÷ ncols, summed in partial's precision (float64 whatever the values'):
     the host adds the blocks' sums, so a frame's energy and virial come back as a few kilobytes where
-    the atomic values were 10·N numbers (dpsycl/evaluator.py: frame_totals)."""
+    the atomic values were 10·N numbers (dpsycl/evaluator.py: frame_results)."""
     g = w // ncols
     c = w - g * ncols
     r = g * block

@@ -119,39 +119,21 @@ def pair_before(d_a, img_a, j_a, s_a, d_b, img_b, j_b, s_b):
     return s_a < s_b
 
 
-def stencil_cell(q, ci, ncell, reach):
-    """Cell q of the (2·reach+1)³ stencil around grid cell ci: its index and image shift."""
-    ny = 2 * reach[1] + 1
-    dz = q % (2 * reach[2] + 1) - reach[2]
-    dy = (q // (2 * reach[2] + 1)) % ny - reach[1]
-    dx = q // ((2 * reach[2] + 1) * ny) - reach[0]
-    gz = ci % ncell[2] + dz
-    gy = (ci // ncell[2]) % ncell[1] + dy
-    gx = ci // (ncell[2] * ncell[1]) + dx
-    sx = (gx - gx % ncell[0]) // ncell[0]
-    sy = (gy - gy % ncell[1]) // ncell[1]
-    sz = (gz - gz % ncell[2]) // ncell[2]
-    g = ((gx - sx * ncell[0]) * ncell[1] + gy - sy * ncell[1]) * ncell[2] + gz - sz * ncell[2]
-    return g, sx, sy, sz
-
-
-def image_offset(sx, sy, sz, cell):
-    """S·h: the displacement of periodic image S = (sx, sy, sz) of the cell h (rows = box vectors)."""
-    return (sx * cell[0] + sy * cell[3] + sz * cell[6],
-            sx * cell[1] + sy * cell[4] + sz * cell[7],
-            sx * cell[2] + sy * cell[5] + sz * cell[8])
-
-
 def grid_coordinates(ci, ncell):
     """(x, y, z) grid coordinates of grid cell ci."""
     return ci // (ncell[1] * ncell[2]), (ci // ncell[2]) % ncell[1], ci % ncell[2]
 
 
+def grid_index(gx, gy, gz, ncell):
+    """Grid cell at coordinates (gx, gy, gz) inside the grid."""
+    return (gx * ncell[1] + gy) * ncell[2] + gz
+
+
 def wrapped(g, n):
     """(g mod n, ⌊g / n⌋) of a stencil coordinate g by whole steps of n: the stencil reaches at most a few
     grid lengths past the grid, and a 64-bit integer division is a subroutine of some 70 instructions on a
-    GPU, which stencil_cell's thirteen per scanned cell made the neighbour rows' largest cost
-    (benchmarks/NOTES.md, session 17)."""
+    GPU; thirteen of them per scanned cell were the neighbour rows' largest cost (benchmarks/NOTES.md,
+    session 17)."""
     s = 0
     while g < 0:
         g += n
@@ -162,17 +144,33 @@ def wrapped(g, n):
     return g, s
 
 
-def stencil_image(gx, sx, gy, sy, gz, sz, ncell, periodic, cell, cell_count, cell_cap):
-    """A scanned cell at wrapped grid coordinates (gx, gy, gz) and image shift S = (sx, sy, sz): its
-    index g, offset S·h and the number of its atoms to visit (none for a periodic image of an open box)."""
-    g = (gx * ncell[1] + gy) * ncell[2] + gz
-    ox, oy, oz = image_offset(sx, sy, sz, cell)
+def stencil_cell(q, cx, cy, cz, ncell, reach):
+    """Cell q of the (2·reach+1)³ stencil around the grid cell at (cx, cy, cz), z fastest (neighbor_row
+    walks the stencil in this order): its grid cell and image shift."""
+    nz = 2 * reach[2] + 1
+    ny = 2 * reach[1] + 1
+    gx, sx = wrapped(cx + q // (nz * ny) - reach[0], ncell[0])
+    gy, sy = wrapped(cy + (q // nz) % ny - reach[1], ncell[1])
+    gz, sz = wrapped(cz + q % nz - reach[2], ncell[2])
+    return grid_index(gx, gy, gz, ncell), sx, sy, sz
+
+
+def image_offset(sx, sy, sz, cell):
+    """S·h: the displacement of periodic image S = (sx, sy, sz) of the cell h (rows = box vectors)."""
+    return (sx * cell[0] + sy * cell[3] + sz * cell[6],
+            sx * cell[1] + sy * cell[4] + sz * cell[7],
+            sx * cell[2] + sy * cell[5] + sz * cell[8])
+
+
+def atoms_to_visit(g, sx, sy, sz, periodic, cell_count, cell_cap):
+    """How many atoms of grid cell g a scan visits as image S = (sx, sy, sz) of it: its count, at most its
+    room, and none for a periodic image of an open box."""
     n_in_cell = cell_count[g]
     if n_in_cell > cell_cap:
         n_in_cell = cell_cap
     if periodic == 0 and (sx != 0 or sy != 0 or sz != 0):
         n_in_cell = 0
-    return g, ox, oy, oz, n_in_cell
+    return n_in_cell
 
 
 def insert_in_block(row_at, start, kept, size, d, img, j, code, zero, nlist, nshift, dist):
@@ -222,8 +220,9 @@ def neighbor_row(i, pos, atype, cell, grid_inv, origin, ncell, reach, periodic,
             gy, sy = wrapped(cy + dy, ncell[1])
             for dz in range(-reach[2], reach[2] + 1):
                 gz, sz = wrapped(cz + dz, ncell[2])
-                g, ox, oy, oz, n_in_cell = stencil_image(gx, sx, gy, sy, gz, sz, ncell, periodic, cell, cell_count,
-                                                         cell_cap)
+                g = grid_index(gx, gy, gz, ncell)
+                n_in_cell = atoms_to_visit(g, sx, sy, sz, periodic, cell_count, cell_cap)
+                ox, oy, oz = image_offset(sx, sy, sz, cell)
                 code = pack_shift(sx, sy, sz)
                 img = 0 if code == zero else 1
                 for q in range(n_in_cell):
@@ -280,6 +279,6 @@ def sort_reverse_row(i, rev, rev_count, rev_cap):
         rev[i * rev_cap + b] = v
 
 
-BODIES = (pack_shift, unpack_shift, fill, wrap_atom, cell_of, bin_atom, pair_before, stencil_cell,
-          grid_coordinates, wrapped, image_offset, stencil_image, row_status, insert_in_block, neighbor_row,
+BODIES = (pack_shift, unpack_shift, fill, wrap_atom, cell_of, bin_atom, pair_before, grid_coordinates, grid_index,
+          wrapped, stencil_cell, image_offset, atoms_to_visit, row_status, insert_in_block, neighbor_row,
           scatter_reverse, sort_reverse_row)

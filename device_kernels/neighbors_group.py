@@ -5,29 +5,29 @@ every atom within rc into its sorted species block: a chain of dependent loads a
 GPU cannot hide when there are few centres (0.94 ms at 2,048 atoms on an H200, the longest kernel
 of the evaluation; benchmarks/NOTES.md, session 10).  Here the lanes place nlane stencil cells at
 once, then test their atoms together as one run of candidates, one per lane, and append those within
-rc to a group-local list (a prefix count over the lanes keeps the scan order), then each lane places its entries by their rank in the same total order as neighbor_row
-(pair_before: distance, in-cell before image, index, shift), so the row is the same, entry for
-entry.  The list holds the atoms, grid cells and stencil cells as numbers of the kernel's precision:
-exact for float64, and for float32 below 2²³ atoms (2²⁴ grid cells: the evaluator's rule for choosing
-this body).
+rc to a group-local list (a prefix count over the lanes keeps the scan order), then each lane places
+its entries by their rank in the same total order as neighbor_row (pair_before: distance, in-cell
+before image, index, shift), so the row is the same, entry for entry.  The list holds the atoms, grid
+cells and stencil cells as numbers of the kernel's precision: exact for float64, and for float32 below
+2²³ atoms (2²⁴ grid cells: the evaluator's rule for choosing this body).
 """
 import math
 
 from .group import group_prefix_count
-from .neighbors import (cell_of, grid_coordinates, image_offset, neighbor_row, pack_shift, pair_before, row_status,
-                        sort_reverse_row, stencil_cell, stencil_image, wrapped)
+from .neighbors import (atoms_to_visit, cell_of, grid_coordinates, image_offset, neighbor_row, pack_shift, pair_before,
+                        row_status, sort_reverse_row, stencil_cell)
 from .primitives import barrier
 
 
-def entry_shift(q_cell, ci, ncell, reach):
+def entry_shift(q_cell, cx, cy, cz, ncell, reach):
     """(shift code, image flag) of a list entry from the stencil cell it was found in."""
-    _, sx, sy, sz = stencil_cell(q_cell, ci, ncell, reach)
+    _, sx, sy, sz = stencil_cell(q_cell, cx, cy, cz, ncell, reach)
     code = pack_shift(sx, sy, sz)
     return code, 0 if code == pack_shift(0, 0, 0) else 1
 
 
-def stencil_chunk(item, lane, nlane, c0, n_stencil, cx, cy, cz, ncell, reach, periodic, cell, cell_count, cell_cap,
-                  sh_cell, sh_scan):
+def stencil_chunk(item, lane, nlane, c0, n_stencil, cx, cy, cz, ncell, reach, periodic, cell_count, cell_cap, sh_cell,
+                  sh_scan):
     """Stencil cells c0 … c0 + nlane − 1 of centre cell (cx, cy, cz), lane l taking c0 + l: its grid cell, image
     shift and the number of its first atom among the chunk's candidates into sh_cell[5·l:] (g, sx, sy, sz,
     first), then a barrier; returns the chunk's number of candidates.  One cell per lane, so the integer
@@ -35,12 +35,8 @@ def stencil_chunk(item, lane, nlane, c0, n_stencil, cx, cy, cz, ncell, reach, pe
     q = c0 + lane
     n_in_cell = 0
     if q < n_stencil:
-        nz = 2 * reach[2] + 1
-        ny = 2 * reach[1] + 1
-        gx, sx = wrapped(cx + q // (nz * ny) - reach[0], ncell[0])
-        gy, sy = wrapped(cy + (q // nz) % ny - reach[1], ncell[1])
-        gz, sz = wrapped(cz + q % nz - reach[2], ncell[2])
-        g, ox, oy, oz, n_in_cell = stencil_image(gx, sx, gy, sy, gz, sz, ncell, periodic, cell, cell_count, cell_cap)
+        g, sx, sy, sz = stencil_cell(q, cx, cy, cz, ncell, reach)
+        n_in_cell = atoms_to_visit(g, sx, sy, sz, periodic, cell_count, cell_cap)
         sh_cell[5 * lane] = g
         sh_cell[5 * lane + 1] = sx
         sh_cell[5 * lane + 2] = sy
@@ -78,14 +74,13 @@ def neighbor_row_group(item, i, lane, nlane, pos, atype, cell, grid_inv, origin,
     for s in range(lane, nnei, nlane):
         nlist[i * nnei + s] = -1
         nshift[i * nnei + s] = 0
-    ci = cell_of(i, pos, grid_inv, origin, ncell)
-    cx, cy, cz = grid_coordinates(ci, ncell)
+    cx, cy, cz = grid_coordinates(cell_of(i, pos, grid_inv, origin, ncell), ncell)
     n_stencil = (2 * reach[0] + 1) * (2 * reach[1] + 1) * (2 * reach[2] + 1)
     count = 0
     # the stencil nlane cells at a time and their atoms as one run of candidates, one per lane: a cell holds
     # fewer atoms than a group has lanes, and a pass per cell left most lanes idle behind its barriers
     for c0 in range(0, n_stencil, nlane):
-        n_cand = stencil_chunk(item, lane, nlane, c0, n_stencil, cx, cy, cz, ncell, reach, periodic, cell, cell_count,
+        n_cand = stencil_chunk(item, lane, nlane, c0, n_stencil, cx, cy, cz, ncell, reach, periodic, cell_count,
                                cell_cap, sh_cell, sh_scan)
         base = 0
         while base < n_cand:        # the same bound for every lane: the prefix count's barriers match
@@ -142,7 +137,7 @@ def neighbor_row_group(item, i, lane, nlane, pos, atype, cell, grid_inv, origin,
         t = int(t_e)
         d = sh_d[e]
         j = int(sh_j[e])
-        code, img = entry_shift(int(sh_q[e]), ci, ncell, reach)
+        code, img = entry_shift(int(sh_q[e]), cx, cy, cz, ncell, reach)
         rank = 0
         for f in range(count):
             if sh_t[f] != t_e:
@@ -151,7 +146,7 @@ def neighbor_row_group(item, i, lane, nlane, pos, atype, cell, grid_inv, origin,
             if d_f < d:
                 rank += 1
             elif d_f == d and f != e:
-                code_f, img_f = entry_shift(int(sh_q[f]), ci, ncell, reach)
+                code_f, img_f = entry_shift(int(sh_q[f]), cx, cy, cz, ncell, reach)
                 if pair_before(d_f, img_f, int(sh_j[f]), code_f, d, img, j, code):
                     rank += 1
         start = sel_off[t]

@@ -167,8 +167,8 @@ def atom_stride(fwmax, hidden, m_width):
     one parity; buffer B (from fwmax) holds T_i while it is read (4·M values, at the start and again beside
     ∂y/∂D at the end) and the other hidden layers.  The reverse pass starts in the buffer the forward pass
     ended in, so ∂y/∂D lands in A whatever the depth, and B needs only max(4·M, the widest hidden layer):
-    cuag's 512 + 256 where two buffers of fwmax took 1,024 (46 KB of shared memory per float64 block, four
-    blocks per H100 SM; now 38 KB, five)."""
+    cuag's 512 + 256 values where two buffers of fwmax took 1,024 (8 KB less shared memory per float64
+    block of four atoms)."""
     return fwmax + max(4 * m_width, hidden)
 
 

@@ -37,6 +37,13 @@ from .workspace import AllocationRecorder, Workspace
 #: atoms per block of the device's sums of E_i and w_i (device_kernels/forces.py: row_block_sums): a few
 #: thousand work-items at 10⁵ atoms, and a few kilobytes of block sums to copy back
 TOTAL_ROWS = 128
+
+
+def total_blocks(natoms: int) -> int:
+    """Blocks of TOTAL_ROWS atoms (the last one partial) that the device sums E_i and w_i over."""
+    return -(-int(natoms) // TOTAL_ROWS)
+
+
 #: device memory left to what the estimate does not count: kernels, private memory, the runtime
 MEMORY_RESERVE = 64 << 20
 #: and the share of the free memory kept back for what it counts approximately (a cell list re-binned
@@ -184,7 +191,7 @@ class DeviceEvaluator:
                    "cell": 9 * d, "grid_inv": 9 * d, "origin": 3 * d, "ncell": 3 * i8, "reach": 3 * i8,
                    "coincident": centres * i8}
         if self.backend.fp64:
-            buffers["totals"] = 10 * -(-natoms // TOTAL_ROWS) * 8
+            buffers["totals"] = 10 * total_blocks(natoms) * 8
         if cell is not None:
             buffers.update({"image": 3 * natoms * i8, "inv_cell": 9 * d})
         elif bounds is None:     # a cluster at the density of a metal (0.085 atoms/Å³)
@@ -384,42 +391,41 @@ class DeviceEvaluator:
                 self.wrap(pos, cell, ws.buffer("image", len_of(pos), np.int64))
             nb = self.build_neighbors(pos, atype_dev, cell, bounds=bounds, ncentres=ncentres, deferred=True)
             self.compute(pos, atype_dev, cell, nb, out, params)
-            result = self.frame_results(out, atomic)
+            result = self.frame_results(out, whole, atomic)
             if not self.settle_neighbors(nb, cell):
                 nb = self.build_neighbors(pos, atype_dev, cell, bounds=bounds, ncentres=ncentres)
                 self.compute(pos, atype_dev, cell, nb, out, params)
-                result = self.frame_results(out, atomic)
+                result = self.frame_results(out, whole, atomic)
         return result
 
-    def frame_results(self, out: dict, atomic: bool) -> FrameResult:
-        """The results of ``out`` (the workspace's sections of "out") on the host.  E and W are summed on
-        the device in blocks of TOTAL_ROWS atoms (row_block_sums, in float64) where the device has
-        float64; the host adds the blocks."""
+    def frame_results(self, out: dict, whole, atomic: bool) -> FrameResult:
+        """The results of ``out`` (the sections of the workspace's buffer ``whole``) on the host.  E and W are
+        summed on the device in blocks of TOTAL_ROWS atoms (row_block_sums, in float64) where the device
+        has float64; the host adds the blocks."""
         b, natoms = self.backend, out["natoms"]
         partial = None
         if b.fp64:
-            nblocks = -(-natoms // TOTAL_ROWS)
+            nblocks = total_blocks(natoms)
             partial = self.workspace.buffer("totals", 10 * nblocks, np.float64)
             for at, values, ncols in ((0, out["atom_energy"], 1), (nblocks, out["atom_virial"], 9)):
                 b.launch("row_block_sums", ncols * nblocks, Args(values=values, ncols=ncols, nrows=natoms,
                                                                 block=TOTAL_ROWS, partial=partial, at=at),
                          dtype=self.dtype)
+        ae = av = None
         if atomic or partial is None:
             # a fresh host array (no second copy for float64), its sections the results
-            host = b.to_host(self.workspace.sections("out", (natoms, 3 * natoms, 9 * natoms), self.dtype)[0])
-            host = host.astype(np.float64, copy=False)
+            host = b.to_host(whole).astype(np.float64, copy=False)
             ae = host[:natoms]
             f = host[natoms:4 * natoms].reshape(-1, 3)
             av = host[4 * natoms:].reshape(-1, 9)
         else:
             f = b.to_host(out["force"]).astype(np.float64, copy=False).reshape(-1, 3)
-            ae = av = None
         if partial is None:
             energy, virial = float(ae.sum()), column_sums(av)
-            return FrameResult(energy, f, virial, ae, av) if atomic else FrameResult(energy, f, virial, None, None)
-        sums = b.to_host(partial)
-        nblocks = len(sums) // 10
-        return FrameResult(float(sums[:nblocks].sum()), f, sums[nblocks:].reshape(nblocks, 9).sum(axis=0), ae, av)
+        else:
+            sums = b.to_host(partial)
+            energy, virial = float(sums[:nblocks].sum()), sums[nblocks:].reshape(nblocks, 9).sum(axis=0)
+        return FrameResult(energy, f, virial, ae, av) if atomic else FrameResult(energy, f, virial, None, None)
 
     def evaluate_device(self, pos, atype: np.ndarray, cell: np.ndarray | None, fparam=None, aparam=None) -> dict:
         """One frame of device positions (3N, copied first); results are new device arrays."""

@@ -74,14 +74,14 @@ def copies_back(dp, monkeypatch) -> list[int]:
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_only_the_forces_and_the_block_sums_come_back(monkeypatch, device):
-    from dpsycl.evaluator import TOTAL_ROWS
+    from dpsycl.evaluator import total_blocks
     dp = pot("cuag", device)
     coords, cell, atype = fcc(5, seed=3)           # 500 atoms: four blocks of sums
     n = len(atype)
     eval_quietly(dp, coords[None], cell.reshape(1, 9), atype, atomic=False)     # a first build settles the rooms
     sizes = copies_back(dp, monkeypatch)
     eval_quietly(dp, coords[None], cell.reshape(1, 9), atype, atomic=False)
-    nblocks = -(-n // TOTAL_ROWS)
+    nblocks = total_blocks(n)
     assert 3 * n in sizes and 10 * nblocks in sizes, sizes
     assert max(sizes) == 3 * n, sizes                # no per-atom energies or virials
     sizes.clear()
@@ -104,7 +104,8 @@ def test_a_device_without_float64_sums_on_the_host_with_the_same_numbers(monkeyp
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_block_sums_do_not_read_what_the_buffer_held_before(monkeypatch, device):
+def test_block_sums_do_not_read_what_the_buffer_held_before(device):
+    from dpsycl.evaluator import total_blocks
     """The block-sum buffer is reused and never cleared: whatever it held (NaN here) must not reach the totals.
     A first version started each sum from 0·partial[0], and a NaN left there by earlier use made E NaN."""
     dp = pot("cuag", device)
@@ -113,7 +114,7 @@ def test_block_sums_do_not_read_what_the_buffer_held_before(monkeypatch, device)
     coords, cell, atype = fcc(3, seed=11)
     want = eval_quietly(dp, coords[None], cell.reshape(1, 9), atype, atomic=False)
     ws, backend = dp.evaluator.workspace, dp.evaluator.backend
-    totals = ws.buffer("totals", 10 * -(-len(atype) // 128), np.float64)
+    totals = ws.buffer("totals", 10 * total_blocks(len(atype)), np.float64)
     backend.copy_from_host(totals, np.full(int(totals.shape[0]), np.nan))
     got = eval_quietly(dp, coords[None], cell.reshape(1, 9), atype, atomic=False)
     for a, b in zip(got, want):
