@@ -1,6 +1,6 @@
-"""Two rules numba applies to every Python function that dpsycl's kernels change, for its kernels only.
+"""Three rules numba applies to every Python function that dpsycl's kernels change, for its kernels only.
 
-Both are installed into a target's numba modules once and act only while ``kernel_rules(dtype)``
+All are installed into a target's numba modules once and act only while ``kernel_rules(dtype)``
 is active, which each backend holds around its kernel launches (the kernels are compiled at their
 first launch), and only for the target context they were installed for: every other numba target,
 and kernels that other code launches, keep numba's semantics.
@@ -33,10 +33,24 @@ gives float32 with int64 float64) or a float64 array.  Device functions are comp
 argument types, so each precision keeps its own compiled bodies (the backends' kernel caches are
 per precision): a body with integer arguments only must not be shared between the two.
 ``DPSYCL_FLOAT_LITERALS=float64`` keeps numba's typing in float32 kernels too.
+
+**Integers with float32 give float32.**  numba types ``n * x`` for an integer n and a float32 x as
+float64 (int64 converts to float64 "safely", to float32 not), and a variable that takes a float64
+value once is float64 everywhere in its function.  An image shift times a box vector
+(``sx * cell[0]``) thereby made every pair vector, environment row and switch of a float32 kernel
+float64, and a count times an embedding (``n_empty * pad_g[...]``) made the descriptor's sums T
+float64: on the H200 a float64 multiply-add and up to two F2F conversions (16 per clock and SM on
+sm_90, an eighth of FFMA's rate) for each of T's terms (PTX of group_descriptor, float32: 57
+cvt.f64.f32, 40 fma.rn.f64; benchmarks/NOTES.md, session 18).  Inside a float32 kernel's compilation
+``+ - * /`` of an integer and a float32 are typed as float32 with float32, as C's usual arithmetic
+conversions do: the integers these bodies mix in (shifts, counts, slot numbers) are far below 2²⁴,
+where the conversion is exact.  The same switch (``DPSYCL_FLOAT_LITERALS=float64``) keeps numba's
+typing.
 """
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import threading
 
@@ -68,6 +82,11 @@ def install(arrayobj, context_class) -> None:
     arrayobj.fix_integer_index = fix_integer_index
 
 
+#: the operators an integer and a float32 are typed float32 for (compile_rules' third rule)
+MIXED_ARITHMETIC = frozenset({operator.add, operator.sub, operator.mul, operator.truediv, operator.iadd,
+                              operator.isub, operator.imul, operator.itruediv})
+
+
 def install_literals(typing_context_class) -> None:
     """Wrap ``typing_context_class.resolve_value_type`` (the typing of a constant, inherited by the
     target's typing context) so that float constants follow ``kernel_rules``; once per class."""
@@ -82,6 +101,16 @@ def install_literals(typing_context_class) -> None:
 
     resolve_value_type.dpsycl_literals = True
     typing_context_class.resolve_value_type = resolve_value_type
+    resolve_function = typing_context_class.resolve_function_type
+
+    def resolve_function_type(self, func, args, kws):
+        if (getattr(_STATE, "float32", False) and not kws and len(args) == 2 and getattr(func, "typing_key", func) in MIXED_ARITHMETIC
+                and sorted((isinstance(a, types.Integer), a == types.float32) for a in args)
+                == [(False, True), (True, False)]):
+            return resolve_function(self, func, (types.float32, types.float32), kws)
+        return resolve_function(self, func, args, kws)
+
+    typing_context_class.resolve_function_type = resolve_function_type
 
 
 def active_rules() -> tuple[bool, bool]:

@@ -224,8 +224,8 @@ class SmoothEnvironment(NamedTuple):
     """Kernel arguments of the environment columns: slot blocks, cutoffs, block statistics, exclusions."""
     sel_off: Any        # start of each species block in a row
     ntypes: int
-    rcut: float
-    rcut_smth: float
+    rcut: Any           # a scalar of the kernels' precision
+    rcut_smth: Any
     blk_avg: Any        # t_avg per (centre species, neighbour species) block, ``columns`` each
     blk_std: Any        # t_std per block
     one_side: int       # 1: embedding net per neighbour species; 0: per species pair
@@ -260,7 +260,11 @@ def upload_environment(d: SmoothDescriptor, keep, dtype) -> SmoothEnvironment:
     excluded = np.zeros((ntypes, ntypes), dtype=np.int64)
     for a, b in d.exclude_types:
         excluded[a, b] = excluded[b, a] = 1
-    return SmoothEnvironment(keep(d.sel_offsets, np.int64), ntypes, float(d.rcut), float(d.rcut_smth),
+    # the cutoffs as scalars of the kernels' precision: a Python float is a float64 argument, which made a
+    # float32 kernel compute its switch and environment rows in float64, with a conversion at every use
+    # (benchmarks/NOTES.md, session 18)
+    scalar = np.dtype(dtype).type
+    return SmoothEnvironment(keep(d.sel_offsets, np.int64), ntypes, scalar(d.rcut), scalar(d.rcut_smth),
                              keep(avg, dtype), keep(std, dtype), int(d.type_one_side), keep(excluded, np.int64))
 
 
