@@ -149,6 +149,15 @@ def table_channel(w, row, m, t, beyond):
     return value + slope * beyond, slope
 
 
+def table_channel_minor(w, row, m, m_width, t, beyond):
+    """table_channel from the channel-minor copy (coefficient k of channel m at row + k·M + m): the same sums;
+    lanes over m read neighbouring values, where the channel-major rows put them 6 values apart (a warp's
+    load of one coefficient spans six times the cache lines)."""
+    value = quintic(w, row + m, m_width, t)
+    slope = quintic_slope(w, row + m, m_width, t)
+    return value + slope * beyond, slope
+
+
 def table_forward(x, net, w, off, m_width, buf, wmax, tangent):
     """G(x) into buf[0:M] and dG/dx into buf[wmax:wmax+M] from the table of a compressed net; without
     tangent, inside the table, G alone (the slope is only needed there for the tangent)."""
@@ -364,5 +373,5 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
 
 
 BODIES = (embedding_skip, fitting_residual, dense_block, activate_into, table_locate, quintic, quintic_slope,
-          table_value, table_channel, table_forward, embedding_forward, append_parameters, fitting_energy,
+          table_value, table_channel, table_channel_minor, table_forward, embedding_forward, append_parameters, fitting_energy,
           fitting_output, fitting_layer_forward, fitting_layer_backward, fitting_forward_backward)

@@ -21,7 +21,7 @@ from .activations import activation
 from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
 from .group import (group_dense, group_dense_backward, group_partial_sums, group_prefix_count, group_reduce,
                     lane_element, next_element)
-from .layers import TABULATED, embedding_skip, fitting_energy, fitting_residual, table_channel, table_locate
+from .layers import TABULATED, embedding_skip, fitting_energy, fitting_residual, table_channel_minor, table_locate
 from .primitives import barrier
 
 #: neighbours per pass through the embedding net; the bodies below hold one scalar per neighbour
@@ -98,7 +98,7 @@ def batch_rows(item, i, lane, b0, nb, sh_live, at, nlist, nshift, nnei, pos, cel
 def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent):
     """Lane m's channel of G(s_b) and, if tangent, of dG/ds (zero for lanes beyond the net's width), for the
     BATCH neighbours b whose s_b = sh_env[e_at + b·ROW]; a compressed model's pack (act == TABULATED) reads
-    the channel from its table instead.
+    the channel from its table instead, laid out channel-minor (the group kernels' pack: SeE2ADevice.emb_group).
 
     sh_x holds two buffers of 2·BATCH·wmax values (outputs, then their tangents; value k of neighbour b
     at k·BATCH + b): layer l reads buffer l mod 2 and writes the other, so one barrier per layer keeps
@@ -118,15 +118,16 @@ def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer,
     dh2 = zero
     dh3 = zero
     if act == TABULATED:
-        if lane < widths[1]:
-            row, t, beyond = table_locate(s0, net, w, off, widths[1])
-            h0, dh0 = table_channel(w, row, lane, t, beyond)
-            row, t, beyond = table_locate(s1, net, w, off, widths[1])
-            h1, dh1 = table_channel(w, row, lane, t, beyond)
-            row, t, beyond = table_locate(s2, net, w, off, widths[1])
-            h2, dh2 = table_channel(w, row, lane, t, beyond)
-            row, t, beyond = table_locate(s3, net, w, off, widths[1])
-            h3, dh3 = table_channel(w, row, lane, t, beyond)
+        m_width = widths[1]
+        if lane < m_width:
+            row, t, beyond = table_locate(s0, net, w, off, m_width)
+            h0, dh0 = table_channel_minor(w, row, lane, m_width, t, beyond)
+            row, t, beyond = table_locate(s1, net, w, off, m_width)
+            h1, dh1 = table_channel_minor(w, row, lane, m_width, t, beyond)
+            row, t, beyond = table_locate(s2, net, w, off, m_width)
+            h2, dh2 = table_channel_minor(w, row, lane, m_width, t, beyond)
+            row, t, beyond = table_locate(s3, net, w, off, m_width)
+            h3, dh3 = table_channel_minor(w, row, lane, m_width, t, beyond)
         return h0, h1, h2, h3, dh0, dh1, dh2, dh3
     half = BATCH * wmax
     n_in = 1

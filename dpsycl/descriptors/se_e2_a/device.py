@@ -63,10 +63,15 @@ class SeE2ADevice(SmoothDevice):
         # compressed models on CPU devices: the pair passes as work-groups of one vector that read a
         # channel-minor copy of the tables (se_e2_a_tables.py); its offsets within a net travel as floats
         self.tab_minor = None
-        if d.compressed and getattr(ws.backend, "group_fitting", False):
+        # the work-group kernels read a compressed model's tables channel-minor too (group_embedding_batch):
+        # lanes over the channels then load neighbouring coefficients
+        self.emb_group = self.emb
+        if d.compressed:
             tables = nets_in_kernel_order(d, d.tables)
-            if max(t.coefficients.size for t in tables) + TABLE_HEAD < 2 ** np.finfo(self.dtype).nmant:
-                self.tab_minor = EmbeddingPack.upload_tables(tables, ws.keep, self.dtype, channel_minor=True).emb_w
+            self.emb_group = EmbeddingPack.upload_tables(tables, ws.keep, self.dtype, channel_minor=True)
+            if (getattr(ws.backend, "group_fitting", False)
+                    and max(t.coefficients.size for t in tables) + TABLE_HEAD < 2 ** np.finfo(self.dtype).nmant):
+                self.tab_minor = self.emb_group.emb_w
         if fitting is not None:
             transposed = [[types.SimpleNamespace(matrix=np.asarray(layer.matrix).T, bias=layer.bias, idt=layer.idt)
                            for layer in net] for net in fitting.nets]
@@ -92,7 +97,7 @@ class SeE2ADevice(SmoothDevice):
             local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes,
                      "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax + self.n_hidden, self.pass_values),
                      "sh_red": 2 * nlane}
-            b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb,
+            b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb_group,
                             Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit,
                             Args(fit_wt=self.fit_wt, fit_per_pass=GROUP_KERNEL_FIT_PER_PASS),
                             params, Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local,
@@ -158,7 +163,7 @@ class SeE2ADevice(SmoothDevice):
         local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes}
         # the descriptor pass without the gradient pass's lane sums: 12.7 KB per float64 block for cuag, not
         # 21.6, so that registers, not shared memory, bound its blocks per SM (12, not 10)
-        b.launch_groups("group_descriptor", natoms, nlane, geo, self.env, self.emb, Args(pad_g=self.pad_g, t_part=t_mat),
+        b.launch_groups("group_descriptor", natoms, nlane, geo, self.env, self.emb_group, Args(pad_g=self.pad_g, t_part=t_mat),
                         live, Args(pair_grad=pair_grad),
                         local={**local, "sh_f": self.embedding_values, "sh_red": 2 * nlane}, scratch={"row": 16},
                         dtype=dt)
@@ -169,7 +174,7 @@ class SeE2ADevice(SmoothDevice):
                         Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1),
                              fit_per_pass=GROUP_KERNEL_FIT_PER_PASS), params,
                         Args(atom_energy=atom_energy, dt_mat=t_mat), local=self.fitting_local(fit_lanes), dtype=dt)
-        b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb, Args(dt_mat=t_mat), live,
+        b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb_group, Args(dt_mat=t_mat), live,
                         Args(pair_grad=pair_grad), local={**local, "sh_f": self.pass_values}, scratch={"row": 16},
                         dtype=dt)
 
