@@ -118,7 +118,7 @@ def main(argv=None) -> int:
             shared = sum(int(n) for n in (local or {}).values()) * np.dtype(dtype).itemsize
             reports.append({"body": body_name, "block": int(nlane), "dtype": np.dtype(dtype).name,
                             "local_arrays": dict(local or {}), "shared_bytes_declared": shared,
-                            **ptxas_report(ptx, args.cc, args.max_registers or cuda_backend.register_cap(body_name),
+                            **ptxas_report(ptx, args.cc, args.max_registers or cuda_backend.register_cap(body_name, dtype),
                                            f"{args.sass}.{body_name}.sass" if args.sass else None)})
 
     ws = AllocationRecorder()

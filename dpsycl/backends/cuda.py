@@ -57,23 +57,25 @@ def _scope(dtype):
     return {"cuda": cuda, "DT": float64 if np.dtype(dtype) == np.float64 else float32}
 
 
-#: registers per thread a work-group kernel is compiled with, where numba's choice is not the fastest:
-#: group_pair_gradient takes 106, eight 64-lane blocks per H200 SM; at 96 (12 bytes spilled) ten, and
-#: 16.7 -> 16.2 ms at 131,072 atoms (benchmarks/NOTES.md, session 17)
-GROUP_MAX_REGISTERS = {"group_pair_gradient": 96}
+#: registers per thread a work-group kernel is compiled with, by precision, where numba's choice is not the
+#: fastest: group_pair_gradient takes 106 in float64, eight 64-lane blocks per H200 SM; at 96 (12 bytes
+#: spilled) ten, and 16.7 -> 16.2 ms at 131,072 atoms (benchmarks/NOTES.md, session 17); in float32 it takes
+#: 96, and 64 spill nothing (ptxas 13.0, sm_90): sixteen blocks per SM (session 18)
+GROUP_MAX_REGISTERS = {("group_pair_gradient", "float64"): 96, ("group_pair_gradient", "float32"): 64}
 
 
-def register_cap(body_name: str) -> int:
+def register_cap(body_name: str, dtype=np.float64) -> int:
     """Registers per thread for a work-group kernel (0: numba's choice): DPSYCL_CUDA_GROUP_MAX_REGISTERS=N
     caps every one (benchmarks/gpu_register_cap.py measures a cap), else GROUP_MAX_REGISTERS."""
     cap = int(os.environ.get("DPSYCL_CUDA_GROUP_MAX_REGISTERS", "0") or 0)
-    return cap if cap > 0 else GROUP_MAX_REGISTERS.get(body_name, 0)
+    return cap if cap > 0 else GROUP_MAX_REGISTERS.get((body_name, np.dtype(dtype).name), 0)
 
 
-def _group_jit():
-    """cuda.jit for the work-group kernels, each with its register_cap (more resident blocks, possibly spills)."""
+def _group_jit(dtype=np.float64):
+    """cuda.jit for the work-group kernels of one precision, each with its register_cap (more resident blocks,
+    possibly spills)."""
     def jit(wrapper):
-        cap = register_cap(wrapper.__name__.removeprefix(KERNEL_PREFIX))
+        cap = register_cap(wrapper.__name__.removeprefix(KERNEL_PREFIX), dtype)
         return cuda.jit(max_registers=cap)(wrapper) if cap > 0 and not SIMULATOR else cuda.jit(wrapper)
     return jit
 
@@ -103,7 +105,7 @@ def build_kernel_cache(jit_group_kernel, dtype=np.float64) -> KernelCache:
 def _kernel_cache(dtype=np.float64) -> KernelCache:
     key = np.dtype(dtype).str
     if key not in _KERNELS:
-        _KERNELS[key] = build_kernel_cache(_group_jit(), dtype)
+        _KERNELS[key] = build_kernel_cache(_group_jit(dtype), dtype)
     return _KERNELS[key]
 
 
