@@ -11,7 +11,7 @@ OUT=${OUT:-/tmp/out}
 STAGE=/tmp/stage_new
 source benchmarks/gpu_stage.sh
 timeout -k 5 120 python3 -P -m pytest -q -p no:cacheprovider -rs \
-    -k "cuda and ((split and (cuag or f32 or compress)) or totals or block or mixed)" \
+    -k "cuda and ((split and (cuag or f32 or compress)) or totals or block or mixed or rows)" \
     tests/test_device.py tests/test_frame_totals.py tests/test_neighbor_groups.py > "$OUT/pytest_cuda.txt" 2>&1
 tail -3 "$OUT/pytest_cuda.txt"
 timeout -k 5 120 python3 -P benchmarks/split_ab.py --device cuda:0 \
