@@ -4,12 +4,9 @@
     CUDA_HOME=/usr/local/cuda python benchmarks/group_kernel_resources.py tests/data/cuag/model.h5 [--cc 9.0]
         [--precision float32] [--sass /tmp/k]     # then: python benchmarks/sass_loops.py /tmp/k.group_atom_energy.sass
 
-numba's CUDA target compiles the very wrapper and bodies that ``dpsycl.backends.cuda`` launches (same
-templates, same compile-time constants, argument types from the arrays an evaluation passes) to PTX
-with libNVVM; ``ptxas -v`` then reports what the GPU would load: registers per thread, the stack frame
-(private arrays numba put in local memory) and spill bytes.  The launch itself is replaced: the
-descriptor unit's ``energies_and_pair_gradients`` runs against a workspace that allocates nothing
-(dpsycl.workspace.AllocationRecorder) with a backend that compiles instead of launching.
+``dpsycl.backends.cuda_ptx.work_group_ptx`` compiles the very wrappers and bodies that
+``dpsycl.backends.cuda`` launches to PTX with libNVVM; ``ptxas -v`` then reports what the GPU would load:
+registers per thread, the stack frame (private arrays numba put in local memory) and spill bytes.
 No GPU needed, only the CUDA toolkit (libNVVM, ptxas).  The driver's JIT and a newer numba-cuda may
 allocate registers differently: a guide, not the measurement (dpsycl.backends.cuda.kernel_resources
 on the GPU is).
@@ -24,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import types
 
 import numpy as np
 
@@ -75,62 +71,27 @@ def main(argv=None) -> int:
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         p.error("the simulator compiles nothing: unset NUMBA_ENABLE_CUDASIM")
 
-    from numba import cuda, typeof
-
     import dpsycl
     from dpsycl.backends import cuda as cuda_backend
-    from dpsycl.backends.compile_rules import kernel_rules
-    from dpsycl.backends.launch import flatten
-    from dpsycl.descriptors import Geometry, unit_of
-    from dpsycl.fitting import ParameterPack
-    from dpsycl.workspace import AllocationRecorder
+    from dpsycl.backends.cuda_ptx import work_group_ptx
 
     cc = tuple(int(x) for x in args.cc.split("."))
-    try:    # the device functions ask the current device for its compute capability: there is none
-        import numba.cuda.dispatcher as numba_dispatcher
-        numba_dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
-    except (ImportError, AttributeError) as exc:
-        p.error(f"this numba has no numba.cuda.dispatcher.get_current_device to stand in for ({exc})")
     model = dpsycl.load_model(args.model)
     dt = np.dtype(args.precision or model.precision)
-    cache = cuda_backend.build_kernel_cache(lambda wrapper: wrapper, dt)   # keep the Python wrappers: compiled below
+    try:
+        kernels = work_group_ptx(model, dt, args.layout, cc)
+    except ValueError as exc:
+        p.error(str(exc))
     reports = []
-
-    class CompilingBackend:
-        """Launches nothing; compiles each work-group kernel asked for to PTX and runs ptxas on it."""
-        local_memory_bytes = cuda_backend.STATIC_SHARED_BYTES
-
-        def launch(self, *a, **k):
-            pass
-
-        def to_host(self, a):
-            return np.asarray(a)
-
-        def launch_groups(self, body_name, ngroups, nlane, *packs, local=None, scratch=None, dtype=np.float64):
-            names, values = flatten(packs)
-            wrapper, runtime = cache.group_kernel(body_name, names, values, nlane, local or {}, scratch or {}, dtype)
-            types = (typeof(int(ngroups)), *(typeof(v) for v in runtime))
-            with kernel_rules(dtype):     # as the backend compiles its launches
-                ptx, _ = cuda.compile_ptx(wrapper, types, cc=cc)
-            if args.ptx:
-                with open(f"{args.ptx}.{body_name}.ptx", "w") as fh:
-                    fh.write(ptx)
-            shared = sum(int(n) for n in (local or {}).values()) * np.dtype(dtype).itemsize
-            reports.append({"body": body_name, "block": int(nlane), "dtype": np.dtype(dtype).name,
-                            "local_arrays": dict(local or {}), "shared_bytes_declared": shared,
-                            **ptxas_report(ptx, args.cc, args.max_registers or cuda_backend.register_cap(body_name, dtype),
-                                           f"{args.sass}.{body_name}.sass" if args.sass else None)})
-
-    ws = AllocationRecorder()
-    ws.backend = CompilingBackend()
-    passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, ws, dt)
-    if "group" not in passes.layouts:
-        p.error(f"{model.descriptor_type} has no work-group layout")
-    geometries = [Geometry(np.zeros(3, dt), np.zeros(9, dt), np.zeros(1, np.int64), np.zeros(1, np.int64),
-                           np.zeros(1, np.int64), int(sum(spec.sel))) for spec in model.descriptor.neighbor_specs()]
-    params = ParameterPack(np.zeros(1, dt), 0, np.zeros(1, dt), 0)
-    passes.energies_and_pair_gradients(geometries, 1, np.zeros(1, dt), [np.zeros(3, dt)] * len(geometries),
-                                       args.layout, 1, params)
+    for kernel in kernels:
+        body_name, ptx = kernel["body"], kernel.pop("ptx")
+        if args.ptx:
+            with open(f"{args.ptx}.{body_name}.ptx", "w") as fh:
+                fh.write(ptx)
+        shared = sum(int(n) for n in kernel["local_arrays"].values()) * np.dtype(kernel["dtype"]).itemsize
+        reports.append({**kernel, "shared_bytes_declared": shared,
+                        **ptxas_report(ptx, args.cc, args.max_registers or cuda_backend.register_cap(body_name, dt),
+                                       f"{args.sass}.{body_name}.sass" if args.sass else None)})
     for row in reports:
         print(f"{row['body']} ({row['dtype']}, {row['block']} lanes, sm_{args.cc}): {row['registers']} registers, "
               f"stack {row['stack_bytes']} B, spills {row['spill_store_bytes']}/{row['spill_load_bytes']} B, "

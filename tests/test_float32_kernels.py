@@ -8,7 +8,6 @@ needed; skipped where numba finds no libNVVM."""
 from __future__ import annotations
 
 import re
-import types
 
 import numpy as np
 import pytest
@@ -24,49 +23,8 @@ FLOAT64_INSTRUCTION = re.compile(r"^\s*(@!?%p\d+\s+)?[a-z]+(\.[a-z0-9]+)*\.f64\b
 
 def split_kernel_ptx(model_path, dtype) -> dict[str, str]:
     """PTX (sm_90) of the split layout's three kernels for one model in one precision."""
-    from numba import cuda, typeof
-    import numba.cuda.dispatcher as numba_dispatcher
-
-    from dpsycl.backends.compile_rules import kernel_rules
-    from dpsycl.backends.launch import flatten
-    from dpsycl.descriptors import Geometry, unit_of
-    from dpsycl.fitting import ParameterPack
-    from dpsycl.workspace import AllocationRecorder
-
-    model = dpsycl.load_model(model_path)
-    cache = cuda_backend.build_kernel_cache(lambda wrapper: wrapper, dtype)
-    ptx = {}
-
-    class CompilingBackend:
-        local_memory_bytes = cuda_backend.STATIC_SHARED_BYTES
-
-        def launch(self, *args, **kwargs):
-            pass
-
-        def to_host(self, a):
-            return np.asarray(a)
-
-        def launch_groups(self, body_name, ngroups, nlane, *packs, local=None, scratch=None, dtype=np.float64):
-            names, values = flatten(packs)
-            wrapper, runtime = cache.group_kernel(body_name, names, values, nlane, local or {}, scratch or {}, dtype)
-            with kernel_rules(dtype):
-                ptx[body_name] = cuda.compile_ptx(wrapper, (typeof(int(ngroups)), *(typeof(v) for v in runtime)),
-                                                  cc=(9, 0))[0]
-
-    ws = AllocationRecorder()
-    ws.backend = CompilingBackend()
-    current = numba_dispatcher.get_current_device
-    numba_dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0))
-    try:
-        passes = unit_of(model.descriptor).device(model.descriptor, model.fitting, ws, dtype)
-        geometries = [Geometry(np.zeros(3, dtype), np.zeros(9, dtype), np.zeros(1, np.int64), np.zeros(1, np.int64),
-                               np.zeros(1, np.int64), int(sum(spec.sel))) for spec in model.descriptor.neighbor_specs()]
-        params = ParameterPack(np.zeros(1, dtype), 0, np.zeros(1, dtype), 0)
-        passes.energies_and_pair_gradients(geometries, 1, np.zeros(1, dtype), [np.zeros(3, dtype)] * len(geometries),
-                                           "split", 1, params)
-    finally:
-        numba_dispatcher.get_current_device = current
-    return ptx
+    from dpsycl.backends.cuda_ptx import work_group_ptx
+    return {k["body"]: k["ptx"] for k in work_group_ptx(dpsycl.load_model(model_path), dtype, "split")}
 
 
 @pytest.fixture(scope="module")
