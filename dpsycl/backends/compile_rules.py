@@ -87,9 +87,16 @@ MIXED_ARITHMETIC = frozenset({operator.add, operator.sub, operator.mul, operator
                               operator.isub, operator.imul, operator.itruediv})
 
 
-def install_literals(typing_context_class) -> None:
-    """Wrap ``typing_context_class.resolve_value_type`` (the typing of a constant, inherited by the
-    target's typing context) so that float constants follow ``kernel_rules``; once per class."""
+def integer_with_float32(a, b) -> bool:
+    """Whether the operand types are an integer and a float32, in either order."""
+    return ((isinstance(a, types.Integer) and b == types.float32)
+            or (a == types.float32 and isinstance(b, types.Integer)))
+
+
+def install_typing_rules(typing_context_class) -> None:
+    """Wrap ``typing_context_class.resolve_value_type`` (the typing of a constant) and
+    ``resolve_function_type`` (of an operator's operands), inherited by the target's typing context, so
+    that float constants and integer-with-float32 arithmetic follow ``kernel_rules``; once per class."""
     original = typing_context_class.resolve_value_type
     if getattr(original, "dpsycl_literals", False):
         return
@@ -104,9 +111,8 @@ def install_literals(typing_context_class) -> None:
     resolve_function = typing_context_class.resolve_function_type
 
     def resolve_function_type(self, func, args, kws):
-        if (getattr(_STATE, "float32", False) and not kws and len(args) == 2 and getattr(func, "typing_key", func) in MIXED_ARITHMETIC
-                and sorted((isinstance(a, types.Integer), a == types.float32) for a in args)
-                == [(False, True), (True, False)]):
+        if (getattr(_STATE, "float32", False) and not kws and len(args) == 2
+                and getattr(func, "typing_key", func) in MIXED_ARITHMETIC and integer_with_float32(*args)):
             return resolve_function(self, func, (types.float32, types.float32), kws)
         return resolve_function(self, func, args, kws)
 

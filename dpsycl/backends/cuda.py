@@ -18,7 +18,7 @@ SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
 from ..device_kernels import activations  # noqa: E402
 from .cuda_launch import DirectCopies, Launcher  # noqa: E402
-from .compile_rules import install, install_literals, kernel_rules  # noqa: E402
+from .compile_rules import install, install_typing_rules, kernel_rules  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
 from .launch import KERNEL_PREFIX, KernelCache, flatten  # noqa: E402
 from .protocol import UNKNOWN_BYTES, DeviceMemory, allocation_failed  # noqa: E402
@@ -38,7 +38,7 @@ def _install_compile_rules() -> None:
         from numba.np import arrayobj
     from numba.cuda.target import CUDATargetContext, CUDATypingContext
     install(arrayobj, CUDATargetContext)
-    install_literals(CUDATypingContext)
+    install_typing_rules(CUDATypingContext)
 
 
 _install_compile_rules()

@@ -23,12 +23,12 @@ from numba.np import arrayobj as _numba_arrayobj  # noqa: E402
 from numba_dpex import kernel_api  # noqa: E402
 from numba_dpex.kernel_api_impl.spirv.target import SPIRVTargetContext, SPIRVTypingContext  # noqa: E402
 
-from .compile_rules import install, install_literals, kernel_rules  # noqa: E402
+from .compile_rules import install, install_typing_rules, kernel_rules  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
 from ..device_kernels import activations  # noqa: E402
 
 install(_numba_arrayobj, SPIRVTargetContext)  # numba-dpex lowers arrays with numba's own module
-install_literals(SPIRVTypingContext)
+install_typing_rules(SPIRVTypingContext)
 
 #: one kernel cache per precision (compile_rules.py: float literals follow the kernel's precision)
 _KERNELS: dict = {}
