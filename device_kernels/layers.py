@@ -142,20 +142,23 @@ def table_value(w, row, m, t):
     return quintic(w, row + 6 * m, 1, t)
 
 
+def channel_and_slope(w, a, step, t, beyond):
+    """One channel of G and dG/dx, continued beyond the table, from its coefficients c_k = w[a + k·step]."""
+    value = quintic(w, a, step, t)
+    slope = quintic_slope(w, a, step, t)
+    return value + slope * beyond, slope
+
+
 def table_channel(w, row, m, t, beyond):
     """Channel m of G and dG/dx from the interval's coefficients at ``row``."""
-    value = quintic(w, row + 6 * m, 1, t)
-    slope = quintic_slope(w, row + 6 * m, 1, t)
-    return value + slope * beyond, slope
+    return channel_and_slope(w, row + 6 * m, 1, t, beyond)
 
 
 def table_channel_minor(w, row, m, m_width, t, beyond):
     """table_channel from the channel-minor copy (coefficient k of channel m at row + k·M + m): the same sums;
     lanes over m read neighbouring values, where the channel-major rows put them 6 values apart (a warp's
     load of one coefficient spans six times the cache lines)."""
-    value = quintic(w, row + m, m_width, t)
-    slope = quintic_slope(w, row + m, m_width, t)
-    return value + slope * beyond, slope
+    return channel_and_slope(w, row + m, m_width, t, beyond)
 
 
 def table_forward(x, net, w, off, m_width, buf, wmax, tangent):
@@ -373,5 +376,6 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
 
 
 BODIES = (embedding_skip, fitting_residual, dense_block, activate_into, table_locate, quintic, quintic_slope,
-          table_value, table_channel, table_channel_minor, table_forward, embedding_forward, append_parameters, fitting_energy,
-          fitting_output, fitting_layer_forward, fitting_layer_backward, fitting_forward_backward)
+          table_value, channel_and_slope, table_channel, table_channel_minor, table_forward, embedding_forward,
+          append_parameters, fitting_energy, fitting_output, fitting_layer_forward, fitting_layer_backward,
+          fitting_forward_backward)
