@@ -105,9 +105,9 @@ def test_a_device_without_float64_sums_on_the_host_with_the_same_numbers(monkeyp
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_block_sums_do_not_read_what_the_buffer_held_before(device):
-    from dpsycl.evaluator import total_blocks
     """The block-sum buffer is reused and never cleared: whatever it held (NaN here) must not reach the totals.
     A first version started each sum from 0·partial[0], and a NaN left there by earlier use made E NaN."""
+    from dpsycl.evaluator import total_blocks
     dp = pot("cuag", device)
     if not dp.evaluator.backend.fp64:
         pytest.skip("the device has no float64: the host sums the totals")
