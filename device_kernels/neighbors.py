@@ -63,6 +63,25 @@ def wrap_atom(i, pos, cell, inv_cell, image):
             pos[3 * i + 2] -= n * cell[3 * k + 2]
 
 
+def narrow_atom(i, wide, cell, inv_cell, pos):
+    """Atom i of the float64 positions ``wide`` moved into the cell by whole lattice vectors in float64 (the
+    shifts from its fractional coordinates, subtracted in the order of the lattice vectors), then stored in
+    pos's narrower precision: dpsycl.evaluator.positions_near_origin on the device, so that a float32 model
+    sees the same numbers wherever the coordinates lie (an atom already in the cell is stored as it is)."""
+    x = wide[3 * i]
+    y = wide[3 * i + 1]
+    z = wide[3 * i + 2]
+    n0 = math.floor(x * inv_cell[0] + y * inv_cell[3] + z * inv_cell[6])
+    n1 = math.floor(x * inv_cell[1] + y * inv_cell[4] + z * inv_cell[7])
+    n2 = math.floor(x * inv_cell[2] + y * inv_cell[5] + z * inv_cell[8])
+    x = ((x - n0 * cell[0]) - n1 * cell[3]) - n2 * cell[6]
+    y = ((y - n0 * cell[1]) - n1 * cell[4]) - n2 * cell[7]
+    z = ((z - n0 * cell[2]) - n1 * cell[5]) - n2 * cell[8]
+    pos[3 * i] = x
+    pos[3 * i + 1] = y
+    pos[3 * i + 2] = z
+
+
 def cell_of(i, pos, grid_inv, origin, ncell):
     """Index of the grid cell holding atom i (clamped into the grid)."""
     c = 0
@@ -279,6 +298,6 @@ def sort_reverse_row(i, rev, rev_count, rev_cap):
         rev[i * rev_cap + b] = v
 
 
-BODIES = (pack_shift, unpack_shift, fill, wrap_atom, cell_of, bin_atom, pair_before, grid_coordinates, grid_index,
-          wrapped, stencil_cell, image_offset, atoms_to_visit, row_status, insert_in_block, neighbor_row,
+BODIES = (pack_shift, unpack_shift, fill, wrap_atom, narrow_atom, cell_of, bin_atom, pair_before, grid_coordinates,
+          grid_index, wrapped, stencil_cell, image_offset, atoms_to_visit, row_status, insert_in_block, neighbor_row,
           scatter_reverse, sort_reverse_row)

@@ -194,6 +194,8 @@ class DeviceEvaluator:
             buffers["totals"] = 10 * total_blocks(natoms) * 8
         if cell is not None:
             buffers.update({"image": 3 * natoms * i8, "inv_cell": 9 * d})
+            if self.narrows_on_device(cell):
+                buffers.update({"positions:float64": 3 * natoms * 8, "cell:float64": 72, "inv_cell:float64": 72})
         elif bounds is None:     # a cluster at the density of a metal (0.085 atoms/Å³)
             side = (max(natoms, 1) / 0.085) ** (1 / 3)
             bounds = (np.zeros(3), np.full(3, side))
@@ -375,12 +377,12 @@ class DeviceEvaluator:
         with self.lock:
             ws = self.workspace
             coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
-            if self.dtype != np.float64:
+            if self.dtype != np.float64 and not self.narrows_on_device(cell):
                 coords = positions_near_origin(coords, cell)
             bounds = None if cell is not None else position_bounds(coords)     # a periodic grid needs none
             natoms = len(atype)
             self.check_memory(natoms, cell, bounds, ncentres=ncentres)
-            pos = ws.upload("positions", coords, self.dtype)
+            pos = self.upload_positions(coords, cell)
             atype_dev = ws.constant("atype", atype, np.int64)
             params = self.parameters(fparam, aparam, natoms)
             # results are copied to the host at once, so the output arrays are the workspace's: three
@@ -397,6 +399,25 @@ class DeviceEvaluator:
                 self.compute(pos, atype_dev, cell, nb, out, params)
                 result = self.frame_results(out, whole, atomic)
         return result
+
+    def narrows_on_device(self, cell: np.ndarray | None) -> bool:
+        """Whether a frame's float64 positions are moved near the origin and narrowed to float32 on the device
+        (narrow_atom): periodic frames on a device with float64; the host's positions_near_origin took 1.0 ms
+        of a 29 ms float32 evaluation at 131,072 atoms on an H200 (benchmarks/NOTES.md, session 19)."""
+        return self.dtype != np.float64 and cell is not None and self.backend.fp64
+
+    def upload_positions(self, coords: np.ndarray, cell: np.ndarray | None):
+        """The frame's (N, 3) float64 positions as the device array ``positions`` of the evaluator's precision."""
+        ws = self.workspace
+        if not self.narrows_on_device(cell):
+            return ws.upload("positions", coords, self.dtype)
+        wide = ws.upload("positions:float64", coords, np.float64)
+        pos = ws.buffer("positions", wide.shape[0], self.dtype)
+        self.backend.launch("narrow_atom", len(coords),
+                            Args(wide=wide, cell=ws.constant("cell:float64", cell, np.float64),
+                                 inv_cell=ws.constant("inv_cell:float64", cell_inverse(cell), np.float64), pos=pos),
+                            dtype=np.float64)
+        return pos
 
     def frame_results(self, out: dict, whole, atomic: bool) -> FrameResult:
         """The results of ``out`` (the sections of the workspace's buffer ``whole``) on the host.  E and W are
