@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# (Run on tree 55622df: PART=b's split:0:4 / split:0:8 layouts and the eight-atom fitting kernel were reverted after
+# these runs measured them slower, benchmarks/NOTES.md session 19; split_ab.py no longer takes :G.)
 # Device calls of session 19 (issue 14): the fitting kernel's strides and atoms per work-group compiled in, its
 # reverse loop in the wide devices' form, eight atoms per work-group where they fit (float32), and float32
 # positions narrowed on the device.  PART=a: the CUDA tests, a check that the float32 model still does not

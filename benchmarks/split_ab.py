@@ -7,8 +7,7 @@ over atoms of one species), in one process, alternating round by round: ``DeepPo
 
 The layouts run on the same evaluator (same compiled kernels, same buffers); ``fused`` keeps the group
 layout in one kernel at every size (``split_from`` past the size), ``split`` forces the three kernels and
-``split:L`` runs the fitting kernel on L lanes, ``split:L:G`` on L lanes (0: the default) over G atoms per
-work-group.  Prints the medians per (model, precision, size, layout),
+``split:L`` runs the fitting kernel on L lanes.  Prints the medians per (model, precision, size, layout),
 their ratio to the first layout, and the largest difference of the energies and forces from it (the
 same sums in the same order where the fitting kernel has the group's lanes: 0 expected).
 """
@@ -30,14 +29,11 @@ import dpsycl  # noqa: E402
 from dpsycl_bench.machine import machine_info  # noqa: E402
 
 def use_layout(pot, layout: str) -> None:
-    """"fused", "split", "split:L" (the fitting kernel on L lanes) or "split:L:G" (on L lanes, 0 for the
-    default, and G atoms per work-group)."""
+    """"fused", "split", or "split:L" (the fitting kernel on L lanes)."""
     ev = pot.evaluator
     ev.layout = "group" if layout == "fused" else "split"
     ev.passes.split_from = 1 << 62
-    parts = layout.split(":")
-    ev.passes.fit_lanes = int(parts[1]) or None if len(parts) > 1 else None
-    ev.passes.fit_group = int(parts[2]) if len(parts) > 2 else None
+    ev.passes.fit_lanes = int(layout.split(":")[1]) if ":" in layout else None
 
 
 def timed_evals(pot, pos, cell, atype, repeats: int) -> list[float]:
@@ -57,7 +53,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="2048,131072")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--layouts", default="fused,split", help="fused, split, split:L (fitting kernel on L lanes), split:L:G (G atoms per group)")
+    ap.add_argument("--layouts", default="fused,split", help="fused, split, split:L (fitting kernel on L lanes)")
     ap.add_argument("--output", default="")
     args = ap.parse_args()
     rows = []

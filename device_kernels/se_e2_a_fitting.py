@@ -1,16 +1,14 @@
-"""se_e2_a's fitting net over atoms of one species: E_i = F_tᵢ(D_i), D_i = T_iᵀ T_i[:, :M<], and ∂E_i/∂T_i.
+"""se_e2_a's fitting net on CPU devices: E_i = F_tᵢ(D_i), D_i = T_iᵀ T_i[:, :M<], and ∂E_i/∂T_i.
 
-A work-group takes n_group atoms of one species (``atoms_per_group``, compiled in: FIT_ATOMS = 4 on CPU
-devices, whose work-group is 16 lanes, one vector of the OpenCL CPU compiler; up to MAX_FIT_ATOMS = 8 in
-the split layout of GPUs, as its local arrays allow): a layer's outputs over the lanes, the atoms' inputs
-side by side in local memory, so each weight loaded feeds n_group multiply-adds.  One atom per work-group
-streamed the whole net from cache for every atom (cuag: 1.4 MB of weights and transposed weights per
-atom, larger than a Zen 4 core's L2) and waited on one add chain per output (benchmarks/NOTES.md, session
-13); on a GPU every work-group reads the net from L2, so the atoms per group divide that traffic.  Each
-atom's sums run in the order of se_e2_a_group.group_fitting_net with one output per lane, so its energy
-and ∂E/∂T are those of the one-atom body bit for bit, whatever the group's size.
+A work-group of 16 lanes (one vector of the OpenCL CPU compiler) takes FIT_ATOMS atoms of one
+species: a layer's outputs over the lanes, the atoms' inputs side by side in local memory, so each
+weight loaded feeds FIT_ATOMS multiply-adds.  One atom per work-group streamed the whole net from
+cache for every atom (cuag: 1.4 MB of weights and transposed weights per atom, larger than a Zen 4
+core's L2) and waited on one add chain per output (benchmarks/NOTES.md, session 13).  Each atom's
+sums run in the order of se_e2_a_group.group_fitting_net with one output per lane, so its energy
+and ∂E/∂T are those of the one-atom body bit for bit.
 
-``fit_atoms[g·n_group + j]`` is atom j of group g (the host groups the atoms by species,
+``fit_atoms[g·FIT_ATOMS + j]`` is atom j of group g (the host groups the atoms by species,
 SeE2ADevice.species_groups); −1 pads a species' last group, whose padding runs on the group's first
 atom and stores nothing.
 """
@@ -18,46 +16,22 @@ from .group import group_reduce
 from .layers import fitting_energy, fitting_output, fitting_residual
 from .primitives import barrier
 
-#: atoms of one species per work-group on CPU devices (the split layout's GPU kernel may take MAX_FIT_ATOMS)
+#: atoms of one species per work-group
 FIT_ATOMS = 4
-#: the most atoms per work-group the bodies below carry accumulators for
-MAX_FIT_ATOMS = 8
 
 
-def group_atom(fit_atoms, g, j, n_group):
-    """Atom j of group g (of n_group atoms), or the group's first atom where j pads the group."""
-    i = fit_atoms[g * n_group + j]
-    return fit_atoms[g * n_group] if i < 0 else i
+def group_atom(fit_atoms, g, j):
+    """Atom j of group g, or the group's first atom where j pads the group."""
+    i = fit_atoms[g * FIT_ATOMS + j]
+    return fit_atoms[g * FIT_ATOMS] if i < 0 else i
 
 
-def store_outputs(z0, z1, z2, z3, z4, z5, z6, z7, o, w, io, act, act_arg, buf, stride, y_at, dact, dstride, da,
-                  residual, x_at, n_group):
-    """fitting_output of output o for the group's atoms (4 or 8; n_group is compiled in)."""
-    fitting_output(z0, o, w, io, act, act_arg, buf, y_at, dact, da, residual, x_at)
-    fitting_output(z1, o, w, io, act, act_arg, buf, stride + y_at, dact, dstride + da, residual, stride + x_at)
-    fitting_output(z2, o, w, io, act, act_arg, buf, 2 * stride + y_at, dact, 2 * dstride + da, residual,
-                   2 * stride + x_at)
-    fitting_output(z3, o, w, io, act, act_arg, buf, 3 * stride + y_at, dact, 3 * dstride + da, residual,
-                   3 * stride + x_at)
-    if n_group > 4:
-        fitting_output(z4, o, w, io, act, act_arg, buf, 4 * stride + y_at, dact, 4 * dstride + da, residual,
-                       4 * stride + x_at)
-        fitting_output(z5, o, w, io, act, act_arg, buf, 5 * stride + y_at, dact, 5 * dstride + da, residual,
-                       5 * stride + x_at)
-        fitting_output(z6, o, w, io, act, act_arg, buf, 6 * stride + y_at, dact, 6 * dstride + da, residual,
-                       6 * stride + x_at)
-        fitting_output(z7, o, w, io, act, act_arg, buf, 7 * stride + y_at, dact, 7 * dstride + da, residual,
-                       7 * stride + x_at)
-
-
-def dense_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dstride, da, n_out, w, mo, bo, io, act,
-                act_arg, residual, per_pass, n_group):
-    """group.group_dense for the group's n_group atoms (4 or 8, compiled in), whose buffers are ``stride``
-    apart in buf and whose activation slopes are ``dstride`` apart in dact: each weight loaded feeds n_group
-    multiply-adds.  With per_pass = 2 a lane takes outputs o and o + nlane in one pass over the input (the
-    wide devices' work-groups: a 120-wide layer on 64 lanes in one pass, each input read from local memory
-    feeding two multiply-add chains); per_pass is compiled in."""
-    eight = n_group > 4
+def dense_four_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dstride, da, n_out, w, mo, bo, io, act,
+                     act_arg, residual, per_pass):
+    """group.group_dense for four atoms whose buffers are ``stride`` apart in buf and whose activation
+    slopes are ``dstride`` apart in dact: with per_pass = 2 a lane takes outputs o and o + nlane in one
+    pass over the input (the wide devices' work-groups: a 120-wide layer on 64 lanes in one pass, each
+    input read from local memory feeding eight multiply-add chains); per_pass is compiled in."""
     for o in range(lane, n_out, per_pass * nlane):
         o2 = o + nlane
         second = per_pass > 1 and o2 < n_out
@@ -67,25 +41,15 @@ def dense_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dstride,
         z1 = z0
         z2 = z0
         z3 = z0
-        z4 = z0
-        z5 = z0
-        z6 = z0
-        z7 = z0
         y0 = w[bo + o2]
         y1 = y0
         y2 = y0
         y3 = y0
-        y4 = y0
-        y5 = y0
-        y6 = y0
-        y7 = y0
         xk = x_at
         wk = mo + o
         wk2 = mo + o2
         while xk < x_at + n_in:
             wv = w[wk]
-            if per_pass > 1:
-                wv2 = w[wk2]
             x0 = buf[xk]
             x1 = buf[stride + xk]
             x2 = buf[2 * stride + xk]
@@ -95,168 +59,97 @@ def dense_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dstride,
             z2 += x2 * wv
             z3 += x3 * wv
             if per_pass > 1:
+                wv2 = w[wk2]
                 y0 += x0 * wv2
                 y1 += x1 * wv2
                 y2 += x2 * wv2
                 y3 += x3 * wv2
-            if eight:
-                x0 = buf[4 * stride + xk]
-                x1 = buf[5 * stride + xk]
-                x2 = buf[6 * stride + xk]
-                x3 = buf[7 * stride + xk]
-                z4 += x0 * wv
-                z5 += x1 * wv
-                z6 += x2 * wv
-                z7 += x3 * wv
-                if per_pass > 1:
-                    y4 += x0 * wv2
-                    y5 += x1 * wv2
-                    y6 += x2 * wv2
-                    y7 += x3 * wv2
             xk += 1
             wk += n_out
             wk2 += n_out
-        store_outputs(z0, z1, z2, z3, z4, z5, z6, z7, o, w, io, act, act_arg, buf, stride, y_at, dact, dstride, da,
-                      residual, x_at, n_group)
+        fitting_output(z0, o, w, io, act, act_arg, buf, y_at, dact, da, residual, x_at)
+        fitting_output(z1, o, w, io, act, act_arg, buf, stride + y_at, dact, dstride + da, residual, stride + x_at)
+        fitting_output(z2, o, w, io, act, act_arg, buf, 2 * stride + y_at, dact, 2 * dstride + da, residual,
+                       2 * stride + x_at)
+        fitting_output(z3, o, w, io, act, act_arg, buf, 3 * stride + y_at, dact, 3 * dstride + da, residual,
+                       3 * stride + x_at)
         if second:
-            store_outputs(y0, y1, y2, y3, y4, y5, y6, y7, o2, w, io, act, act_arg, buf, stride, y_at, dact, dstride,
-                          da, residual, x_at, n_group)
+            fitting_output(y0, o2, w, io, act, act_arg, buf, y_at, dact, da, residual, x_at)
+            fitting_output(y1, o2, w, io, act, act_arg, buf, stride + y_at, dact, dstride + da, residual,
+                           stride + x_at)
+            fitting_output(y2, o2, w, io, act, act_arg, buf, 2 * stride + y_at, dact, 2 * dstride + da, residual,
+                           2 * stride + x_at)
+            fitting_output(y3, o2, w, io, act, act_arg, buf, 3 * stride + y_at, dact, 3 * dstride + da, residual,
+                           3 * stride + x_at)
     barrier(item)
 
 
-def store_input_gradient(a0, a1, a2, a3, a4, a5, a6, a7, k, buf, stride, g_at, gin_at, residual, n_group):
-    """∂y/∂x_k of the group's atoms into buf[j·stride + gin_at + k], plus ∂y/∂h_k where the layer adds its
-    input (residual)."""
-    if residual:
-        a0 += buf[g_at + k]
-        a1 += buf[stride + g_at + k]
-        a2 += buf[2 * stride + g_at + k]
-        a3 += buf[3 * stride + g_at + k]
-    buf[gin_at + k] = a0
-    buf[stride + gin_at + k] = a1
-    buf[2 * stride + gin_at + k] = a2
-    buf[3 * stride + gin_at + k] = a3
-    if n_group > 4:
-        if residual:
-            a4 += buf[4 * stride + g_at + k]
-            a5 += buf[5 * stride + g_at + k]
-            a6 += buf[6 * stride + g_at + k]
-            a7 += buf[7 * stride + g_at + k]
-        buf[4 * stride + gin_at + k] = a4
-        buf[5 * stride + gin_at + k] = a5
-        buf[6 * stride + gin_at + k] = a6
-        buf[7 * stride + gin_at + k] = a7
-
-
-def gradient_sums(dact, dstride, da, n_out, wt, wo, n_in, n_group):
-    """Σ_o ∂y/∂z_o·W[k, o] of the group's atoms (their ∂y/∂z_o at dact[j·dstride + da + o]) for the input k
-    whose terms start at wt[wo], over o in a range: the CPU's form.  Written as a while loop over running
-    indices, the OpenCL CPU compiler ran it as a divergent loop (a lane mask kept in memory per step) and
-    gathered wt[wo] where it is one vector load: the kernel took 31 ms instead of 20 at 2,048 atoms
-    (benchmarks/NOTES.md, session 14)."""
-    a0 = 0.0 * wt[wo]
-    a1 = a0
-    a2 = a0
-    a3 = a0
-    a4 = a0
-    a5 = a0
-    a6 = a0
-    a7 = a0
-    for o in range(n_out):
-        wv = wt[wo]
-        a0 += dact[da + o] * wv
-        a1 += dact[dstride + da + o] * wv
-        a2 += dact[2 * dstride + da + o] * wv
-        a3 += dact[3 * dstride + da + o] * wv
-        if n_group > 4:
-            a4 += dact[4 * dstride + da + o] * wv
-            a5 += dact[5 * dstride + da + o] * wv
-            a6 += dact[6 * dstride + da + o] * wv
-            a7 += dact[7 * dstride + da + o] * wv
-        wo += n_in
-    return a0, a1, a2, a3, a4, a5, a6, a7
-
-
-def gradient_sums_two(dact, dstride, da, n_out, wt, wo, wo2, n_in, n_group):
-    """gradient_sums for two inputs at once (terms from wt[wo] and wt[wo2]), each ∂y/∂z_o loaded feeding both,
-    as a while loop over running indices: the wide devices' form, whose loop issues fewer instructions per
-    multiply-add on a GPU than the range (64-bit index arithmetic and selects per step in the PTX:
-    benchmarks/NOTES.md, sessions 18 and 19).  The same sums in the same order as gradient_sums."""
-    a0 = 0.0 * wt[wo]
-    a1 = a0
-    a2 = a0
-    a3 = a0
-    a4 = a0
-    a5 = a0
-    a6 = a0
-    a7 = a0
-    b0 = a0
-    b1 = a0
-    b2 = a0
-    b3 = a0
-    b4 = a0
-    b5 = a0
-    b6 = a0
-    b7 = a0
-    go = da
-    while go < da + n_out:
-        wv = wt[wo]
-        wv2 = wt[wo2]
-        g0 = dact[go]
-        g1 = dact[dstride + go]
-        g2 = dact[2 * dstride + go]
-        g3 = dact[3 * dstride + go]
-        a0 += g0 * wv
-        a1 += g1 * wv
-        a2 += g2 * wv
-        a3 += g3 * wv
-        b0 += g0 * wv2
-        b1 += g1 * wv2
-        b2 += g2 * wv2
-        b3 += g3 * wv2
-        if n_group > 4:
-            g0 = dact[4 * dstride + go]
-            g1 = dact[5 * dstride + go]
-            g2 = dact[6 * dstride + go]
-            g3 = dact[7 * dstride + go]
-            a4 += g0 * wv
-            a5 += g1 * wv
-            a6 += g2 * wv
-            a7 += g3 * wv
-            b4 += g0 * wv2
-            b5 += g1 * wv2
-            b6 += g2 * wv2
-            b7 += g3 * wv2
-        go += 1
-        wo += n_in
-        wo2 += n_in
-    return a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7
-
-
-def dense_backward_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_at, n_in, dact, dstride, da, wt, mo,
-                         residual, per_pass, n_group):
-    """group.group_dense_backward (over the transposed matrix wt) for the group's atoms laid out as in
-    dense_atoms, per_pass inputs k, k + nlane per lane and pass (per_pass is compiled in: 1 on CPUs, whose
-    form of the loop is gradient_sums, 2 on wide devices, gradient_sums_two).  ∂y/∂z = g·φ' is formed once
-    per output and atom, in place of the slopes (no later layer reads them), where the loop over the inputs
-    formed it again for every input (two local loads and a multiply per multiply-add)."""
+def dense_backward_four_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_at, n_in, dact, dstride, da, wt, mo,
+                              residual, per_pass):
+    """group.group_dense_backward (over the transposed matrix wt) for four atoms laid out as in
+    dense_four_atoms, per_pass inputs k, k + nlane per lane and pass.  ∂y/∂z = g·φ' is formed once per
+    output and atom, in place of the slopes (no later layer reads them), where the loop over the inputs
+    formed it again for every input (two local loads and a multiply per multiply-add).  The loop over
+    the outputs is a range: written as a while loop over running indices, the OpenCL CPU compiler ran it
+    as a divergent loop (a lane mask kept in memory per step) and gathered wt[wo] where it is one vector
+    load: the kernel took 31 ms instead of 20 at 2,048 atoms (benchmarks/NOTES.md, session 14)."""
     for o in range(lane, n_out, nlane):
-        for j in range(n_group):
-            dact[j * dstride + da + o] = buf[j * stride + g_at + o] * dact[j * dstride + da + o]
+        dact[da + o] = buf[g_at + o] * dact[da + o]
+        dact[dstride + da + o] = buf[stride + g_at + o] * dact[dstride + da + o]
+        dact[2 * dstride + da + o] = buf[2 * stride + g_at + o] * dact[2 * dstride + da + o]
+        dact[3 * dstride + da + o] = buf[3 * stride + g_at + o] * dact[3 * dstride + da + o]
     barrier(item)
     for k in range(lane, n_in, per_pass * nlane):
         k2 = k + nlane
         second = per_pass > 1 and k2 < n_in
         if not second:
             k2 = k
-        if per_pass > 1:
-            a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = gradient_sums_two(
-                dact, dstride, da, n_out, wt, mo + k, mo + k2, n_in, n_group)
-        else:
-            a0, a1, a2, a3, a4, a5, a6, a7 = gradient_sums(dact, dstride, da, n_out, wt, mo + k, n_in, n_group)
-        store_input_gradient(a0, a1, a2, a3, a4, a5, a6, a7, k, buf, stride, g_at, gin_at, residual, n_group)
+        a0 = 0.0 * wt[mo]
+        a1 = a0
+        a2 = a0
+        a3 = a0
+        b0 = a0
+        b1 = a0
+        b2 = a0
+        b3 = a0
+        wo = mo + k
+        wo2 = mo + k2
+        for o in range(n_out):
+            wv = wt[wo]
+            g0 = dact[da + o]
+            g1 = dact[dstride + da + o]
+            g2 = dact[2 * dstride + da + o]
+            g3 = dact[3 * dstride + da + o]
+            a0 += g0 * wv
+            a1 += g1 * wv
+            a2 += g2 * wv
+            a3 += g3 * wv
+            if per_pass > 1:
+                wv2 = wt[wo2]
+                b0 += g0 * wv2
+                b1 += g1 * wv2
+                b2 += g2 * wv2
+                b3 += g3 * wv2
+            wo += n_in
+            wo2 += n_in
+        if residual:
+            a0 += buf[g_at + k]
+            a1 += buf[stride + g_at + k]
+            a2 += buf[2 * stride + g_at + k]
+            a3 += buf[3 * stride + g_at + k]
+            b0 += buf[g_at + k2]
+            b1 += buf[stride + g_at + k2]
+            b2 += buf[2 * stride + g_at + k2]
+            b3 += buf[3 * stride + g_at + k2]
+        buf[gin_at + k] = a0
+        buf[stride + gin_at + k] = a1
+        buf[2 * stride + gin_at + k] = a2
+        buf[3 * stride + gin_at + k] = a3
         if second:
-            store_input_gradient(b0, b1, b2, b3, b4, b5, b6, b7, k2, buf, stride, g_at, gin_at, residual, n_group)
+            buf[gin_at + k2] = b0
+            buf[stride + gin_at + k2] = b1
+            buf[2 * stride + gin_at + k2] = b2
+            buf[3 * stride + gin_at + k2] = b3
     barrier(item)
 
 
@@ -279,11 +172,11 @@ def atom_stride(fwmax, hidden, m_width):
     return fwmax + max(4 * m_width, hidden)
 
 
-def load_t(item, lane, nlane, g, fit_atoms, n_group, nchunk, t_part, tw, inv_nnei, sh_f, stride, at):
+def load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, at):
     """T_i of the group's atoms (the sums of their chunks' parts, over nnei) into sh_f[j·stride + at:], then a
     barrier: where dt_mat is t_part itself (one chunk) every read is done before the first write."""
-    for j in range(n_group):
-        i = group_atom(fit_atoms, g, j, n_group)
+    for j in range(FIT_ATOMS):
+        i = group_atom(fit_atoms, g, j)
         for k in range(lane, tw, nlane):
             acc = 0.0 * t_part[0]
             for c in range(nchunk):
@@ -302,25 +195,23 @@ def last_layer_part(lane, nlane, n_in, sh_f, x_at, fit_w, mo, zero):
 
 def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off,
                         fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, n_hidden,
-                        atom_values, fit_per_pass, atoms_per_group, fparam, nfp, aparam, nap, atom_energy, dt_mat, sh_f, sh_dact,
-                        sh_red):
-    """E_i and dt_mat[i] = ∂E_i/∂T_i / nnei of the atoms_per_group atoms of group g.  Local arrays per atom j:
-    sh_f[j·stride:] its two layer buffers (D first; T beside them while it is read; stride = atom_values, the
-    host's atom_stride),
+                        fit_per_pass, fparam, nfp, aparam, nap, atom_energy, dt_mat, sh_f, sh_dact, sh_red):
+    """E_i and dt_mat[i] = ∂E_i/∂T_i / nnei of the FIT_ATOMS atoms of group g.  Local arrays per atom j:
+    sh_f[j·stride:] its two layer buffers (D first; T beside them while it is read, atom_stride),
     sh_dact[j·n_hidden:] its activation slopes, sh_red[j·nlane/2:] its lanes' parts of the last layer (nlane
     a power of two ≥ 2).
     dt_mat may be t_part itself where each atom has one chunk (the work-group kernels of wide devices:
     T_i's row is then overwritten by ∂E_i/∂T_i), since every read of an atom's row precedes a barrier
     and its writes follow it; T is read twice so that no array of its own takes shared memory."""
-    ti = atype[fit_atoms[g * atoms_per_group]]
+    ti = atype[fit_atoms[g * FIT_ATOMS]]
     zero = 0.0 * fit_w[0]
     inv_nnei = 1.0 / nnei
     tw = 4 * m_width
-    stride = atom_values
-    load_t(item, lane, nlane, g, fit_atoms, atoms_per_group, nchunk, t_part, tw, inv_nnei, sh_f, stride, fwmax)
+    stride = atom_stride(fwmax, widest_hidden(fit_widths, n_fit), m_width)
+    load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, fwmax)
     # D[m, n] = Σ_a T[a, m]·T[a, n] with the lanes over m: T[a, m] in four vector loads and T[a, n] broadcast,
     # where lanes over the elements (m, n) gathered both (NOTES.md, session 13); the same sums in the same order
-    for j in range(atoms_per_group):
+    for j in range(FIT_ATOMS):
         tj = j * stride + fwmax
         for m in range(lane, m_width, nlane):
             t0 = sh_f[tj + m]
@@ -334,7 +225,7 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
                 acc += t2 * sh_f[tj + 2 * m_width + n]
                 acc += t3 * sh_f[tj + 3 * m_width + n]
                 sh_f[j * stride + m * axis_m + n] = acc
-        i = group_atom(fit_atoms, g, j, atoms_per_group)
+        i = group_atom(fit_atoms, g, j)
         for q in range(lane, nfp + nap, nlane):
             if q < nfp:
                 sh_f[j * stride + m_width * axis_m + q] = fparam[q]
@@ -347,9 +238,9 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     for layer in range(n_fit):
         n_out = fit_widths[layer + 1]
         base = (ti * (n_fit + 1) + layer) * 3
-        dense_atoms(item, lane, nlane, sh_f, stride, x_at, n_in, fwmax - x_at, sh_dact, n_hidden, da, n_out, fit_w,
-                    fit_off[base], fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg,
-                    fitting_residual(layer, n_in, n_out), fit_per_pass, atoms_per_group)
+        dense_four_atoms(item, lane, nlane, sh_f, stride, x_at, n_in, fwmax - x_at, sh_dact, n_hidden, da, n_out, fit_w,
+                         fit_off[base], fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg,
+                         fitting_residual(layer, n_in, n_out), fit_per_pass)
         da += n_out
         n_in = n_out
         x_at = fwmax - x_at
@@ -359,25 +250,25 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     # of group_reduce's tree, so the same sums), which lets sh_red hold half the lanes: 1 KB less per float64
     # block, six blocks per H200 SM where five fitted (benchmarks/NOTES.md, session 17)
     half = nlane // 2
-    for j in range(atoms_per_group):
+    for j in range(FIT_ATOMS):
         if lane < half:
             sh_red[j * half + lane] = last_layer_part(lane, nlane, n_in, sh_f, j * stride + x_at, fit_w, mo, zero)
     barrier(item)
-    for j in range(atoms_per_group):
+    for j in range(FIT_ATOMS):
         if lane >= half:
             sh_red[j * half + lane - half] += last_layer_part(lane, nlane, n_in, sh_f, j * stride + x_at, fit_w, mo,
                                                                zero)
-    group_reduce(item, lane, half, sh_red, atoms_per_group)
+    group_reduce(item, lane, half, sh_red, FIT_ATOMS)
     if lane == 0:
-        for j in range(atoms_per_group):
-            i = fit_atoms[g * atoms_per_group + j]
+        for j in range(FIT_ATOMS):
+            i = fit_atoms[g * FIT_ATOMS + j]
             if i >= 0:
                 atom_energy[i] = fitting_energy(sh_red[j * half] + fit_w[fit_off[base + 1]], ti, bias_e, out_std,
                                                 out_bias)
     # reverse pass: ∂y/∂(last hidden) = W_final over the last hidden layer's values (read above, before
     # group_reduce's barriers), then layer by layer down to ∂y/∂D, which lands in buffer A (atom_stride)
     g_at = x_at
-    for j in range(atoms_per_group):
+    for j in range(FIT_ATOMS):
         for k in range(lane, n_in, nlane):
             sh_f[j * stride + g_at + k] = fit_w[mo + k]
     barrier(item)
@@ -386,9 +277,9 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
         n_out = fit_widths[layer + 1]
         n_prev = fit_widths[layer]
         da -= n_out
-        dense_backward_atoms(item, lane, nlane, sh_f, stride, g_at, n_out, fwmax - g_at, n_prev, sh_dact, n_hidden,
-                             da, fit_wt, fit_off[(ti * (n_fit + 1) + layer) * 3],
-                             fitting_residual(layer, n_prev, n_out), fit_per_pass, atoms_per_group)
+        dense_backward_four_atoms(item, lane, nlane, sh_f, stride, g_at, n_out, fwmax - g_at, n_prev, sh_dact, n_hidden,
+                                  da, fit_wt, fit_off[(ti * (n_fit + 1) + layer) * 3],
+                                  fitting_residual(layer, n_prev, n_out), fit_per_pass)
         g_at = fwmax - g_at
     # se_e2_a.t_gradient, atom by atom, the lanes over m and the four rows a of ∂E/∂T_i[a, m] together: each
     # ∂y/∂D[m, n] read once for the four (a gather over the lanes), ∂y/∂D[k, m] contiguous over them, T
@@ -396,9 +287,9 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     # instructions of the kernel under perf: NOTES.md, session 13).  Each element's sum in se_e2_a's order.
     scale = out_std[ti] * inv_nnei
     t_at = fwmax - g_at             # buffer B, beside ∂y/∂D
-    load_t(item, lane, nlane, g, fit_atoms, atoms_per_group, nchunk, t_part, tw, inv_nnei, sh_f, stride, t_at)
-    for j in range(atoms_per_group):
-        i = fit_atoms[g * atoms_per_group + j]
+    load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, t_at)
+    for j in range(FIT_ATOMS):
+        i = fit_atoms[g * FIT_ATOMS + j]
         if i < 0:
             continue
         gj = j * stride + g_at
@@ -427,5 +318,5 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
             dt_mat[i * tw + 3 * m_width + m] = e3 * scale
 
 
-BODIES = (group_atom, store_outputs, dense_atoms, store_input_gradient, gradient_sums, gradient_sums_two,
-          dense_backward_atoms, widest_hidden, atom_stride, load_t, last_layer_part, fitting_group_atoms)
+BODIES = (group_atom, dense_four_atoms, dense_backward_four_atoms, widest_hidden, atom_stride, load_t,
+          last_layer_part, fitting_group_atoms)

@@ -26,7 +26,7 @@ def test_species_groups_hold_every_atom_once_and_one_species_each(cpu_pot):
     np.random.default_rng(3).shuffle(atype)
     passes = ev.passes
     device_atype = ev.backend.asarray(atype, np.int64)
-    fit_atoms, ngroups = passes.species_groups(device_atype, atype.size, FIT_ATOMS)
+    fit_atoms, ngroups = passes.species_groups(device_atype, atype.size)
     groups = np.asarray(ev.backend.to_host(fit_atoms))[:ngroups * FIT_ATOMS].reshape(ngroups, FIT_ATOMS)
     assert ngroups == -(-9 // FIT_ATOMS) - (-23 // FIT_ATOMS)
     real = groups[groups >= 0]
@@ -35,7 +35,7 @@ def test_species_groups_hold_every_atom_once_and_one_species_each(cpu_pot):
         members = row[row >= 0]
         assert len(set(atype[members])) == 1
         assert row[0] >= 0 and np.all(np.diff((row >= 0).astype(int)) <= 0)   # padding only at the end
-    assert passes.species_groups(device_atype, atype.size, FIT_ATOMS)[1] == ngroups       # held for the same array
+    assert passes.species_groups(device_atype, atype.size)[1] == ngroups       # held for the same array
 
 
 def test_uneven_species_counts_match_the_host_reference(cpu_pot, models):

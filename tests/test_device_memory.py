@@ -207,7 +207,8 @@ def test_a_cell_too_thin_for_the_packed_image_shifts_is_refused(models):
 @pytest.mark.parametrize("shift", [1e3, 1e5])
 def test_float32_model_does_not_depend_on_where_the_structure_is(models, shift):
     """A float32 model used to round positions to float32 before wrapping them: the bulk case shifted by
-    10³ lattice vectors gave forces 9e-3 eV/Å off, by 10⁵ 1.1 eV/Å (DeePMD-kit: 2e-7).  Oracle: the
+    10³ lattice vectors gave forces 9e-3 eV/Å off, by 10⁵ 1.1 eV/Å (DeePMD-kit: 2e-7).  Periodic frames are
+    now moved into the cell in float64 on the device, open ones on the host.  Oracle: the
     float64 host reference on the unshifted structure, to the float32 tolerances of the suite."""
     model = models["cuagau_f32"]
     ref = dict(np.load(DATA / "cuagau_f32" / "reference.npz"))
@@ -220,6 +221,8 @@ def test_float32_model_does_not_depend_on_where_the_structure_is(models, shift):
     tol = TOL["float32"]
     n = len(atype)
     open_want = dpsycl.DeepPot(model, device="numpy").eval(coords, None, atype)
+    # periodic frames are moved into the cell on the device (narrow_atom), open ones on the host
+    assert dp.evaluator.narrows_on_device(h) and not dp.evaluator.narrows_on_device(None)
     for structure, cell, base in ((moved, cells, want), (coords + shift / 10, None, open_want)):
         got = dp.eval(structure, cell, atype)
         assert abs(got[0][0, 0] - base[0][0, 0]) / n <= tol["energy"]

@@ -44,12 +44,7 @@ def evaluate(dp):
     return dp.evaluator.evaluate(coords, cell, atype)
 
 
-@pytest.mark.parametrize("fit_group", [None, 4])
-def test_the_group_layout_splits_from_split_from_atoms_with_the_same_numbers(pot, monkeypatch, fit_group):
-    """From split_from atoms on, the three split kernels, identical to the one kernel to the last bit, whether
-    the fitting kernel takes the most atoms per work-group the device holds (8: opencl:cpu offers 1 MB) or 4;
-    108 atoms of two species (60 and 48) leave a last group of 8 padded."""
-    from dpsycl.device_kernels.se_e2_a_fitting import FIT_ATOMS, MAX_FIT_ATOMS
+def test_the_group_layout_splits_from_split_from_atoms_with_the_same_numbers(pot, monkeypatch):
     ev = pot.evaluator
     ev.layout = "group"
     names = descriptor_launches(pot, monkeypatch)
@@ -58,31 +53,11 @@ def test_the_group_layout_splits_from_split_from_atoms_with_the_same_numbers(pot
     assert [n for n in names if n != "neighbor_row_group"] == ["group_atom_energy"]
     names.clear()
     monkeypatch.setattr(ev.passes, "split_from", 1)
-    monkeypatch.setattr(ev.passes, "fit_group", fit_group)
-    sizes = fitting_launch_sizes(pot, monkeypatch)
     split = evaluate(pot)
     assert [n for n in names if n in SPLIT_KERNELS or n == "group_atom_energy"] == SPLIT_KERNELS
-    # one work-group's slopes: atoms per group × the hidden layers' widths (cuag: 3 × 120)
-    assert sizes == [(MAX_FIT_ATOMS if fit_group is None else FIT_ATOMS) * 360]
-    atype = fcc(3, seed=5)[2]
-    assert (np.bincount(atype) % MAX_FIT_ATOMS != 0).any()
     # the same sums in the same order: identical to the last bit
     for got, want in zip(split, one_kernel):
         np.testing.assert_array_equal(got, want)
-
-
-def fitting_launch_sizes(dp, monkeypatch) -> list[int]:
-    """The size of sh_dact (the activation slopes, per atom of a work-group) of every fitting_group_atoms launch
-    from now on."""
-    backend, sizes = dp.evaluator.backend, []
-    launch = backend.launch_groups
-
-    def record(body_name, *args, **kwargs):
-        if body_name == "fitting_group_atoms":
-            sizes.append(kwargs["local"]["sh_dact"])
-        return launch(body_name, *args, **kwargs)
-    monkeypatch.setattr(backend, "launch_groups", record)
-    return sizes
 
 
 def test_the_one_kernel_stays_where_the_fitting_kernel_does_not_fit(pot, monkeypatch):
@@ -90,8 +65,7 @@ def test_the_one_kernel_stays_where_the_fitting_kernel_does_not_fit(pot, monkeyp
     for the one kernel: the group layout keeps the one kernel at any size, the split layout is refused
     with the kernel's name and both byte counts."""
     ev = pot.evaluator
-    from dpsycl.device_kernels.se_e2_a_fitting import FIT_ATOMS
-    need = ev.passes.fitting_bytes(ev.passes.group_lanes, FIT_ATOMS)
+    need = sum(ev.passes.fitting_local(ev.passes.group_lanes).values()) * 8
     monkeypatch.setattr(ev.backend, "local_memory_bytes", need - 8)
     monkeypatch.setattr(ev.passes, "split_from", 1)
     names = descriptor_launches(pot, monkeypatch)

@@ -10,8 +10,7 @@ A wrapper gets the work-item index the backend's way, allocates the body's priva
 (sizes are compile-time constants taken from the model) and calls the compiled body.
 
 Arguments named in ``SPECIALISED`` are model constants that select code paths (the activation
-functions and their argument; the fitting kernel's outputs per pass, atoms per work-group and the strides
-of its local arrays, which then fold into the addresses of its loads): they are not passed at launch but written into the wrapper as
+functions and their argument): they are not passed at launch but written into the wrapper as
 compile-time constants (the kernel is compiled once per value), so the compiler drops the branches
 of every other activation.  Passing them at run time measured 6% slower on an H200
 (benchmarks/NOTES.md).
@@ -40,8 +39,7 @@ class Args:
 #: a wrapper is named after its body, so that profilers (ncu, VTune) list kernels by body
 KERNEL_PREFIX = "kernel_"
 
-SPECIALISED = frozenset({"act_emb", "act_emb_arg", "act_fit", "act_fit_arg", "fit_per_pass",
-                         "atoms_per_group", "atom_values", "n_hidden"})
+SPECIALISED = frozenset({"act_emb", "act_emb_arg", "act_fit", "act_fit_arg", "fit_per_pass"})
 
 
 def flatten(packs) -> tuple[tuple[str, ...], tuple]:

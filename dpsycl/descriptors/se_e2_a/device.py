@@ -7,8 +7,7 @@ Three layouts of the same passes (device_kernels/se_e2_a.py, se_e2_a_group.py, s
 * ``group``: one work-group per atom, lanes sharing each net (GPUs); from SPLIT_FROM atoms on, where
   the fitting kernel's local arrays fit the device, the ``split`` passes;
 * ``split``: the group kernel's two passes as two kernels, and between them the fitting net as
-  work-groups over atoms of one species (as many as the device's work-group memory holds, up to
-  MAX_FIT_ATOMS), so each weight loaded serves that many atoms.
+  work-groups over FIT_ATOMS atoms of one species, so each weight loaded serves FIT_ATOMS atoms.
 
 As a member of a hybrid, ``descriptor_into`` and ``pair_gradients_from`` run the chunk passes
 around the hybrid's fitting net (base.py: MemberPasses).
@@ -23,7 +22,7 @@ import numpy as np
 from ...backends.launch import Args
 from ...device_kernels import se_e2_a_group as kernels_group, se_e2_a_tables as kernels_tables
 from ...device_kernels.layers import TABLE_HEAD
-from ...device_kernels.se_e2_a_fitting import FIT_ATOMS, MAX_FIT_ATOMS, atom_stride, widest_hidden
+from ...device_kernels.se_e2_a_fitting import FIT_ATOMS, atom_stride, widest_hidden
 from ...fitting import pack_layers
 from ...model import EnergyFitting
 from ..embedding import EmbeddingPack
@@ -59,10 +58,8 @@ class SeE2ADevice(SmoothDevice):
         self._species_groups = None
         # the group layout's switch to the split passes (an attribute, so that a benchmark can time both)
         self.split_from = SPLIT_FROM
-        # lanes of the split layout's fitting kernel (None: the work-group kernels' group_lanes), and its atoms per
-        # work-group (None: split_group's choice)
+        # lanes of the split layout's fitting kernel (None: the work-group kernels' group_lanes)
         self.fit_lanes = None
-        self.fit_group = None
         # compressed models on CPU devices: the pair passes as work-groups of one vector that read a
         # channel-minor copy of the tables (se_e2_a_tables.py); its offsets within a net travel as floats
         self.tab_minor = None
@@ -110,14 +107,13 @@ class SeE2ADevice(SmoothDevice):
         m = self.m_width
         dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, dt)
         if self.group_fitting:
-            fit_atoms, ngroups = self.species_groups(geo.atype, natoms, FIT_ATOMS)
+            fit_atoms, ngroups = self.species_groups(geo.atype, natoms)
             b.launch_groups("fitting_group_atoms", ngroups, FITTING_LANES,
                             Args(fit_atoms=fit_atoms, atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part,
                                  m_width=m, axis_m=self.axis_m), self.fit,
-                            Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1), atom_values=self.atom_values,
-                                 fit_per_pass=1, atoms_per_group=FIT_ATOMS), params,
-                            Args(atom_energy=atom_energy, dt_mat=dt_mat),
-                            local=self.fitting_local(FITTING_LANES, FIT_ATOMS), dtype=dt)
+                            Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1), fit_per_pass=1), params,
+                            Args(atom_energy=atom_energy, dt_mat=dt_mat), local=self.fitting_local(FITTING_LANES),
+                            dtype=dt)
             self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
             return
         b.launch("fitting_atom", natoms,
@@ -140,36 +136,18 @@ class SeE2ADevice(SmoothDevice):
         (se_e2_a_group.group_embedding_batch), without the gradient pass's lane sums."""
         return 4 * kernels_group.BATCH * self.emb.ewmax
 
-    def fitting_local(self, nlane: int, n_group: int) -> dict:
-        """Local arrays of fitting_group_atoms over n_group atoms: per atom its layer buffers (T while read),
-        activation slopes and lane parts of the last layer."""
-        return {"sh_f": n_group * self.atom_values,
-                "sh_dact": n_group * max(self.n_hidden, 1), "sh_red": n_group * (nlane // 2)}
-
-    @property
-    def atom_values(self) -> int:
-        """Values of the fitting kernel's sh_f per atom (se_e2_a_fitting.atom_stride)."""
-        return atom_stride(self.fit.fwmax, self.widest_hidden, self.m_width)
-
-    def fitting_bytes(self, nlane: int, n_group: int) -> int:
-        """Work-group memory of fitting_group_atoms over n_group atoms."""
-        return sum(self.fitting_local(nlane, n_group).values()) * np.dtype(self.dtype).itemsize
-
-    def split_group(self, nlane: int) -> int:
-        """Atoms per work-group of the split layout's fitting kernel: fit_group where set, else MAX_FIT_ATOMS
-        where its local arrays fit the device (cuag in float32: 33 KB), else FIT_ATOMS.  Every work-group reads
-        the whole net from L2 (cuag: 0.72 MB in float64 per forward and reverse pass), so the atoms per group
-        divide that traffic (benchmarks/NOTES.md, session 19)."""
-        if self.fit_group is not None:
-            return self.fit_group
-        fits = self.fitting_bytes(nlane, MAX_FIT_ATOMS) <= getattr(self.ws.backend, "local_memory_bytes", 0)
-        return MAX_FIT_ATOMS if fits else FIT_ATOMS
+    def fitting_local(self, nlane: int) -> dict:
+        """Local arrays of fitting_group_atoms: per atom its layer buffers (T while read), activation slopes
+        and lane parts of the last layer."""
+        return {"sh_f": FIT_ATOMS * atom_stride(self.fit.fwmax, self.widest_hidden, self.m_width),
+                "sh_dact": FIT_ATOMS * max(self.n_hidden, 1), "sh_red": FIT_ATOMS * (nlane // 2)}
 
     def split_fits(self, nlane: int) -> bool:
         """Whether the fitting kernel's local arrays fit the device's work-group memory (CUDA's 48 KB of static
         shared memory: cuag in float64 needs 46 KB; DeePMD-kit's usual sizes, embedding 100 wide, axis 16,
         fitting 240, would need 128 KB, and keep the one-kernel group layout)."""
-        return self.fitting_bytes(nlane, FIT_ATOMS) <= getattr(self.ws.backend, "local_memory_bytes", 0)
+        need = sum(self.fitting_local(nlane).values()) * np.dtype(self.dtype).itemsize
+        return need <= getattr(self.ws.backend, "local_memory_bytes", 0)
 
     def split_passes(self, geo, natoms: int, atom_energy, pair_grad, params) -> None:
         """The split layout: group_descriptor, fitting_group_atoms over atoms of one species, group_pair_gradient.
@@ -189,41 +167,39 @@ class SeE2ADevice(SmoothDevice):
                         live, Args(pair_grad=pair_grad),
                         local={**local, "sh_f": self.embedding_values, "sh_red": 2 * nlane}, scratch={"row": 16},
                         dtype=dt)
-        n_group = self.split_group(fit_lanes)
-        fit_atoms, ngroups = self.species_groups(geo.atype, natoms, n_group)
+        fit_atoms, ngroups = self.species_groups(geo.atype, natoms)
         b.launch_groups("fitting_group_atoms", ngroups, fit_lanes,
                         Args(fit_atoms=fit_atoms, atype=geo.atype, nnei=geo.nnei, nchunk=1, t_part=t_mat,
                              m_width=self.m_width, axis_m=self.axis_m), self.fit,
-                        Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1), atom_values=self.atom_values,
-                             fit_per_pass=GROUP_KERNEL_FIT_PER_PASS, atoms_per_group=n_group), params,
-                        Args(atom_energy=atom_energy, dt_mat=t_mat), local=self.fitting_local(fit_lanes, n_group),
-                        dtype=dt)
+                        Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1),
+                             fit_per_pass=GROUP_KERNEL_FIT_PER_PASS), params,
+                        Args(atom_energy=atom_energy, dt_mat=t_mat), local=self.fitting_local(fit_lanes), dtype=dt)
         b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb_group, Args(dt_mat=t_mat), live,
                         Args(pair_grad=pair_grad), local={**local, "sh_f": self.pass_values}, scratch={"row": 16},
                         dtype=dt)
 
-    def species_groups(self, atype, natoms: int, n_group: int):
-        """(fit_atoms, number of groups): atoms 0 … natoms−1 in groups of n_group of one species, each
+    def species_groups(self, atype, natoms: int):
+        """(fit_atoms, number of groups): atoms 0 … natoms−1 in groups of FIT_ATOMS of one species, each
         species' last group padded with −1, for the fitting kernel (se_e2_a_fitting.py: CPUs, and the split layout).  Read
         back and grouped on the host once per species array (MD and repeated frames pass the same
         device array; the workspace uploads a changed one as a new array)."""
-        capacity = (natoms // n_group + self.env.ntypes) * n_group
+        capacity = (natoms // FIT_ATOMS + self.env.ntypes) * FIT_ATOMS
         if atype is None:                       # the memory estimate's dry run: the buffer's size only
             return self.ws.buffer("fit_atoms", capacity, np.int64), 0
         held = self._species_groups
-        if held is not None and held[0]() is atype and held[1:3] == (natoms, n_group):
-            return held[3], held[4]
+        if held is not None and held[0]() is atype and held[1] == natoms:
+            return held[2], held[3]
         host = np.asarray(self.ws.backend.to_host(atype))[:natoms]
         order = np.argsort(host, kind="stable")
         counts = np.bincount(host, minlength=self.env.ntypes)
-        grouped = np.full(capacity, -1, dtype=np.int64)     # Σ ⌈n_s/g⌉ ≤ ⌊N/g⌋ + ntypes groups
+        grouped = np.full(capacity, -1, dtype=np.int64)     # Σ ⌈n_s/4⌉ ≤ ⌊N/4⌋ + ntypes groups
         at = 0
         for start, count in zip(np.cumsum(counts) - counts, counts):
             grouped[at:at + count] = order[start:start + count]
-            at += -(-count // n_group) * n_group
+            at += -(-count // FIT_ATOMS) * FIT_ATOMS
         fit_atoms = self.ws.upload("fit_atoms", grouped, np.int64)     # the estimate's size: capacity
-        self._species_groups = (weakref.ref(atype), natoms, n_group, fit_atoms, at // n_group)
-        return fit_atoms, at // n_group
+        self._species_groups = (weakref.ref(atype), natoms, fit_atoms, at // FIT_ATOMS)
+        return fit_atoms, at // FIT_ATOMS
 
     # -- the chunk passes, also run as a member of a hybrid (dpsycl/descriptors/hybrid/device.py) --------
     def t_partials(self, geo, natoms: int, nchunk: int):
