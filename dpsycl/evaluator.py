@@ -517,7 +517,9 @@ def positions_near_origin(coords: np.ndarray, cell: np.ndarray | None) -> np.nda
     """The same structure with every position moved, in float64, into the cell by whole lattice vectors
     (periodic) or the whole system moved next to the origin (open): what a float32 model then sees
     does not depend on how far from the origin the coordinates were (DeePMD-kit's does not either).
-    Positions already in the cell are left bit for bit."""
+    Positions already in the cell are left bit for bit.  The host's form, for open systems and devices without
+    float64; periodic frames elsewhere take the same rule on the device (neighbors.narrow_atom: a change to
+    one is a change to both)."""
     if cell is None:
         return coords - position_bounds(coords)[0]
     # np.dot, not @: NumPy's matmul loops over (N, 3)·(3, 3) itself, 4.8 ms against BLAS's 1.0 ms at
