@@ -8,7 +8,7 @@ the fitting net's layers are spread over lanes the same way.  ``barrier`` is the
 
 Neighbours go through the embedding net ``BATCH`` at a time: the live slots of each species block are
 first compacted in slot order into group-local memory (one slot per lane, places by a prefix count), once
-for both passes; lane m keeps the BATCH values of its channel in scalars (registers), the
+for both passes; lane m keeps the BATCH values of its channel in registers (private arrays, unrolled loops), the
 layer inputs of the BATCH neighbours sit side by side in group-local memory, so each weight W[k, m]
 it loads feeds BATCH multiply-adds, BATCH independent chains hide each other's latency, and one
 barrier per layer serves BATCH neighbours.  In the gradient pass the 4·BATCH per-lane terms of
@@ -24,9 +24,10 @@ from .group import (group_dense, group_dense_backward, group_partial_sums, group
 from .layers import TABULATED, embedding_skip, fitting_energy, fitting_residual, table_channel_minor, table_locate
 from .primitives import barrier
 
-#: neighbours per pass through the embedding net; the bodies below hold one scalar per neighbour
-#: (numba keeps scalars in registers, a private array indexed in a loop could go to local memory),
-#: so they are written for exactly 4
+#: neighbours per pass through the embedding net; each lane keeps their values in private arrays (hb, zb)
+#: indexed only in loops over the batch, which the compilers unroll, so the values stay in registers
+#: (ptxas: no local memory at 4 or 8); the group layout's shared memory grows with it (sh_f: 4·BATCH·wmax
+#: values and the gradient pass's 4·BATCH lane sums per lane)
 BATCH = 4
 #: values per neighbour in the batch's environment rows (environment.py: env_row)
 ROW = 16
@@ -95,78 +96,53 @@ def batch_rows(item, i, lane, b0, nb, sh_live, at, nlist, nshift, nnei, pos, cel
     return e
 
 
-def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent):
-    """Lane m's channel of G(s_b) and, if tangent, of dG/ds (zero for lanes beyond the net's width), for the
-    BATCH neighbours b whose s_b = sh_env[e_at + b·ROW]; a compressed model's pack (act == TABULATED) reads
-    the channel from its table instead, laid out channel-minor (the group kernels' pack: SeE2ADevice.emb_group).
+def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent,
+                          hb, zb):
+    """Lane m's channel of G(s_b) into hb[b] and, if tangent, of dG/ds into hb[BATCH + b] (zero for lanes beyond
+    the net's width), for the BATCH neighbours b whose s_b = sh_env[e_at + b·ROW]; a compressed model's pack
+    (act == TABULATED) reads the channel from its table instead, laid out channel-minor (the group kernels'
+    pack: SeE2ADevice.emb_group).  zb holds a layer's sums (z_b, then dz_b at BATCH + b).
 
-    sh_x holds two buffers of 2·BATCH·wmax values (outputs, then their tangents; value k of neighbour b
-    at k·BATCH + b): layer l reads buffer l mod 2 and writes the other, so one barrier per layer keeps
-    readers and writers apart.  The last layer's outputs stay in registers and no barrier follows it: the
-    caller's next batch_rows synchronises before layer 0 writes again."""
-    s0 = sh_env[e_at]
-    s1 = sh_env[e_at + ROW]
-    s2 = sh_env[e_at + 2 * ROW]
-    s3 = sh_env[e_at + 3 * ROW]
-    zero = 0.0 * s0
-    h0 = zero
-    h1 = zero
-    h2 = zero
-    h3 = zero
-    dh0 = zero
-    dh1 = zero
-    dh2 = zero
-    dh3 = zero
+    hb and zb are the lane's private arrays, indexed only in loops over the BATCH neighbours, which the
+    compilers unroll: their values stay in registers.  sh_x holds two buffers of 2·BATCH·wmax values
+    (outputs, then their tangents; value k of neighbour b at k·BATCH + b): layer l reads buffer l mod 2
+    and writes the other, so one barrier per layer keeps readers and writers apart.  The last layer's
+    outputs stay in hb and no barrier follows it: the caller's next batch_rows synchronises before layer 0
+    writes again."""
+    zero = 0.0 * sh_env[e_at]
+    for b in range(2 * BATCH):
+        hb[b] = zero
     if act == TABULATED:
         m_width = widths[1]
         if lane < m_width:
-            row, t, beyond = table_locate(s0, net, w, off, m_width)
-            h0, dh0 = table_channel_minor(w, row, lane, m_width, t, beyond)
-            row, t, beyond = table_locate(s1, net, w, off, m_width)
-            h1, dh1 = table_channel_minor(w, row, lane, m_width, t, beyond)
-            row, t, beyond = table_locate(s2, net, w, off, m_width)
-            h2, dh2 = table_channel_minor(w, row, lane, m_width, t, beyond)
-            row, t, beyond = table_locate(s3, net, w, off, m_width)
-            h3, dh3 = table_channel_minor(w, row, lane, m_width, t, beyond)
-        return h0, h1, h2, h3, dh0, dh1, dh2, dh3
+            for b in range(BATCH):
+                row, t, beyond = table_locate(sh_env[e_at + b * ROW], net, w, off, m_width)
+                h, dh = table_channel_minor(w, row, lane, m_width, t, beyond)
+                hb[b] = h
+                hb[BATCH + b] = dh
+        return
     half = BATCH * wmax
     n_in = 1
+    x_at = 0                # layer ≥ 1 reads this buffer ...
+    y_at = 2 * half         # ... and writes that one
     for layer in range(nlayer):
         n_out = widths[layer + 1]
         base = (net * nlayer + layer) * 3
         mo = off[base]
         io = off[base + 2]
-        x_at = (layer % 2) * 2 * half       # layer ≥ 1 reads this buffer ...
-        y_at = 2 * half - x_at              # ... and writes that one
         x_end = x_at + n_in * BATCH
-        h0 = zero
-        h1 = zero
-        h2 = zero
-        h3 = zero
-        dh0 = zero
-        dh1 = zero
-        dh2 = zero
-        dh3 = zero
+        for b in range(2 * BATCH):
+            hb[b] = zero
         if lane < n_out:
             bias = w[off[base + 1] + lane]
-            z0 = bias
-            z1 = bias
-            z2 = bias
-            z3 = bias
-            dz0 = zero
-            dz1 = zero
-            dz2 = zero
-            dz3 = zero
+            for b in range(BATCH):
+                zb[b] = bias
+                zb[BATCH + b] = zero
             if layer == 0:
                 wk = w[mo + lane]
-                z0 += s0 * wk
-                z1 += s1 * wk
-                z2 += s2 * wk
-                z3 += s3 * wk
-                dz0 += wk
-                dz1 += wk
-                dz2 += wk
-                dz3 += wk
+                for b in range(BATCH):
+                    zb[b] += sh_env[e_at + b * ROW] * wk
+                    zb[BATCH + b] = wk
             elif tangent != 0:
                 # written out rather than calling pipeline.dense_unit: with the shared-memory input
                 # handed one call further down, this kernel measured 6.5% slower on an H100
@@ -175,14 +151,9 @@ def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer,
                 xk = x_at
                 while xk < x_end:
                     wk = w[wk_at]
-                    z0 += sh_x[xk] * wk
-                    z1 += sh_x[xk + 1] * wk
-                    z2 += sh_x[xk + 2] * wk
-                    z3 += sh_x[xk + 3] * wk
-                    dz0 += sh_x[half + xk] * wk
-                    dz1 += sh_x[half + xk + 1] * wk
-                    dz2 += sh_x[half + xk + 2] * wk
-                    dz3 += sh_x[half + xk + 3] * wk
+                    for b in range(BATCH):
+                        zb[b] += sh_x[xk + b] * wk
+                        zb[BATCH + b] += sh_x[half + xk + b] * wk
                     wk_at += n_out
                     xk += BATCH
             else:
@@ -190,66 +161,42 @@ def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer,
                 xk = x_at
                 while xk < x_end:
                     wk = w[wk_at]
-                    z0 += sh_x[xk] * wk
-                    z1 += sh_x[xk + 1] * wk
-                    z2 += sh_x[xk + 2] * wk
-                    z3 += sh_x[xk + 3] * wk
+                    for b in range(BATCH):
+                        zb[b] += sh_x[xk + b] * wk
                     wk_at += n_out
                     xk += BATCH
-            h0, dh0 = activation(act, z0, act_arg)
-            h1, dh1 = activation(act, z1, act_arg)
-            h2, dh2 = activation(act, z2, act_arg)
-            h3, dh3 = activation(act, z3, act_arg)
-            dh0 *= dz0
-            dh1 *= dz1
-            dh2 *= dz2
-            dh3 *= dz3
+            for b in range(BATCH):
+                h, dh = activation(act, zb[b], act_arg)
+                hb[b] = h
+                hb[BATCH + b] = dh * zb[BATCH + b]
             if embedding_skip(n_in, n_out) != 0:
                 if io >= 0:
                     idt = w[io + lane]
-                    h0 *= idt
-                    h1 *= idt
-                    h2 *= idt
-                    h3 *= idt
-                    dh0 *= idt
-                    dh1 *= idt
-                    dh2 *= idt
-                    dh3 *= idt
+                    for b in range(2 * BATCH):
+                        hb[b] *= idt
                 if layer == 0:
-                    h0 += s0
-                    h1 += s1
-                    h2 += s2
-                    h3 += s3
-                    dh0 += 1.0
-                    dh1 += 1.0
-                    dh2 += 1.0
-                    dh3 += 1.0
+                    for b in range(BATCH):
+                        hb[b] += sh_env[e_at + b * ROW]
+                        hb[BATCH + b] += 1.0
                 else:
-                    xs = x_at + (lane % n_in) * BATCH
-                    h0 += sh_x[xs]
-                    h1 += sh_x[xs + 1]
-                    h2 += sh_x[xs + 2]
-                    h3 += sh_x[xs + 3]
+                    # the input channel this output repeats: lane mod n_in, as n_out ≤ 2·n_in
+                    xs = x_at + (lane - n_in if lane >= n_in else lane) * BATCH
+                    for b in range(BATCH):
+                        hb[b] += sh_x[xs + b]
                     if tangent != 0:
-                        dh0 += sh_x[half + xs]
-                        dh1 += sh_x[half + xs + 1]
-                        dh2 += sh_x[half + xs + 2]
-                        dh3 += sh_x[half + xs + 3]
+                        for b in range(BATCH):
+                            hb[BATCH + b] += sh_x[half + xs + b]
             if layer + 1 < nlayer:
                 ys = y_at + lane * BATCH
-                sh_x[ys] = h0
-                sh_x[ys + 1] = h1
-                sh_x[ys + 2] = h2
-                sh_x[ys + 3] = h3
+                for b in range(BATCH):
+                    sh_x[ys + b] = hb[b]
                 if tangent != 0:
-                    sh_x[half + ys] = dh0
-                    sh_x[half + ys + 1] = dh1
-                    sh_x[half + ys + 2] = dh2
-                    sh_x[half + ys + 3] = dh3
+                    for b in range(BATCH):
+                        sh_x[half + ys + b] = hb[BATCH + b]
         if layer + 1 < nlayer:
             barrier(item)
         n_in = n_out
-    return h0, h1, h2, h3, dh0, dh1, dh2, dh3
+        x_at, y_at = y_at, x_at
 
 
 def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fit_off, fit_widths, n_fit, act_fit,
@@ -319,7 +266,7 @@ def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fi
 
 def group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
                           blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
-                          ewmax, pad_g, pair_grad, sh_env, sh_live, sh_f, sh_red, row):
+                          ewmax, pad_g, pair_grad, sh_env, sh_live, sh_f, sh_red, row, hb, zb):
     """Lane m's column of T_i·nnei = Σ_j R_ij G_ij[m] (+ the empty slots of each block), as four values (zero
     for lanes beyond the embedding width).  The live slots of each block are compacted into sh_live on the
     way, once for both passes (their count at sh_live[nnei + tj]), and the pair gradients of every other
@@ -346,25 +293,16 @@ def group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nn
         for b0 in range(0, nlive, BATCH):
             e = batch_rows(item, i, lane, b0, nlive - b0, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
                            rcut_smth, blk_avg, blk_std, p, sh_env, row, n_emb)
-            g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
-                item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 0)
+            group_embedding_batch(item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
+                                  sh_f, ewmax, 0, hb, zb)
             # the rows of absent batch slots are zero: their terms add exactly nothing
-            t0 += sh_env[e] * g0
-            t1 += sh_env[e + 1] * g0
-            t2 += sh_env[e + 2] * g0
-            t3 += sh_env[e + 3] * g0
-            t0 += sh_env[e + ROW] * g1
-            t1 += sh_env[e + ROW + 1] * g1
-            t2 += sh_env[e + ROW + 2] * g1
-            t3 += sh_env[e + ROW + 3] * g1
-            t0 += sh_env[e + 2 * ROW] * g2
-            t1 += sh_env[e + 2 * ROW + 1] * g2
-            t2 += sh_env[e + 2 * ROW + 2] * g2
-            t3 += sh_env[e + 2 * ROW + 3] * g2
-            t0 += sh_env[e + 3 * ROW] * g3
-            t1 += sh_env[e + 3 * ROW + 1] * g3
-            t2 += sh_env[e + 3 * ROW + 2] * g3
-            t3 += sh_env[e + 3 * ROW + 3] * g3
+            for b in range(BATCH):
+                g = hb[b]
+                r = e + b * ROW
+                t0 += sh_env[r] * g
+                t1 += sh_env[r + 1] * g
+                t2 += sh_env[r + 2] * g
+                t3 += sh_env[r + 3] * g
         n_empty = a1 - a0 - nlive
         if n_empty > 0 and lane < m_width:
             gp = n_empty * pad_g[p * m_width + lane]
@@ -377,7 +315,7 @@ def group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nn
 
 def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row):
+                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row, hb, zb):
     """g_ij of the live slots in sh_live from lane m's column d0 … d3 of ∂E/∂T_i (divided by nnei), BATCH
     neighbours at a time: each lane's shares of ∂E/∂R_ij and ∂E/∂s_ij summed over the lanes.  sh_f takes the
     embedding layers and, from red on, the lane sums: term c = a·BATCH + b (component a of batch slot b) of
@@ -394,29 +332,17 @@ def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nli
             nb = nlive - b0
             e = batch_rows(item, i, lane, b0, nb, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
                            rcut_smth, blk_avg, blk_std, p, sh_env, row, n_emb)
-            g0, g1, g2, g3, dg0, dg1, dg2, dg3 = group_embedding_batch(
-                item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, sh_f, ewmax, 1)
-            # ∂E/∂R[0] gets ∂E/∂G·dG/ds on top: Σ_a R_a d_a times the channel's tangent
-            sh_f[red + lane] = d0 * g0 + (sh_env[e] * d0 + sh_env[e + 1] * d1 + sh_env[e + 2] * d2
-                                          + sh_env[e + 3] * d3) * dg0
-            sh_f[red + stride + lane] = d0 * g1 + (sh_env[e + ROW] * d0 + sh_env[e + ROW + 1] * d1
-                                                   + sh_env[e + ROW + 2] * d2 + sh_env[e + ROW + 3] * d3) * dg1
-            sh_f[red + 2 * stride + lane] = d0 * g2 + (sh_env[e + 2 * ROW] * d0 + sh_env[e + 2 * ROW + 1] * d1
-                                                + sh_env[e + 2 * ROW + 2] * d2 + sh_env[e + 2 * ROW + 3] * d3) * dg2
-            sh_f[red + 3 * stride + lane] = d0 * g3 + (sh_env[e + 3 * ROW] * d0 + sh_env[e + 3 * ROW + 1] * d1
-                                                + sh_env[e + 3 * ROW + 2] * d2 + sh_env[e + 3 * ROW + 3] * d3) * dg3
-            sh_f[red + 4 * stride + lane] = d1 * g0
-            sh_f[red + 5 * stride + lane] = d1 * g1
-            sh_f[red + 6 * stride + lane] = d1 * g2
-            sh_f[red + 7 * stride + lane] = d1 * g3
-            sh_f[red + 8 * stride + lane] = d2 * g0
-            sh_f[red + 9 * stride + lane] = d2 * g1
-            sh_f[red + 10 * stride + lane] = d2 * g2
-            sh_f[red + 11 * stride + lane] = d2 * g3
-            sh_f[red + 12 * stride + lane] = d3 * g0
-            sh_f[red + 13 * stride + lane] = d3 * g1
-            sh_f[red + 14 * stride + lane] = d3 * g2
-            sh_f[red + 15 * stride + lane] = d3 * g3
+            group_embedding_batch(item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
+                                  sh_f, ewmax, 1, hb, zb)
+            for b in range(BATCH):
+                g = hb[b]
+                r = e + b * ROW
+                # ∂E/∂R[0] gets ∂E/∂G·dG/ds on top: Σ_a R_a d_a times the channel's tangent
+                sh_f[red + b * stride + lane] = d0 * g + (sh_env[r] * d0 + sh_env[r + 1] * d1 + sh_env[r + 2] * d2
+                                                          + sh_env[r + 3] * d3) * hb[BATCH + b]
+                sh_f[red + (BATCH + b) * stride + lane] = d1 * g
+                sh_f[red + (2 * BATCH + b) * stride + lane] = d2 * g
+                sh_f[red + (3 * BATCH + b) * stride + lane] = d3 * g
             nparts = group_partial_sums(item, lane, nlane, sh_f, red, 4 * BATCH)
             if lane < nb and lane < BATCH:
                 jb = int(sh_live[a0 + b0 + lane])
@@ -443,7 +369,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                       fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
                       fit_wt, fit_per_pass, fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t,
                       sh_f, sh_red,
-                      row):
+                      row, hb, zb):
     """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_env
     the environment rows of the next batches, sh_live the live slots of every block (then their counts),
     sh_t T_i, sh_red the prefix counts and the energy sum, and sh_f for what never lives at the same time:
@@ -458,7 +384,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     t0, t1, t2, t3 = group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nnei, sel_off, ntypes,
                                            rcut, rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off,
                                            emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, pair_grad, sh_env,
-                                           sh_live, sh_f, sh_red, row)
+                                           sh_live, sh_f, sh_red, row, hb, zb)
     inv_nnei = 1.0 / nnei
     if lane < m_width:
         sh_t[lane] = t0 * inv_nnei
@@ -496,12 +422,12 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     # sh_f was read above, before the gradient pass's first barriers
     group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row)
+                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row, hb, zb)
 
 
 def group_descriptor(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
                      blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
-                     ewmax, pad_g, t_part, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, sh_red, row):
+                     ewmax, pad_g, t_part, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, sh_red, row, hb, zb):
     """The first pass of group_atom_energy as a kernel of its own, for the split layout (the fitting net in
     between runs over atoms of one species: se_e2_a_fitting.py): T_i·nnei into t_part[i·4M:], the live
     slots of each block into live_list[i·nnei + slot] and their counts into live_count[i·ntypes + tj]."""
@@ -510,7 +436,7 @@ def group_descriptor(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei
     t0, t1, t2, t3 = group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nnei, sel_off, ntypes,
                                            rcut, rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off,
                                            emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, pair_grad, sh_env,
-                                           sh_live, sh_f, sh_red, row)
+                                           sh_live, sh_f, sh_red, row, hb, zb)
     tw = 4 * m_width
     if lane < m_width:
         t_part[i * tw + lane] = t0
@@ -530,7 +456,7 @@ def group_descriptor(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei
 
 def group_pair_gradient(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
                         blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
-                        ewmax, dt_mat, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, row):
+                        ewmax, dt_mat, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, row, hb, zb):
     """The second pass of group_atom_energy as a kernel of its own (the split layout): g_ij of the live slots
     group_descriptor listed, from dt_mat[i·4M:] = ∂E_i/∂T_i / nnei."""
     m_width = emb_widths[n_emb]
@@ -557,7 +483,7 @@ def group_pair_gradient(item, i, lane, nlane, pos, cell, atype, nlist, nshift, n
     barrier(item)
     group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row)
+                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row, hb, zb)
 
 
 BODIES = (compact_live_slots, batch_env_rows, batch_rows, group_embedding_batch, group_fitting_net,

@@ -101,7 +101,7 @@ class SeE2ADevice(SmoothDevice):
                             Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit,
                             Args(fit_wt=self.fit_wt, fit_per_pass=GROUP_KERNEL_FIT_PER_PASS),
                             params, Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local,
-                            scratch={"row": 16}, dtype=dt)
+                            scratch=self.group_scratch, dtype=dt)
             return
         t_part = self.t_partials(geo, natoms, nchunk)
         m = self.m_width
@@ -129,6 +129,12 @@ class SeE2ADevice(SmoothDevice):
         gradient pass's lane sums (4·BATCH terms per lane, their parts)."""
         nlane, batch = self.group_lanes, kernels_group.BATCH
         return self.embedding_values + 4 * batch * (nlane + 1) + nlane
+
+    @property
+    def group_scratch(self) -> dict:
+        """Private arrays of the work-group passes: an environment row, a batch's embedding outputs and
+        tangents (hb), its layer sums (zb)."""
+        return {"row": 16, "hb": 2 * kernels_group.BATCH, "zb": 2 * kernels_group.BATCH}
 
     @property
     def embedding_values(self) -> int:
@@ -165,7 +171,7 @@ class SeE2ADevice(SmoothDevice):
         # 21.6, so that registers, not shared memory, bound its blocks per SM (12, not 10)
         b.launch_groups("group_descriptor", natoms, nlane, geo, self.env, self.emb_group, Args(pad_g=self.pad_g, t_part=t_mat),
                         live, Args(pair_grad=pair_grad),
-                        local={**local, "sh_f": self.embedding_values, "sh_red": 2 * nlane}, scratch={"row": 16},
+                        local={**local, "sh_f": self.embedding_values, "sh_red": 2 * nlane}, scratch=self.group_scratch,
                         dtype=dt)
         fit_atoms, ngroups = self.species_groups(geo.atype, natoms)
         b.launch_groups("fitting_group_atoms", ngroups, fit_lanes,
@@ -175,7 +181,7 @@ class SeE2ADevice(SmoothDevice):
                              fit_per_pass=GROUP_KERNEL_FIT_PER_PASS), params,
                         Args(atom_energy=atom_energy, dt_mat=t_mat), local=self.fitting_local(fit_lanes), dtype=dt)
         b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb_group, Args(dt_mat=t_mat), live,
-                        Args(pair_grad=pair_grad), local={**local, "sh_f": self.pass_values}, scratch={"row": 16},
+                        Args(pair_grad=pair_grad), local={**local, "sh_f": self.pass_values}, scratch=self.group_scratch,
                         dtype=dt)
 
     def species_groups(self, atype, natoms: int):
