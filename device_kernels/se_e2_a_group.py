@@ -6,16 +6,16 @@ neighbour list together, a layer's outputs are spread over the lanes and its inp
 memory, so no lane keeps an embedding vector of its own.  T_i[:, m] stays in lane m's registers;
 the fitting net's layers are spread over lanes the same way.  ``barrier`` is the backend's (primitives.py).
 
-Neighbours go through the embedding net ``BATCH`` at a time: the live slots of each species block are
+Neighbours go through the embedding net ``batch`` at a time: the live slots of each species block are
 first compacted in slot order into group-local memory (one slot per lane, places by a prefix count), once
-for both passes; lane m keeps the BATCH values of its channel in registers (private arrays, unrolled loops), the
-layer inputs of the BATCH neighbours sit side by side in group-local memory, so each weight W[k, m]
-it loads feeds BATCH multiply-adds, BATCH independent chains hide each other's latency, and one
-barrier per layer serves BATCH neighbours.  In the gradient pass the 4·BATCH per-lane terms of
+for both passes; lane m keeps the batch's values of its channel in registers (private arrays, unrolled loops), the
+layer inputs of the batch's neighbours sit side by side in group-local memory, so each weight W[k, m]
+it loads feeds one multiply-add per neighbour, independent chains hide each other's latency, and one
+barrier per layer serves the batch.  In the gradient pass the 4·batch per-lane terms of
 ∂E/∂R are summed over the lanes in one two-stage pass (group.py: group_partial_sums) instead of one
 tree per neighbour.  A block's last batch may hold fewer live slots: the missing ones get the zero
 row (R = 0, s = 0), whose terms add exactly nothing to T and whose gradients are never written out.
-The environment rows are computed ENV_ROWS at a time (one lane each) for the next ENV_ROWS / BATCH batches.
+The environment rows are computed ENV_ROWS at a time (one lane each) for the next ENV_ROWS / batch batches.
 """
 from .activations import activation
 from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
@@ -24,14 +24,19 @@ from .group import (group_dense, group_dense_backward, group_partial_sums, group
 from .layers import TABULATED, embedding_skip, fitting_energy, fitting_residual, table_channel_minor, table_locate
 from .primitives import barrier
 
-#: neighbours per pass through the embedding net; each lane keeps their values in private arrays (hb, zb)
-#: indexed only in loops over the batch, which the compilers unroll, so the values stay in registers
-#: (ptxas: no local memory at 4 or 8); the group layout's shared memory grows with it (sh_f: 4·BATCH·wmax
-#: values and the gradient pass's 4·BATCH lane sums per lane)
-BATCH = 4
+#: neighbours per pass through the embedding net (the kernels' ``batch``, compiled in: launch.SPECIALISED), by
+#: precision: each lane keeps their values in private arrays (hb, zb) indexed only in loops over the batch,
+#: which the compilers unroll, so they stay in registers (ptxas: no local memory at 4 or 8).  Eight halve
+#: the per-layer work per neighbour (offsets, loop set-up, barriers) but double the shared memory (sh_f:
+#: 4·batch·wmax values, and the gradient pass's 4·batch lane sums per lane) and the registers: on an H200
+#: float32 gains (group_descriptor 6.44 -> 4.72 ms at 131,072 atoms), float64 loses (group_pair_gradient
+#: 16.2 -> 21.2 ms, six blocks per SM) (benchmarks/NOTES.md, session 20)
+BATCH = {"float32": 8, "float64": 4}
+#: the batch where the work-group's local memory cannot hold the larger one
+SMALL_BATCH = 4
 #: values per neighbour in the batch's environment rows (environment.py: env_row)
 ROW = 16
-#: environment rows computed at once (one lane each), for ENV_ROWS / BATCH batches: their loads and square
+#: environment rows computed at once (one lane each), for ENV_ROWS / batch batches: their loads and square
 #: roots overlap, where one batch's 4 lanes left the rest of the group waiting at the barrier behind them
 ENV_ROWS = 16
 
@@ -96,32 +101,32 @@ def batch_rows(item, i, lane, b0, nb, sh_live, at, nlist, nshift, nnei, pos, cel
     return e
 
 
-def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, tangent,
-                          hb, zb):
-    """Lane m's channel of G(s_b) into hb[b] and, if tangent, of dG/ds into hb[BATCH + b] (zero for lanes beyond
-    the net's width), for the BATCH neighbours b whose s_b = sh_env[e_at + b·ROW]; a compressed model's pack
+def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, batch,
+                          tangent, hb, zb):
+    """Lane m's channel of G(s_b) into hb[b] and, if tangent, of dG/ds into hb[batch + b] (zero for lanes beyond
+    the net's width), for the batch neighbours b whose s_b = sh_env[e_at + b·ROW]; a compressed model's pack
     (act == TABULATED) reads the channel from its table instead, laid out channel-minor (the group kernels'
-    pack: SeE2ADevice.emb_group).  zb holds a layer's sums (z_b, then dz_b at BATCH + b).
+    pack: SeE2ADevice.emb_group).  zb holds a layer's sums (z_b, then dz_b at batch + b).
 
-    hb and zb are the lane's private arrays, indexed only in loops over the BATCH neighbours, which the
-    compilers unroll: their values stay in registers.  sh_x holds two buffers of 2·BATCH·wmax values
-    (outputs, then their tangents; value k of neighbour b at k·BATCH + b): layer l reads buffer l mod 2
+    hb and zb are the lane's private arrays, indexed only in loops over the batch neighbours, which the
+    compilers unroll: their values stay in registers.  sh_x holds two buffers of 2·batch·wmax values
+    (outputs, then their tangents; value k of neighbour b at k·batch + b): layer l reads buffer l mod 2
     and writes the other, so one barrier per layer keeps readers and writers apart.  The last layer's
     outputs stay in hb and no barrier follows it: the caller's next batch_rows synchronises before layer 0
     writes again."""
     zero = 0.0 * sh_env[e_at]
-    for b in range(2 * BATCH):
+    for b in range(2 * batch):
         hb[b] = zero
     if act == TABULATED:
         m_width = widths[1]
         if lane < m_width:
-            for b in range(BATCH):
+            for b in range(batch):
                 row, t, beyond = table_locate(sh_env[e_at + b * ROW], net, w, off, m_width)
                 h, dh = table_channel_minor(w, row, lane, m_width, t, beyond)
                 hb[b] = h
-                hb[BATCH + b] = dh
+                hb[batch + b] = dh
         return
-    half = BATCH * wmax
+    half = batch * wmax
     n_in = 1
     x_at = 0                # layer ≥ 1 reads this buffer ...
     y_at = 2 * half         # ... and writes that one
@@ -130,19 +135,19 @@ def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer,
         base = (net * nlayer + layer) * 3
         mo = off[base]
         io = off[base + 2]
-        x_end = x_at + n_in * BATCH
-        for b in range(2 * BATCH):
+        x_end = x_at + n_in * batch
+        for b in range(2 * batch):
             hb[b] = zero
         if lane < n_out:
             bias = w[off[base + 1] + lane]
-            for b in range(BATCH):
+            for b in range(batch):
                 zb[b] = bias
-                zb[BATCH + b] = zero
+                zb[batch + b] = zero
             if layer == 0:
                 wk = w[mo + lane]
-                for b in range(BATCH):
+                for b in range(batch):
                     zb[b] += sh_env[e_at + b * ROW] * wk
-                    zb[BATCH + b] = wk
+                    zb[batch + b] = wk
             elif tangent != 0:
                 # written out rather than calling pipeline.dense_unit: with the shared-memory input
                 # handed one call further down, this kernel measured 6.5% slower on an H100
@@ -151,48 +156,48 @@ def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer,
                 xk = x_at
                 while xk < x_end:
                     wk = w[wk_at]
-                    for b in range(BATCH):
+                    for b in range(batch):
                         zb[b] += sh_x[xk + b] * wk
-                        zb[BATCH + b] += sh_x[half + xk + b] * wk
+                        zb[batch + b] += sh_x[half + xk + b] * wk
                     wk_at += n_out
-                    xk += BATCH
+                    xk += batch
             else:
                 wk_at = mo + lane
                 xk = x_at
                 while xk < x_end:
                     wk = w[wk_at]
-                    for b in range(BATCH):
+                    for b in range(batch):
                         zb[b] += sh_x[xk + b] * wk
                     wk_at += n_out
-                    xk += BATCH
-            for b in range(BATCH):
+                    xk += batch
+            for b in range(batch):
                 h, dh = activation(act, zb[b], act_arg)
                 hb[b] = h
-                hb[BATCH + b] = dh * zb[BATCH + b]
+                hb[batch + b] = dh * zb[batch + b]
             if embedding_skip(n_in, n_out) != 0:
                 if io >= 0:
                     idt = w[io + lane]
-                    for b in range(2 * BATCH):
+                    for b in range(2 * batch):
                         hb[b] *= idt
                 if layer == 0:
-                    for b in range(BATCH):
+                    for b in range(batch):
                         hb[b] += sh_env[e_at + b * ROW]
-                        hb[BATCH + b] += 1.0
+                        hb[batch + b] += 1.0
                 else:
                     # the input channel this output repeats: lane mod n_in, as n_out ≤ 2·n_in
-                    xs = x_at + (lane - n_in if lane >= n_in else lane) * BATCH
-                    for b in range(BATCH):
+                    xs = x_at + (lane - n_in if lane >= n_in else lane) * batch
+                    for b in range(batch):
                         hb[b] += sh_x[xs + b]
                     if tangent != 0:
-                        for b in range(BATCH):
-                            hb[BATCH + b] += sh_x[half + xs + b]
+                        for b in range(batch):
+                            hb[batch + b] += sh_x[half + xs + b]
             if layer + 1 < nlayer:
-                ys = y_at + lane * BATCH
-                for b in range(BATCH):
+                ys = y_at + lane * batch
+                for b in range(batch):
                     sh_x[ys + b] = hb[b]
                 if tangent != 0:
-                    for b in range(BATCH):
-                        sh_x[half + ys + b] = hb[BATCH + b]
+                    for b in range(batch):
+                        sh_x[half + ys + b] = hb[batch + b]
         if layer + 1 < nlayer:
             barrier(item)
         n_in = n_out
@@ -266,7 +271,7 @@ def group_fitting_net(item, i, lane, nlane, ti, sh_t, m_width, axis_m, fit_w, fi
 
 def group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
                           blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
-                          ewmax, pad_g, pair_grad, sh_env, sh_live, sh_f, sh_red, row, hb, zb):
+                          ewmax, batch, pad_g, pair_grad, sh_env, sh_live, sh_f, sh_red, row, hb, zb):
     """Lane m's column of T_i·nnei = Σ_j R_ij G_ij[m] (+ the empty slots of each block), as four values (zero
     for lanes beyond the embedding width).  The live slots of each block are compacted into sh_live on the
     way, once for both passes (their count at sh_live[nnei + tj]), and the pair gradients of every other
@@ -290,13 +295,13 @@ def group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nn
                                    pair_grad)
         if lane == 0:
             sh_live[nnei + tj] = nlive + zero
-        for b0 in range(0, nlive, BATCH):
+        for b0 in range(0, nlive, batch):
             e = batch_rows(item, i, lane, b0, nlive - b0, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
                            rcut_smth, blk_avg, blk_std, p, sh_env, row, n_emb)
             group_embedding_batch(item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
-                                  sh_f, ewmax, 0, hb, zb)
+                                  sh_f, ewmax, batch, 0, hb, zb)
             # the rows of absent batch slots are zero: their terms add exactly nothing
-            for b in range(BATCH):
+            for b in range(batch):
                 g = hb[b]
                 r = e + b * ROW
                 t0 += sh_env[r] * g
@@ -315,36 +320,36 @@ def group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nn
 
 def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row, hb, zb):
-    """g_ij of the live slots in sh_live from lane m's column d0 … d3 of ∂E/∂T_i (divided by nnei), BATCH
+                        act_emb_arg, ewmax, batch, pair_grad, sh_env, sh_live, sh_f, row, hb, zb):
+    """g_ij of the live slots in sh_live from lane m's column d0 … d3 of ∂E/∂T_i (divided by nnei), batch
     neighbours at a time: each lane's shares of ∂E/∂R_ij and ∂E/∂s_ij summed over the lanes.  sh_f takes the
-    embedding layers and, from red on, the lane sums: term c = a·BATCH + b (component a of batch slot b) of
+    embedding layers and, from red on, the lane sums: term c = a·batch + b (component a of batch slot b) of
     lane l at red + c·(nlane + 1) + l."""
     zero = 0.0 * pos[0]
     stride = nlane + 1
-    red = 4 * BATCH * ewmax
+    red = 4 * batch * ewmax
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
         if excluded[p] != 0:
             continue
         nlive = int(sh_live[nnei + tj])
-        for b0 in range(0, nlive, BATCH):
+        for b0 in range(0, nlive, batch):
             nb = nlive - b0
             e = batch_rows(item, i, lane, b0, nb, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
                            rcut_smth, blk_avg, blk_std, p, sh_env, row, n_emb)
             group_embedding_batch(item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
-                                  sh_f, ewmax, 1, hb, zb)
-            for b in range(BATCH):
+                                  sh_f, ewmax, batch, 1, hb, zb)
+            for b in range(batch):
                 g = hb[b]
                 r = e + b * ROW
                 # ∂E/∂R[0] gets ∂E/∂G·dG/ds on top: Σ_a R_a d_a times the channel's tangent
                 sh_f[red + b * stride + lane] = d0 * g + (sh_env[r] * d0 + sh_env[r + 1] * d1 + sh_env[r + 2] * d2
-                                                          + sh_env[r + 3] * d3) * hb[BATCH + b]
-                sh_f[red + (BATCH + b) * stride + lane] = d1 * g
-                sh_f[red + (2 * BATCH + b) * stride + lane] = d2 * g
-                sh_f[red + (3 * BATCH + b) * stride + lane] = d3 * g
-            nparts = group_partial_sums(item, lane, nlane, sh_f, red, 4 * BATCH)
-            if lane < nb and lane < BATCH:
+                                                          + sh_env[r + 3] * d3) * hb[batch + b]
+                sh_f[red + (batch + b) * stride + lane] = d1 * g
+                sh_f[red + (2 * batch + b) * stride + lane] = d2 * g
+                sh_f[red + (3 * batch + b) * stride + lane] = d3 * g
+            nparts = group_partial_sums(item, lane, nlane, sh_f, red, 4 * batch)
+            if lane < nb and lane < batch:
                 jb = int(sh_live[a0 + b0 + lane])
                 gx = zero
                 gy = zero
@@ -352,7 +357,7 @@ def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nli
                 for a in range(4):
                     de_dr = zero
                     for part in range(nparts):
-                        de_dr += sh_f[red + 4 * BATCH * stride + (a * BATCH + lane) * nparts + part]
+                        de_dr += sh_f[red + 4 * batch * stride + (a * batch + lane) * nparts + part]
                     de_dr = de_dr / blk_std[4 * p + a]
                     gx += de_dr * sh_env[e + lane * ROW + 4 + 3 * a]
                     gy += de_dr * sh_env[e + lane * ROW + 5 + 3 * a]
@@ -365,7 +370,7 @@ def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nli
 
 def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei,
                       sel_off, ntypes, rcut, rcut_smth, blk_avg, blk_std, one_side, excluded,
-                      emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, axis_m,
+                      emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, batch, pad_g, axis_m,
                       fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
                       fit_wt, fit_per_pass, fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t,
                       sh_f, sh_red,
@@ -374,7 +379,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     the environment rows of the next batches, sh_live the live slots of every block (then their counts),
     sh_t T_i, sh_red the prefix counts and the energy sum, and sh_f for what never lives at the same time:
     the embedding layers of a batch (group_embedding_batch's two buffers, from 0) during the passes, with
-    the gradient pass's lane sums after them (group_partial_sums, from 4·BATCH·ewmax), and between the
+    the gradient pass's lane sums after them (group_partial_sums, from 4·batch·ewmax), and between the
     passes the fitting net's two halves (from 0) and its activation slopes (from 2·fwmax).  One array for
     all keeps the block small (cuag in float64: 23.6 KB) and under CUDA's 48 KB of static shared memory
     for DeePMD-kit's usual sizes (embedding 100 wide, axis 16: 43 KB)."""
@@ -383,7 +388,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     zero = 0.0 * pos[0]
     t0, t1, t2, t3 = group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nnei, sel_off, ntypes,
                                            rcut, rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off,
-                                           emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, pair_grad, sh_env,
+                                           emb_widths, n_emb, act_emb, act_emb_arg, ewmax, batch, pad_g, pair_grad, sh_env,
                                            sh_live, sh_f, sh_red, row, hb, zb)
     inv_nnei = 1.0 / nnei
     if lane < m_width:
@@ -422,12 +427,12 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     # sh_f was read above, before the gradient pass's first barriers
     group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row, hb, zb)
+                        act_emb_arg, ewmax, batch, pair_grad, sh_env, sh_live, sh_f, row, hb, zb)
 
 
 def group_descriptor(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
                      blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
-                     ewmax, pad_g, t_part, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, sh_red, row, hb, zb):
+                     ewmax, batch, pad_g, t_part, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, sh_red, row, hb, zb):
     """The first pass of group_atom_energy as a kernel of its own, for the split layout (the fitting net in
     between runs over atoms of one species: se_e2_a_fitting.py): T_i·nnei into t_part[i·4M:], the live
     slots of each block into live_list[i·nnei + slot] and their counts into live_count[i·ntypes + tj]."""
@@ -435,7 +440,7 @@ def group_descriptor(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei
     ti = atype[i]
     t0, t1, t2, t3 = group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nnei, sel_off, ntypes,
                                            rcut, rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off,
-                                           emb_widths, n_emb, act_emb, act_emb_arg, ewmax, pad_g, pair_grad, sh_env,
+                                           emb_widths, n_emb, act_emb, act_emb_arg, ewmax, batch, pad_g, pair_grad, sh_env,
                                            sh_live, sh_f, sh_red, row, hb, zb)
     tw = 4 * m_width
     if lane < m_width:
@@ -456,7 +461,7 @@ def group_descriptor(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei
 
 def group_pair_gradient(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
                         blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
-                        ewmax, dt_mat, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, row, hb, zb):
+                        ewmax, batch, dt_mat, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, row, hb, zb):
     """The second pass of group_atom_energy as a kernel of its own (the split layout): g_ij of the live slots
     group_descriptor listed, from dt_mat[i·4M:] = ∂E_i/∂T_i / nnei."""
     m_width = emb_widths[n_emb]
@@ -483,7 +488,7 @@ def group_pair_gradient(item, i, lane, nlane, pos, cell, atype, nlist, nshift, n
     barrier(item)
     group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
-                        act_emb_arg, ewmax, pair_grad, sh_env, sh_live, sh_f, row, hb, zb)
+                        act_emb_arg, ewmax, batch, pair_grad, sh_env, sh_live, sh_f, row, hb, zb)
 
 
 BODIES = (compact_live_slots, batch_env_rows, batch_rows, group_embedding_batch, group_fitting_net,

@@ -60,8 +60,11 @@ def _scope(dtype):
 #: registers per thread a work-group kernel is compiled with, by precision, where numba's choice is not the
 #: fastest: group_pair_gradient takes 106 in float64, eight 64-lane blocks per H200 SM; at 96 (12 bytes
 #: spilled) ten, and 16.7 -> 16.2 ms at 131,072 atoms (benchmarks/NOTES.md, session 17); in float32 it takes
-#: 96, and 64 spill nothing (ptxas 13.0, sm_90): sixteen blocks per SM (session 18)
-GROUP_MAX_REGISTERS = {("group_pair_gradient", "float64"): 96, ("group_pair_gradient", "float32"): 64}
+#: 96, and 64 spill nothing (ptxas 13.0, sm_90): sixteen blocks per SM (session 18); group_descriptor takes
+#: 82-84 in float64 since its batch loops are written once for any batch, ten blocks per SM where 80 gave
+#: twelve (session 20)
+GROUP_MAX_REGISTERS = {("group_pair_gradient", "float64"): 96, ("group_pair_gradient", "float32"): 64,
+                       ("group_descriptor", "float64"): 80}
 
 
 def register_cap(body_name: str, dtype=np.float64) -> int:

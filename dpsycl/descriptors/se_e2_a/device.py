@@ -94,14 +94,18 @@ class SeE2ADevice(SmoothDevice):
             return
         if layout == "group":
             nlane = self.group_lanes
-            local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes,
-                     "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax + self.n_hidden, self.pass_values),
-                     "sh_red": 2 * nlane}
+
+            def local(batch):
+                return {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes,
+                        "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax + self.n_hidden,
+                                                              self.pass_values(batch)),
+                        "sh_red": 2 * nlane}
+            batch = self.group_batch(local)
             b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb_group,
-                            Args(pad_g=self.pad_g, axis_m=self.axis_m), self.fit,
+                            Args(batch=batch, pad_g=self.pad_g, axis_m=self.axis_m), self.fit,
                             Args(fit_wt=self.fit_wt, fit_per_pass=GROUP_KERNEL_FIT_PER_PASS),
-                            params, Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local,
-                            scratch=self.group_scratch, dtype=dt)
+                            params, Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local(batch),
+                            scratch=self.group_scratch(batch), dtype=dt)
             return
         t_part = self.t_partials(geo, natoms, nchunk)
         m = self.m_width
@@ -123,24 +127,31 @@ class SeE2ADevice(SmoothDevice):
                  dtype=dt)
         self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
 
-    @property
-    def pass_values(self) -> int:
+    def pass_values(self, batch: int) -> int:
         """sh_f of the work-group passes: a batch's two buffers of layer values and tangents, then the
-        gradient pass's lane sums (4·BATCH terms per lane, their parts)."""
-        nlane, batch = self.group_lanes, kernels_group.BATCH
-        return self.embedding_values + 4 * batch * (nlane + 1) + nlane
+        gradient pass's lane sums (4·batch terms per lane, their parts)."""
+        return self.embedding_values(batch) + 4 * batch * (self.group_lanes + 1) + self.group_lanes
 
-    @property
-    def group_scratch(self) -> dict:
-        """Private arrays of the work-group passes: an environment row, a batch's embedding outputs and
-        tangents (hb), its layer sums (zb)."""
-        return {"row": 16, "hb": 2 * kernels_group.BATCH, "zb": 2 * kernels_group.BATCH}
-
-    @property
-    def embedding_values(self) -> int:
+    def embedding_values(self, batch: int) -> int:
         """sh_f of the descriptor pass alone: a batch's two buffers of layer values and tangents
         (se_e2_a_group.group_embedding_batch), without the gradient pass's lane sums."""
-        return 4 * kernels_group.BATCH * self.emb.ewmax
+        return 4 * batch * self.emb.ewmax
+
+    @staticmethod
+    def group_scratch(batch: int) -> dict:
+        """Private arrays of the work-group passes: an environment row, a batch's embedding outputs and
+        tangents (hb), its layer sums (zb)."""
+        return {"row": 16, "hb": 2 * batch, "zb": 2 * batch}
+
+    def group_batch(self, local_of) -> int:
+        """Neighbours per embedding pass of a work-group launch: the precision's (se_e2_a_group.BATCH), or
+        SMALL_BATCH where the launch's local arrays at that batch, ``local_of(batch)``, would not fit the
+        device's work-group memory (float64 at eight: 37 KB per block for cuag's gradient pass)."""
+        batch = kernels_group.BATCH.get(np.dtype(self.dtype).name, kernels_group.SMALL_BATCH)
+        limit = getattr(self.ws.backend, "local_memory_bytes", 0)
+        if limit and sum(local_of(batch).values()) * np.dtype(self.dtype).itemsize > limit:
+            return kernels_group.SMALL_BATCH
+        return batch
 
     def fitting_local(self, nlane: int) -> dict:
         """Local arrays of fitting_group_atoms: per atom its layer buffers (T while read), activation slopes
@@ -169,10 +180,11 @@ class SeE2ADevice(SmoothDevice):
         local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes}
         # the descriptor pass without the gradient pass's lane sums: 12.7 KB per float64 block for cuag, not
         # 21.6, so that registers, not shared memory, bound its blocks per SM (12, not 10)
-        b.launch_groups("group_descriptor", natoms, nlane, geo, self.env, self.emb_group, Args(pad_g=self.pad_g, t_part=t_mat),
-                        live, Args(pair_grad=pair_grad),
-                        local={**local, "sh_f": self.embedding_values, "sh_red": 2 * nlane}, scratch=self.group_scratch,
-                        dtype=dt)
+        batch = self.group_batch(lambda batch: {**local, "sh_f": self.pass_values(batch)})
+        b.launch_groups("group_descriptor", natoms, nlane, geo, self.env, self.emb_group,
+                        Args(batch=batch, pad_g=self.pad_g, t_part=t_mat), live, Args(pair_grad=pair_grad),
+                        local={**local, "sh_f": self.embedding_values(batch), "sh_red": 2 * nlane},
+                        scratch=self.group_scratch(batch), dtype=dt)
         fit_atoms, ngroups = self.species_groups(geo.atype, natoms)
         b.launch_groups("fitting_group_atoms", ngroups, fit_lanes,
                         Args(fit_atoms=fit_atoms, atype=geo.atype, nnei=geo.nnei, nchunk=1, t_part=t_mat,
@@ -180,9 +192,9 @@ class SeE2ADevice(SmoothDevice):
                         Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1),
                              fit_per_pass=GROUP_KERNEL_FIT_PER_PASS), params,
                         Args(atom_energy=atom_energy, dt_mat=t_mat), local=self.fitting_local(fit_lanes), dtype=dt)
-        b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb_group, Args(dt_mat=t_mat), live,
-                        Args(pair_grad=pair_grad), local={**local, "sh_f": self.pass_values}, scratch=self.group_scratch,
-                        dtype=dt)
+        b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb_group,
+                        Args(batch=batch, dt_mat=t_mat), live, Args(pair_grad=pair_grad),
+                        local={**local, "sh_f": self.pass_values(batch)}, scratch=self.group_scratch(batch), dtype=dt)
 
     def species_groups(self, atype, natoms: int):
         """(fit_atoms, number of groups): atoms 0 … natoms−1 in groups of FIT_ATOMS of one species, each
