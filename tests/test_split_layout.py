@@ -78,3 +78,33 @@ def test_the_one_kernel_stays_where_the_fitting_kernel_does_not_fit(pot, monkeyp
             evaluate(pot)
     finally:
         ev.layout = "group"
+
+
+def test_float32_takes_four_neighbours_per_pass_where_eight_do_not_fit(monkeypatch):
+    """float32's work-group passes take eight neighbours per embedding pass; on a device whose work-group
+    memory cannot hold eight's buffers they take four (se_e2_a/device.py: group_batch).  The descriptor's
+    sums run in the same order either way (energies identical to the last bit); the gradient pass sums its
+    lane terms in other groups (forces equal within float32's rounding)."""
+    dp = dpsycl.DeepPot(DATA / "cuag" / "model.h5", device="opencl:cpu", precision="float32")
+    ev = dp.evaluator
+    if not ev.backend.supports_groups:
+        pytest.skip("opencl:cpu is not the default SYCL device: no work-group kernels")
+    ev.layout = "group"
+    monkeypatch.setattr(ev.passes, "split_from", 1 << 40)
+    launches, launch = [], ev.backend.launch_groups
+
+    def record(body_name, *args, **kwargs):
+        if body_name == "group_atom_energy":
+            launches.append((kwargs["scratch"]["hb"] // 2, sum(kwargs["local"].values()) * 4))
+        return launch(body_name, *args, **kwargs)
+    monkeypatch.setattr(ev.backend, "launch_groups", record)
+    eight = evaluate(dp)
+    (batch, need), = launches
+    assert batch == 8
+    launches.clear()
+    monkeypatch.setattr(ev.backend, "local_memory_bytes", need - 4)
+    four = evaluate(dp)
+    assert [b for b, _ in launches] == [4]
+    np.testing.assert_array_equal(four.energy, eight.energy)
+    np.testing.assert_array_equal(four.atom_energy, eight.atom_energy)
+    np.testing.assert_allclose(four.force, eight.force, rtol=0, atol=2e-5 * np.abs(eight.force).max())
