@@ -388,8 +388,8 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     zero = 0.0 * pos[0]
     t0, t1, t2, t3 = group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nnei, sel_off, ntypes,
                                            rcut, rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off,
-                                           emb_widths, n_emb, act_emb, act_emb_arg, ewmax, batch, pad_g, pair_grad, sh_env,
-                                           sh_live, sh_f, sh_red, row, hb, zb)
+                                           emb_widths, n_emb, act_emb, act_emb_arg, ewmax, batch, pad_g, pair_grad,
+                                           sh_env, sh_live, sh_f, sh_red, row, hb, zb)
     inv_nnei = 1.0 / nnei
     if lane < m_width:
         sh_t[lane] = t0 * inv_nnei
@@ -432,7 +432,8 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
 
 def group_descriptor(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
                      blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
-                     ewmax, batch, pad_g, t_part, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, sh_red, row, hb, zb):
+                     ewmax, batch, pad_g, t_part, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, sh_red, row,
+                     hb, zb):
     """The first pass of group_atom_energy as a kernel of its own, for the split layout (the fitting net in
     between runs over atoms of one species: se_e2_a_fitting.py): T_i·nnei into t_part[i·4M:], the live
     slots of each block into live_list[i·nnei + slot] and their counts into live_count[i·ntypes + tj]."""
@@ -440,8 +441,8 @@ def group_descriptor(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei
     ti = atype[i]
     t0, t1, t2, t3 = group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nnei, sel_off, ntypes,
                                            rcut, rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off,
-                                           emb_widths, n_emb, act_emb, act_emb_arg, ewmax, batch, pad_g, pair_grad, sh_env,
-                                           sh_live, sh_f, sh_red, row, hb, zb)
+                                           emb_widths, n_emb, act_emb, act_emb_arg, ewmax, batch, pad_g, pair_grad,
+                                           sh_env, sh_live, sh_f, sh_red, row, hb, zb)
     tw = 4 * m_width
     if lane < m_width:
         t_part[i * tw + lane] = t0

@@ -80,7 +80,7 @@ class SeE2ADevice(SmoothDevice):
     @property
     def group_lanes(self) -> int:
         """Work-group size of the cooperative kernel: a power of two ≥ the embedding width, ≥ 32 (so ≥ the
-        4·BATCH lane sums of its gradient pass)."""
+        4·batch lane sums of its gradient pass at the largest batch, 8: se_e2_a_group.BATCH)."""
         width = max(32, int(self.emb.ewmax))
         return 1 << (width - 1).bit_length()
 
@@ -178,8 +178,9 @@ class SeE2ADevice(SmoothDevice):
         live = Args(live_list=self.ws.buffer("group_live", natoms * geo.nnei, slots),
                     live_count=self.ws.buffer("group_live_count", natoms * self.env.ntypes, np.int32))
         local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes}
-        # the descriptor pass without the gradient pass's lane sums: 12.7 KB per float64 block for cuag, not
-        # 21.6, so that registers, not shared memory, bound its blocks per SM (12, not 10)
+        # both passes take the batch the gradient pass's local arrays allow; the descriptor pass without the
+        # gradient pass's lane sums: 12.7 KB per float64 block for cuag, not 21.6, so that registers, not
+        # shared memory, bound its blocks per SM (12, not 10)
         batch = self.group_batch(lambda batch: {**local, "sh_f": self.pass_values(batch)})
         b.launch_groups("group_descriptor", natoms, nlane, geo, self.env, self.emb_group,
                         Args(batch=batch, pad_g=self.pad_g, t_part=t_mat), live, Args(pair_grad=pair_grad),
