@@ -31,7 +31,8 @@ def dense_four_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dst
     """group.group_dense for four atoms whose buffers are ``stride`` apart in buf and whose activation
     slopes are ``dstride`` apart in dact: with per_pass = 2 a lane takes outputs o and o + nlane in one
     pass over the input (the wide devices' work-groups: a 120-wide layer on 64 lanes in one pass, each
-    input read from local memory feeding eight multiply-add chains); per_pass is compiled in."""
+    input read from local memory feeding eight multiply-add chains, by chunked_sums); per_pass is compiled
+    in."""
     for o in range(lane, n_out, per_pass * nlane):
         o2 = o + nlane
         second = per_pass > 1 and o2 < n_out
@@ -45,28 +46,20 @@ def dense_four_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dst
         y1 = y0
         y2 = y0
         y3 = y0
-        xk = x_at
-        wk = mo + o
-        wk2 = mo + o2
-        while xk < x_at + n_in:
-            wv = w[wk]
-            x0 = buf[xk]
-            x1 = buf[stride + xk]
-            x2 = buf[2 * stride + xk]
-            x3 = buf[3 * stride + xk]
-            z0 += x0 * wv
-            z1 += x1 * wv
-            z2 += x2 * wv
-            z3 += x3 * wv
-            if per_pass > 1:
-                wv2 = w[wk2]
-                y0 += x0 * wv2
-                y1 += x1 * wv2
-                y2 += x2 * wv2
-                y3 += x3 * wv2
-            xk += 1
-            wk += n_out
-            wk2 += n_out
+        if per_pass > 1:
+            z0, z1, z2, z3, y0, y1, y2, y3 = chunked_sums(buf, stride, x_at, n_in, w, mo + o, n_out, o2 - o, z0, z1,
+                                                          z2, z3, y0, y1, y2, y3)
+        else:
+            xk = x_at
+            wk = mo + o
+            while xk < x_at + n_in:
+                wv = w[wk]
+                z0 += buf[xk] * wv
+                z1 += buf[stride + xk] * wv
+                z2 += buf[2 * stride + xk] * wv
+                z3 += buf[3 * stride + xk] * wv
+                xk += 1
+                wk += n_out
         fitting_output(z0, o, w, io, act, act_arg, buf, y_at, dact, da, residual, x_at)
         fitting_output(z1, o, w, io, act, act_arg, buf, stride + y_at, dact, dstride + da, residual, stride + x_at)
         fitting_output(z2, o, w, io, act, act_arg, buf, 2 * stride + y_at, dact, 2 * dstride + da, residual,
@@ -84,15 +77,93 @@ def dense_four_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dst
     barrier(item)
 
 
+def four_atom_terms(vals, vstride, at, wv, wv2, a0, a1, a2, a3, b0, b1, b2, b3):
+    """One term of the four atoms' sums: their values vals[at], vals[vstride + at], … times the weight wv
+    added to a0 … a3, times wv2 to b0 … b3."""
+    x0 = vals[at]
+    x1 = vals[vstride + at]
+    x2 = vals[2 * vstride + at]
+    x3 = vals[3 * vstride + at]
+    return (a0 + x0 * wv, a1 + x1 * wv, a2 + x2 * wv, a3 + x3 * wv,
+            b0 + x0 * wv2, b1 + x1 * wv2, b2 + x2 * wv2, b3 + x3 * wv2)
+
+
+def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, a0, a1, a2, a3, b0, b1, b2, b3):
+    """The four atoms' sums over t < count of vals[at + t] (as in four_atom_terms) times w[wi + t·wstep] (into
+    a0 … a3) and w[wi + off2 + t·wstep] (b0 … b3), term by term in order, on wide devices: the weights of
+    four terms are loaded one chunk ahead of their multiply-adds, so that a warp waits on L2 once per chunk.
+    A loop that used each weight about twenty instructions after its load spent a third of the float32
+    fitting kernel's stall samples waiting on those loads on an H200 (benchmarks/NOTES.md, session 21)."""
+    t = at
+    end4 = at + count - count % 4
+    q0 = a0
+    q1 = a0
+    q2 = a0
+    q3 = a0
+    r0 = a0
+    r1 = a0
+    r2 = a0
+    r3 = a0
+    if t < end4:
+        q0 = w[wi]
+        q1 = w[wi + wstep]
+        q2 = w[wi + 2 * wstep]
+        q3 = w[wi + 3 * wstep]
+        r0 = w[wi + off2]
+        r1 = w[wi + off2 + wstep]
+        r2 = w[wi + off2 + 2 * wstep]
+        r3 = w[wi + off2 + 3 * wstep]
+    wn = wi
+    while t < end4:
+        v0 = q0
+        v1 = q1
+        v2 = q2
+        v3 = q3
+        u0 = r0
+        u1 = r1
+        u2 = r2
+        u3 = r3
+        if t + 4 < end4:          # the last chunk loads itself again: no read past the matrix
+            wn += 4 * wstep
+        q0 = w[wn]
+        q1 = w[wn + wstep]
+        q2 = w[wn + 2 * wstep]
+        q3 = w[wn + 3 * wstep]
+        r0 = w[wn + off2]
+        r1 = w[wn + off2 + wstep]
+        r2 = w[wn + off2 + 2 * wstep]
+        r3 = w[wn + off2 + 3 * wstep]
+        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t, v0, u0, a0, a1, a2, a3, b0, b1, b2, b3)
+        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t + 1, v1, u1, a0, a1, a2, a3, b0, b1, b2,
+                                                         b3)
+        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t + 2, v2, u2, a0, a1, a2, a3, b0, b1, b2,
+                                                         b3)
+        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t + 3, v3, u3, a0, a1, a2, a3, b0, b1, b2,
+                                                         b3)
+        t += 4
+    wn = wi + (t - at) * wstep
+    while t < at + count:
+        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t, w[wn], w[wn + off2], a0, a1, a2, a3, b0,
+                                                         b1, b2, b3)
+        t += 1
+        wn += wstep
+    return a0, a1, a2, a3, b0, b1, b2, b3
+
+
 def dense_backward_four_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_at, n_in, dact, dstride, da, wt, mo,
                               residual, per_pass):
     """group.group_dense_backward (over the transposed matrix wt) for four atoms laid out as in
     dense_four_atoms, per_pass inputs k, k + nlane per lane and pass.  ∂y/∂z = g·φ' is formed once per
     output and atom, in place of the slopes (no later layer reads them), where the loop over the inputs
-    formed it again for every input (two local loads and a multiply per multiply-add).  The loop over
-    the outputs is a range: written as a while loop over running indices, the OpenCL CPU compiler ran it
-    as a divergent loop (a lane mask kept in memory per step) and gathered wt[wo] where it is one vector
-    load: the kernel took 31 ms instead of 20 at 2,048 atoms (benchmarks/NOTES.md, session 14)."""
+    formed it again for every input (two local loads and a multiply per multiply-add).
+
+    The loop over the outputs takes one of two forms, each output's terms added in the same order: on
+    CPU devices (per_pass = 1) a range: written as a while loop over running indices, the OpenCL CPU
+    compiler ran it as a divergent loop (a lane mask kept in memory per step) and gathered wt[wo] where it
+    is one vector load: the kernel took 31 ms instead of 20 at 2,048 atoms (benchmarks/NOTES.md, session
+    14).  On wide devices chunked_sums, whose weights are loaded a chunk ahead: the kernel took 19% less
+    time in float32 on an H200, and less in float64 than with a while loop over running indices (NOTES.md,
+    session 21)."""
     for o in range(lane, n_out, nlane):
         dact[da + o] = buf[g_at + o] * dact[da + o]
         dact[dstride + da + o] = buf[stride + g_at + o] * dact[dstride + da + o]
@@ -114,24 +185,17 @@ def dense_backward_four_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_a
         b3 = a0
         wo = mo + k
         wo2 = mo + k2
-        for o in range(n_out):
-            wv = wt[wo]
-            g0 = dact[da + o]
-            g1 = dact[dstride + da + o]
-            g2 = dact[2 * dstride + da + o]
-            g3 = dact[3 * dstride + da + o]
-            a0 += g0 * wv
-            a1 += g1 * wv
-            a2 += g2 * wv
-            a3 += g3 * wv
-            if per_pass > 1:
-                wv2 = wt[wo2]
-                b0 += g0 * wv2
-                b1 += g1 * wv2
-                b2 += g2 * wv2
-                b3 += g3 * wv2
-            wo += n_in
-            wo2 += n_in
+        if per_pass > 1:
+            a0, a1, a2, a3, b0, b1, b2, b3 = chunked_sums(dact, dstride, da, n_out, wt, wo, n_in, wo2 - wo, a0, a1,
+                                                          a2, a3, b0, b1, b2, b3)
+        else:
+            for o in range(n_out):
+                wv = wt[wo]
+                a0 += dact[da + o] * wv
+                a1 += dact[dstride + da + o] * wv
+                a2 += dact[2 * dstride + da + o] * wv
+                a3 += dact[3 * dstride + da + o] * wv
+                wo += n_in
         if residual:
             a0 += buf[g_at + k]
             a1 += buf[stride + g_at + k]
@@ -318,5 +382,5 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
             dt_mat[i * tw + 3 * m_width + m] = e3 * scale
 
 
-BODIES = (group_atom, dense_four_atoms, dense_backward_four_atoms, widest_hidden, atom_stride, load_t,
-          last_layer_part, fitting_group_atoms)
+BODIES = (group_atom, four_atom_terms, chunked_sums, dense_four_atoms, dense_backward_four_atoms, widest_hidden,
+          atom_stride, load_t, last_layer_part, fitting_group_atoms)
