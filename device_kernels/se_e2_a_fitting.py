@@ -183,12 +183,11 @@ def dense_backward_four_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_a
         b1 = a0
         b2 = a0
         b3 = a0
-        wo = mo + k
-        wo2 = mo + k2
         if per_pass > 1:
-            a0, a1, a2, a3, b0, b1, b2, b3 = chunked_sums(dact, dstride, da, n_out, wt, wo, n_in, wo2 - wo, a0, a1,
+            a0, a1, a2, a3, b0, b1, b2, b3 = chunked_sums(dact, dstride, da, n_out, wt, mo + k, n_in, k2 - k, a0, a1,
                                                           a2, a3, b0, b1, b2, b3)
         else:
+            wo = mo + k
             for o in range(n_out):
                 wv = wt[wo]
                 a0 += dact[da + o] * wv
