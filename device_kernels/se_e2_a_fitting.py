@@ -88,6 +88,12 @@ def four_atom_terms(vals, vstride, at, wv, wv2, a0, a1, a2, a3, b0, b1, b2, b3):
             b0 + x0 * wv2, b1 + x1 * wv2, b2 + x2 * wv2, b3 + x3 * wv2)
 
 
+def chunk_weights(w, wn, wstep, off2):
+    """The weights of one chunk of four terms: w[wn + t·wstep] and w[wn + off2 + t·wstep], t < 4."""
+    return (w[wn], w[wn + wstep], w[wn + 2 * wstep], w[wn + 3 * wstep],
+            w[wn + off2], w[wn + off2 + wstep], w[wn + off2 + 2 * wstep], w[wn + off2 + 3 * wstep])
+
+
 def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, a0, a1, a2, a3, b0, b1, b2, b3):
     """The four atoms' sums over t < count of vals[at + t] (as in four_atom_terms) times w[wi + t·wstep] (into
     a0 … a3) and w[wi + off2 + t·wstep] (b0 … b3), term by term in order, on wide devices: the weights of
@@ -105,14 +111,7 @@ def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, a0, a1, a2, a3, b
     r2 = a0
     r3 = a0
     if t < end4:
-        q0 = w[wi]
-        q1 = w[wi + wstep]
-        q2 = w[wi + 2 * wstep]
-        q3 = w[wi + 3 * wstep]
-        r0 = w[wi + off2]
-        r1 = w[wi + off2 + wstep]
-        r2 = w[wi + off2 + 2 * wstep]
-        r3 = w[wi + off2 + 3 * wstep]
+        q0, q1, q2, q3, r0, r1, r2, r3 = chunk_weights(w, wi, wstep, off2)
     wn = wi
     while t < end4:
         v0 = q0
@@ -125,14 +124,7 @@ def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, a0, a1, a2, a3, b
         u3 = r3
         if t + 4 < end4:          # the last chunk loads itself again: no read past the matrix
             wn += 4 * wstep
-        q0 = w[wn]
-        q1 = w[wn + wstep]
-        q2 = w[wn + 2 * wstep]
-        q3 = w[wn + 3 * wstep]
-        r0 = w[wn + off2]
-        r1 = w[wn + off2 + wstep]
-        r2 = w[wn + off2 + 2 * wstep]
-        r3 = w[wn + off2 + 3 * wstep]
+        q0, q1, q2, q3, r0, r1, r2, r3 = chunk_weights(w, wn, wstep, off2)
         a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t, v0, u0, a0, a1, a2, a3, b0, b1, b2, b3)
         a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t + 1, v1, u1, a0, a1, a2, a3, b0, b1, b2,
                                                          b3)
@@ -381,5 +373,5 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
             dt_mat[i * tw + 3 * m_width + m] = e3 * scale
 
 
-BODIES = (group_atom, four_atom_terms, chunked_sums, dense_four_atoms, dense_backward_four_atoms, widest_hidden,
+BODIES = (group_atom, four_atom_terms, chunk_weights, chunked_sums, dense_four_atoms, dense_backward_four_atoms, widest_hidden,
           atom_stride, load_t, last_layer_part, fitting_group_atoms)
