@@ -373,5 +373,5 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
             dt_mat[i * tw + 3 * m_width + m] = e3 * scale
 
 
-BODIES = (group_atom, four_atom_terms, chunk_weights, chunked_sums, dense_four_atoms, dense_backward_four_atoms, widest_hidden,
-          atom_stride, load_t, last_layer_part, fitting_group_atoms)
+BODIES = (group_atom, four_atom_terms, chunk_weights, chunked_sums, dense_four_atoms, dense_backward_four_atoms,
+          widest_hidden, atom_stride, load_t, last_layer_part, fitting_group_atoms)
