@@ -54,6 +54,37 @@ def ptxas_report(ptx: str, cc: str, max_registers: int = 0, sass: str | None = N
     return out
 
 
+def align_shared_arrays(nbytes: int) -> None:
+    """Have a numba whose cuda.shared.array takes no alignment (numba's own CUDA target, before numba-cuda
+    0.11) align group-local arrays to ``nbytes`` as dpsycl.backends.cuda asks newer ones to
+    (SHARED_ALIGNMENT), so that the PTX here is the one the GPU's numba-cuda compiles: libNVVM merges
+    adjacent loads into vector loads only where it knows the alignment."""
+    from llvmlite import ir
+    from numba.core import cgutils
+    from numba.cuda import cudaimpl
+    from numba.cuda.cudadrv import nvvm
+
+    class AlignedGlobal(ir.GlobalVariable):
+        @property
+        def align(self):
+            return self._forced_align
+
+        @align.setter
+        def align(self, value):
+            self._forced_align = None if value is None else max(value, nbytes)
+
+    def add_global_variable(module, ty, name, addrspace=0):
+        gv = cgutils.add_global_variable(module, ty, name, addrspace)
+        if addrspace == nvvm.ADDRSPACE_SHARED:
+            gv.__class__ = AlignedGlobal
+            gv.align = nbytes
+        return gv
+
+    cudaimpl.cgutils = type(cgutils)("cgutils_aligned_shared")
+    cudaimpl.cgutils.__dict__.update(vars(cgutils))
+    cudaimpl.cgutils.add_global_variable = add_global_variable
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model")
@@ -74,6 +105,11 @@ def main(argv=None) -> int:
     import dpsycl
     from dpsycl.backends import cuda as cuda_backend
     from dpsycl.backends.cuda_ptx import work_group_ptx
+    shared_alloc = getattr(cuda_backend, "shared_alloc", None)      # trees before session 22 align nothing
+    if shared_alloc is not None and "alignment" not in shared_alloc():
+        align_shared_arrays(cuda_backend.SHARED_ALIGNMENT)
+        print(f"this numba takes no shared-array alignment: group-local arrays aligned to "
+              f"{cuda_backend.SHARED_ALIGNMENT} B as numba-cuda >= 0.11 aligns them")
 
     cc = tuple(int(x) for x in args.cc.split("."))
     model = dpsycl.load_model(args.model)

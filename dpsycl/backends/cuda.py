@@ -4,6 +4,7 @@ Works under numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1, set before numba is 
 """
 from __future__ import annotations
 
+import inspect
 import os
 
 import numpy as np
@@ -24,6 +25,9 @@ from .launch import KERNEL_PREFIX, KernelCache, flatten  # noqa: E402
 from .protocol import UNKNOWN_BYTES, DeviceMemory, allocation_failed  # noqa: E402
 
 THREADS = 128
+#: bytes a group-local array is aligned to where numba-cuda takes an alignment (0.11 on): libNVVM then merges
+#: neighbouring loads of one into a vector load (the descriptor kernel's float64 spills go; benchmarks/NOTES.md)
+SHARED_ALIGNMENT = 16
 #: one kernel cache per precision (compile_rules.py: float literals follow the kernel's precision)
 _KERNELS: dict = {}
 
@@ -101,8 +105,21 @@ def build_kernel_cache(jit_group_kernel, dtype=np.float64) -> KernelCache:
         device, primitives, cuda.jit, jit_group_kernel=jit_group_kernel, scope=_scope,
         item_template=dict(signature="", index="cuda.grid(1)", alloc="cuda.local.array({size}, DT)"),
         group_template=dict(signature="", local_args=False, group="cuda.blockIdx.x", lane="cuda.threadIdx.x",
-                            item="0", local_alloc="cuda.shared.array({size}, DT)",
+                            item="0", local_alloc=shared_alloc(),
                             alloc="cuda.local.array({size}, DT)"))
+
+
+def shared_alloc() -> str:
+    """The statement that allocates a group-local array: static shared memory, SHARED_ALIGNMENT-aligned where
+    this numba's cuda.shared.array (or its simulator's) takes an alignment.  Without one an array is aligned to
+    its element, and the compiler keeps scalar loads."""
+    try:
+        takes_alignment = "alignment" in inspect.signature(cuda.shared.array).parameters
+    except (TypeError, ValueError):
+        takes_alignment = False
+    if takes_alignment:
+        return f"cuda.shared.array({{size}}, DT, alignment={SHARED_ALIGNMENT})"
+    return "cuda.shared.array({size}, DT)"
 
 
 def _kernel_cache(dtype=np.float64) -> KernelCache:
