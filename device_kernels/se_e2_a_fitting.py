@@ -8,6 +8,10 @@ core's L2) and waited on one add chain per output (benchmarks/NOTES.md, session 
 sums run in the order of se_e2_a_group.group_fitting_net with one output per lane, so its energy
 and ∂E/∂T are those of the one-atom body bit for bit.
 
+In float32 on wide devices (fit_quads) an atom's buffers and its rows of activation slopes start on
+multiples of four values (quad_ceil), so that the four consecutive values of one atom a chunk of chunked_sums
+reads are one aligned vector load (group-local arrays are 16-byte aligned: dpsycl/backends/cuda.py).
+
 ``fit_atoms[g·FIT_ATOMS + j]`` is atom j of group g (the host groups the atoms by species,
 SeE2ADevice.species_groups); −1 pads a species' last group, whose padding runs on the group's first
 atom and stores nothing.
@@ -20,6 +24,15 @@ from .primitives import barrier
 FIT_ATOMS = 4
 
 
+def quad_ceil(n, quads):
+    """n rounded up to a multiple of four where quads (chunked_sums' vector loads), n itself otherwise: the
+    offsets of an atom's buffers, slope rows and share of a local array.  Rounded where quads is false, the
+    float64 kernel compiled differently (LLVM then proved some loads aligned, merged them and stopped unrolling
+    the loop) and ran slower."""
+    unit = 4 if quads else 1
+    return (n + unit - 1) // unit * unit
+
+
 def group_atom(fit_atoms, g, j):
     """Atom j of group g, or the group's first atom where j pads the group."""
     i = fit_atoms[g * FIT_ATOMS + j]
@@ -27,7 +40,7 @@ def group_atom(fit_atoms, g, j):
 
 
 def dense_four_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dstride, da, n_out, w, mo, bo, io, act,
-                     act_arg, residual, per_pass):
+                     act_arg, residual, per_pass, quads):
     """group.group_dense for four atoms whose buffers are ``stride`` apart in buf and whose activation
     slopes are ``dstride`` apart in dact: with per_pass = 2 a lane takes outputs o and o + nlane in one
     pass over the input (the wide devices' work-groups: a 120-wide layer on 64 lanes in one pass, each
@@ -47,8 +60,8 @@ def dense_four_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dst
         y2 = y0
         y3 = y0
         if per_pass > 1:
-            z0, z1, z2, z3, y0, y1, y2, y3 = chunked_sums(buf, stride, x_at, n_in, w, mo + o, n_out, o2 - o, z0, z1,
-                                                          z2, z3, y0, y1, y2, y3)
+            z0, z1, z2, z3, y0, y1, y2, y3 = chunked_sums(buf, stride, x_at, n_in, w, mo + o, n_out, o2 - o, quads,
+                                                          z0, z1, z2, z3, y0, y1, y2, y3)
         else:
             xk = x_at
             wk = mo + o
@@ -94,14 +107,22 @@ def chunk_weights(w, wn, wstep, off2):
             w[wn + off2], w[wn + off2 + wstep], w[wn + off2 + 2 * wstep], w[wn + off2 + 3 * wstep])
 
 
-def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, a0, a1, a2, a3, b0, b1, b2, b3):
+def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, quads, a0, a1, a2, a3, b0, b1, b2, b3):
     """The four atoms' sums over t < count of vals[at + t] (as in four_atom_terms) times w[wi + t·wstep] (into
     a0 … a3) and w[wi + off2 + t·wstep] (b0 … b3), term by term in order, on wide devices: the weights of
     four terms are loaded one chunk ahead of their multiply-adds, so that a warp waits on L2 once per chunk.
     A loop that used each weight about twenty instructions after its load spent a third of the float32
-    fitting kernel's stall samples waiting on those loads on an H200 (benchmarks/NOTES.md, session 21)."""
-    t = at
-    end4 = at + count - count % 4
+    fitting kernel's stall samples waiting on those loads on an H200 (benchmarks/NOTES.md, session 21).
+
+    With quads (compiled in) the loop runs over chunk numbers q and reads the values at 4·q + u, at and vstride
+    being multiples of four (the kernel's layout, quad_ceil with quads): the compiler then loads an atom's four
+    values of a chunk in one instruction.  On an H200 that took the float32 kernel from 4.43 to 3.90 ms and the float64
+    kernel from 6.00 to 6.52 ms (NOTES.md, session 23), so float64 keeps the loop over t (quads false)."""
+    unit = 4 if quads else 1
+    vstride = unit * (vstride // unit)
+    q = at // unit
+    end_q = (at + count - count % 4) // unit
+    step = 4 // unit
     q0 = a0
     q1 = a0
     q2 = a0
@@ -110,10 +131,10 @@ def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, a0, a1, a2, a3, b
     r1 = a0
     r2 = a0
     r3 = a0
-    if t < end4:
+    if q < end_q:
         q0, q1, q2, q3, r0, r1, r2, r3 = chunk_weights(w, wi, wstep, off2)
     wn = wi
-    while t < end4:
+    while q < end_q:
         v0 = q0
         v1 = q1
         v2 = q2
@@ -122,17 +143,19 @@ def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, a0, a1, a2, a3, b
         u1 = r1
         u2 = r2
         u3 = r3
-        if t + 4 < end4:          # the last chunk loads itself again: no read past the matrix
+        if q + step < end_q:      # the last chunk loads itself again: no read past the matrix
             wn += 4 * wstep
         q0, q1, q2, q3, r0, r1, r2, r3 = chunk_weights(w, wn, wstep, off2)
-        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t, v0, u0, a0, a1, a2, a3, b0, b1, b2, b3)
-        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t + 1, v1, u1, a0, a1, a2, a3, b0, b1, b2,
+        c = unit * q
+        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, c, v0, u0, a0, a1, a2, a3, b0, b1, b2, b3)
+        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, c + 1, v1, u1, a0, a1, a2, a3, b0, b1, b2,
                                                          b3)
-        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t + 2, v2, u2, a0, a1, a2, a3, b0, b1, b2,
+        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, c + 2, v2, u2, a0, a1, a2, a3, b0, b1, b2,
                                                          b3)
-        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t + 3, v3, u3, a0, a1, a2, a3, b0, b1, b2,
+        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, c + 3, v3, u3, a0, a1, a2, a3, b0, b1, b2,
                                                          b3)
-        t += 4
+        q += step
+    t = unit * q
     wn = wi + (t - at) * wstep
     while t < at + count:
         a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t, w[wn], w[wn + off2], a0, a1, a2, a3, b0,
@@ -143,7 +166,7 @@ def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, a0, a1, a2, a3, b
 
 
 def dense_backward_four_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_at, n_in, dact, dstride, da, wt, mo,
-                              residual, per_pass):
+                              residual, per_pass, quads):
     """group.group_dense_backward (over the transposed matrix wt) for four atoms laid out as in
     dense_four_atoms, per_pass inputs k, k + nlane per lane and pass.  ∂y/∂z = g·φ' is formed once per
     output and atom, in place of the slopes (no later layer reads them), where the loop over the inputs
@@ -176,8 +199,8 @@ def dense_backward_four_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_a
         b2 = a0
         b3 = a0
         if per_pass > 1:
-            a0, a1, a2, a3, b0, b1, b2, b3 = chunked_sums(dact, dstride, da, n_out, wt, mo + k, n_in, k2 - k, a0, a1,
-                                                          a2, a3, b0, b1, b2, b3)
+            a0, a1, a2, a3, b0, b1, b2, b3 = chunked_sums(dact, dstride, da, n_out, wt, mo + k, n_in, k2 - k, quads,
+                                                          a0, a1, a2, a3, b0, b1, b2, b3)
         else:
             wo = mo + k
             for o in range(n_out):
@@ -217,14 +240,23 @@ def widest_hidden(fit_widths, n_fit):
     return widest
 
 
-def atom_stride(fwmax, hidden, m_width):
+def slopes_width(fit_widths, n_fit, quads):
+    """Values of sh_dact per atom: the hidden layers' activation slopes, each layer's row from quad_ceil (at
+    least one value)."""
+    width = 0
+    for layer in range(n_fit):
+        width += quad_ceil(fit_widths[layer + 1], quads)
+    return max(width, 1)
+
+
+def atom_stride(fwmax, hidden, m_width, quads):
     """Values of sh_f per atom: buffer A (fwmax values, from 0) holds D, later ∂y/∂D, and the hidden layers of
-    one parity; buffer B (from fwmax) holds T_i while it is read (4·M values, at the start and again beside
-    ∂y/∂D at the end) and the other hidden layers.  The reverse pass starts in the buffer the forward pass
-    ended in, so ∂y/∂D lands in A whatever the depth, and B needs only max(4·M, the widest hidden layer):
-    cuag's 512 + 256 values where two buffers of fwmax took 1,024 (8 KB less shared memory per float64
+    one parity; buffer B (from quad_ceil(fwmax, quads)) holds T_i while it is read (4·M values, at the start and
+    again beside ∂y/∂D at the end) and the other hidden layers.  The reverse pass starts in the buffer the
+    forward pass ended in, so ∂y/∂D lands in A whatever the depth, and B needs only max(4·M, the widest hidden
+    layer): cuag's 512 + 256 values where two buffers of fwmax took 1,024 (8 KB less shared memory per float64
     block of four atoms)."""
-    return fwmax + max(4 * m_width, hidden)
+    return quad_ceil(fwmax, quads) + quad_ceil(max(4 * m_width, hidden), quads)
 
 
 def load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, at):
@@ -250,11 +282,11 @@ def last_layer_part(lane, nlane, n_in, sh_f, x_at, fit_w, mo, zero):
 
 def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_part, m_width, axis_m, fit_w, fit_off,
                         fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax, fit_wt, n_hidden,
-                        fit_per_pass, fparam, nfp, aparam, nap, atom_energy, dt_mat, sh_f, sh_dact, sh_red):
+                        fit_per_pass, fit_quads, fparam, nfp, aparam, nap, atom_energy, dt_mat, sh_f, sh_dact, sh_red):
     """E_i and dt_mat[i] = ∂E_i/∂T_i / nnei of the FIT_ATOMS atoms of group g.  Local arrays per atom j:
     sh_f[j·stride:] its two layer buffers (D first; T beside them while it is read, atom_stride),
-    sh_dact[j·n_hidden:] its activation slopes, sh_red[j·nlane/2:] its lanes' parts of the last layer (nlane
-    a power of two ≥ 2).
+    sh_dact[j·n_hidden:] its activation slopes (n_hidden = slopes_width(…, fit_quads)), sh_red[j·nlane/2:] its
+    lanes' parts of the last layer (nlane a power of two ≥ 2).
     dt_mat may be t_part itself where each atom has one chunk (the work-group kernels of wide devices:
     T_i's row is then overwritten by ∂E_i/∂T_i), since every read of an atom's row precedes a barrier
     and its writes follow it; T is read twice so that no array of its own takes shared memory."""
@@ -262,12 +294,13 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     zero = 0.0 * fit_w[0]
     inv_nnei = 1.0 / nnei
     tw = 4 * m_width
-    stride = atom_stride(fwmax, widest_hidden(fit_widths, n_fit), m_width)
-    load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, fwmax)
+    stride = atom_stride(fwmax, widest_hidden(fit_widths, n_fit), m_width, fit_quads)
+    fb = quad_ceil(fwmax, fit_quads)            # buffer B
+    load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, fb)
     # D[m, n] = Σ_a T[a, m]·T[a, n] with the lanes over m: T[a, m] in four vector loads and T[a, n] broadcast,
     # where lanes over the elements (m, n) gathered both (NOTES.md, session 13); the same sums in the same order
     for j in range(FIT_ATOMS):
-        tj = j * stride + fwmax
+        tj = j * stride + fb
         for m in range(lane, m_width, nlane):
             t0 = sh_f[tj + m]
             t1 = sh_f[tj + m_width + m]
@@ -293,12 +326,12 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     for layer in range(n_fit):
         n_out = fit_widths[layer + 1]
         base = (ti * (n_fit + 1) + layer) * 3
-        dense_four_atoms(item, lane, nlane, sh_f, stride, x_at, n_in, fwmax - x_at, sh_dact, n_hidden, da, n_out, fit_w,
+        dense_four_atoms(item, lane, nlane, sh_f, stride, x_at, n_in, fb - x_at, sh_dact, n_hidden, da, n_out, fit_w,
                          fit_off[base], fit_off[base + 1], fit_off[base + 2], act_fit, act_fit_arg,
-                         fitting_residual(layer, n_in, n_out), fit_per_pass)
-        da += n_out
+                         fitting_residual(layer, n_in, n_out), fit_per_pass, fit_quads)
+        da += quad_ceil(n_out, fit_quads)
         n_in = n_out
-        x_at = fwmax - x_at
+        x_at = fb - x_at
     base = (ti * (n_fit + 1) + n_fit) * 3
     mo = fit_off[base]
     # the lanes' parts of the last layer, the upper half's added into the lower half's places (the first step
@@ -331,17 +364,17 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
         layer = n_fit - 1 - lr
         n_out = fit_widths[layer + 1]
         n_prev = fit_widths[layer]
-        da -= n_out
-        dense_backward_four_atoms(item, lane, nlane, sh_f, stride, g_at, n_out, fwmax - g_at, n_prev, sh_dact, n_hidden,
+        da -= quad_ceil(n_out, fit_quads)
+        dense_backward_four_atoms(item, lane, nlane, sh_f, stride, g_at, n_out, fb - g_at, n_prev, sh_dact, n_hidden,
                                   da, fit_wt, fit_off[(ti * (n_fit + 1) + layer) * 3],
-                                  fitting_residual(layer, n_prev, n_out), fit_per_pass)
-        g_at = fwmax - g_at
+                                  fitting_residual(layer, n_prev, n_out), fit_per_pass, fit_quads)
+        g_at = fb - g_at
     # se_e2_a.t_gradient, atom by atom, the lanes over m and the four rows a of ∂E/∂T_i[a, m] together: each
     # ∂y/∂D[m, n] read once for the four (a gather over the lanes), ∂y/∂D[k, m] contiguous over them, T
     # broadcast; lanes over the elements (a, m) gathered every term (≈ 1,500 gathers an atom, the hottest
     # instructions of the kernel under perf: NOTES.md, session 13).  Each element's sum in se_e2_a's order.
     scale = out_std[ti] * inv_nnei
-    t_at = fwmax - g_at             # buffer B, beside ∂y/∂D
+    t_at = fb - g_at             # buffer B, beside ∂y/∂D
     load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, t_at)
     for j in range(FIT_ATOMS):
         i = fit_atoms[g * FIT_ATOMS + j]
@@ -373,5 +406,6 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
             dt_mat[i * tw + 3 * m_width + m] = e3 * scale
 
 
-BODIES = (group_atom, four_atom_terms, chunk_weights, chunked_sums, dense_four_atoms, dense_backward_four_atoms,
-          widest_hidden, atom_stride, load_t, last_layer_part, fitting_group_atoms)
+BODIES = (quad_ceil, group_atom, four_atom_terms, chunk_weights, chunked_sums, dense_four_atoms,
+          dense_backward_four_atoms, widest_hidden, slopes_width, atom_stride, load_t, last_layer_part,
+          fitting_group_atoms)

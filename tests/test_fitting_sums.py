@@ -10,18 +10,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dpsycl.device_kernels.se_e2_a_fitting import chunked_sums
+from dpsycl.device_kernels.se_e2_a_fitting import chunked_sums, quad_ceil
 
 
+@pytest.mark.parametrize("quads", [False, True])
 @pytest.mark.parametrize("count", range(12))
 @pytest.mark.parametrize("off2", [0, 1, 7])
-def test_chunked_sums_add_each_term_once(count, off2):
+def test_chunked_sums_add_each_term_once(count, off2, quads):
     rng = np.random.default_rng(100 * count + off2)
-    at, vstride, wi, wstep = 2, count + 3, 3, 5
+    at, vstride, wi, wstep = 4, quad_ceil(count + 3, True), 3, 5
     vals = rng.standard_normal(at + 3 * vstride + count)
     w = rng.standard_normal(wi + off2 + max(count - 1, 0) * wstep + 1)
     start = rng.standard_normal(8)
-    sums = chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, *start)
+    sums = chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, quads, *start)
     first = w[wi + np.arange(count) * wstep]
     second = w[wi + off2 + np.arange(count) * wstep]
     rows = np.array([vals[j * vstride + at:j * vstride + at + count] for j in range(4)])

@@ -22,7 +22,7 @@ import numpy as np
 from ...backends.launch import Args
 from ...device_kernels import se_e2_a_group as kernels_group, se_e2_a_tables as kernels_tables
 from ...device_kernels.layers import TABLE_HEAD
-from ...device_kernels.se_e2_a_fitting import FIT_ATOMS, atom_stride, widest_hidden
+from ...device_kernels.se_e2_a_fitting import FIT_ATOMS, atom_stride, slopes_width, widest_hidden
 from ...fitting import pack_layers
 from ...model import EnergyFitting
 from ..embedding import EmbeddingPack
@@ -35,6 +35,9 @@ FITTING_LANES = 16
 #: outputs a lane takes per pass over a fitting layer in the work-group kernel of wide devices
 #: (group.py: group_dense; benchmarks/NOTES.md, session 7: −7.5% at 131,072 atoms on an H200)
 GROUP_KERNEL_FIT_PER_PASS = 2
+#: precisions whose split-layout fitting kernel loads a chunk's four values of an atom as one vector (chunked_sums'
+#: quads): float32 4.43 -> 3.90 ms on an H200, float64 6.00 -> 6.52 ms (benchmarks/NOTES.md, session 23)
+FIT_QUADS = (np.dtype(np.float32),)
 #: atoms from which the group layout runs the split passes (three launches instead of one)
 SPLIT_FROM = 16384
 
@@ -55,6 +58,7 @@ class SeE2ADevice(SmoothDevice):
         self.group_fitting = fitting is not None and getattr(ws.backend, "group_fitting", False)
         neurons = list(fitting.neuron) if fitting is not None else []
         self.widest_hidden = widest_hidden([0, *neurons, 1], len(neurons))
+        self.fit_widths = [0, *neurons, 1]
         self._species_groups = None
         # the group layout's switch to the split passes (an attribute, so that a benchmark can time both)
         self.split_from = SPLIT_FROM
@@ -115,9 +119,9 @@ class SeE2ADevice(SmoothDevice):
             b.launch_groups("fitting_group_atoms", ngroups, FITTING_LANES,
                             Args(fit_atoms=fit_atoms, atype=geo.atype, nnei=geo.nnei, nchunk=nchunk, t_part=t_part,
                                  m_width=m, axis_m=self.axis_m), self.fit,
-                            Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1), fit_per_pass=1), params,
-                            Args(atom_energy=atom_energy, dt_mat=dt_mat), local=self.fitting_local(FITTING_LANES),
-                            dtype=dt)
+                            Args(fit_wt=self.fit_wt, n_hidden=self.slopes(False), fit_per_pass=1, fit_quads=False),
+                            params, Args(atom_energy=atom_energy, dt_mat=dt_mat),
+                            local=self.fitting_local(FITTING_LANES, False), dtype=dt)
             self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
             return
         b.launch("fitting_atom", natoms,
@@ -153,17 +157,26 @@ class SeE2ADevice(SmoothDevice):
             return kernels_group.SMALL_BATCH
         return batch
 
-    def fitting_local(self, nlane: int) -> dict:
+    def fitting_local(self, nlane: int, quads: bool) -> dict:
         """Local arrays of fitting_group_atoms: per atom its layer buffers (T while read), activation slopes
-        and lane parts of the last layer."""
-        return {"sh_f": FIT_ATOMS * atom_stride(self.fit.fwmax, self.widest_hidden, self.m_width),
-                "sh_dact": FIT_ATOMS * max(self.n_hidden, 1), "sh_red": FIT_ATOMS * (nlane // 2)}
+        and lane parts of the last layer, laid out as the kernel compiled with fit_quads = quads lays them out."""
+        return {"sh_f": FIT_ATOMS * atom_stride(self.fit.fwmax, self.widest_hidden, self.m_width, quads),
+                "sh_dact": FIT_ATOMS * self.slopes(quads), "sh_red": FIT_ATOMS * (nlane // 2)}
+
+    def slopes(self, quads: bool) -> int:
+        """Activation slopes per atom of fitting_group_atoms compiled with fit_quads = quads."""
+        return slopes_width(self.fit_widths, len(self.fit_widths) - 2, quads)
+
+    @property
+    def split_quads(self) -> bool:
+        """fit_quads of the split layout's fitting kernel: this precision's (FIT_QUADS)."""
+        return np.dtype(self.dtype) in FIT_QUADS
 
     def split_fits(self, nlane: int) -> bool:
         """Whether the fitting kernel's local arrays fit the device's work-group memory (CUDA's 48 KB of static
         shared memory: cuag in float64 needs 46 KB; DeePMD-kit's usual sizes, embedding 100 wide, axis 16,
         fitting 240, would need 128 KB, and keep the one-kernel group layout)."""
-        need = sum(self.fitting_local(nlane).values()) * np.dtype(self.dtype).itemsize
+        need = sum(self.fitting_local(nlane, self.split_quads).values()) * np.dtype(self.dtype).itemsize
         return need <= getattr(self.ws.backend, "local_memory_bytes", 0)
 
     def split_passes(self, geo, natoms: int, atom_energy, pair_grad, params) -> None:
@@ -190,9 +203,10 @@ class SeE2ADevice(SmoothDevice):
         b.launch_groups("fitting_group_atoms", ngroups, fit_lanes,
                         Args(fit_atoms=fit_atoms, atype=geo.atype, nnei=geo.nnei, nchunk=1, t_part=t_mat,
                              m_width=self.m_width, axis_m=self.axis_m), self.fit,
-                        Args(fit_wt=self.fit_wt, n_hidden=max(self.n_hidden, 1),
-                             fit_per_pass=GROUP_KERNEL_FIT_PER_PASS), params,
-                        Args(atom_energy=atom_energy, dt_mat=t_mat), local=self.fitting_local(fit_lanes), dtype=dt)
+                        Args(fit_wt=self.fit_wt, n_hidden=self.slopes(self.split_quads),
+                             fit_per_pass=GROUP_KERNEL_FIT_PER_PASS, fit_quads=self.split_quads), params,
+                        Args(atom_energy=atom_energy, dt_mat=t_mat),
+                        local=self.fitting_local(fit_lanes, self.split_quads), dtype=dt)
         b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb_group,
                         Args(batch=batch, dt_mat=t_mat), live, Args(pair_grad=pair_grad),
                         local={**local, "sh_f": self.pass_values(batch)}, scratch=self.group_scratch(batch), dtype=dt)
