@@ -118,11 +118,16 @@ def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, quads, a0, a1, a2
     being multiples of four (the kernel's layout, quad_ceil with quads): the compiler then loads an atom's four
     values of a chunk in one instruction.  On an H200 that took the float32 kernel from 4.43 to 3.90 ms and the float64
     kernel from 6.00 to 6.52 ms (NOTES.md, session 23), so float64 keeps the loop over t (quads false)."""
-    unit = 4 if quads else 1
-    vstride = unit * (vstride // unit)
-    q = at // unit
-    end_q = (at + count - count % 4) // unit
-    step = 4 // unit
+    unit = 1
+    step = 4
+    q = at
+    end_q = at + count - count % 4
+    if quads:
+        unit = 4
+        step = 1
+        vstride = 4 * (vstride >> 2)
+        q = at >> 2
+        end_q = q + (count >> 2)
     q0 = a0
     q1 = a0
     q2 = a0
