@@ -116,8 +116,10 @@ def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, quads, a0, a1, a2
 
     With quads (compiled in) the loop runs over chunk numbers q and reads the values at 4·q + u, at and vstride
     being multiples of four (the kernel's layout, quad_ceil with quads): the compiler then loads an atom's four
-    values of a chunk in one instruction.  On an H200 that took the float32 kernel from 4.43 to 3.90 ms and the float64
-    kernel from 6.00 to 6.52 ms (NOTES.md, session 23), so float64 keeps the loop over t (quads false)."""
+    values of a chunk in one instruction.  On an H200 that took the float32 kernel from 4.43 to 4.08 ms and the
+    float64 kernel from 6.00 to 6.52 ms (NOTES.md, session 23), so float64 keeps the loop over t (quads false).
+    The chunk numbers come from shifts: written as floor divisions (Python's rounding, which numba keeps) the
+    float32 kernel compiled to other code and lost the gain (4.44 ms)."""
     unit = 1
     step = 4
     q = at
