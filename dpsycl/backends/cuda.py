@@ -111,11 +111,12 @@ def build_kernel_cache(jit_group_kernel, dtype=np.float64) -> KernelCache:
 
 def shared_alloc() -> str:
     """The statement that allocates a group-local array: static shared memory, SHARED_ALIGNMENT-aligned where
-    this numba's cuda.shared.array (or its simulator's) takes an alignment.  Without one an array is aligned to
-    its element, and the compiler keeps scalar loads."""
+    this numba's cuda.shared.array takes an alignment.  Without one an array is aligned to
+    its element, and the compiler keeps scalar loads.  numba's CUDA simulator has no cuda.shared outside a
+    kernel: there the plain statement."""
     try:
         takes_alignment = "alignment" in inspect.signature(cuda.shared.array).parameters
-    except (TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError):
         takes_alignment = False
     if takes_alignment:
         return f"cuda.shared.array({{size}}, DT, alignment={SHARED_ALIGNMENT})"
