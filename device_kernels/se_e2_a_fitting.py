@@ -9,8 +9,8 @@ sums run in the order of se_e2_a_group.group_fitting_net with one output per lan
 and ∂E/∂T are those of the one-atom body bit for bit.
 
 In float32 on wide devices (fit_quads) an atom's buffers and its rows of activation slopes start on
-multiples of four values (quad_ceil), so that the four consecutive values of one atom a chunk of chunked_sums
-reads are one aligned vector load (group-local arrays are 16-byte aligned: dpsycl/backends/cuda.py).
+multiples of four values (quad_ceil), so that the four consecutive values of one atom a chunk of
+quad_chunked_sums reads are one aligned vector load (group-local arrays are 16-byte aligned: dpsycl/backends/cuda.py).
 
 ``fit_atoms[g·FIT_ATOMS + j]`` is atom j of group g (the host groups the atoms by species,
 SeE2ADevice.species_groups); −1 pads a species' last group, whose padding runs on the group's first
@@ -25,12 +25,13 @@ FIT_ATOMS = 4
 
 
 def quad_ceil(n, quads):
-    """n rounded up to a multiple of four where quads (chunked_sums' vector loads), n itself otherwise: the
+    """n rounded up to a multiple of four where quads (quad_chunked_sums' vector loads), n itself otherwise: the
     offsets of an atom's buffers, slope rows and share of a local array.  Rounded where quads is false, the
     float64 kernel compiled differently (LLVM then proved some loads aligned, merged them and stopped unrolling
     the loop) and ran slower."""
-    unit = 4 if quads else 1
-    return (n + unit - 1) // unit * unit
+    if quads:
+        return (n + 3) // 4 * 4
+    return n
 
 
 def group_atom(fit_atoms, g, j):
@@ -59,8 +60,11 @@ def dense_four_atoms(item, lane, nlane, buf, stride, x_at, n_in, y_at, dact, dst
         y1 = y0
         y2 = y0
         y3 = y0
-        if per_pass > 1:
-            z0, z1, z2, z3, y0, y1, y2, y3 = chunked_sums(buf, stride, x_at, n_in, w, mo + o, n_out, o2 - o, quads,
+        if per_pass > 1 and quads:
+            z0, z1, z2, z3, y0, y1, y2, y3 = quad_chunked_sums(buf, stride, x_at, n_in, w, mo + o, n_out, o2 - o,
+                                                               z0, z1, z2, z3, y0, y1, y2, y3)
+        elif per_pass > 1:
+            z0, z1, z2, z3, y0, y1, y2, y3 = chunked_sums(buf, stride, x_at, n_in, w, mo + o, n_out, o2 - o,
                                                           z0, z1, z2, z3, y0, y1, y2, y3)
         else:
             xk = x_at
@@ -107,29 +111,56 @@ def chunk_weights(w, wn, wstep, off2):
             w[wn + off2], w[wn + off2 + wstep], w[wn + off2 + 2 * wstep], w[wn + off2 + 3 * wstep])
 
 
-def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, quads, a0, a1, a2, a3, b0, b1, b2, b3):
+def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, a0, a1, a2, a3, b0, b1, b2, b3):
     """The four atoms' sums over t < count of vals[at + t] (as in four_atom_terms) times w[wi + t·wstep] (into
     a0 … a3) and w[wi + off2 + t·wstep] (b0 … b3), term by term in order, on wide devices: the weights of
     four terms are loaded one chunk ahead of their multiply-adds, so that a warp waits on L2 once per chunk.
     A loop that used each weight about twenty instructions after its load spent a third of the float32
     fitting kernel's stall samples waiting on those loads on an H200 (benchmarks/NOTES.md, session 21).
+    float64's loop (fit_quads false); float32 runs quad_chunked_sums."""
+    t = at
+    end4 = at + count - count % 4
+    q0 = a0
+    q1 = a0
+    q2 = a0
+    q3 = a0
+    r0 = a0
+    r1 = a0
+    r2 = a0
+    r3 = a0
+    if t < end4:
+        q0, q1, q2, q3, r0, r1, r2, r3 = chunk_weights(w, wi, wstep, off2)
+    wn = wi
+    while t < end4:
+        v0 = q0
+        v1 = q1
+        v2 = q2
+        v3 = q3
+        u0 = r0
+        u1 = r1
+        u2 = r2
+        u3 = r3
+        if t + 4 < end4:          # the last chunk loads itself again: no read past the matrix
+            wn += 4 * wstep
+        q0, q1, q2, q3, r0, r1, r2, r3 = chunk_weights(w, wn, wstep, off2)
+        a0, a1, a2, a3, b0, b1, b2, b3 = chunk_terms(vals, vstride, t, v0, v1, v2, v3, u0, u1, u2, u3, a0, a1, a2, a3,
+                                                     b0, b1, b2, b3)
+        t += 4
+    return remainder_terms(vals, vstride, at, count, t, w, wi, wstep, off2, a0, a1, a2, a3, b0, b1, b2, b3)
 
-    With quads (compiled in) the loop runs over chunk numbers q and reads the values at 4·q + u, at and vstride
-    being multiples of four (the kernel's layout, quad_ceil with quads): the compiler then loads an atom's four
-    values of a chunk in one instruction.  On an H200 that took the float32 kernel from 4.43 to 4.08 ms and the
-    float64 kernel from 6.00 to 6.52 ms (NOTES.md, session 23), so float64 keeps the loop over t (quads false).
-    The chunk numbers come from shifts: written as floor divisions (Python's rounding, which numba keeps) the
-    float32 kernel compiled to other code and lost the gain (4.44 ms)."""
-    unit = 1
-    step = 4
-    q = at
-    end_q = at + count - count % 4
-    if quads:
-        unit = 4
-        step = 1
-        vstride = 4 * (vstride >> 2)
-        q = at >> 2
-        end_q = q + (count >> 2)
+
+def quad_chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, a0, a1, a2, a3, b0, b1, b2, b3):
+    """chunked_sums for at and vstride multiples of four (the kernel's layout with fit_quads, quad_ceil): the loop
+    runs over chunk numbers q and reads the values at 4·q + u, so that the compiler loads an atom's four values
+    of a chunk in one instruction.  On an H200 (NOTES.md, session 23) that took the float32 kernel from 4.43 to
+    3.90 ms and the float64 kernel from 6.00 to 6.52 ms, so float64 keeps chunked_sums.  A separate body, not
+    a switch inside one loop: numba optimises each device function before inlining it, and one loop whose
+    step and stride followed the switch compiled to other float32 code, 4.44 ms (floor divisions) and 4.08 ms
+    (shifts); with this body the float32 SASS is again that of the 3.90 ms tree.  Its prologue and loop are
+    chunked_sums' written out again: with them in shared helpers the float32 kernel took 106 registers, not 96."""
+    quad_stride = 4 * (vstride >> 2)
+    q = at >> 2
+    end_q = q + (count >> 2)
     q0 = a0
     q1 = a0
     q2 = a0
@@ -150,19 +181,26 @@ def chunked_sums(vals, vstride, at, count, w, wi, wstep, off2, quads, a0, a1, a2
         u1 = r1
         u2 = r2
         u3 = r3
-        if q + step < end_q:      # the last chunk loads itself again: no read past the matrix
+        if q + 1 < end_q:         # the last chunk loads itself again: no read past the matrix
             wn += 4 * wstep
         q0, q1, q2, q3, r0, r1, r2, r3 = chunk_weights(w, wn, wstep, off2)
-        c = unit * q
-        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, c, v0, u0, a0, a1, a2, a3, b0, b1, b2, b3)
-        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, c + 1, v1, u1, a0, a1, a2, a3, b0, b1, b2,
-                                                         b3)
-        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, c + 2, v2, u2, a0, a1, a2, a3, b0, b1, b2,
-                                                         b3)
-        a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, c + 3, v3, u3, a0, a1, a2, a3, b0, b1, b2,
-                                                         b3)
-        q += step
-    t = unit * q
+        a0, a1, a2, a3, b0, b1, b2, b3 = chunk_terms(vals, quad_stride, 4 * q, v0, v1, v2, v3, u0, u1, u2, u3, a0, a1,
+                                                     a2, a3, b0, b1, b2, b3)
+        q += 1
+    return remainder_terms(vals, vstride, at, count, 4 * q, w, wi, wstep, off2, a0, a1, a2, a3, b0, b1, b2, b3)
+
+
+def chunk_terms(vals, vstride, c, v0, v1, v2, v3, u0, u1, u2, u3, a0, a1, a2, a3, b0, b1, b2, b3):
+    """One chunk's four terms c … c + 3 of the four atoms' sums (four_atom_terms), their weights v0 … v3 into
+    a0 … a3 and u0 … u3 into b0 … b3."""
+    a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, c, v0, u0, a0, a1, a2, a3, b0, b1, b2, b3)
+    a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, c + 1, v1, u1, a0, a1, a2, a3, b0, b1, b2, b3)
+    a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, c + 2, v2, u2, a0, a1, a2, a3, b0, b1, b2, b3)
+    return four_atom_terms(vals, vstride, c + 3, v3, u3, a0, a1, a2, a3, b0, b1, b2, b3)
+
+
+def remainder_terms(vals, vstride, at, count, t, w, wi, wstep, off2, a0, a1, a2, a3, b0, b1, b2, b3):
+    """The terms t … count − 1 past the last whole chunk, one at a time, each weight loaded where it is used."""
     wn = wi + (t - at) * wstep
     while t < at + count:
         a0, a1, a2, a3, b0, b1, b2, b3 = four_atom_terms(vals, vstride, t, w[wn], w[wn + off2], a0, a1, a2, a3, b0,
@@ -205,8 +243,11 @@ def dense_backward_four_atoms(item, lane, nlane, buf, stride, g_at, n_out, gin_a
         b1 = a0
         b2 = a0
         b3 = a0
-        if per_pass > 1:
-            a0, a1, a2, a3, b0, b1, b2, b3 = chunked_sums(dact, dstride, da, n_out, wt, mo + k, n_in, k2 - k, quads,
+        if per_pass > 1 and quads:
+            a0, a1, a2, a3, b0, b1, b2, b3 = quad_chunked_sums(dact, dstride, da, n_out, wt, mo + k, n_in, k2 - k,
+                                                               a0, a1, a2, a3, b0, b1, b2, b3)
+        elif per_pass > 1:
+            a0, a1, a2, a3, b0, b1, b2, b3 = chunked_sums(dact, dstride, da, n_out, wt, mo + k, n_in, k2 - k,
                                                           a0, a1, a2, a3, b0, b1, b2, b3)
         else:
             wo = mo + k
@@ -413,6 +454,6 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
             dt_mat[i * tw + 3 * m_width + m] = e3 * scale
 
 
-BODIES = (quad_ceil, group_atom, four_atom_terms, chunk_weights, chunked_sums, dense_four_atoms,
-          dense_backward_four_atoms, widest_hidden, slopes_width, atom_stride, load_t, last_layer_part,
-          fitting_group_atoms)
+BODIES = (quad_ceil, group_atom, four_atom_terms, chunk_weights, chunk_terms, remainder_terms, chunked_sums,
+          quad_chunked_sums, dense_four_atoms, dense_backward_four_atoms, widest_hidden, slopes_width, atom_stride,
+          load_t, last_layer_part, fitting_group_atoms)

@@ -35,8 +35,9 @@ FITTING_LANES = 16
 #: outputs a lane takes per pass over a fitting layer in the work-group kernel of wide devices
 #: (group.py: group_dense; benchmarks/NOTES.md, session 7: −7.5% at 131,072 atoms on an H200)
 GROUP_KERNEL_FIT_PER_PASS = 2
-#: precisions whose split-layout fitting kernel loads a chunk's four values of an atom as one vector (chunked_sums'
-#: quads): float32 4.43 -> 4.08 ms on an H200, float64 6.00 -> 6.52 ms (benchmarks/NOTES.md, session 23)
+#: precisions whose split-layout fitting kernel loads a chunk's four values of an atom as one vector
+#: (quad_chunked_sums): float32 4.43 -> 3.90 ms on an H200, float64 6.00 -> 6.52 ms (benchmarks/NOTES.md,
+#: session 23)
 FIT_QUADS = (np.dtype(np.float32),)
 #: atoms from which the group layout runs the split passes (three launches instead of one)
 SPLIT_FROM = 16384
