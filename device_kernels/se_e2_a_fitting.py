@@ -422,7 +422,7 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     # broadcast; lanes over the elements (a, m) gathered every term (≈ 1,500 gathers an atom, the hottest
     # instructions of the kernel under perf: NOTES.md, session 13).  Each element's sum in se_e2_a's order.
     scale = out_std[ti] * inv_nnei
-    t_at = fb - g_at             # buffer B, beside ∂y/∂D
+    t_at = fb - g_at                # buffer B, beside ∂y/∂D
     load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, t_at)
     for j in range(FIT_ATOMS):
         i = fit_atoms[g * FIT_ATOMS + j]

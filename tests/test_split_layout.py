@@ -7,16 +7,13 @@ Runs on opencl:cpu (skipped without the SYCL stack): the bodies are the GPU's.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 import dpsycl
-from conftest import CASES, DATA, TOL, case_params, reference_case
+from conftest import CASES, DATA, TOL, case_errors, within_tolerance
 from crystals import fcc
 from dpsycl.backends import sycl_available
-from dpsycl.neighbors import SelTruncationWarning
 
 pytestmark = pytest.mark.skipif(not sycl_available(), reason="the SYCL stack (dpctl, numba-dpex) is not installed")
 SPLIT_KERNELS = ["group_descriptor", "fitting_group_atoms", "group_pair_gradient"]
@@ -117,22 +114,15 @@ def test_float32_takes_four_neighbours_per_pass_where_eight_do_not_fit(monkeypat
 def test_float32_fitting_kernel_with_a_width_not_a_multiple_of_four(references, precision, monkeypatch):
     """float32's split fitting kernel reads a chunk's four values of an atom as one vector, its buffers laid out
     from multiples of four (se_e2_a_fitting.quad_ceil); tiny_fparam's fitting input is 35 wide (32 + 3 frame
-    parameters), so its second buffer starts one value later than its width.  Every case against DeePMD-kit,
-    within float32's bounds."""
+    parameters), so its second buffer starts one value later than its width.  Every case against DeePMD-kit
+    (energies, forces, virials, per atom too), within float32's bounds."""
     dp = dpsycl.DeepPot(DATA / "tiny_fparam" / "model.h5", device="opencl:cpu", precision=precision)
     if not dp.evaluator.backend.supports_groups:
         pytest.skip("opencl:cpu is not the default SYCL device: no work-group kernels")
     assert dp.evaluator.passes.split_quads and dp.evaluator.passes.fit.fwmax == 35
     dp.evaluator.layout = "split"
     launched = descriptor_launches(dp, monkeypatch)
-    ref, tol = references["tiny_fparam"], TOL["float32"]
     for case in CASES:
-        coords, cells, atype, out = reference_case(ref, case)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SelTruncationWarning)   # the dense case overfills sel
-            e, f, v = dp.eval(coords, cells, atype, **case_params(ref, case))
-        n = len(atype)
-        assert np.abs(e.ravel() - out["energy"].ravel()).max() / n <= tol["energy"], case
-        assert np.abs(f.ravel() - out["force"].ravel()).max() <= tol["force"], case
-        assert np.abs(v.ravel() - out["virial"].ravel()).max() / n <= tol["virial"], case
+        err = case_errors(dp, references["tiny_fparam"], case)
+        assert within_tolerance(err, TOL["float32"]), (case, err)
     assert "fitting_group_atoms" in launched

@@ -58,8 +58,8 @@ class SeE2ADevice(SmoothDevice):
         # the same offsets as fit_w (group.py: group_dense_backward)
         self.group_fitting = fitting is not None and getattr(ws.backend, "group_fitting", False)
         neurons = list(fitting.neuron) if fitting is not None else []
-        self.widest_hidden = widest_hidden([0, *neurons, 1], len(neurons))
         self.fit_widths = [0, *neurons, 1]
+        self.widest_hidden = widest_hidden(self.fit_widths, len(neurons))
         self._species_groups = None
         # the group layout's switch to the split passes (an attribute, so that a benchmark can time both)
         self.split_from = SPLIT_FROM
