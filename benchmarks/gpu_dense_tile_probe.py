@@ -27,68 +27,12 @@ from dpsycl.backends import cuda as _dpsycl_cuda  # noqa: F401  (its NumPy 2.4 s
 from numba import cuda  # noqa: E402
 
 
-def make_kernel(bm: int, bn: int, bk: int, tm: int, tn: int, dtype):
-    """A kernel computing y = tanh(x·W + b) and s = 1 − y² for a (bm × bn) tile per block of
-    (bm/tm)·(bn/tn) lanes; lane (r, c) owns rows r + i·(bm/tm) and columns c + j·(bn/tn)."""
-    lanes_c = bn // tn
-    lanes_r = bm // tm
-    nlane = lanes_r * lanes_c
-    a_size = bk * bm
-    b_size = bk * bn
-    sizes = (a_size, b_size, tm * tn)
-    nb = np.dtype(dtype)
-
-    @cuda.jit(fastmath=False)
-    def dense(x, w, b, y, s, n_rows, k_in, n_out):
-        lane = cuda.threadIdx.x
-        row0 = cuda.blockIdx.x * bm
-        col0 = cuda.blockIdx.y * bn
-        sh_a = cuda.shared.array(sizes[0], nb)
-        sh_b = cuda.shared.array(sizes[1], nb)
-        acc = cuda.local.array(sizes[2], nb)
-        tr = lane // lanes_c
-        tc = lane % lanes_c
-        zero = 0.0 * w[0]
-        for q in range(tm * tn):
-            acc[q] = zero
-        for k0 in range(0, k_in, bk):
-            # x's slice: lanes along k (coalesced over a row), stored k-major for the broadcast reads below
-            for e in range(lane, a_size, nlane):
-                r = e // bk
-                kk = e % bk
-                v = zero
-                if row0 + r < n_rows and k0 + kk < k_in:
-                    v = x[(row0 + r) * k_in + k0 + kk]
-                sh_a[kk * bm + r] = v
-            for e in range(lane, b_size, nlane):
-                kk = e // bn
-                c = e % bn
-                v = zero
-                if k0 + kk < k_in and col0 + c < n_out:
-                    v = w[(k0 + kk) * n_out + col0 + c]
-                sh_b[kk * bn + c] = v
-            cuda.syncthreads()
-            for kk in range(bk):
-                for i in range(tm):
-                    a = sh_a[kk * bm + tr + i * lanes_r]
-                    for j in range(tn):
-                        acc[i * tn + j] += a * sh_b[kk * bn + tc + j * lanes_c]
-            cuda.syncthreads()
-        for i in range(tm):
-            r = row0 + tr + i * lanes_r
-            for j in range(tn):
-                c = col0 + tc + j * lanes_c
-                if r < n_rows and c < n_out:
-                    h = math.tanh(acc[i * tn + j] + b[c])
-                    y[r * n_out + c] = h
-                    s[r * n_out + c] = 1.0 - h * h
-
-    return dense, nlane
-
-
 def make_kernel_scalar(bm: int, bn: int, bk: int, dtype):
-    """make_kernel for a 4 × 4 tile per lane written out as sixteen scalar sums, each k's four values of x
-    and four of W loaded once into scalars; the slices staged by fixed per-lane positions (no divisions)."""
+    """A kernel computing y = tanh(x·W + b) and s = 1 − y² for a (bm × bn) tile per block of (bm/4)·(bn/4)
+    lanes; lane (r, c) owns rows r + i·(bm/4) and columns c + j·(bn/4), i, j < 4, as sixteen scalar sums, each
+    k's four values of x and four of W loaded once into scalars; the slices staged by fixed per-lane
+    positions.  (The probe's first form kept the sums in a private array and ran at 3.3–5.2 TFLOP/s in
+    float64: benchmarks/NOTES.md, session 24; it is in this file's history.)"""
     lanes_c = bn // 4
     lanes_r = bm // 4
     nlane = lanes_r * lanes_c
@@ -181,17 +125,11 @@ def store_row(y, s, b, r, c, step, n_rows, n_out, v0, v1, v2, v3):
 
 
 TILINGS = {
-    # name: (bm, bn, bk, tm, tn)
-    "32x64x16/4x4": (32, 64, 16, 4, 4),
-    "32x128x8/4x4": (32, 128, 8, 4, 4),
-    "64x64x16/4x4": (64, 64, 16, 4, 4),
-    "64x128x8/8x4": (64, 128, 8, 8, 4),
-    "16x128x16/2x4": (16, 128, 16, 2, 4),
-    # the same tilings with make_kernel_scalar (tm = tn = 4)
-    "s32x64x16": (32, 64, 16, 4, 4),
-    "s64x64x16": (64, 64, 16, 4, 4),
-    "s64x64x8": (64, 64, 8, 4, 4),
-    "s32x128x8": (32, 128, 8, 4, 4),
+    # name: (bm, bn, bk), four rows × four columns per lane
+    "s32x64x16": (32, 64, 16),
+    "s64x64x16": (64, 64, 16),
+    "s64x64x8": (64, 64, 8),
+    "s32x128x8": (32, 128, 8),
 }
 
 
@@ -209,11 +147,8 @@ def run(rows: int, repeats: int, precisions, tilings, shapes) -> list[dict]:
             dy = cuda.device_array(rows * n_out, dt)
             ds = cuda.device_array(rows * n_out, dt)
             for name in tilings:
-                bm, bn, bk, tm, tn = TILINGS[name]
-                if name.startswith("s"):
-                    kern, nlane = make_kernel_scalar(bm, bn, bk, dt)
-                else:
-                    kern, nlane = make_kernel(bm, bn, bk, tm, tn, dt)
+                bm, bn, bk = TILINGS[name]
+                kern, nlane = make_kernel_scalar(bm, bn, bk, dt)
                 grid = (-(-rows // bm), -(-n_out // bn))
                 kern[grid, nlane](dx, dw, db, dy, ds, rows, k_in, n_out)
                 cuda.synchronize()
