@@ -12,10 +12,12 @@ E = Σ_i E_i and W = Σ_i w_i in blocks of rows, added up on the host.
 from .environment import slot_vector
 
 
-def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_grad, rev, rev_count, rev_cap,
-                              accumulate, force, atom_virial):
+def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_grad, row_sums, row_sum, rev,
+                              rev_count, rev_cap, accumulate, force, atom_virial):
     """F_i = Σ_j g_ij − Σ_k g_ki and w_i = −Σ_k g_ki ⊗ r_ki, gathered without atomics; added to the
-    values already in force and atom_virial when ``accumulate`` (a second neighbour list)."""
+    values already in force and atom_virial when ``accumulate`` (a second neighbour list).  With
+    ``row_sums``, Σ_j g_ij is row_sum[3i:3i+3], summed by the descriptor's passes (se_e2_a_group.py:
+    group_row_sum), not the nnei slots of the row."""
     fx = 0.0 * pos[0]
     fy = 0.0 * pos[0]
     fz = 0.0 * pos[0]
@@ -24,11 +26,16 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
         fy = force[3 * i + 1]
         fz = force[3 * i + 2]
     if i < ncentres:                   # only centres have rows of their own
-        for jj in range(nnei):
-            p = 3 * (i * nnei + jj)
-            fx += pair_grad[p]
-            fy += pair_grad[p + 1]
-            fz += pair_grad[p + 2]
+        if row_sums != 0:
+            fx += row_sum[3 * i]
+            fy += row_sum[3 * i + 1]
+            fz += row_sum[3 * i + 2]
+        else:
+            for jj in range(nnei):
+                p = 3 * (i * nnei + jj)
+                fx += pair_grad[p]
+                fy += pair_grad[p + 1]
+                fz += pair_grad[p + 2]
     # the virial in nine registers, written once: the same sums in the same order as adding into
     # atom_virial term by term, without a store and a dependent load per term (the compiler cannot
     # tell atom_virial from the arrays read in the loop)

@@ -318,6 +318,36 @@ def group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nn
     return t0, t1, t2, t3
 
 
+def group_row_sum(item, i, lane, nlane, nnei, zero, pair_grad, sh_f, red, row_sum):
+    """row_sum[3i:3i+3] = Σ_j g_ij over atom i's row as the gradient pass wrote it (every slot not live was
+    zeroed by the descriptor pass), so exactly the terms the gather's reverse sums read: the gather then reads
+    three values where it read the whole row, nnei slots strided by a row per work-item (forces.py).  The
+    lanes read the row side by side, then group_partial_sums adds their sums (four terms, the fourth zero).
+    The first barrier also orders the other lanes' global writes before the reads (the backends' barriers
+    fence global memory); the group-local values are free from there on.  The whole row, not only the live
+    slots: its reads are side by side, and the zeros add nothing."""
+    barrier(item)
+    sx = zero
+    sy = zero
+    sz = zero
+    for jj in range(lane, nnei, nlane):
+        g = 3 * (i * nnei + jj)
+        sx += pair_grad[g]
+        sy += pair_grad[g + 1]
+        sz += pair_grad[g + 2]
+    stride = nlane + 1
+    sh_f[red + lane] = sx
+    sh_f[red + stride + lane] = sy
+    sh_f[red + 2 * stride + lane] = sz
+    sh_f[red + 3 * stride + lane] = zero
+    nparts = group_partial_sums(item, lane, nlane, sh_f, red, 4)
+    if lane < 3:
+        total = zero
+        for part in range(nparts):
+            total += sh_f[red + 4 * stride + lane * nparts + part]
+        row_sum[3 * i + lane] = total
+
+
 def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
                         act_emb_arg, ewmax, batch, pair_grad, sh_env, sh_live, sh_f, row, hb, zb):
@@ -373,8 +403,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
                       emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg, ewmax, batch, pad_g, axis_m,
                       fit_w, fit_off, fit_widths, n_fit, act_fit, act_fit_arg, bias_e, out_std, out_bias, fwmax,
                       fit_wt, fit_per_pass, fparam, nfp, aparam, nap, atom_energy, pair_grad, sh_env, sh_live, sh_t,
-                      sh_f, sh_red,
-                      row, hb, zb):
+                      sh_f, sh_red, row, hb, zb):
     """E_i and every g_ij of atom i, computed by the work-group's lanes together.  Group-local arrays: sh_env
     the environment rows of the next batches, sh_live the live slots of every block (then their counts),
     sh_t T_i, sh_red the prefix counts and the energy sum, and sh_f for what never lives at the same time:
@@ -462,9 +491,12 @@ def group_descriptor(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei
 
 def group_pair_gradient(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nnei, sel_off, ntypes, rcut, rcut_smth,
                         blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
-                        ewmax, batch, dt_mat, live_list, live_count, pair_grad, sh_env, sh_live, sh_f, row, hb, zb):
+                        ewmax, batch, dt_mat, live_list, live_count, pair_grad, row_sum, sh_env, sh_live, sh_f, row, hb,
+                        zb):
     """The second pass of group_atom_energy as a kernel of its own (the split layout): g_ij of the live slots
-    group_descriptor listed, from dt_mat[i·4M:] = ∂E_i/∂T_i / nnei."""
+    group_descriptor listed, from dt_mat[i·4M:] = ∂E_i/∂T_i / nnei, and their sum into row_sum[3i:].  Not in
+    group_atom_energy: there the same reads crashed the OpenCL CPU compiler in float32 (oneAPI 2024.2,
+    ReduceCrossBarrierValuesPass, segfault), so the one-kernel layout leaves the row to the gather."""
     m_width = emb_widths[n_emb]
     ti = atype[i]
     zero = 0.0 * pos[0]
@@ -490,7 +522,9 @@ def group_pair_gradient(item, i, lane, nlane, pos, cell, atype, nlist, nshift, n
     group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
                         act_emb_arg, ewmax, batch, pair_grad, sh_env, sh_live, sh_f, row, hb, zb)
+    group_row_sum(item, i, lane, nlane, nnei, zero, pair_grad, sh_f, 0, row_sum)
 
 
 BODIES = (compact_live_slots, batch_env_rows, batch_rows, group_embedding_batch, group_fitting_net,
-          group_descriptor_pass, group_gradient_pass, group_atom_energy, group_descriptor, group_pair_gradient)
+          group_descriptor_pass, group_row_sum, group_gradient_pass, group_atom_energy, group_descriptor,
+          group_pair_gradient)

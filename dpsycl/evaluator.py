@@ -344,13 +344,18 @@ class DeviceEvaluator:
             pair_grads.append(ws.buffer(f"pair_grad:{k}", ncentres * nnei * 3, self.kernel_dtype))
         if ncentres < natoms:          # neighbour-only atoms carry no energy
             b.launch("fill", natoms, Args(arr=out["atom_energy"], value=0.0), dtype=dt)
-        self.passes.energies_and_pair_gradients(geometries, ncentres, out["atom_energy"], pair_grads, self.layout,
-                                                self.chunks_for(ncentres), params)
+        row_sums = self.passes.energies_and_pair_gradients(geometries, ncentres, out["atom_energy"], pair_grads,
+                                                           self.layout, self.chunks_for(ncentres), params)
+        # the passes' row sums are in the kernels' precision: "mixed" sums the float32 rows in float64 here
+        if row_sums is None or self.kernel_dtype != dt:
+            row_sums = [None] * len(nb.lists)
         for k, (geo, lst) in enumerate(zip(geometries, nb.lists)):
             b.launch("gather_forces_and_virials", natoms,
                      Args(pos=pos, cell=cell_dev, nlist=lst.nlist, nshift=lst.nshift, nnei=geo.nnei, ncentres=ncentres,
-                          pair_grad=pair_grads[k], rev=lst.rev, rev_count=lst.rev_count, rev_cap=lst.rev_cap,
-                          accumulate=int(k > 0), force=out["force"], atom_virial=out["atom_virial"]), dtype=dt)
+                          pair_grad=pair_grads[k], row_sums=int(row_sums[k] is not None),
+                          row_sum=pair_grads[k] if row_sums[k] is None else row_sums[k], rev=lst.rev,
+                          rev_count=lst.rev_count, rev_cap=lst.rev_cap, accumulate=int(k > 0), force=out["force"],
+                          atom_virial=out["atom_virial"]), dtype=dt)
         return out
 
     def run(self, pos, atype, cell: np.ndarray | None, bounds=None, out: dict | None = None,

@@ -55,9 +55,13 @@ def test_the_group_layout_splits_from_split_from_atoms_with_the_same_numbers(pot
     monkeypatch.setattr(ev.passes, "split_from", 1)
     split = evaluate(pot)
     assert [n for n in names if n in SPLIT_KERNELS or n == "group_atom_energy"] == SPLIT_KERNELS
-    # the same sums in the same order: identical to the last bit
-    for got, want in zip(split, one_kernel):
-        np.testing.assert_array_equal(got, want)
+    # the same sums in the same order: identical to the last bit, but for Σ_j g_ij of each force, which the
+    # split layout's lanes add up (se_e2_a_group.group_row_sum) and the one kernel's gather adds slot by slot
+    for name in ("energy", "atom_energy", "virial", "atom_virial"):
+        np.testing.assert_array_equal(getattr(split, name), getattr(one_kernel, name), err_msg=name)
+    assert not np.array_equal(split.force, one_kernel.force)       # so the two sums above are both exercised
+    np.testing.assert_allclose(split.force, one_kernel.force, rtol=0, atol=8 * np.finfo(np.float64).eps
+                               * np.abs(one_kernel.force).max())
 
 
 def test_the_one_kernel_stays_where_the_fitting_kernel_does_not_fit(pot, monkeypatch):

@@ -72,10 +72,13 @@ class DevicePasses(Protocol):
     layouts: tuple[str, ...]    # "chunk" (work-item per atom and slot chunk), "group" (work-group per atom), "split"
 
     def energies_and_pair_gradients(self, geometries: list[Geometry], natoms: int, atom_energy, pair_grads: list,
-                                    layout: str, nchunk: int, params) -> None:
+                                    layout: str, nchunk: int, params) -> list | None:
         """Launch the passes that write E_i into ``atom_energy`` and g_ij = ∂E/∂r_ij (3 per slot)
         into ``pair_grads[k]`` for neighbour list k (zero for empty slots); ``params`` is the
-        fitting net's ParameterPack (dpsycl.fitting: frame and atomic parameters), to hand on."""
+        fitting net's ParameterPack (dpsycl.fitting: frame and atomic parameters), to hand on.
+        Passes that also sum each centre's row return, per list, a buffer of Σ_j g_ij (3 values per
+        centre, in the passes' precision; None for a list they did not sum), else None: the force
+        gather then reads those three values instead of the row."""
 
 
 class MemberPasses(Protocol):

@@ -90,13 +90,12 @@ class SeE2ADevice(SmoothDevice):
         return 1 << (width - 1).bit_length()
 
     def energies_and_pair_gradients(self, geometries, natoms: int, atom_energy, pair_grads, layout: str,
-                                    nchunk: int, params) -> None:
+                                    nchunk: int, params) -> list | None:
         (geo,), (pair_grad,) = geometries, pair_grads
         b, dt = self.ws.backend, self.dtype
         if layout == "split" or (layout == "group" and natoms >= self.split_from
                                   and self.split_fits(self.fit_lanes or self.group_lanes)):
-            self.split_passes(geo, natoms, atom_energy, pair_grad, params)
-            return
+            return [self.split_passes(geo, natoms, atom_energy, pair_grad, params)]
         if layout == "group":
             nlane = self.group_lanes
 
@@ -111,7 +110,7 @@ class SeE2ADevice(SmoothDevice):
                             Args(fit_wt=self.fit_wt, fit_per_pass=GROUP_KERNEL_FIT_PER_PASS),
                             params, Args(atom_energy=atom_energy, pair_grad=pair_grad), local=local(batch),
                             scratch=self.group_scratch(batch), dtype=dt)
-            return
+            return None
         t_part = self.t_partials(geo, natoms, nchunk)
         m = self.m_width
         dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, dt)
@@ -180,8 +179,9 @@ class SeE2ADevice(SmoothDevice):
         need = sum(self.fitting_local(nlane, self.split_quads).values()) * np.dtype(self.dtype).itemsize
         return need <= getattr(self.ws.backend, "local_memory_bytes", 0)
 
-    def split_passes(self, geo, natoms: int, atom_energy, pair_grad, params) -> None:
-        """The split layout: group_descriptor, fitting_group_atoms over atoms of one species, group_pair_gradient.
+    def split_passes(self, geo, natoms: int, atom_energy, pair_grad, params):
+        """The split layout: group_descriptor, fitting_group_atoms over atoms of one species, group_pair_gradient;
+        returns the buffer of Σ_j g_ij per atom that group_pair_gradient wrote.
         T_i·nnei and then ∂E_i/∂T_i / nnei share one buffer (4·M values per atom); with the live-slot lists
         the layout holds 4·M values and 2·nnei + 4·ntypes bytes per atom more than the one-kernel group layout."""
         b, dt, nlane = self.ws.backend, self.dtype, self.group_lanes
@@ -208,9 +208,11 @@ class SeE2ADevice(SmoothDevice):
                              fit_per_pass=GROUP_KERNEL_FIT_PER_PASS, fit_quads=self.split_quads), params,
                         Args(atom_energy=atom_energy, dt_mat=t_mat),
                         local=self.fitting_local(fit_lanes, self.split_quads), dtype=dt)
+        row_sum = self.ws.buffer("row_sum", natoms * 3, dt)
         b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb_group,
-                        Args(batch=batch, dt_mat=t_mat), live, Args(pair_grad=pair_grad),
+                        Args(batch=batch, dt_mat=t_mat), live, Args(pair_grad=pair_grad, row_sum=row_sum),
                         local={**local, "sh_f": self.pass_values(batch)}, scratch=self.group_scratch(batch), dtype=dt)
+        return row_sum
 
     def species_groups(self, atype, natoms: int):
         """(fit_atoms, number of groups): atoms 0 … natoms−1 in groups of FIT_ATOMS of one species, each
