@@ -1,6 +1,8 @@
 """Runs under NUMBA_ENABLE_CUDASIM=1 (set before numba loads): CUDA backend vs the host reference.
 
-Prints one JSON line per (model, case) with the largest deviations.
+Prints one JSON line per (model, case) with the largest deviations.  With ``--claim DIR`` first, several
+workers share one list of cases: each runs the next case no other worker has claimed (an O_EXCL file
+per case in DIR), so that the two workers finish together whatever each case costs.
 """
 import json
 import os
@@ -35,7 +37,20 @@ def threaded_deviation(dp, coords, cells, atype, params, nthreads=4):
     return max(float(np.abs(a - b).max()) for got, want in zip(together, alone) for a, b in zip(got, want))
 
 
-for spec in sys.argv[1:]:
+def claimed(specs, folder):
+    """The specs this worker claims first, in order (each spec is claimed by exactly one worker)."""
+    for k, spec in enumerate(specs):
+        try:
+            os.close(os.open(os.path.join(folder, str(k)), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        yield spec
+
+
+specs = sys.argv[1:]
+if specs[:1] == ["--claim"]:
+    specs = claimed(specs[2:], specs[1])
+for spec in specs:
     threads = spec.startswith("threads:")
     name, case, layout = spec.removeprefix("threads:").split(":")
     model = dpsycl.load_model(DATA / name / "frozen_model.pb")

@@ -21,8 +21,11 @@ frame bit-identical to the reference's frame of that step); lose at most ``--eve
 to the last step the process reported (tqdm) and the last step it wrote into any dataset.
 
 The full-disk test runs `dpsycl run` under a small RLIMIT_FSIZE (dpsycl ignores SIGXFSZ, so
-write() fails with EFBIG).  tests/test_h5md_crash.py adds 50 SIGKILLs of processes that run
-dpsycl's H5MD writer on real MD frames at full speed, so that kills land inside writes and commits.
+write() fails with EFBIG).  Its process is started by the SIGKILL test (fixture ``full_disk_run``),
+so that its kernel compilation, one core's work, runs alongside that test's processes instead of
+after them; the full-disk test then waits for it and checks it.  tests/test_h5md_crash.py adds
+50 SIGKILLs of processes that run dpsycl's H5MD writer on real MD frames at full speed, so that
+kills land inside writes and commits.
 """
 from __future__ import annotations
 
@@ -137,8 +140,9 @@ def _datasets(f):
     return out
 
 
-def test_sigkill_at_50_moments(tmp_path):
-    """See the module docstring: chained SIGKILL + restart, SIGSTOP snapshots, bit-identity."""
+def test_sigkill_at_50_moments(tmp_path, full_disk_run):
+    """See the module docstring: chained SIGKILL + restart, SIGSTOP snapshots, bit-identity.
+    (``full_disk_run`` only starts the full-disk test's process, to run alongside this test's.)"""
     _sycl()
     rng = random.Random(2024)
     ref_path, chain = tmp_path / "reference.h5", tmp_path / "chain.h5"
@@ -197,13 +201,27 @@ def _small_file_limit(limit):
     return apply
 
 
-def test_full_disk_is_one_line_error(tmp_path):
+FULL_DISK_LIMIT = 200_000   # bytes: ~40 frames of the 32-atom run (2.5 kB each after ~100 kB of file set-up)
+
+
+@pytest.fixture(scope="module")
+def full_disk_run(tmp_path_factory):
+    """`dpsycl run` under a file-size limit, started at the first test that asks for it; its output
+    file.  Killed at the end of the module if no test waited for it."""
+    _sycl()
+    out = tmp_path_factory.mktemp("full-disk") / "full.h5"
+    run = Run(_argv(out, *FRESH, "--no-progress"), preexec_fn=_small_file_limit(FULL_DISK_LIMIT))
+    yield run, out
+    if run.proc.poll() is None:
+        run.proc.kill()
+        run.proc.wait(timeout=30)
+
+
+def test_full_disk_is_one_line_error(full_disk_run):
     """A file-size limit reached mid-run: exit non-zero, one `dpsycl: error:` line naming the
     failure, no traceback, and a readable file whose frames are intact."""
-    _sycl()
-    out = tmp_path / "full.h5"
-    limit = 400_000
-    run = Run(_argv(out, *FRESH, "--no-progress"), preexec_fn=_small_file_limit(limit))
+    run, out = full_disk_run
+    limit = FULL_DISK_LIMIT
     status = run.proc.wait(timeout=400)
     run.thread.join(timeout=30)
     err = run.err.decode(errors="replace")

@@ -37,7 +37,29 @@ def test_lattice_alloy_is_the_ase_built_alloy(natoms, seed, type_map):
 
 
 @pytest.fixture(scope="module")
-def simulator_run(tmp_path_factory):
+def cpu_run(tmp_path_factory):
+    """The opencl:cpu point of test_md_point_on_a_cpu_device_reports_host_memory, as a running process
+    (None without the OpenCL CPU device): started by simulator_run, so that its kernel compilation and
+    the simulator's run, one core each, go on side by side instead of one after the other."""
+    import dpsycl
+    from dpsycl.backends import sycl_available
+    if not sycl_available() or not any(d.startswith("opencl:cpu") for d in dpsycl.devices()):
+        yield None
+        return
+    folder = tmp_path_factory.mktemp("md_scaling_cpu")
+    out = folder / "cpu.json"
+    with open(folder / "stdout", "w+") as stdout, open(folder / "stderr", "w+") as stderr:
+        proc = subprocess.Popen([sys.executable, str(BENCHMARKS / "md_scaling.py"), "run", "--device", "opencl:cpu",
+                                 "--models", str(TINY), "--compile-atoms", "4", "--sizes", "4", "--seconds", "0",
+                                 "--large-atoms", "0", "--output", str(out)], stdout=stdout, stderr=stderr, cwd=ROOT)
+        yield proc, out, stdout, stderr
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def simulator_run(tmp_path_factory, cpu_run):
     out = tmp_path_factory.mktemp("md_scaling") / "sim.json"
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "md_scaling.py"), "run", "--device", "cuda:0",
                            "--models", f"{TINY},{TINY.parent / 'absent.h5'}", "--compile-atoms", "4",
@@ -62,19 +84,16 @@ def test_md_point_counts_whole_periods_on_the_states_clock(simulator_run):
     assert md["peak_bytes"] is None                               # the simulator reports no memory
 
 
-def test_md_point_on_a_cpu_device_reports_host_memory(tmp_path):
+def test_md_point_on_a_cpu_device_reports_host_memory(cpu_run):
     """The CPU path of the memory probe (host peak RSS, no per-period device readings): a point on
     opencl:cpu completes with a peak above zero (a CPU run once stopped at the probe's missing readings)."""
-    import dpsycl
-    from dpsycl.backends import sycl_available
-    if not sycl_available() or not any(d.startswith("opencl:cpu") for d in dpsycl.devices()):
+    if cpu_run is None:
         pytest.skip("needs the OpenCL CPU device")
-    out = tmp_path / "cpu.json"
-    proc = subprocess.run([sys.executable, str(BENCHMARKS / "md_scaling.py"), "run", "--device", "opencl:cpu",
-                           "--models", str(TINY), "--compile-atoms", "4", "--sizes", "4", "--seconds", "0",
-                           "--large-atoms", "0", "--output", str(out)],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    proc, out, stdout, stderr = cpu_run
+    returncode = proc.wait(timeout=600)
+    stdout.seek(0)
+    stderr.seek(0)
+    assert returncode == 0, stdout.read()[-2000:] + stderr.read()[-2000:]
     run = json.loads(out.read_text())
     assert [(r["kind"], r["status"]) for r in run["results"]] == [("compile", "ok"), ("md", "ok")]
     md = run["results"][1]
