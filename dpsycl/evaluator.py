@@ -352,6 +352,7 @@ class DeviceEvaluator:
         for k, (geo, lst) in enumerate(zip(geometries, nb.lists)):
             b.launch("gather_forces_and_virials", natoms,
                      Args(pos=pos, cell=cell_dev, nlist=lst.nlist, nshift=lst.nshift, nnei=geo.nnei, ncentres=ncentres,
+                          # row_sum unread without row_sums: any array of the kernel's types stands in
                           pair_grad=pair_grads[k], row_sums=int(row_sums[k] is not None),
                           row_sum=pair_grads[k] if row_sums[k] is None else row_sums[k], rev=lst.rev,
                           rev_count=lst.rev_count, rev_cap=lst.rev_cap, accumulate=int(k > 0), force=out["force"],
