@@ -1,14 +1,22 @@
 """Shared fixtures: bundled test models, DeePMD-kit's reference outputs, structure generators."""
 from __future__ import annotations
 
+import atexit
 import os
 import pathlib
+import shutil
+import tempfile
 import warnings
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# compiled SYCL kernels go to a folder of this session (dpsycl/backends/sycl_kernel_files.py): the suite
+# compiles every kernel as on a fresh machine, and the `dpsycl` subprocesses it starts read them back
+if "DPSYCL_KERNEL_CACHE" not in os.environ:
+    os.environ["DPSYCL_KERNEL_CACHE"] = _KERNEL_FOLDER = tempfile.mkdtemp(prefix="dpsycl-kernels-")
+    atexit.register(shutil.rmtree, _KERNEL_FOLDER, ignore_errors=True)
 
 DATA = pathlib.Path(__file__).parent / "data"
 #: se_e2_a models trained for the project (shared/models), then one tiny model per other descriptor

@@ -110,8 +110,13 @@ def specialisation(names: tuple[str, ...], specialised=SPECIALISED) -> tuple[tup
 
 
 def _exec(src: str, body_name: str, filename: str, ns: dict):
+    """The wrapper function of ``src``, carrying ``dpsycl_identity``: its source and the constants compiled
+    into it (not the compiled body, whose source a persistent cache digests on its own)."""
+    constants = sorted((name, repr(value)) for name, value in ns.items() if name != body_name)
     exec(compile(src, filename, "exec"), ns)
-    return ns[KERNEL_PREFIX + body_name]
+    wrapper = ns[KERNEL_PREFIX + body_name]
+    wrapper.dpsycl_identity = (src, tuple(constants))
+    return wrapper
 
 
 class KernelCache:

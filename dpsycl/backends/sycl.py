@@ -23,8 +23,9 @@ from numba.np import arrayobj as _numba_arrayobj  # noqa: E402
 from numba_dpex import kernel_api  # noqa: E402
 from numba_dpex.kernel_api_impl.spirv.target import SPIRVTargetContext, SPIRVTypingContext  # noqa: E402
 
-from .compile_rules import install, install_typing_rules, kernel_rules  # noqa: E402
+from .compile_rules import install, install_typing_rules  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
+from .sycl_kernel_files import CachedKernel  # noqa: E402
 from ..device_kernels import activations  # noqa: E402
 
 install(_numba_arrayobj, SPIRVTargetContext)  # numba-dpex lowers arrays with numba's own module
@@ -72,7 +73,7 @@ def _kernel_cache(dtype=np.float64, cpu: bool = False) -> KernelCache:
         if cpu:
             primitives["pair_tanh"] = numba_dpex.device_func(activations.tanh_expm1)
         _KERNELS[key] = compile_kernels(
-            numba_dpex.device_func, primitives, numba_dpex.kernel,
+            numba_dpex.device_func, primitives, lambda wrapper: CachedKernel(wrapper, variant=key),
             scope=lambda dtype: {"PrivateArray": kernel_api.PrivateArray, "DT": np.dtype(dtype).type},
             item_template=dict(signature="item, ", index="item.get_id(0)", alloc="PrivateArray({size}, dtype=DT)"),
             # numba-dpex 0.23 types local accessors on the default device's queue: they come first
@@ -164,11 +165,8 @@ class SyclBackend:
         scalar = body_name in self.scalar_bodies    # work-groups of one work-item: the CPU runs them as scalar code
         kern, values = _kernel_cache(dtype, self.device.is_cpu).item_kernel(
             body_name, names, values, scratch or {}, dtype, _ND_ITEM_TEMPLATE if scalar else None)
-        if n > 0:
-            extent = (numba_dpex.NdRange(numba_dpex.Range(int(n)), numba_dpex.Range(1)) if scalar
-                      else numba_dpex.Range(int(n)))
-            with kernel_rules(dtype):       # compiled at the first launch: compile_rules.py
-                numba_dpex.call_kernel(kern, extent, int(n), *values)
+        if n > 0:       # compiled (compile_rules.py) or read from its file at the first launch
+            kern.launch(self.queue, int(n), (int(n), *values), local_size=1 if scalar else None, dtype=dtype)
 
     def launch_groups(self, body_name: str, ngroups: int, nlane: int, *packs, local: dict | None = None,
                       scratch: dict | None = None, dtype=np.float64):
@@ -190,11 +188,8 @@ class SyclBackend:
         if ngroups > 0:
             if not self.supports_groups:
                 raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
-            accessors = [kernel_api.LocalAccessor(int(size), dtype=np.dtype(dtype).type) for size in local.values()]
-            with kernel_rules(dtype):
-                numba_dpex.call_kernel(kern, numba_dpex.NdRange(numba_dpex.Range(int(ngroups) * nlane),
-                                                                numba_dpex.Range(nlane)),
-                                       *accessors, int(ngroups), *values)
+            kern.launch(self.queue, int(ngroups) * nlane, (int(ngroups), *values), local_size=nlane,
+                        local_sizes=[int(size) for size in local.values()], local_dtype=dtype, dtype=dtype)
 
 
 def host_available_bytes() -> int:

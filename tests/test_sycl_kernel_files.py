@@ -1,0 +1,124 @@
+"""Compiled SYCL kernels kept on disk (dpsycl/backends/sycl_kernel_files.py).
+
+A second process must take every kernel from the files numba-dpex's compilation wrote in the first
+and give the same numbers bit for bit: the file path launches with its own argument layout, so a wrong
+layout would show here as different numbers or a refused launch.  A damaged file must be compiled
+again, not launched.  The oracle for the numbers is the first process (numba-dpex's compilation),
+which the rest of the suite checks against DeePMD-kit.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MODEL = ROOT / "tests" / "data" / "tiny_se_r" / "model.h5"
+
+EVALUATE = r"""
+import json, sys
+import numpy as np
+import dpsycl
+from dpsycl.backends import sycl_kernel_files
+rng = np.random.default_rng(7)
+cell = np.diag([9.0, 9.5, 10.0])
+coords = rng.uniform(0, 9, (40, 3)) @ np.diag([1.0, 9.5 / 9, 10 / 9])
+atype = rng.integers(0, 2, 40)
+dp = dpsycl.DeepPot(sys.argv[1], device="opencl:cpu")
+e, f, v = dp.eval(coords.reshape(1, -1), cell.reshape(1, 9), atype)[:3]
+print(json.dumps({"stats": sycl_kernel_files.statistics(),
+                  "numbers": [float(x).hex() for x in np.concatenate([np.ravel(e), np.ravel(f), np.ravel(v)])]}))
+"""
+
+
+def evaluate(folder) -> dict:
+    env = {**os.environ, "DPSYCL_KERNEL_CACHE": str(folder)}
+    proc = subprocess.run([sys.executable, "-c", EVALUATE, str(MODEL)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def sycl():
+    from dpsycl.backends import sycl_available
+    if not sycl_available():
+        pytest.skip("the SYCL stack (dpctl, numba-dpex) is not installed")
+    import dpsycl.backends.sycl      # noqa: F401  (loads the runtime's libraries, oneMKL's for dpnp too)
+
+
+def test_a_new_process_reads_every_kernel_back_and_gets_the_same_numbers(sycl, tmp_path):
+    first = evaluate(tmp_path)
+    files = sorted(tmp_path.glob("*/*.spv"))
+    assert first["stats"]["compiled"] > 0
+    assert first["stats"]["written"] == first["stats"]["compiled"] == len(files)
+    assert first["stats"]["read"] == 0
+
+    second = evaluate(tmp_path)
+    assert second["stats"] == {"compiled": 0, "read": len(files), "written": 0}
+    assert second["numbers"] == first["numbers"]
+
+    # damaged files (a crash mid-copy, a disk error): each is compiled again and replaced, never launched
+    for k, path in enumerate(files):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if k % 2 else data[:-1] + bytes([data[-1] ^ 1]))
+    third = evaluate(tmp_path)
+    assert third["stats"] == {"compiled": len(files), "read": 0, "written": len(files)}
+    assert third["numbers"] == first["numbers"]
+    assert evaluate(tmp_path)["stats"]["read"] == len(files)
+
+
+def test_off_writes_and_reads_nothing(sycl, tmp_path, monkeypatch):
+    from dpsycl.backends import sycl_kernel_files
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    key = "cd" + "2" * 62
+    monkeypatch.delenv("DPSYCL_KERNEL_CACHE")
+    sycl_kernel_files._write(key, "kernel", b"\x03\x02\x23\x07", label="test")
+    assert sycl_kernel_files._read(key) == ("kernel", b"\x03\x02\x23\x07")      # the default folder works
+    assert list((tmp_path / "xdg" / "dpsycl" / "sycl-kernels").glob("*/*.spv"))
+    monkeypatch.setenv("DPSYCL_KERNEL_CACHE", "off")
+    assert sycl_kernel_files._read(key) is None
+    sycl_kernel_files._write("cd" + "3" * 62, "kernel", b"\x03\x02\x23\x07", label="test")
+    assert len(list(tmp_path.rglob("*.spv"))) == 1 and not (tmp_path / "home").exists()
+
+
+def test_an_unwritable_folder_warns_once_and_the_kernel_still_runs(sycl, tmp_path, monkeypatch):
+    from dpsycl.backends import sycl_kernel_files
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("DPSYCL_KERNEL_CACHE", str(blocker))
+    monkeypatch.setattr(sycl_kernel_files, "_unwritable", set())
+    with pytest.warns(RuntimeWarning, match="cannot keep compiled SYCL kernels"):
+        sycl_kernel_files._write("ab" + "0" * 62, "kernel", b"\x03\x02\x23\x07", label="test")
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        sycl_kernel_files._write("ab" + "1" * 62, "kernel", b"\x03\x02\x23\x07", label="test")
+    assert again == []                      # once per folder
+
+
+def test_argument_types_follow_numbas_typing(sycl):
+    """The file's key and the launch layout take a scalar's type as numba types a launch argument."""
+    import dpnp
+    from numba.core.typing.typeof import Purpose, typeof
+    from dpsycl.backends import sycl_kernel_files
+    values = (3, 0.5, np.float32(0.5), np.int32(2), np.int64(5), dpnp.zeros(4, dtype=np.float32),
+              dpnp.zeros(6, dtype=np.int64)[::2])
+    signature = sycl_kernel_files.argument_signature(values)
+    for value, entry in zip(values, signature):
+        numba_type = typeof(value, Purpose.argument)
+        if entry[0] == "scalar":
+            assert str(numba_type) == np.dtype(entry[1]).name
+        else:
+            assert (str(numba_type.dtype), numba_type.ndim, numba_type.layout) == (np.dtype(entry[1]).name,
+                                                                                   *entry[2:])
+    with pytest.raises(TypeError, match="boolean"):
+        sycl_kernel_files.argument_signature((True,))
+    with pytest.raises(TypeError, match="list"):
+        sycl_kernel_files.argument_signature(([1, 2],))
