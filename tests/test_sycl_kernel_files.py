@@ -80,12 +80,12 @@ def test_off_writes_and_reads_nothing(sycl, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     key = "cd" + "2" * 62
     monkeypatch.delenv("DPSYCL_KERNEL_CACHE")
-    sycl_kernel_files._write(key, "kernel", b"\x03\x02\x23\x07", label="test")
-    assert sycl_kernel_files._read(key) == ("kernel", b"\x03\x02\x23\x07")      # the default folder works
+    sycl_kernel_files.write_kernel(key, "kernel", b"\x03\x02\x23\x07", label="test")
+    assert sycl_kernel_files.read_kernel(key) == ("kernel", b"\x03\x02\x23\x07")      # the default folder works
     assert list((tmp_path / "xdg" / "dpsycl" / "sycl-kernels").glob("*/*.spv"))
     monkeypatch.setenv("DPSYCL_KERNEL_CACHE", "off")
-    assert sycl_kernel_files._read(key) is None
-    sycl_kernel_files._write("cd" + "3" * 62, "kernel", b"\x03\x02\x23\x07", label="test")
+    assert sycl_kernel_files.read_kernel(key) is None
+    sycl_kernel_files.write_kernel("cd" + "3" * 62, "kernel", b"\x03\x02\x23\x07", label="test")
     assert len(list(tmp_path.rglob("*.spv"))) == 1 and not (tmp_path / "home").exists()
 
 
@@ -96,10 +96,10 @@ def test_an_unwritable_folder_warns_once_and_the_kernel_still_runs(sycl, tmp_pat
     monkeypatch.setenv("DPSYCL_KERNEL_CACHE", str(blocker))
     monkeypatch.setattr(sycl_kernel_files, "_unwritable", set())
     with pytest.warns(RuntimeWarning, match="cannot keep compiled SYCL kernels"):
-        sycl_kernel_files._write("ab" + "0" * 62, "kernel", b"\x03\x02\x23\x07", label="test")
+        sycl_kernel_files.write_kernel("ab" + "0" * 62, "kernel", b"\x03\x02\x23\x07", label="test")
     with warnings.catch_warnings(record=True) as again:
         warnings.simplefilter("always")
-        sycl_kernel_files._write("ab" + "1" * 62, "kernel", b"\x03\x02\x23\x07", label="test")
+        sycl_kernel_files.write_kernel("ab" + "1" * 62, "kernel", b"\x03\x02\x23\x07", label="test")
     assert again == []                      # once per folder
 
 

@@ -210,10 +210,10 @@ class CachedKernel:
             return found
         key = self.key(signature, nd_item, local_dtype, dtype)
         with _lock:
-            stored = _read(key)
+            stored = read_kernel(key)
             if stored is None:
                 stored = self._compile(values, nd_item, local_sizes, local_dtype, dtype)
-                _write(key, *stored, label=self.wrapper.__name__)
+                write_kernel(key, *stored, label=self.wrapper.__name__)
             name, spirv = stored
             program = dpctl.program.create_program_from_spirv(queue, spirv, "")
             kernel = program.get_sycl_kernel(name)
@@ -281,7 +281,7 @@ def _flatten(queue, values, local_sizes, local_dtype):
                                  f"{array.sycl_queue!r}, not on the launch's {queue!r}")
             scalar(ctypes.c_int64, _ARG_INT64, array.size)
             scalar(ctypes.c_int64, _ARG_INT64, array.itemsize)
-            args.append(array._pointer)
+            args.append(array.__sycl_usm_array_interface__["data"][0])
             kinds.append(_ARG_VOID_PTR)
             for extent in array.shape:
                 scalar(ctypes.c_int64, _ARG_INT64, extent)
@@ -302,7 +302,7 @@ def _path(key: str) -> Path | None:
     return None if folder is None else folder / key[:2] / f"{key}.spv"
 
 
-def _read(key: str) -> tuple[str, bytes] | None:
+def read_kernel(key: str) -> tuple[str, bytes] | None:
     """(kernel name, SPIR-V) of a whole file for ``key``, else None."""
     path = _path(key)
     if path is None:
@@ -329,7 +329,7 @@ def _read(key: str) -> tuple[str, bytes] | None:
 _unwritable: set = set()
 
 
-def _write(key: str, name: str, spirv: bytes, label: str) -> None:
+def write_kernel(key: str, name: str, spirv: bytes, label: str) -> None:
     path = _path(key)
     if path is None:
         return
