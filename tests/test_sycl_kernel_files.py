@@ -122,3 +122,27 @@ def test_argument_types_follow_numbas_typing(sycl):
         sycl_kernel_files.argument_signature((True,))
     with pytest.raises(TypeError, match="list"):
         sycl_kernel_files.argument_signature(([1, 2],))
+
+
+def _copy_shifted(item, n, x, y, shift):
+    i = item.get_id(0)
+    if i < n:
+        y[i] = x[i] + shift
+
+
+def test_views_and_scalars_reach_the_kernel(sycl, tmp_path, monkeypatch):
+    """Arrays that are views start at their first element; scalars arrive in their own type."""
+    import dpnp
+    from dpsycl.backends import sycl_kernel_files
+    from dpsycl.backends.sycl import SyclBackend
+    monkeypatch.setenv("DPSYCL_KERNEL_CACHE", str(tmp_path))
+    _copy_shifted.dpsycl_identity = ("test copy", ())
+    backend = SyclBackend("opencl:cpu")
+    host = np.arange(12, dtype=np.float32)
+    for shift in (np.float32(0.5), np.float32(-2.0)):
+        base = backend.asarray(host)
+        out = dpnp.zeros(7, dtype=np.float32, sycl_queue=backend.queue)
+        sycl_kernel_files.CachedKernel(_copy_shifted, variant=("test",)).launch(
+            backend.queue, 7, (7, base[3:10], out, shift), dtype=np.float32)
+        np.testing.assert_array_equal(dpnp.asnumpy(out), host[3:10] + shift)
+    assert len(list(tmp_path.glob("*/*.spv"))) == 1

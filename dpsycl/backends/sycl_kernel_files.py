@@ -281,7 +281,8 @@ def _flatten(queue, values, local_sizes, local_dtype):
                                  f"{array.sycl_queue!r}, not on the launch's {queue!r}")
             scalar(ctypes.c_int64, _ARG_INT64, array.size)
             scalar(ctypes.c_int64, _ARG_INT64, array.itemsize)
-            args.append(array.__sycl_usm_array_interface__["data"][0])
+            usm = array.__sycl_usm_array_interface__         # a view: the allocation's pointer and an offset
+            args.append(usm["data"][0] + usm.get("offset", 0) * array.itemsize)
             kinds.append(_ARG_VOID_PTR)
             for extent in array.shape:
                 scalar(ctypes.c_int64, _ARG_INT64, extent)
