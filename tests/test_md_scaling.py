@@ -73,7 +73,8 @@ def test_md_point_counts_whole_periods_on_the_states_clock(simulator_run):
     _, run = simulator_run
     assert run["status"] == "complete"
     kinds = [(r["kind"], r["status"]) for r in run["results"]]
-    assert kinds == [("compile", "ok"), ("md", "ok"), ("large", "ok"), ("md", "skipped")]
+    assert kinds == [("compile", "ok"), ("md", "ok"), ("large", "ok"), ("md", "skipped")], \
+        [r.get("reason") for r in run["results"]]
     md = run["results"][1]
     assert md["steps"] % md["every"] == 0 and md["rebuilds"] == md["steps"] // md["every"]
     assert md["warmup_steps"] == 2 and md["dt_fs"] == 1.0 and md["ensemble"] == "nve"
