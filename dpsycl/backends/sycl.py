@@ -172,8 +172,9 @@ class SyclBackend:
                       scratch: dict | None = None, dtype=np.float64):
         """One work-group of nlane work-items per group id; local arrays shared inside a group.
 
-        numba-dpex 0.23 checks that all array arguments share one queue and types local accessors
-        on the default device's queue, so the accessors come first and only that device qualifies.
+        The local arrays come first (the wrapper's signature).  numba-dpex 0.23 typed local accessors on the
+        default device's queue, so only that device qualified; launches no longer go through numba-dpex
+        (sycl_kernel_files.py), but no second SYCL device has been at hand to lift the restriction on.
         """
         local = local or {}
         need = sum(int(size) for size in local.values()) * np.dtype(dtype).itemsize
