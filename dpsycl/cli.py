@@ -12,6 +12,7 @@ one line ``dpsycl: error: <message>`` on stderr and exit status 2, never a trace
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -143,6 +144,8 @@ def _one_line(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)   # usage errors: argparse prints them and exits with 2
+    if not getattr(args, "quiet", False):
+        _report_progress_notes()
     try:
         status = args.command_handler(args)
     except (ModelError, FileNotFoundError, ValueError, OSError) as exc:
@@ -156,6 +159,17 @@ def main(argv: list[str] | None = None) -> int:
         print("dpsycl: interrupted", file=sys.stderr)
         return 130
     return int(status or 0)
+
+
+def _report_progress_notes() -> None:
+    """dpsycl's INFO notes (e.g. a first compilation of kernels) as ``dpsycl: ...`` lines on stderr, once."""
+    logger = logging.getLogger("dpsycl")
+    if not any(getattr(h, "dpsycl_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("dpsycl: %(message)s"))
+        handler.dpsycl_cli = True
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 if __name__ == "__main__":  # pragma: no cover

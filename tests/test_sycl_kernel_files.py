@@ -22,8 +22,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tests" / "data" / "tiny_se_r" / "model.h5"
 
 EVALUATE = r"""
-import json, sys
+import json, logging, sys
 import numpy as np
+logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 import dpsycl
 from dpsycl.backends import sycl_kernel_files
 rng = np.random.default_rng(7)
@@ -42,7 +43,7 @@ def evaluate(folder) -> dict:
     proc = subprocess.run([sys.executable, "-c", EVALUATE, str(MODEL)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "stderr": proc.stderr}
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +60,12 @@ def test_a_new_process_reads_every_kernel_back_and_gets_the_same_numbers(sycl, t
     assert first["stats"]["compiled"] > 0
     assert first["stats"]["written"] == first["stats"]["compiled"] == len(files)
     assert first["stats"]["read"] == 0
+    note = "dpsycl.backends.sycl_kernel_files: compiling SYCL kernels"
+    assert first["stderr"].count(note) == 1 and f"kept in {tmp_path}" in first["stderr"]
 
     second = evaluate(tmp_path)
     assert second["stats"] == {"compiled": 0, "read": len(files), "written": 0}
+    assert note not in second["stderr"]
     assert second["numbers"] == first["numbers"]
 
     # damaged files (a crash mid-copy, a disk error): each is compiled again and replaced, never launched

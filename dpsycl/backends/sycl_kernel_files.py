@@ -36,6 +36,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import logging
 import os
 import platform
 import sys
@@ -63,6 +64,7 @@ _SCALAR_ARG = {np.dtype(np.int32): (_ARG_INT32, ctypes.c_int32), np.dtype(np.int
                np.dtype(np.float32): (_ARG_FLOAT32, ctypes.c_float),
                np.dtype(np.float64): (_ARG_FLOAT64, ctypes.c_double)}
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
 _stats = {"compiled": 0, "read": 0, "written": 0}
 
 
@@ -212,6 +214,12 @@ class CachedKernel:
         with _lock:
             stored = read_kernel(key)
             if stored is None:
+                if not _stats["compiled"]:
+                    folder = cache_folder()
+                    log.info("compiling SYCL kernels: their first use with this dpsycl on this machine (about half a "
+                             "minute per model and precision on a 2-core CPU); %s",
+                             f"kept in {folder} for later processes" if folder else
+                             "DPSYCL_KERNEL_CACHE=off keeps them for this process only")
                 stored = self._compile(values, nd_item, local_sizes, local_dtype, dtype)
                 write_kernel(key, *stored, label=self.wrapper.__name__)
             name, spirv = stored
