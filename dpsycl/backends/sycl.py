@@ -190,7 +190,7 @@ class SyclBackend:
             if not self.supports_groups:
                 raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
             kern.launch(self.queue, int(ngroups) * nlane, (int(ngroups), *values), local_size=nlane,
-                        local_sizes=[int(size) for size in local.values()], local_dtype=dtype, dtype=dtype)
+                        local_sizes=[int(size) for size in local.values()], dtype=dtype)
 
 
 def host_available_bytes() -> int:

@@ -9,9 +9,10 @@ the file's name is a digest of everything the SPIR-V depends on:
 - the wrapper's source and the constants compiled into it (launch.py: sizes, activations, lanes);
 - every kernel body and backend rule: the bytes of each ``.py`` of ``dpsycl.device_kernels`` and
   ``dpsycl.backends``, so any edit of a body, a primitive or a compile rule reaches every key;
-- the argument types (dtype and rank of each array, each scalar's type), the launch form (``Range``
-  or ``NdRange``: an item or an nd_item) and the local arrays' element type;
-- what the compile rules do (compile_rules.kernel_rules: precision, the two environment switches);
+- the argument types (dtype and rank of each array, each scalar's type) and the launch form (``Range``
+  or ``NdRange``: an item or an nd_item);
+- what the compile rules do (compile_rules.kernel_rules: precision, which is also the local arrays'
+  element type, and the two environment switches);
 - the versions of dpsycl, Python, numba, llvmlite, numba-dpex and dpctl, and numba-dpex's optimisation
   settings.
 
@@ -140,26 +141,27 @@ def _array(value):
     return None
 
 
+def _describe(value) -> tuple:
+    """(what the SPIR-V depends on in one launch argument, its usm_ndarray or None): an array's dtype, rank
+    and layout, a scalar's type as numba types a launch argument (a Python int int64, a float float64)."""
+    array = _array(value)
+    if array is not None:
+        layout = "C" if array.flags.c_contiguous else ("F" if array.flags.f_contiguous else "A")
+        return ("array", array.dtype.str, array.ndim, layout), array
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError("a boolean kernel argument has no launch layout here; pass an int")
+    if isinstance(value, int):
+        return ("scalar", np.dtype(np.int64).str), None
+    if isinstance(value, float):
+        return ("scalar", np.dtype(np.float64).str), None
+    if isinstance(value, np.generic) and value.dtype in _SCALAR_ARG:
+        return ("scalar", value.dtype.str), None
+    raise TypeError(f"kernel argument of type {type(value).__name__} has no launch layout here")
+
+
 def argument_signature(values) -> tuple:
-    """What the SPIR-V depends on in the launch's arguments: each array's dtype, rank and layout, each
-    scalar's type (numba's typing: a Python int is int64, a Python float float64)."""
-    out = []
-    for value in values:
-        array = _array(value)
-        if array is not None:
-            layout = "C" if array.flags.c_contiguous else ("F" if array.flags.f_contiguous else "A")
-            out.append(("array", array.dtype.str, array.ndim, layout))
-        elif isinstance(value, (bool, np.bool_)):
-            raise TypeError("a boolean kernel argument has no launch layout here; pass an int")
-        elif isinstance(value, int):
-            out.append(("scalar", np.dtype(np.int64).str))
-        elif isinstance(value, float):
-            out.append(("scalar", np.dtype(np.float64).str))
-        elif isinstance(value, np.generic) and value.dtype in _SCALAR_ARG:
-            out.append(("scalar", value.dtype.str))
-        else:
-            raise TypeError(f"kernel argument of type {type(value).__name__} has no launch layout here")
-    return tuple(out)
+    """What the SPIR-V depends on in the launch's arguments (one ``_describe`` entry per argument)."""
+    return tuple(_describe(value)[0] for value in values)
 
 
 class CachedKernel:
@@ -175,14 +177,14 @@ class CachedKernel:
         self._dispatcher = None
         self._programs: dict = {}
 
-    def key(self, signature: tuple, nd_item: bool, local_dtype, dtype) -> str:
+    def key(self, signature: tuple, nd_item: bool, dtype) -> str:
+        """The file's name: the local arrays come with the wrapper's identity and are in the kernel's dtype."""
         h = hashlib.sha256(source_digest().encode())
         rules = (np.dtype(dtype).str, KEEP_WRAPAROUND, FLOAT64_LITERALS)
-        local = None if local_dtype is None else np.dtype(local_dtype).str
-        h.update(repr((self.identity, self.variant, signature, nd_item, local, rules)).encode())
+        h.update(repr((self.identity, self.variant, signature, nd_item, rules)).encode())
         return h.hexdigest()
 
-    def _compile(self, values, nd_item: bool, local_sizes, local_dtype, dtype) -> tuple[str, bytes]:
+    def _compile(self, values, nd_item: bool, local_sizes, dtype) -> tuple[str, bytes]:
         """(kernel name, SPIR-V) from numba-dpex, compiled under the backends' rules."""
         import numba_dpex
         from numba.core import types
@@ -195,7 +197,7 @@ class CachedKernel:
             # it first loads (numba-dpex's own launcher compiles on that target first)
             cpu_target.target_context.refresh()
             self._dispatcher = numba_dpex.kernel(self.wrapper)
-        accessors = [kernel_api.LocalAccessor(int(size), dtype=np.dtype(local_dtype).type) for size in local_sizes]
+        accessors = [kernel_api.LocalAccessor(int(size), dtype=np.dtype(dtype).type) for size in local_sizes]
         argtypes = [typeof(v, Purpose.argument) for v in (*accessors, *values)]
         item = NdItemType(1) if nd_item else ItemType(1)
         with kernel_rules(dtype):
@@ -204,13 +206,13 @@ class CachedKernel:
         _stats["compiled"] += 1
         return module.kernel_name, bytes(module.kernel_bitcode)
 
-    def _program(self, queue, values, nd_item: bool, local_sizes, local_dtype, dtype):
-        signature = argument_signature(values)
-        memo = (queue.sycl_context, queue.sycl_device, signature, nd_item, len(local_sizes), dtype)
+    def _kernel(self, queue, signature: tuple, values, nd_item: bool, local_sizes, dtype):
+        """The device's kernel for this argument signature: built once per queue, from its file or compiled."""
+        memo = (queue, signature, nd_item)
         found = self._programs.get(memo)
         if found is not None:
-            return found
-        key = self.key(signature, nd_item, local_dtype, dtype)
+            return found[1]
+        key = self.key(signature, nd_item, dtype)
         with _lock:
             stored = read_kernel(key)
             if stored is None:
@@ -220,21 +222,21 @@ class CachedKernel:
                              "minute per model and precision on a 2-core CPU); %s",
                              f"kept in {folder} for later processes" if folder else
                              "DPSYCL_KERNEL_CACHE=off keeps them for this process only")
-                stored = self._compile(values, nd_item, local_sizes, local_dtype, dtype)
+                stored = self._compile(values, nd_item, local_sizes, dtype)
                 write_kernel(key, *stored, label=self.wrapper.__name__)
             name, spirv = stored
             program = dpctl.program.create_program_from_spirv(queue, spirv, "")
             kernel = program.get_sycl_kernel(name)
-        found = self._programs[memo] = (program, kernel)
-        return found
+        self._programs[memo] = (program, kernel)        # the program outlives its kernel's use
+        return kernel
 
-    def launch(self, queue, global_size: int, values, *, local_size: int | None = None,
-               local_sizes=(), local_dtype=None, dtype=np.float64) -> None:
+    def launch(self, queue, global_size: int, values, *, local_size: int | None = None, local_sizes=(),
+               dtype=np.float64) -> None:
         """Run the kernel over ``global_size`` work-items (work-groups of ``local_size``, which makes the
-        index an nd_item) and wait for it; ``local_sizes``: the local arrays (elements of local_dtype)."""
+        index an nd_item) and wait for it; ``local_sizes``: the local arrays (elements of ``dtype``)."""
         nd_item = local_size is not None
-        _, kernel = self._program(queue, values, nd_item, tuple(local_sizes), local_dtype, dtype)
-        keep, args, kinds = _flatten(queue, values, local_sizes, local_dtype)
+        keep, args, kinds, signature = _flatten(queue, values, local_sizes, dtype)
+        kernel = self._kernel(queue, signature, values, nd_item, local_sizes, dtype)
         if kernel.num_args != len(args):
             raise RuntimeError(f"kernel {self.wrapper.__name__} takes {kernel.num_args} arguments where numba-dpex's "
                                f"layout gives {len(args)}: the launch does not match this numba-dpex")
@@ -257,11 +259,13 @@ class CachedKernel:
         del keep
 
 
-def _flatten(queue, values, local_sizes, local_dtype):
-    """(ctypes values to keep alive, argument pointers, argument kinds) in numba-dpex's layout."""
+def _flatten(queue, values, local_sizes, dtype):
+    """(ctypes values to keep alive, argument pointers, argument kinds, argument signature) in numba-dpex's
+    layout, the local arrays first."""
     keep: list = []
     args: list = []
     kinds: list = []
+    signature: list = []
 
     def scalar(ctype, kind, value):
         box = ctype(value)
@@ -270,8 +274,8 @@ def _flatten(queue, values, local_sizes, local_dtype):
         kinds.append(kind)
 
     if local_sizes:
-        itemsize = np.dtype(local_dtype).itemsize
-        element_kind = _SCALAR_ARG[np.dtype(local_dtype)][0]
+        itemsize = np.dtype(dtype).itemsize
+        element_kind = _SCALAR_ARG[np.dtype(dtype)][0]
         for size in local_sizes:
             record = _MDLocalAccessor(1, element_kind, int(size), 1, 1)
             keep.append(record)
@@ -282,7 +286,8 @@ def _flatten(queue, values, local_sizes, local_dtype):
             scalar(ctypes.c_int64, _ARG_INT64, int(size))
             scalar(ctypes.c_int64, _ARG_INT64, itemsize)
     for value in values:
-        array = _array(value)
+        entry, array = _describe(value)
+        signature.append(entry)
         if array is not None:
             if array.sycl_queue != queue:
                 raise ValueError(f"a kernel argument lives on {array.sycl_device.filter_string}'s queue "
@@ -296,14 +301,10 @@ def _flatten(queue, values, local_sizes, local_dtype):
                 scalar(ctypes.c_int64, _ARG_INT64, extent)
             for stride in array.strides:
                 scalar(ctypes.c_int64, _ARG_INT64, stride * array.itemsize)
-        elif isinstance(value, int):
-            scalar(ctypes.c_int64, _ARG_INT64, value)
-        elif isinstance(value, float):
-            scalar(ctypes.c_double, _ARG_FLOAT64, value)
         else:
-            kind, ctype = _SCALAR_ARG[value.dtype]
-            scalar(ctype, kind, value.item())
-    return keep, args, kinds
+            kind, ctype = _SCALAR_ARG[np.dtype(entry[1])]
+            scalar(ctype, kind, value.item() if isinstance(value, np.generic) else value)
+    return keep, args, kinds, tuple(signature)
 
 
 def _path(key: str) -> Path | None:
