@@ -62,6 +62,9 @@ class LaunchTimer:
         self.on = False
         for name in ("launch", "launch_groups"):
             setattr(backend, name, self._wrap(getattr(backend, name)))
+        if getattr(backend, "dense_products", False):     # the fitting net's products, by their k × n
+            matmul = self._wrap(lambda _name, *args: backend.__class__.matmul(backend, *args))
+            backend.matmul = lambda *args: matmul(f"matmul {args[7]}x{args[8]}", *args)
 
     def _wrap(self, fn):
         def timed(body_name, *args, **kw):

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import types
 
-from . import activations, environment, forces, group, integrators, layers, neighbors, neighbors_group, primitives
+from . import (activations, environment, fitting_rows, forces, group, integrators, layers, neighbors, neighbors_group,
+               primitives)
 
 #: modules every model uses, callees before callers
-COMMON_MODULES = (primitives, activations, layers, neighbors, environment, group, neighbors_group, forces, integrators)
+COMMON_MODULES = (primitives, activations, layers, fitting_rows, neighbors, environment, group, neighbors_group, forces,
+                  integrators)
 PRIMITIVES = primitives.PRIMITIVES
 
 

@@ -16,6 +16,7 @@ quad_chunked_sums reads are one aligned vector load (group-local arrays are 16-b
 SeE2ADevice.species_groups); −1 pads a species' last group, whose padding runs on the group's first
 atom and stores nothing.
 """
+from .fitting_rows import fitting_rows_parameters
 from .group import group_reduce
 from .layers import fitting_energy, fitting_output, fitting_residual
 from .primitives import barrier
@@ -307,17 +308,68 @@ def atom_stride(fwmax, hidden, m_width, quads):
     return quad_ceil(fwmax, quads) + quad_ceil(max(4 * m_width, hidden), quads)
 
 
+def t_of_atom(lane, nlane, i, nchunk, t_part, tw, inv_nnei, dst, at):
+    """T_i (the sums of atom i's chunk parts, over nnei) into dst[at:], the lanes over its tw = 4·M values."""
+    for k in range(lane, tw, nlane):
+        acc = 0.0 * t_part[0]
+        for c in range(nchunk):
+            acc += t_part[(i * nchunk + c) * tw + k]
+        dst[at + k] = acc * inv_nnei
+
+
 def load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, at):
-    """T_i of the group's atoms (the sums of their chunks' parts, over nnei) into sh_f[j·stride + at:], then a
-    barrier: where dt_mat is t_part itself (one chunk) every read is done before the first write."""
+    """T_i of the group's atoms into sh_f[j·stride + at:] (t_of_atom), then a barrier: where dt_mat is t_part
+    itself (one chunk) every read is done before the first write."""
     for j in range(FIT_ATOMS):
-        i = group_atom(fit_atoms, g, j)
-        for k in range(lane, tw, nlane):
-            acc = 0.0 * t_part[0]
-            for c in range(nchunk):
-                acc += t_part[(i * nchunk + c) * tw + k]
-            sh_f[j * stride + at + k] = acc * inv_nnei
+        t_of_atom(lane, nlane, group_atom(fit_atoms, g, j), nchunk, t_part, tw, inv_nnei, sh_f, j * stride + at)
     barrier(item)
+
+
+def descriptor_lanes(lane, nlane, t, t_at, m_width, axis_m, d, d_at):
+    """D[m, n] = Σ_a T[a, m]·T[a, n] (T from t[t_at:]) into d[d_at + m·M< + n], the lanes over m: T[a, m] in
+    four vector loads and T[a, n] broadcast, where lanes over the elements (m, n) gathered both (NOTES.md,
+    session 13); the sums of se_e2_a.descriptor_of_t in its order."""
+    for m in range(lane, m_width, nlane):
+        t0 = t[t_at + m]
+        t1 = t[t_at + m_width + m]
+        t2 = t[t_at + 2 * m_width + m]
+        t3 = t[t_at + 3 * m_width + m]
+        for n in range(axis_m):
+            acc = 0.0 * t0
+            acc += t0 * t[t_at + n]
+            acc += t1 * t[t_at + m_width + n]
+            acc += t2 * t[t_at + 2 * m_width + n]
+            acc += t3 * t[t_at + 3 * m_width + n]
+            d[d_at + m * axis_m + n] = acc
+
+
+def t_gradient_lanes(lane, nlane, gd, g_at, t, t_at, m_width, axis_m, scale, dt_mat, dt_at):
+    """se_e2_a.t_gradient with the lanes over m and the four rows a of ∂E/∂T_i[a, m] together: each ∂y/∂D[m, n]
+    (gd[g_at:]) read once for the four (a gather over the lanes), ∂y/∂D[k, m] contiguous over them, T (t[t_at:])
+    broadcast; lanes over the elements (a, m) gathered every term (≈ 1,500 gathers an atom, the hottest
+    instructions of the fitting kernel under perf: NOTES.md, session 13).  Each element's sum in se_e2_a's order."""
+    for m in range(lane, m_width, nlane):
+        e0 = 0.0 * t[t_at]
+        e1 = e0
+        e2 = e0
+        e3 = e0
+        for n in range(axis_m):
+            gmn = gd[g_at + m * axis_m + n]
+            e0 += gmn * t[t_at + n]
+            e1 += gmn * t[t_at + m_width + n]
+            e2 += gmn * t[t_at + 2 * m_width + n]
+            e3 += gmn * t[t_at + 3 * m_width + n]
+        if m < axis_m:
+            for k in range(m_width):
+                gkm = gd[g_at + k * axis_m + m]
+                e0 += gkm * t[t_at + k]
+                e1 += gkm * t[t_at + m_width + k]
+                e2 += gkm * t[t_at + 2 * m_width + k]
+                e3 += gkm * t[t_at + 3 * m_width + k]
+        dt_mat[dt_at + m] = e0 * scale
+        dt_mat[dt_at + m_width + m] = e1 * scale
+        dt_mat[dt_at + 2 * m_width + m] = e2 * scale
+        dt_mat[dt_at + 3 * m_width + m] = e3 * scale
 
 
 def last_layer_part(lane, nlane, n_in, sh_f, x_at, fit_w, mo, zero):
@@ -345,22 +397,8 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     stride = atom_stride(fwmax, widest_hidden(fit_widths, n_fit), m_width, fit_quads)
     fb = quad_ceil(fwmax, fit_quads)            # buffer B
     load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, fb)
-    # D[m, n] = Σ_a T[a, m]·T[a, n] with the lanes over m: T[a, m] in four vector loads and T[a, n] broadcast,
-    # where lanes over the elements (m, n) gathered both (NOTES.md, session 13); the same sums in the same order
     for j in range(FIT_ATOMS):
-        tj = j * stride + fb
-        for m in range(lane, m_width, nlane):
-            t0 = sh_f[tj + m]
-            t1 = sh_f[tj + m_width + m]
-            t2 = sh_f[tj + 2 * m_width + m]
-            t3 = sh_f[tj + 3 * m_width + m]
-            for n in range(axis_m):
-                acc = zero
-                acc += t0 * sh_f[tj + n]
-                acc += t1 * sh_f[tj + m_width + n]
-                acc += t2 * sh_f[tj + 2 * m_width + n]
-                acc += t3 * sh_f[tj + 3 * m_width + n]
-                sh_f[j * stride + m * axis_m + n] = acc
+        descriptor_lanes(lane, nlane, sh_f, j * stride + fb, m_width, axis_m, sh_f, j * stride)
         i = group_atom(fit_atoms, g, j)
         for q in range(lane, nfp + nap, nlane):
             if q < nfp:
@@ -417,43 +455,39 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
                                   da, fit_wt, fit_off[(ti * (n_fit + 1) + layer) * 3],
                                   fitting_residual(layer, n_prev, n_out), fit_per_pass, fit_quads)
         g_at = fb - g_at
-    # se_e2_a.t_gradient, atom by atom, the lanes over m and the four rows a of ∂E/∂T_i[a, m] together: each
-    # ∂y/∂D[m, n] read once for the four (a gather over the lanes), ∂y/∂D[k, m] contiguous over them, T
-    # broadcast; lanes over the elements (a, m) gathered every term (≈ 1,500 gathers an atom, the hottest
-    # instructions of the kernel under perf: NOTES.md, session 13).  Each element's sum in se_e2_a's order.
     scale = out_std[ti] * inv_nnei
     t_at = fb - g_at                # buffer B, beside ∂y/∂D
     load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, t_at)
     for j in range(FIT_ATOMS):
         i = fit_atoms[g * FIT_ATOMS + j]
-        if i < 0:
-            continue
-        gj = j * stride + g_at
-        tj = j * stride + t_at
-        for m in range(lane, m_width, nlane):
-            e0 = zero
-            e1 = zero
-            e2 = zero
-            e3 = zero
-            for n in range(axis_m):
-                gmn = sh_f[gj + m * axis_m + n]
-                e0 += gmn * sh_f[tj + n]
-                e1 += gmn * sh_f[tj + m_width + n]
-                e2 += gmn * sh_f[tj + 2 * m_width + n]
-                e3 += gmn * sh_f[tj + 3 * m_width + n]
-            if m < axis_m:
-                for k in range(m_width):
-                    gkm = sh_f[gj + k * axis_m + m]
-                    e0 += gkm * sh_f[tj + k]
-                    e1 += gkm * sh_f[tj + m_width + k]
-                    e2 += gkm * sh_f[tj + 2 * m_width + k]
-                    e3 += gkm * sh_f[tj + 3 * m_width + k]
-            dt_mat[i * tw + m] = e0 * scale
-            dt_mat[i * tw + m_width + m] = e1 * scale
-            dt_mat[i * tw + 2 * m_width + m] = e2 * scale
-            dt_mat[i * tw + 3 * m_width + m] = e3 * scale
+        if i >= 0:
+            t_gradient_lanes(lane, nlane, sh_f, j * stride + g_at, sh_f, j * stride + t_at, m_width, axis_m, scale,
+                             dt_mat, i * tw)
+
+
+def descriptor_rows(item, g, lane, nlane, rows, row0, nnei, nchunk, t_part, m_width, axis_m, fparam, nfp, aparam,
+                    nap, values, x_width, sh_t):
+    """X_0 of row g of a block of the fitting net by products (fitting_rows.py): its atom's D_i = T_iᵀ T_i[:, :M<]
+    and parameters."""
+    i = rows[row0 + g]
+    t_of_atom(lane, nlane, i, nchunk, t_part, 4 * m_width, 1.0 / nnei, sh_t, 0)
+    barrier(item)
+    descriptor_lanes(lane, nlane, sh_t, 0, m_width, axis_m, values, g * x_width)
+    fitting_rows_parameters(lane, nlane, i, g, m_width * axis_m, fparam, nfp, aparam, nap, values, x_width)
+
+
+def t_gradient_rows(item, g, lane, nlane, rows, row0, atype, nnei, nchunk, t_part, m_width, axis_m, grad, x_width,
+                    out_std, dt_mat, sh_t):
+    """dt_mat[i] = ∂E_i/∂T_i / nnei of row g's atom from G_0 = ∂y/∂X_0 (fitting_rows.py)."""
+    i = rows[row0 + g]
+    inv_nnei = 1.0 / nnei
+    t_of_atom(lane, nlane, i, nchunk, t_part, 4 * m_width, inv_nnei, sh_t, 0)
+    barrier(item)
+    t_gradient_lanes(lane, nlane, grad, g * x_width, sh_t, 0, m_width, axis_m, out_std[atype[i]] * inv_nnei, dt_mat,
+                     i * 4 * m_width)
 
 
 BODIES = (quad_ceil, group_atom, four_atom_terms, chunk_weights, chunk_terms, remainder_terms, chunked_sums,
           quad_chunked_sums, dense_four_atoms, dense_backward_four_atoms, widest_hidden, slopes_width, atom_stride,
-          load_t, last_layer_part, fitting_group_atoms)
+          t_of_atom, load_t, descriptor_lanes, t_gradient_lanes, last_layer_part, fitting_group_atoms, descriptor_rows,
+          t_gradient_rows)

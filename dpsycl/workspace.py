@@ -89,7 +89,7 @@ class AllocationRecorder:
     bytes) and its ``backend`` launches nothing.  Model constants (``keep``) stay host arrays and are
     not recorded: the real workspace already holds them.  Anything else a backend offers is missing,
     on purpose: the passes run against it must only ask for buffers and launch, and read only the
-    kernel choices ``group_fitting`` and ``local_memory_bytes`` of the backend it stands for (``like``)."""
+    kernel choices ``group_fitting``, ``dense_products`` and ``local_memory_bytes`` of the backend it stands for (``like``)."""
 
     def __init__(self, like=None):
         self.sizes: dict[str, int] = {}
@@ -120,9 +120,14 @@ class NoLaunches:
         self.group_fitting = bool(getattr(like, "group_fitting", False))
         # and se_e2_a's group layout by whether its fitting kernel's local arrays fit the device
         self.local_memory_bytes = int(getattr(like, "local_memory_bytes", 0))
+        # the fitting net by dense products (dpsycl/fitting_rows.py) where the device offers them
+        self.dense_products = bool(getattr(like, "dense_products", False))
 
     def launch(self, *args, **kwargs) -> None:
         pass
 
     def launch_groups(self, *args, **kwargs) -> None:
+        pass
+
+    def matmul(self, *args, **kwargs) -> None:
         pass

@@ -1,5 +1,6 @@
-"""The fitting kernel of OpenCL CPU devices: FIT_ATOMS atoms of one species per work-group, and the local
-memory it needs (device_kernels/se_e2_a_fitting.py, dpsycl/backends/sycl.py)."""
+"""The fitting net on OpenCL CPU devices: by oneMKL's dense products over the rows of each species
+(dpsycl/fitting_rows.py, device_kernels/fitting_rows.py), and the kernel of FIT_ATOMS atoms of one species per
+work-group with the local memory it needs (device_kernels/se_e2_a_fitting.py, dpsycl/backends/sycl.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -38,9 +39,12 @@ def test_species_groups_hold_every_atom_once_and_one_species_each(cpu_pot):
     assert passes.species_groups(device_atype, atype.size)[1] == ngroups       # held for the same array
 
 
-def test_uneven_species_counts_match_the_host_reference(cpu_pot, models):
+@pytest.mark.parametrize("by_products", [True, False], ids=["dense-products", "fitting-kernel"])
+def test_uneven_species_counts_match_the_host_reference(cpu_pot, models, by_products, monkeypatch):
     """A cell whose species counts are not multiples of FIT_ATOMS (padded groups) against the NumPy reference:
-    atomic energies, forces and virials."""
+    atomic energies, forces and virials, by each of the two fitting paths; the products in blocks of 16 rows,
+    so that blocks end inside a species' run and runs inside a block."""
+    from dpsycl import fitting_rows
     from dpsycl.device_kernels.se_e2_a_fitting import FIT_ATOMS
     coords, cell, _ = fcc(3, a=3.85, seed=6)
     natoms = len(coords)
@@ -49,9 +53,41 @@ def test_uneven_species_counts_match_the_host_reference(cpu_pot, models):
     assert (np.bincount(atype) % FIT_ATOMS != 0).all()
     host = dpsycl.DeepPot(models["cuag"], device="numpy")
     want = host.eval(coords.reshape(1, -1), cell.reshape(1, -1), atype, atomic=True)
+    passes = cpu_pot.evaluator.passes
+    assert passes.fitting_rows is not None          # the OpenCL CPU device offers dense products
+    monkeypatch.setattr(passes, "fitting_by_products", by_products)
+    monkeypatch.setattr(fitting_rows, "ROW_BLOCK", 16)
+    products = []
+    backend = cpu_pot.evaluator.backend
+    monkeypatch.setattr(backend, "matmul", lambda *args: products.append(args[6:]) or type(backend).matmul(backend,
+                                                                                                             *args))
     got = cpu_pot.eval(coords.reshape(1, -1), cell.reshape(1, -1), atype, atomic=True)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-12)
+    # per block of 16 rows, a product per species run in it, for 3 hidden layers forward and back and the output
+    runs = sum(len({atype_sorted for atype_sorted in np.sort(atype)[b:b + 16]}) for b in range(0, natoms, 16))
+    assert len(products) == (7 * runs if by_products else 0)
+    if by_products:
+        assert sum(m for m, k, n in products if (k, n) == (64 * 8, 120)) == natoms     # layer 0 over every row once
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m, k, n", [(37, 29, 13), (1, 29, 13), (37, 29, 1), (3, 1, 4), (1, 1, 1)])
+def test_matmul_matches_numpy_on_offset_views(cpu_pot, dtype, m, k, n):
+    """The backend's product of matrices that start inside 1-D device arrays, against NumPy's, also where an
+    operand is a row or a column (oneMKL's binding then picks column-major order); nothing outside the output's
+    block is written."""
+    backend = cpu_pot.evaluator.backend
+    rng = np.random.default_rng(11)
+    a_host, b_host = rng.normal(size=5 + m * k), rng.normal(size=3 + k * n + 4)
+    out_host = np.full(7 + m * n + 5, -1.0)
+    a, b, out = (backend.asarray(x, dtype) for x in (a_host, b_host, out_host))
+    backend.matmul(a, 5, b, 3, out, 7, m, k, n)
+    got = np.asarray(backend.to_host(out))
+    want = a_host[5:].reshape(m, k).astype(dtype) @ b_host[3:3 + k * n].reshape(k, n).astype(dtype)
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(got[7:7 + m * n].reshape(m, n), want, rtol=tol, atol=tol)
+    assert (got[:7] == -1).all() and (got[7 + m * n:] == -1).all()
 
 
 def test_a_work_group_beyond_the_local_memory_is_refused(cpu_pot):

@@ -173,6 +173,8 @@ class CudaBackend:
         self.sm_count = 1 if SIMULATOR else int(cuda.current_context().device.MULTIPROCESSOR_COUNT)
         self.parallel_width = 512 * self.sm_count
         self.supports_groups = True
+        # no vendor GEMM in numba-cuda (cuBLAS would be a further dependency): the kernels' own dense layers
+        self.dense_products = False
         # group-local arrays are static shared memory (cuda.shared.array), which CUDA caps at 48 KB a block
         self.local_memory_bytes = STATIC_SHARED_BYTES
         self.is_gpu = True  # the simulator too: it runs the GPU code path, for CI
@@ -278,6 +280,9 @@ class CudaBackend:
         if ngroups > 0:
             with kernel_rules(dtype):
                 self.launcher.launch(kern, int(ngroups), int(nlane), (int(ngroups), *values))
+
+    def matmul(self, a, a_at: int, b, b_at: int, out, out_at: int, m: int, k: int, n: int):
+        raise NotImplementedError("the CUDA backend has no dense products (dense_products is False)")
 
 
 def kernel_resources() -> list[dict]:

@@ -53,6 +53,7 @@ class DeviceBackend(Protocol):
     is_gpu: bool           # wide device: the work-group kernel layout pays off
     supports_groups: bool  # work-group kernels with group-local memory can run here
     parallel_width: int    # work-items that keep the device busy (sizes the slot chunks)
+    dense_products: bool   # matmul runs here, by a vendor GEMM that beats the kernels' own dense layers
 
     def describe(self) -> str:
         """One line: device string, hardware name, toolchain."""
@@ -102,3 +103,8 @@ class DeviceBackend(Protocol):
                       scratch: dict | None = None, dtype=np.float64) -> None:
         """Run a work-group body: ``ngroups`` groups of ``nlane`` work-items, ``local`` arrays shared
         inside a group, ``scratch`` private to each work-item."""
+
+    def matmul(self, a, a_at: int, b, b_at: int, out, out_at: int, m: int, k: int, n: int) -> None:
+        """out[out_at : out_at + m·n] ← A·B, A the m × k matrix at a[a_at:], B the k × n matrix at b[b_at:],
+        all row-major in 1-D device arrays of one dtype, ordered after the launches before it.  Only where
+        ``dense_products``; elsewhere NotImplementedError."""

@@ -15,8 +15,10 @@ from .protocol import DeviceMemory, allocation_failed
 sycl_runtime.prepare(mkl=True)
 
 import dpctl  # noqa: E402
+import dpctl.tensor as dpt  # noqa: E402
 import dpctl.utils  # noqa: E402
 import dpnp  # noqa: E402
+from dpnp.backend.extensions.blas import _blas_impl as onemkl_blas  # noqa: E402
 from dpctl.memory import USMAllocationError  # noqa: E402
 import numba_dpex  # noqa: E402
 from numba.np import arrayobj as _numba_arrayobj  # noqa: E402
@@ -104,6 +106,10 @@ class SyclBackend:
         self.scalar_bodies = CPU_SCALAR_BODIES if self.device.is_cpu else frozenset()
         # the fitting net as work-groups of one vector of lanes (se_e2_a: fitting_group_atoms) on CPUs
         self.group_fitting = bool(self.device.is_cpu and self.supports_groups)
+        # and its layers as oneMKL GEMMs over the rows of each species (dpsycl/fitting_rows.py), whose element-wise
+        # work-group kernels need the same device; oneMKL reached 50-65 GFLOP/s of a Zen 3's 78 for cuag's shapes
+        # where the kernel's own layers ran at 17 (benchmarks/NOTES.md, session 27)
+        self.dense_products = self.group_fitting
 
     def describe(self) -> str:
         return f"{self.name} ({self.device.name.strip()}, SYCL via numba-dpex)"
@@ -191,6 +197,24 @@ class SyclBackend:
                 raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
             kern.launch(self.queue, int(ngroups) * nlane, (int(ngroups), *values), local_size=nlane,
                         local_sizes=[int(size) for size in local.values()], dtype=dtype)
+
+
+    def matmul(self, a, a_at: int, b, b_at: int, out, out_at: int, m: int, k: int, n: int):
+        """oneMKL's gemm through dpnp's binding, on views of the 1-D arrays: dpnp.matmul adds ~0.3 ms of checks and
+        copies per call (measured: 0.33 ms against 0.05 for a 4 × 120 × 120 product)."""
+        if not self.dense_products:
+            raise NotImplementedError(f"{self.name}: no dense products here (dense_products is False)")
+        if m == 0 or n == 0:
+            return
+        views = [dpt.reshape(dpnp.get_usm_ndarray(arr)[at:at + rows * cols], (rows, cols))
+                 for arr, at, rows, cols in ((a, a_at, m, k), (b, b_at, k, n), (out, out_at, m, n))]
+        host_task, gemm, row_major = onemkl_blas._gemm(self.queue, *views, [])
+        gemm.wait()
+        host_task.wait()
+        if not row_major and m > 1 and n > 1:
+            # where an operand is both C- and F-contiguous (k = 1) the binding works column-major: out holds the
+            # product's transpose row by row (m = 1 or n = 1 lay both orders out alike)
+            views[2][...] = dpt.permute_dims(dpt.reshape(dpt.copy(views[2]), (n, m)), (1, 0))
 
 
 def host_available_bytes() -> int:

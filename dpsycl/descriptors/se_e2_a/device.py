@@ -14,7 +14,6 @@ around the hybrid's fitting net (base.py: MemberPasses).
 """
 from __future__ import annotations
 
-import types
 import weakref
 
 import numpy as np
@@ -23,7 +22,7 @@ from ...backends.launch import Args
 from ...device_kernels import se_e2_a_group as kernels_group, se_e2_a_tables as kernels_tables
 from ...device_kernels.layers import TABLE_HEAD
 from ...device_kernels.se_e2_a_fitting import FIT_ATOMS, atom_stride, slopes_width, widest_hidden
-from ...fitting import pack_layers
+from ...fitting_rows import ROW_LANES, FittingRows, transposed_weights
 from ...model import EnergyFitting
 from ..embedding import EmbeddingPack
 from ..smooth import SmoothDevice, nets_in_kernel_order
@@ -78,9 +77,14 @@ class SeE2ADevice(SmoothDevice):
                     and max(t.coefficients.size for t in tables) + TABLE_HEAD < 2 ** np.finfo(self.dtype).nmant):
                 self.tab_minor = self.emb_group.emb_w
         if fitting is not None:
-            transposed = [[types.SimpleNamespace(matrix=np.asarray(layer.matrix).T, bias=layer.bias, idt=layer.idt)
-                           for layer in net] for net in fitting.nets]
-            self.fit_wt = ws.keep(pack_layers(transposed, dtype)[0], dtype)
+            self.fit_wt = transposed_weights(fitting, ws, dtype)
+        # the chunk layout's fitting net as dense products where the device has them (dpsycl/fitting_rows.py);
+        # fitting_by_products is an attribute so that a benchmark can time the kernels' own layers too
+        self.fitting_rows = None
+        self.fitting_by_products = False
+        if fitting is not None and fitting.neuron and getattr(ws.backend, "dense_products", False):
+            self.fitting_rows = FittingRows(fitting, self.fit, ws, dtype, fit_wt=self.fit_wt)
+            self.fitting_by_products = True
 
     @property
     def group_lanes(self) -> int:
@@ -114,6 +118,10 @@ class SeE2ADevice(SmoothDevice):
         t_part = self.t_partials(geo, natoms, nchunk)
         m = self.m_width
         dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, dt)
+        if self.fitting_rows is not None and self.fitting_by_products:
+            self.fitting_products(geo, natoms, nchunk, t_part, dt_mat, atom_energy, params)
+            self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
+            return
         if self.group_fitting:
             fit_atoms, ngroups = self.species_groups(geo.atype, natoms)
             b.launch_groups("fitting_group_atoms", ngroups, FITTING_LANES,
@@ -130,6 +138,24 @@ class SeE2ADevice(SmoothDevice):
                  scratch={"tmat": 4 * m, "dbuf": self.fit_inputs, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden},
                  dtype=dt)
         self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
+
+    def fitting_products(self, geo, natoms: int, nchunk: int, t_part, dt_mat, atom_energy, params) -> None:
+        """E_i and dt_mat = ∂E_i/∂T_i / nnei by the fitting net's dense products: D_i of each block's rows from
+        T_i (descriptor_rows), ∂E_i/∂T_i from ∂y/∂D_i (t_gradient_rows), one work-group per row."""
+        b, dt, m = self.ws.backend, self.dtype, self.m_width
+        t_args = Args(nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m, axis_m=self.axis_m)
+
+        def fill_inputs(block):
+            b.launch_groups("descriptor_rows", block.n, ROW_LANES, Args(rows=block.rows, row0=block.row0), t_args,
+                            params, Args(values=block.values, x_width=block.x_width), local={"sh_t": 4 * m}, dtype=dt)
+
+        def use_gradients(block):
+            b.launch_groups("t_gradient_rows", block.n, ROW_LANES,
+                            Args(rows=block.rows, row0=block.row0, atype=geo.atype), t_args,
+                            Args(grad=block.grad, x_width=block.x_width, out_std=self.fit.out_std, dt_mat=dt_mat),
+                            local={"sh_t": 4 * m}, dtype=dt)
+
+        self.fitting_rows.run(geo.atype, natoms, fill_inputs, use_gradients, atom_energy, params)
 
     def pass_values(self, batch: int) -> int:
         """sh_f of the work-group passes: a batch's two buffers of layer values and tangents, then the

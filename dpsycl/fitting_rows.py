@@ -1,0 +1,135 @@
+"""The fitting stage as dense products: each species' rows through its net by the backend's GEMM.
+
+    X_{l+1} = φ(X_l W_l + b_l)·idt (+ X_l),    ∂y/∂X_l = (∂y/∂X_{l+1} ⊙ φ'·idt) W_lᵀ (+ ∂y/∂X_{l+1})
+
+over all atoms of one species at once, where the one-atom kernels (device_kernels/layers.py, se_e2_a_fitting.py)
+stream every weight once per atom or per four atoms.  The atoms are sorted by species (``rows``), cut into
+blocks of ROW_BLOCK rows (memory stays bounded whatever the system), and within a block each run of one
+species is one product per layer and direction (``backend.matmul``); the element-wise steps are the work-group
+bodies of device_kernels/fitting_rows.py.  A descriptor supplies the two ends: ``fill_inputs`` writes X_0 of a
+block's rows, ``use_gradients`` reads G_0 = ∂y/∂X_0 back (E_i's gradient is out_std · G_0).
+"""
+from __future__ import annotations
+
+import types
+import weakref
+
+import numpy as np
+
+from .backends.launch import Args
+from .device_kernels.layers import fitting_residual
+from .fitting import pack_layers
+
+#: rows per block: the block's layer values, slopes and gradients are ≈ 2,400 values per row for DeePMD-kit's
+#: usual nets (≈ 80 MB in float64 at 4,096 rows), whatever the number of atoms
+ROW_BLOCK = 4096
+#: lanes of the element-wise work-groups: one vector of the OpenCL CPU compiler
+ROW_LANES = 16
+
+
+class Block(types.SimpleNamespace):
+    """One block of sorted rows: ``rows[row0 + r]`` is the atom of row r < n; X_0 goes to ``values`` (x_width
+    values per row) and G_0 comes back in ``grad`` (x_width per row)."""
+
+
+class FittingRows:
+    """One model's fitting net as dense products on one workspace (``fit``: its FittingPack on the device)."""
+
+    def __init__(self, fitting, fit, ws, dtype, prefix: str = "", fit_wt=None):
+        self.ws, self.fit, self.dtype, self.prefix = ws, fit, np.dtype(dtype), prefix
+        self.widths = [fitting.input_width, *fitting.neuron, 1]
+        self.n_fit = len(fitting.neuron)
+        self.ntypes = len(fitting.nets)
+        # the host's copy of the offsets (fit.fit_off on the device): where each product's matrix starts
+        self.offsets = pack_layers(fitting.nets, dtype)[1].reshape(-1, 3)
+        self.fit_wt = transposed_weights(fitting, ws, dtype) if fit_wt is None else fit_wt
+        self.value_at = np.cumsum([0, *self.widths[:-1]])[:-1]               # X_l of row 0 in a block's values
+        self.slope_at = np.cumsum([0, *self.widths[1:-1]])                   # slopes of hidden layer l
+        self._sorted = None
+
+    def buffers(self, n: int):
+        """The block buffers for n rows: layer values, slopes, products, two gradient buffers, outputs."""
+        ws, p, dt, w = self.ws, self.prefix, self.dtype, self.widths
+        widest = max(w[:-1])
+        return types.SimpleNamespace(
+            values=ws.buffer(p + "fit_rows:values", n * sum(w[:-1]), dt),
+            slopes=ws.buffer(p + "fit_rows:slopes", n * max(sum(w[1:-1]), 1), dt),
+            z=ws.buffer(p + "fit_rows:z", n * max(max(w[1:]), 1), dt),
+            grads=(ws.buffer(p + "fit_rows:grad_a", n * widest, dt), ws.buffer(p + "fit_rows:grad_b", n * widest, dt)))
+
+    def species_rows(self, atype, natoms: int):
+        """(rows, runs): the atoms sorted by species on the device, and each species' (species, first, end) in that
+        order.  Read back and sorted on the host once per species array (MD passes the same device array)."""
+        if atype is None:               # the memory estimate's dry run
+            return self.ws.buffer(self.prefix + "fit_rows:rows", natoms, np.int64), []
+        held = self._sorted
+        if held is not None and held[0]() is atype and held[1] == natoms:
+            return held[2], held[3]
+        host = np.asarray(self.ws.backend.to_host(atype))[:natoms]
+        order = np.argsort(host, kind="stable")
+        counts = np.bincount(host, minlength=self.ntypes)
+        ends = np.cumsum(counts)
+        runs = [(s, int(e - c), int(e)) for s, (c, e) in enumerate(zip(counts, ends)) if c]
+        rows = self.ws.upload(self.prefix + "fit_rows:rows", order, np.int64)
+        self._sorted = (weakref.ref(atype), natoms, rows, runs)
+        return rows, runs
+
+    def run(self, atype, natoms: int, fill_inputs, use_gradients, atom_energy, params) -> None:
+        """E_i into atom_energy for every atom; ``fill_inputs(block)`` and ``use_gradients(block)`` launch the
+        descriptor's two ends of each block (Block)."""
+        rows, runs = self.species_rows(atype, natoms)
+        b, dt, fit, w = self.ws.backend, self.dtype, self.fit, self.widths
+        for row0 in range(0, max(natoms, 1), ROW_BLOCK):
+            n = min(ROW_BLOCK, natoms - row0)
+            buf = self.buffers(n)
+            # each species' run of rows inside this block: (species, first row, end row), block-relative
+            parts = [(s, max(first, row0) - row0, min(end, row0 + n) - row0) for s, first, end in runs
+                     if first < row0 + n and end > row0]
+            block = Block(rows=rows, row0=row0, n=n, values=buf.values, x_width=w[0], grad=None, params=params)
+            fill_inputs(block)
+            group = Args(rows=rows, row0=row0, atype=atype)
+            for layer in range(self.n_fit):
+                n_in, n_out = w[layer], w[layer + 1]
+                x_at = int(self.value_at[layer]) * n
+                for s, lo, hi in parts:
+                    b.matmul(buf.values, x_at + lo * n_in, fit.fit_w, int(self.offsets[s * (self.n_fit + 1) + layer, 0]),
+                             buf.z, lo * n_out, hi - lo, n_in, n_out)
+                b.launch_groups("fitting_rows_forward", n, ROW_LANES, group,
+                                Args(layer=layer, n_in=n_in, n_out=n_out, z=buf.z, values=buf.values, x_at=x_at,
+                                     y_at=int(self.value_at[layer + 1]) * n, slopes=buf.slopes, slope_at=int(self.slope_at[layer]) * n),
+                                Args(fit_w=fit.fit_w, fit_off=fit.fit_off, n_fit=fit.n_fit, act_fit=fit.act_fit,
+                                     act_fit_arg=fit.act_fit_arg), dtype=dt)
+            n_last = w[self.n_fit]
+            last_at = int(self.value_at[self.n_fit]) * n
+            for s, lo, hi in parts:
+                b.matmul(buf.values, last_at + lo * n_last, fit.fit_w,
+                         int(self.offsets[s * (self.n_fit + 1) + self.n_fit, 0]), buf.z, lo, hi - lo, n_last, 1)
+            grad_out, grad_in = buf.grads
+            b.launch_groups("fitting_rows_seed", n, ROW_LANES, group,
+                            Args(n_last=n_last, out_raw=buf.z, fit_w=fit.fit_w, fit_off=fit.fit_off, n_fit=fit.n_fit,
+                                 bias_e=fit.bias_e, out_std=fit.out_std, out_bias=fit.out_bias, grad=grad_out,
+                                 slopes=buf.slopes, slope_at=int(self.slope_at[self.n_fit - 1]) * n,
+                                 atom_energy=atom_energy), dtype=dt)
+            for layer in reversed(range(self.n_fit)):
+                n_in, n_out = w[layer], w[layer + 1]
+                h_at = int(self.slope_at[layer]) * n
+                for s, lo, hi in parts:
+                    b.matmul(buf.slopes, h_at + lo * n_out, self.fit_wt,
+                             int(self.offsets[s * (self.n_fit + 1) + layer, 0]), grad_in, lo * n_in, hi - lo, n_out,
+                             n_in)
+                if layer > 0:
+                    b.launch_groups("fitting_rows_backward", n, ROW_LANES,
+                                    Args(width=n_in, residual=int(fitting_residual(layer, n_in, n_out)), grad_in=grad_in,
+                                         grad_out=grad_out, slopes=buf.slopes,
+                                         slope_at=int(self.slope_at[layer - 1]) * n), dtype=dt)
+                    grad_out, grad_in = grad_in, grad_out
+            block.grad = grad_in
+            use_gradients(block)
+
+
+def transposed_weights(fitting, ws, dtype):
+    """Every fitting layer's matrix transposed, packed at the offsets of the matrices themselves (pack_layers):
+    the backward products, and the one-atom kernels' reverse loops, read Wᵀ row by row."""
+    transposed = [[types.SimpleNamespace(matrix=np.asarray(layer.matrix).T, bias=layer.bias, idt=layer.idt)
+                   for layer in net] for net in fitting.nets]
+    return ws.keep(pack_layers(transposed, dtype)[0], dtype)
