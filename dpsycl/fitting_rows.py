@@ -32,6 +32,14 @@ class Block(types.SimpleNamespace):
     values per row) and G_0 comes back in ``grad`` (x_width per row)."""
 
 
+def products_for(fitting, fit, ws, dtype, prefix: str = "", fit_wt=None):
+    """FittingRows for a model's fitting net where the workspace's device offers dense products and the net has a
+    hidden layer; None where the kernels' own layers run it."""
+    if fitting is None or not fitting.neuron or not getattr(ws.backend, "dense_products", False):
+        return None
+    return FittingRows(fitting, fit, ws, dtype, prefix, fit_wt)
+
+
 class FittingRows:
     """One model's fitting net as dense products on one workspace (``fit``: its FittingPack on the device)."""
 
@@ -73,6 +81,29 @@ class FittingRows:
         rows = self.ws.upload(self.prefix + "fit_rows:rows", order, np.int64)
         self._sorted = (weakref.ref(atype), natoms, rows, runs)
         return rows, runs
+
+    def descriptor_rows(self, natoms: int, width: int):
+        """The buffer of every atom's D_i (``width`` values each) that run_on_rows reads and overwrites."""
+        return self.ws.buffer(self.prefix + "fit_rows:desc", natoms * width, self.dtype)
+
+    def run_on_rows(self, atype, natoms: int, desc, width: int, atom_energy, params) -> None:
+        """E_i into atom_energy from D_i = row i of desc, whose row i then holds ∂E_i/∂D_i: a block's rows are
+        gathered before its gradients are scattered back, and no later block reads them (fitting_rows_gather,
+        fitting_rows_scatter), so the two share one buffer."""
+        b, dt = self.ws.backend, self.dtype
+
+        def gather(block):
+            b.launch_groups("fitting_rows_gather", block.n, ROW_LANES,
+                            Args(rows=block.rows, row0=block.row0, desc=desc, desc_stride=width), params,
+                            Args(values=block.values, x_width=block.x_width), dtype=dt)
+
+        def scatter(block):
+            b.launch_groups("fitting_rows_scatter", block.n, ROW_LANES,
+                            Args(rows=block.rows, row0=block.row0, atype=atype, grad=block.grad,
+                                 x_width=block.x_width, out_std=self.fit.out_std, desc_grad=desc, desc_stride=width),
+                            dtype=dt)
+
+        self.run(atype, natoms, gather, scatter, atom_energy, params)
 
     def run(self, atype, natoms: int, fill_inputs, use_gradients, atom_energy, params) -> None:
         """E_i into atom_energy for every atom; ``fill_inputs(block)`` and ``use_gradients(block)`` launch the

@@ -15,6 +15,7 @@ import numpy as np
 
 from ...backends.launch import Args
 from ...fitting import FittingPack
+from ...fitting_rows import products_for
 from ...model import EnergyFitting, ModelError
 from ..base import unit_of
 from .params import Hybrid
@@ -62,17 +63,24 @@ class HybridDevice:
         self.fit = FittingPack.upload(fitting, ws.keep, dt)
         self.fit_inputs = fitting.input_width
         self.n_hidden = max(1, sum(fitting.neuron))
+        # the fitting net as dense products where the device has them (dpsycl/fitting_rows.py)
+        self.fitting_rows = products_for(fitting, self.fit, ws, dt, prefix="hybrid:")
 
     def energies_and_pair_gradients(self, geometries, natoms: int, atom_energy, pair_grads, layout: str,
                                     nchunk: int, params) -> None:
         ws, dt, w = self.ws, self.dtype, self.width
-        desc = ws.buffer("hybrid:desc", natoms * w, dt)
-        desc_grad = ws.buffer("hybrid:desc_grad", natoms * w, dt)
+        rows = self.fitting_rows
+        desc = ws.buffer("hybrid:desc", natoms * w, dt) if rows is None else rows.descriptor_rows(natoms, w)
         for passes, lists, at in zip(self.members, self.lists, self.offsets):
             passes.descriptor_into(geometries[lists], natoms, nchunk, desc, w, at)
-        ws.backend.launch("hybrid_fitting_atom", natoms, Args(atype=geometries[0].atype, desc=desc, desc_stride=w),
-                          self.fit, params, Args(atom_energy=atom_energy, desc_grad=desc_grad),
-                          scratch={"dbuf": self.fit_inputs, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden},
-                          dtype=dt)
+        if rows is not None:        # ∂E_i/∂D_i written over D_i
+            desc_grad = desc
+            rows.run_on_rows(geometries[0].atype, natoms, desc, w, atom_energy, params)
+        else:
+            desc_grad = ws.buffer("hybrid:desc_grad", natoms * w, dt)
+            ws.backend.launch("hybrid_fitting_atom", natoms, Args(atype=geometries[0].atype, desc=desc, desc_stride=w),
+                              self.fit, params, Args(atom_energy=atom_energy, desc_grad=desc_grad),
+                              scratch={"dbuf": self.fit_inputs, "fbuf": 2 * self.fit.fwmax, "dact": self.n_hidden},
+                              dtype=dt)
         for passes, lists, at in zip(self.members, self.lists, self.offsets):
             passes.pair_gradients_from(geometries[lists], natoms, nchunk, desc_grad, w, at, pair_grads[lists])

@@ -3,7 +3,9 @@
 Three layouts of the same passes (device_kernels/se_e2_a.py, se_e2_a_group.py, se_e2_a_fitting.py):
 
 * ``chunk``: one work-item per (atom, chunk of slots) for T_i, one per atom for the fitting net,
-  again per (atom, chunk) for the pair gradients (CPUs: measured 1.5× faster there);
+  again per (atom, chunk) for the pair gradients (CPUs: measured 1.5× faster there); where the device
+  offers dense products (OpenCL CPU devices: oneMKL), the fitting net as products over each species'
+  rows between descriptor_rows and t_gradient_rows (dpsycl/fitting_rows.py);
 * ``group``: one work-group per atom, lanes sharing each net (GPUs); from SPLIT_FROM atoms on, where
   the fitting kernel's local arrays fit the device, the ``split`` passes;
 * ``split``: the group kernel's two passes as two kernels, and between them the fitting net as
@@ -22,7 +24,7 @@ from ...backends.launch import Args
 from ...device_kernels import se_e2_a_group as kernels_group, se_e2_a_tables as kernels_tables
 from ...device_kernels.layers import TABLE_HEAD
 from ...device_kernels.se_e2_a_fitting import FIT_ATOMS, atom_stride, slopes_width, widest_hidden
-from ...fitting_rows import ROW_LANES, FittingRows, transposed_weights
+from ...fitting_rows import ROW_LANES, products_for, transposed_weights
 from ...model import EnergyFitting
 from ..embedding import EmbeddingPack
 from ..smooth import SmoothDevice, nets_in_kernel_order
@@ -80,11 +82,9 @@ class SeE2ADevice(SmoothDevice):
             self.fit_wt = transposed_weights(fitting, ws, dtype)
         # the chunk layout's fitting net as dense products where the device has them (dpsycl/fitting_rows.py);
         # fitting_by_products is an attribute so that a benchmark can time the kernels' own layers too
-        self.fitting_rows = None
-        self.fitting_by_products = False
-        if fitting is not None and fitting.neuron and getattr(ws.backend, "dense_products", False):
-            self.fitting_rows = FittingRows(fitting, self.fit, ws, dtype, fit_wt=self.fit_wt)
-            self.fitting_by_products = True
+        self.fitting_rows = products_for(fitting, getattr(self, "fit", None), ws, dtype,
+                                         fit_wt=getattr(self, "fit_wt", None))
+        self.fitting_by_products = self.fitting_rows is not None
 
     @property
     def group_lanes(self) -> int:

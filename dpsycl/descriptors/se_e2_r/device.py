@@ -4,6 +4,7 @@ of a hybrid, ``descriptor_into`` and ``pair_gradients_from`` (base.py: MemberPas
 from __future__ import annotations
 
 from ...backends.launch import Args
+from ...fitting_rows import products_for
 from ...model import EnergyFitting
 from ..smooth import SmoothDevice
 from .params import SeE2R
@@ -18,11 +19,19 @@ class SeE2RDevice(SmoothDevice):
         # G(R_pad) and G(0) of each (centre, neighbour) species block: model constants
         super().__init__(d, fitting, ws, dtype, "radial_padding", ("pad_g", "zero_g"))
         self.pad_g, self.zero_g = self.padding["pad_g"], self.padding["zero_g"]
+        # the fitting net as dense products where the device has them (dpsycl/fitting_rows.py)
+        self.fitting_rows = products_for(fitting, getattr(self, "fit", None), ws, dtype)
 
     def energies_and_pair_gradients(self, geometries, natoms: int, atom_energy, pair_grads, layout: str,
                                     nchunk: int, params) -> None:
         (geo,), (pair_grad,) = geometries, pair_grads
         b, dt, m = self.ws.backend, self.dtype, self.m_width
+        if self.fitting_rows is not None:
+            desc = self.fitting_rows.descriptor_rows(natoms, m)
+            self.descriptor_into(geometries, natoms, nchunk, desc, m, 0)
+            self.fitting_rows.run_on_rows(geo.atype, natoms, desc, m, atom_energy, params)
+            self.pair_gradients_from(geometries, natoms, nchunk, desc, m, 0, pair_grads)
+            return
         g_part = self.g_partials(geo, natoms, nchunk)
         de_dd = self.ws.buffer("de_dd", natoms * m, dt)
         b.launch("radial_fitting_atom", natoms,

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...backends.launch import Args
 from ...fitting import FittingPack
+from ...fitting_rows import products_for
 from ...model import EnergyFitting
 from ..embedding import EmbeddingPack
 from ..smooth import nets_in_kernel_order, upload_environment
@@ -28,16 +29,25 @@ class SeE3Device:
             self.emb = EmbeddingPack.upload_tables(nets_in_kernel_order(d, d.tables), ws.keep, dt)
         else:
             self.emb = EmbeddingPack.upload(nets_in_kernel_order(d), d.neuron, d.activation, ws.keep, dt)
+        self.fitting_rows = None
         if fitting is not None:         # None: a hybrid's member (the hybrid runs the one fitting net)
             self.fit = FittingPack.upload(fitting, ws.keep, dt)
             self.fit_inputs = fitting.input_width
             self.n_hidden = max(1, sum(fitting.neuron))
+            # the fitting net as dense products where the device has them (dpsycl/fitting_rows.py)
+            self.fitting_rows = products_for(fitting, self.fit, ws, dt)
         self.m_width = d.embedding_width
 
     def energies_and_pair_gradients(self, geometries, natoms: int, atom_energy, pair_grads, layout: str,
                                     nchunk: int, params) -> None:
         (geo,), (pair_grad,) = geometries, pair_grads
         b, dt, m = self.ws.backend, self.dtype, self.m_width
+        if self.fitting_rows is not None:
+            desc = self.fitting_rows.descriptor_rows(natoms, m)
+            self.descriptor_into(geometries, natoms, nchunk, desc, m, 0)
+            self.fitting_rows.run_on_rows(geo.atype, natoms, desc, m, atom_energy, params)
+            self.pair_gradients_from(geometries, natoms, nchunk, desc, m, 0, pair_grads)
+            return
         d_part = self.d_partials(geo, natoms, nchunk)
         de_dd = self.ws.buffer("de_dd", natoms * m, dt)
         b.launch("three_body_fitting_atom", natoms,
