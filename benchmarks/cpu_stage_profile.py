@@ -14,7 +14,8 @@ benchmarks/NOTES.md) is split over the kernels that do the work:
 
     descriptor_chunk              pass-1 real pairs + padded blocks (padding_embeddings' G(R_pad),
                                   ntypes² evaluations, is counted there too)
-    fitting_atom                  per-atom descriptor + fitting net (+ partial sums)
+    fitting_atom                  per-atom descriptor + fitting net (+ partial sums); by dense products
+                                  (dpsycl/fitting_rows.py) its launches and products summed in one row
     pair_gradient_chunk           pass-2 real pairs
     gather_forces_and_virials     gather
 
@@ -49,6 +50,8 @@ STAGE_FLOPS = {
     "pair_gradient_chunk": ("pass2_real_pairs",),
     "gather_forces_and_virials": ("gather",),
 }
+#: the launches and products of the fitting net by dense products (dpsycl/fitting_rows.py), summed into one row
+PRODUCT_STAGES = ("matmul", "fitting_rows_", "descriptor_rows", "t_gradient_rows")
 
 
 class LaunchTimer:
@@ -157,6 +160,15 @@ def main(argv=None) -> int:
                      "gflops": gf, "pct_peak": 100 * gf / args.peak, "cpu_ms": med_cpu[k] * 1e3})
         print(f"{k:28s} {med[k] * 1e3:9.2f} {100 * med[k] / total:6.1f} {per_stage[0][1][k]:8d} {f / 1e6:9.1f} "
               f"{gf:8.2f} {100 * gf / args.peak:6.2f} {med_cpu[k] * 1e3:9.2f}")
+    products = [k for k in names if k.startswith(PRODUCT_STAGES)]
+    if products:     # the fitting net by dense products: its FLOPs over all its launches and products together
+        f = sum(parts[p] for p in STAGE_FLOPS["fitting_atom"])
+        t, c = sum(med[k] for k in products), sum(med_cpu[k] for k in products)
+        gf = f / t / 1e9
+        rows.append({"stage": "fitting by products (all its stages)", "ms": t * 1e3, "launches": len(products),
+                     "mflop": f / 1e6, "gflops": gf, "pct_peak": 100 * gf / args.peak, "cpu_ms": c * 1e3})
+        print(f"{'= fitting by products':28s} {t * 1e3:9.2f} {100 * t / total:6.1f} {'':8s} {f / 1e6:9.1f} "
+              f"{gf:8.2f} {100 * gf / args.peak:6.2f} {c * 1e3:9.2f}")
     host = total - sum(med.values())
     print(f"{'host (rest of eval)':28s} {host * 1e3:9.2f} {100 * host / total:6.1f}")
     gf_all = flops["dpsycl"] / statistics.median(plain) / 1e9
