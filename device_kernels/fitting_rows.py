@@ -9,6 +9,8 @@ For the rows r of one species s (one run of the sorted order) and hidden layer l
     G_l     = H_l · (W_l^s)ᵀ (+ G_{l+1} where residual)       matmul, fitting_rows_backward
 
 G_0 = ∂y/∂X_0 is what a descriptor turns into its own gradients (E_i's derivative is out_std·G_0).
+The products write Z_l where X_{l+1} goes, and each G_l lands where X_l was: the backward pass reads only the
+slopes, so the block needs one set of layer values (dpsycl/fitting_rows.py).
 The same layer rule and output scaling as the one-atom kernels (layers.fitting_residual, fitting_output,
 fitting_energy); only the order of the sums inside the products differs (the GEMM's blocking).
 
@@ -38,22 +40,24 @@ def fitting_rows_parameters(lane, nlane, i, g, at, fparam, nfp, aparam, nap, val
             values[g * x_width + at + q] = aparam[i * nap + q - nfp]
 
 
-def fitting_rows_forward(item, g, lane, nlane, rows, row0, atype, layer, n_in, n_out, z, values, x_at, y_at, slopes,
+def fitting_rows_forward(item, g, lane, nlane, rows, row0, atype, layer, n_in, n_out, values, x_at, y_at, slopes,
                          slope_at, fit_w, fit_off, n_fit, act_fit, act_fit_arg):
-    """Row g of X_{layer+1} (from y_at) and of its slopes (from slope_at) from Z_layer and X_layer (x_at)."""
+    """Row g of X_{layer+1} (from y_at, where the product left Z_layer) and of its slopes (from slope_at), from
+    Z_layer and X_layer (x_at)."""
     ti = atype[rows[row0 + g]]
     base = (ti * (n_fit + 1) + layer) * 3
     bo = fit_off[base + 1]
     io = fit_off[base + 2]
     residual = fitting_residual(layer, n_in, n_out)
     for o in range(lane, n_out, nlane):
-        fitting_output(z[g * n_out + o] + fit_w[bo + o], o, fit_w, io, act_fit, act_fit_arg, values,
+        fitting_output(values[y_at + g * n_out + o] + fit_w[bo + o], o, fit_w, io, act_fit, act_fit_arg, values,
                        y_at + g * n_out, slopes, slope_at + g * n_out, residual, x_at + g * n_in)
 
 
 def fitting_rows_seed(item, g, lane, nlane, rows, row0, atype, n_last, out_raw, fit_w, fit_off, n_fit, bias_e,
-                      out_std, out_bias, grad, slopes, slope_at, atom_energy):
-    """E_i of row g's atom from y − b_L = out_raw[g]; G_L = w_L into grad, H_{L−1} = w_L ⊙ slopes in place."""
+                      out_std, out_bias, values, grad_at, slopes, slope_at, atom_energy):
+    """E_i of row g's atom from y − b_L = out_raw[g]; G_L = w_L into values from grad_at (where X_L was),
+    H_{L−1} = w_L ⊙ slopes in place."""
     i = rows[row0 + g]
     ti = atype[i]
     base = (ti * (n_fit + 1) + n_fit) * 3
@@ -61,18 +65,18 @@ def fitting_rows_seed(item, g, lane, nlane, rows, row0, atype, n_last, out_raw, 
     if lane == 0:
         atom_energy[i] = fitting_energy(out_raw[g] + fit_w[fit_off[base + 1]], ti, bias_e, out_std, out_bias)
     for k in range(lane, n_last, nlane):
-        grad[g * n_last + k] = fit_w[mo + k]
+        values[grad_at + g * n_last + k] = fit_w[mo + k]
         slopes[slope_at + g * n_last + k] *= fit_w[mo + k]
 
 
-def fitting_rows_backward(item, g, lane, nlane, width, residual, grad_in, grad_out, slopes, slope_at):
-    """G_l = grad_in (H_l·Wᵀ) + grad_out (G_{l+1}) where layer l is residual, kept in grad_in; then H_{l−1} =
-    G_l ⊙ slopes of layer l − 1 in place."""
+def fitting_rows_backward(item, g, lane, nlane, width, residual, values, grad_at, out_at, slopes, slope_at):
+    """G_l = H_l·Wᵀ (values from grad_at) + G_{l+1} (from out_at) where layer l is residual, kept in place; then
+    H_{l−1} = G_l ⊙ slopes of layer l − 1 in place."""
     for k in range(lane, width, nlane):
-        gk = grad_in[g * width + k]
+        gk = values[grad_at + g * width + k]
         if residual:
-            gk += grad_out[g * width + k]
-            grad_in[g * width + k] = gk
+            gk += values[out_at + g * width + k]
+            values[grad_at + g * width + k] = gk
         slopes[slope_at + g * width + k] *= gk
 
 

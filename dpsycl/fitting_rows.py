@@ -20,9 +20,14 @@ from .backends.launch import Args
 from .device_kernels.layers import fitting_residual
 from .fitting import pack_layers
 
-#: rows per block: the block's layer values, slopes and gradients are ≈ 2,400 values per row for DeePMD-kit's
-#: usual nets (≈ 80 MB in float64 at 4,096 rows), whatever the number of atoms
-ROW_BLOCK = 4096
+#: atoms (centres) from which the products run: below, the calls' fixed costs outweigh what they save (cuag on a
+#: 2-core Zen 3, evaluations alternated with the fitting kernels: 0.87-0.88x at 256 atoms, 0.96-0.98x at 1,024,
+#: 1.04-1.07x at 2,048; benchmarks/NOTES.md, session 27)
+PRODUCTS_FROM = 2048
+#: rows per block: the block's layer values and slopes are ≈ 1,250 values per row for cuag's nets (20 MB in
+#: float64), whatever the number of atoms; 1,024, 2,048 and 4,096 rows took the same time within the machine's
+#: spread (compressed cuag, 8,192 atoms: 386 / 375 / 385 ms, NOTES.md, session 27)
+ROW_BLOCK = 2048
 #: lanes of the element-wise work-groups: one vector of the OpenCL CPU compiler
 ROW_LANES = 16
 
@@ -41,7 +46,9 @@ def products_for(fitting, fit, ws, dtype, prefix: str = "", fit_wt=None):
 
 
 class FittingRows:
-    """One model's fitting net as dense products on one workspace (``fit``: its FittingPack on the device)."""
+    """One model's fitting net as dense products on one workspace (``fit``: its FittingPack on the device).
+    ``takes(natoms)`` says whether an evaluation of that many centres runs it; ``enabled`` and ``products_from``
+    (default PRODUCTS_FROM) are attributes, so that a benchmark or a test can choose."""
 
     def __init__(self, fitting, fit, ws, dtype, prefix: str = "", fit_wt=None):
         self.ws, self.fit, self.dtype, self.prefix = ws, fit, np.dtype(dtype), prefix
@@ -54,16 +61,19 @@ class FittingRows:
         self.value_at = np.cumsum([0, *self.widths[:-1]])[:-1]               # X_l of row 0 in a block's values
         self.slope_at = np.cumsum([0, *self.widths[1:-1]])                   # slopes of hidden layer l
         self._sorted = None
+        self.enabled = True
+        self.products_from = PRODUCTS_FROM
+
+    def takes(self, natoms: int) -> bool:
+        return self.enabled and natoms >= self.products_from
 
     def buffers(self, n: int):
-        """The block buffers for n rows: layer values, slopes, products, two gradient buffers, outputs."""
+        """The block buffers for n rows: the layer values X_0 … X_L (each product's output, later the gradients),
+        the hidden layers' slopes, the outputs y − b_L."""
         ws, p, dt, w = self.ws, self.prefix, self.dtype, self.widths
-        widest = max(w[:-1])
-        return types.SimpleNamespace(
-            values=ws.buffer(p + "fit_rows:values", n * sum(w[:-1]), dt),
-            slopes=ws.buffer(p + "fit_rows:slopes", n * max(sum(w[1:-1]), 1), dt),
-            z=ws.buffer(p + "fit_rows:z", n * max(max(w[1:]), 1), dt),
-            grads=(ws.buffer(p + "fit_rows:grad_a", n * widest, dt), ws.buffer(p + "fit_rows:grad_b", n * widest, dt)))
+        return types.SimpleNamespace(values=ws.buffer(p + "fit_rows:values", n * sum(w[:-1]), dt),
+                                     slopes=ws.buffer(p + "fit_rows:slopes", n * max(sum(w[1:-1]), 1), dt),
+                                     out=ws.buffer(p + "fit_rows:out", n, dt))
 
     def species_rows(self, atype, natoms: int):
         """(rows, runs): the atoms sorted by species on the device, and each species' (species, first, end) in that
@@ -81,6 +91,10 @@ class FittingRows:
         rows = self.ws.upload(self.prefix + "fit_rows:rows", order, np.int64)
         self._sorted = (weakref.ref(atype), natoms, rows, runs)
         return rows, runs
+
+    def matrix_at(self, species: int, layer: int) -> int:
+        """Where the matrix of a species' layer starts in fit_w (and its transpose in fit_wt)."""
+        return int(self.offsets[species * (self.n_fit + 1) + layer, 0])
 
     def descriptor_rows(self, natoms: int, width: int):
         """The buffer of every atom's D_i (``width`` values each) that run_on_rows reads and overwrites."""
@@ -121,40 +135,37 @@ class FittingRows:
             group = Args(rows=rows, row0=row0, atype=atype)
             for layer in range(self.n_fit):
                 n_in, n_out = w[layer], w[layer + 1]
-                x_at = int(self.value_at[layer]) * n
+                x_at, y_at = int(self.value_at[layer]) * n, int(self.value_at[layer + 1]) * n
                 for s, lo, hi in parts:
-                    b.matmul(buf.values, x_at + lo * n_in, fit.fit_w, int(self.offsets[s * (self.n_fit + 1) + layer, 0]),
-                             buf.z, lo * n_out, hi - lo, n_in, n_out)
+                    b.matmul(buf.values, x_at + lo * n_in, fit.fit_w, self.matrix_at(s, layer), buf.values,
+                             y_at + lo * n_out, hi - lo, n_in, n_out)
                 b.launch_groups("fitting_rows_forward", n, ROW_LANES, group,
-                                Args(layer=layer, n_in=n_in, n_out=n_out, z=buf.z, values=buf.values, x_at=x_at,
-                                     y_at=int(self.value_at[layer + 1]) * n, slopes=buf.slopes, slope_at=int(self.slope_at[layer]) * n),
+                                Args(layer=layer, n_in=n_in, n_out=n_out, values=buf.values, x_at=x_at, y_at=y_at,
+                                     slopes=buf.slopes, slope_at=int(self.slope_at[layer]) * n),
                                 Args(fit_w=fit.fit_w, fit_off=fit.fit_off, n_fit=fit.n_fit, act_fit=fit.act_fit,
                                      act_fit_arg=fit.act_fit_arg), dtype=dt)
             n_last = w[self.n_fit]
             last_at = int(self.value_at[self.n_fit]) * n
             for s, lo, hi in parts:
-                b.matmul(buf.values, last_at + lo * n_last, fit.fit_w,
-                         int(self.offsets[s * (self.n_fit + 1) + self.n_fit, 0]), buf.z, lo, hi - lo, n_last, 1)
-            grad_out, grad_in = buf.grads
+                b.matmul(buf.values, last_at + lo * n_last, fit.fit_w, self.matrix_at(s, self.n_fit), buf.out, lo,
+                         hi - lo, n_last, 1)
             b.launch_groups("fitting_rows_seed", n, ROW_LANES, group,
-                            Args(n_last=n_last, out_raw=buf.z, fit_w=fit.fit_w, fit_off=fit.fit_off, n_fit=fit.n_fit,
-                                 bias_e=fit.bias_e, out_std=fit.out_std, out_bias=fit.out_bias, grad=grad_out,
-                                 slopes=buf.slopes, slope_at=int(self.slope_at[self.n_fit - 1]) * n,
+                            Args(n_last=n_last, out_raw=buf.out, fit_w=fit.fit_w, fit_off=fit.fit_off, n_fit=fit.n_fit,
+                                 bias_e=fit.bias_e, out_std=fit.out_std, out_bias=fit.out_bias, values=buf.values,
+                                 grad_at=last_at, slopes=buf.slopes, slope_at=int(self.slope_at[self.n_fit - 1]) * n,
                                  atom_energy=atom_energy), dtype=dt)
             for layer in reversed(range(self.n_fit)):
                 n_in, n_out = w[layer], w[layer + 1]
-                h_at = int(self.slope_at[layer]) * n
+                g_at = int(self.value_at[layer]) * n
                 for s, lo, hi in parts:
-                    b.matmul(buf.slopes, h_at + lo * n_out, self.fit_wt,
-                             int(self.offsets[s * (self.n_fit + 1) + layer, 0]), grad_in, lo * n_in, hi - lo, n_out,
-                             n_in)
+                    b.matmul(buf.slopes, int(self.slope_at[layer]) * n + lo * n_out, self.fit_wt,
+                             self.matrix_at(s, layer), buf.values, g_at + lo * n_in, hi - lo, n_out, n_in)
                 if layer > 0:
                     b.launch_groups("fitting_rows_backward", n, ROW_LANES,
-                                    Args(width=n_in, residual=int(fitting_residual(layer, n_in, n_out)), grad_in=grad_in,
-                                         grad_out=grad_out, slopes=buf.slopes,
-                                         slope_at=int(self.slope_at[layer - 1]) * n), dtype=dt)
-                    grad_out, grad_in = grad_in, grad_out
-            block.grad = grad_in
+                                    Args(width=n_in, residual=int(fitting_residual(layer, n_in, n_out)),
+                                         values=buf.values, grad_at=g_at, out_at=int(self.value_at[layer + 1]) * n,
+                                         slopes=buf.slopes, slope_at=int(self.slope_at[layer - 1]) * n), dtype=dt)
+            block.grad = buf.values         # G_0, where X_0 was
             use_gradients(block)
 
 

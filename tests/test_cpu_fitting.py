@@ -55,7 +55,9 @@ def test_uneven_species_counts_match_the_host_reference(cpu_pot, models, by_prod
     want = host.eval(coords.reshape(1, -1), cell.reshape(1, -1), atype, atomic=True)
     passes = cpu_pot.evaluator.passes
     assert passes.fitting_rows is not None          # the OpenCL CPU device offers dense products
-    monkeypatch.setattr(passes, "fitting_by_products", by_products)
+    assert not passes.fitting_rows.takes(natoms)    # a system this small runs the fitting kernel by default
+    monkeypatch.setattr(passes.fitting_rows, "enabled", by_products)
+    monkeypatch.setattr(passes.fitting_rows, "products_from", 0)
     monkeypatch.setattr(fitting_rows, "ROW_BLOCK", 16)
     products = []
     backend = cpu_pot.evaluator.backend
@@ -96,3 +98,68 @@ def test_a_work_group_beyond_the_local_memory_is_refused(cpu_pot):
     assert backend.local_memory_bytes >= 1 << 20          # sycl_runtime.CPU_LOCAL_MEMORY, asked before the runtime starts
     with pytest.raises(RuntimeError, match="local memory"):
         backend.launch_groups("group_reduce", 1, 16, local={"sh_red": backend.local_memory_bytes // 8 + 1})
+
+
+def products_counted(backend, monkeypatch) -> list:
+    """The (m, k, n) of every product the backend runs from now on (and runs them)."""
+    seen = []
+    monkeypatch.setattr(backend, "matmul", lambda *args: seen.append(args[6:]) or type(backend).matmul(backend, *args))
+    return seen
+
+
+@pytest.mark.parametrize("name", ["tiny_se_r", "tiny_se_e3", "tiny_hybrid_pair", "tiny_fparam", "tiny_tebd",
+                                  "tiny_compress"])
+def test_every_descriptor_fits_by_products_as_the_host_reference(models, name, monkeypatch):
+    """se_e2_r, se_e3 and the hybrid (their D_i rows gathered, ∂E/∂D_i written back over them), frame and atomic
+    parameters, a type embedding and compressed tables through the fitting net by products: atomic energies,
+    forces and virials against the NumPy reference, and the products that ran, counted: one per species, layer
+    and direction, over every atom."""
+    coords, cell, atype = fcc(3, a=3.85, seed=7)
+    atype = np.random.default_rng(8).permutation(atype)
+    kw = {}
+    host = dpsycl.DeepPot(models[name], device="numpy")
+    if host.get_dim_fparam():
+        kw = dict(fparam=np.array([0.3, -0.2])[:host.get_dim_fparam()],
+                  aparam=np.linspace(-0.5, 0.5, len(atype) * host.get_dim_aparam()).reshape(len(atype), -1))
+    want = host.eval(coords.reshape(1, -1), cell.reshape(1, -1), atype, atomic=True, **kw)
+    pot = dpsycl.DeepPot(models[name], device="opencl:cpu")
+    rows = pot.evaluator.passes.fitting_rows
+    assert rows is not None
+    monkeypatch.setattr(rows, "products_from", 0)
+    seen = products_counted(pot.evaluator.backend, monkeypatch)
+    got = pot.eval(coords.reshape(1, -1), cell.reshape(1, -1), atype, atomic=True, **kw)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-12)
+    per_row = 2 * len(models[name].fitting.neuron) + 1        # each hidden layer forward and back, the output
+    assert len(seen) == per_row * len(set(atype.tolist()))       # one product per species run (one block)
+    assert sum(m for m, k, n in seen) == per_row * len(atype)    # over every atom
+
+
+def test_small_systems_keep_the_fitting_kernels(cpu_pot, monkeypatch):
+    """Below products_from the products' fixed costs outweigh their gain (NOTES.md, session 27): no product runs;
+    from it on they do."""
+    rows = cpu_pot.evaluator.passes.fitting_rows
+    seen = products_counted(cpu_pot.evaluator.backend, monkeypatch)
+    coords, cell, atype = fcc(3, a=3.85, seed=6)
+    monkeypatch.setattr(rows, "products_from", len(atype) + 1)
+    cpu_pot.eval(coords.reshape(1, -1), cell.reshape(1, -1), atype)
+    assert seen == []
+    monkeypatch.setattr(rows, "products_from", len(atype))
+    cpu_pot.eval(coords.reshape(1, -1), cell.reshape(1, -1), atype)
+    assert len(seen) == 7 * 2        # two species: three hidden layers forward and back, and the output layer
+
+
+@pytest.mark.parametrize("name", ["cuag", "tiny_se_r", "tiny_hybrid_pair"])
+def test_estimate_counts_the_products_buffers(models, name, monkeypatch):
+    """The memory estimate's dry run takes the products where the evaluation does, and counts their buffers to
+    the byte (as tests/test_device_memory.py for the kernels)."""
+    from dpsycl import fitting_rows
+    from test_device_memory import reverse_list_slack
+    monkeypatch.setattr(fitting_rows, "PRODUCTS_FROM", 0)       # for the evaluator's passes and its dry run's
+    ev = dpsycl.DeepPot(models[name], device="opencl:cpu").evaluator
+    coords, cell, atype = fcc(3)
+    estimate = ev.memory_estimate(len(atype), cell, (coords.min(axis=0), coords.max(axis=0)))
+    prefix = "hybrid:" if name.startswith("tiny_hybrid") else ""
+    assert {prefix + "fit_rows:values", prefix + "fit_rows:slopes", prefix + "fit_rows:rows"} <= set(estimate.buffers)
+    ev.evaluate(coords, cell, atype)
+    assert estimate.total - reverse_list_slack(ev, coords, cell, atype) == ev.workspace_bytes()

@@ -205,15 +205,15 @@ def test_each_member_reads_its_own_list_like_deepmd_kit(name):
 
 @pytest.mark.skipif(not any(d.startswith("opencl:cpu") for d in KERNEL_DEVICES), reason="no opencl:cpu device")
 def test_estimate_is_the_memory_a_hybrid_evaluation_holds():
-    """The members' buffers (prefixed per member) and the hybrid's own rows of D (on the OpenCL CPU device, whose
-    fitting net by dense products writes ∂E/∂D over them, with its block buffers) are counted by the dry run of the
-    memory estimate to the byte (as tests/test_device_memory.py for one list)."""
+    """The members' buffers (prefixed per member) and the hybrid's own rows of D and ∂E/∂D are counted
+    by the dry run of the memory estimate to the byte (as tests/test_device_memory.py for one list; with the
+    fitting net by products: tests/test_cpu_fitting.py)."""
     from crystals import fcc
     from test_device_memory import reverse_list_slack
     ev = dpsycl.DeepPot(dpsycl.load_model(model_file("tiny_hybrid_pair")), device="opencl:cpu").evaluator
     coords, cell, atype = fcc(3)
     estimate = ev.memory_estimate(len(atype), cell, (coords.min(axis=0), coords.max(axis=0)))
-    assert {"hybrid0:t_part", "hybrid1:t_part", "hybrid:fit_rows:desc", "hybrid:fit_rows:values"} <= set(estimate.buffers)
+    assert {"hybrid0:t_part", "hybrid1:t_part", "hybrid:desc", "hybrid:desc_grad"} <= set(estimate.buffers)
     assert estimate.constants == ev.workspace_bytes()
     ev.evaluate(coords, cell, atype)
     assert estimate.total - reverse_list_slack(ev, coords, cell, atype) == ev.workspace_bytes()

@@ -69,7 +69,7 @@ class HybridDevice:
     def energies_and_pair_gradients(self, geometries, natoms: int, atom_energy, pair_grads, layout: str,
                                     nchunk: int, params) -> None:
         ws, dt, w = self.ws, self.dtype, self.width
-        rows = self.fitting_rows
+        rows = self.fitting_rows if self.fitting_rows is not None and self.fitting_rows.takes(natoms) else None
         desc = ws.buffer("hybrid:desc", natoms * w, dt) if rows is None else rows.descriptor_rows(natoms, w)
         for passes, lists, at in zip(self.members, self.lists, self.offsets):
             passes.descriptor_into(geometries[lists], natoms, nchunk, desc, w, at)

@@ -80,11 +80,9 @@ class SeE2ADevice(SmoothDevice):
                 self.tab_minor = self.emb_group.emb_w
         if fitting is not None:
             self.fit_wt = transposed_weights(fitting, ws, dtype)
-        # the chunk layout's fitting net as dense products where the device has them (dpsycl/fitting_rows.py);
-        # fitting_by_products is an attribute so that a benchmark can time the kernels' own layers too
+        # the chunk layout's fitting net as dense products where the device has them (dpsycl/fitting_rows.py)
         self.fitting_rows = products_for(fitting, getattr(self, "fit", None), ws, dtype,
                                          fit_wt=getattr(self, "fit_wt", None))
-        self.fitting_by_products = self.fitting_rows is not None
 
     @property
     def group_lanes(self) -> int:
@@ -118,7 +116,7 @@ class SeE2ADevice(SmoothDevice):
         t_part = self.t_partials(geo, natoms, nchunk)
         m = self.m_width
         dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, dt)
-        if self.fitting_rows is not None and self.fitting_by_products:
+        if self.fitting_rows is not None and self.fitting_rows.takes(natoms):
             self.fitting_products(geo, natoms, nchunk, t_part, dt_mat, atom_energy, params)
             self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
             return

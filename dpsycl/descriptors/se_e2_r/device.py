@@ -26,7 +26,7 @@ class SeE2RDevice(SmoothDevice):
                                     nchunk: int, params) -> None:
         (geo,), (pair_grad,) = geometries, pair_grads
         b, dt, m = self.ws.backend, self.dtype, self.m_width
-        if self.fitting_rows is not None:
+        if self.fitting_rows is not None and self.fitting_rows.takes(natoms):
             desc = self.fitting_rows.descriptor_rows(natoms, m)
             self.descriptor_into(geometries, natoms, nchunk, desc, m, 0)
             self.fitting_rows.run_on_rows(geo.atype, natoms, desc, m, atom_energy, params)
