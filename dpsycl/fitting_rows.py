@@ -100,6 +100,16 @@ class FittingRows:
         """The buffer of every atom's D_i (``width`` values each) that run_on_rows reads and overwrites."""
         return self.ws.buffer(self.prefix + "fit_rows:desc", natoms * width, self.dtype)
 
+    def run_on_member(self, passes, geometries, natoms: int, nchunk: int, width: int, atom_energy, pair_grads,
+                      params) -> None:
+        """A whole evaluation of a unit that offers MemberPasses (descriptors/base.py) and D_i of ``width`` values:
+        its D_i rows (descriptor_into), the products (run_on_rows), its backward from ∂E_i/∂D_i written over them
+        (pair_gradients_from)."""
+        desc = self.descriptor_rows(natoms, width)
+        passes.descriptor_into(geometries, natoms, nchunk, desc, width, 0)
+        self.run_on_rows(geometries[0].atype, natoms, desc, width, atom_energy, params)
+        passes.pair_gradients_from(geometries, natoms, nchunk, desc, width, 0, pair_grads)
+
     def run_on_rows(self, atype, natoms: int, desc, width: int, atom_energy, params) -> None:
         """E_i into atom_energy from D_i = row i of desc, whose row i then holds ∂E_i/∂D_i: a block's rows are
         gathered before its gradients are scattered back, and no later block reads them (fitting_rows_gather,

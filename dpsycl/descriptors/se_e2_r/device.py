@@ -27,11 +27,8 @@ class SeE2RDevice(SmoothDevice):
         (geo,), (pair_grad,) = geometries, pair_grads
         b, dt, m = self.ws.backend, self.dtype, self.m_width
         if self.fitting_rows is not None and self.fitting_rows.takes(natoms):
-            desc = self.fitting_rows.descriptor_rows(natoms, m)
-            self.descriptor_into(geometries, natoms, nchunk, desc, m, 0)
-            self.fitting_rows.run_on_rows(geo.atype, natoms, desc, m, atom_energy, params)
-            self.pair_gradients_from(geometries, natoms, nchunk, desc, m, 0, pair_grads)
-            return
+            return self.fitting_rows.run_on_member(self, geometries, natoms, nchunk, m, atom_energy, pair_grads,
+                                                   params)
         g_part = self.g_partials(geo, natoms, nchunk)
         de_dd = self.ws.buffer("de_dd", natoms * m, dt)
         b.launch("radial_fitting_atom", natoms,
