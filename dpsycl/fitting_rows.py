@@ -37,6 +37,13 @@ class Block(types.SimpleNamespace):
     values per row) and G_0 comes back in ``grad`` (x_width per row)."""
 
 
+def species_order(backend, atype, natoms: int, ntypes: int):
+    """(order, counts): the atoms sorted by species (stable) and each species' count, from the device's species
+    array read back once."""
+    host = np.asarray(backend.to_host(atype))[:natoms]
+    return np.argsort(host, kind="stable"), np.bincount(host, minlength=ntypes)
+
+
 def products_for(fitting, fit, ws, dtype, prefix: str = "", fit_wt=None):
     """FittingRows for a model's fitting net where the workspace's device offers dense products and the net has a
     hidden layer; None where the kernels' own layers run it."""
@@ -83,9 +90,7 @@ class FittingRows:
         held = self._sorted
         if held is not None and held[0]() is atype and held[1] == natoms:
             return held[2], held[3]
-        host = np.asarray(self.ws.backend.to_host(atype))[:natoms]
-        order = np.argsort(host, kind="stable")
-        counts = np.bincount(host, minlength=self.ntypes)
+        order, counts = species_order(self.ws.backend, atype, natoms, self.ntypes)
         ends = np.cumsum(counts)
         runs = [(s, int(e - c), int(e)) for s, (c, e) in enumerate(zip(counts, ends)) if c]
         rows = self.ws.upload(self.prefix + "fit_rows:rows", order, np.int64)
@@ -127,9 +132,9 @@ class FittingRows:
                                  x_width=block.x_width, out_std=self.fit.out_std, desc_grad=desc, desc_stride=width),
                             dtype=dt)
 
-        self.run(atype, natoms, gather, scatter, atom_energy, params)
+        self.run(atype, natoms, gather, scatter, atom_energy)
 
-    def run(self, atype, natoms: int, fill_inputs, use_gradients, atom_energy, params) -> None:
+    def run(self, atype, natoms: int, fill_inputs, use_gradients, atom_energy) -> None:
         """E_i into atom_energy for every atom; ``fill_inputs(block)`` and ``use_gradients(block)`` launch the
         descriptor's two ends of each block (Block)."""
         rows, runs = self.species_rows(atype, natoms)
@@ -140,7 +145,7 @@ class FittingRows:
             # each species' run of rows inside this block: (species, first row, end row), block-relative
             parts = [(s, max(first, row0) - row0, min(end, row0 + n) - row0) for s, first, end in runs
                      if first < row0 + n and end > row0]
-            block = Block(rows=rows, row0=row0, n=n, values=buf.values, x_width=w[0], grad=None, params=params)
+            block = Block(rows=rows, row0=row0, n=n, values=buf.values, x_width=w[0], grad=None)
             fill_inputs(block)
             group = Args(rows=rows, row0=row0, atype=atype)
             for layer in range(self.n_fit):

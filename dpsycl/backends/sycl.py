@@ -107,8 +107,8 @@ class SyclBackend:
         # the fitting net as work-groups of one vector of lanes (se_e2_a: fitting_group_atoms) on CPUs
         self.group_fitting = bool(self.device.is_cpu and self.supports_groups)
         # and its layers as oneMKL GEMMs over the rows of each species (dpsycl/fitting_rows.py), whose element-wise
-        # work-group kernels need the same device; oneMKL reached 50-65 GFLOP/s of a Zen 3's 78 for cuag's shapes
-        # where the kernel's own layers ran at 17 (benchmarks/NOTES.md, session 27)
+        # work-group kernels need the same device: on a 2-core Zen 3, dgemm of cuag's first layer over 1,024 rows
+        # ran at 60-70 GFLOP/s of 78 where the fitting kernel ran at 27.6% of it (benchmarks/NOTES.md, session 27)
         self.dense_products = self.group_fitting
 
     def describe(self) -> str:
@@ -197,7 +197,6 @@ class SyclBackend:
                 raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
             kern.launch(self.queue, int(ngroups) * nlane, (int(ngroups), *values), local_size=nlane,
                         local_sizes=[int(size) for size in local.values()], dtype=dtype)
-
 
     def matmul(self, a, a_at: int, b, b_at: int, out, out_at: int, m: int, k: int, n: int):
         """oneMKL's gemm through dpnp's binding, on views of the 1-D arrays: dpnp.matmul adds ~0.3 ms of checks and

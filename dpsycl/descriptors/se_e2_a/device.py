@@ -24,15 +24,16 @@ from ...backends.launch import Args
 from ...device_kernels import se_e2_a_group as kernels_group, se_e2_a_tables as kernels_tables
 from ...device_kernels.layers import TABLE_HEAD
 from ...device_kernels.se_e2_a_fitting import FIT_ATOMS, atom_stride, slopes_width, widest_hidden
-from ...fitting_rows import ROW_LANES, products_for, transposed_weights
+from ...fitting_rows import ROW_LANES, products_for, species_order, transposed_weights
 from ...model import EnergyFitting
 from ..embedding import EmbeddingPack
 from ..smooth import SmoothDevice, nets_in_kernel_order
 from .params import SeE2A
 
 
-#: lanes of the fitting net's work-groups on CPU devices: the OpenCL CPU compiler's vector width
-FITTING_LANES = 16
+#: lanes of the fitting net's work-groups on CPU devices: the OpenCL CPU compiler's vector width, as the
+#: products' element-wise work-groups
+FITTING_LANES = ROW_LANES
 #: outputs a lane takes per pass over a fitting layer in the work-group kernel of wide devices
 #: (group.py: group_dense; benchmarks/NOTES.md, session 7: −7.5% at 131,072 atoms on an H200)
 GROUP_KERNEL_FIT_PER_PASS = 2
@@ -153,7 +154,7 @@ class SeE2ADevice(SmoothDevice):
                             Args(grad=block.grad, x_width=block.x_width, out_std=self.fit.out_std, dt_mat=dt_mat),
                             local={"sh_t": 4 * m}, dtype=dt)
 
-        self.fitting_rows.run(geo.atype, natoms, fill_inputs, use_gradients, atom_energy, params)
+        self.fitting_rows.run(geo.atype, natoms, fill_inputs, use_gradients, atom_energy)
 
     def pass_values(self, batch: int) -> int:
         """sh_f of the work-group passes: a batch's two buffers of layer values and tangents, then the
@@ -249,9 +250,7 @@ class SeE2ADevice(SmoothDevice):
         held = self._species_groups
         if held is not None and held[0]() is atype and held[1] == natoms:
             return held[2], held[3]
-        host = np.asarray(self.ws.backend.to_host(atype))[:natoms]
-        order = np.argsort(host, kind="stable")
-        counts = np.bincount(host, minlength=self.env.ntypes)
+        order, counts = species_order(self.ws.backend, atype, natoms, self.env.ntypes)
         grouped = np.full(capacity, -1, dtype=np.int64)     # Σ ⌈n_s/4⌉ ≤ ⌊N/4⌋ + ntypes groups
         at = 0
         for start, count in zip(np.cumsum(counts) - counts, counts):
