@@ -318,10 +318,17 @@ def t_of_atom(lane, nlane, i, nchunk, t_part, tw, inv_nnei, dst, at):
 
 
 def load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, at):
-    """T_i of the group's atoms into sh_f[j·stride + at:] (t_of_atom), then a barrier: where dt_mat is t_part
-    itself (one chunk) every read is done before the first write."""
+    """T_i of the group's atoms (the sums of their chunks' parts, over nnei) into sh_f[j·stride + at:], then a
+    barrier: where dt_mat is t_part itself (one chunk) every read is done before the first write.  The loop of
+    t_of_atom written out: through the helper numba-cuda compiled fitting_group_atoms to slower code (see
+    fitting_group_atoms)."""
     for j in range(FIT_ATOMS):
-        t_of_atom(lane, nlane, group_atom(fit_atoms, g, j), nchunk, t_part, tw, inv_nnei, sh_f, j * stride + at)
+        i = group_atom(fit_atoms, g, j)
+        for k in range(lane, tw, nlane):
+            acc = 0.0 * t_part[0]
+            for c in range(nchunk):
+                acc += t_part[(i * nchunk + c) * tw + k]
+            sh_f[j * stride + at + k] = acc * inv_nnei
     barrier(item)
 
 
@@ -397,8 +404,23 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     stride = atom_stride(fwmax, widest_hidden(fit_widths, n_fit), m_width, fit_quads)
     fb = quad_ceil(fwmax, fit_quads)            # buffer B
     load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, fb)
+    # descriptor_lanes and t_gradient_lanes written out here (the same sums in the same order): called from this
+    # kernel, numba-cuda compiled it to other code on the H200 (float32 96 → 91 registers) and DeepPot.eval at
+    # 131,072 atoms ran 16% slower in float32 and 2% in float64 (benchmarks/NOTES.md, session 28)
     for j in range(FIT_ATOMS):
-        descriptor_lanes(lane, nlane, sh_f, j * stride + fb, m_width, axis_m, sh_f, j * stride)
+        tj = j * stride + fb
+        for m in range(lane, m_width, nlane):
+            t0 = sh_f[tj + m]
+            t1 = sh_f[tj + m_width + m]
+            t2 = sh_f[tj + 2 * m_width + m]
+            t3 = sh_f[tj + 3 * m_width + m]
+            for n in range(axis_m):
+                acc = zero
+                acc += t0 * sh_f[tj + n]
+                acc += t1 * sh_f[tj + m_width + n]
+                acc += t2 * sh_f[tj + 2 * m_width + n]
+                acc += t3 * sh_f[tj + 3 * m_width + n]
+                sh_f[j * stride + m * axis_m + n] = acc
         i = group_atom(fit_atoms, g, j)
         for q in range(lane, nfp + nap, nlane):
             if q < nfp:
@@ -460,9 +482,32 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
     load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, t_at)
     for j in range(FIT_ATOMS):
         i = fit_atoms[g * FIT_ATOMS + j]
-        if i >= 0:
-            t_gradient_lanes(lane, nlane, sh_f, j * stride + g_at, sh_f, j * stride + t_at, m_width, axis_m, scale,
-                             dt_mat, i * tw)
+        if i < 0:
+            continue
+        gj = j * stride + g_at
+        tj = j * stride + t_at
+        for m in range(lane, m_width, nlane):
+            e0 = zero
+            e1 = zero
+            e2 = zero
+            e3 = zero
+            for n in range(axis_m):
+                gmn = sh_f[gj + m * axis_m + n]
+                e0 += gmn * sh_f[tj + n]
+                e1 += gmn * sh_f[tj + m_width + n]
+                e2 += gmn * sh_f[tj + 2 * m_width + n]
+                e3 += gmn * sh_f[tj + 3 * m_width + n]
+            if m < axis_m:
+                for k in range(m_width):
+                    gkm = sh_f[gj + k * axis_m + m]
+                    e0 += gkm * sh_f[tj + k]
+                    e1 += gkm * sh_f[tj + m_width + k]
+                    e2 += gkm * sh_f[tj + 2 * m_width + k]
+                    e3 += gkm * sh_f[tj + 3 * m_width + k]
+            dt_mat[i * tw + m] = e0 * scale
+            dt_mat[i * tw + m_width + m] = e1 * scale
+            dt_mat[i * tw + 2 * m_width + m] = e2 * scale
+            dt_mat[i * tw + 3 * m_width + m] = e3 * scale
 
 
 def descriptor_rows(item, g, lane, nlane, rows, row0, nnei, nchunk, t_part, m_width, axis_m, fparam, nfp, aparam,
