@@ -20,7 +20,9 @@ work-items, and every round of SLOTS slots runs in phases:
      first interval), whose terms add exactly nothing;
   3. gradient pass: each lane sums its own pairs' shares and writes g_ij.
 
-The descriptor pass lists each work-item's live slots; the gradient pass walks only those, up to the
+The descriptor pass walks a species block of its slots only up to the block's first -1 (the lists put -1 only
+at a block's end, so the rest are empty slots, counted unread), skips the rounds that no lane needs, and lists
+each work-item's live slots; the gradient pass walks only those, up to the
 largest count of its group's lanes, in rounds of SLOTS (a uniform loop: the chunk kernels walking a
 per-lane count measured 43–52% slower, benchmarks/NOTES.md, session 15).
 
@@ -164,7 +166,7 @@ def descriptor_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, nshif
                             emb_widths, tab_minor, pad_g, t_part, live_list, live_count, sh_pair, sh_t, sh_empty, row):
     """t_part of work-items g·nlane … g·nlane + nlane − 1 (descriptor_chunk's sums).  Local arrays: sh_pair
     the round's slot rows, sh_t the lanes' T·nnei (4·M each), sh_empty the lanes' empty-slot counts (species
-    tj of lane l at tj·nlane + l)."""
+    tj of lane l at tj·nlane + l), then the lanes' next slots: (ntypes + 1)·nlane values."""
     m_width = emb_widths[1]
     tw = 4 * m_width
     zero = 0.0 * pos[0]
@@ -177,28 +179,59 @@ def descriptor_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, nshif
     qs = PAIR * nlane
     w = g * nlane + lane
     nlive = 0
-    for s0 in range(0, chunk_len, SLOTS):
+    # neighbour lists hold -1 only at the end of a species block (neighbors.py, device_kernels/neighbors.py):
+    # from a lane's first -1 in a block on, the rest of that block is empty, counted without being read, and
+    # rounds in which no lane can meet a live slot are skipped (sh_empty[nx + l]: lane l's next slot that may
+    # be live, relative to its chunk's start)
+    dead_block = -1
+    nx = ntypes * nlane
+    s0 = 0
+    while s0 < chunk_len:
         for q in range(SLOTS):
             at = q * qs + lane
             jj = lo + s0 + q
             state = -1
             tj = 0
             if jj < hi:
-                state, tj = table_slot(i, ti, jj, nlist, nshift, nnei, pos, cell, sel_off, ntypes, rcut, rcut_smth,
-                                       blk_avg, blk_std, one_side, excluded, emb_w, emb_off, m_width, row, sh_pair,
-                                       at, nlane)
-                if state == 1:
-                    live_list[w * chunk_len + nlive] = jj
-                    nlive += 1
+                tj = slot_species(jj, sel_off, ntypes)
+                if tj == dead_block:
+                    state = 0
+                    dead_slot(sh_pair, at, nlane, zero)
+                else:
+                    state, tj = table_slot(i, ti, jj, nlist, nshift, nnei, pos, cell, sel_off, ntypes, rcut,
+                                           rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, m_width,
+                                           row, sh_pair, at, nlane)
+                    if state == 1:
+                        live_list[w * chunk_len + nlive] = jj
+                        nlive += 1
+                    elif state == 0 and nlist[i * nnei + jj] < 0:
+                        dead_block = tj
             else:
                 dead_slot(sh_pair, at, nlane, zero)
             if state == 0:
                 sh_empty[tj * nlane + lane] += 1.0
+        nxt = s0 + SLOTS
+        if lo + nxt < hi and dead_block >= 0 and slot_species(lo + nxt, sel_off, ntypes) == dead_block:
+            nxt = nnei - lo
+            if dead_block + 1 < ntypes:
+                nxt = sel_off[dead_block + 1] - lo
+        if lo + nxt >= hi:
+            nxt = chunk_len
+        sh_empty[nx + lane] = nxt + zero
         barrier(item)
         for p in range(nlane):
             for q0 in range(0, SLOTS, 4):
                 four_slots_into_t(tab_minor, emb_off, sh_pair, q0 * qs + p, qs, nlane, lane, m_width, sh_t, p * tw)
+        s_next = chunk_len
+        for p in range(nlane):
+            if sh_empty[nx + p] < s_next:
+                s_next = int(sh_empty[nx + p])
+        # this lane's slots that the group skips lie in its dead block
+        skip_end = lo + s_next if lo + s_next < hi else hi
+        if skip_end > lo + s0 + SLOTS:
+            sh_empty[dead_block * nlane + lane] += skip_end - (lo + s0 + SLOTS)
         barrier(item)
+        s0 = s_next
     if w < nwork:
         live_count[w] = nlive
     # the empty slots of each lane's blocks, then the lanes' T to t_part, the lanes over the channels

@@ -267,7 +267,7 @@ class SeE2ADevice(SmoothDevice):
         if self.tab_minor is not None:
             nlane = FITTING_LANES
             local = {"sh_pair": kernels_tables.SLOTS * nlane * kernels_tables.PAIR, "sh_t": nlane * 4 * self.m_width,
-                     "sh_empty": nlane * self.env.ntypes}
+                     "sh_empty": nlane * (self.env.ntypes + 1)}
             self.ws.backend.launch_groups("descriptor_tables_group", -(-natoms * nchunk // nlane), nlane, geo,
                                           self.chunks(geo, nchunk), Args(nwork=natoms * nchunk), self.env,
                                           self.table_args(), Args(pad_g=self.pad_g, t_part=t_part),
