@@ -64,7 +64,7 @@ def test_a_new_process_reads_every_kernel_back_and_gets_the_same_numbers(sycl, t
     assert first["stderr"].count(note) == 1 and f"kept in {tmp_path}" in first["stderr"]
 
     second = evaluate(tmp_path)
-    assert second["stats"] == {"compiled": 0, "read": len(files), "written": 0}
+    assert second["stats"] == {"compiled": 0, "read": len(files), "written": 0, "removed": 0}
     assert note not in second["stderr"]
     assert second["numbers"] == first["numbers"]
 
@@ -73,7 +73,7 @@ def test_a_new_process_reads_every_kernel_back_and_gets_the_same_numbers(sycl, t
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 2] if k % 2 else data[:-1] + bytes([data[-1] ^ 1]))
     third = evaluate(tmp_path)
-    assert third["stats"] == {"compiled": len(files), "read": 0, "written": len(files)}
+    assert third["stats"] == {"compiled": len(files), "read": 0, "written": len(files), "removed": 0}
     assert third["numbers"] == first["numbers"]
     assert evaluate(tmp_path)["stats"]["read"] == len(files)
 
@@ -105,6 +105,30 @@ def test_an_unwritable_folder_warns_once_and_the_kernel_still_runs(sycl, tmp_pat
         warnings.simplefilter("always")
         sycl_kernel_files.write_kernel("ab" + "1" * 62, "kernel", b"\x03\x02\x23\x07", label="test")
     assert again == []                      # once per folder
+
+
+def test_the_folder_keeps_under_its_limit_by_dropping_the_files_used_longest_ago(sycl, tmp_path, monkeypatch):
+    from dpsycl.backends import sycl_kernel_files
+    monkeypatch.setenv("DPSYCL_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setenv("DPSYCL_KERNEL_CACHE_MB", "1")
+    body = bytes(300_000)                               # three files fit in 1 MiB, four do not
+    keys = {name: name * 32 for name in ("a1", "b2", "c3", "d4")}
+    for age, name in enumerate(("a1", "b2", "c3")):
+        sycl_kernel_files.write_kernel(keys[name], name, body, label="test")
+        stamp = 1_000_000 + 1_000 * age                 # written in that order, long ago
+        os.utime(next(tmp_path.glob(f"*/{keys[name]}.spv")), (stamp, stamp))
+    assert sycl_kernel_files.read_kernel(keys["a1"]) == ("a1", body)       # the oldest file, used just now
+    sycl_kernel_files.write_kernel(keys["d4"], "d4", body, label="test")
+    left = sorted(path.stem for path in tmp_path.glob("*/*.spv"))
+    assert left == sorted([keys["a1"], keys["d4"]])     # b2, then c3, until ≤ 3/4 MiB remain
+    assert sycl_kernel_files.read_kernel(keys["b2"]) is None
+    monkeypatch.setenv("DPSYCL_KERNEL_CACHE_MB", "0")   # no limit
+    for name in ("b2", "c3"):
+        sycl_kernel_files.write_kernel(keys[name], name, body, label="test")
+    assert len(list(tmp_path.glob("*/*.spv"))) == 4
+    monkeypatch.setenv("DPSYCL_KERNEL_CACHE_MB", "a lot")
+    with pytest.raises(ValueError, match="DPSYCL_KERNEL_CACHE_MB must be a whole number"):
+        sycl_kernel_files.write_kernel("ef" * 32, "e", body, label="test")
 
 
 def test_argument_types_follow_numbas_typing(sycl):

@@ -27,7 +27,10 @@ as a pointer to its value.  A kernel whose argument count differs from what this
 refused with an error rather than launched.
 
 ``DPSYCL_KERNEL_CACHE`` names the folder (default ``$XDG_CACHE_HOME/dpsycl/sycl-kernels``, else
-``~/.cache/dpsycl/sycl-kernels``); ``off`` keeps compiled kernels in memory only.  Files are written
+``~/.cache/dpsycl/sycl-kernels``); ``off`` keeps compiled kernels in memory only.  Every edit of a body
+or a new version keys a new set of files, so the folder is kept under ``DPSYCL_KERNEL_CACHE_MB`` (default
+CACHE_MB; 0: no limit): after a write that takes it past the limit, the files read or written longest ago
+(a read touches its file) are removed until three quarters of it remain.  Files are written
 whole under a temporary name and renamed, so concurrent processes (MPI ranks) and a crash mid-write
 leave either no file or a whole one; a file that does not check out (magic, key, length, digest) is
 compiled afresh and replaced.
@@ -64,9 +67,11 @@ _ARG_INT32, _ARG_INT64, _ARG_FLOAT32, _ARG_FLOAT64, _ARG_VOID_PTR, _ARG_LOCAL = 
 _SCALAR_ARG = {np.dtype(np.int32): (_ARG_INT32, ctypes.c_int32), np.dtype(np.int64): (_ARG_INT64, ctypes.c_int64),
                np.dtype(np.float32): (_ARG_FLOAT32, ctypes.c_float),
                np.dtype(np.float64): (_ARG_FLOAT64, ctypes.c_double)}
+#: MiB of SPIR-V files kept by default (a whole model's kernels of one precision take 1–5 MiB)
+CACHE_MB = 512
 _lock = threading.Lock()
 log = logging.getLogger(__name__)
-_stats = {"compiled": 0, "read": 0, "written": 0}
+_stats = {"compiled": 0, "read": 0, "written": 0, "removed": 0}
 
 
 class _MDLocalAccessor(ctypes.Structure):
@@ -100,8 +105,53 @@ def cache_folder() -> Path | None:
     return Path(base) / "dpsycl" / "sycl-kernels"
 
 
+def cache_limit_bytes() -> int:
+    """DPSYCL_KERNEL_CACHE_MB in bytes (0: no limit)."""
+    chosen = os.environ.get("DPSYCL_KERNEL_CACHE_MB", "").strip()
+    if not chosen:
+        return CACHE_MB << 20
+    try:
+        mib = int(chosen)
+    except ValueError:
+        mib = -1
+    if mib < 0:
+        raise ValueError(f"DPSYCL_KERNEL_CACHE_MB must be a whole number of MiB (0: no limit), not {chosen!r}")
+    return mib << 20
+
+
+def prune(folder: Path, limit: int) -> int:
+    """Remove the files of ``folder`` used longest ago until three quarters of ``limit`` bytes remain, where they
+    exceed ``limit``; returns how many were removed.  A file another process is reading stays readable to it (an
+    open file outlives its name), and one that vanishes is compiled again."""
+    if limit <= 0:
+        return 0
+    files = []
+    for path in folder.glob("*/*.spv"):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        files.append((st.st_mtime, st.st_size, path))
+    total = sum(size for _, size, _ in files)
+    if total <= limit:
+        return 0
+    removed = 0
+    for _, size, path in sorted(files):
+        if total <= limit * 3 // 4:
+            break
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed += 1
+    _stats["removed"] += removed
+    log.info("%s: %d kernel files used longest ago removed (DPSYCL_KERNEL_CACHE_MB)", folder, removed)
+    return removed
+
+
 def statistics() -> dict:
-    """Kernels of this process: compiled by numba-dpex, read from files, files written."""
+    """Kernels of this process: compiled by numba-dpex, read from files, files written, files removed (prune)."""
     return dict(_stats)
 
 
@@ -332,6 +382,10 @@ def read_kernel(key: str) -> tuple[str, bytes] | None:
     if (head_end < 0 or head.get("key") != key or head.get("nbytes") != len(spirv)
             or head.get("sha256") != hashlib.sha256(spirv).hexdigest()):
         return None
+    try:
+        os.utime(path)              # used now: the last file prune removes
+    except OSError:
+        pass
     _stats["read"] += 1
     return head["kernel_name"], spirv
 
@@ -364,3 +418,4 @@ def write_kernel(key: str, name: str, spirv: bytes, label: str) -> None:
                           RuntimeWarning, stacklevel=4)
         return
     _stats["written"] += 1
+    prune(path.parent.parent, cache_limit_bytes())
