@@ -212,9 +212,7 @@ def descriptor_tables_group(item, g, lane, nlane, pos, cell, atype, nlist, nshif
                 sh_empty[tj * nlane + lane] += 1.0
         nxt = s0 + SLOTS
         if lo + nxt < hi and dead_block >= 0 and slot_species(lo + nxt, sel_off, ntypes) == dead_block:
-            nxt = nnei - lo
-            if dead_block + 1 < ntypes:
-                nxt = sel_off[dead_block + 1] - lo
+            nxt = sel_off[dead_block + 1] - lo          # sel_off[ntypes] is nnei
         if lo + nxt >= hi:
             nxt = chunk_len
         sh_empty[nx + lane] = nxt + zero
