@@ -319,9 +319,9 @@ def t_of_atom(lane, nlane, i, nchunk, t_part, tw, inv_nnei, dst, at):
 
 def load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, at):
     """T_i of the group's atoms (the sums of their chunks' parts, over nnei) into sh_f[j·stride + at:], then a
-    barrier: where dt_mat is t_part itself (one chunk) every read is done before the first write.  The loop of
-    t_of_atom written out: through the helper numba-cuda compiled fitting_group_atoms to slower code (see
-    fitting_group_atoms)."""
+    barrier: where dt_mat is t_part itself (one chunk) every read is done before the first write.  t_of_atom's loop
+    written out, as fitting_group_atoms writes out its other two helpers: with the three called, numba-cuda
+    compiled the kernel to slower code (which of them costs what was not separated; see fitting_group_atoms)."""
     for j in range(FIT_ATOMS):
         i = group_atom(fit_atoms, g, j)
         for k in range(lane, tw, nlane):
