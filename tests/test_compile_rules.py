@@ -77,3 +77,44 @@ def test_an_integer_with_float32_is_float32_in_float32_kernels_only(op):
         with kernel_rules(np.float64):
             assert result(types.int64, types.float32) == types.float64
         assert result(types.int64, types.float32) == types.float64
+
+
+#: int64 values whose conversion by halves could go wrong: signs, the word boundary, rounding past 2⁵³, the ends
+CONVERSION_CASES = np.array([0, 1, -1, 7, -7, 2 ** 31 - 1, -2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, -2 ** 32 - 1,
+                             2 ** 52 + 1, 2 ** 53 - 1, -2 ** 53 + 1, 2 ** 53 + 1, 2 ** 53 + 3, -2 ** 53 - 3,
+                             2 ** 62 + 2 ** 10 + 1, 2 ** 63 - 1, -2 ** 63, -2 ** 63 + 1, 123_456_789_012_345],
+                            dtype=np.int64)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sycl_kernels_convert_int64_to_float_as_numpy(dtype):
+    """The fourth rule (an int64 converted by its halves in SYCL kernels) gives what a direct conversion
+    gives: NumPy's correctly rounded int64 → float64 for every int64, and int64 → float32 below 2⁵³."""
+    if not sycl_available():
+        pytest.skip("no SYCL stack here")
+    import dpnp
+    import numba_dpex as dpex
+    from numba_dpex import kernel_api
+    from dpsycl.backends import sycl  # noqa: F401  (installs the rules for the SPIR-V target)
+
+    @dpex.kernel
+    def to_float(item: kernel_api.Item, ints, floats):
+        i = item.get_id(0)
+        floats[i] = ints[i] + floats[i]          # an int64 with the float array's type: one conversion
+
+    rng = np.random.default_rng(5)
+    ints = np.concatenate([CONVERSION_CASES, rng.integers(-2 ** 63, 2 ** 63 - 1, 64, dtype=np.int64),
+                           rng.integers(-2 ** 40, 2 ** 40, 64, dtype=np.int64)])
+    if dtype == np.float32:
+        ints = ints[np.abs(ints.astype(np.float64)) < 2.0 ** 53]
+    device_ints = dpnp.asarray(ints, device="opencl:cpu" if _has_cpu_device() else None)
+    device_floats = dpnp.zeros(ints.size, dtype=dtype, device=device_ints.device)
+    with kernel_rules(dtype):
+        dpex.call_kernel(to_float, dpex.Range(ints.size), device_ints, device_floats)
+    got = dpnp.asnumpy(device_floats)
+    np.testing.assert_array_equal(got, ints.astype(dtype))
+
+
+def _has_cpu_device():
+    import dpctl
+    return any(d.is_cpu for d in dpctl.get_devices())

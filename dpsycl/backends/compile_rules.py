@@ -1,4 +1,4 @@
-"""Three rules numba applies to every Python function that dpsycl's kernels change, for its kernels only.
+"""Four rules numba applies to every Python function that dpsycl's kernels change, for its kernels only.
 
 All are installed into a target's numba modules once and act only while ``kernel_rules(dtype)``
 is active, which each backend holds around its kernel launches (the kernels are compiled at their
@@ -46,6 +46,16 @@ cvt.f64.f32, 40 fma.rn.f64; benchmarks/NOTES.md, session 18).  Inside a float32 
 conversions do: the integers these bodies mix in (shifts, counts, slot numbers) are far below 2²⁴,
 where the conversion is exact.  The same switch (``DPSYCL_FLOAT_LITERALS=float64``) keeps numba's
 typing.
+
+**64-bit integers to floats without a library call (SYCL).**  A vector of int64 has no conversion to
+float64 on x86 below AVX-512DQ: the OpenCL CPU compiler splits every ``k + zero``, ``sx * cell[0]`` or
+``(idx - n_low) * step`` of a vectorised kernel into one call of its SVML routine per lane (on an AVX2
+Zen 3, 133 call sites in the compressed descriptor pass, 23 in its gradient pass: benchmarks/NOTES.md,
+session 29).  In the SPIR-V target's kernels such a conversion is built from the halves, each of which
+vectorises: the high word as an int32 (``vcvtdq2pd``), the low word through the exponent of 2⁵²
+(an integer ``or`` and a float subtraction), then hi·2³² + lo, rounded once: the value a direct
+conversion gives for every int64 (float32: through float64, the same for |k| < 2⁵³).  CUDA converts
+natively and keeps numba's cast.
 """
 from __future__ import annotations
 
@@ -119,6 +129,36 @@ def install_typing_rules(typing_context_class) -> None:
     typing_context_class.resolve_function_type = resolve_function_type
 
 
+def install_conversions(context_class) -> None:
+    """Wrap ``context_class.cast`` so that kernels compiled inside ``kernel_rules()`` convert signed 64-bit
+    integers to floats by halves (the fourth rule); once per class."""
+    original = context_class.cast
+    if getattr(original, "dpsycl_conversions", False):
+        return
+
+    def cast(self, builder, val, fromty, toty):
+        if (getattr(_STATE, "active", False) and isinstance(fromty, types.Integer) and fromty.signed
+                and fromty.bitwidth == 64 and isinstance(toty, types.Float)):
+            return int64_to_float(builder, val, self.get_value_type(toty))
+        return original(self, builder, val, fromty, toty)
+
+    cast.dpsycl_conversions = True
+    context_class.cast = cast
+
+
+def int64_to_float(builder, val, float_type):
+    """float(val) for an LLVM i64 ``val``: high word (signed) · 2³² + low word (unsigned), in float64."""
+    from llvmlite import ir
+    i64, f64 = ir.IntType(64), ir.DoubleType()
+    high = builder.sitofp(builder.trunc(builder.lshr(val, ir.Constant(i64, 32)), ir.IntType(32)), f64)
+    # 2⁵² + low, exactly: the low word in the mantissa of a float64 whose exponent is 52
+    low = builder.bitcast(builder.or_(builder.and_(val, ir.Constant(i64, 0xFFFFFFFF)),
+                                      ir.Constant(i64, 0x4330000000000000)), f64)
+    low = builder.fsub(low, ir.Constant(f64, 4503599627370496.0))
+    result = builder.fadd(builder.fmul(high, ir.Constant(f64, 4294967296.0)), low)
+    return result if float_type == f64 else builder.fptrunc(result, float_type)
+
+
 def active_rules() -> tuple[bool, bool]:
     """(direct indexing, float32 literals): what a compilation on this thread would get now."""
     return getattr(_STATE, "direct", False), getattr(_STATE, "float32", False)
@@ -128,10 +168,11 @@ def active_rules() -> tuple[bool, bool]:
 def kernel_rules(dtype=np.float64):
     """Kernels compiled inside this block (on this thread) index arrays without wraparound and, for a
     float32 ``dtype``, type float constants as float32."""
-    before = getattr(_STATE, "direct", False), getattr(_STATE, "float32", False)
+    before = getattr(_STATE, "direct", False), getattr(_STATE, "float32", False), getattr(_STATE, "active", False)
     _STATE.direct = not KEEP_WRAPAROUND
     _STATE.float32 = np.dtype(dtype) == np.float32 and not FLOAT64_LITERALS
+    _STATE.active = True
     try:
         yield
     finally:
-        _STATE.direct, _STATE.float32 = before
+        _STATE.direct, _STATE.float32, _STATE.active = before

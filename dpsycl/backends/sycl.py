@@ -25,13 +25,14 @@ from numba.np import arrayobj as _numba_arrayobj  # noqa: E402
 from numba_dpex import kernel_api  # noqa: E402
 from numba_dpex.kernel_api_impl.spirv.target import SPIRVTargetContext, SPIRVTypingContext  # noqa: E402
 
-from .compile_rules import install, install_typing_rules  # noqa: E402
+from .compile_rules import install, install_conversions, install_typing_rules  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
 from .sycl_kernel_files import CachedKernel  # noqa: E402
 from ..device_kernels import activations  # noqa: E402
 
 install(_numba_arrayobj, SPIRVTargetContext)  # numba-dpex lowers arrays with numba's own module
 install_typing_rules(SPIRVTypingContext)
+install_conversions(SPIRVTargetContext)
 
 #: one kernel cache per precision (compile_rules.py: float literals follow the kernel's precision)
 _KERNELS: dict = {}
