@@ -7,9 +7,11 @@
 This VM exposes no PMU counters (``perf stat``: cycles "not supported"), so the evidence of what a CPU kernel
 spends its time on is its code.  One ``DeepPot.eval`` runs in a child process with the runtime's dump switches
 (``CL_CONFIG_DUMP_ASM=True``, ``CL_CONFIG_DUMP_FILE_NAME_PREFIX``: the 2024.2 runtime's variables, found with
-``strings libintelocl.so``, benchmarks/NOTES.md session 6); each kernel's ``.s`` holds the scalar function and,
-where the vectoriser succeeded, a ``_ZGV…N<width>`` variant, which runs over whole vectors of a work-group.  For
-each variant the census counts the instructions that mark a slow path on x86:
+``strings libintelocl.so``, benchmarks/NOTES.md session 6); each kernel's ``.s`` holds its entry function
+("entry") and, for work-group kernels the vectoriser took, a ``_ZGV…N<width>`` variant that runs over whole
+vectors of a group.  A kernel without barriers may be vectorised in place, its entry then being vector code
+(se_e2_a's chunk passes: twice as slow with ``CL_CONFIG_CPU_VECTORIZER_MODE=1``, session 29).  For each
+function the census counts the instructions that mark a slow path on x86:
 
 - ``calls``: library calls, by routine (``__ocl_svml_*``: e.g. one call per lane for a conversion AVX2 lacks);
 - ``gathers``, masked loads and stores (``vmaskmov``), blends (``vblendv``: a masked branch's values);
@@ -70,7 +72,7 @@ def dump_kernels(model: str, natoms: int, precision: str, folder: str) -> None:
 
 
 def census(path: str) -> dict:
-    """{"kernel": name, "variants": {"scalar" | "vector<w>": counts}} of one dumped assembly file."""
+    """{"kernel": name, "variants": {"entry" | "vector<w>": counts}} of one dumped assembly file."""
     kernel, variants, current = None, {}, None
     with open(path) as f:
         for line in f:
@@ -82,7 +84,7 @@ def census(path: str) -> dict:
                     continue
                 kernel = kernel or found.group(1)
                 width = VECTOR_WIDTH.match(symbol)
-                name = f"vector{width.group(1)}" if width else "scalar"
+                name = f"vector{width.group(1)}" if width else "entry"
                 current = variants.setdefault(name, collections.Counter())
                 continue
             if current is None or not line.startswith("\t") or line.startswith("\t."):
