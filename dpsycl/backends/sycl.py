@@ -96,14 +96,16 @@ class SyclBackend:
         self.queue = (device if isinstance(device, dpctl.SyclQueue)
                       else dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice(device)))
         self.device = self.queue.sycl_device
-        self.name = self.device.filter_string
+        self.name = device_label(self.device)
         self.fp64 = bool(self.device.has_aspect_fp64)
         # work-items that keep the device busy: a CPU runs one per core well, a GPU wants thousands
         self.is_gpu = bool(self.device.is_gpu)
         self.parallel_width = int(self.device.max_compute_units) * (256 if self.is_gpu else 1)
-        # local-memory kernels type their local arrays on the default device's queue (numba-dpex 0.23)
         self.local_memory_bytes = int(self.device.local_mem_size)
-        self.supports_groups = self.queue == dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice())
+        # numba-dpex 0.23 types local arrays on the default device's queue, so its launcher took work-group kernels
+        # on that device only; sycl_kernel_files.py builds each kernel's program for the queue it runs on and
+        # passes the local arrays itself, so any queue takes them (tests/test_sycl_queues.py: a sub-device)
+        self.supports_groups = True
         self.scalar_bodies = CPU_SCALAR_BODIES if self.device.is_cpu else frozenset()
         # the fitting net as work-groups of one vector of lanes (se_e2_a: fitting_group_atoms) on CPUs
         self.group_fitting = bool(self.device.is_cpu and self.supports_groups)
@@ -179,10 +181,7 @@ class SyclBackend:
                       scratch: dict | None = None, dtype=np.float64):
         """One work-group of nlane work-items per group id; local arrays shared inside a group.
 
-        The local arrays come first (the wrapper's signature).  numba-dpex 0.23 typed local accessors on the
-        default device's queue, so only that device qualified; launches no longer go through numba-dpex
-        (sycl_kernel_files.py), but no second SYCL device has been at hand to lift the restriction on.
-        """
+        The local arrays come first (the wrapper's signature)."""
         local = local or {}
         need = sum(int(size) for size in local.values()) * np.dtype(dtype).itemsize
         if need > self.local_memory_bytes:
@@ -194,8 +193,6 @@ class SyclBackend:
         kern, values = _kernel_cache(dtype, self.device.is_cpu).group_kernel(
             body_name, names, values, nlane, local, scratch or {}, dtype)
         if ngroups > 0:
-            if not self.supports_groups:
-                raise RuntimeError(f"work-group kernels need the default SYCL device; {self.name} is not")
             kern.launch(self.queue, int(ngroups) * nlane, (int(ngroups), *values), local_size=nlane,
                         local_sizes=[int(size) for size in local.values()], dtype=dtype)
 
@@ -215,6 +212,16 @@ class SyclBackend:
             # where an operand is both C- and F-contiguous (k = 1) the binding works column-major: out holds the
             # product's transpose row by row (m = 1 or n = 1 lay both orders out alike)
             views[2][...] = dpt.permute_dims(dpt.reshape(dpt.copy(views[2]), (n, m)), (1, 0))
+
+
+def device_label(device) -> str:
+    """The device's filter string; a sub-device (a partition of a root device, e.g. a GPU's tile or a share of a
+    CPU's cores) has none: its root's, marked as a part of it."""
+    try:
+        return device.filter_string
+    except TypeError:
+        units = int(device.max_compute_units)
+        return f"{device_label(device.parent_device)} (sub-device, {units} compute unit{'' if units == 1 else 's'})"
 
 
 def host_available_bytes() -> int:

@@ -214,6 +214,23 @@ def argument_signature(values) -> tuple:
     return tuple(_describe(value)[0] for value in values)
 
 
+def typing_stand_in(value):
+    """What numba-dpex types in place of ``value``: the value itself, except a USM array on a sub-device (a
+    partition of a root device), which numba-dpex cannot type (it names an array's device by its root filter
+    string): an empty array of the same element type and rank on the default device.  The SPIR-V depends on
+    neither the queue nor the device; each program is built for the queue it runs on (``_kernel``)."""
+    queue = getattr(value, "sycl_queue", None)
+    if queue is None:
+        return value
+    try:
+        queue.sycl_device.filter_string
+        return value
+    except TypeError:
+        import dpnp
+        default = dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice())
+        return dpnp.empty((0,) * value.ndim, dtype=value.dtype, sycl_queue=default)
+
+
 class CachedKernel:
     """One launch wrapper (launch.py) for SYCL devices: its SPIR-V from a file or from numba-dpex, its
     compiled program per device context, and its launch with numba-dpex's argument layout."""
@@ -248,7 +265,7 @@ class CachedKernel:
             cpu_target.target_context.refresh()
             self._dispatcher = numba_dpex.kernel(self.wrapper)
         accessors = [kernel_api.LocalAccessor(int(size), dtype=np.dtype(dtype).type) for size in local_sizes]
-        argtypes = [typeof(v, Purpose.argument) for v in (*accessors, *values)]
+        argtypes = [typeof(typing_stand_in(v), Purpose.argument) for v in (*accessors, *values)]
         item = NdItemType(1) if nd_item else ItemType(1)
         with kernel_rules(dtype):
             result = self._dispatcher.get_compile_result(types.void(item, *argtypes))
