@@ -171,6 +171,11 @@ def main(argv=None) -> int:
         windows = (hot_windows(run, args.annotate, offsets[args.annotate], args.width, args.windows)
                    if args.annotate else [])
     total = max(sum(totals.values()), 1)
+    if args.output:               # first: a reader that stops early (| head) must not lose it
+        with open(args.output, "w") as f:
+            json.dump(dict(model=args.model, natoms=args.natoms, evals=args.evals, eval_ms=run["eval_ms"],
+                           samples=total, shares={k: v / total for k, v in totals.most_common()},
+                           annotate=args.annotate, windows=windows), f, indent=1)
     print(f"{args.evals} evaluations of {args.natoms} atoms, {run['eval_ms']:.1f} ms each; {total} samples")
     for name, n in totals.most_common():
         if n / total >= 0.002:
@@ -179,11 +184,6 @@ def main(argv=None) -> int:
         print(f"--- {args.annotate} +{w['offset']:#x}: {100 * w['share']:.1f}% of the kernel's samples")
         for hits, at, text in w["lines"]:
             print(f"{hits:6d} {at:6x}  {text}")
-    if args.output:
-        with open(args.output, "w") as f:
-            json.dump(dict(model=args.model, natoms=args.natoms, evals=args.evals, eval_ms=run["eval_ms"],
-                           samples=total, shares={k: v / total for k, v in totals.most_common()},
-                           annotate=args.annotate, windows=windows), f, indent=1)
     return 0
 
 
