@@ -166,8 +166,9 @@ def active_rules() -> tuple[bool, bool]:
 
 @contextlib.contextmanager
 def kernel_rules(dtype=np.float64):
-    """Kernels compiled inside this block (on this thread) index arrays without wraparound and, for a
-    float32 ``dtype``, type float constants as float32."""
+    """Kernels compiled inside this block (on this thread) index arrays without wraparound, convert int64 to
+    floats by halves where ``install_conversions`` was installed and, for a float32 ``dtype``, type float
+    constants as float32."""
     before = getattr(_STATE, "direct", False), getattr(_STATE, "float32", False), getattr(_STATE, "active", False)
     _STATE.direct = not KEEP_WRAPAROUND
     _STATE.float32 = np.dtype(dtype) == np.float32 and not FLOAT64_LITERALS

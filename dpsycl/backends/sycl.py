@@ -27,7 +27,7 @@ from numba_dpex.kernel_api_impl.spirv.target import SPIRVTargetContext, SPIRVTyp
 
 from .compile_rules import install, install_conversions, install_typing_rules  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
-from .sycl_kernel_files import CachedKernel  # noqa: E402
+from .sycl_kernel_files import CachedKernel, filter_string  # noqa: E402
 from ..device_kernels import activations  # noqa: E402
 
 install(_numba_arrayobj, SPIRVTargetContext)  # numba-dpex lowers arrays with numba's own module
@@ -108,7 +108,7 @@ class SyclBackend:
         self.supports_groups = True
         self.scalar_bodies = CPU_SCALAR_BODIES if self.device.is_cpu else frozenset()
         # the fitting net as work-groups of one vector of lanes (se_e2_a: fitting_group_atoms) on CPUs
-        self.group_fitting = bool(self.device.is_cpu and self.supports_groups)
+        self.group_fitting = bool(self.device.is_cpu)
         # and its layers as oneMKL GEMMs over the rows of each species (dpsycl/fitting_rows.py), whose element-wise
         # work-group kernels need the same device: on a 2-core Zen 3, dgemm of cuag's first layer over 1,024 rows
         # ran at 60-70 GFLOP/s of 78 where the fitting kernel ran at 27.6% of it (benchmarks/NOTES.md, session 27)
@@ -217,11 +217,11 @@ class SyclBackend:
 def device_label(device) -> str:
     """The device's filter string; a sub-device (a partition of a root device, e.g. a GPU's tile or a share of a
     CPU's cores) has none: its root's, marked as a part of it."""
-    try:
-        return device.filter_string
-    except TypeError:
-        units = int(device.max_compute_units)
-        return f"{device_label(device.parent_device)} (sub-device, {units} compute unit{'' if units == 1 else 's'})"
+    name = filter_string(device)
+    if name is not None:
+        return name
+    units = int(device.max_compute_units)
+    return f"{device_label(device.parent_device)} (sub-device, {units} compute unit{'' if units == 1 else 's'})"
 
 
 def host_available_bytes() -> int:

@@ -214,21 +214,25 @@ def argument_signature(values) -> tuple:
     return tuple(_describe(value)[0] for value in values)
 
 
-def typing_stand_in(value):
-    """What numba-dpex types in place of ``value``: the value itself, except a USM array on a sub-device (a
-    partition of a root device), which numba-dpex cannot type (it names an array's device by its root filter
-    string): an empty array of the same element type and rank on the default device.  The SPIR-V depends on
-    neither the queue nor the device; each program is built for the queue it runs on (``_kernel``)."""
-    queue = getattr(value, "sycl_queue", None)
-    if queue is None:
-        return value
+def filter_string(device) -> str | None:
+    """The device's filter string; None for a sub-device (a partition of a root device), which has none."""
     try:
-        queue.sycl_device.filter_string
-        return value
+        return device.filter_string
     except TypeError:
-        import dpnp
-        default = dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice())
-        return dpnp.empty((0,) * value.ndim, dtype=value.dtype, sycl_queue=default)
+        return None
+
+
+def typing_stand_in(value):
+    """What numba-dpex types in place of ``value``: the value itself, except a USM array on a sub-device, which
+    numba-dpex cannot type (it names an array's device by its filter string): an empty array of the same element
+    type and rank on the default device.  The SPIR-V depends on neither the queue nor the device; each program is
+    built for the queue it runs on (``_kernel``)."""
+    queue = getattr(value, "sycl_queue", None)
+    if queue is None or filter_string(queue.sycl_device) is not None:
+        return value
+    import dpnp
+    default = dpctl._sycl_queue_manager.get_device_cached_queue(dpctl.SyclDevice())
+    return dpnp.empty((0,) * value.ndim, dtype=value.dtype, sycl_queue=default)
 
 
 class CachedKernel:
