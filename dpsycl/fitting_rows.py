@@ -30,6 +30,12 @@ PRODUCTS_FROM = 2048
 ROW_BLOCK = 2048
 #: lanes of the element-wise work-groups: one vector of the OpenCL CPU compiler
 ROW_LANES = 16
+#: rows per block and lanes per row on GPUs: each block is ≈ 20 launches (products and element-wise kernels),
+#: so a block must hold enough rows to keep the GPU busy past their host cost; 16,384 rows of cuag's nets are
+#: 161 MB of block buffers in float64 (1.2 KB/atom at 131,072 atoms, nothing at 10 M); two warps over a row's
+#: columns (cuag: 120 outputs, 64 values of T_i's rows)
+GPU_ROW_BLOCK = 16384
+GPU_ROW_LANES = 64
 
 
 class Block(types.SimpleNamespace):
@@ -54,8 +60,9 @@ def products_for(fitting, fit, ws, dtype, prefix: str = "", fit_wt=None):
 
 class FittingRows:
     """One model's fitting net as dense products on one workspace (``fit``: its FittingPack on the device).
-    ``takes(natoms)`` says whether an evaluation of that many centres runs it; ``enabled`` and ``products_from``
-    (default PRODUCTS_FROM) are attributes, so that a benchmark or a test can choose."""
+    ``takes(natoms)`` says whether an evaluation of that many centres runs it; ``enabled``, ``products_from``
+    (default PRODUCTS_FROM), ``row_block`` and ``lanes`` (ROW_BLOCK and ROW_LANES, GPU_ROW_BLOCK and
+    GPU_ROW_LANES on GPUs) are attributes, so that a benchmark or a test can choose."""
 
     def __init__(self, fitting, fit, ws, dtype, prefix: str = "", fit_wt=None):
         self.ws, self.fit, self.dtype, self.prefix = ws, fit, np.dtype(dtype), prefix
@@ -70,6 +77,9 @@ class FittingRows:
         self._sorted = None
         self.enabled = True
         self.products_from = PRODUCTS_FROM
+        gpu = bool(getattr(ws.backend, "is_gpu", False))
+        self.row_block = GPU_ROW_BLOCK if gpu else ROW_BLOCK
+        self.lanes = GPU_ROW_LANES if gpu else ROW_LANES
 
     def takes(self, natoms: int) -> bool:
         return self.enabled and natoms >= self.products_from
@@ -122,12 +132,12 @@ class FittingRows:
         b, dt = self.ws.backend, self.dtype
 
         def gather(block):
-            b.launch_groups("fitting_rows_gather", block.n, ROW_LANES,
+            b.launch_groups("fitting_rows_gather", block.n, self.lanes,
                             Args(rows=block.rows, row0=block.row0, desc=desc, desc_stride=width), params,
                             Args(values=block.values, x_width=block.x_width), dtype=dt)
 
         def scatter(block):
-            b.launch_groups("fitting_rows_scatter", block.n, ROW_LANES,
+            b.launch_groups("fitting_rows_scatter", block.n, self.lanes,
                             Args(rows=block.rows, row0=block.row0, atype=atype, grad=block.grad,
                                  x_width=block.x_width, out_std=self.fit.out_std, desc_grad=desc, desc_stride=width),
                             dtype=dt)
@@ -139,8 +149,8 @@ class FittingRows:
         descriptor's two ends of each block (Block)."""
         rows, runs = self.species_rows(atype, natoms)
         b, dt, fit, w = self.ws.backend, self.dtype, self.fit, self.widths
-        for row0 in range(0, max(natoms, 1), ROW_BLOCK):
-            n = min(ROW_BLOCK, natoms - row0)
+        for row0 in range(0, max(natoms, 1), self.row_block):
+            n = min(self.row_block, natoms - row0)
             buf = self.buffers(n)
             # each species' run of rows inside this block: (species, first row, end row), block-relative
             parts = [(s, max(first, row0) - row0, min(end, row0 + n) - row0) for s, first, end in runs
@@ -154,7 +164,7 @@ class FittingRows:
                 for s, lo, hi in parts:
                     b.matmul(buf.values, x_at + lo * n_in, fit.fit_w, self.matrix_at(s, layer), buf.values,
                              y_at + lo * n_out, hi - lo, n_in, n_out)
-                b.launch_groups("fitting_rows_forward", n, ROW_LANES, group,
+                b.launch_groups("fitting_rows_forward", n, self.lanes, group,
                                 Args(layer=layer, n_in=n_in, n_out=n_out, values=buf.values, x_at=x_at, y_at=y_at,
                                      slopes=buf.slopes, slope_at=int(self.slope_at[layer]) * n),
                                 Args(fit_w=fit.fit_w, fit_off=fit.fit_off, n_fit=fit.n_fit, act_fit=fit.act_fit,
@@ -164,7 +174,7 @@ class FittingRows:
             for s, lo, hi in parts:
                 b.matmul(buf.values, last_at + lo * n_last, fit.fit_w, self.matrix_at(s, self.n_fit), buf.out, lo,
                          hi - lo, n_last, 1)
-            b.launch_groups("fitting_rows_seed", n, ROW_LANES, group,
+            b.launch_groups("fitting_rows_seed", n, self.lanes, group,
                             Args(n_last=n_last, out_raw=buf.out, fit_w=fit.fit_w, fit_off=fit.fit_off, n_fit=fit.n_fit,
                                  bias_e=fit.bias_e, out_std=fit.out_std, out_bias=fit.out_bias, values=buf.values,
                                  grad_at=last_at, slopes=buf.slopes, slope_at=int(self.slope_at[self.n_fit - 1]) * n,
@@ -176,7 +186,7 @@ class FittingRows:
                     b.matmul(buf.slopes, int(self.slope_at[layer]) * n + lo * n_out, self.fit_wt,
                              self.matrix_at(s, layer), buf.values, g_at + lo * n_in, hi - lo, n_out, n_in)
                 if layer > 0:
-                    b.launch_groups("fitting_rows_backward", n, ROW_LANES,
+                    b.launch_groups("fitting_rows_backward", n, self.lanes,
                                     Args(width=n_in, residual=int(fitting_residual(layer, n_in, n_out)),
                                          values=buf.values, grad_at=g_at, out_at=int(self.value_at[layer + 1]) * n,
                                          slopes=buf.slopes, slope_at=int(self.slope_at[layer - 1]) * n), dtype=dt)

@@ -89,7 +89,8 @@ class AllocationRecorder:
     bytes) and its ``backend`` launches nothing.  Model constants (``keep``) stay host arrays and are
     not recorded: the real workspace already holds them.  Anything else a backend offers is missing,
     on purpose: the passes run against it must only ask for buffers and launch, and read only the
-    kernel choices ``group_fitting``, ``dense_products`` and ``local_memory_bytes`` of the backend it stands for (``like``)."""
+    kernel choices ``group_fitting``, ``dense_products``, ``is_gpu`` and ``local_memory_bytes`` of the backend it
+    stands for (``like``)."""
 
     def __init__(self, like=None):
         self.sizes: dict[str, int] = {}
@@ -122,6 +123,8 @@ class NoLaunches:
         self.local_memory_bytes = int(getattr(like, "local_memory_bytes", 0))
         # the fitting net by dense products (dpsycl/fitting_rows.py) where the device offers them
         self.dense_products = bool(getattr(like, "dense_products", False))
+        # whose block sizes the products take (fitting_rows.GPU_ROW_BLOCK on GPUs)
+        self.is_gpu = bool(getattr(like, "is_gpu", False))
 
     def launch(self, *args, **kwargs) -> None:
         pass

@@ -58,7 +58,7 @@ def test_uneven_species_counts_match_the_host_reference(cpu_pot, models, by_prod
     assert not passes.fitting_rows.takes(natoms)    # a system this small runs the fitting kernel by default
     monkeypatch.setattr(passes.fitting_rows, "enabled", by_products)
     monkeypatch.setattr(passes.fitting_rows, "products_from", 0)
-    monkeypatch.setattr(fitting_rows, "ROW_BLOCK", 16)
+    monkeypatch.setattr(passes.fitting_rows, "row_block", 16)
     products = []
     backend = cpu_pot.evaluator.backend
     monkeypatch.setattr(backend, "matmul", lambda *args: products.append(args[6:]) or type(backend).matmul(backend,

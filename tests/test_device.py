@@ -89,6 +89,32 @@ def _check_all_cases(dp, host, ref_data, name, device):
     print(f"\n{name} on {device} ({dp.evaluator.layout}): " + "; ".join(f"{c} dF={e['force']:.1e}" for c, e in worst.items()))
 
 
+PRODUCT_MODELS = ("cuag", "tiny_compress", "tiny_fparam", "tiny_tebd", "tiny_se_r", "tiny_se_e3", "tiny_hybrid_pair")
+
+
+@pytest.mark.parametrize("device", [d for d in DEVICES if d.startswith("cuda")])
+@pytest.mark.parametrize("name", PRODUCT_MODELS)
+def test_fitting_by_cublas_matches_reference_on_all_cases(models, host_pots, references, name, device, monkeypatch):
+    """On NVIDIA GPUs the fitting net runs as cuBLAS products over each species' rows from products_from atoms
+    on (dpsycl/fitting_rows.py; se_e2_a in its split layout); here from the first atom, in blocks of 40 rows so
+    that blocks end inside a species' run.  Every case against the float64 host reference.  (OpenCL CPU
+    devices run the same path through oneMKL: tests/test_cpu_fitting.py, test_split_layout.py.)"""
+    dp = dpsycl.DeepPot(models[name], device=device)
+    rows = dp.evaluator.passes.fitting_rows
+    if rows is None:
+        pytest.skip(f"{device} offers no dense products here: {dp.evaluator.backend.describe()}")
+    monkeypatch.setattr(rows, "products_from", 0)
+    monkeypatch.setattr(rows, "row_block", 40)
+    seen = []
+    backend = dp.evaluator.backend
+    monkeypatch.setattr(backend, "matmul",
+                        lambda *args: seen.append(args[6:]) or type(backend).matmul(backend, *args))
+    if "split" in dp.evaluator.passes.layouts:
+        dp.evaluator.layout = "split"
+    _check_all_cases(dp, host_pots[name], references[name], name, device)
+    assert seen
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("device", DEVICES)
 def test_mixed_precision_against_deepmd_kit(models, references, device, layout):

@@ -130,3 +130,48 @@ def test_float32_fitting_kernel_with_a_width_not_a_multiple_of_four(references, 
         err = case_errors(dp, references["tiny_fparam"], case)
         assert within_tolerance(err, TOL["float32"]), (case, err)
     assert "fitting_group_atoms" in launched
+
+
+@pytest.mark.parametrize("model", ["cuag", "tiny_fparam", "tiny_compress"])
+def test_split_layout_with_the_fitting_net_by_products_matches_deepmd(references, model, monkeypatch):
+    """Where the device offers dense products (oneMKL here, cuBLAS on NVIDIA GPUs), the split layout runs the
+    fitting net as products between its two passes: D_i from the T_i·nnei that group_descriptor left
+    (descriptor_rows, one chunk), ∂E_i/∂T_i / nnei written back over it (t_gradient_rows), which
+    group_pair_gradient reads.  Every case against DeePMD-kit within float64's bounds, and the kernels that ran."""
+    dp = dpsycl.DeepPot(DATA / model / "model.h5", device="opencl:cpu")
+    if not dp.evaluator.backend.supports_groups:
+        pytest.skip("opencl:cpu is not the default SYCL device: no work-group kernels")
+    rows = dp.evaluator.passes.fitting_rows
+    assert rows is not None
+    monkeypatch.setattr(rows, "products_from", 0)
+    monkeypatch.setattr(rows, "row_block", 40)        # blocks that end inside a species' run
+    dp.evaluator.layout = "split"
+    launched = descriptor_launches(dp, monkeypatch)
+    for case in CASES:
+        err = case_errors(dp, references[model], case)
+        assert within_tolerance(err, TOL["float64"]), (case, err)
+    assert "fitting_group_atoms" not in launched
+    assert {"group_descriptor", "descriptor_rows", "fitting_rows_forward", "t_gradient_rows",
+            "group_pair_gradient"} <= set(launched)
+
+
+def test_products_split_the_group_layout_where_the_fitting_kernel_does_not_fit(pot, monkeypatch):
+    """DeePMD-kit's usual fitting nets (240 wide) do not fit the split fitting kernel's shared memory on a GPU
+    (48 KB static); with dense products the group layout still splits from split_from atoms on, and gives the
+    one kernel's numbers (the products sum in the GEMM's order: equal within rounding)."""
+    ev = pot.evaluator
+    need = sum(ev.passes.fitting_local(ev.passes.group_lanes, ev.passes.split_quads).values()) * 8
+    ev.layout = "group"
+    monkeypatch.setattr(ev.passes, "split_from", 1 << 40)
+    one_kernel = evaluate(pot)
+    monkeypatch.setattr(ev.backend, "local_memory_bytes", need - 8)
+    monkeypatch.setattr(ev.passes, "split_from", 1)
+    monkeypatch.setattr(ev.passes.fitting_rows, "products_from", 0)
+    names = descriptor_launches(pot, monkeypatch)
+    split = evaluate(pot)
+    assert "group_atom_energy" not in names and "fitting_group_atoms" not in names
+    assert names.index("group_descriptor") < names.index("descriptor_rows") < names.index("group_pair_gradient")
+    for name in ("energy", "atom_energy", "force", "virial"):
+        want = getattr(one_kernel, name)
+        np.testing.assert_allclose(getattr(split, name), want, rtol=0, atol=1e-12 * max(1.0, np.abs(want).max()),
+                                   err_msg=name)

@@ -18,6 +18,7 @@ from numba import cuda  # noqa: E402  (module global: the simulator swaps it ins
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
 from ..device_kernels import activations  # noqa: E402
+from . import cuda_blas  # noqa: E402
 from .cuda_launch import DirectCopies, Launcher  # noqa: E402
 from .compile_rules import install, install_typing_rules, kernel_rules  # noqa: E402
 from .kernels import compile_kernels  # noqa: E402
@@ -173,8 +174,10 @@ class CudaBackend:
         self.sm_count = 1 if SIMULATOR else int(cuda.current_context().device.MULTIPROCESSOR_COUNT)
         self.parallel_width = 512 * self.sm_count
         self.supports_groups = True
-        # no vendor GEMM in numba-cuda (cuBLAS would be a further dependency): the kernels' own dense layers
-        self.dense_products = False
+        # dense products by cuBLAS where a libcublas loads (numba-cuda has no binding; cuda_blas.py): the
+        # fitting net as products over each species' rows (dpsycl/fitting_rows.py); else the kernels' own layers
+        self.gemm = None if SIMULATOR else cuda_blas.gemm()
+        self.dense_products = self.gemm is not None
         # group-local arrays are static shared memory (cuda.shared.array), which CUDA caps at 48 KB a block
         self.local_memory_bytes = STATIC_SHARED_BYTES
         self.is_gpu = True  # the simulator too: it runs the GPU code path, for CI
@@ -193,7 +196,8 @@ class CudaBackend:
             return f"{self.name} (numba CUDA simulator)"
         dev = cuda.current_context().device
         name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
-        return f"{self.name} ({name}, numba CUDA)"
+        blas = f"cuBLAS {self.gemm.version}" if self.gemm is not None else "no cuBLAS: the kernels' dense layers"
+        return f"{self.name} ({name}, numba CUDA, {blas})"
 
     def threads_for(self, n: int) -> int:
         """Block size of a one-thread-per-item kernel: small blocks while n cannot fill every SM."""
@@ -282,7 +286,12 @@ class CudaBackend:
                 self.launcher.launch(kern, int(ngroups), int(nlane), (int(ngroups), *values))
 
     def matmul(self, a, a_at: int, b, b_at: int, out, out_at: int, m: int, k: int, n: int):
-        raise NotImplementedError("the CUDA backend has no dense products (dense_products is False)")
+        """cuBLAS's gemm on the legacy default stream, after the kernels launched before it (cuda_blas.py)."""
+        if self.gemm is None:
+            reason = "the numba CUDA simulator" if SIMULATOR else cuda_blas.why_not()
+            raise NotImplementedError(f"{self.name}: no dense products here ({reason})")
+        if m > 0 and n > 0:
+            self.gemm(a, a_at, b, b_at, out, out_at, m, k, n)
 
 
 def kernel_resources() -> list[dict]:

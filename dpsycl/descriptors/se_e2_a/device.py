@@ -96,8 +96,8 @@ class SeE2ADevice(SmoothDevice):
                                     nchunk: int, params) -> list | None:
         (geo,), (pair_grad,) = geometries, pair_grads
         b, dt = self.ws.backend, self.dtype
-        if layout == "split" or (layout == "group" and natoms >= self.split_from
-                                  and self.split_fits(self.fit_lanes or self.group_lanes)):
+        fitting_fits = self.products_take(natoms) or self.split_fits(self.fit_lanes or self.group_lanes)
+        if layout == "split" or (layout == "group" and natoms >= self.split_from and fitting_fits):
             return [self.split_passes(geo, natoms, atom_energy, pair_grad, params)]
         if layout == "group":
             nlane = self.group_lanes
@@ -117,7 +117,7 @@ class SeE2ADevice(SmoothDevice):
         t_part = self.t_partials(geo, natoms, nchunk)
         m = self.m_width
         dt_mat = self.ws.buffer("dt_mat", natoms * 4 * m, dt)
-        if self.fitting_rows is not None and self.fitting_rows.takes(natoms):
+        if self.products_take(natoms):
             self.fitting_products(geo, natoms, nchunk, t_part, dt_mat, atom_energy, params)
             self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
             return
@@ -138,18 +138,23 @@ class SeE2ADevice(SmoothDevice):
                  dtype=dt)
         self.pair_gradients(geo, natoms, nchunk, dt_mat, pair_grad)
 
+    def products_take(self, natoms: int) -> bool:
+        """Whether an evaluation of natoms centres runs the fitting net as dense products (fitting_rows.py)."""
+        return self.fitting_rows is not None and self.fitting_rows.takes(natoms)
+
     def fitting_products(self, geo, natoms: int, nchunk: int, t_part, dt_mat, atom_energy, params) -> None:
         """E_i and dt_mat = ∂E_i/∂T_i / nnei by the fitting net's dense products: D_i of each block's rows from
-        T_i (descriptor_rows), ∂E_i/∂T_i from ∂y/∂D_i (t_gradient_rows), one work-group per row."""
-        b, dt, m = self.ws.backend, self.dtype, self.m_width
+        T_i (descriptor_rows), ∂E_i/∂T_i from ∂y/∂D_i (t_gradient_rows), one work-group per row.  dt_mat may be
+        t_part itself with one chunk (the split layout): a row reads its atom's T_i before it writes over it."""
+        b, dt, m, lanes = self.ws.backend, self.dtype, self.m_width, self.fitting_rows.lanes
         t_args = Args(nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m, axis_m=self.axis_m)
 
         def fill_inputs(block):
-            b.launch_groups("descriptor_rows", block.n, ROW_LANES, Args(rows=block.rows, row0=block.row0), t_args,
+            b.launch_groups("descriptor_rows", block.n, lanes, Args(rows=block.rows, row0=block.row0), t_args,
                             params, Args(values=block.values, x_width=block.x_width), local={"sh_t": 4 * m}, dtype=dt)
 
         def use_gradients(block):
-            b.launch_groups("t_gradient_rows", block.n, ROW_LANES,
+            b.launch_groups("t_gradient_rows", block.n, lanes,
                             Args(rows=block.rows, row0=block.row0, atype=geo.atype), t_args,
                             Args(grad=block.grad, x_width=block.x_width, out_std=self.fit.out_std, dt_mat=dt_mat),
                             local={"sh_t": 4 * m}, dtype=dt)
@@ -205,12 +210,12 @@ class SeE2ADevice(SmoothDevice):
         return need <= getattr(self.ws.backend, "local_memory_bytes", 0)
 
     def split_passes(self, geo, natoms: int, atom_energy, pair_grad, params):
-        """The split layout: group_descriptor, fitting_group_atoms over atoms of one species, group_pair_gradient;
-        returns the buffer of Σ_j g_ij per atom that group_pair_gradient wrote.
+        """The split layout: group_descriptor, the fitting net (dense products where they take natoms, else
+        fitting_group_atoms over atoms of one species), group_pair_gradient; returns the buffer of Σ_j g_ij per
+        atom that group_pair_gradient wrote.
         T_i·nnei and then ∂E_i/∂T_i / nnei share one buffer (4·M values per atom); with the live-slot lists
         the layout holds 4·M values and 2·nnei + 4·ntypes bytes per atom more than the one-kernel group layout."""
         b, dt, nlane = self.ws.backend, self.dtype, self.group_lanes
-        fit_lanes = self.fit_lanes or nlane
         t_mat = self.ws.buffer("t_part", natoms * 4 * self.m_width, dt)
         # slot numbers in 2 bytes where they fit (cuag: 360 bytes per atom, not 720)
         slots = np.int16 if geo.nnei < 2 ** 15 else np.int32
@@ -225,6 +230,20 @@ class SeE2ADevice(SmoothDevice):
                         Args(batch=batch, pad_g=self.pad_g, t_part=t_mat), live, Args(pair_grad=pair_grad),
                         local={**local, "sh_f": self.embedding_values(batch), "sh_red": 2 * nlane},
                         scratch=self.group_scratch(batch), dtype=dt)
+        if self.products_take(natoms):
+            self.fitting_products(geo, natoms, 1, t_mat, t_mat, atom_energy, params)
+        else:
+            self.split_fitting_kernel(geo, natoms, t_mat, atom_energy, params)
+        row_sum = self.ws.buffer("row_sum", natoms * 3, dt)
+        b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb_group,
+                        Args(batch=batch, dt_mat=t_mat), live, Args(pair_grad=pair_grad, row_sum=row_sum),
+                        local={**local, "sh_f": self.pass_values(batch)}, scratch=self.group_scratch(batch), dtype=dt)
+        return row_sum
+
+    def split_fitting_kernel(self, geo, natoms: int, t_mat, atom_energy, params) -> None:
+        """The split layout's fitting net as fitting_group_atoms: FIT_ATOMS atoms of one species per work-group."""
+        b, dt = self.ws.backend, self.dtype
+        fit_lanes = self.fit_lanes or self.group_lanes
         fit_atoms, ngroups = self.species_groups(geo.atype, natoms)
         b.launch_groups("fitting_group_atoms", ngroups, fit_lanes,
                         Args(fit_atoms=fit_atoms, atype=geo.atype, nnei=geo.nnei, nchunk=1, t_part=t_mat,
@@ -233,11 +252,6 @@ class SeE2ADevice(SmoothDevice):
                              fit_per_pass=GROUP_KERNEL_FIT_PER_PASS, fit_quads=self.split_quads), params,
                         Args(atom_energy=atom_energy, dt_mat=t_mat),
                         local=self.fitting_local(fit_lanes, self.split_quads), dtype=dt)
-        row_sum = self.ws.buffer("row_sum", natoms * 3, dt)
-        b.launch_groups("group_pair_gradient", natoms, nlane, geo, self.env, self.emb_group,
-                        Args(batch=batch, dt_mat=t_mat), live, Args(pair_grad=pair_grad, row_sum=row_sum),
-                        local={**local, "sh_f": self.pass_values(batch)}, scratch=self.group_scratch(batch), dtype=dt)
-        return row_sum
 
     def species_groups(self, atype, natoms: int):
         """(fit_atoms, number of groups): atoms 0 … natoms−1 in groups of FIT_ATOMS of one species, each
