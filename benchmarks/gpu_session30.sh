@@ -29,3 +29,19 @@ if [ "$PART" = all ] || [ "$PART" = md ]; then
         done
     done
 fi
+if [ "$PART" = sweep ]; then
+    # rows per block and lanes per row, against the kernels, in one process; then Nsight Compute's kernel times
+    for spec in ".ab/cuag_compressed.h5 float64" "tests/data/cuag/model.h5 float32"; do
+        set -- $spec
+        PYTHONUNBUFFERED=1 timeout -k 10 120 python3 -P benchmarks/gpu_products_sweep.py --model "$1" --precision "$2" \
+            --natoms 131072 --blocks ${BLOCKS:-8192,16384,32768} --lanes ${LANES:-32,64,128} --rounds 2 --repeats 5 \
+            --output "$OUT/sweep-$(basename "$1" .h5)-$2.json" 2>&1 | grep -v -i warn | tail -12
+    done
+fi
+if [ "$PART" = sweep ] || [ "$PART" = kernels ]; then
+    for spec in ".ab/cuag_compressed.h5 float64" "tests/data/cuag/model.h5 float64" "tests/data/cuag/model.h5 float32"; do
+        set -- $spec
+        timeout -k 10 100 python3 -P benchmarks/gpu_kernel_times.py --model "$1" --natoms 131072 --precision "$2" \
+            --output "$OUT/kt-$(basename "$1" .h5)-$2.json" 2>&1 | grep -v -i warn | tail -30
+    done
+fi
