@@ -91,8 +91,16 @@ def main() -> int:
     total = sum(us for _, us in last)
     print(f"{args.model} N={args.natoms} {args.precision or 'model precision'}: {len(launches)} launches in "
           f"{args.warm + 1} calls; last call:")
+    if len(last) <= 40:
+        for name, us in last:
+            print(f"  {name:<40s} {us:10.1f} µs")
+    by_name: dict = {}
     for name, us in last:
-        print(f"  {name:<40s} {us:10.1f} µs")
+        count, held = by_name.get(name, (0, 0.0))
+        by_name[name] = (count + 1, held + us)
+    print("  by kernel (launches, sum):")
+    for name, (count, us) in sorted(by_name.items(), key=lambda kv: -kv[1][1]):
+        print(f"  {name[:60]:<60s} {count:4d} {us:10.1f} µs")
     print(f"  {'sum of kernels':<40s} {total:10.1f} µs;  eval wall (median of {args.repeats}, no profiler) "
           f"{wall * 1e3:10.1f} µs;  GPU idle {wall * 1e3 - total:10.1f} µs")
     if args.output:
@@ -100,6 +108,7 @@ def main() -> int:
             "model": args.model, "natoms": args.natoms, "precision": args.precision,
             "launches_total": len(launches), "calls": args.warm + 1,
             "last_call": [{"kernel": n, "us": us} for n, us in last],
+            "by_kernel": {n: {"launches": c, "us": us} for n, (c, us) in by_name.items()},
             "kernels_us": total, "eval_wall_us": wall * 1e3,
             "host": os.uname().nodename}, indent=1))
     return 0

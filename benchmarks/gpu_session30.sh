@@ -42,6 +42,6 @@ if [ "$PART" = sweep ] || [ "$PART" = kernels ]; then
     for spec in ".ab/cuag_compressed.h5 float64" "tests/data/cuag/model.h5 float64" "tests/data/cuag/model.h5 float32"; do
         set -- $spec
         timeout -k 10 100 python3 -P benchmarks/gpu_kernel_times.py --model "$1" --natoms 131072 --precision "$2" \
-            --output "$OUT/kt-$(basename "$1" .h5)-$2.json" 2>&1 | grep -v -i warn | tail -30
+            --output "$OUT/kt-$(basename "$1" .h5)-$2.json" 2>&1 | grep -v -i warn | tail -40
     done
 fi
