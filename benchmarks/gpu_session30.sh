@@ -18,7 +18,7 @@ if [ "$PART" = all ] || [ "$PART" = probe ]; then
         > "$OUT/pytest_cublas.txt" 2>&1
     grep -E "passed|failed|Error|error" "$OUT/pytest_cublas.txt" | tail -12
 fi
-if [ "$PART" = all ] || [ "$PART" = md ]; then
+if [ "$PART" = all ] || [ "$PART" = md ] || [ "$PART" = rows ]; then
     for cublas in on off; do
         for spec in "float64 tests/data/cuag/model.h5,.ab/cuag_compressed.h5 110" "float32 tests/data/cuag/model.h5 70"; do
             set -- $spec
@@ -29,7 +29,12 @@ if [ "$PART" = all ] || [ "$PART" = md ]; then
         done
     done
 fi
-if [ "$PART" = sweep ]; then
+if [ "$PART" = rows ]; then
+    timeout -k 5 120 python3 -P -m pytest -q -p no:cacheprovider -rs -k "cublas" tests/test_device.py \
+        > "$OUT/pytest_cublas.txt" 2>&1
+    grep -E "passed|failed|Error|error" "$OUT/pytest_cublas.txt" | tail -12
+fi
+if [ "$PART" = sweep ] || [ "$PART" = rows ]; then
     # rows per block and lanes per row, against the kernels, in one process; then Nsight Compute's kernel times
     for spec in ".ab/cuag_compressed.h5 float64" "tests/data/cuag/model.h5 float32"; do
         set -- $spec
@@ -38,10 +43,15 @@ if [ "$PART" = sweep ]; then
             --output "$OUT/sweep-$(basename "$1" .h5)-$2.json" 2>&1 | grep -v -i warn | tail -12
     done
 fi
-if [ "$PART" = sweep ] || [ "$PART" = kernels ]; then
-    for spec in ".ab/cuag_compressed.h5 float64" "tests/data/cuag/model.h5 float64" "tests/data/cuag/model.h5 float32"; do
+if [ "$PART" = sweep ] || [ "$PART" = kernels ] || [ "$PART" = rows ]; then
+    for spec in ${KT_SPECS:-".ab/cuag_compressed.h5:float64 tests/data/cuag/model.h5:float64 tests/data/cuag/model.h5:float32"}; do
+        spec=${spec/:/ }
         set -- $spec
         timeout -k 10 100 python3 -P benchmarks/gpu_kernel_times.py --model "$1" --natoms 131072 --precision "$2" \
             --output "$OUT/kt-$(basename "$1" .h5)-$2.json" 2>&1 | grep -v -i warn | tail -40
     done
+fi
+# the device tool returns at most 8 files: pack them when there are more
+if [ "$(ls "$OUT" | wc -l)" -gt 8 ]; then
+    (cd "$OUT" && tar czf "results-$PART.tgz" --exclude "*.tgz" . && find . -type f ! -name "*.tgz" ! -name gpu.txt -delete)
 fi

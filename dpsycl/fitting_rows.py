@@ -32,10 +32,11 @@ ROW_BLOCK = 2048
 ROW_LANES = 16
 #: rows per block and lanes per row on GPUs: each block is ≈ 20 launches (products and element-wise kernels),
 #: so a block must hold enough rows to keep the GPU busy past their host cost; 16,384 rows of cuag's nets are
-#: 161 MB of block buffers in float64 (1.2 KB/atom at 131,072 atoms, nothing at 10 M); two warps over a row's
-#: columns (cuag: 120 outputs, 64 values of T_i's rows)
+#: 161 MB of block buffers in float64 (1.2 KB/atom at 131,072 atoms, nothing at 10 M), and 65,536 were no
+#: faster; four warps over a row's columns (cuag: 120 outputs) were 1-2% faster than two (H100, 131,072 atoms:
+#: benchmarks/NOTES.md, session 30)
 GPU_ROW_BLOCK = 16384
-GPU_ROW_LANES = 64
+GPU_ROW_LANES = 128
 
 
 class Block(types.SimpleNamespace):
@@ -62,7 +63,7 @@ class FittingRows:
     """One model's fitting net as dense products on one workspace (``fit``: its FittingPack on the device).
     ``takes(natoms)`` says whether an evaluation of that many centres runs it; ``enabled``, ``products_from``
     (default PRODUCTS_FROM), ``row_block`` and ``lanes`` (ROW_BLOCK and ROW_LANES, GPU_ROW_BLOCK and
-    GPU_ROW_LANES on GPUs) are attributes, so that a benchmark or a test can choose."""
+    GPU_ROW_LANES on GPUs) and ``wide_rows`` (GPUs) are attributes, so that a benchmark or a test can choose."""
 
     def __init__(self, fitting, fit, ws, dtype, prefix: str = "", fit_wt=None):
         self.ws, self.fit, self.dtype, self.prefix = ws, fit, np.dtype(dtype), prefix
@@ -80,6 +81,8 @@ class FittingRows:
         gpu = bool(getattr(ws.backend, "is_gpu", False))
         self.row_block = GPU_ROW_BLOCK if gpu else ROW_BLOCK
         self.lanes = GPU_ROW_LANES if gpu else ROW_LANES
+        # a descriptor's row kernels in the wide devices' form (lanes over neighbouring values: coalesced)
+        self.wide_rows = gpu
 
     def takes(self, natoms: int) -> bool:
         return self.enabled and natoms >= self.products_from

@@ -175,3 +175,22 @@ def test_products_split_the_group_layout_where_the_fitting_kernel_does_not_fit(p
         want = getattr(one_kernel, name)
         np.testing.assert_allclose(getattr(split, name), want, rtol=0, atol=1e-12 * max(1.0, np.abs(want).max()),
                                    err_msg=name)
+
+
+def test_wide_row_kernels_give_the_cpu_forms_numbers(pot, monkeypatch):
+    """The products' row kernels in the wide devices' form (descriptor_rows with the lanes over D's elements,
+    t_gradient_rows through a padded copy of ∂y/∂D in group-local memory), run here: the same sums in the same
+    order as the CPU's form, so the same numbers to the last bit."""
+    ev = pot.evaluator
+    ev.layout = "split"
+    rows = ev.passes.fitting_rows
+    monkeypatch.setattr(rows, "products_from", 0)
+    results = {}
+    for wide in (False, True):
+        monkeypatch.setattr(rows, "wide_rows", wide)
+        launched = descriptor_launches(pot, monkeypatch)
+        results[wide] = evaluate(pot)
+        assert {"descriptor_rows", "t_gradient_rows"} <= set(launched)
+    for name in ("energy", "atom_energy", "force", "virial", "atom_virial"):
+        np.testing.assert_array_equal(getattr(results[True], name), getattr(results[False], name), err_msg=name)
+    ev.layout = "group"

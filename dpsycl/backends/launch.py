@@ -40,7 +40,8 @@ class Args:
 #: a wrapper is named after its body, so that profilers (ncu, VTune) list kernels by body
 KERNEL_PREFIX = "kernel_"
 
-SPECIALISED = frozenset({"act_emb", "act_emb_arg", "act_fit", "act_fit_arg", "fit_per_pass", "fit_quads", "batch"})
+SPECIALISED = frozenset({"act_emb", "act_emb_arg", "act_fit", "act_fit_arg", "fit_per_pass", "fit_quads", "batch",
+                         "wide_rows"})
 
 
 def flatten(packs) -> tuple[tuple[str, ...], tuple]:

@@ -149,15 +149,20 @@ class SeE2ADevice(SmoothDevice):
         b, dt, m, lanes = self.ws.backend, self.dtype, self.m_width, self.fitting_rows.lanes
         t_args = Args(nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m, axis_m=self.axis_m)
 
+        # wide devices: lanes over D's elements, and ∂y/∂D through a padded copy in group-local memory
+        wide = int(self.fitting_rows.wide_rows)
+        padded = m * (self.axis_m + 1) if wide else 1
+
         def fill_inputs(block):
             b.launch_groups("descriptor_rows", block.n, lanes, Args(rows=block.rows, row0=block.row0), t_args,
-                            params, Args(values=block.values, x_width=block.x_width), local={"sh_t": 4 * m}, dtype=dt)
+                            params, Args(values=block.values, x_width=block.x_width, wide_rows=wide),
+                            local={"sh_t": 4 * m}, dtype=dt)
 
         def use_gradients(block):
             b.launch_groups("t_gradient_rows", block.n, lanes,
                             Args(rows=block.rows, row0=block.row0, atype=geo.atype), t_args,
-                            Args(grad=block.grad, x_width=block.x_width, out_std=self.fit.out_std, dt_mat=dt_mat),
-                            local={"sh_t": 4 * m}, dtype=dt)
+                            Args(grad=block.grad, x_width=block.x_width, out_std=self.fit.out_std, dt_mat=dt_mat,
+                                 wide_rows=wide), local={"sh_t": 4 * m, "sh_g": padded}, dtype=dt)
 
         self.fitting_rows.run(geo.atype, natoms, fill_inputs, use_gradients, atom_energy)
 
