@@ -51,7 +51,24 @@ if [ "$PART" = sweep ] || [ "$PART" = kernels ] || [ "$PART" = rows ]; then
             --output "$OUT/kt-$(basename "$1" .h5)-$2.json" 2>&1 | grep -v -i warn | tail -40
     done
 fi
+if [ "$PART" = final ]; then
+    # the last call: the CUDA tests of the products, NVE MD with the products (the compressed cuag also without,
+    # the same-call baseline of target 6), Nsight Compute's kernel times of one compressed evaluation
+    timeout -k 5 90 python3 -P -m pytest -x -q -p no:cacheprovider -rs -k "cublas" tests/test_device.py \
+        > "$OUT/pytest_cublas.txt" 2>&1
+    grep -E "passed|failed|Error|error" "$OUT/pytest_cublas.txt" | tail -6
+    for spec in "on float64 tests/data/cuag/model.h5,.ab/cuag_compressed.h5" "on float32 tests/data/cuag/model.h5" \
+                "off float64 .ab/cuag_compressed.h5"; do
+        set -- $spec
+        DPSYCL_CUBLAS=$([ "$1" = on ] && echo "" || echo off) PYTHONUNBUFFERED=1 timeout -k 5 70 \
+            python3 -P benchmarks/md_scaling.py run --device cuda:0 --models "$3" --precision "$2" \
+            --sizes 131072 --seconds 5 --large-atoms 0 --output "$OUT/md-$2-cublas-$1.json" 2>&1 | grep -v -i warn | tail -2
+    done
+    timeout -k 5 60 python3 -P benchmarks/gpu_kernel_times.py --model .ab/cuag_compressed.h5 --natoms 131072 \
+        --precision float64 --repeats 10 --output "$OUT/kt-compressed-float64.json" 2>&1 | grep -v -i warn | tail -24
+fi
 # the device tool returns at most 8 files: pack them when there are more
 if [ "$(ls "$OUT" | wc -l)" -gt 8 ]; then
-    (cd "$OUT" && tar czf "results-$PART.tgz" --exclude "*.tgz" . && find . -type f ! -name "*.tgz" ! -name gpu.txt -delete)
+    (cd "$OUT" && tar czf "/tmp/results-$PART.tgz" --exclude gpu.txt . && find . -type f ! -name gpu.txt -delete \
+        && mv "/tmp/results-$PART.tgz" .)
 fi

@@ -16,7 +16,6 @@ quad_chunked_sums reads are one aligned vector load (group-local arrays are 16-b
 SeE2ADevice.species_groups); −1 pads a species' last group, whose padding runs on the group's first
 atom and stores nothing.
 """
-from .fitting_rows import fitting_rows_parameters
 from .group import group_reduce
 from .layers import fitting_energy, fitting_output, fitting_residual
 from .primitives import barrier
@@ -308,13 +307,6 @@ def atom_stride(fwmax, hidden, m_width, quads):
     return quad_ceil(fwmax, quads) + quad_ceil(max(4 * m_width, hidden), quads)
 
 
-def t_of_atom(lane, nlane, i, nchunk, t_part, tw, inv_nnei, dst, at):
-    """T_i (the sums of atom i's chunk parts, over nnei) into dst[at:], the lanes over its tw = 4·M values."""
-    for k in range(lane, tw, nlane):
-        acc = 0.0 * t_part[0]
-        for c in range(nchunk):
-            acc += t_part[(i * nchunk + c) * tw + k]
-        dst[at + k] = acc * inv_nnei
 
 
 def load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, stride, at):
@@ -332,68 +324,14 @@ def load_t(item, lane, nlane, g, fit_atoms, nchunk, t_part, tw, inv_nnei, sh_f, 
     barrier(item)
 
 
-def descriptor_lanes(lane, nlane, t, t_at, m_width, axis_m, d, d_at):
-    """D[m, n] = Σ_a T[a, m]·T[a, n] (T from t[t_at:]) into d[d_at + m·M< + n], the lanes over m: T[a, m] in
-    four vector loads and T[a, n] broadcast, where lanes over the elements (m, n) gathered both (NOTES.md,
-    session 13); the sums of se_e2_a.descriptor_of_t in its order."""
-    for m in range(lane, m_width, nlane):
-        t0 = t[t_at + m]
-        t1 = t[t_at + m_width + m]
-        t2 = t[t_at + 2 * m_width + m]
-        t3 = t[t_at + 3 * m_width + m]
-        for n in range(axis_m):
-            acc = 0.0 * t0
-            acc += t0 * t[t_at + n]
-            acc += t1 * t[t_at + m_width + n]
-            acc += t2 * t[t_at + 2 * m_width + n]
-            acc += t3 * t[t_at + 3 * m_width + n]
-            d[d_at + m * axis_m + n] = acc
 
 
-def descriptor_elements(lane, nlane, t, t_at, m_width, axis_m, d, d_at):
-    """descriptor_lanes with the lanes over the elements (m, n) of D: neighbouring lanes write neighbouring values
-    (wide devices: lanes over m stored 32 values 128 bytes apart per warp store), T[a, m] broadcast and T[a, n]
-    contiguous from group-local memory; each element's sum in descriptor_lanes' order."""
-    for e in range(lane, m_width * axis_m, nlane):
-        m = e // axis_m
-        n = e - m * axis_m
-        acc = 0.0 * t[t_at]
-        acc += t[t_at + m] * t[t_at + n]
-        acc += t[t_at + m_width + m] * t[t_at + m_width + n]
-        acc += t[t_at + 2 * m_width + m] * t[t_at + 2 * m_width + n]
-        acc += t[t_at + 3 * m_width + m] * t[t_at + 3 * m_width + n]
-        d[d_at + e] = acc
 
 
-def t_gradient_lanes(lane, nlane, gd, g_at, g_stride, t, t_at, m_width, axis_m, scale, dt_mat, dt_at):
-    """se_e2_a.t_gradient with the lanes over m and the four rows a of ∂E/∂T_i[a, m] together: each ∂y/∂D[m, n]
-    (gd[g_at + m·g_stride + n]) read once for the four (a gather over the lanes), ∂y/∂D[k, m] contiguous over
-    them, T (t[t_at:]) broadcast; lanes over the elements (a, m) gathered every term (≈ 1,500 gathers an atom,
-    the hottest instructions of the fitting kernel under perf: NOTES.md, session 13).  Each element's sum in
-    se_e2_a's order.  g_stride is axis_m for a row as the products leave it, axis_m + 1 for the padded copy in
-    group-local memory that wide devices read (t_gradient_rows)."""
-    for m in range(lane, m_width, nlane):
-        e0 = 0.0 * t[t_at]
-        e1 = e0
-        e2 = e0
-        e3 = e0
-        for n in range(axis_m):
-            gmn = gd[g_at + m * g_stride + n]
-            e0 += gmn * t[t_at + n]
-            e1 += gmn * t[t_at + m_width + n]
-            e2 += gmn * t[t_at + 2 * m_width + n]
-            e3 += gmn * t[t_at + 3 * m_width + n]
-        if m < axis_m:
-            for k in range(m_width):
-                gkm = gd[g_at + k * g_stride + m]
-                e0 += gkm * t[t_at + k]
-                e1 += gkm * t[t_at + m_width + k]
-                e2 += gkm * t[t_at + 2 * m_width + k]
-                e3 += gkm * t[t_at + 3 * m_width + k]
-        dt_mat[dt_at + m] = e0 * scale
-        dt_mat[dt_at + m_width + m] = e1 * scale
-        dt_mat[dt_at + 2 * m_width + m] = e2 * scale
-        dt_mat[dt_at + 3 * m_width + m] = e3 * scale
+
+
+
+
 
 
 def last_layer_part(lane, nlane, n_in, sh_f, x_at, fit_w, mo, zero):
@@ -527,43 +465,10 @@ def fitting_group_atoms(item, g, lane, nlane, fit_atoms, atype, nnei, nchunk, t_
             dt_mat[i * tw + 3 * m_width + m] = e3 * scale
 
 
-def descriptor_rows(item, g, lane, nlane, rows, row0, nnei, nchunk, t_part, m_width, axis_m, fparam, nfp, aparam,
-                    nap, values, x_width, wide_rows, sh_t):
-    """X_0 of row g of a block of the fitting net by products (fitting_rows.py): its atom's D_i = T_iᵀ T_i[:, :M<]
-    and parameters; wide devices (wide_rows) with the lanes over D's elements, CPUs over its rows."""
-    i = rows[row0 + g]
-    t_of_atom(lane, nlane, i, nchunk, t_part, 4 * m_width, 1.0 / nnei, sh_t, 0)
-    barrier(item)
-    if wide_rows:
-        descriptor_elements(lane, nlane, sh_t, 0, m_width, axis_m, values, g * x_width)
-    else:
-        descriptor_lanes(lane, nlane, sh_t, 0, m_width, axis_m, values, g * x_width)
-    fitting_rows_parameters(lane, nlane, i, g, m_width * axis_m, fparam, nfp, aparam, nap, values, x_width)
 
 
-def t_gradient_rows(item, g, lane, nlane, rows, row0, atype, nnei, nchunk, t_part, m_width, axis_m, grad, x_width,
-                    out_std, dt_mat, wide_rows, sh_t, sh_g):
-    """dt_mat[i] = ∂E_i/∂T_i / nnei of row g's atom from G_0 = ∂y/∂X_0 (fitting_rows.py).  Wide devices
-    (wide_rows) first copy the row's ∂y/∂D into sh_g, axis_m + 1 values per m, the lanes over its values (read
-    where t_gradient_lanes' lanes over m would each read a value 16 apart), so that its reads are free of
-    bank conflicts; CPUs read the row where it is (sh_g unused)."""
-    i = rows[row0 + g]
-    inv_nnei = 1.0 / nnei
-    t_of_atom(lane, nlane, i, nchunk, t_part, 4 * m_width, inv_nnei, sh_t, 0)
-    if wide_rows:
-        for e in range(lane, m_width * axis_m, nlane):
-            m = e // axis_m
-            sh_g[e + m] = grad[g * x_width + e]
-    barrier(item)
-    scale = out_std[atype[i]] * inv_nnei
-    if wide_rows:
-        t_gradient_lanes(lane, nlane, sh_g, 0, axis_m + 1, sh_t, 0, m_width, axis_m, scale, dt_mat, i * 4 * m_width)
-    else:
-        t_gradient_lanes(lane, nlane, grad, g * x_width, axis_m, sh_t, 0, m_width, axis_m, scale, dt_mat,
-                         i * 4 * m_width)
 
 
 BODIES = (quad_ceil, group_atom, four_atom_terms, chunk_weights, chunk_terms, remainder_terms, chunked_sums,
           quad_chunked_sums, dense_four_atoms, dense_backward_four_atoms, widest_hidden, slopes_width, atom_stride,
-          t_of_atom, load_t, descriptor_lanes, descriptor_elements, t_gradient_lanes, last_layer_part, fitting_group_atoms, descriptor_rows,
-          t_gradient_rows)
+          load_t, last_layer_part, fitting_group_atoms)
