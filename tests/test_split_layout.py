@@ -180,10 +180,9 @@ def test_products_split_the_group_layout_where_the_fitting_kernel_does_not_fit(p
 @pytest.mark.parametrize("model, precision", [("cuag", "float64"), ("cuag", "float32"), ("tiny_act_silu", "float32")])
 def test_wide_row_kernels_give_the_cpu_forms_numbers(model, precision, monkeypatch):
     """The products' row kernels in the wide devices' form (descriptor_rows with the lanes over D's elements,
-    t_gradient_rows through a padded copy of ∂y/∂D in group-local memory, the lanes over pairs of rows of
-    ∂E/∂T, an element's row from a float reciprocal), run here: the same sums in the same order as the CPU's
-    form, so the same numbers to the last bit, in float32 too (the reciprocal rounded to float32), and for
-    a tiny model's widths (M = 8, M< = 4)."""
+    t_gradient_rows through a padded copy of ∂y/∂D in group-local memory), run here: the same sums in the same
+    order as the CPU's form, so the same numbers to the last bit, in float32 too, and for a tiny model's widths
+    (M = 8, M< = 4)."""
     pot = dpsycl.DeepPot(DATA / model / "model.h5", device="opencl:cpu", precision=precision)
     if not pot.evaluator.backend.supports_groups:
         pytest.skip("opencl:cpu is not the default SYCL device: no work-group kernels")
