@@ -176,7 +176,7 @@ class CudaBackend:
         self.supports_groups = True
         # dense products by cuBLAS where a libcublas loads (numba-cuda has no binding; cuda_blas.py): the
         # fitting net as products over each species' rows (dpsycl/fitting_rows.py); else the kernels' own layers
-        self.gemm = None if SIMULATOR else cuda_blas.gemm()
+        self.gemm = None if SIMULATOR else cuda_blas.gemm(index)
         self.dense_products = self.gemm is not None
         # group-local arrays are static shared memory (cuda.shared.array), which CUDA caps at 48 KB a block
         self.local_memory_bytes = STATIC_SHARED_BYTES

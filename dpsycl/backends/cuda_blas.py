@@ -1,13 +1,15 @@
 """cuBLAS's gemm for the CUDA backend's dense products, through ctypes.
 
 numba-cuda has no binding to cuBLAS; the library itself comes with every CUDA toolkit and with the pip
-wheels that PyTorch, CuPy and numba-cuda's ``cuda-toolkit`` extra install.  One handle per process, on
-the primary context numba uses, and the legacy default stream, which the backend's kernel launches use
-too (cuda_launch.py): the products are ordered after the kernels before them without a wait.
+wheels that PyTorch, CuPy and numba-cuda's ``cuda-toolkit`` extra install.  Handles on the primary context
+numba uses, and the legacy default stream, which the backend's kernel launches use
+too (cuda_launch.py): the products are ordered after the kernels before them without a wait.  A handle
+belongs to the GPU that was current when it was made: one per device index.
 
 Row-major C (m × n) = A (m × k)·B (k × n) is column-major Cᵀ = Bᵀ·Aᵀ, so gemm(N, N, n, m, k) with the
-operands swapped.  The math mode stays cuBLAS's default: float64 products on FP64 tensor cores (Hopper,
-Ampere) round each product and sum as the FMA units do; float32 products never take TF32.
+operands swapped.  The math mode is cuBLAS's default, which keeps float32 products in float32 (no TF32
+unless NVIDIA_TF32_OVERRIDE=1 is set); on an H100 float64 products ran on the FP64 tensor cores
+(sm90_xmma_gemm_f64 kernels) within 2.2e-15 of NumPy's (benchmarks/gpu_cublas_probe.py, NOTES.md session 30).
 
 DPSYCL_CUBLAS=/path/to/libcublas.so.N names the library; DPSYCL_CUBLAS=off keeps the kernels' own dense
 layers (the backend then reports ``dense_products`` False).
@@ -22,7 +24,7 @@ import sys
 
 import numpy as np
 
-#: cublasMath_t: CUBLAS_DEFAULT_MATH, and the flag that forbids reduced-precision reductions
+#: cublasMath_t: CUBLAS_DEFAULT_MATH
 DEFAULT_MATH = 0
 #: sonames tried, newest first
 SONAMES = ("libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so")
@@ -81,15 +83,16 @@ def check(status: int, what: str) -> None:
         raise RuntimeError(f"cuBLAS {what} failed (cublasStatus_t {status})")
 
 
-_GEMM: list = []
+_GEMM: dict = {}
 _FAILURES: list = []
 
 
-def gemm() -> Gemm | None:
-    """The process's Gemm (created on first use, in the current context), or None where no cuBLAS loads
-    or DPSYCL_CUBLAS is 'off'; ``why_not()`` says which."""
-    if _GEMM:
-        return _GEMM[0]
+def gemm(device: int = 0) -> Gemm | None:
+    """The Gemm of GPU ``device`` (a cuBLAS handle is bound to the device current when it is created: the caller
+    has selected it), created on first use, or None where no cuBLAS loads or DPSYCL_CUBLAS is 'off';
+    ``why_not()`` says which."""
+    if device in _GEMM:
+        return _GEMM[device]
     found = None
     if os.environ.get("DPSYCL_CUBLAS", "").lower() not in ("off", "0", "none"):
         for path in library_paths():
@@ -98,7 +101,7 @@ def gemm() -> Gemm | None:
                 break
             except (OSError, AttributeError, RuntimeError) as exc:
                 _FAILURES.append(f"{path}: {exc}")
-    _GEMM.append(found)
+    _GEMM[device] = found
     return found
 
 
