@@ -7,8 +7,8 @@ too (cuda_launch.py): the products are ordered after the kernels before them wit
 belongs to the GPU that was current when it was made: one per device index.
 
 Row-major C (m × n) = A (m × k)·B (k × n) is column-major Cᵀ = Bᵀ·Aᵀ, so gemm(N, N, n, m, k) with the
-operands swapped.  The math mode is cuBLAS's default, which keeps float32 products in float32 (no TF32
-unless NVIDIA_TF32_OVERRIDE=1 is set); on an H100 float64 products ran on the FP64 tensor cores
+operands swapped.  The math mode is cuBLAS's default, which keeps float32 products in float32 arithmetic (cuBLAS
+takes TF32 tensor cores only where the math mode asks for them); on an H100 float64 products ran on the FP64 tensor cores
 (sm90_xmma_gemm_f64 kernels) within 2.2e-15 of NumPy's (benchmarks/gpu_cublas_probe.py, NOTES.md session 30).
 
 DPSYCL_CUBLAS=/path/to/libcublas.so.N names the library; DPSYCL_CUBLAS=off keeps the kernels' own dense
