@@ -8,6 +8,7 @@ import pytest
 
 import dpsycl
 from dpsycl.backends import sycl_available
+from conftest import products_counted
 from crystals import fcc
 
 pytestmark = pytest.mark.skipif(not sycl_available() or not any(d.startswith("opencl:cpu") for d in dpsycl.devices()),
@@ -59,10 +60,7 @@ def test_uneven_species_counts_match_the_host_reference(cpu_pot, models, by_prod
     monkeypatch.setattr(passes.fitting_rows, "enabled", by_products)
     monkeypatch.setattr(passes.fitting_rows, "products_from", 0)
     monkeypatch.setattr(passes.fitting_rows, "row_block", 16)
-    products = []
-    backend = cpu_pot.evaluator.backend
-    monkeypatch.setattr(backend, "matmul", lambda *args: products.append(args[6:]) or type(backend).matmul(backend,
-                                                                                                             *args))
+    products = products_counted(cpu_pot.evaluator.backend, monkeypatch)
     got = cpu_pot.eval(coords.reshape(1, -1), cell.reshape(1, -1), atype, atomic=True)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-12)
@@ -98,13 +96,6 @@ def test_a_work_group_beyond_the_local_memory_is_refused(cpu_pot):
     assert backend.local_memory_bytes >= 1 << 20          # sycl_runtime.CPU_LOCAL_MEMORY, asked before the runtime starts
     with pytest.raises(RuntimeError, match="local memory"):
         backend.launch_groups("group_reduce", 1, 16, local={"sh_red": backend.local_memory_bytes // 8 + 1})
-
-
-def products_counted(backend, monkeypatch) -> list:
-    """The (m, k, n) of every product the backend runs from now on (and runs them)."""
-    seen = []
-    monkeypatch.setattr(backend, "matmul", lambda *args: seen.append(args[6:]) or type(backend).matmul(backend, *args))
-    return seen
 
 
 @pytest.mark.parametrize("name", ["tiny_se_r", "tiny_se_e3", "tiny_hybrid_pair", "tiny_fparam", "tiny_tebd",

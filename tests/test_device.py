@@ -12,7 +12,7 @@ from dpsycl.backends import DeviceError
 from dpsycl.model import ModelError
 from dpsycl.neighbors import SelTruncationWarning
 from crystals import fcc as _fcc
-from conftest import CASES, MODELS, TOL, case_params, reference_case
+from conftest import CASES, MODELS, TOL, case_params, products_counted, reference_case
 
 DEVICES = [d for d in dpsycl.devices() if d != "numpy"]
 
@@ -105,10 +105,7 @@ def test_fitting_by_cublas_matches_reference_on_all_cases(models, host_pots, ref
         pytest.skip(f"{device} offers no dense products here: {dp.evaluator.backend.describe()}")
     monkeypatch.setattr(rows, "products_from", 0)
     monkeypatch.setattr(rows, "row_block", 40)
-    seen = []
-    backend = dp.evaluator.backend
-    monkeypatch.setattr(backend, "matmul",
-                        lambda *args: seen.append(args[6:]) or type(backend).matmul(backend, *args))
+    seen = products_counted(dp.evaluator.backend, monkeypatch)
     if "split" in dp.evaluator.passes.layouts:
         dp.evaluator.layout = "split"
     _check_all_cases(dp, host_pots[name], references[name], name, device)
