@@ -7,9 +7,10 @@ too (cuda_launch.py): the products are ordered after the kernels before them wit
 belongs to the GPU that was current when it was made: one per device index.
 
 Row-major C (m × n) = A (m × k)·B (k × n) is column-major Cᵀ = Bᵀ·Aᵀ, so gemm(N, N, n, m, k) with the
-operands swapped.  The math mode is cuBLAS's default, which keeps float32 products in float32 arithmetic (cuBLAS
-takes TF32 tensor cores only where the math mode asks for them); on an H100 float64 products ran on the FP64 tensor cores
-(sm90_xmma_gemm_f64 kernels) within 2.2e-15 of NumPy's (benchmarks/gpu_cublas_probe.py, NOTES.md session 30).
+operands swapped.  The math mode is cuBLAS's default, which keeps float32 products in float32 arithmetic
+(cuBLAS takes TF32 tensor cores only where the math mode asks for them); on an H100 float64 products ran on the
+FP64 tensor cores (sm90_xmma_gemm_f64 kernels) within 2.2e-15 of NumPy's (benchmarks/gpu_cublas_probe.py,
+NOTES.md session 30).
 
 DPSYCL_CUBLAS=/path/to/libcublas.so.N names the library; DPSYCL_CUBLAS=off keeps the kernels' own dense
 layers (the backend then reports ``dense_products`` False).
@@ -30,10 +31,15 @@ DEFAULT_MATH = 0
 SONAMES = ("libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so")
 
 
+def switched_off() -> bool:
+    """DPSYCL_CUBLAS=off (or 0, none): the kernels' own dense layers, whatever cuBLAS is here."""
+    return os.environ.get("DPSYCL_CUBLAS", "").lower() in ("off", "0", "none")
+
+
 def library_paths() -> list[str]:
-    """Where a libcublas may be, in the order tried: DPSYCL_CUBLAS, the pip wheels of NVIDIA's toolkit on
-    sys.path, CUDA_HOME / CUDA_PATH, the usual toolkit folder, then the loader's own search."""
-    named = os.environ.get("DPSYCL_CUBLAS", "")
+    """Where a libcublas may be, in the order tried, each once: DPSYCL_CUBLAS, the pip wheels of NVIDIA's toolkit
+    on sys.path, CUDA_HOME / CUDA_PATH, the usual toolkit folder, then the loader's own search."""
+    named = "" if switched_off() else os.environ.get("DPSYCL_CUBLAS", "")
     paths = [named] if named else []
     for base in sys.path:
         for sub in ("nvidia/cu13/lib", "nvidia/cublas/lib", "nvidia/cu12/lib"):
@@ -42,7 +48,8 @@ def library_paths() -> list[str]:
         if home:
             paths += sorted(glob.glob(os.path.join(home, "lib64", "libcublas.so.*")), reverse=True)
     found = ctypes.util.find_library("cublas")
-    return [p for p in paths if "libcublasLt" not in p] + list(SONAMES) + ([found] if found else [])
+    paths = [p for p in paths if "libcublasLt" not in p] + list(SONAMES) + ([found] if found else [])
+    return list(dict.fromkeys(paths))
 
 
 class Gemm:
@@ -94,7 +101,7 @@ def gemm(device: int = 0) -> Gemm | None:
     if device in _GEMM:
         return _GEMM[device]
     found = None
-    if os.environ.get("DPSYCL_CUBLAS", "").lower() not in ("off", "0", "none"):
+    if not switched_off():
         for path in library_paths():
             try:
                 found = Gemm(ctypes.CDLL(path), path)
@@ -106,7 +113,7 @@ def gemm(device: int = 0) -> Gemm | None:
 
 
 def why_not() -> str:
-    if os.environ.get("DPSYCL_CUBLAS", "").lower() in ("off", "0", "none"):
+    if switched_off():
         return "DPSYCL_CUBLAS=off"
     tried = "; ".join(f for f in _FAILURES if "cannot open shared object" not in f)
     return ("no usable libcublas (tried DPSYCL_CUBLAS, NVIDIA's pip wheels, CUDA_HOME, the loader's path)"
