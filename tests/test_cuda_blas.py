@@ -22,3 +22,15 @@ def test_a_named_library_is_tried_first_and_a_missing_one_is_skipped(monkeypatch
     assert found is None or found.path != missing
     if found is None:
         assert "no usable libcublas" in cuda_blas.why_not()
+
+
+def test_no_cublas_is_logged_once_per_device(monkeypatch, tmp_path, caplog):
+    """Where no libcublas loads the products are off, which is slower, not wrong: one INFO line says why."""
+    import logging
+    monkeypatch.setenv("DPSYCL_CUBLAS", str(tmp_path / "libcublas.so.99"))
+    monkeypatch.setattr(cuda_blas, "library_paths", lambda: [str(tmp_path / "libcublas.so.99")])
+    with caplog.at_level(logging.INFO, logger="dpsycl.backends.cuda_blas"):
+        assert cuda_blas.gemm(-103) is None
+        assert cuda_blas.gemm(-103) is None
+    lines = [r.getMessage() for r in caplog.records if r.name == "dpsycl.backends.cuda_blas"]
+    assert len(lines) == 1 and lines[0].startswith("cuda:-103: no usable libcublas"), lines

@@ -20,10 +20,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import glob
+import logging
 import os
 import sys
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 #: cublasMath_t: CUBLAS_DEFAULT_MATH
 DEFAULT_MATH = 0
@@ -108,6 +111,9 @@ def gemm(device: int = 0) -> Gemm | None:
                 break
             except (OSError, AttributeError, RuntimeError) as exc:
                 _FAILURES.append(f"{path}: {exc}")
+        if found is None:
+            # slower, not wrong: say so once per device, where a user looking for the cause will see it
+            log.info("cuda:%d: %s; the fitting net runs in the kernels' own dense layers", device, why_not())
     _GEMM[device] = found
     return found
 
