@@ -87,14 +87,12 @@ def activate_into(buf, wmax, o, act, act_arg, z, dz):
     buf[3 * wmax + o] = dh * dz
 
 
-def table_locate(x, net, w, off, m_width):
-    """Where x falls in the quintic table of a compressed net (dpsycl/descriptors/tables.py: C¹
-    continuation outside the table): (start in w of its interval's coefficients, offset in the
-    interval, distance beyond the table).  The net's block in w: lower, upper, upper_extrapolate,
-    stride1, stride2, the interval starting at upper, the last interval (tables.py: last_interval),
-    the table's start (bottom: lower, or −upper_extrapolate for se_e3's signed input), the
-    intervals below lower, then the coefficients (nspline, 6·M); off[3·net] is where it starts."""
-    at = off[3 * net]
+def table_interval(x, w, at):
+    """Where x falls in the quintic table of a compressed net whose block starts at w[at] (dpsycl/descriptors/
+    tables.py: C¹ continuation outside the table): (its interval, the offset in the interval, the distance beyond
+    the table).  The block: lower, upper, upper_extrapolate, stride1, stride2, the interval starting at upper,
+    the last interval (tables.py: last_interval), the table's start (bottom: lower, or −upper_extrapolate for
+    se_e3's signed input), the intervals below lower, then the coefficients (nspline, 6·M)."""
     lower = w[at]
     upper = w[at + 1]
     top = w[at + 2]
@@ -121,7 +119,19 @@ def table_locate(x, net, w, off, m_width):
         idx = int(w[at + 6])
         t = top - ((idx - n_upper) * w[at + 4] + upper)
         beyond = x - top
-    return at + TABLE_HEAD + idx * 6 * m_width, t, beyond
+    return idx, t, beyond
+
+
+def table_row(net, off, idx, m_width):
+    """Where in w the coefficients of interval idx of net ``net``'s table start (off[3·net]: its block)."""
+    return off[3 * net] + TABLE_HEAD + idx * 6 * m_width
+
+
+def table_locate(x, net, w, off, m_width):
+    """(start in w of the coefficients of x's interval, offset in the interval, distance beyond the table)
+    in the table of net ``net`` (table_interval, table_row)."""
+    idx, t, beyond = table_interval(x, w, off[3 * net])
+    return table_row(net, off, idx, m_width), t, beyond
 
 
 def quintic(w, a, step, t):
@@ -375,7 +385,7 @@ def fitting_forward_backward(t, d, w, off, widths, nlayer, act, act_arg, buf, wm
     return y
 
 
-BODIES = (embedding_skip, fitting_residual, dense_block, activate_into, table_locate, quintic, quintic_slope,
-          table_value, channel_and_slope, table_channel, table_channel_minor, table_forward, embedding_forward,
-          append_parameters, fitting_energy, fitting_output, fitting_layer_forward, fitting_layer_backward,
-          fitting_forward_backward)
+BODIES = (embedding_skip, fitting_residual, dense_block, activate_into, table_interval, table_row, table_locate,
+          quintic, quintic_slope, table_value, channel_and_slope, table_channel, table_channel_minor, table_forward,
+          embedding_forward, append_parameters, fitting_energy, fitting_output, fitting_layer_forward,
+          fitting_layer_backward, fitting_forward_backward)

@@ -21,7 +21,8 @@ from .activations import activation
 from .environment import block_slots, normalised_env_row, slot_in_cutoff, slot_vector
 from .group import (group_dense, group_dense_backward, group_partial_sums, group_prefix_count, group_reduce,
                     lane_element, next_element)
-from .layers import TABULATED, embedding_skip, fitting_energy, fitting_residual, table_channel_minor, table_locate
+from .layers import (TABULATED, embedding_skip, fitting_energy, fitting_residual, table_channel_minor, table_interval,
+                     table_row)
 from .primitives import barrier
 
 #: neighbours per pass through the embedding net (the kernels' ``batch``, compiled in: launch.SPECIALISED), by
@@ -32,10 +33,20 @@ from .primitives import barrier
 #: float32 gains (group_descriptor 6.44 -> 4.72 ms at 131,072 atoms), float64 loses (group_pair_gradient
 #: 16.2 -> 21.2 ms, six blocks per SM) (benchmarks/NOTES.md, session 20)
 BATCH = {"float32": 8, "float64": 4}
+#: the batch of a compressed model's passes, by precision: without layer buffers (the table gives G and dG/ds)
+#: eight fit float64 too, and halve the gradient pass's lane sums per neighbour: NVE MD of the compressed cuag
+#: at 131,072 atoms 15.78 -> 13.16 ms per step with the tables located once per neighbour (H200; four: eval
+#: 18.20 ms, eight 17.19) (benchmarks/NOTES.md, session 31)
+TABLE_BATCH = {"float32": 8, "float64": 8}
 #: the batch where the work-group's local memory cannot hold the larger one
 SMALL_BATCH = 4
 #: values per neighbour in the batch's environment rows (environment.py: env_row)
 ROW = 16
+#: values per neighbour in sh_env: its environment row, then, for a compressed model, its table interval, the offset
+#: in it and the distance beyond the table (layers.table_interval), found once by the lane that computed the row,
+#: where every lane of the group found it again for its channel (a 64-bit division, its compares and the net's
+#: header loads per channel and neighbour)
+ENV_VALUES = ROW + 3
 #: environment rows computed at once (one lane each), for ENV_ROWS / batch batches: their loads and square
 #: roots overlap, where one batch's 4 lanes left the rest of the group waiting at the barrier behind them
 ENV_ROWS = 16
@@ -68,34 +79,42 @@ def compact_live_slots(item, lane, nlane, i, a0, a1, nlist, nshift, nnei, pos, c
 
 
 def batch_env_rows(item, i, lane, nb, sh_live, at, nlist, nshift, nnei, pos, cell, rcut, rcut_smth, blk_avg, blk_std,
-                   p, sh_env, row):
-    """sh_env[b·ROW : (b+1)·ROW] = the normalised environment row of the live slot sh_live[at + b] for
-    b < ENV_ROWS (lane b computes it; zeros for b ≥ nb); barriers on both sides (the previous batches'
-    readers, the next ones')."""
+                   p, sh_env, row, act, net, w, off):
+    """sh_env[b·ENV_VALUES:] = the normalised environment row of the live slot sh_live[at + b] for b < ENV_ROWS
+    (lane b computes it; zeros for b ≥ nb) and, for a compressed model (act == TABULATED), where its s falls
+    in net ``net``'s table; barriers on both sides (the previous batches' readers, the next ones')."""
     barrier(item)
     if lane < ENV_ROWS:
+        e = lane * ENV_VALUES
+        zero = 0.0 * pos[0]
         if lane < nb:
             jj = int(sh_live[at + lane])
             rx, ry, rz = slot_vector(i, nlist[i * nnei + jj], nshift[i * nnei + jj], pos, cell)
             normalised_env_row(rx, ry, rz, rcut, rcut_smth, blk_avg, blk_std, p, row)
             for c in range(ROW):
-                sh_env[lane * ROW + c] = row[c]
+                sh_env[e + c] = row[c]
         else:
             for c in range(ROW):
-                sh_env[lane * ROW + c] = 0.0 * pos[0]
+                sh_env[e + c] = zero
+        if act == TABULATED:
+            # a zero row's s = 0 is located too: its terms add exactly nothing wherever it falls
+            idx, t, beyond = table_interval(sh_env[e], w, off[3 * net])
+            sh_env[e + ROW] = idx + zero
+            sh_env[e + ROW + 1] = t
+            sh_env[e + ROW + 2] = beyond
     barrier(item)
 
 
 def batch_rows(item, i, lane, b0, nb, sh_live, at, nlist, nshift, nnei, pos, cell, rcut, rcut_smth, blk_avg,
-               blk_std, p, sh_env, row, nlayer):
+               blk_std, p, sh_env, row, act, net, w, off, nlayer):
     """Where in sh_env the rows of the batch starting at live slot b0 of its block lie.  A batch whose b0 is
     a multiple of ENV_ROWS computes the rows of the next ENV_ROWS slots first (batch_env_rows, at = the
     block's slot b0, nb slots left); any other batch only needs a barrier when the previous batch's last
     layer read the buffer this batch's layer 0 writes (nlayer even)."""
-    e = (b0 % ENV_ROWS) * ROW
+    e = (b0 % ENV_ROWS) * ENV_VALUES
     if e == 0:
         batch_env_rows(item, i, lane, nb, sh_live, at, nlist, nshift, nnei, pos, cell, rcut, rcut_smth, blk_avg,
-                       blk_std, p, sh_env, row)
+                       blk_std, p, sh_env, row, act, net, w, off)
     elif nlayer % 2 == 0:
         barrier(item)
     return e
@@ -104,9 +123,9 @@ def batch_rows(item, i, lane, b0, nb, sh_live, at, nlist, nshift, nnei, pos, cel
 def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer, act, act_arg, sh_x, wmax, batch,
                           tangent, hb, zb):
     """Lane m's channel of G(s_b) into hb[b] and, if tangent, of dG/ds into hb[batch + b] (zero for lanes beyond
-    the net's width), for the batch neighbours b whose s_b = sh_env[e_at + b·ROW]; a compressed model's pack
-    (act == TABULATED) reads the channel from its table instead, laid out channel-minor (the group kernels'
-    pack: SeE2ADevice.emb_group).  zb holds a layer's sums (z_b, then dz_b at batch + b).
+    the net's width), for the batch neighbours b whose s_b = sh_env[e_at + b·ENV_VALUES]; a compressed model's
+    pack (act == TABULATED) reads the channel from its table instead, laid out channel-minor (the group kernels'
+    pack: SeE2ADevice.emb_group), at the interval batch_env_rows found.  zb holds a layer's sums (z_b, then dz_b at batch + b).
 
     hb and zb are the lane's private arrays, indexed only in loops over the batch neighbours, which the
     compilers unroll: their values stay in registers.  sh_x holds two buffers of 2·batch·wmax values
@@ -121,8 +140,9 @@ def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer,
         m_width = widths[1]
         if lane < m_width:
             for b in range(batch):
-                row, t, beyond = table_locate(sh_env[e_at + b * ROW], net, w, off, m_width)
-                h, dh = table_channel_minor(w, row, lane, m_width, t, beyond)
+                r = e_at + b * ENV_VALUES
+                row = table_row(net, off, int(sh_env[r + ROW]), m_width)
+                h, dh = table_channel_minor(w, row, lane, m_width, sh_env[r + ROW + 1], sh_env[r + ROW + 2])
                 hb[b] = h
                 hb[batch + b] = dh
         return
@@ -146,7 +166,7 @@ def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer,
             if layer == 0:
                 wk = w[mo + lane]
                 for b in range(batch):
-                    zb[b] += sh_env[e_at + b * ROW] * wk
+                    zb[b] += sh_env[e_at + b * ENV_VALUES] * wk
                     zb[batch + b] = wk
             elif tangent != 0:
                 # written out rather than calling pipeline.dense_unit: with the shared-memory input
@@ -181,7 +201,7 @@ def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer,
                         hb[b] *= idt
                 if layer == 0:
                     for b in range(batch):
-                        hb[b] += sh_env[e_at + b * ROW]
+                        hb[b] += sh_env[e_at + b * ENV_VALUES]
                         hb[batch + b] += 1.0
                 else:
                     # the input channel this output repeats: lane mod n_in, as n_out ≤ 2·n_in
@@ -297,13 +317,13 @@ def group_descriptor_pass(item, i, lane, nlane, ti, pos, cell, nlist, nshift, nn
             sh_live[nnei + tj] = nlive + zero
         for b0 in range(0, nlive, batch):
             e = batch_rows(item, i, lane, b0, nlive - b0, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
-                           rcut_smth, blk_avg, blk_std, p, sh_env, row, n_emb)
+                           rcut_smth, blk_avg, blk_std, p, sh_env, row, act_emb, net, emb_w, emb_off, n_emb)
             group_embedding_batch(item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
                                   sh_f, ewmax, batch, 0, hb, zb)
             # the rows of absent batch slots are zero: their terms add exactly nothing
             for b in range(batch):
                 g = hb[b]
-                r = e + b * ROW
+                r = e + b * ENV_VALUES
                 t0 += sh_env[r] * g
                 t1 += sh_env[r + 1] * g
                 t2 += sh_env[r + 2] * g
@@ -357,7 +377,8 @@ def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nli
     lane l at red + c·(nlane + 1) + l."""
     zero = 0.0 * pos[0]
     stride = nlane + 1
-    red = 4 * batch * ewmax
+    # a compressed model's batch needs no layer buffers (SeE2ADevice.embedding_values)
+    red = 0 if act_emb == TABULATED else 4 * batch * ewmax
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
         if excluded[p] != 0:
@@ -366,12 +387,12 @@ def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nli
         for b0 in range(0, nlive, batch):
             nb = nlive - b0
             e = batch_rows(item, i, lane, b0, nb, sh_live, a0 + b0, nlist, nshift, nnei, pos, cell, rcut,
-                           rcut_smth, blk_avg, blk_std, p, sh_env, row, n_emb)
+                           rcut_smth, blk_avg, blk_std, p, sh_env, row, act_emb, net, emb_w, emb_off, n_emb)
             group_embedding_batch(item, lane, sh_env, e, net, emb_w, emb_off, emb_widths, n_emb, act_emb, act_emb_arg,
                                   sh_f, ewmax, batch, 1, hb, zb)
             for b in range(batch):
                 g = hb[b]
-                r = e + b * ROW
+                r = e + b * ENV_VALUES
                 # ∂E/∂R[0] gets ∂E/∂G·dG/ds on top: Σ_a R_a d_a times the channel's tangent
                 sh_f[red + b * stride + lane] = d0 * g + (sh_env[r] * d0 + sh_env[r + 1] * d1 + sh_env[r + 2] * d2
                                                           + sh_env[r + 3] * d3) * hb[batch + b]
@@ -389,9 +410,9 @@ def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nli
                     for part in range(nparts):
                         de_dr += sh_f[red + 4 * batch * stride + (a * batch + lane) * nparts + part]
                     de_dr = de_dr / blk_std[4 * p + a]
-                    gx += de_dr * sh_env[e + lane * ROW + 4 + 3 * a]
-                    gy += de_dr * sh_env[e + lane * ROW + 5 + 3 * a]
-                    gz += de_dr * sh_env[e + lane * ROW + 6 + 3 * a]
+                    gx += de_dr * sh_env[e + lane * ENV_VALUES + 4 + 3 * a]
+                    gy += de_dr * sh_env[e + lane * ENV_VALUES + 5 + 3 * a]
+                    gz += de_dr * sh_env[e + lane * ENV_VALUES + 6 + 3 * a]
                 q = 3 * (i * nnei + jb)
                 pair_grad[q] = gx
                 pair_grad[q + 1] = gy

@@ -38,14 +38,20 @@ def descriptor_lanes(lane, nlane, t, t_at, m_width, axis_m, d, d_at):
             d[d_at + m * axis_m + n] = acc
 
 
+def element_row(e, inv_axis):
+    """e // axis_m from the reciprocal 1/axis_m: (e + ½)/axis_m lies ≥ ½/axis_m from an integer, far beyond the
+    product's rounding for every e of a descriptor row (float32 too), and a GPU's 64-bit integer division is a
+    call of ≈ 70 instructions."""
+    return int((e + 0.5) * inv_axis)
 
 
 def descriptor_elements(lane, nlane, t, t_at, m_width, axis_m, d, d_at):
     """descriptor_lanes with the lanes over the elements (m, n) of D: neighbouring lanes write neighbouring values
     (wide devices: lanes over m stored 32 values 128 bytes apart per warp store), T[a, m] broadcast and T[a, n]
     contiguous from group-local memory; each element's sum in descriptor_lanes' order."""
+    inv_axis = 1.0 / axis_m
     for e in range(lane, m_width * axis_m, nlane):
-        m = e // axis_m
+        m = element_row(e, inv_axis)
         n = e - m * axis_m
         acc = 0.0 * t[t_at]
         acc += t[t_at + m] * t[t_at + n]
@@ -55,27 +61,26 @@ def descriptor_elements(lane, nlane, t, t_at, m_width, axis_m, d, d_at):
         d[d_at + e] = acc
 
 
-def t_gradient_lanes(lane, nlane, gd, g_at, g_stride, t, t_at, m_width, axis_m, scale, dt_mat, dt_at):
+def t_gradient_lanes(lane, nlane, gd, g_at, t, t_at, m_width, axis_m, scale, dt_mat, dt_at):
     """se_e2_a.t_gradient with the lanes over m and the four rows a of ∂E/∂T_i[a, m] together: each ∂y/∂D[m, n]
     (gd[g_at:]) read once for the four (a gather over the lanes), ∂y/∂D[k, m] contiguous over
     them, T (t[t_at:]) broadcast; lanes over the elements (a, m) gathered every term (≈ 1,500 gathers an atom,
     the hottest instructions of the fitting kernel under perf: NOTES.md, session 13).  Each element's sum in
-    se_e2_a's order.  g_stride: values per m of gd, axis_m for a row as the products leave it, axis_m + 1 for the
-    padded group-local copy that wide devices read (t_gradient_rows)."""
+    se_e2_a's order."""
     for m in range(lane, m_width, nlane):
         e0 = 0.0 * t[t_at]
         e1 = e0
         e2 = e0
         e3 = e0
         for n in range(axis_m):
-            gmn = gd[g_at + m * g_stride + n]
+            gmn = gd[g_at + m * axis_m + n]
             e0 += gmn * t[t_at + n]
             e1 += gmn * t[t_at + m_width + n]
             e2 += gmn * t[t_at + 2 * m_width + n]
             e3 += gmn * t[t_at + 3 * m_width + n]
         if m < axis_m:
             for k in range(m_width):
-                gkm = gd[g_at + k * g_stride + m]
+                gkm = gd[g_at + k * axis_m + m]
                 e0 += gkm * t[t_at + k]
                 e1 += gkm * t[t_at + m_width + k]
                 e2 += gkm * t[t_at + 2 * m_width + k]
@@ -86,6 +91,31 @@ def t_gradient_lanes(lane, nlane, gd, g_at, g_stride, t, t_at, m_width, axis_m, 
         dt_mat[dt_at + 3 * m_width + m] = e3 * scale
 
 
+def t_gradient_pairs(lane, nlane, gd, g_stride, t, t_at, m_width, axis_m, scale, dt_mat, dt_at):
+    """t_gradient_lanes for wide devices, from the padded copy gd (g_stride values per m): the lanes over the pairs
+    (a ∈ {2p, 2p + 1}, m), so that 2·M lanes share the rows a where M lanes took all four and the lanes of
+    m < axis_m, which also run the 4·M-term second sum, sit in two warps, not one.  Each element's sum in
+    t_gradient_lanes' order."""
+    inv_m = 1.0 / m_width
+    for q in range(lane, 2 * m_width, nlane):
+        p = element_row(q, inv_m)
+        a0 = 2 * p
+        m = q - p * m_width
+        u = t_at + a0 * m_width
+        v = u + m_width
+        e0 = 0.0 * t[t_at]
+        e1 = e0
+        for n in range(axis_m):
+            gmn = gd[m * g_stride + n]
+            e0 += gmn * t[u + n]
+            e1 += gmn * t[v + n]
+        if m < axis_m:
+            for k in range(m_width):
+                gkm = gd[k * g_stride + m]
+                e0 += gkm * t[u + k]
+                e1 += gkm * t[v + k]
+        dt_mat[dt_at + a0 * m_width + m] = e0 * scale
+        dt_mat[dt_at + (a0 + 1) * m_width + m] = e1 * scale
 
 
 def descriptor_rows(item, g, lane, nlane, rows, row0, nnei, nchunk, t_part, m_width, axis_m, fparam, nfp, aparam,
@@ -112,16 +142,16 @@ def t_gradient_rows(item, g, lane, nlane, rows, row0, atype, nnei, nchunk, t_par
     inv_nnei = 1.0 / nnei
     t_of_atom(lane, nlane, i, nchunk, t_part, 4 * m_width, inv_nnei, sh_t, 0)
     if wide_rows:
+        inv_axis = 1.0 / axis_m
         for e in range(lane, m_width * axis_m, nlane):
-            m = e // axis_m
-            sh_g[e + m] = grad[g * x_width + e]
+            sh_g[e + element_row(e, inv_axis)] = grad[g * x_width + e]
     barrier(item)
     scale = out_std[atype[i]] * inv_nnei
     if wide_rows:
-        t_gradient_lanes(lane, nlane, sh_g, 0, axis_m + 1, sh_t, 0, m_width, axis_m, scale, dt_mat, i * 4 * m_width)
+        t_gradient_pairs(lane, nlane, sh_g, axis_m + 1, sh_t, 0, m_width, axis_m, scale, dt_mat, i * 4 * m_width)
     else:
-        t_gradient_lanes(lane, nlane, grad, g * x_width, axis_m, sh_t, 0, m_width, axis_m, scale, dt_mat,
-                         i * 4 * m_width)
+        t_gradient_lanes(lane, nlane, grad, g * x_width, sh_t, 0, m_width, axis_m, scale, dt_mat, i * 4 * m_width)
 
 
-BODIES = (t_of_atom, descriptor_lanes, descriptor_elements, t_gradient_lanes, descriptor_rows, t_gradient_rows)
+BODIES = (t_of_atom, descriptor_lanes, element_row, descriptor_elements, t_gradient_lanes, t_gradient_pairs,
+          descriptor_rows, t_gradient_rows)

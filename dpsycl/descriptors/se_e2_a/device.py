@@ -103,7 +103,7 @@ class SeE2ADevice(SmoothDevice):
             nlane = self.group_lanes
 
             def local(batch):
-                return {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes,
+                return {"sh_env": kernels_group.ENV_ROWS * kernels_group.ENV_VALUES, "sh_live": geo.nnei + self.env.ntypes,
                         "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax + self.n_hidden,
                                                               self.pass_values(batch)),
                         "sh_red": 2 * nlane}
@@ -173,8 +173,14 @@ class SeE2ADevice(SmoothDevice):
 
     def embedding_values(self, batch: int) -> int:
         """sh_f of the descriptor pass alone: a batch's two buffers of layer values and tangents
-        (se_e2_a_group.group_embedding_batch), without the gradient pass's lane sums."""
-        return 4 * batch * self.emb.ewmax
+        (se_e2_a_group.group_embedding_batch), without the gradient pass's lane sums; none for a compressed
+        model, whose tables give G and dG/ds (8 KB per float64 block of cuag's 64 channels)."""
+        return 0 if self.compressed else 4 * batch * self.emb.ewmax
+
+    @property
+    def compressed(self) -> bool:
+        """Whether the embedding nets are dp compress's tables."""
+        return self.emb_group is not self.emb
 
     @staticmethod
     def group_scratch(batch: int) -> dict:
@@ -186,7 +192,8 @@ class SeE2ADevice(SmoothDevice):
         """Neighbours per embedding pass of a work-group launch: the precision's (se_e2_a_group.BATCH), or
         SMALL_BATCH where the launch's local arrays at that batch, ``local_of(batch)``, would not fit the
         device's work-group memory (float64 at eight: 37 KB per block for cuag's gradient pass)."""
-        batch = kernels_group.BATCH.get(np.dtype(self.dtype).name, kernels_group.SMALL_BATCH)
+        batches = kernels_group.TABLE_BATCH if self.compressed else kernels_group.BATCH
+        batch = batches.get(np.dtype(self.dtype).name, kernels_group.SMALL_BATCH)
         limit = getattr(self.ws.backend, "local_memory_bytes", 0)
         if limit and sum(local_of(batch).values()) * np.dtype(self.dtype).itemsize > limit:
             return kernels_group.SMALL_BATCH
@@ -226,14 +233,14 @@ class SeE2ADevice(SmoothDevice):
         slots = np.int16 if geo.nnei < 2 ** 15 else np.int32
         live = Args(live_list=self.ws.buffer("group_live", natoms * geo.nnei, slots),
                     live_count=self.ws.buffer("group_live_count", natoms * self.env.ntypes, np.int32))
-        local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ROW, "sh_live": geo.nnei + self.env.ntypes}
+        local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ENV_VALUES, "sh_live": geo.nnei + self.env.ntypes}
         # both passes take the batch the gradient pass's local arrays allow; the descriptor pass without the
         # gradient pass's lane sums: 12.7 KB per float64 block for cuag, not 21.6, so that registers, not
         # shared memory, bound its blocks per SM (12, not 10)
         batch = self.group_batch(lambda batch: {**local, "sh_f": self.pass_values(batch)})
         b.launch_groups("group_descriptor", natoms, nlane, geo, self.env, self.emb_group,
                         Args(batch=batch, pad_g=self.pad_g, t_part=t_mat), live, Args(pair_grad=pair_grad),
-                        local={**local, "sh_f": self.embedding_values(batch), "sh_red": 2 * nlane},
+                        local={**local, "sh_f": max(1, self.embedding_values(batch)), "sh_red": 2 * nlane},
                         scratch=self.group_scratch(batch), dtype=dt)
         if self.products_take(natoms):
             self.fitting_products(geo, natoms, 1, t_mat, t_mat, atom_energy, params)
