@@ -8,6 +8,7 @@
 # PART=md: NVE MD at 131,072 atoms (md_scaling.py) of the trees, precisions and models of MD_SPECS (default: the
 # new tree's cuag float64 and float32 and compressed float64, the base tree's compressed float64), then, for
 # STEP_SPECS, an MD step's wall time against the GPU time of its kernels.
+# PART=rows: the row kernels' loads ahead of their stores, kernel times against .ab/b8.
 #
 # The trees, made before the call (.ab/ is untracked and travels with the working tree; only the trees that
 # exist are timed):
@@ -74,7 +75,7 @@ if [ "$PART" = md ]; then
         [ -d "$path" ] || python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.ab/$1', '$path')"
         PYTHONPATH="$path:$SITE" PYTHONUNBUFFERED=1 timeout -k 5 80 python3 -P benchmarks/md_scaling.py run \
             --device cuda:0 --models "$3" --precision "$2" --sizes 131072 --seconds 5 --large-atoms 0 \
-            --output "$OUT/md-$1-$2.json" 2>&1 | grep -v -i warn | tail -2
+            --output "$OUT/md-$1-$2-$(basename "${3%%,*}" .h5).json" 2>&1 | grep -v -i warn | grep "131072" | tail -3
     done
     IFS=';' read -ra specs <<< "${STEP_SPECS:-}"
     for spec in "${specs[@]}"; do
@@ -90,6 +91,19 @@ if [ "$PART" = md ]; then
             --natoms 131072 --warm 12 --steps 20 > "$OUT/ncu-md-$name.csv" 2>> "$OUT/ncu.log"
         echo "$name: $(grep -c kernel_ "$OUT/ncu-md-$name.csv") kernel rows"
     done
+fi
+if [ "$PART" = rows ]; then
+    # the row kernels' loads issued ahead of their group-local stores (this tree) against .ab/b8 (without):
+    # Nsight Compute's kernel times of one compressed evaluation from each, then the CUDA test of the products
+    [ -d /tmp/stage_b8 ] || python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.ab/b8', '/tmp/stage_b8')"
+    for tree in b8 new; do
+        path=$STAGE
+        [ $tree = b8 ] && path=/tmp/stage_b8
+        PYTHONPATH="$path:$SITE" timeout -k 5 50 python3 -P benchmarks/gpu_kernel_times.py --model "$COMPRESSED" \
+            --natoms 131072 --precision float64 --repeats 3 --output "$OUT/kt-$tree-compressed-float64.json" 2>&1 \
+            | grep -E "rows|sum of" | cut -c1-160
+    done
+    timeout -k 5 50 python3 -P -m pytest -x -q -p no:cacheprovider -k "cublas and cuag" tests/test_device.py 2>&1 | tail -2
 fi
 # the device tool returns at most 8 files: pack them when there are more
 if [ "$(ls "$OUT" | wc -l)" -gt 8 ]; then
