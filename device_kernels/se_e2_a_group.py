@@ -33,8 +33,8 @@ from .primitives import barrier
 #: float32 gains (group_descriptor 6.44 -> 4.72 ms at 131,072 atoms), float64 loses (group_pair_gradient
 #: 16.2 -> 21.2 ms, six blocks per SM) (benchmarks/NOTES.md, session 20)
 BATCH = {"float32": 8, "float64": 4}
-#: the batch of a compressed model's passes, by precision: without layer buffers (the table gives G and dG/ds)
-#: eight fit float64 too, and halve the gradient pass's lane sums per neighbour: NVE MD of the compressed cuag
+#: the batch of a compressed model's passes, by precision: with no layer buffers (the table gives G and dG/ds),
+#: eight fit float64 too and halve the gradient pass's lane sums per neighbour: NVE MD of the compressed cuag
 #: at 131,072 atoms 15.78 -> 13.16 ms per step with the tables located once per neighbour (H200; four: eval
 #: 18.20 ms, eight 17.19) (benchmarks/NOTES.md, session 31)
 TABLE_BATCH = {"float32": 8, "float64": 8}
@@ -125,7 +125,8 @@ def group_embedding_batch(item, lane, sh_env, e_at, net, w, off, widths, nlayer,
     """Lane m's channel of G(s_b) into hb[b] and, if tangent, of dG/ds into hb[batch + b] (zero for lanes beyond
     the net's width), for the batch neighbours b whose s_b = sh_env[e_at + b·ENV_VALUES]; a compressed model's
     pack (act == TABULATED) reads the channel from its table instead, laid out channel-minor (the group kernels'
-    pack: SeE2ADevice.emb_group), at the interval batch_env_rows found.  zb holds a layer's sums (z_b, then dz_b at batch + b).
+    pack: SeE2ADevice.emb_group), at the interval batch_env_rows found.  zb holds a layer's sums (z_b, then dz_b
+    at batch + b).
 
     hb and zb are the lane's private arrays, indexed only in loops over the batch neighbours, which the
     compilers unroll: their values stay in registers.  sh_x holds two buffers of 2·batch·wmax values

@@ -103,8 +103,8 @@ class SeE2ADevice(SmoothDevice):
             nlane = self.group_lanes
 
             def local(batch):
-                return {"sh_env": kernels_group.ENV_ROWS * kernels_group.ENV_VALUES, "sh_live": geo.nnei + self.env.ntypes,
-                        "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax + self.n_hidden,
+                return {"sh_env": kernels_group.ENV_ROWS * kernels_group.ENV_VALUES,
+                        "sh_live": geo.nnei + self.env.ntypes, "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax + self.n_hidden,
                                                               self.pass_values(batch)),
                         "sh_red": 2 * nlane}
             batch = self.group_batch(local)
