@@ -104,8 +104,8 @@ class SeE2ADevice(SmoothDevice):
 
             def local(batch):
                 return {"sh_env": kernels_group.ENV_ROWS * kernels_group.ENV_VALUES,
-                        "sh_live": geo.nnei + self.env.ntypes, "sh_t": 4 * self.m_width, "sh_f": max(2 * self.fit.fwmax + self.n_hidden,
-                                                              self.pass_values(batch)),
+                        "sh_live": geo.nnei + self.env.ntypes, "sh_t": 4 * self.m_width,
+                        "sh_f": max(2 * self.fit.fwmax + self.n_hidden, self.pass_values(batch)),
                         "sh_red": 2 * nlane}
             batch = self.group_batch(local)
             b.launch_groups("group_atom_energy", natoms, nlane, geo, self.env, self.emb_group,
