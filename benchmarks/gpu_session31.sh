@@ -8,7 +8,11 @@
 # PART=md: NVE MD at 131,072 atoms (md_scaling.py) of the trees, precisions and models of MD_SPECS (default: the
 # new tree's cuag float64 and float32 and compressed float64, the base tree's compressed float64), then, for
 # STEP_SPECS, an MD step's wall time against the GPU time of its kernels.
-# PART=rows: the row kernels' loads ahead of their stores, kernel times against .ab/b8.
+# PART=rows: the row kernels' loads ahead of their stores (results/session31/rows-loads-ahead.patch applied to this
+# tree), kernel times against .ab/b8, the tree as kept without the patch:
+#   rm -rf .ab/b8 && mkdir -p .ab/b8 && git archive HEAD dpsycl device_kernels extract | tar -x -C .ab/b8 \
+#       && rm -f .ab/b8/dpsycl/data/*.h5 .ab/b8/dpsycl/data/*.pb
+#   git apply -p1 benchmarks/results/session31/rows-loads-ahead.patch
 #
 # The trees, made before the call (.ab/ is untracked and travels with the working tree; only the trees that
 # exist are timed):
