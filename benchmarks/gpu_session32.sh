@@ -55,21 +55,11 @@ if [ "$PART" = ncu ]; then
     METRICS=gpu__time_duration.sum,smsp__inst_executed.sum,smsp__issue_active.avg.pct_of_peak_sustained_active,\
 sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,dram__bytes.sum,\
 dram__throughput.avg.pct_of_peak_sustained_elapsed,lts__t_bytes.sum,lts__throughput.avg.pct_of_peak_sustained_elapsed,\
-l1tex__throughput.avg.pct_of_peak_sustained_elapsed,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum,\
-smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_short_scoreboard_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_mio_throttle_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_lg_throttle_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_wait_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_math_pipe_throttle_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_drain_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_membar_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_not_selected_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_selected_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_dispatch_stall_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_imc_miss_per_issue_active.ratio,\
-smsp__average_warps_issue_stalled_no_instruction_per_issue_active.ratio
+l1tex__throughput.avg.pct_of_peak_sustained_elapsed,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum
+    for stall in long_scoreboard barrier short_scoreboard mio_throttle lg_throttle wait math_pipe_throttle drain \
+            membar not_selected selected dispatch_stall imc_miss no_instruction; do
+        METRICS="$METRICS,smsp__average_warps_issue_stalled_${stall}_per_issue_active.ratio"
+    done
     timeout -k 5 150 "$NCU" --clock-control none --metrics "$METRICS" \
         --kernel-name regex:"${NCU_KERNELS:-t_gradient_rows|descriptor_rows|fitting_rows_forward|fitting_rows_seed}" \
         --kernel-name-base function --launch-skip 8 --launch-count 8 --csv --page raw \
