@@ -292,6 +292,8 @@ class SmoothDevice:
         keep = ws.keep
         ntypes = len(d.sel)
         self.env = upload_environment(d, keep, dt)
+        # whether the embedding nets are dp compress's tables (their packs, batches and buffers differ)
+        self.compressed = d.compressed
         if d.compressed:
             self.emb = EmbeddingPack.upload_tables(nets_in_kernel_order(d, d.tables), keep, dt)
         else:

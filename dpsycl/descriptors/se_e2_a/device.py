@@ -177,11 +177,6 @@ class SeE2ADevice(SmoothDevice):
         model, whose tables give G and dG/ds (8 KB per float64 block of cuag's 64 channels)."""
         return 0 if self.compressed else 4 * batch * self.emb.ewmax
 
-    @property
-    def compressed(self) -> bool:
-        """Whether the embedding nets are dp compress's tables."""
-        return self.emb_group is not self.emb
-
     @staticmethod
     def group_scratch(batch: int) -> dict:
         """Private arrays of the work-group passes: an environment row, a batch's embedding outputs and
