@@ -50,7 +50,8 @@ def descriptor_elements(lane, nlane, t, t_at, m_width, axis_m, d, d_at):
     (wide devices: lanes over m stored 32 values 128 bytes apart per warp store), T[a, m] broadcast and T[a, n]
     contiguous from group-local memory; each element's sum in descriptor_lanes' order."""
     inv_axis = 1.0 / axis_m
-    for e in range(lane, m_width * axis_m, nlane):
+    e = lane
+    while e < m_width * axis_m:         # not a range(): see t_gradient_pairs
         m = element_row(e, inv_axis)
         n = e - m * axis_m
         acc = 0.0 * t[t_at]
@@ -59,6 +60,7 @@ def descriptor_elements(lane, nlane, t, t_at, m_width, axis_m, d, d_at):
         acc += t[t_at + 2 * m_width + m] * t[t_at + 2 * m_width + n]
         acc += t[t_at + 3 * m_width + m] * t[t_at + 3 * m_width + n]
         d[d_at + e] = acc
+        e += nlane
 
 
 def t_gradient_lanes(lane, nlane, gd, g_at, t, t_at, m_width, axis_m, scale, dt_mat, dt_at):
@@ -105,15 +107,25 @@ def t_gradient_pairs(lane, nlane, gd, g_stride, t, t_at, m_width, axis_m, scale,
         v = u + m_width
         e0 = 0.0 * t[t_at]
         e1 = e0
-        for n in range(axis_m):
-            gmn = gd[m * g_stride + n]
+        # while loops over running indices, where numba's range() left a select chain and 64-bit index
+        # arithmetic in every unrolled step: the kernel was issue-bound (benchmarks/NOTES.md, session 32)
+        gi = m * g_stride
+        n = 0
+        while n < axis_m:
+            gmn = gd[gi]
             e0 += gmn * t[u + n]
             e1 += gmn * t[v + n]
+            gi += 1
+            n += 1
         if m < axis_m:
-            for k in range(m_width):
-                gkm = gd[k * g_stride + m]
+            gi = m
+            k = 0
+            while k < m_width:
+                gkm = gd[gi]
                 e0 += gkm * t[u + k]
                 e1 += gkm * t[v + k]
+                gi += g_stride
+                k += 1
         dt_mat[dt_at + a0 * m_width + m] = e0 * scale
         dt_mat[dt_at + (a0 + 1) * m_width + m] = e1 * scale
 
@@ -143,8 +155,10 @@ def t_gradient_rows(item, g, lane, nlane, rows, row0, atype, nnei, nchunk, t_par
     t_of_atom(lane, nlane, i, nchunk, t_part, 4 * m_width, inv_nnei, sh_t, 0)
     if wide_rows:
         inv_axis = 1.0 / axis_m
-        for e in range(lane, m_width * axis_m, nlane):
+        e = lane
+        while e < m_width * axis_m:
             sh_g[e + element_row(e, inv_axis)] = grad[g * x_width + e]
+            e += nlane
     barrier(item)
     scale = out_std[atype[i]] * inv_nnei
     if wide_rows:
