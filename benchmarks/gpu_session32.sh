@@ -28,7 +28,7 @@ stage_tree() {
     [ -d "/tmp/stage_$1" ] || python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.ab/$1', '/tmp/stage_$1')"
 }
 if [ "$PART" = ab ]; then
-    IFS=';' read -ra specs <<< "${AB_SPECS:-tests/data/cuag/model.h5 float32 b8 cap32}"
+    IFS=";" read -ra specs <<< "${AB_SPECS-tests/data/cuag/model.h5 float32 b8 cap32}"
     for spec in "${specs[@]}"; do
         set -- $spec
         model=$1 precision=$2

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Device calls of session 33 (issue 14, target 2: float32 twice as fast as float64 at 131,072 atoms).
+#
+# PART=probe: benchmarks/gpu_tf32x3_probe.py (sgemm against one and three TF32 products at the fitting net's shapes).
+# PART=tests: the CUDA tests of test_device.py selected by TEST_K, for each tree of TEST_TREES (directories under .ab/).
+# Kernel times of one evaluation: gpu_session32.sh PART=ab with KT_SPECS (and AB_SPECS=""); NVE MD: gpu_session31.sh
+# PART=md with MD_SPECS.  The trees live under .ab/ (untracked, carried): b9 is the tree as kept,
+#   rm -rf .ab/b9 && mkdir -p .ab/b9 && git archive HEAD dpsycl device_kernels extract | tar -x -C .ab/b9 \
+#       && rm -f .ab/b9/dpsycl/data/*.h5 .ab/b9/dpsycl/data/*.pb
+# and each variant is b9 with the patches benchmarks/NOTES.md (session 33) names, applied with patch -p1 inside it.
+#   run (device tool), carry ["benchmarks/gpu_wheels", ".ab/b9", ".ab/<variant>", ...]
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+STAGE=/tmp/stage33
+source benchmarks/gpu_stage.sh
+PART=${PART:-probe}
+if [ "$PART" = probe ]; then
+    timeout -k 5 150 python3 -P benchmarks/gpu_tf32x3_probe.py --output "$OUT/tf32x3-probe.json" 2>&1 \
+        | grep -v -i warn | tail -8 | cut -c1-400
+fi
+if [ "$PART" = tests ]; then
+    for tree in ${TEST_TREES:-b9}; do
+        [ -d "/tmp/stage_$tree" ] || python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.ab/$tree', '/tmp/stage_$tree')"
+        echo "tests of $tree:"
+        PYTHONPATH="/tmp/stage_$tree:$SITE" timeout -k 5 "${TEST_TIMEOUT:-150}" python3 -P -m pytest -x -q -p no:cacheprovider \
+            -k "${TEST_K:-cublas and cuag}" tests/test_device.py 2>&1 | tail -2
+    done
+fi
