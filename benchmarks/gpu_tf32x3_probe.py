@@ -92,8 +92,10 @@ def main() -> int:
             scale = float(np.max(np.abs(ref)))
             a_hi, a_lo = tf32_split(a)
             b_hi, b_lo = tf32_split(b)
+            a_lo_trunc = a - (a.view(np.uint32) & np.uint32(0xFFFFE000)).view(np.float32)
             d = {name: cuda.to_device(v.ravel()) for name, v in
-                 (("a", a), ("b", b), ("a_hi", a_hi), ("a_lo", a_lo), ("b_hi", b_hi), ("b_lo", b_lo))}
+                 (("a", a), ("b", b), ("a_hi", a_hi), ("a_lo", a_lo), ("b_hi", b_hi), ("b_lo", b_lo),
+                  ("a_lo_trunc", a_lo_trunc))}
             dc = cuda.device_array(rows * n, dtype=np.float32)
             ptr = {name: v.__cuda_array_interface__["data"][0] for name, v in d.items()}
             pc = dc.__cuda_array_interface__["data"][0]
@@ -133,6 +135,13 @@ def main() -> int:
                     return gemm_ex(ptr["a"], ptr["b_hi"], one, COMPUTE_32F_FAST_TF32)
                 case["tf32x3_unsplit_a_ms"] = timed(three_unsplit_a, args.repeats)
                 case["tf32x3_unsplit_a_err"] = err()
+                # and with lo = a - (a truncated to TF32): right if the tensor cores truncate what they are fed
+                def three_trunc_a():
+                    gemm_ex(ptr["a_lo_trunc"], ptr["b_hi"], zero, COMPUTE_32F_FAST_TF32)
+                    gemm_ex(ptr["a"], ptr["b_lo"], one, COMPUTE_32F_FAST_TF32)
+                    return gemm_ex(ptr["a"], ptr["b_hi"], one, COMPUTE_32F_FAST_TF32)
+                case["tf32x3_trunc_a_ms"] = timed(three_trunc_a, args.repeats)
+                case["tf32x3_trunc_a_err"] = err()
             blocks = (rows * k + 255) // 256
             case["split_a_ms"] = timed(lambda: split_kernel[blocks, 256](d["a"], d["a_hi"], d["a_lo"]), args.repeats)
             if hasattr(lib, "cublasSetEmulationStrategy"):
