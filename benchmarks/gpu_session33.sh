@@ -2,6 +2,8 @@
 # Device calls of session 33 (issue 14, target 2: float32 twice as fast as float64 at 131,072 atoms).
 #
 # PART=probe: benchmarks/gpu_tf32x3_probe.py (sgemm against one and three TF32 products at the fitting net's shapes).
+# PART=gather: Nsight Compute's durations of gather_forces_and_virials over 32 NVE MD steps at 131,072 atoms (1 A skin:
+# lists with slots beyond rcut), for each "tree precision" of GATHER_SPECS.
 # PART=tests: the CUDA tests of test_device.py selected by TEST_K, for each tree of TEST_TREES (directories under .ab/).
 # Kernel times of one evaluation: gpu_session32.sh PART=ab with KT_SPECS (and AB_SPECS=""); NVE MD: gpu_session31.sh
 # PART=md with MD_SPECS.  The trees live under .ab/ (untracked, carried): b9 is the tree as kept,
@@ -24,5 +26,30 @@ if [ "$PART" = tests ]; then
         echo "tests of $tree:"
         PYTHONPATH="/tmp/stage_$tree:$SITE" timeout -k 5 "${TEST_TIMEOUT:-150}" python3 -P -m pytest -x -q -p no:cacheprovider \
             -k "${TEST_K:-cublas and cuag}" tests/test_device.py 2>&1 | tail -2
+    done
+fi
+if [ "$PART" = gather ]; then
+    NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+    IFS=';' read -ra specs <<< "${GATHER_SPECS:-b9 float32}"
+    for spec in "${specs[@]}"; do
+        set -- $spec
+        [ -d "/tmp/stage_$1" ] || python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.ab/$1', '/tmp/stage_$1')"
+        csv="$OUT/ncu-gather-$1-$2.csv"
+        PYTHONPATH="/tmp/stage_$1:$SITE" timeout -k 10 120 "$NCU" --clock-control none \
+            --metrics gpu__time_duration.sum,dram__bytes.sum,lts__t_sectors.sum --kernel-name regex:gather_forces \
+            --csv --page raw python3 -P benchmarks/gpu_md_step_driver.py --model tests/data/cuag/model.h5 \
+            --precision "$2" --natoms 131072 --warm 12 --steps 20 > "$csv" 2>> "$OUT/ncu.log"
+        python3 - "$csv" "$1 $2" <<'PY'
+import csv, statistics, sys
+rows = [r for r in csv.DictReader(l for l in open(sys.argv[1]) if l.startswith('"')) if "gather" in r.get("Kernel Name", "")]
+def number(text):
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return None
+us = [number(r["gpu__time_duration.sum"]) / 1e3 for r in rows if number(r.get("gpu__time_duration.sum", ""))]
+print(sys.argv[2], "gather launches", len(us), "median us", round(statistics.median(us), 1) if us else None,
+      "first 3", [round(u, 1) for u in us[:3]], "last 3", [round(u, 1) for u in us[-3:]])
+PY
     done
 fi

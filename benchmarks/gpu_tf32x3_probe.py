@@ -44,6 +44,7 @@ def main() -> int:
     args = ap.parse_args()
     from numba import cuda
 
+    from dpsycl.backends import cuda as _numpy_shim  # noqa: F401 - numba-cuda 0.30 needs np.row_stack (NumPy >= 2.4)
     from dpsycl.backends import cuda_blas
     g = cuda_blas.gemm(0)
     if g is None:
