@@ -67,23 +67,27 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
         m = rev_cap
     for r in range(m):
         slot = rev[i * rev_cap + r]
-        k = int((slot + 0.5) * inv_nnei)
         gx = pair_grad[3 * slot]
         gy = pair_grad[3 * slot + 1]
         gz = pair_grad[3 * slot + 2]
-        fx -= gx
-        fy -= gy
-        fz -= gz
-        rx, ry, rz = slot_vector(k, i, nshift[slot], pos, cell)
-        w0 -= gx * rx
-        w1 -= gx * ry
-        w2 -= gx * rz
-        w3 -= gy * rx
-        w4 -= gy * ry
-        w5 -= gy * rz
-        w6 -= gz * rx
-        w7 -= gz * ry
-        w8 -= gz * rz
+        # a slot beyond rcut holds zeros (the descriptor pass wrote them): skipping it saves its image shift and
+        # position loads, gathered from all over memory, and subtracts nothing but signed zeros.  MD's lists
+        # hold such slots: 1 − (rcut / (rcut + skin))³ of them at a build, 37% for 6 Å and a 1 Å skin
+        if gx != 0 or gy != 0 or gz != 0:
+            k = int((slot + 0.5) * inv_nnei)
+            fx -= gx
+            fy -= gy
+            fz -= gz
+            rx, ry, rz = slot_vector(k, i, nshift[slot], pos, cell)
+            w0 -= gx * rx
+            w1 -= gx * ry
+            w2 -= gx * rz
+            w3 -= gy * rx
+            w4 -= gy * ry
+            w5 -= gy * rz
+            w6 -= gz * rx
+            w7 -= gz * ry
+            w8 -= gz * rz
     atom_virial[9 * i] = w0
     atom_virial[9 * i + 1] = w1
     atom_virial[9 * i + 2] = w2

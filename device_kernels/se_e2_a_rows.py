@@ -11,13 +11,17 @@ accesses are contiguous.  Both forms run each element's sum in se_e2_a.descripto
 from .fitting_rows import fitting_rows_parameters
 from .primitives import barrier
 
-def t_of_atom(lane, nlane, i, nchunk, t_part, tw, inv_nnei, dst, at):
-    """T_i (the sums of atom i's chunk parts, over nnei) into dst[at:], the lanes over its tw = 4·M values."""
+def t_of_atom(lane, nlane, i, nchunk, t_part, tw, inv_nnei, dst, at, shift_from):
+    """T_i (the sums of atom i's chunk parts, over nnei) into dst[at:], the lanes over its tw = 4·M values; values
+    from shift_from on one place further (t_gradient_pairs' layout; tw for none)."""
     for k in range(lane, tw, nlane):
         acc = 0.0 * t_part[0]
         for c in range(nchunk):
             acc += t_part[(i * nchunk + c) * tw + k]
-        dst[at + k] = acc * inv_nnei
+        skip = 0
+        if k >= shift_from:
+            skip = 1
+        dst[at + k + skip] = acc * inv_nnei
 
 
 def descriptor_lanes(lane, nlane, t, t_at, m_width, axis_m, d, d_at):
@@ -95,15 +99,24 @@ def t_gradient_lanes(lane, nlane, gd, g_at, t, t_at, m_width, axis_m, scale, dt_
 
 def t_gradient_pairs(lane, nlane, gd, g_stride, t, t_at, m_width, axis_m, scale, dt_mat, dt_at):
     """t_gradient_lanes for wide devices, from the padded copy gd (g_stride values per m): the lanes over the pairs
-    (a ∈ {2p, 2p + 1}, m), so that 2·M lanes share the rows a where M lanes took all four and the lanes of
-    m < axis_m, which also run the 4·M-term second sum, sit in two warps, not one.  Each element's sum in
-    t_gradient_lanes' order."""
-    inv_m = 1.0 / m_width
-    for q in range(lane, 2 * m_width, nlane):
-        p = element_row(q, inv_m)
+    (a ∈ {2p, 2p + 1}, m), so that 2·M lanes share the rows a where M lanes took all four.  The 2·axis_m pairs of
+    m < axis_m, which also run the M-term second sum, come first (one warp for axis_m ≤ 16, where lanes in order of
+    (p, m) put them in two warps that each waited on 2·axis_m busy lanes), the other pairs after them.  T's rows
+    2 and 3 lie one value further in t (t_of_atom's shift_from = 2·M), so that lanes of both pairs of rows in one
+    warp read different banks.  Each element's sum in t_gradient_lanes' order."""
+    n_long = 2 * axis_m
+    inv_long = 1.0 / axis_m
+    inv_short = 1.0 / max(m_width - axis_m, 1)
+    q = lane
+    while q < 2 * m_width:
+        if q < n_long:
+            p = element_row(q, inv_long)
+            m = q - p * axis_m
+        else:
+            p = element_row(q - n_long, inv_short)
+            m = axis_m + q - n_long - p * (m_width - axis_m)
         a0 = 2 * p
-        m = q - p * m_width
-        u = t_at + a0 * m_width
+        u = t_at + a0 * m_width + p
         v = u + m_width
         e0 = 0.0 * t[t_at]
         e1 = e0
@@ -128,6 +141,7 @@ def t_gradient_pairs(lane, nlane, gd, g_stride, t, t_at, m_width, axis_m, scale,
                 k += 1
         dt_mat[dt_at + a0 * m_width + m] = e0 * scale
         dt_mat[dt_at + (a0 + 1) * m_width + m] = e1 * scale
+        q += nlane
 
 
 def descriptor_rows(item, g, lane, nlane, rows, row0, nnei, nchunk, t_part, m_width, axis_m, fparam, nfp, aparam,
@@ -135,7 +149,7 @@ def descriptor_rows(item, g, lane, nlane, rows, row0, nnei, nchunk, t_part, m_wi
     """X_0 of row g of a block of the fitting net by products (fitting_rows.py): its atom's D_i = T_iᵀ T_i[:, :M<]
     and parameters; wide devices (wide_rows) with the lanes over D's elements, CPUs over its rows."""
     i = rows[row0 + g]
-    t_of_atom(lane, nlane, i, nchunk, t_part, 4 * m_width, 1.0 / nnei, sh_t, 0)
+    t_of_atom(lane, nlane, i, nchunk, t_part, 4 * m_width, 1.0 / nnei, sh_t, 0, 4 * m_width)
     barrier(item)
     if wide_rows:
         descriptor_elements(lane, nlane, sh_t, 0, m_width, axis_m, values, g * x_width)
@@ -152,7 +166,10 @@ def t_gradient_rows(item, g, lane, nlane, rows, row0, atype, nnei, nchunk, t_par
     bank conflicts; CPUs read the row where it is (sh_g unused)."""
     i = rows[row0 + g]
     inv_nnei = 1.0 / nnei
-    t_of_atom(lane, nlane, i, nchunk, t_part, 4 * m_width, inv_nnei, sh_t, 0)
+    shift_from = 4 * m_width
+    if wide_rows:
+        shift_from = 2 * m_width
+    t_of_atom(lane, nlane, i, nchunk, t_part, 4 * m_width, inv_nnei, sh_t, 0, shift_from)
     if wide_rows:
         inv_axis = 1.0 / axis_m
         e = lane

@@ -149,7 +149,8 @@ class SeE2ADevice(SmoothDevice):
         b, dt, m, lanes = self.ws.backend, self.dtype, self.m_width, self.fitting_rows.lanes
         t_args = Args(nnei=geo.nnei, nchunk=nchunk, t_part=t_part, m_width=m, axis_m=self.axis_m)
 
-        # wide devices: lanes over D's elements, and ∂y/∂D through a padded copy in group-local memory
+        # wide devices: lanes over D's elements, ∂y/∂D through a padded copy in group-local memory and T with
+        # its rows 2 and 3 one value further (se_e2_a_rows.t_gradient_pairs)
         wide = int(self.fitting_rows.wide_rows)
         padded = m * (self.axis_m + 1) if wide else 1
 
@@ -162,7 +163,7 @@ class SeE2ADevice(SmoothDevice):
             b.launch_groups("t_gradient_rows", block.n, lanes,
                             Args(rows=block.rows, row0=block.row0, atype=geo.atype), t_args,
                             Args(grad=block.grad, x_width=block.x_width, out_std=self.fit.out_std, dt_mat=dt_mat,
-                                 wide_rows=wide), local={"sh_t": 4 * m, "sh_g": padded}, dtype=dt)
+                                 wide_rows=wide), local={"sh_t": 4 * m + wide, "sh_g": padded}, dtype=dt)
 
         self.fitting_rows.run(geo.atype, natoms, fill_inputs, use_gradients, atom_energy)
 
