@@ -9,7 +9,7 @@ rows of their own: their forces and virials come from the centres' rows only, De
 nloc/nall split.  The NumPy form is dpsycl/forces.py.  row_block_sums gives the frame's totals
 E = Σ_i E_i and W = Σ_i w_i in blocks of rows, added up on the host.
 """
-from .environment import slot_vector
+from .environment import slot_row, slot_vector
 
 
 def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_grad, row_sums, row_sum, rev,
@@ -58,10 +58,7 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
         w6 = atom_virial[9 * i + 6]
         w7 = atom_virial[9 * i + 7]
         w8 = atom_virial[9 * i + 8]
-    # k = slot // nnei from a reciprocal: an integer division by a run-time nnei is a scalar idiv per lane
-    # on a CPU (−1.3 of 5.7 ms at 2,048 atoms, NOTES.md session 15); (slot + ½)/nnei is ≥ ½/nnei from an
-    # integer, far beyond the product's rounding for any slot below 2^51
-    inv_nnei = 1.0 / nnei
+    inv_nnei = 1.0 / nnei              # slot_row's estimate
     m = rev_count[i]
     if m > rev_cap:                    # a deferred build that overflowed: flagged, redone, never read past the row
         m = rev_cap
@@ -74,7 +71,7 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
         # position loads, gathered from all over memory, and subtracts nothing but signed zeros.  MD's lists
         # hold such slots: 1 − (rcut / (rcut + skin))³ of them at a build, 37% for 6 Å and a 1 Å skin
         if gx != 0 or gy != 0 or gz != 0:
-            k = int((slot + 0.5) * inv_nnei)
+            k = slot_row(slot, nnei, inv_nnei)
             fx -= gx
             fy -= gy
             fz -= gz
