@@ -43,8 +43,11 @@ float64: on the H200 a float64 multiply-add and up to two F2F conversions (16 pe
 sm_90, an eighth of FFMA's rate) for each of T's terms (PTX of group_descriptor, float32: 57
 cvt.f64.f32, 40 fma.rn.f64; benchmarks/NOTES.md, session 18).  Inside a float32 kernel's compilation
 ``+ - * /`` of an integer and a float32 are typed as float32 with float32, as C's usual arithmetic
-conversions do: the integers these bodies mix in (shifts, counts, slot numbers) are far below 2²⁴,
-where the conversion is exact.  The same switch (``DPSYCL_FLOAT_LITERALS=float64``) keeps numba's
+conversions do: the integers these bodies mix in (shifts, counts, a row's slots, table intervals) are
+far below 2²⁴, where the conversion is exact.  One is not: a slot number of the whole list (i·nnei + s,
+past 2²⁴ from 93,207 atoms of 180 slots), which the gather turns into its row through a float estimate;
+until session 33 that estimate put a row's last slot into the next row from slot ≈ 6.1·10⁶ on, in
+float32 only (device_kernels/environment.py: slot_row now corrects it by the remainder).  The same switch (``DPSYCL_FLOAT_LITERALS=float64``) keeps numba's
 typing.
 
 **64-bit integers to floats without a library call (SYCL).**  A vector of int64 has no conversion to
