@@ -122,27 +122,20 @@ def main() -> int:
                 case["tf32_ms"] = timed(lambda: gemm_ex(ptr["a"], ptr["b"], zero, COMPUTE_32F_FAST_TF32), args.repeats)
                 case["tf32_err"] = err()
 
-            def three():
-                gemm_ex(ptr["a_lo"], ptr["b_hi"], zero, COMPUTE_32F_FAST_TF32)
-                gemm_ex(ptr["a_hi"], ptr["b_lo"], one, COMPUTE_32F_FAST_TF32)
-                return gemm_ex(ptr["a_hi"], ptr["b_hi"], one, COMPUTE_32F_FAST_TF32)
+            def three_products(a_lo, a_hi):
+                """lo(A)·hi(B) + hi(A)·lo(B) + hi(A)·hi(B), the small terms first, into C."""
+                def call():
+                    gemm_ex(ptr[a_lo], ptr["b_hi"], zero, COMPUTE_32F_FAST_TF32)
+                    gemm_ex(ptr[a_hi], ptr["b_lo"], one, COMPUTE_32F_FAST_TF32)
+                    return gemm_ex(ptr[a_hi], ptr["b_hi"], one, COMPUTE_32F_FAST_TF32)
+                return call
             if st == 0:
-                case["tf32x3_ms"] = timed(three, args.repeats)
-                case["tf32x3_err"] = err()
-                # the same with A unsplit: the tensor cores take A's top bits (hi·hi + hi·lo + lo·hi needs A's parts)
-                def three_unsplit_a():
-                    gemm_ex(ptr["a_lo"], ptr["b_hi"], zero, COMPUTE_32F_FAST_TF32)
-                    gemm_ex(ptr["a"], ptr["b_lo"], one, COMPUTE_32F_FAST_TF32)
-                    return gemm_ex(ptr["a"], ptr["b_hi"], one, COMPUTE_32F_FAST_TF32)
-                case["tf32x3_unsplit_a_ms"] = timed(three_unsplit_a, args.repeats)
-                case["tf32x3_unsplit_a_err"] = err()
-                # and with lo = a - (a truncated to TF32): right if the tensor cores truncate what they are fed
-                def three_trunc_a():
-                    gemm_ex(ptr["a_lo_trunc"], ptr["b_hi"], zero, COMPUTE_32F_FAST_TF32)
-                    gemm_ex(ptr["a"], ptr["b_lo"], one, COMPUTE_32F_FAST_TF32)
-                    return gemm_ex(ptr["a"], ptr["b_hi"], one, COMPUTE_32F_FAST_TF32)
-                case["tf32x3_trunc_a_ms"] = timed(three_trunc_a, args.repeats)
-                case["tf32x3_trunc_a_err"] = err()
+                # A split by rounding; A fed whole (cuBLAS's own conversion to TF32 taken as hi), with lo from
+                # rounding and from truncation: which conversion the tensor cores' inputs get
+                for name, a_lo, a_hi in (("tf32x3", "a_lo", "a_hi"), ("tf32x3_unsplit_a", "a_lo", "a"),
+                                         ("tf32x3_trunc_a", "a_lo_trunc", "a")):
+                    case[f"{name}_ms"] = timed(three_products(a_lo, a_hi), args.repeats)
+                    case[f"{name}_err"] = err()
             blocks = (rows * k + 255) // 256
             case["split_a_ms"] = timed(lambda: split_kernel[blocks, 256](d["a"], d["a_hi"], d["a_lo"]), args.repeats)
             if hasattr(lib, "cublasSetEmulationStrategy"):
