@@ -4,13 +4,20 @@
 # PART=probe: benchmarks/gpu_tf32x3_probe.py (sgemm against one and three TF32 products at the fitting net's shapes).
 # PART=gather: Nsight Compute's durations of gather_forces_and_virials over 32 NVE MD steps at 131,072 atoms (1 A skin:
 # lists with slots beyond rcut), for each "tree precision" of GATHER_SPECS.
-# PART=tests: the CUDA tests of test_device.py selected by TEST_K, for each tree of TEST_TREES (directories under .ab/).
+# PART=tests: the CUDA tests of TEST_FILES (default tests/test_device.py) selected by TEST_K, for each tree of TEST_TREES
+# (directories under .ab/).
 # Kernel times of one evaluation: gpu_session32.sh PART=ab with KT_SPECS (and AB_SPECS=""); NVE MD: gpu_session31.sh
 # PART=md with MD_SPECS.  The trees live under .ab/ (untracked, carried): b9 is the tree as kept,
 #   rm -rf .ab/b9 && mkdir -p .ab/b9 && git archive HEAD dpsycl device_kernels extract | tar -x -C .ab/b9 \
 #       && rm -f .ab/b9/dpsycl/data/*.h5 .ab/b9/dpsycl/data/*.pb
 # and each variant is b9 with the patches benchmarks/NOTES.md (session 33) names, applied with patch -p1 inside it.
 #   run (device tool), carry ["benchmarks/gpu_wheels", ".ab/b9", ".ab/<variant>", ...]
+#
+# Left for the next session's first call (session 33 ran out of device time): b10 = the tree as kept (as b9 above, from
+# HEAD), v3 = b10 with results/session33/v3-gather-no-branch-around-loads.patch, then
+#   TEST_TREES="b10" TEST_FILES="tests/test_slot_row.py tests/test_device.py" TEST_K="slot_row or stale_skin or cublas" \
+#       PART=tests bash benchmarks/gpu_session33.sh       (slot_row's fix has not run on a GPU)
+#   GATHER_SPECS="b10 float64;v3 float64;b10 float32;v3 float32" PART=gather bash benchmarks/gpu_session33.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 STAGE=/tmp/stage33
@@ -25,7 +32,7 @@ if [ "$PART" = tests ]; then
         [ -d "/tmp/stage_$tree" ] || python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.ab/$tree', '/tmp/stage_$tree')"
         echo "tests of $tree:"
         PYTHONPATH="/tmp/stage_$tree:$SITE" timeout -k 5 "${TEST_TIMEOUT:-150}" python3 -P -m pytest -x -q -p no:cacheprovider \
-            -k "${TEST_K:-cublas and cuag}" tests/test_device.py 2>&1 | tail -2
+            -k "${TEST_K:-cublas and cuag}" ${TEST_FILES:-tests/test_device.py} 2>&1 | tail -2
     done
 fi
 if [ "$PART" = gather ]; then
