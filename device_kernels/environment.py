@@ -68,22 +68,15 @@ def slot_vector(i, j, code, pos, cell):
     return pos[3 * j] + ox - pos[3 * i], pos[3 * j + 1] + oy - pos[3 * i + 1], pos[3 * j + 2] + oz - pos[3 * i + 2]
 
 
-def slot_row(slot, nnei, inv_nnei):
-    """slot // nnei: the row that slot number ``slot`` (≥ 0) of a list of nnei entries per row lies in, without an
-    integer division by a run-time nnei (a scalar idiv per lane on a CPU: −1.3 of 5.7 ms at 2,048 atoms, NOTES.md
-    session 15; a call of ≈ 70 instructions on a GPU).  (slot + ½)·inv_nnei, inv_nnei = 1/nnei, estimates it and
-    the remainder slot − k·nnei corrects it: in a float32 kernel the compile rules make that product float32, whose
-    rounding put the last slot of a row into the next row from slot ≈ 6.1·10⁶ on (34,056 atoms of 180 slots:
-    tests/test_slot_row.py).  The float32 estimate is off by one row at most below 10⁸ slots, by four below 2³¹."""
-    k = int((slot + 0.5) * inv_nnei)
-    rest = slot - k * nnei
-    while rest < 0:
-        k -= 1
-        rest += nnei
-    while rest >= nnei:
-        k += 1
-        rest -= nnei
-    return k
+def slot_row(slot, inv_nnei):
+    """slot // nnei: the row that slot number ``slot`` (≥ 0) of a list of nnei entries per row lies in, from
+    inv_nnei = 1 / float(nnei), without an integer division by a run-time nnei (a scalar idiv per lane on a CPU:
+    −1.3 of 5.7 ms at 2,048 atoms, NOTES.md session 15; a call of ≈ 70 instructions on a GPU).  (slot + ½)·inv_nnei
+    lies ≥ ½/nnei from an integer, far beyond the float64 product's rounding for every slot below 2⁵¹, and float()
+    keeps it float64 in a float32 kernel too, where the compile rules type ``slot + 0.5`` as float32: that form put
+    the last slot of a row into the next row from slot ≈ 6.1·10⁶ on (34,056 atoms of 180 slots), until session 33
+    (tests/test_slot_row.py)."""
+    return int((float(slot) + 0.5) * inv_nnei)
 
 
 def live_slot(i, jj, nlist, nshift, nnei, pos, cell, rcut):

@@ -58,7 +58,7 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
         w6 = atom_virial[9 * i + 6]
         w7 = atom_virial[9 * i + 7]
         w8 = atom_virial[9 * i + 8]
-    inv_nnei = 1.0 / nnei              # slot_row's estimate
+    inv_nnei = 1.0 / float(nnei)       # float64 in either precision: slot_row
     m = rev_count[i]
     if m > rev_cap:                    # a deferred build that overflowed: flagged, redone, never read past the row
         m = rev_cap
@@ -71,7 +71,7 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
         # position loads, gathered from all over memory, and subtracts nothing but signed zeros.  MD's lists
         # hold such slots: 1 − (rcut / (rcut + skin))³ of them at a build, 37% for 6 Å and a 1 Å skin
         if gx != 0 or gy != 0 or gz != 0:
-            k = slot_row(slot, nnei, inv_nnei)
+            k = slot_row(slot, inv_nnei)
             fx -= gx
             fy -= gy
             fz -= gz

@@ -47,7 +47,8 @@ conversions do: the integers these bodies mix in (shifts, counts, a row's slots,
 far below 2²⁴, where the conversion is exact.  One is not: a slot number of the whole list (i·nnei + s,
 past 2²⁴ from 93,207 atoms of 180 slots), which the gather turns into its row through a float estimate;
 until session 33 that estimate put a row's last slot into the next row from slot ≈ 6.1·10⁶ on, in
-float32 only (device_kernels/environment.py: slot_row now corrects it by the remainder).  The same switch (``DPSYCL_FLOAT_LITERALS=float64``) keeps numba's
+float32 only (device_kernels/environment.py: slot_row now computes it in float64: ``float()`` is float64
+under these rules too).  The same switch (``DPSYCL_FLOAT_LITERALS=float64``) keeps numba's
 typing.
 
 **64-bit integers to floats without a library call (SYCL).**  A vector of int64 has no conversion to
