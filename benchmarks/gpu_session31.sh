@@ -77,9 +77,14 @@ if [ "$PART" = md ]; then
         set -- $spec
         path=/tmp/stage_$1
         [ -d "$path" ] || python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from ab_timing import stage; stage('.ab/$1', '$path')"
+        # a spec listed again (alternating repeats: single 5 s runs vary by ±0.3 ms between calls, NOTES.md
+        # session 33) writes md-…-r2.json, -r3, … beside the first
+        name="md-$1-$2-$(basename "${3%%,*}" .h5)"
+        out="$OUT/$name.json"
+        for r in 2 3 4 5 6 7 8 9; do [ -e "$out" ] && out="$OUT/$name-r$r.json"; done
         PYTHONPATH="$path:$SITE" PYTHONUNBUFFERED=1 timeout -k 5 80 python3 -P benchmarks/md_scaling.py run \
             --device cuda:0 --models "$3" --precision "$2" --sizes 131072 --seconds 5 --large-atoms 0 \
-            --output "$OUT/md-$1-$2-$(basename "${3%%,*}" .h5).json" 2>&1 | grep -v -i warn | grep "131072" | tail -3
+            --output "$out" 2>&1 | grep -v -i warn | grep "131072" | tail -3
     done
     IFS=';' read -ra specs <<< "${STEP_SPECS:-}"
     for spec in "${specs[@]}"; do
