@@ -1,11 +1,10 @@
 """The row of a reverse entry's slot (device_kernels/environment.py: slot_row), which the gather of forces and virials
 (device_kernels/forces.py) needs for each slot k·nnei + s that holds atom i: k, whose position gives r_ki.
 
-Float32 kernels compute (slot + ½)·(1/nnei) in float32 (backends/compile_rules.py), whose rounding put the last slot
+Float32 kernels computed (slot + ½)·(1/nnei) in float32 (backends/compile_rules.py), whose rounding put the last slot
 of a row into the next row from slot ≈ 6.1·10⁶ on: the virial of every atom with such a neighbour took another
-atom's position.  slot_row corrects the estimate by the remainder.  Checked as Python, with estimates as wrong as
-float32's (and worse), and compiled on each kernel device in float32: the gather of slots past 2²⁴ against the
-host's sums."""
+atom's position.  slot_row computes it in float64 in either precision.  Checked as Python against ``//`` and
+compiled on each kernel device in float32: the gather of slots past 2²⁴ against the host's sums."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +26,8 @@ def float32_estimate(slots: np.ndarray, nnei: int) -> np.ndarray:
 
 
 def test_the_float32_estimate_alone_misplaces_the_ends_of_rows():
-    """Why slot_row corrects: at 180 slots per row, from atom 34,056 on, the estimate puts a row's last slot into
-    the next row (the emulation of the old gather's arithmetic)."""
+    """Why slot_row works in float64: at 180 slots per row, from atom 34,056 on, the float32 estimate puts a row's
+    last slot into the next row (the emulation of the old gather's arithmetic)."""
     nnei = 180
     slots = np.arange(0, 131072 * nnei, dtype=np.int64)
     wrong = float32_estimate(slots, nnei) != slots // nnei
