@@ -67,24 +67,30 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
         gx = pair_grad[3 * slot]
         gy = pair_grad[3 * slot + 1]
         gz = pair_grad[3 * slot + 2]
-        # a slot beyond rcut holds zeros (the descriptor pass wrote them): skipping it saves its image shift and
-        # position loads, gathered from all over memory, and subtracts nothing but signed zeros.  MD's lists
-        # hold such slots: 1 − (rcut / (rcut + skin))³ of them at a build, 37% for 6 Å and a 1 Å skin
+        # a slot beyond rcut holds zeros (the descriptor pass wrote them): its image shift and its atom's position
+        # are read at places every such slot shares (slot 0's shift, atom i), cached, where a live slot's are
+        # gathered from all over memory; its terms are the zeros they were.  No branch around the loads, so
+        # that the box and x_i stay hoisted out of the loop (in a branch they were reloaded for every live slot:
+        # session 33's float64 gather gained nothing).  MD's lists hold such slots: 1 − (rcut / (rcut + skin))³
+        # of them at a build, 37% for 6 Å and a 1 Å skin
+        k = i
+        shift_at = 0
         if gx != 0 or gy != 0 or gz != 0:
             k = slot_row(slot, inv_nnei)
-            fx -= gx
-            fy -= gy
-            fz -= gz
-            rx, ry, rz = slot_vector(k, i, nshift[slot], pos, cell)
-            w0 -= gx * rx
-            w1 -= gx * ry
-            w2 -= gx * rz
-            w3 -= gy * rx
-            w4 -= gy * ry
-            w5 -= gy * rz
-            w6 -= gz * rx
-            w7 -= gz * ry
-            w8 -= gz * rz
+            shift_at = slot
+        fx -= gx
+        fy -= gy
+        fz -= gz
+        rx, ry, rz = slot_vector(k, i, nshift[shift_at], pos, cell)
+        w0 -= gx * rx
+        w1 -= gx * ry
+        w2 -= gx * rz
+        w3 -= gy * rx
+        w4 -= gy * ry
+        w5 -= gy * rz
+        w6 -= gz * rx
+        w7 -= gz * ry
+        w8 -= gz * rz
     atom_virial[9 * i] = w0
     atom_virial[9 * i + 1] = w1
     atom_virial[9 * i + 2] = w2
