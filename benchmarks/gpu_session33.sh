@@ -54,9 +54,14 @@ def number(text):
         return float(text.replace(",", ""))
     except ValueError:
         return None
-us = [number(r["gpu__time_duration.sum"]) / 1e3 for r in rows if number(r.get("gpu__time_duration.sum", ""))]
-print(sys.argv[2], "gather launches", len(us), "median us", round(statistics.median(us), 1) if us else None,
-      "first 3", [round(u, 1) for u in us[:3]], "last 3", [round(u, 1) for u in us[-3:]])
+# by kernel: from session 34 an MD step between samples launches gather_forces, a sampled one the full gather
+for name in sorted({r["Kernel Name"] for r in rows}):
+    mine = [r for r in rows if r["Kernel Name"] == name]
+    us = [number(r["gpu__time_duration.sum"]) / 1e3 for r in mine if number(r.get("gpu__time_duration.sum", ""))]
+    dram = [number(r["dram__bytes.sum"]) / 1e9 for r in mine if number(r.get("dram__bytes.sum", ""))]
+    print(sys.argv[2], name.split("(")[0].split("[")[0], "launches", len(us), "median us",
+          round(statistics.median(us), 1) if us else None, "DRAM GB", round(statistics.median(dram), 3) if dram else None,
+          "first 3", [round(u, 1) for u in us[:3]], "last 3", [round(u, 1) for u in us[-3:]])
 PY
     done
 fi

@@ -12,12 +12,11 @@ E = Σ_i E_i and W = Σ_i w_i in blocks of rows, added up on the host.
 from .environment import slot_row, slot_vector
 
 
-def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_grad, row_sums, row_sum, rev,
-                              rev_count, rev_cap, accumulate, force, atom_virial):
-    """F_i = Σ_j g_ij − Σ_k g_ki and w_i = −Σ_k g_ki ⊗ r_ki, gathered without atomics; added to the
-    values already in force and atom_virial when ``accumulate`` (a second neighbour list).  With
-    ``row_sums``, Σ_j g_ij is row_sum[3i:3i+3], summed by the descriptor's passes (se_e2_a_group.py:
-    group_row_sum), not the nnei slots of the row."""
+def own_row_force(i, pos, nnei, ncentres, pair_grad, row_sums, row_sum, accumulate, force):
+    """The part of F_i that is not gathered: the force already in ``force`` when ``accumulate`` (a second
+    neighbour list) plus Σ_j g_ij over atom i's own row, centres only.  With ``row_sums``, Σ_j g_ij is
+    row_sum[3i:3i+3], summed by the descriptor's passes (se_e2_a_group.py: group_row_sum), not the nnei
+    slots of the row."""
     fx = 0.0 * pos[0]
     fy = 0.0 * pos[0]
     fz = 0.0 * pos[0]
@@ -36,6 +35,40 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
                 fx += pair_grad[p]
                 fy += pair_grad[p + 1]
                 fz += pair_grad[p + 2]
+    return fx, fy, fz
+
+
+def reverse_count(i, rev_count, rev_cap):
+    """How many reverse entries of atom i to read: a deferred build that overflowed its table is flagged and
+    redone, and never read past the row."""
+    m = rev_count[i]
+    if m > rev_cap:
+        m = rev_cap
+    return m
+
+
+def gather_forces(i, pos, nnei, ncentres, pair_grad, row_sums, row_sum, rev, rev_count, rev_cap, accumulate,
+                  force):
+    """F_i = Σ_j g_ij − Σ_k g_ki alone, for the steps that need no virial (an MD step between samples): the
+    same sums in the same order as gather_forces_and_virials, so the same forces to the bit, without the
+    image shifts and positions of the k, gathered from all over memory, nor the nine stores of w_i."""
+    fx, fy, fz = own_row_force(i, pos, nnei, ncentres, pair_grad, row_sums, row_sum, accumulate, force)
+    m = reverse_count(i, rev_count, rev_cap)
+    for r in range(m):
+        slot = rev[i * rev_cap + r]
+        fx -= pair_grad[3 * slot]
+        fy -= pair_grad[3 * slot + 1]
+        fz -= pair_grad[3 * slot + 2]
+    force[3 * i] = fx
+    force[3 * i + 1] = fy
+    force[3 * i + 2] = fz
+
+
+def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_grad, row_sums, row_sum, rev,
+                              rev_count, rev_cap, accumulate, force, atom_virial):
+    """F_i = Σ_j g_ij − Σ_k g_ki and w_i = −Σ_k g_ki ⊗ r_ki, gathered without atomics; added to the
+    values already in force and atom_virial when ``accumulate`` (a second neighbour list)."""
+    fx, fy, fz = own_row_force(i, pos, nnei, ncentres, pair_grad, row_sums, row_sum, accumulate, force)
     # the virial in nine registers, written once: the same sums in the same order as adding into
     # atom_virial term by term, without a store and a dependent load per term (the compiler cannot
     # tell atom_virial from the arrays read in the loop)
@@ -59,9 +92,7 @@ def gather_forces_and_virials(i, pos, cell, nlist, nshift, nnei, ncentres, pair_
         w7 = atom_virial[9 * i + 7]
         w8 = atom_virial[9 * i + 8]
     inv_nnei = 1.0 / float(nnei)       # float64 in either precision: slot_row
-    m = rev_count[i]
-    if m > rev_cap:                    # a deferred build that overflowed: flagged, redone, never read past the row
-        m = rev_cap
+    m = reverse_count(i, rev_count, rev_cap)
     for r in range(m):
         slot = rev[i * rev_cap + r]
         gx = pair_grad[3 * slot]
@@ -126,4 +157,4 @@ def row_block_sums(w, values, ncols, nrows, block, partial, at):
     partial[at + w] = total
 
 
-BODIES = (gather_forces_and_virials, row_block_sums)
+BODIES = (own_row_force, reverse_count, gather_forces, gather_forces_and_virials, row_block_sums)

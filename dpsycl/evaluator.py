@@ -325,9 +325,11 @@ class DeviceEvaluator:
                                     self.kernel_dtype)
 
     def compute(self, pos, atype, cell: np.ndarray | None, nb: Neighbors, out: dict | None = None,
-                params: ParameterPack | None = None) -> dict:
+                params: ParameterPack | None = None, virials: bool = True) -> dict:
         """Atomic energies (N), forces (3N) and atomic virials (9N) as device arrays in ``out``;
-        ``params`` from :meth:`parameters` for a model with frame or atomic parameters."""
+        ``params`` from :meth:`parameters` for a model with frame or atomic parameters.  ``virials=False``
+        leaves out["atom_virial"] as it was (an MD step between samples): the forces are the same to the bit,
+        and the gather reads neither image shifts nor neighbours' positions."""
         if params is None:
             if self.takes_parameters:
                 raise ValueError("this model takes frame/atomic parameters: pass params=evaluator.parameters(...)")
@@ -350,13 +352,17 @@ class DeviceEvaluator:
         if row_sums is None or self.kernel_dtype != dt:
             row_sums = [None] * len(nb.lists)
         for k, (geo, lst) in enumerate(zip(geometries, nb.lists)):
-            b.launch("gather_forces_and_virials", natoms,
-                     Args(pos=pos, cell=cell_dev, nlist=lst.nlist, nshift=lst.nshift, nnei=geo.nnei, ncentres=ncentres,
-                          # row_sum unread without row_sums: any array of the kernel's types stands in
-                          pair_grad=pair_grads[k], row_sums=int(row_sums[k] is not None),
-                          row_sum=pair_grads[k] if row_sums[k] is None else row_sums[k], rev=lst.rev,
-                          rev_count=lst.rev_count, rev_cap=lst.rev_cap, accumulate=int(k > 0), force=out["force"],
-                          atom_virial=out["atom_virial"]), dtype=dt)
+            # row_sum unread without row_sums: any array of the kernel's types stands in
+            row_sum = pair_grads[k] if row_sums[k] is None else row_sums[k]
+            sums = Args(nnei=geo.nnei, ncentres=ncentres, pair_grad=pair_grads[k], row_sums=int(row_sums[k] is not None),
+                        row_sum=row_sum, rev=lst.rev, rev_count=lst.rev_count, rev_cap=lst.rev_cap,
+                        accumulate=int(k > 0), force=out["force"])
+            if virials:
+                b.launch("gather_forces_and_virials", natoms, Args(pos=pos, cell=cell_dev, nlist=lst.nlist,
+                                                                   nshift=lst.nshift), sums,
+                         Args(atom_virial=out["atom_virial"]), dtype=dt)
+            else:
+                b.launch("gather_forces", natoms, Args(pos=pos), sums, dtype=dt)
         return out
 
     def run(self, pos, atype, cell: np.ndarray | None, bounds=None, out: dict | None = None,

@@ -324,6 +324,34 @@ def test_stale_skin_list_with_dead_slots_between_live_ones(models, host_pots, de
     assert dead_before_live > 10, dead_before_live
 
 
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_forces_without_virials_are_the_same_to_the_bit(models, host_pots, device, precision):
+    """An MD step between samples gathers the forces alone (gather_forces): on a stale skin list, as MD
+    keeps it, they must equal those of the gather with virials bit for bit, and the atomic virials must be
+    left as they were.  The virials of the full gather against the host evaluation with its own list."""
+    dp = dpsycl.DeepPot(models["cuag"], device=device, precision=precision)
+    ev, b = dp.evaluator, dp.evaluator.backend
+    coords, cell, atype = _fcc(4, a=3.85, seed=7)
+    cell = cell.reshape(3, 3).copy()
+    cell[1, 0] += 0.4                        # triclinic: every virial component non-zero
+    coords = np.mod(coords, 3.85 * 4)
+    moved = coords + np.random.default_rng(8).normal(0.0, 0.12, coords.shape)
+    atype_dev = b.asarray(atype, np.int64)
+    nb = ev.build_neighbors(b.asarray(coords.ravel(), ev.dtype), atype_dev, cell, skin=1.0)
+    pos = b.asarray(moved.ravel(), ev.dtype)
+    out = ev.compute(pos, atype_dev, cell, nb)
+    force, virial = b.to_host(out["force"]).copy(), b.to_host(out["atom_virial"]).copy()
+    if precision == "float64":
+        ref = host_pots["cuag"].eval(moved.reshape(1, -1), cell.reshape(1, 9), atype, atomic=True)
+        assert np.abs(virial.reshape(-1, 9).sum(axis=0) - ref[2][0]).max() <= 1e-10 * len(atype)
+    b.copy_from_host(out["atom_virial"], np.full(9 * len(atype), 7.0, ev.dtype))
+    out = ev.compute(pos, atype_dev, cell, nb, out=out, virials=False)
+    np.testing.assert_array_equal(b.to_host(out["force"]), force)
+    assert np.all(b.to_host(out["atom_virial"]) == 7.0)
+    assert np.abs(virial).max() > 0.1
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_clump_in_a_large_box_overflows_the_cell_guess(models, host_pots, device):
     """Grid cells are first sized from the mean density; a dense clump in a large empty box

@@ -307,6 +307,39 @@ def test_observables_match_ase(dp, alloy):
     assert [f.step for f in frames] == [0, 2, 4, 6, 8]
 
 
+def test_virials_between_samples_are_computed_when_a_frame_needs_them(dp, alloy):
+    """Steps that settings.every does not divide leave the atomic virials out; a frame taken at such a
+    step (run's own period differs) computes them first: each frame's stress against ASE's calculator
+    on the frame's positions, in a triclinic box where every component moves from step to step."""
+    from dpsycl.ase import DPSyclCalculator
+    calc = DPSyclCalculator(dp)
+    sheared = alloy.copy()
+    cell = sheared.cell.array.copy()
+    cell[1, 0] += 0.3
+    sheared.set_cell(cell, scale_atoms=True)
+    s = MDSettings(dt=2.0, temperature=900.0, every=4, seed=5)
+    init, step = nve(dp, s)
+    state = init(_state(dp, sheared, s.temperature, s.seed))
+    state = step(state)
+    assert (state.step, state.virial_step) == (1, 0)       # the point: no virial at a step between samples
+    frames = []
+    state = run(step, state, 7, every=3, on_frame=frames.append)
+    assert [f.step for f in frames] == [3, 6]
+    stresses = []
+    symbols = [dp.get_type_map()[t] for t in frames[0].species]
+    for frame in frames:
+        atoms = Atoms(symbols, positions=frame.positions, cell=frame.cell, pbc=True)
+        atoms.set_momenta(atoms.get_masses()[:, None] * frame.velocities / units.fs)
+        atoms.calc = calc
+        ase_stress = atoms.get_stress(include_ideal_gas=True, voigt=False) / units.bar
+        stresses.append(ase_stress)
+        np.testing.assert_allclose(frame.forces, atoms.get_forces(), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(0.5 * (frame.observables["stress"] + frame.observables["stress"].T), ase_stress,
+                                   rtol=1e-9, atol=1e-6)
+    assert np.abs(stresses[1] - stresses[0]).max() > 1.0        # stale virials would have failed above
+    assert state.virial_step == 6
+
+
 def test_bad_settings_and_potentials_rejected(dp, alloy):
     import dpsycl
     for bad in (dict(dt=0.0), dict(dt=-1.0), dict(ensemble="npt"), dict(ensemble="csvr", temperature=0.0),

@@ -49,6 +49,7 @@ class DeviceSystem:
     masses: np.ndarray                   # (N,) amu, host
     inv_mass: Any                        # (N,) CONV/m, device
     cell: np.ndarray | None              # (3, 3) float64 box vectors as rows; None: open boundaries
+    evaluator: Any                       # dpsycl.evaluator.DeviceEvaluator of the potential: forces and virials
     partial_sums: Any                    # (nchunks,) device buffer of the per-chunk reductions
     partial_bounds: Any                  # (6·nchunks,) device buffer of position_bounds
     params: Any = None                   # dpsycl.fitting.ParameterPack: frame/atomic parameters, on the device
@@ -95,6 +96,7 @@ class DeviceState:
     neighbors: Any = None                # dpsycl.evaluator.Neighbors of the last list build
     skin_reference: Any = None           # positions at the last build; None when no skin is in use
     results: dict | None = None          # DeviceEvaluator.compute's arrays: atom_energy, force, atom_virial
+    virial_step: int | None = None       # step of results["atom_virial"]: MD steps between samples leave it out
     n_rebuilds: int = 0                  # neighbour-list builds so far (diagnostics)
     truncation: TruncationCount = field(default_factory=TruncationCount)
     # watchdog (dpsycl/md/watchdog.py): the skin check's last max |x − x_ref| (Å), and the
@@ -133,7 +135,7 @@ def to_device(host: MDState, potential) -> DeviceState:
         backend=backend, dtype=dtype, type_map=list(host.type_map), atype=atype,
         atype_device=backend.asarray(atype, np.int64), masses=masses, inv_mass=backend.asarray(CONV / masses, dtype),
         cell=None if host.cell is None else np.array(host.cell, dtype=np.float64).reshape(3, 3),
-        partial_sums=backend.empty(nchunks, dtype), partial_bounds=backend.empty(6 * nchunks, dtype),
+        evaluator=potential.evaluator, partial_sums=backend.empty(nchunks, dtype), partial_bounds=backend.empty(6 * nchunks, dtype),
         # arrays of the run's own: evaluations in between must not overwrite them
         params=potential.evaluator.parameters(host.fparam, host.aparam, len(atype),
                                               to_device=lambda name, values, dt: backend.asarray(values, dt)),

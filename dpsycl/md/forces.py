@@ -19,6 +19,9 @@ Policy, in order:
   per run, or, under ``settings.strict``, stops the run (``SelTruncationError``).
 * The skin check's maximum displacement, read every step anyway, also feeds the watchdog's
   one-step displacement bound (dpsycl/md/watchdog.py): no extra host read.
+* Atomic virials are computed at sampled steps only (no ensemble here reads them in between): the
+  gather then skips the neighbours' image shifts and positions.  ``update_virials`` fills them in
+  for a frame taken at any other step, with the same forces to the bit.
 
 The device list build itself never truncates silently elsewhere: a full cell-list cell or reverse
 (gather) table is counted past its capacity on the device and rebuilt with room for the largest
@@ -45,10 +48,12 @@ def skin_in_use(state: DeviceState, settings: MDSettings) -> bool:
     return settings.skin > 0 and (off_from is None or off_from > state.step)
 
 
-def update_forces(potential, state: DeviceState, settings: MDSettings, *, rebuild: bool,
+def update_forces(potential, state: DeviceState, settings: MDSettings, *, rebuild: bool, virials: bool = True,
                   warn: Callable[[str], None] = warn_user) -> None:
-    """Forces (and atomic energies and virials) of ``state`` at its positions, into ``state.results``;
-    the list is rebuilt when ``rebuild`` is set, without a skin, or when the skin asks for it."""
+    """Forces and atomic energies (and virials, with ``virials``) of ``state`` at its positions, into
+    ``state.results``; the list is rebuilt when ``rebuild`` is set, without a skin, or when the skin asks
+    for it.  Without ``virials`` the atomic virials keep the step they were computed at
+    (``state.virial_step``): sampling.sample computes them when it needs them."""
     system = state.system
     rebuild = rebuild or not skin_in_use(state, settings) or state.neighbors is None
     if not rebuild:
@@ -58,7 +63,20 @@ def update_forces(potential, state: DeviceState, settings: MDSettings, *, rebuil
     if rebuild:
         _rebuild_neighbors(potential, state, settings, warn)
     state.results = potential.evaluator.compute(state.positions, system.atype_device, system.cell, state.neighbors,
-                                                out=state.results, params=system.params)
+                                                out=state.results, params=system.params, virials=virials)
+    if virials:
+        state.virial_step = state.step
+
+
+def update_virials(state: DeviceState) -> None:
+    """The atomic virials at the state's positions, from the neighbour list in use, when the last force
+    update left them out: the forces it writes again are the ones already there, to the bit."""
+    if state.virial_step == state.step:
+        return
+    system = state.system
+    state.results = system.evaluator.compute(state.positions, system.atype_device, system.cell, state.neighbors,
+                                             out=state.results, params=system.params, virials=True)
+    state.virial_step = state.step
 
 
 def _rebuild_neighbors(potential, state: DeviceState, settings: MDSettings, warn: Callable[[str], None]) -> None:

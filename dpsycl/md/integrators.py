@@ -162,7 +162,9 @@ def _velocity_verlet(potential, settings: MDSettings, warn: Warn) -> Step:
 
 
 def _advance(potential, state: DeviceState, settings: MDSettings, warn: Warn) -> None:
-    """Step counter and clock to the next step, and the forces there (list rebuilt at sampled steps)."""
+    """Step counter and clock to the next step, and the forces there (list rebuilt and virials computed at
+    sampled steps only: no ensemble here reads a virial between samples)."""
     state.step += 1
     state.time = state.step * settings.dt
-    update_forces(potential, state, settings, rebuild=state.step % settings.every == 0, warn=warn)
+    sampled = state.step % settings.every == 0
+    update_forces(potential, state, settings, rebuild=sampled, virials=sampled, warn=warn)

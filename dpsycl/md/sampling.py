@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .device import DeviceState
+from .forces import update_virials
 from .state import Frame, ndof_for, observables
 
 
 def sample(state: DeviceState) -> Frame:
-    """The current positions, velocities, forces and observables on the host."""
+    """The current positions, velocities, forces and observables on the host (the virials computed first
+    when the step left them out: a step that ``settings.every`` does not divide)."""
+    update_virials(state)
     system = state.system
     to_numpy = system.backend.to_host
     n = system.natoms
