@@ -73,6 +73,7 @@ if [ "$PART" = md ]; then
     # against its kernels' GPU time (gpu_md_step_driver.py, Nsight Compute) for STEP_SPECS "tree precision model"
     NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
     IFS=';' read -ra specs <<< "${MD_SPECS:-new31 float64 tests/data/cuag/model.h5,$COMPRESSED;new31 float32 tests/data/cuag/model.h5;base31 float64 $COMPRESSED}"
+    [ "${MD_SPECS:-}" = none ] && specs=()          # STEP_SPECS alone (gpu_session34.sh PARTS=step)
     for spec in "${specs[@]}"; do
         set -- $spec
         path=/tmp/stage_$1

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Device calls of session 34 (issue 14, target 2: float32 twice as fast as float64 at 131,072 atoms), in one
+# command: the parts of PARTS in order, each packed into $OUT/<part>.tgz as soon as it ends, so that a call cut
+# short by its time limit still brings back the parts it finished (the device tool returns at most 8 files).
+#   tests   the CUDA tests of TEST_FILES selected by TEST_K on each tree of TEST_TREES   (gpu_session33.sh)
+#   gather  Nsight Compute's gather durations over NVE MD, GATHER_SPECS "tree precision;…" (gpu_session33.sh)
+#   md      NVE MD at 131,072 atoms, MD_SPECS "tree precision model;…" (gpu_session31.sh; a spec listed again
+#           writes -r2, -r3)
+#   step    an MD step's wall time and every kernel's GPU time, STEP_SPECS "tree precision model;…"
+#           (gpu_session31.sh's MD part with MD_SPECS=none)
+# The trees live under .ab/ (untracked, carried), made from HEAD as in gpu_session33.sh's header, a variant with
+# its patch (benchmarks/results/session34/*.patch) applied by patch -p1 inside it.
+#   run (device tool), carry ["benchmarks/gpu_wheels", ".ab/<tree>", …]:
+#   PARTS="tests gather md" TEST_TREES=… GATHER_SPECS=… MD_SPECS=… bash benchmarks/gpu_session34.sh
+set -uo pipefail
+FINAL=${OUT:-/tmp/out}
+mkdir -p "$FINAL"
+for part in ${PARTS:-tests gather md}; do
+    export OUT=/tmp/res34/$part
+    rm -rf "$OUT" && mkdir -p "$OUT"
+    case $part in
+        tests|gather) PART=$part bash benchmarks/gpu_session33.sh ;;
+        md) PART=md bash benchmarks/gpu_session31.sh ;;
+        step) MD_SPECS=none PART=md bash benchmarks/gpu_session31.sh ;;
+    esac
+    (cd "$OUT" && tar czf "$FINAL/$part.tgz" .)
+done
+cp /tmp/res34/*/gpu.txt "$FINAL/gpu.txt" 2>/dev/null
+ls -la "$FINAL"
