@@ -46,7 +46,7 @@ if [ "$PART" = ab ]; then
         stage_tree "$1"
         PYTHONPATH="/tmp/stage_$1:$SITE" timeout -k 5 60 python3 -P benchmarks/gpu_kernel_times.py --model "$2" \
             --natoms 131072 --precision "$3" --repeats 3 --output "$OUT/kt-$1-$(basename "$2" .h5)-$3.json" 2>&1 \
-            | grep -E "rows|gemm|sum of" | cut -c1-150
+            | grep -E "rows|gemm|group_|gather|sum of" | cut -c1-150
     done
 fi
 if [ "$PART" = ncu ]; then

@@ -6,6 +6,8 @@
 #   gather  Nsight Compute's gather durations over NVE MD, GATHER_SPECS "tree precision;…" (gpu_session33.sh)
 #   md      NVE MD at 131,072 atoms, MD_SPECS "tree precision model;…" (gpu_session31.sh; a spec listed again
 #           writes -r2, -r3)
+#   kt      Nsight Compute's kernel times of one evaluation at 131,072 atoms, KT_SPECS "tree model precision;…"
+#           (gpu_session32.sh's PART=ab without its ab_timing runs)
 #   step    an MD step's wall time and every kernel's GPU time, STEP_SPECS "tree precision model;…"
 #           (gpu_session31.sh's MD part with MD_SPECS=none)
 # The trees live under .ab/ (untracked, carried), made from HEAD as in gpu_session33.sh's header, a variant with
@@ -21,6 +23,7 @@ for part in ${PARTS:-tests gather md}; do
     case $part in
         tests|gather) PART=$part bash benchmarks/gpu_session33.sh ;;
         md) PART=md bash benchmarks/gpu_session31.sh ;;
+        kt) AB_SPECS="" PART=ab bash benchmarks/gpu_session32.sh ;;
         step) MD_SPECS=none PART=md bash benchmarks/gpu_session31.sh ;;
     esac
     (cd "$OUT" && tar czf "$FINAL/$part.tgz" .)
