@@ -142,6 +142,17 @@ def test_skin_list_matches_rebuild_every_step(dp, alloy):
             assert np.all(fs.positions @ np.linalg.inv(fs.cell) > -0.2)   # wrapped at the last build
 
 
+def test_the_list_is_built_when_the_skin_asks_not_at_every_frame(dp, alloy):
+    """Cool and short: no atom moves skin/2, so the list built at the start serves every step, frames included
+    (each frame records that build: the positions a continuation builds from)."""
+    s = MDSettings(dt=1.0, temperature=300.0, every=5, seed=2)
+    state, frames = _run(dp, alloy, s, 40)
+    assert len(frames) == 9 and state.n_rebuilds == 1
+    assert all(f.list_built_at == 0 for f in frames)
+    assert frames[0].list_reference is None and all(f.list_reference is not None for f in frames[1:])
+    np.testing.assert_array_equal(frames[3].list_reference, frames[0].positions)
+
+
 def test_sel_overflow_within_skin_switches_the_skin_off(dp):
     """Pure fcc Cu (a = 3.61 Å): 78 neighbours within rcut = 6 Å but 134 within rcut + skin = 7 Å,
     more than sel = 90.  The skin is switched off at step 0 with one warning, and the run is then
