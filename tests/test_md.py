@@ -258,16 +258,19 @@ def test_schedule_is_the_ensemble_steps_composed(dp, alloy):
     assert np.array_equal(a.positions, b.positions) and np.array_equal(a.velocities, b.velocities)
 
 
-def test_host_device_round_trip_continues_bit_for_bit(dp, alloy):
-    """to_host at a sampled step, then init of a fresh pair: the run continues bit for bit, here
-    restarting exactly where the Langevin phase ends (the momentum removal must still happen)."""
+@pytest.mark.parametrize("pbc", [True, False])
+def test_host_device_round_trip_continues_bit_for_bit(dp, alloy, pbc):
+    """to_host at a sampled step between two list builds, then init of a fresh pair: the run continues
+    bit for bit, here restarting exactly where the Langevin phase ends (the momentum removal must still
+    happen); periodic and open boundaries (the cluster's grid from the build's positions)."""
     s = MDSettings(dt=2.0, ensemble="langevin", temperature=900.0, friction=0.05, nvt_steps=20, every=10, seed=8)
-    straight, _ = _run(dp, alloy, s, 40)
-    halfway, _ = _run(dp, alloy, s, 20)
+    straight, _ = _run(dp, alloy, s, 40, pbc=pbc)
+    halfway, _ = _run(dp, alloy, s, 20, pbc=pbc)
     host = to_host(halfway)
     assert isinstance(host.positions, np.ndarray) and host.step == 20 and host.time == 40.0
+    assert host.list_built_at < 20 and not np.array_equal(host.list_reference, host.positions)
     again = to_host(to_device(host, dp))
-    for name in ("positions", "velocities", "image", "atype"):
+    for name in ("positions", "velocities", "image", "atype", "list_reference", "list_built_at"):
         assert np.array_equal(getattr(again, name), getattr(host, name)), name
     init, step = schedule(dp, s)
     resumed = run(step, init(host), 40, every=s.every)

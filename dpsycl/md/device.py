@@ -156,7 +156,10 @@ def to_device(host: MDState, potential) -> DeviceState:
 
 def list_origin(state: DeviceState) -> tuple[int | None, Any]:
     """(step of the last list build, the positions it took on the host or None when it was this step);
-    (None, None) without a skin in use: a continuation then builds from the positions alone."""
+    (None, None) without a skin in use: a continuation then builds from the positions alone.  A state not built
+    yet hands on the origin it was given."""
+    if state.restored_reference is not None:
+        return state.restored_built_at, state.restored_reference
     if state.skin_reference is None:
         return None, None
     if state.last_build_step == state.step:
