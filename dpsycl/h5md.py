@@ -64,7 +64,7 @@ import numpy as np
 from ase import units
 
 from .hdf5_files import (SWMR_WRITING, WriterLock, clear_writer_flags, freeze, io_failure_reason, superblock_version,
-                         writer_alive, writer_flags)
+                         unreadable_chunk_index, writer_alive, writer_flags)
 from .md import OBSERVABLE_UNITS, Frame, MDSettings, MDState
 from .version import installed_version
 
@@ -344,6 +344,9 @@ def _reopen(path, restarting: bool) -> h5py.File:
     except OSError as exc:
         raise H5MDError(f"cannot open {path} for appending ({' '.join(str(exc).split())})") from None
     try:
+        damaged = unreadable_chunk_index(f)
+        if damaged:
+            raise H5MDError(f"{path} is damaged: the index of {damaged} cannot be read; it cannot be continued")
         if swmr:
             f.swmr_mode = True       # at once: every change below is then ordered as SWMR orders appends
         with _damage_reported(path):
