@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
 import h5py
 import numpy as np
@@ -185,6 +186,30 @@ def test_partial_frame_is_dropped_on_restart(dp, alloy, tmp_path):
     t = read_trajectory(path)
     assert list(t["step"]) == [0, 10, 20, 30]
     assert np.abs(t["positions"][3]).max() > 1.0
+
+
+def test_a_damaged_chunk_index_is_refused_before_swmr_writing(tmp_path):
+    """A chunk index whose checksum fails (one byte of an extensible array's index block flipped) is refused with
+    one line before --restart switches SWMR writing on: an SWMR writer retries such a block with sleeps that double
+    each time and hung for good on a fuzzed file (tests/test_fuzz.py, NOTES.md session 34)."""
+    from dpsycl.md import Frame, MDState
+    n, rng = 4, np.random.default_rng(1)
+    path = tmp_path / "damaged.h5"
+    state = MDState(positions=rng.random(3 * n), velocities=np.zeros(3 * n), forces=None,
+                    image=np.zeros(3 * n, dtype=np.int64), atype=np.zeros(n, dtype=np.int64), type_map=["Cu"],
+                    cell=5.0 * np.eye(3))
+    with H5MDWriter.create(path, state, MDSettings()) as w:
+        for step in range(0, 60, 10):
+            w.write(Frame(step=step, time=float(step), positions=rng.random((n, 3)), velocities=np.zeros((n, 3)),
+                          forces=np.zeros((n, 3)), image=np.zeros((n, 3), dtype=np.int64),
+                          species=np.zeros(n, dtype=np.int64), cell=5.0 * np.eye(3)))
+    raw = bytearray(path.read_bytes())
+    blocks = [m.start() for m in re.finditer(b"EAIB", bytes(raw))]       # HDF5's extensible array index blocks
+    assert len(blocks) >= 10
+    raw[blocks[len(blocks) // 2] + 12] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(H5MDError, match="is damaged: the index of .* cannot be read"):
+        H5MDWriter.append(path)
 
 
 def test_open_boundaries_file(dp, alloy, tmp_path):
