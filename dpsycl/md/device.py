@@ -135,7 +135,8 @@ def to_device(host: MDState, potential) -> DeviceState:
         backend=backend, dtype=dtype, type_map=list(host.type_map), atype=atype,
         atype_device=backend.asarray(atype, np.int64), masses=masses, inv_mass=backend.asarray(CONV / masses, dtype),
         cell=None if host.cell is None else np.array(host.cell, dtype=np.float64).reshape(3, 3),
-        evaluator=potential.evaluator, partial_sums=backend.empty(nchunks, dtype), partial_bounds=backend.empty(6 * nchunks, dtype),
+        evaluator=potential.evaluator,
+        partial_sums=backend.empty(nchunks, dtype), partial_bounds=backend.empty(6 * nchunks, dtype),
         # arrays of the run's own: evaluations in between must not overwrite them
         params=potential.evaluator.parameters(host.fparam, host.aparam, len(atype),
                                               to_device=lambda name, values, dt: backend.asarray(values, dt)),

@@ -54,7 +54,6 @@ def update_forces(potential, state: DeviceState, settings: MDSettings, *, rebuil
     ``state.results``; the list is rebuilt when ``rebuild`` is set, without a skin, or when the skin asks
     for it.  Without ``virials`` the atomic virials keep the step they were computed at
     (``state.virial_step``): sampling.sample computes them when it needs them."""
-    system = state.system
     rebuild = rebuild or not skin_in_use(state, settings) or state.neighbors is None
     if not rebuild:
         moved2 = max_displacement2(state)
@@ -62,21 +61,23 @@ def update_forces(potential, state: DeviceState, settings: MDSettings, *, rebuil
         rebuild = moved2 > (0.5 * settings.skin) ** 2
     if rebuild:
         _rebuild_neighbors(potential, state, settings, warn)
-    state.results = potential.evaluator.compute(state.positions, system.atype_device, system.cell, state.neighbors,
-                                                out=state.results, params=system.params, virials=virials)
-    if virials:
-        state.virial_step = state.step
+    _evaluate(state, virials)
 
 
 def update_virials(state: DeviceState) -> None:
     """The atomic virials at the state's positions, from the neighbour list in use, when the last force
     update left them out: the forces it writes again are the ones already there, to the bit."""
-    if state.virial_step == state.step:
-        return
+    if state.virial_step != state.step:
+        _evaluate(state, virials=True)
+
+
+def _evaluate(state: DeviceState, virials: bool) -> None:
+    """One evaluation at the state's positions with its list, into state.results (virial_step kept up to date)."""
     system = state.system
     state.results = system.evaluator.compute(state.positions, system.atype_device, system.cell, state.neighbors,
-                                             out=state.results, params=system.params, virials=True)
-    state.virial_step = state.step
+                                             out=state.results, params=system.params, virials=virials)
+    if virials:
+        state.virial_step = state.step
 
 
 def _rebuild_neighbors(potential, state: DeviceState, settings: MDSettings, warn: Callable[[str], None]) -> None:
