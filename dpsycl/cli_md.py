@@ -144,8 +144,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"Verlet skin; 0 rebuilds the list every step (default {DEFAULT_SKIN} Å)")
     p.add_argument("--device", default="auto", help="device: auto, opencl:cpu, level_zero:gpu, cuda:0, ...")
     p.add_argument("--every", type=int, default=None, metavar="N",
-                   help="write a frame and observables every N steps (default 10); the neighbour list "
-                        "is rebuilt at these steps too, which makes restarts bit-identical")
+                   help="write a frame and observables every N steps (default 10); a frame keeps the positions "
+                        "its neighbour list was built from, which makes restarts bit-identical")
     p.add_argument("--flush-every", type=int, default=1, metavar="K", help="flush the file every K frames (default 1)")
     p.add_argument("--output", "-o", required=True, metavar="FILE.h5", help="H5MD trajectory to write")
     p.add_argument("--seed", type=int, default=None, help="random seed (velocities, alloy, thermostats; default 0)")

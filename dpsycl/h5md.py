@@ -23,12 +23,14 @@ Layout (https://www.nongnu.org/h5md/h5md.html, version 1.1)::
                                in files written before dpsycl used SWMR)
         fparam, aparam         the model's frame (numb_fparam,) and atomic (N, numb_aparam)
                                parameters, for models that take them
+        list_reference/{step,time,value}   (nbuilds, N, 3) Å: the positions neighbour-list builds took,
+                               written with the first frame after each (dpsycl.h5md_lists)
         model                  attrs: path, sha256, type_map, rcut
 
 Every time-dependent dataset is chunked one frame per chunk (scalars: 256 frames), gzip-compressed
 and unlimited along time (maxshape None).  Positions and velocities are stored in the simulation's
-own dtype (bit-exact), so a run restarted from the last frame continues the uninterrupted one bit
-for bit.
+own dtype (bit-exact), and with them the positions the frame's neighbour list was built from, so a
+run restarted from the last frame continues the uninterrupted one bit for bit.
 
 Crashes (docs/robustness.md).  A frame exists once its step is written in every element: the
 reader counts only those.  The writer commits frames in two phases -- the values and times of the
@@ -63,6 +65,7 @@ import h5py
 import numpy as np
 from ase import units
 
+from . import h5md_lists
 from .hdf5_files import (SWMR_WRITING, WriterLock, clear_writer_flags, freeze, io_failure_reason, superblock_version,
                          unreadable_chunk_index, writer_alive, writer_flags)
 from .md import OBSERVABLE_UNITS, Frame, MDSettings, MDState
@@ -139,6 +142,8 @@ class H5MDWriter:
         self._exact_from: int | None = None
         self._failure: str | None = None
         self.dtype = h5[f"{PARTICLES}/position/value"].dtype
+        self.lists = h5md_lists.ListReferences(h5)
+        self.dt = float(h5["parameters"].attrs.get("timestep", math.nan))
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -188,6 +193,7 @@ class H5MDWriter:
             p.attrs["units"] = "Angstrom, fs, eV, amu, K, bar"
             # the steps restarts continued from: a dataset, as appending to it is what SWMR orders safely
             p.create_dataset("restarted_at_steps", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(64,))
+            h5md_lists.create(p, n, dtype, _element)
             # the model's frame and atomic parameters, fixed for the run (what a restart needs)
             if state.fparam is not None:
                 p.create_dataset("fparam", data=np.asarray(state.fparam, dtype=np.float64))
@@ -254,6 +260,7 @@ class H5MDWriter:
                 ds = self.datasets[path][key]
                 ds.resize(k + 1, axis=0)
                 ds[k] = v
+        self.lists.add(frame, self.dt)
         if frame.exact_neighbors_from is not None:
             self._exact_from = int(frame.exact_neighbors_from)
         self.nframes = k + 1
@@ -269,6 +276,7 @@ class H5MDWriter:
                 ds = self.datasets[path]["step"]
                 ds.resize(self.nframes, axis=0)
                 ds[self.committed:self.nframes] = steps
+            self.lists.commit()
             if self._exact_from is not None:
                 f["parameters"].attrs.modify("exact_neighbors_from", np.int64(self._exact_from))
             f.flush()                                  # ... before the steps that make them frames
@@ -358,6 +366,7 @@ def _reopen(path, restarting: bool) -> h5py.File:
             for key in ("value", "time", "step"):
                 if f[p][key].shape[0] != n:
                     f[p][key].resize(n, axis=0)
+        h5md_lists.drop_uncommitted(f, int(f[f"{PARTICLES}/position/step"][n - 1]))
         if restarting:
             _record_restart(f, int(f[f"{PARTICLES}/position/step"][n - 1]))
         f.flush()
@@ -517,6 +526,7 @@ def read_restart(path) -> tuple[MDState, MDSettings, dict]:
         pbc = "edges" in pg["box"]
         type_map = [str(s) for s in par["model"]["type_map"]]
         exact = int(par.get("exact_neighbors_from", -1))
+        reference, built_at = h5md_lists.origin_at(f, int(pg["position/step"][k]))
         state = MDState(positions=pg["position/value"][k].ravel(), velocities=pg["velocity/value"][k].ravel(),
                         forces=pg["force/value"][k].ravel() / EV_PER_A_IN_KJ_MOL_A,
                         image=pg["image/value"][k].ravel().astype(np.int64),
@@ -525,7 +535,8 @@ def read_restart(path) -> tuple[MDState, MDSettings, dict]:
                         time=float(pg["position/time"][k]), seed=int(par.get("seed", 0)),
                         exact_neighbors_from=None if exact < 0 else exact,
                         fparam=f["parameters/fparam"][()] if "fparam" in f["parameters"] else None,
-                        aparam=f["parameters/aparam"][()] if "aparam" in f["parameters"] else None)
+                        aparam=f["parameters/aparam"][()] if "aparam" in f["parameters"] else None,
+                        list_reference=reference, list_built_at=built_at)
         settings = MDSettings.from_dict(par)
     return state, settings, par
 

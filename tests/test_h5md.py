@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dpsycl.h5md import (EV_PER_A_IN_KJ_MOL_A, H5MDError, H5MDWriter, mdanalysis_universe, read_parameters,
-                         read_restart, read_trajectory)
+                         read_restart, read_trajectory, recover)
 from dpsycl.md import MDSettings, initial_state, run, sample, schedule, to_host
 from dpsycl.structures import random_alloy
 
@@ -210,6 +210,44 @@ def test_a_damaged_chunk_index_is_refused_before_swmr_writing(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(H5MDError, match="is damaged: the index of .* cannot be read"):
         H5MDWriter.append(path)
+
+
+def test_list_builds_are_kept_with_the_frames_after_them(dp, alloy, tmp_path):
+    """Hot enough that the skin asks for builds between frames: the file keeps one list_reference entry per build
+    a frame used, at the build's step, holding the positions that build took (the frame's own at a frame's step);
+    a restart from a frame between builds reads them back; an entry written with a frame never committed goes."""
+    s = MDSettings(dt=2.0, temperature=1500.0, every=10, seed=4)
+    path = tmp_path / "l.h5"
+    init, step = schedule(dp, s)
+    state = init(_state(dp, alloy, s))
+    frames = [sample(state)]
+    with H5MDWriter.create(path, to_host(state), s, model_path=MODEL, device=dp.device, dtype=dp.evaluator.dtype,
+                           rcut=dp.get_rcut()) as w:
+        w.write(frames[0])
+        state = run(step, state, 100, every=s.every, on_frame=lambda f: (w.write(f), frames.append(f)))
+    built = sorted({f.list_built_at for f in frames})
+    assert state.n_rebuilds < 1 + 100 // 4 and any(b % s.every for b in built), built   # builds between frames
+    with h5py.File(path, "r") as f:
+        steps, values = f["parameters/list_reference/step"][()], f["parameters/list_reference/value"][()]
+    assert list(steps) == built
+    for frame in frames:
+        kept = values[built.index(frame.list_built_at)]
+        expected = frame.positions if frame.list_reference is None else frame.list_reference
+        assert np.array_equal(kept, expected), frame.step
+    last = frames[-1]
+    restored, _, _ = read_restart(path)
+    if last.list_built_at == last.step:
+        assert restored.list_reference is None
+    else:
+        assert restored.list_built_at == last.list_built_at
+        assert np.array_equal(restored.list_reference, last.list_reference.ravel())
+    with h5py.File(path, "r+") as f:          # an entry of a later, uncommitted frame
+        for key in ("value", "time", "step"):
+            f[f"parameters/list_reference/{key}"].resize(len(steps) + 1, axis=0)
+        f["parameters/list_reference/step"][-1] = 105
+    recover(path)
+    with h5py.File(path, "r") as f:
+        assert list(f["parameters/list_reference/step"][()]) == built
 
 
 def test_open_boundaries_file(dp, alloy, tmp_path):

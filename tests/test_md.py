@@ -142,6 +142,17 @@ def test_skin_list_matches_rebuild_every_step(dp, alloy):
             assert np.all(fs.positions @ np.linalg.inv(fs.cell) > -0.2)   # wrapped at the last build
 
 
+def test_the_list_is_built_when_the_skin_asks_not_at_every_frame(dp, alloy):
+    """Cool and short: no atom moves skin/2, so the list built at the start serves every step, frames included
+    (each frame records that build: the positions a continuation builds from)."""
+    s = MDSettings(dt=1.0, temperature=300.0, every=5, seed=2)
+    state, frames = _run(dp, alloy, s, 40)
+    assert len(frames) == 9 and state.n_rebuilds == 1
+    assert all(f.list_built_at == 0 for f in frames)
+    assert frames[0].list_reference is None and all(f.list_reference is not None for f in frames[1:])
+    np.testing.assert_array_equal(frames[3].list_reference, frames[0].positions)
+
+
 def test_sel_overflow_within_skin_switches_the_skin_off(dp):
     """Pure fcc Cu (a = 3.61 Å): 78 neighbours within rcut = 6 Å but 134 within rcut + skin = 7 Å,
     more than sel = 90.  The skin is switched off at step 0 with one warning, and the run is then
@@ -247,16 +258,19 @@ def test_schedule_is_the_ensemble_steps_composed(dp, alloy):
     assert np.array_equal(a.positions, b.positions) and np.array_equal(a.velocities, b.velocities)
 
 
-def test_host_device_round_trip_continues_bit_for_bit(dp, alloy):
-    """to_host at a sampled step, then init of a fresh pair: the run continues bit for bit, here
-    restarting exactly where the Langevin phase ends (the momentum removal must still happen)."""
+@pytest.mark.parametrize("pbc", [True, False])
+def test_host_device_round_trip_continues_bit_for_bit(dp, alloy, pbc):
+    """to_host at a sampled step between two list builds, then init of a fresh pair: the run continues
+    bit for bit, here restarting exactly where the Langevin phase ends (the momentum removal must still
+    happen); periodic and open boundaries (the cluster's grid from the build's positions)."""
     s = MDSettings(dt=2.0, ensemble="langevin", temperature=900.0, friction=0.05, nvt_steps=20, every=10, seed=8)
-    straight, _ = _run(dp, alloy, s, 40)
-    halfway, _ = _run(dp, alloy, s, 20)
+    straight, _ = _run(dp, alloy, s, 40, pbc=pbc)
+    halfway, _ = _run(dp, alloy, s, 20, pbc=pbc)
     host = to_host(halfway)
     assert isinstance(host.positions, np.ndarray) and host.step == 20 and host.time == 40.0
+    assert host.list_built_at < 20 and not np.array_equal(host.list_reference, host.positions)
     again = to_host(to_device(host, dp))
-    for name in ("positions", "velocities", "image", "atype"):
+    for name in ("positions", "velocities", "image", "atype", "list_reference", "list_built_at"):
         assert np.array_equal(getattr(again, name), getattr(host, name)), name
     init, step = schedule(dp, s)
     resumed = run(step, init(host), 40, every=s.every)

@@ -76,7 +76,8 @@ def test_md_point_counts_whole_periods_on_the_states_clock(simulator_run):
     assert kinds == [("compile", "ok"), ("md", "ok"), ("large", "ok"), ("md", "skipped")], \
         [r.get("reason") for r in run["results"]]
     md = run["results"][1]
-    assert md["steps"] % md["every"] == 0 and md["rebuilds"] == md["steps"] // md["every"]
+    # whole periods; 4 atoms at 300 K move far less than skin/2 in 10 fs: the start's list serves them all
+    assert md["steps"] % md["every"] == 0 and md["rebuilds"] == 0
     assert md["warmup_steps"] == 2 and md["dt_fs"] == 1.0 and md["ensemble"] == "nve"
     # ns/day from the MD state's own simulated time (not the step count) and the wall seconds
     assert md["simulated_fs"] == pytest.approx(md["steps"] * md["dt_fs"])

@@ -160,7 +160,8 @@ def section(runs, plot_name: str | None) -> str:
     parts = [BEGIN, "## MD throughput and the largest system (issue 14, targets 5 and 7)", "",
              "`benchmarks/md_scaling.py run` (GPU: `bash benchmarks/gpu_md_throughput.sh`): NVE with dpsycl.md's "
              "public API (`schedule`, `initial_state`, `run`), dt 1 fs, 300 K start, Verlet skin 1 Å, list rebuilt "
-             "every 10 steps; "
+             "every 10 steps (at each sampled step; from session 34 on only when the skin asks: the list builds "
+             "column); "
              "random 50/50 Cu–Ag fcc alloys of exactly N atoms (a = 3.85 Å, 0.05 Å noise, NumPy-built: "
              "`structures.lattice_alloy`). Timed: whole 10-step periods after `init` and a warm-up, each point "
              "time-boxed. Peak memory: CUDA device memory in use above the point's baseline (GPU), peak RSS above "

@@ -4,10 +4,10 @@
 
 One point = one model, one device, one N: a random 50/50 Cu–Ag fcc alloy of exactly N atoms
 (:func:`structures.lattice_alloy`), ``MDSettings(dt=1 fs, ensemble='nve')`` at 300 K otherwise at
-its defaults (Verlet skin, list rebuilt at every sampled step), through the public API
-(``schedule``, ``initial_state``, ``run``).  Timed: whole sampling periods of ``every`` steps,
-each between ``backend.synchronize()`` calls, until the time box is used (at least one period), so
-every timed window holds its share of neighbour-list rebuilds.  Excluded: ``init`` (the first
+its defaults (Verlet skin 1 Å; the list rebuilt when the skin asks, at every sampled step before
+session 34: the JSON's ``rebuilds``), through the public API (``schedule``, ``initial_state``,
+``run``).  Timed: whole sampling periods of ``every`` steps, each between ``backend.synchronize()``
+calls, until the time box is used (at least one period).  Excluded: ``init`` (the first
 force evaluation, which allocates the workspace) and a warm-up of ``WARMUP_STEPS`` steps; the
 kernels are compiled before, by a point of ``COMPILE_ATOMS`` atoms whose warm-up is one whole
 sampling period (``warmup_steps=None``).

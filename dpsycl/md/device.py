@@ -95,6 +95,9 @@ class DeviceState:
     thermal_com: bool = False            # Langevin noise has given the centre of mass momentum
     neighbors: Any = None                # dpsycl.evaluator.Neighbors of the last list build
     skin_reference: Any = None           # positions at the last build; None when no skin is in use
+    # a host state's list_reference and list_built_at, until the first list build takes them
+    restored_reference: np.ndarray | None = None
+    restored_built_at: int | None = None
     results: dict | None = None          # DeviceEvaluator.compute's arrays: atom_energy, force, atom_virial
     virial_step: int | None = None       # step of results["atom_virial"]: MD steps between samples leave it out
     n_rebuilds: int = 0                  # neighbour-list builds so far (diagnostics)
@@ -147,19 +150,36 @@ def to_device(host: MDState, potential) -> DeviceState:
                        velocities=backend.asarray(np.asarray(host.velocities).ravel(), dtype),
                        image=backend.asarray(np.asarray(host.image).ravel(), np.int64),
                        step=int(host.step), time=float(host.time), seed=int(host.seed),
-                       exact_neighbors_from=host.exact_neighbors_from)
+                       exact_neighbors_from=host.exact_neighbors_from,
+                       restored_reference=None if host.list_reference is None else np.asarray(host.list_reference),
+                       restored_built_at=host.list_built_at)
+
+
+def list_origin(state: DeviceState) -> tuple[int | None, Any]:
+    """(step of the last list build, the positions it took on the host or None when it was this step);
+    (None, None) without a skin in use: a continuation then builds from the positions alone.  A state not built
+    yet hands on the origin it was given."""
+    if state.restored_reference is not None:
+        return state.restored_built_at, state.restored_reference
+    if state.skin_reference is None:
+        return None, None
+    if state.last_build_step == state.step:
+        return state.step, None
+    return state.last_build_step, state.system.backend.to_host(state.skin_reference)
 
 
 def to_host(state: DeviceState) -> MDState:
     """A host copy of the state (NumPy arrays): what H5MD stores and a restart starts from."""
     system, to_numpy = state.system, state.system.backend.to_host
+    built_at, reference = list_origin(state)
     return MDState(positions=to_numpy(state.positions), velocities=to_numpy(state.velocities),
                    forces=None if state.forces is None else to_numpy(state.forces), image=to_numpy(state.image),
                    atype=system.atype.copy(), type_map=list(system.type_map),
                    cell=None if system.cell is None else system.cell.copy(), step=state.step, time=state.time,
                    seed=state.seed, exact_neighbors_from=state.exact_neighbors_from,
                    fparam=None if system.fparam is None else system.fparam.copy(),
-                   aparam=None if system.aparam is None else system.aparam.copy())
+                   aparam=None if system.aparam is None else system.aparam.copy(),
+                   list_reference=reference, list_built_at=None if reference is None else built_at)
 
 
 # -- per-atom operators ---------------------------------------------------------------------------
@@ -209,11 +229,11 @@ def max_displacement2(state: DeviceState) -> float:
     return float(system.backend.to_host(system.partial_sums).max())
 
 
-def position_bounds(state: DeviceState) -> tuple[np.ndarray, np.ndarray]:
-    """(lowest, highest) coordinates over all atoms, float64 (3,) each."""
+def position_bounds(state: DeviceState, positions=None) -> tuple[np.ndarray, np.ndarray]:
+    """(lowest, highest) coordinates over all atoms (of ``positions``, default the state's), float64 (3,) each."""
     system = state.system
     system.backend.launch("position_bounds", system.nchunks,
-                          Args(pos=state.positions, n=system.natoms, chunk=CHUNK, out=system.partial_bounds),
+                          Args(pos=state.positions if positions is None else positions, n=system.natoms, chunk=CHUNK, out=system.partial_bounds),
                           dtype=system.dtype)
     per_chunk = system.backend.to_host(system.partial_bounds).astype(np.float64).reshape(-1, 6)
     return per_chunk[:, :3].min(axis=0), per_chunk[:, 3:].max(axis=0)

@@ -6,10 +6,11 @@ beyond rcut + skin to within rcut, so the forces are those of a list rebuilt eve
 
 Policy, in order:
 
-* At every sampled step (step % every == 0) the list is rebuilt whether or not the skin asks for
-  it: positions are wrapped into the cell, the list is built from the wrapped positions.  The
-  state saved at a sampled step therefore determines the list, and a restart from it reproduces
-  the uninterrupted run bit for bit.
+* A build wraps the positions into the cell and builds the list from the wrapped positions; until
+  the next build they drift (frames store them so, up to skin/2 outside the cell).  Builds happen
+  when the skin asks, not at sampled steps: a frame records the positions of the last build
+  (``list_origin``; H5MD's list_reference series), and a run continued from it builds its first
+  list from them, so that it has the uninterrupted run's list and goes on bit for bit.
 * If, within rcut + skin, some atom has more neighbours of a species than sel allows, the skin would
   change which neighbours are kept (DeePMD-kit keeps the nearest sel within rcut), so the skin is
   switched off for the rest of the run (``exact_neighbors_from``), with one warning, and the list
@@ -31,6 +32,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+
+import numpy as np
 
 from ..neighbors import DROPPED, SelTruncationWarning, sel_truncation_message
 from .device import DeviceState, max_displacement2, position_bounds
@@ -82,11 +85,17 @@ def _evaluate(state: DeviceState, virials: bool) -> None:
 
 def _rebuild_neighbors(potential, state: DeviceState, settings: MDSettings, warn: Callable[[str], None]) -> None:
     evaluator, system = potential.evaluator, state.system
-    if system.cell is not None:
-        evaluator.wrap(state.positions, system.cell, state.image)
-    bounds = None if system.cell is not None else position_bounds(state)
     with_skin = skin_in_use(state, settings)
-    nb = evaluator.build_neighbors(state.positions, system.atype_device, system.cell,
+    reference, built_at = state.restored_reference, state.restored_built_at
+    state.restored_reference = state.restored_built_at = None
+    if reference is not None and with_skin:
+        # a run continued between two builds: the list the uninterrupted run has, from the positions its
+        # last build took (wrapped then), and those as the skin's reference
+        source = system.backend.asarray(np.asarray(reference).ravel(), system.dtype)
+    else:
+        source, built_at = _wrapped_positions(evaluator, state), state.step
+    bounds = None if system.cell is not None else position_bounds(state, source)
+    nb = evaluator.build_neighbors(source, system.atype_device, system.cell,
                                    skin=settings.skin if with_skin else 0.0, bounds=bounds, warn=False)
     if nb.n_truncated and with_skin:
         state.exact_neighbors_from = state.step
@@ -95,7 +104,10 @@ def _rebuild_neighbors(potential, state: DeviceState, settings: MDSettings, warn
             nb.n_truncated, potential.get_sel(), within="rcut + skin",
             consequence=f"dropping the farthest at rcut + skin would differ from DeePMD-kit, so the Verlet skin is "
                         f"off from step {state.step} on (neighbour list rebuilt every step with the cutoff rcut)"))
-        nb = evaluator.build_neighbors(state.positions, system.atype_device, system.cell, skin=0.0, bounds=bounds,
+        if source is not state.positions:
+            source, built_at = _wrapped_positions(evaluator, state), state.step
+            bounds = None if system.cell is not None else position_bounds(state)
+        nb = evaluator.build_neighbors(source, system.atype_device, system.cell, skin=0.0, bounds=bounds,
                                        warn=False)
     if nb.n_truncated:
         state.truncation.add(nb.n_truncated, state.step)
@@ -107,7 +119,14 @@ def _rebuild_neighbors(potential, state: DeviceState, settings: MDSettings, warn
                 consequence=f"{DROPPED} (counted at every neighbour-list build; strict mode, --strict, "
                             "makes it an error)"))
     state.neighbors = nb
-    state.last_build_step = state.step
+    state.last_build_step = built_at
     state.displacement_since_build = 0.0
-    state.skin_reference = system.backend.copy(state.positions) if with_skin else None
+    state.skin_reference = system.backend.copy(source) if with_skin else None
     state.n_rebuilds += 1
+
+
+def _wrapped_positions(evaluator, state: DeviceState):
+    """The state's positions, wrapped into the cell (in place, image counts updated) under PBC."""
+    if state.system.cell is not None:
+        evaluator.wrap(state.positions, state.system.cell, state.image)
+    return state.positions

@@ -7,8 +7,8 @@
 ``potential`` is a :class:`dpsycl.DeepPot` on a device backend.  A step updates the state's device
 arrays in place and returns the state.  Each pair integrates with its own thermostat whatever
 ``settings.ensemble`` and ``settings.nvt_steps`` say; :func:`schedule` composes the pairs the way
-the settings ask.  Sampled steps (step % settings.every == 0) rebuild the neighbour list
-(dpsycl/md/forces.py), which is what makes restarts bit-identical.
+the settings ask.  The neighbour list is rebuilt when the Verlet skin asks (dpsycl/md/forces.py); a
+state records the positions of the last build, which is what makes restarts bit-identical.
 
 * ``nve``: velocity Verlet  B(dt/2) A(dt) [forces] B(dt/2).
 * ``langevin``: BAOAB  B(dt/2) A(dt/2) O(dt) A(dt/2) [forces] B(dt/2), the O step exact:
@@ -162,9 +162,8 @@ def _velocity_verlet(potential, settings: MDSettings, warn: Warn) -> Step:
 
 
 def _advance(potential, state: DeviceState, settings: MDSettings, warn: Warn) -> None:
-    """Step counter and clock to the next step, and the forces there (list rebuilt and virials computed at
-    sampled steps only: no ensemble here reads a virial between samples)."""
+    """Step counter and clock to the next step, and the forces there (the list rebuilt when the skin asks;
+    virials at sampled steps only: no ensemble here reads one between samples)."""
     state.step += 1
     state.time = state.step * settings.dt
-    sampled = state.step % settings.every == 0
-    update_forces(potential, state, settings, rebuild=sampled, virials=sampled, warn=warn)
+    update_forces(potential, state, settings, rebuild=False, virials=state.step % settings.every == 0, warn=warn)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .device import DeviceState
+from .device import DeviceState, list_origin
 from .forces import update_virials
 from .state import Frame, ndof_for, observables
 
@@ -23,13 +23,15 @@ def sample(state: DeviceState) -> Frame:
     to_numpy = system.backend.to_host
     n = system.natoms
     velocities = to_numpy(state.velocities).reshape(n, 3)
+    built_at, reference = list_origin(state)
     obs = observables(to_numpy(state.results["atom_energy"]), to_numpy(state.results["atom_virial"]), velocities,
                       system.masses, system.cell, ndof_for(n, state.thermal_com))
     return Frame(step=state.step, time=state.time, positions=to_numpy(state.positions).reshape(n, 3),
                  velocities=velocities, forces=to_numpy(state.forces).reshape(n, 3),
                  image=to_numpy(state.image).reshape(n, 3), species=system.atype.copy(),
                  cell=None if system.cell is None else system.cell.copy(), observables=obs,
-                 exact_neighbors_from=state.exact_neighbors_from)
+                 exact_neighbors_from=state.exact_neighbors_from, list_built_at=built_at,
+                 list_reference=None if reference is None else reference.reshape(n, 3))
 
 
 def run(step: Callable[[DeviceState], DeviceState], state: DeviceState, until_step: int, *, every: int,
@@ -41,8 +43,7 @@ def run(step: Callable[[DeviceState], DeviceState], state: DeviceState, until_st
     ``dpsycl.md.watch(settings)``) sees each sampled frame first and raises to stop the run, so
     ``on_frame`` never receives a frame that failed it.
 
-    ``every`` should be the settings' sampling period: the neighbour list is rebuilt at those steps,
-    so only frames of those steps restart bit-identically.
+    Any frame restarts bit-identically: it records the positions of the neighbour list's last build.
     """
     while state.step < until_step:
         state = step(state)

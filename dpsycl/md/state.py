@@ -31,7 +31,10 @@ class MDState:
     :func:`dpsycl.md.to_device` and :func:`dpsycl.md.to_host` convert it to and from the
     :class:`dpsycl.md.DeviceState` that the integrators advance.  ``positions`` are the positions
     wrapped into the cell at the last neighbour-list build (they may have left the cell since);
-    ``positions + image @ cell`` are the unwrapped ones.
+    ``positions + image @ cell`` are the unwrapped ones.  ``list_reference`` holds the positions that
+    build took (wrapped), when it was before ``step`` and a Verlet skin is in use: a run continued
+    from this state builds its list from them, the list the uninterrupted run has, so it goes on bit
+    for bit.
     """
     positions: np.ndarray                # (3N,) Å, model dtype
     velocities: np.ndarray               # (3N,) Å/fs, model dtype
@@ -46,6 +49,8 @@ class MDState:
     exact_neighbors_from: int | None = None  # step from which the skin was switched off (sel overflow)
     fparam: np.ndarray | None = None     # (numb_fparam,) the model's frame parameters, fixed for the run
     aparam: np.ndarray | None = None     # (N, numb_aparam) the model's atomic parameters, fixed for the run
+    list_reference: np.ndarray | None = None  # (3N,) positions of the last list build, if before step
+    list_built_at: int | None = None     # that build's step
 
     @property
     def natoms(self) -> int:
@@ -72,6 +77,8 @@ class Frame:
     cell: np.ndarray | None              # (3, 3)
     observables: dict = field(default_factory=dict)
     exact_neighbors_from: int | None = None
+    list_built_at: int | None = None     # step of the last list build while a skin is in use; else None
+    list_reference: np.ndarray | None = None  # (N, 3) the positions it took, when before this step
 
     def unwrapped_positions(self) -> np.ndarray:
         if self.cell is None:
