@@ -180,17 +180,12 @@ class H5MDWriter:
             for name in OBSERVABLES:
                 _element(obs, name, (3, 3) if name == "stress" else (), np.float64, OBSERVABLE_UNITS[name])
             p = f.create_group("parameters")
-            for k, v in settings.to_dict().items():
-                p.attrs[k] = v
-            p.attrs["timestep"] = float(settings.dt)
-            p.attrs["timestep_unit"] = "fs"
-            p.attrs["device"] = str(device)
-            p.attrs["dtype"] = dtype.name
-            p.attrs["natoms"] = n
-            p.attrs["flush_every"] = int(flush_every)
-            p.attrs["exact_neighbors_from"] = np.int64(-1 if state.exact_neighbors_from is None
-                                                       else state.exact_neighbors_from)
-            p.attrs["units"] = "Angstrom, fs, eV, amu, K, bar"
+            _set_parameters(p, {**settings.to_dict(), "timestep": float(settings.dt), "timestep_unit": "fs",
+                                "device": str(device), "dtype": dtype.name, "natoms": n,
+                                "flush_every": int(flush_every),
+                                "exact_neighbors_from": np.int64(-1 if state.exact_neighbors_from is None
+                                                                 else state.exact_neighbors_from),
+                                "units": "Angstrom, fs, eV, amu, K, bar"})
             # the steps restarts continued from: a dataset, as appending to it is what SWMR orders safely
             p.create_dataset("restarted_at_steps", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(64,))
             h5md_lists.create(p, n, dtype, _element)
@@ -199,14 +194,12 @@ class H5MDWriter:
                 p.create_dataset("fparam", data=np.asarray(state.fparam, dtype=np.float64))
             if state.aparam is not None:
                 p.create_dataset("aparam", data=np.asarray(state.aparam, dtype=np.float64))
-            for k, v in (extra or {}).items():
-                p.attrs[k] = v
+            _set_parameters(p, extra or {})
             m = p.create_group("model")
-            m.attrs["path"] = "" if model_path is None else os.path.abspath(os.fspath(model_path))
-            m.attrs["sha256"] = model_sha256 or (sha256_of(model_path) if model_path else "")
-            m.attrs["type_map"] = np.asarray([s.encode() for s in state.type_map], dtype="S")
-            if rcut is not None:
-                m.attrs["rcut"] = float(rcut)
+            _set_parameters(m, {"path": "" if model_path is None else os.path.abspath(os.fspath(model_path)),
+                                "sha256": model_sha256 or (sha256_of(model_path) if model_path else ""),
+                                "type_map": np.asarray([s.encode() for s in state.type_map], dtype="S"),
+                                **({} if rcut is None else {"rcut": float(rcut)})})
             f.flush()
             f.swmr_mode = True           # from here on no object or attribute is created, only extended
             lock = WriterLock(building)  # after HDF5 has let go of its own lock (SWMR does)
@@ -489,6 +482,15 @@ def read_parameters(path) -> dict:
     with open_trajectory(path) as f:
         _check_dpsycl_file(f, path)
         return _parameters(f)
+
+
+def _set_parameters(group, values: dict) -> None:
+    """Attributes dpsycl reads back, text among them as fixed-length UTF-8, not as HDF5's variable-length strings:
+    those live in a global heap, and HDF5 1.14 parses a damaged global heap collection in an endless loop (an
+    object 0 of size 0: 64 zero bytes over it do that), so dpsycl's readers never touch one.  H5MD's own
+    strings (author, creator, units) stay variable-length, as MDAnalysis compares them with str."""
+    for key, value in values.items():
+        group.attrs[key] = np.bytes_(value.encode()) if isinstance(value, str) else value
 
 
 def _parameters(f) -> dict:

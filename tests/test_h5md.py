@@ -212,6 +212,48 @@ def test_a_damaged_chunk_index_is_refused_before_swmr_writing(tmp_path):
         H5MDWriter.append(path)
 
 
+
+def _small_trajectory(path, frames: int = 6):
+    from dpsycl.md import Frame, MDState
+    n, rng = 4, np.random.default_rng(1)
+    state = MDState(positions=rng.random(3 * n), velocities=np.zeros(3 * n), forces=None,
+                    image=np.zeros(3 * n, dtype=np.int64), atype=np.zeros(n, dtype=np.int64), type_map=["Cu"],
+                    cell=5.0 * np.eye(3))
+    with H5MDWriter.create(path, state, MDSettings(), model_path=pathlib.Path("model.h5"), model_sha256="0" * 64,
+                           device="cpu") as w:
+        for step in range(0, 10 * frames, 10):
+            w.write(Frame(step=step, time=float(step), positions=rng.random((n, 3)), velocities=np.zeros((n, 3)),
+                          forces=np.zeros((n, 3)), image=np.zeros((n, 3), dtype=np.int64),
+                          species=np.zeros(n, dtype=np.int64), cell=5.0 * np.eye(3)))
+
+
+def test_reading_back_never_parses_a_global_heap(tmp_path):
+    """Zeros over every global heap collection's objects (HDF5 1.14 parses an object 0 of size 0 in an endless loop,
+    where variable-length strings live) leave read_parameters, read_trajectory and read_restart working, in a child
+    process with a time limit so that a regression fails rather than hangs: dpsycl's own attributes are fixed-length
+    text, and H5MD's variable-length ones (author, units) are not read."""
+    import subprocess
+    import sys
+    path = tmp_path / "t.h5"
+    _small_trajectory(path)
+    with h5py.File(path, "r") as f:
+        params = read_parameters(path)
+        assert f["parameters"].attrs.get_id("device").get_type().is_variable_str() is False
+        assert f["h5md/creator"].attrs.get_id("name").get_type().is_variable_str()     # MDAnalysis's str
+    assert (params["device"], params["ensemble"], params["model"]["sha256"]) == ("cpu", "nve", "0" * 64)
+    raw = bytearray(path.read_bytes())
+    heaps = [m.start() for m in re.finditer(b"GCOL", bytes(raw))]
+    assert heaps
+    for at in heaps:
+        raw[at + 16:at + 80] = bytes(64)            # past the 16-byte header: the objects' headers and text
+    path.write_bytes(bytes(raw))
+    code = ("import sys; from dpsycl.h5md import read_parameters, read_restart, read_trajectory; p = sys.argv[1]; "
+            "print(read_parameters(p)['device'], len(read_trajectory(p)['step']), read_restart(p)[0].natoms)")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["cpu", "6", "4"]
+
+
 def test_list_builds_are_kept_with_the_frames_after_them(dp, alloy, tmp_path):
     """Hot enough that the skin asks for builds between frames: the file keeps one list_reference entry per build
     a frame used, at the build's step, holding the positions that build took (the frame's own at a frame's step);
