@@ -134,9 +134,11 @@ def _check(path, reported, ref=None):
 
 
 def _datasets(f):
+    """The time series of one row per frame (not parameters/list_reference: one row per list build)."""
     out = []
     f.visititems(lambda name, obj: out.append((name, obj)) if isinstance(obj, h5py.Dataset)
-                 and name.rsplit("/", 1)[-1] in ("value", "time", "step") else None)
+                 and name.rsplit("/", 1)[-1] in ("value", "time", "step") and not name.startswith("parameters/")
+                 else None)
     return out
 
 
