@@ -18,7 +18,8 @@ Layout (https://www.nongnu.org/h5md/h5md.html, version 1.1)::
                                each {step,time,value}; eV, eV, eV, K, bar, bar (stress (nframes,3,3),
                                −pressure tensor incl. the kinetic term)
     /parameters                attrs: device, dtype, timestep, ensemble, temperature, friction, tau,
-                               nvt_steps (−1: none), skin, every, seed, natoms, ...
+                               nvt_steps (−1: none), skin, every, seed, natoms, ...; text here and
+                               under model/ fixed-length UTF-8 (bytes in h5py; older files: str)
         restarted_at_steps     (nrestarts,) int64: the steps restarts continued from (an attribute
                                in files written before dpsycl used SWMR)
         fparam, aparam         the model's frame (numb_fparam,) and atomic (N, numb_aparam)
@@ -390,21 +391,26 @@ def recover(path) -> int:
 
 
 def open_trajectory(path) -> h5py.File:
-    """The file opened for reading; one a writer has open, or left flagged open when it died, in
-    SWMR-read mode (what HDF5 allows for such files)."""
+    """The file opened for reading; one a live writer has open in SWMR-read mode (what HDF5 allows for
+    such files).  One a dead writer left flagged open has its flags cleared (as ``h5clear -s`` would)
+    and is opened plainly: SWMR reading retries a block whose checksum fails, sleeping twice as long
+    each time, to wait for a writer that is gone, where a plain reader reports the damage at once."""
     try:
         return h5py.File(path, "r")
     except OSError:
         flags = _flags(path)
         if not flags:
             raise
-    if flags & SWMR_WRITING:
-        return h5py.File(path, "r", swmr=True)
-    # flagged by a writer that died before it switched to SWMR (killed while reopening the file): it had
-    # changed nothing but the flag yet, which is cleared as h5clear -s would, once no writer is alive
     if writer_alive(path):
+        if flags & SWMR_WRITING:
+            return h5py.File(path, "r", swmr=True)
         raise H5MDError(f"{path} is being written by another process (not in SWMR mode): it cannot be read now")
-    clear_writer_flags(path)
+    try:
+        clear_writer_flags(path)
+    except PermissionError:              # not ours to change: HDF5's SWMR reading, retries and all
+        if flags & SWMR_WRITING:
+            return h5py.File(path, "r", swmr=True)
+        raise
     return h5py.File(path, "r")
 
 

@@ -93,9 +93,10 @@ def test_h5md_structure(run_file):
             assert g["value"].shape == ((nframes, 3, 3) if name == "stress" else (nframes,))
             assert g["value"].attrs["unit"]
         p = f["parameters"]
-        assert p.attrs["timestep"] == 2.0 and p.attrs["ensemble"] == "csvr" and p.attrs["seed"] == 3
+        # dpsycl's text as fixed-length UTF-8 (bytes through h5py; read_parameters gives str)
+        assert p.attrs["timestep"] == 2.0 and p.attrs["ensemble"] == b"csvr" and p.attrs["seed"] == 3
         assert p.attrs["tau"] == 50.0 and p.attrs["nvt_steps"] == 20 and p.attrs["skin"] == 1.0
-        assert p.attrs["device"].startswith("opencl:cpu")
+        assert p.attrs["device"].startswith(b"opencl:cpu")
         assert len(p["model"].attrs["sha256"]) == 64
         assert [s.decode() for s in p["model"].attrs["type_map"]] == ["Cu", "Ag"]
 
@@ -252,6 +253,36 @@ def test_reading_back_never_parses_a_global_heap(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["cpu", "6", "4"]
+
+
+
+def test_a_dead_swmr_writers_damaged_file_is_an_error_not_a_wait(tmp_path):
+    """A file left flagged open for SWMR writing by a writer that is gone, with a chunk index block whose checksum
+    fails: reading it reports the damage at once.  SWMR reading would retry the block with sleeps that double each
+    time, waiting for a writer that will never finish it (a CI run hung 10 minutes so in test_h5md_crash.py).
+    Run in a child process with a time limit, so that a regression fails rather than hangs."""
+    import struct
+    import subprocess
+    import sys
+
+    from dpsycl.hdf5_files import SWMR_WRITING, WRITING, lookup3, writer_flags
+    path = tmp_path / "dead.h5"
+    _small_trajectory(path)
+    raw = bytearray(path.read_bytes())
+    assert raw[:8] == b"\x89HDF\r\n\x1a\n" and raw[8] == 3 and raw[9] == 8       # superblock v3, 8-byte addresses
+    raw[11] = WRITING | SWMR_WRITING                          # as a killed SWMR writer leaves it
+    body = 12 + 4 * 8
+    struct.pack_into("<I", raw, body, lookup3(bytes(raw[:body])))
+    blocks = [m.start() for m in re.finditer(b"EAIB", bytes(raw))]
+    raw[blocks[len(blocks) // 2] + 12] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    assert writer_flags(path) == WRITING | SWMR_WRITING
+    code = ("import sys\nfrom dpsycl.h5md import read_trajectory\ntry:\n    read_trajectory(sys.argv[1])\n"
+            "except Exception as exc:\n    print(type(exc).__name__, str(exc).splitlines()[0])\n")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("H5MDError") and "damaged" in done.stdout, done.stdout
+    assert writer_flags(path) == 0                            # cleared, as h5clear -s would
 
 
 def test_list_builds_are_kept_with_the_frames_after_them(dp, alloy, tmp_path):
