@@ -68,7 +68,7 @@ from ase import units
 
 from . import h5md_lists
 from .hdf5_files import (SWMR_WRITING, WriterLock, clear_writer_flags, freeze, io_failure_reason, superblock_version,
-                         unreadable_chunk_index, writer_alive, writer_flags)
+                         unreadable_chunk_index, writer_alive, writer_flags_if_readable)
 from .md import OBSERVABLE_UNITS, Frame, MDSettings, MDState
 from .version import installed_version
 
@@ -398,7 +398,7 @@ def open_trajectory(path) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError:
-        flags = _flags(path)
+        flags = writer_flags_if_readable(path)
         if not flags:
             raise
     if writer_alive(path):
@@ -412,13 +412,6 @@ def open_trajectory(path) -> h5py.File:
             return h5py.File(path, "r", swmr=True)
         raise
     return h5py.File(path, "r")
-
-
-def _flags(path) -> int:
-    try:
-        return writer_flags(path) if os.path.isfile(path) else 0
-    except OSError:
-        return 0
 
 
 def _failure_message(exc: BaseException, step: int | None, written: str, path: str, committed: int,
@@ -588,7 +581,7 @@ def mdanalysis_universe(path):
     dropped), and a file a run is writing now is refused (its last row may be half written; read it
     with ``read_trajectory``, which counts complete frames only)."""
     import MDAnalysis as mda
-    if _flags(path):
+    if writer_flags_if_readable(path):
         if writer_alive(path):
             raise H5MDError(f"{path} is being written by a running process: MDAnalysis would count a frame "
                             "being written; use dpsycl.h5md.read_trajectory, or wait for the run to end")

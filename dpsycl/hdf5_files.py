@@ -130,6 +130,14 @@ def writer_flags(path) -> int:
     return block[11] if block else 0
 
 
+def writer_flags_if_readable(path) -> int:
+    """:func:`writer_flags`, or 0 where ``path`` is no regular file or its superblock cannot be read."""
+    try:
+        return writer_flags(path) if os.path.isfile(path) else 0
+    except OSError:
+        return 0
+
+
 def clear_writer_flags(path) -> bool:
     """Clear the flags a dead writer left (``h5clear -s``) and make the EOA and the file's size agree.
     Returns whether anything was changed.  Call it only when no writer is alive (:class:`WriterLock`)."""
