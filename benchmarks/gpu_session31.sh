@@ -83,9 +83,10 @@ if [ "$PART" = md ]; then
         name="md-$1-$2-$(basename "${3%%,*}" .h5)"
         out="$OUT/$name.json"
         for r in 2 3 4 5 6 7 8 9; do [ -e "$out" ] && out="$OUT/$name-r$r.json"; done
-        PYTHONPATH="$path:$SITE" PYTHONUNBUFFERED=1 timeout -k 5 80 python3 -P benchmarks/md_scaling.py run \
-            --device cuda:0 --models "$3" --precision "$2" --sizes 131072 --seconds 5 --large-atoms 0 \
-            --output "$out" 2>&1 | grep -v -i warn | grep "131072" | tail -3
+        # MD_SIZE (default 131072) and MD_TIMEOUT (default 80 s) for other sizes (gpu_session34.sh's header)
+        PYTHONPATH="$path:$SITE" PYTHONUNBUFFERED=1 timeout -k 5 "${MD_TIMEOUT:-80}" python3 -P benchmarks/md_scaling.py \
+            run --device cuda:0 --models "$3" --precision "$2" --sizes "${MD_SIZE:-131072}" --seconds 5 \
+            --large-atoms 0 --output "$out" 2>&1 | grep -v -i warn | grep "${MD_SIZE:-131072}" | tail -3
     done
     IFS=';' read -ra specs <<< "${STEP_SPECS:-}"
     for spec in "${specs[@]}"; do

@@ -32,6 +32,15 @@
 #   PARTS="md step" MD_SPECS="v4 float32 $M;v5 float32 $M;v5 float32 $M;v4 float32 $M" STEP_SPECS="v5 float32 $M;v5 float64 $M".
 #   Predictions: results/session34/predictions.md (also in NOTES.md, session 34).  results/session34/
 #   v6-lists-when-the-skin-asks.patch (list builds only when the skin asks) was reverted, not measured: NOTES.md.
+#
+# Session 35 ran the first call above (as written) and three short ones (results/session35/call1-h100 … call4-h100).
+# Left for session 36's first call: target 2 again, now at 1,048,576 atoms as well (last measured there in session
+# 31, 1.91x, before the gather, virial and list changes), and the 131,072-atom ratio in a second machine start, main's
+# tree alone (.ab/m = HEAD's dpsycl device_kernels extract, made as above):
+#   M=tests/data/cuag/model.h5; PARTS="md" MD_SPECS="m float32 $M;m float64 $M;m float32 $M;m float64 $M" \
+#       bash benchmarks/gpu_session34.sh                      (131,072 atoms, about 100 s)
+#   then MD_SIZE=1048576 MD_TIMEOUT=150 PARTS="md" MD_SPECS="m float32 $M;m float64 $M" (about 200 s);
+#   carry ["benchmarks/gpu_wheels", ".ab/m"].
 set -uo pipefail
 FINAL=${OUT:-/tmp/out}
 mkdir -p "$FINAL"
