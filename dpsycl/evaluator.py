@@ -355,8 +355,8 @@ class DeviceEvaluator:
             # row_sum unread without row_sums: any array of the kernel's types stands in
             row_sum = pair_grads[k] if row_sums[k] is None else row_sums[k]
             sums = Args(nnei=geo.nnei, ncentres=ncentres, pair_grad=pair_grads[k],
-                        row_sums=int(row_sums[k] is not None), row_sum=row_sum, rev=lst.rev, rev_count=lst.rev_count, rev_cap=lst.rev_cap,
-                        accumulate=int(k > 0), force=out["force"])
+                        row_sums=int(row_sums[k] is not None), row_sum=row_sum, rev=lst.rev, rev_count=lst.rev_count,
+                        rev_cap=lst.rev_cap, accumulate=int(k > 0), force=out["force"])
             if virials:
                 b.launch("gather_forces_and_virials", natoms, Args(pos=pos, cell=cell_dev, nlist=lst.nlist,
                                                                    nshift=lst.nshift), sums,

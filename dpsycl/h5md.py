@@ -360,9 +360,10 @@ def _reopen(path, restarting: bool) -> h5py.File:
             for key in ("value", "time", "step"):
                 if f[p][key].shape[0] != n:
                     f[p][key].resize(n, axis=0)
-        h5md_lists.drop_uncommitted(f, int(f[f"{PARTICLES}/position/step"][n - 1]))
+        last_step = int(f[f"{PARTICLES}/position/step"][n - 1])
+        h5md_lists.drop_uncommitted(f, last_step)
         if restarting:
-            _record_restart(f, int(f[f"{PARTICLES}/position/step"][n - 1]))
+            _record_restart(f, last_step)
         f.flush()
     except Exception:
         f.close()

@@ -233,7 +233,8 @@ def position_bounds(state: DeviceState, positions=None) -> tuple[np.ndarray, np.
     """(lowest, highest) coordinates over all atoms (of ``positions``, default the state's), float64 (3,) each."""
     system = state.system
     system.backend.launch("position_bounds", system.nchunks,
-                          Args(pos=state.positions if positions is None else positions, n=system.natoms, chunk=CHUNK, out=system.partial_bounds),
+                          Args(pos=state.positions if positions is None else positions, n=system.natoms, chunk=CHUNK,
+                               out=system.partial_bounds),
                           dtype=system.dtype)
     per_chunk = system.backend.to_host(system.partial_bounds).astype(np.float64).reshape(-1, 6)
     return per_chunk[:, :3].min(axis=0), per_chunk[:, 3:].max(axis=0)
