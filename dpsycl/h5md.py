@@ -67,8 +67,8 @@ import numpy as np
 from ase import units
 
 from . import h5md_lists
-from .hdf5_files import (SWMR_WRITING, WriterLock, clear_writer_flags, freeze, io_failure_reason, superblock_version,
-                         unreadable_chunk_index, writer_alive, writer_flags_if_readable)
+from .hdf5_files import (SWMR_WRITING, WriterLock, clear_writer_flags, fixed_text, fixed_texts, freeze, io_failure_reason,
+                         superblock_version, text, unreadable_chunk_index, writer_alive, writer_flags_if_readable)
 from .md import OBSERVABLE_UNITS, Frame, MDSettings, MDState
 from .version import installed_version
 
@@ -199,7 +199,7 @@ class H5MDWriter:
             m = p.create_group("model")
             _set_parameters(m, {"path": "" if model_path is None else os.path.abspath(os.fspath(model_path)),
                                 "sha256": model_sha256 or (sha256_of(model_path) if model_path else ""),
-                                "type_map": np.asarray([s.encode() for s in state.type_map], dtype="S"),
+                                "type_map": fixed_texts(state.type_map),
                                 **({} if rcut is None else {"rcut": float(rcut)})})
             f.flush()
             f.swmr_mode = True           # from here on no object or attribute is created, only extended
@@ -485,18 +485,16 @@ def read_parameters(path) -> dict:
 
 
 def _set_parameters(group, values: dict) -> None:
-    """Attributes dpsycl reads back, text among them as fixed-length UTF-8, not as HDF5's variable-length strings:
-    those live in a global heap, and HDF5 1.14 parses a damaged global heap collection in an endless loop (an
-    object 0 of size 0: 64 zero bytes over it do that), so dpsycl's readers never touch one.  H5MD's own
-    strings (author, creator, units) stay variable-length, as MDAnalysis compares them with str."""
+    """Attributes dpsycl reads back, text among them fixed-length (hdf5_files.fixed_text: no global heap to parse).
+    H5MD's own strings (author, creator, units) stay variable-length, as MDAnalysis compares them with str."""
     for key, value in values.items():
-        group.attrs[key] = np.bytes_(value.encode()) if isinstance(value, str) else value
+        group.attrs[key] = fixed_text(value) if isinstance(value, str) else value
 
 
 def _parameters(f) -> dict:
     def py(v):
-        if isinstance(v, bytes):
-            return v.decode()
+        if isinstance(v, (bytes, str)):
+            return text(v)
         if isinstance(v, np.ndarray):
             return [py(x) for x in v.tolist()] if v.dtype.kind in "SOU" else v.tolist()
         if isinstance(v, np.generic):
@@ -589,7 +587,7 @@ def mdanalysis_universe(path):
         recover(path)
     with h5py.File(path, "r") as f:
         species = f[f"{PARTICLES}/species/value"][0]
-        type_map = [s.decode() if isinstance(s, bytes) else str(s) for s in f["parameters/model"].attrs["type_map"]]
+        type_map = [text(s) for s in f["parameters/model"].attrs["type_map"]]
     names = np.asarray([type_map[t] for t in species], dtype=object)
     u = mda.Universe.empty(len(species), trajectory=True)
     u.add_TopologyAttr("name", names)

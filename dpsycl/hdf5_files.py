@@ -29,6 +29,11 @@ lock (fcntl ``F_OFD_SETLK``) on one byte far past any real file size, held for t
 lifetime and released by the kernel when the process dies.  Linux keeps these locks apart from
 flock, so readers locking the file the HDF5 way are not disturbed.
 
+Text: ``fixed_text`` and ``fixed_texts`` store strings as fixed-length UTF-8 bytes, never as HDF5's
+variable-length strings, which live in a global heap; HDF5 1.14 parses a damaged global heap
+collection (an object 0 of size 0: 64 zero bytes over it do that) in an endless loop, so a damaged
+file must not hold the text dpsycl reads back.  ``text`` reads either kind back as ``str``.
+
 Failed writes: ``freeze`` detaches an h5py File from its file after a write failed (disk full,
 file-size limit), and ``io_failure_reason`` words why the write failed.
 """
@@ -41,7 +46,7 @@ import re
 import resource
 import struct
 
-import h5py
+import numpy as np
 
 from .formats import HDF5_MAGIC
 
@@ -54,6 +59,23 @@ _MASK = 0xFFFFFFFF
 
 class HDF5FileError(OSError):
     """A file whose superblock cannot be read or safely rewritten."""
+
+
+def fixed_text(value: str) -> np.bytes_:
+    """One string as an HDF5 fixed-length string of its UTF-8 bytes (module docstring: no global heap)."""
+    return np.bytes_(value.encode("utf-8"))
+
+
+def fixed_texts(values) -> np.ndarray:
+    """Strings as an array of fixed-length UTF-8 byte strings, for a dataset or an array attribute."""
+    return np.array([str(v).encode("utf-8") for v in values], dtype=bytes)
+
+
+def text(value) -> str:
+    """An attribute or element read back as str, whether stored fixed-length (bytes) or variable-length."""
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
 
 
 def _rot(x: int, k: int) -> int:
@@ -280,6 +302,8 @@ def unreadable_chunk_index(f) -> str | None:
     after one read, where an SWMR writer retries it with sleeps that double each time, so a damaged index hung
     ``--restart`` inside HDF5 for good (4 KB of random bytes over an observable's index, found by
     tests/test_fuzz.py on a file layout of session 34's)."""
+    import h5py
+
     found = []
 
     def check(name, obj):

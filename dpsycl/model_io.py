@@ -3,7 +3,8 @@
 The layout is documented in ``docs/model-format.md``: root attributes and the species, the
 ``/descriptor`` group written and read by the model's descriptor unit (dpsycl.descriptors), and
 the ``/fitting`` group.  Arrays keep the dtype and bits they had in the DeePMD-kit graph;
-hyper-parameters are HDF5 attributes (booleans as int8 0/1, strings as UTF-8).  No framework is
+hyper-parameters are HDF5 attributes (booleans as int8 0/1, text as fixed-length UTF-8: no
+variable-length strings, whose global heap a damaged file could make HDF5 parse forever).  No framework is
 needed to read a model: only h5py and NumPy.  Schema 1 files (dpsycl 0.1) read the same.
 
 The root attribute ``content_sha256`` is a SHA-256 over every dataset and attribute (names, dtypes,
@@ -20,6 +21,7 @@ import numpy as np
 
 from .descriptors import unit, unit_of
 from .formats import DEEPMD_DP, HDF5, ZIP, model_kind, open_hdf5, sniff
+from .hdf5_files import fixed_text, fixed_texts, text
 from .model import EnergyFitting, Model, ModelError, check_finite
 from .model_sections import SectionReader, write_layers
 from .version import installed_version
@@ -62,20 +64,19 @@ def write_model(model: Model, path: str | os.PathLike) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT_NAME
+            f.attrs["format"] = fixed_text(FORMAT_NAME)
             f.attrs["schema_version"] = np.int64(SCHEMA_VERSION)
-            f.attrs["dpsycl_version"] = installed_version()
-            f.attrs["deepmd_version"] = str(model.deepmd_version)
-            f.attrs["model_version"] = str(model.model_version)
-            f.attrs["source"] = str(model.source)
+            f.attrs["dpsycl_version"] = fixed_text(installed_version())
+            f.attrs["deepmd_version"] = fixed_text(str(model.deepmd_version))
+            f.attrs["model_version"] = fixed_text(str(model.model_version))
+            f.attrs["source"] = fixed_text(str(model.source))
             if model.type_embedding:   # the nets were folded from a model-level type embedding
-                f.attrs["type_embedding"] = str(model.type_embedding)
-            f.attrs["precision"] = model.precision
-            f.create_dataset("type_map", data=np.array(model.type_map, dtype=object),
-                             dtype=h5py.string_dtype("utf-8"))
+                f.attrs["type_embedding"] = fixed_text(str(model.type_embedding))
+            f.attrs["precision"] = fixed_text(model.precision)
+            f.create_dataset("type_map", data=fixed_texts(model.type_map))
             unit_of(model.descriptor).write_section(f.create_group("descriptor"), model.descriptor)
             _write_fitting(f.create_group("fitting"), model.fitting)
-            f.attrs[CHECKSUM_ATTRIBUTE] = content_digest(f)
+            f.attrs[CHECKSUM_ATTRIBUTE] = fixed_text(content_digest(f))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -88,7 +89,7 @@ def write_model(model: Model, path: str | os.PathLike) -> None:
 def _write_fitting(fit, fitting: EnergyFitting) -> None:
     fit.attrs["neuron"] = np.asarray(fitting.neuron, dtype=np.int64)
     fit.attrs["resnet_dt"] = np.int8(bool(fitting.resnet_dt))
-    fit.attrs["activation"] = fitting.activation
+    fit.attrs["activation"] = fixed_text(fitting.activation)
     fit.attrs["numb_fparam"] = np.int64(fitting.numb_fparam)
     fit.attrs["numb_aparam"] = np.int64(fitting.numb_aparam)
     for t, layers in enumerate(fitting.nets):
@@ -112,10 +113,7 @@ def read_model(path: str | os.PathLike) -> Model:
     f = open_hdf5(path, ModelError)
     try:
         with f:
-            fmt = f.attrs.get("format")
-            if isinstance(fmt, bytes):
-                fmt = fmt.decode("utf-8", "replace")
-            if fmt != FORMAT_NAME:
+            if text(f.attrs.get("format")) != FORMAT_NAME:
                 raise ModelError(f"{path} is an HDF5 file but not a dpsycl model "
                                  f"(no format='{FORMAT_NAME}' attribute)")
             r = SectionReader(f, path)
@@ -190,24 +188,22 @@ def _verify_checksum(f, path: str) -> None:
         warnings.warn(f"{path} records no parameter checksum (written by dpsycl 0.2 or earlier), so damage to it "
                       "cannot be detected; `dpsycl extract` it again to add one", UnverifiedModelWarning, stacklevel=3)
         return
-    if isinstance(recorded, bytes):
-        recorded = recorded.decode("utf-8", "replace")
-    if str(recorded) != content_digest(f):
+    if text(recorded) != content_digest(f):
         raise ModelError(f"{path}: the parameters do not match the checksum recorded at extraction "
                          "(the file was damaged or edited after it was written); extract it again")
 
 
 def _read(r: SectionReader, version: int) -> Model:
     f = r.f
-    type_map = [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in r.array(f, "type_map").ravel()]
+    type_map = [text(x) for x in r.array(f, "type_map").ravel()]
     d = r.group("descriptor")
     descriptor = unit(str(r.attr(d, "type"))).read_section(r, d)
     # schema 1 kept the precision on the descriptor and fitting groups
     precision = str(r.attr(f, "precision") if version >= 2 else r.attr(d, "precision"))
     return Model(type_map=type_map, descriptor=descriptor, fitting=_read_fitting(r, len(type_map)),
-                 precision=precision, deepmd_version=str(f.attrs.get("deepmd_version", "unknown")),
-                 model_version=str(f.attrs.get("model_version", "unknown")), source=str(f.attrs.get("source", "")),
-                 type_embedding=str(f.attrs.get("type_embedding", "")))
+                 precision=precision, deepmd_version=text(f.attrs.get("deepmd_version", "unknown")),
+                 model_version=text(f.attrs.get("model_version", "unknown")), source=text(f.attrs.get("source", "")),
+                 type_embedding=text(f.attrs.get("type_embedding", "")))
 
 
 def _read_fitting(r: SectionReader, ntypes: int) -> EnergyFitting:

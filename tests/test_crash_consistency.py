@@ -229,7 +229,9 @@ def test_full_disk_is_one_line_error(full_disk_run):
     err = run.err.decode(errors="replace")
     assert status not in (0, -signal.SIGXFSZ) and status > 0, (status, err[-2000:])
     assert "Traceback" not in err and "HDF5-DIAG" not in err, err[-3000:]
-    lines = [line for line in err.splitlines() if line.startswith("dpsycl:")]
+    # the first process of a suite run alone compiles the kernels and says so once; that notice is not an error
+    lines = [line for line in err.splitlines()
+             if line.startswith("dpsycl:") and not line.startswith("dpsycl: compiling SYCL kernels")]
     assert len(lines) == 1 and lines[0].startswith("dpsycl: error: "), err[-2000:]
     assert "full.h5" in lines[0] and re.search(r"(?i)too large|no space|limit", lines[0]), lines[0]
     assert os.path.getsize(out) <= limit

@@ -183,14 +183,14 @@ def test_h5_file_is_self_describing(tmp_path, extracted):
     path = tmp_path / "m.h5"
     write_model(model, path)
     with h5py.File(path, "r") as f:
-        assert f.attrs["format"] == "dpsycl-model"
+        assert f.attrs["format"] == b"dpsycl-model"          # fixed-length text: h5py reads bytes
         assert int(f.attrs["schema_version"]) == SCHEMA_VERSION
         for key in ("dpsycl_version", "deepmd_version", "model_version", "source"):
             assert key in f.attrs
         assert [x.decode() for x in f["type_map"][()]] == ["Cu", "Ag", "Au"]
-        assert f.attrs["precision"] == "float32"
+        assert f.attrs["precision"] == b"float32"
         d = f["descriptor"]
-        assert d.attrs["type"] == "se_e2_a"
+        assert d.attrs["type"] == b"se_e2_a"
         assert d.attrs["rcut"] == 5.5 and list(d.attrs["sel"]) == [70, 70, 70]
         assert d["t_avg"].dtype == np.float64
         assert f["descriptor/embedding_nets/net_all_0/layer_0/matrix"].dtype == np.float32

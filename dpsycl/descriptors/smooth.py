@@ -18,6 +18,7 @@ import numpy as np
 from ..backends.launch import Args
 from ..fitting import FittingPack
 from ..model import Layer, ModelError, check_activation
+from ..hdf5_files import fixed_text
 from ..model_sections import SectionReader, write_layers
 from ..networks import embedding_net
 from .base import NeighborSpec
@@ -163,14 +164,14 @@ def _net_name(key: tuple[int, int]) -> str:
 
 def write_common(group, d: SmoothDescriptor) -> None:
     """The fields every smooth descriptor writes into its group ``/descriptor``."""
-    group.attrs["type"] = d.kind
+    group.attrs["type"] = fixed_text(d.kind)
     group.attrs["rcut"] = np.float64(d.rcut)
     group.attrs["rcut_smth"] = np.float64(d.rcut_smth)
     group.attrs["sel"] = np.asarray(d.sel, dtype=np.int64)
     group.attrs["neuron"] = np.asarray(d.neuron, dtype=np.int64)
     group.attrs["type_one_side"] = np.int8(bool(d.type_one_side))
     group.attrs["resnet_dt"] = np.int8(bool(d.resnet_dt))
-    group.attrs["activation"] = d.activation
+    group.attrs["activation"] = fixed_text(d.activation)
     group.attrs["set_davg_zero"] = np.int8(bool(d.set_davg_zero))
     group.create_dataset("t_avg", data=d.t_avg)
     group.create_dataset("t_std", data=d.t_std)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...hdf5_files import fixed_text
 from ...model_sections import SectionReader
 from ..base import unit, unit_of
 from .params import Hybrid
 
 
 def write_section(group, d: Hybrid) -> None:
-    group.attrs["type"] = d.kind
+    group.attrs["type"] = fixed_text(d.kind)
     group.attrs["nmembers"] = np.int64(len(d.members))
     for k, member in enumerate(d.members):
         unit_of(member).write_section(group.create_group(f"member_{k}"), member)
