@@ -163,3 +163,8 @@ def test_written_models_hold_no_global_heap_and_the_same_items(tmp_path, model):
     assert set(old) <= set(new), set(old) - set(new)    # an older file may lack what later schemas add (low_tail)
     for key, v in old.items():
         assert np.array_equal(np.asarray(new[key]), np.asarray(v)), key
+
+
+def test_the_packaged_model_holds_no_global_heap():
+    """The model the wheel ships (the README's `make run`, `dpsycl run` examples) was written with fixed-length text."""
+    assert b"GCOL" not in (Path(__file__).parents[1] / "dpsycl" / "data" / "cuag.h5").read_bytes()
