@@ -147,7 +147,7 @@ def content_digest(f) -> str:
     def feed(label: str, value) -> None:
         value = np.asarray(value)
         if value.dtype.kind in "OSU":                # strings: their UTF-8 bytes, not Python objects
-            items = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in value.ravel()]
+            items = [text(v) for v in value.ravel()]
             payload = "\x00".join(items).encode("utf-8")
             dtype = "str"
         else:

@@ -124,14 +124,15 @@ def _items(f) -> dict:
         v = np.asarray(v)
         return [text(x) for x in v.ravel()] if v.dtype.kind in "OSU" else v
 
-    def attributes(obj):
+    def add(name, obj):
         for k in obj.attrs:
             if (obj.name, k) not in (("/", CHECKSUM_ATTRIBUTE), ("/", "dpsycl_version")):
                 out[f"{obj.name}@{k}"] = value(obj.attrs[k])
+        if isinstance(obj, h5py.Dataset):
+            out[f"/{name}"] = value(obj[()])
 
-    attributes(f)
-    f.visititems(lambda name, obj: (attributes(obj), isinstance(obj, h5py.Dataset)
-                                    and out.__setitem__(f"/{name}", value(obj[()])))[0])
+    add("", f)
+    f.visititems(add)
     return out
 
 
