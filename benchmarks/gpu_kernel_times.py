@@ -59,9 +59,12 @@ def kernel_durations(args) -> list[tuple[str, float]]:
     return out
 
 
-def wall_ms(args) -> float:
+def wall_ms(args) -> tuple[float, list]:
+    """The call's median wall time (ms) without the profiler, and the resources of the group kernels it compiled
+    (registers, spills, blocks per SM: dpsycl.backends.cuda.kernel_resources)."""
     import numpy as np
     import dpsycl
+    from dpsycl.backends.cuda import kernel_resources
     from ab_timing import alloy_structure
     pos, cell, atype = alloy_structure(args.natoms)
     pot = dpsycl.DeepPot(args.model, device="cuda:0", precision=args.precision)
@@ -72,7 +75,7 @@ def wall_ms(args) -> float:
         t0 = time.perf_counter()
         pot.eval(pos[None], cell[None], atype)
         times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
+    return float(np.median(times) * 1e3), [r for r in kernel_resources() if r["layout"] == "group"]
 
 
 def main() -> int:
@@ -87,7 +90,7 @@ def main() -> int:
     launches = kernel_durations(args)
     per_call = len(launches) // (args.warm + 1)
     last = launches[len(launches) - per_call:] if per_call else []
-    wall = wall_ms(args)
+    wall, resources = wall_ms(args)
     total = sum(us for _, us in last)
     print(f"{args.model} N={args.natoms} {args.precision or 'model precision'}: {len(launches)} launches in "
           f"{args.warm + 1} calls; last call:")
@@ -103,13 +106,17 @@ def main() -> int:
         print(f"  {name[:60]:<60s} {count:4d} {us:10.1f} µs")
     print(f"  {'sum of kernels':<40s} {total:10.1f} µs;  eval wall (median of {args.repeats}, no profiler) "
           f"{wall * 1e3:10.1f} µs;  GPU idle {wall * 1e3 - total:10.1f} µs")
+    for r in resources:
+        print(f"  {r['body']:<40s} {r['regs_per_thread']:4d} registers, {r['local_bytes_per_thread']:4d} B local, "
+              f"{r['shared_bytes_per_block']:6d} B shared, {r.get('blocks_per_sm')} blocks of {r['block']} per SM")
     if args.output:
         Path(args.output).write_text(json.dumps({
             "model": args.model, "natoms": args.natoms, "precision": args.precision,
             "launches_total": len(launches), "calls": args.warm + 1,
             "last_call": [{"kernel": n, "us": us} for n, us in last],
             "by_kernel": {n: {"launches": c, "us": us} for n, (c, us) in by_name.items()},
-            "kernels_us": total, "eval_wall_us": wall * 1e3,
+            "kernels_us": total, "eval_wall_us": wall * 1e3, "group_kernels": resources,
+            "register_cap_env": os.environ.get("DPSYCL_CUDA_GROUP_MAX_REGISTERS", ""),
             "host": os.uname().nodename}, indent=1))
     return 0
 
