@@ -369,6 +369,22 @@ def group_row_sum(item, i, lane, nlane, nnei, zero, pair_grad, sh_f, red, row_su
         row_sum[3 * i + lane] = total
 
 
+def lane_sums_at(act, batch, wmax, nlayer):
+    """Where the gradient pass's lane sums start in sh_f.  A compressed model's pass (act TABULATED) has no
+    layer buffers: 0.  With an odd number of layers the last one reads buffer 0 of group_embedding_batch
+    (layer l reads buffer l mod 2), so the sums start at buffer 1, 2·batch·wmax: they are written after the
+    barrier that ends the layer before, and read only between group_partial_sums' two barriers, before the
+    next batch's layer 0 writes buffer 1 again; their parts land beyond both buffers (4·batch·(nlane + 1) ≥
+    2·batch·wmax, nlane ≥ wmax).  That frees 2·batch·wmax values per block (4 KB of float32's 18.7 for cuag),
+    where shared memory bounds the blocks per SM.  With an even number the last layer reads buffer 1, and the
+    sums follow both buffers, at 4·batch·wmax."""
+    if act == TABULATED:
+        return 0
+    if nlayer % 2 == 1:
+        return 2 * batch * wmax
+    return 4 * batch * wmax
+
+
 def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nlist, nshift, nnei, sel_off, ntypes, rcut,
                         rcut_smth, blk_avg, blk_std, one_side, excluded, emb_w, emb_off, emb_widths, n_emb, act_emb,
                         act_emb_arg, ewmax, batch, pair_grad, sh_env, sh_live, sh_f, row, hb, zb):
@@ -378,8 +394,7 @@ def group_gradient_pass(item, i, lane, nlane, ti, d0, d1, d2, d3, pos, cell, nli
     lane l at red + c·(nlane + 1) + l."""
     zero = 0.0 * pos[0]
     stride = nlane + 1
-    # a compressed model's batch needs no layer buffers (SeE2ADevice.embedding_values)
-    red = 0 if act_emb == TABULATED else 4 * batch * ewmax
+    red = lane_sums_at(act_emb, batch, ewmax, n_emb)
     for tj in range(ntypes):
         a0, a1, p, net = block_slots(ti, tj, ntypes, sel_off, 0, nnei, one_side)
         if excluded[p] != 0:
@@ -430,7 +445,7 @@ def group_atom_energy(item, i, lane, nlane, pos, cell, atype, nlist, nshift, nne
     the environment rows of the next batches, sh_live the live slots of every block (then their counts),
     sh_t T_i, sh_red the prefix counts and the energy sum, and sh_f for what never lives at the same time:
     the embedding layers of a batch (group_embedding_batch's two buffers, from 0) during the passes, with
-    the gradient pass's lane sums after them (group_partial_sums, from 4·batch·ewmax), and between the
+    the gradient pass's lane sums from lane_sums_at (group_partial_sums), and between the
     passes the fitting net's two halves (from 0) and its activation slopes (from 2·fwmax).  One array for
     all keeps the block small (cuag in float64: 23.6 KB) and under CUDA's 48 KB of static shared memory
     for DeePMD-kit's usual sizes (embedding 100 wide, axis 16: 43 KB)."""
@@ -548,5 +563,5 @@ def group_pair_gradient(item, i, lane, nlane, pos, cell, atype, nlist, nshift, n
 
 
 BODIES = (compact_live_slots, batch_env_rows, batch_rows, group_embedding_batch, group_fitting_net,
-          group_descriptor_pass, group_row_sum, group_gradient_pass, group_atom_energy, group_descriptor,
+          group_descriptor_pass, group_row_sum, lane_sums_at, group_gradient_pass, group_atom_energy, group_descriptor,
           group_pair_gradient)

@@ -168,9 +168,11 @@ class SeE2ADevice(SmoothDevice):
         self.fitting_rows.run(geo.atype, natoms, fill_inputs, use_gradients, atom_energy)
 
     def pass_values(self, batch: int) -> int:
-        """sh_f of the work-group passes: a batch's two buffers of layer values and tangents, then the
-        gradient pass's lane sums (4·batch terms per lane, their parts)."""
-        return self.embedding_values(batch) + 4 * batch * (self.group_lanes + 1) + self.group_lanes
+        """sh_f of the work-group passes: a batch's two buffers of layer values and tangents, and the
+        gradient pass's lane sums (4·batch terms per lane, their parts) from se_e2_a_group.lane_sums_at."""
+        pack = self.emb_group
+        sums_at = kernels_group.lane_sums_at(pack.act_emb, batch, pack.ewmax, pack.n_emb)
+        return max(self.embedding_values(batch), sums_at + 4 * batch * (self.group_lanes + 1) + self.group_lanes)
 
     def embedding_values(self, batch: int) -> int:
         """sh_f of the descriptor pass alone: a batch's two buffers of layer values and tangents
