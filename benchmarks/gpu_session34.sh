@@ -42,7 +42,7 @@
 #   then MD_SIZE=1048576 MD_TIMEOUT=150 PARTS="md" MD_SPECS="m float32 $M;m float64 $M" (about 200 s);
 #   carry ["benchmarks/gpu_wheels", ".ab/m"].
 # Session 36 got no machine for that call (eleven refused starts of both kinds, 01:58-03:49 UTC, took its device time);
-# it is still the next one.  In a
+# it was the next one.  Session 37 ran it (results/session37/call1-h100/) and then benchmarks/gpu_session37.sh.  In a
 # call with little device time left, one pair at each size (about 250 s):
 #   PARTS="md" MD_SPECS="m float32 $M;m float64 $M" bash benchmarks/gpu_session34.sh; mv $OUT/md.tgz $OUT/md131k.tgz
 #   MD_SIZE=1048576 MD_TIMEOUT=140 PARTS="md" MD_SPECS="m float32 $M;m float64 $M" bash benchmarks/gpu_session34.sh

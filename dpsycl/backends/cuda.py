@@ -65,10 +65,12 @@ def _scope(dtype):
 #: registers per thread a work-group kernel is compiled with, by precision, where numba's choice is not the
 #: fastest: group_pair_gradient takes 106 in float64, eight 64-lane blocks per H200 SM; at 96 (12 bytes
 #: spilled) ten, and 16.7 -> 16.2 ms at 131,072 atoms (benchmarks/NOTES.md, session 17); in float32 it takes
-#: 96, and 64 spill nothing (ptxas 13.0, sm_90): sixteen blocks per SM (session 18); group_descriptor takes
+#: 96, and 64 spill nothing (ptxas 13.0, sm_90): sixteen blocks per SM by registers (session 18; cuag's shared
+#: memory allows 14 since session 37, 11 before); group_descriptor takes
 #: 82-84 in float64 since its batch loops are written once for any batch, ten blocks per SM where 80 gave
 #: twelve (session 20), and 64 sixteen: 11.32 -> 10.91 ms for cuag and 3.92 -> 3.53 ms for the compressed
-#: cuag at 131,072 atoms, where 64 makes group_pair_gradient slower (6.13 -> 6.82 ms compressed; session 25)
+#: cuag at 131,072 atoms, where 64 makes group_pair_gradient slower (6.13 -> 6.82 ms compressed; session 25).
+#: In float32 group_descriptor takes 43 and no cap from 40 to 72 moved it beyond 1.3% (H100, session 37)
 GROUP_MAX_REGISTERS = {("group_pair_gradient", "float64"): 96, ("group_pair_gradient", "float32"): 64,
                        ("group_descriptor", "float64"): 64}
 
