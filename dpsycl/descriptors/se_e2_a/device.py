@@ -233,8 +233,9 @@ class SeE2ADevice(SmoothDevice):
                     live_count=self.ws.buffer("group_live_count", natoms * self.env.ntypes, np.int32))
         local = {"sh_env": kernels_group.ENV_ROWS * kernels_group.ENV_VALUES, "sh_live": geo.nnei + self.env.ntypes}
         # both passes take the batch the gradient pass's local arrays allow; the descriptor pass without the
-        # gradient pass's lane sums: 12.7 KB per float64 block for cuag, not 21.6, so that registers, not
-        # shared memory, bound its blocks per SM (12, not 10)
+        # gradient pass's lane sums: 12.7 KB per float64 block for cuag, not 21.6 (16.8 with the sums in the
+        # embedding's dead buffer, se_e2_a_group.lane_sums_at), so that registers, not shared memory, bound
+        # its blocks per SM (12, not 10)
         batch = self.group_batch(lambda batch: {**local, "sh_f": self.pass_values(batch)})
         b.launch_groups("group_descriptor", natoms, nlane, geo, self.env, self.emb_group,
                         Args(batch=batch, pad_g=self.pad_g, t_part=t_mat), live, Args(pair_grad=pair_grad),
