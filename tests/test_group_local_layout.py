@@ -33,13 +33,16 @@ def overlap(a, b) -> bool:
 @pytest.mark.parametrize("nlayer", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("compressed", [False, True])
 def test_the_lane_sums_never_meet_the_layers_that_are_still_read(nlayer, compressed):
+    act = TABULATED if compressed else 0
     for wmax in (1, 4, 8, 16, 25, 32, 50, 64, 100, 128, 240):
         lanes = SeE2ADevice.group_lanes.fget(types.SimpleNamespace(emb=types.SimpleNamespace(ewmax=wmax)))
+        layer_width = 0 if compressed else wmax          # a compressed model's pass has no layer buffers
+        host = types.SimpleNamespace(emb_group=types.SimpleNamespace(act_emb=act, ewmax=wmax, n_emb=nlayer),
+                                     group_lanes=lanes, embedding_values=lambda b, w=layer_width: 4 * b * w)
         for batch in (4, 8, 16):
             if 4 * batch > lanes:         # group_partial_sums needs ncomp ≤ nlane
                 continue
-            act = TABULATED if compressed else 0
-            half = 0 if compressed else batch * wmax
+            half = batch * layer_width
             terms_at = lane_sums_at(act, batch, wmax, nlayer)
             terms = (terms_at, terms_at + 4 * batch * (lanes + 1))
             parts = (terms[1], terms[1] + lanes)        # 4·batch terms × lanes // (4·batch) parts
@@ -48,7 +51,4 @@ def test_the_lane_sums_never_meet_the_layers_that_are_still_read(nlayer, compres
             # the next batch's layer 0 writes buffer 1 without a barrier before it (batch_rows, odd layer counts)
             assert not overlap(parts, (2 * half, 4 * half) if half else None), (wmax, batch)
             assert not overlap(terms, parts)
-            host = types.SimpleNamespace(emb_group=types.SimpleNamespace(act_emb=act, ewmax=wmax, n_emb=nlayer),
-                                         group_lanes=lanes, embedding_values=lambda b: 4 * b * (0 if compressed else wmax))
             assert SeE2ADevice.pass_values(host, batch) >= max(parts[1], layers[1]), (wmax, batch)
-
